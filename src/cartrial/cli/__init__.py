@@ -1,11 +1,14 @@
 """The `cartrial` command line: one entry point, one sub-command group per capability.
 
-Each group lives in its own module of this package and is registered below; a command is
-an adapter: it parses input, calls one service, selector or domain function, prints output.
-Domain errors become a one-line message on stderr and exit code 2.
+Each group lives in its own module of this package, exposes `register(app)`, and is listed
+in `_COMMAND_MODULES`. A command is an adapter: it parses input, calls one service, selector
+or domain function and prints the result. Domain errors become one line on stderr and exit 2.
+Modules that need Django import it inside their commands, so `cartrial calc` stays light.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import typer
 
@@ -17,12 +20,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+_COMMAND_MODULES: tuple[str, ...] = (
+    "cartrial.cli.web",
+)
+
 
 def _register() -> None:
-    """Attach every command group; imported lazily so `cartrial calc` never loads Django."""
-    from cartrial.cli import commands_web
-
-    commands_web.register(app)
+    """Attach every command group listed in `_COMMAND_MODULES`."""
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register(app)
 
 
 def main() -> None:
