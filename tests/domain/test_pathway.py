@@ -1,0 +1,284 @@
+"""The pathway's transitions and guards: every allowed step, every refusal, and properties."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cartrial.domain.pathway import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    TRANSITIONS,
+    Facts,
+    State,
+    Step,
+    TransitionRefused,
+    allowed_steps,
+    attempt,
+    next_step,
+    parse_state,
+    parse_step,
+    steps_from,
+)
+
+D0 = date(2026, 3, 2)
+
+# Facts under which every guard holds: used to test that only the pathway order refuses.
+ALL_GOOD = Facts(
+    consent_signed=True,
+    consent_current=True,
+    eligibility_verdict="eligible",
+    inclusion_signed=True,
+    apheresis_date=date(2026, 1, 10),
+    material_received_at_lab=True,
+    qc_passed=True,
+    product_released=True,
+    product_received=True,
+    identity_check_passed=True,
+    identity_check_people=2,
+    infusion_date=D0,
+    today=D0 + timedelta(days=800),
+    reason="patient's decision",
+)
+
+HAPPY_PATH = [
+    (Step.START_SCREENING, State.SCREENING),
+    (Step.CONFIRM_ELIGIBILITY, State.ELIGIBLE),
+    (Step.INCLUDE, State.INCLUDED),
+    (Step.SCHEDULE_APHERESIS, State.APHERESIS_SCHEDULED),
+    (Step.COLLECT_APHERESIS, State.APHERESIS_COLLECTED),
+    (Step.SHIP_MATERIAL, State.MATERIAL_SHIPPED),
+    (Step.START_MANUFACTURING, State.MANUFACTURING),
+    (Step.RELEASE_PRODUCT, State.PRODUCT_RELEASED),
+    (Step.SHIP_PRODUCT, State.PRODUCT_SHIPPED),
+    (Step.RECEIVE_PRODUCT, State.PRODUCT_RECEIVED),
+    (Step.START_LYMPHODEPLETION, State.LYMPHODEPLETION),
+    (Step.INFUSE, State.INFUSED),
+    (Step.START_ACUTE_MONITORING, State.ACUTE_MONITORING),
+    (Step.START_FOLLOW_UP, State.FOLLOW_UP),
+    (Step.START_LONG_TERM_FOLLOW_UP, State.LONG_TERM_FOLLOW_UP),
+    (Step.COMPLETE, State.COMPLETED),
+]
+
+
+def test_happy_path_reaches_completion() -> None:
+    state = State.PRE_SCREENING
+    for step, expected in HAPPY_PATH:
+        assert next_step(state) is step
+        state = attempt(state, step, ALL_GOOD)
+        assert state is expected
+    assert next_step(state) is None
+
+
+@pytest.mark.parametrize("transition", TRANSITIONS, ids=lambda t: t.step.value)
+def test_every_allowed_transition_from_every_source(transition) -> None:
+    for source in transition.sources:
+        assert attempt(source, transition.step, ALL_GOOD) is transition.target
+
+
+def _allowed_pairs() -> set[tuple[State, Step]]:
+    return {(source, t.step) for t in TRANSITIONS for source in t.sources}
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
+def test_every_other_pair_is_refused_with_a_reason(state: State) -> None:
+    for step in Step:
+        if (state, step) in _allowed_pairs():
+            continue
+        with pytest.raises(TransitionRefused) as refused:
+            attempt(state, step, ALL_GOOD)
+        expected = "final_state" if state in FINAL_STATES else "wrong_state"
+        assert refused.value.code == expected
+        assert refused.value.message_in("fr") != refused.value.message_in("en")
+
+
+def test_skipped_step_says_what_is_expected_in_french() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        attempt(State.SCREENING, Step.INFUSE, ALL_GOOD, language="fr")
+    assert refused.value.code == "wrong_state"
+    assert "Perfusé" not in refused.value.message
+    assert "Lymphodéplétion" in refused.value.message
+    assert "Screening" in refused.value.message
+
+
+GUARD_CASES = [
+    (State.PRE_SCREENING, Step.START_SCREENING, {"consent_signed": False}, "consent_missing"),
+    (State.PRE_SCREENING, Step.START_SCREENING, {"consent_current": False}, "consent_outdated"),
+    (State.SCREENING, Step.CONFIRM_ELIGIBILITY, {"eligibility_verdict": "not_eligible"}, "eligibility_not_met"),
+    (State.SCREENING, Step.CONFIRM_ELIGIBILITY, {"eligibility_verdict": "incomplete"}, "eligibility_not_met"),
+    (State.SCREENING, Step.CONFIRM_ELIGIBILITY, {"eligibility_verdict": None}, "eligibility_not_met"),
+    (State.ELIGIBLE, Step.INCLUDE, {"consent_current": False}, "consent_outdated"),
+    (State.ELIGIBLE, Step.INCLUDE, {"consent_signed": False}, "consent_missing"),
+    (State.ELIGIBLE, Step.INCLUDE, {"eligibility_verdict": "incomplete"}, "eligibility_not_met"),
+    (State.ELIGIBLE, Step.INCLUDE, {"inclusion_signed": False}, "signature_missing"),
+    (State.INCLUDED, Step.SCHEDULE_APHERESIS, {"apheresis_date": None}, "apheresis_date_missing"),
+    (State.MANUFACTURING_FAILED, Step.REPEAT_APHERESIS, {"apheresis_date": None}, "apheresis_date_missing"),
+    (State.MATERIAL_SHIPPED, Step.START_MANUFACTURING, {"material_received_at_lab": False}, "material_not_received"),
+    (State.MANUFACTURING, Step.RELEASE_PRODUCT, {"qc_passed": False}, "qc_not_passed"),
+    (State.PRODUCT_RECEIVED, Step.START_LYMPHODEPLETION, {"product_released": False}, "product_not_released"),
+    (State.PRODUCT_SHIPPED, Step.START_LYMPHODEPLETION, {"product_received": False}, "product_not_available"),
+    (State.LYMPHODEPLETION, Step.INFUSE, {"product_received": False}, "product_not_received"),
+    (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_people": 1}, "identity_check_one_person"),
+    (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_passed": False}, "identity_check_failed"),
+    (State.ACUTE_MONITORING, Step.START_FOLLOW_UP, {"today": D0 + timedelta(days=27)}, "too_early"),
+    (State.ACUTE_MONITORING, Step.START_FOLLOW_UP, {"infusion_date": None}, "infusion_date_missing"),
+    (State.FOLLOW_UP, Step.START_LONG_TERM_FOLLOW_UP, {"today": D0 + timedelta(days=719)}, "too_early"),
+    (State.SCREENING, Step.FAIL_SCREENING, {"reason": "  "}, "reason_required"),
+    (State.MANUFACTURING, Step.FAIL_MANUFACTURING, {"reason": ""}, "reason_required"),
+    (State.INFUSED, Step.WITHDRAW, {"reason": ""}, "reason_required"),
+    (State.FOLLOW_UP, Step.RECORD_DEATH, {"reason": ""}, "reason_required"),
+]
+
+
+@pytest.mark.parametrize(("state", "step", "change", "code"), GUARD_CASES)
+def test_each_guard_refuses_with_its_reason(state, step, change, code) -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        attempt(state, step, replace(ALL_GOOD, **change), language="fr")
+    assert refused.value.code == code
+    assert refused.value.message == refused.value.message_in("fr")
+    assert refused.value.message_in("en")
+
+
+def test_guard_boundaries_are_inclusive_on_the_day() -> None:
+    on_day_28 = replace(ALL_GOOD, today=D0 + timedelta(days=28))
+    assert attempt(State.ACUTE_MONITORING, Step.START_FOLLOW_UP, on_day_28) is State.FOLLOW_UP
+    on_day_720 = replace(ALL_GOOD, today=D0 + timedelta(days=720))
+    assert attempt(State.FOLLOW_UP, Step.START_LONG_TERM_FOLLOW_UP, on_day_720) is State.LONG_TERM_FOLLOW_UP
+
+
+def test_lymphodepletion_allowed_in_transit_with_confirmed_arrival() -> None:
+    in_transit = replace(ALL_GOOD, product_received=False, product_arrival_confirmed_before_d0=True)
+    assert attempt(State.PRODUCT_SHIPPED, Step.START_LYMPHODEPLETION, in_transit) is State.LYMPHODEPLETION
+
+
+def test_manufacturing_failure_branches() -> None:
+    assert attempt(State.MANUFACTURING_FAILED, Step.REMANUFACTURE, ALL_GOOD) is State.MANUFACTURING
+    assert attempt(State.MANUFACTURING_FAILED, Step.REPEAT_APHERESIS, ALL_GOOD) is State.APHERESIS_SCHEDULED
+    assert attempt(State.MANUFACTURING_FAILED, Step.WITHDRAW, ALL_GOOD) is State.WITHDRAWN
+
+
+def test_unknown_state_and_step_are_refused() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        parse_state("teleported")
+    assert refused.value.code == "unknown_state"
+    assert "teleported" in refused.value.message
+    with pytest.raises(TransitionRefused) as refused:
+        parse_step("beam_up")
+    assert refused.value.code == "unknown_step"
+    assert parse_step("infuse") is Step.INFUSE
+    assert parse_state("infused") is State.INFUSED
+
+
+def test_allowed_steps_depend_on_facts() -> None:
+    nothing_known = Facts()
+    assert allowed_steps(State.PRE_SCREENING, nothing_known) == [
+        Step.FAIL_SCREENING,
+        Step.WITHDRAW,
+        Step.MARK_LOST_TO_FOLLOW_UP,
+        Step.RECORD_DEATH,
+    ]
+    assert allowed_steps(State.PRE_SCREENING, ALL_GOOD)[0] is Step.START_SCREENING
+    assert steps_from(State.COMPLETED) == []
+
+
+# --- properties --------------------------------------------------------------------------
+
+facts_strategy = st.builds(
+    Facts,
+    consent_signed=st.booleans(),
+    consent_current=st.booleans(),
+    eligibility_verdict=st.sampled_from([None, "eligible", "not_eligible", "incomplete"]),
+    inclusion_signed=st.booleans(),
+    apheresis_date=st.none() | st.just(date(2026, 1, 10)),
+    material_received_at_lab=st.booleans(),
+    qc_passed=st.booleans(),
+    product_released=st.booleans(),
+    product_received=st.booleans(),
+    product_arrival_confirmed_before_d0=st.booleans(),
+    identity_check_passed=st.booleans(),
+    identity_check_people=st.integers(0, 3),
+    infusion_date=st.none() | st.just(D0),
+    today=st.none() | st.dates(D0, D0 + timedelta(days=1000)),
+    reason=st.sampled_from(["", "decision"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(Step)), facts_strategy), max_size=40))
+def test_no_sequence_reaches_infusion_without_inclusion_release_receipt_and_lymphodepletion(moves) -> None:
+    state = State.PRE_SCREENING
+    visited: list[State] = [state]
+    for step, facts in moves:
+        try:
+            state = attempt(state, step, facts)
+        except TransitionRefused:
+            continue
+        visited.append(state)
+        if state is State.INFUSED:
+            for required in (State.INCLUDED, State.PRODUCT_RELEASED, State.LYMPHODEPLETION):
+                assert required in visited
+            assert State.PRODUCT_RECEIVED in visited or facts.product_received
+            return
+
+
+def _reachable(start: State, without: State) -> set[State]:
+    seen, frontier = {start}, [start]
+    while frontier:
+        current = frontier.pop()
+        for t in TRANSITIONS:
+            if current in t.sources and t.target is not without and t.target not in seen:
+                seen.add(t.target)
+                frontier.append(t.target)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "required", [State.SCREENING, State.ELIGIBLE, State.INCLUDED, State.PRODUCT_RELEASED, State.LYMPHODEPLETION]
+)
+def test_infusion_unreachable_when_a_required_state_is_removed_from_the_graph(required: State) -> None:
+    assert State.INFUSED in _reachable(State.PRE_SCREENING, without=State.COMPLETED)
+    assert State.INFUSED not in _reachable(State.PRE_SCREENING, without=required)
+
+
+# Moves biased towards the main path so that the property above reaches infusion often.
+biased_moves = st.lists(
+    st.tuples(
+        st.sampled_from([s for s, _ in HAPPY_PATH] + [Step.FAIL_MANUFACTURING, Step.REMANUFACTURE]), facts_strategy
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(biased_moves)
+def test_biased_sequences_respect_the_infusion_prerequisites(moves) -> None:
+    test_no_sequence_reaches_infusion_without_inclusion_release_receipt_and_lymphodepletion.hypothesis.inner_test(moves)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(list(Step)), facts_strategy), max_size=40),
+    st.sampled_from([Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH]),
+)
+def test_exit_possible_from_every_active_state_and_final(moves, exit_step) -> None:
+    state = State.PRE_SCREENING
+    for step, facts in moves:
+        try:
+            state = attempt(state, step, facts)
+        except TransitionRefused:
+            continue
+    if state in ACTIVE_STATES:
+        exited = attempt(state, exit_step, replace(Facts(), reason="patient's decision"))
+        assert exited in FINAL_STATES
+        for step in Step:
+            with pytest.raises(TransitionRefused):
+                attempt(exited, step, ALL_GOOD)
+
+
+def test_withdrawal_from_every_active_state() -> None:
+    for state in ACTIVE_STATES:
+        assert attempt(state, Step.WITHDRAW, replace(Facts(), reason="x")) is State.WITHDRAWN
