@@ -1,0 +1,219 @@
+"""The trial defined as versioned data: the protocol file, its schema and the loader.
+
+The protocol (criteria, visit schedule, consent versions, product time and temperature
+limits, capacities) is read from YAML and validated at start-up; a broken file stops the
+server with a message naming the file, the key and the problem (stable error ids, in the
+manner of clinicedc's system checks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from cartrial.domain.eligibility import Criterion, parse_criteria
+from cartrial.domain.errors import InvalidInput
+
+DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
+
+
+class ProtocolError(Exception):
+    """The protocol file is unusable: names the file, the key (a dotted path) and the problem."""
+
+    code = "protocol_invalid"
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        super().__init__(f"Protocol file {self.path}: at key '{key or '(top level)'}': {problem}")
+
+
+@dataclass(frozen=True)
+class ConsentDocument:
+    version: str
+    language: str
+    title: str
+    effective_date: date
+    current: bool
+
+
+@dataclass(frozen=True)
+class Visit:
+    code: str
+    label: Mapping[str, str]
+    anchor: str
+    day: int
+    window_before_days: int
+    window_after_days: int
+
+
+@dataclass(frozen=True)
+class ProductLimits:
+    code: str
+    label: Mapping[str, str]
+    condition: str
+    min_temperature_c: float
+    max_temperature_c: float
+    max_transit_hours: float | None
+    max_thaw_to_infusion_min: float | None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A validated protocol version; records keep `version` to say what they were captured under."""
+
+    path: str
+    code: str
+    version: str
+    title: Mapping[str, str]
+    effective_date: date
+    consent_documents: tuple[ConsentDocument, ...]
+    visits: tuple[Visit, ...]
+    products: tuple[ProductLimits, ...]
+    acute_monitoring_days: int
+    follow_up_months: int
+    long_term_follow_up_years: int
+    lymphodepletion_window_days: tuple[int, int]
+    manufacturing_slots_per_week: int
+    criteria: tuple[Criterion, ...]
+    raw: Mapping[str, Any]
+
+    def current_consent_versions(self) -> dict[str, str]:
+        """The consent version subjects must have signed, per language."""
+        return {d.language: d.version for d in self.consent_documents if d.current}
+
+    def product(self, code: str) -> ProductLimits:
+        """The limits of one product by code."""
+        for product in self.products:
+            if product.code == code:
+                return product
+        raise KeyError(code)
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("cartrial.protocols").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
+    """Rules a JSON schema cannot say: uniqueness, one current consent per language, ordered limits."""
+    current_by_language: dict[str, int] = {}
+    for index, doc in enumerate(data["consent"]["documents"]):
+        if doc.get("current"):
+            current_by_language[doc["language"]] = current_by_language.get(doc["language"], 0) + 1
+            if current_by_language[doc["language"]] > 1:
+                raise ProtocolError(
+                    path, f"consent.documents.{index}.current", f"two current consent versions for '{doc['language']}'"
+                )
+    if not current_by_language:
+        raise ProtocolError(path, "consent.documents", "no consent version is marked current: true")
+    seen: set[str] = set()
+    for index, visit in enumerate(data["visits"]):
+        if visit["code"] in seen:
+            raise ProtocolError(path, f"visits.{index}.code", f"duplicate visit code '{visit['code']}'")
+        seen.add(visit["code"])
+    products: set[str] = set()
+    for index, product in enumerate(data["products"]):
+        if product["code"] in products:
+            raise ProtocolError(path, f"products.{index}.code", f"duplicate product code '{product['code']}'")
+        products.add(product["code"])
+        if product["min_temperature_c"] >= product["max_temperature_c"]:
+            raise ProtocolError(
+                path, f"products.{index}.min_temperature_c", "min_temperature_c must be below max_temperature_c"
+            )
+    low, high = data["pathway"]["lymphodepletion_window_days"]
+    if low > high:
+        raise ProtocolError(path, "pathway.lymphodepletion_window_days", f"window [{low}, {high}] is reversed")
+
+
+def _parse_date(path: Path, key: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ProtocolError(path, key, f"'{value}' is not a calendar date (YYYY-MM-DD)") from None
+
+
+def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
+    """Read, validate and return the protocol at `path`; ProtocolError says what is wrong where."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ProtocolError(path, "", f"cannot be read ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ProtocolError(path, "", f"{where}not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(path, "", "the file must hold a mapping of sections (study, consent, visits...)")
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), _key(e.absolute_path)))
+    if errors:
+        first = errors[0]
+        raise ProtocolError(path, _key(first.absolute_path), first.message)
+    _semantic_checks(path, data)
+    try:
+        criteria = parse_criteria(data.get("eligibility", {}).get("criteria", []))
+    except InvalidInput as error:
+        raise ProtocolError(path, "eligibility.criteria", error.message) from None
+    study = data["study"]
+    return Protocol(
+        path=str(path),
+        code=study["code"],
+        version=study["version"],
+        title=study["title"],
+        effective_date=_parse_date(path, "study.effective_date", study["effective_date"]),
+        consent_documents=tuple(
+            ConsentDocument(
+                version=d["version"],
+                language=d["language"],
+                title=d["title"],
+                effective_date=_parse_date(path, f"consent.documents.{i}.effective_date", d["effective_date"]),
+                current=bool(d.get("current", False)),
+            )
+            for i, d in enumerate(data["consent"]["documents"])
+        ),
+        visits=tuple(Visit(**v) for v in data["visits"]),
+        products=tuple(
+            ProductLimits(
+                code=p["code"],
+                label=p["label"],
+                condition=p["condition"],
+                min_temperature_c=float(p["min_temperature_c"]),
+                max_temperature_c=float(p["max_temperature_c"]),
+                max_transit_hours=p.get("max_transit_hours"),
+                max_thaw_to_infusion_min=p.get("max_thaw_to_infusion_min"),
+            )
+            for p in data["products"]
+        ),
+        acute_monitoring_days=data["pathway"]["acute_monitoring_days"],
+        follow_up_months=data["pathway"]["follow_up_months"],
+        long_term_follow_up_years=data["pathway"]["long_term_follow_up_years"],
+        lymphodepletion_window_days=tuple(data["pathway"]["lymphodepletion_window_days"]),  # type: ignore[arg-type]
+        manufacturing_slots_per_week=data.get("capacities", {}).get("manufacturing_slots_per_week", 1),
+        criteria=criteria,
+        raw=data,
+    )
+
+
+@cache
+def active_protocol(path: str | None = None) -> Protocol:
+    """The protocol in force, loaded once per process (the path comes from settings)."""
+    return load_protocol(Path(path) if path else DEFAULT_PROTOCOL_FILE)
