@@ -1,0 +1,301 @@
+"""Chain of custody: every hand-over of a collection or product, checked as one unbroken line.
+
+logistics.md §3 (SCB): the chain of custody "records all points of transfer and control for a
+product"; §6 rules 1 and 3: the identifier is scanned at every hand-over and a mismatch blocks
+the step and opens a deviation. A unique autologous product cannot be replaced, so the rules
+here refuse any record that would leave an item with two holders (fork), with an unrecorded
+holder (gap), with someone who never received it, or moving backwards in time.
+
+Pure: the persistence layer loads the accepted events of an item and records what this module
+accepts, or the `ScanDeviation` it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.identity import (
+    ChainOfIdentityIdentifier,
+    Identifier,
+    IdentifierError,
+    parse_identifier,
+)
+
+
+@dataclass(frozen=True)
+class CustodyEvent:
+    """One hand-over of one item; `from_holder` is None only when the item enters custody."""
+
+    item_id: str
+    from_holder: str | None
+    to_holder: str
+    actor: str
+    at: datetime
+    location: str
+    scanned_code: str
+
+    def __post_init__(self) -> None:
+        for name in ("item_id", "to_holder", "actor", "location"):
+            if not getattr(self, name).strip():
+                raise CustodyEventInvalid(f"A custody record needs a {name.replace('_', ' ')}.")
+        if self.from_holder is not None and not self.from_holder.strip():
+            raise CustodyEventInvalid("The holder handing the item over is blank.")
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise CustodyEventInvalid(
+                "The hand-over time has no time zone: record it with its zone (stored in UTC)."
+            )
+        if self.from_holder == self.to_holder:
+            raise CustodyEventInvalid(
+                f"{self.to_holder} cannot hand item {self.item_id} over to itself."
+            )
+
+
+@dataclass(frozen=True)
+class CustodyPosition:
+    """Who holds an item, since when and where, after the last accepted hand-over."""
+
+    item_id: str
+    holder: str
+    since: datetime
+    location: str
+    hand_over_count: int
+
+
+@dataclass(frozen=True)
+class ScanDeviation:
+    """What was expected against what was scanned at a refused step; recorded as a deviation.
+
+    `reason_code` is stable: `scan_unreadable`, `scan_wrong_kind` (a DIN where the CoI was
+    expected or the reverse) or `scan_other_identifier` (a readable code of another product).
+    """
+
+    item_id: str
+    expected_code: str
+    scanned_code: str
+    scanned_content: str | None
+    reason_code: str
+    reason: str
+    actor: str
+    at: datetime
+    location: str
+    from_holder: str | None
+    to_holder: str
+
+
+class CustodyEventInvalid(InvalidInput):
+    code = "custody_event_invalid"
+
+
+class CustodyRefused(DomainError):
+    """A hand-over that would break the chain; `event_index` is its place in the given records."""
+
+    code = "custody_refused"
+
+    def __init__(self, message: str, *, item_id: str, event_index: int) -> None:
+        super().__init__(message)
+        self.item_id = item_id
+        self.event_index = event_index
+
+
+class CustodyGap(CustodyRefused):
+    """The item turns up with a holder no record shows receiving it: a hand-over is missing."""
+
+    code = "custody_gap"
+
+
+class CustodyFork(CustodyRefused):
+    """The item would be in two places: handed on twice, or received at collection twice."""
+
+    code = "custody_fork"
+
+
+class CustodyNotHeld(CustodyRefused):
+    """A hand-over of an item nobody is recorded as holding yet."""
+
+    code = "custody_not_held"
+
+
+class CustodyOutOfOrder(CustodyRefused):
+    code = "custody_out_of_order"
+
+
+class CustodyScanMismatch(CustodyRefused):
+    """The scanned code is not the item's identifier: the step is refused, a deviation opens."""
+
+    code = "custody_scan_mismatch"
+
+    def __init__(self, deviation: ScanDeviation, *, event_index: int) -> None:
+        super().__init__(
+            f"Identity check failed for item {deviation.item_id}: {deviation.reason} "
+            "Stop: do not hand the item over; a deviation is opened.",
+            item_id=deviation.item_id,
+            event_index=event_index,
+        )
+        self.deviation = deviation
+
+
+def verify_scan(event: CustodyEvent, expected: Identifier) -> ScanDeviation | None:
+    """Compare the code scanned at a hand-over with the item's identifier; None if they match.
+
+    Identity is the content (13 DIN or 15 CoI characters): DIN flags describe the container,
+    so a scan with other flags of the same DIN still matches.
+    """
+    expected_kind = _kind(expected)
+    try:
+        scanned = parse_identifier(event.scanned_code)
+    except IdentifierError as error:
+        return _deviation(
+            event, expected, None, "scan_unreadable", f"the scanned code is unreadable: {error}"
+        )
+    if type(scanned) is not type(expected):
+        return _deviation(
+            event,
+            expected,
+            scanned.content,
+            "scan_wrong_kind",
+            f"a {_kind(scanned)} ({scanned.content}) was scanned where the {expected_kind} "
+            f"{expected.content} was expected.",
+        )
+    if scanned.content != expected.content:
+        return _deviation(
+            event,
+            expected,
+            scanned.content,
+            "scan_other_identifier",
+            f"scanned {expected_kind} {scanned.content} is not {expected.content}, the one "
+            "this item carries.",
+        )
+    return None
+
+
+def check_hand_over(
+    history: Sequence[CustodyEvent], event: CustodyEvent, *, expected: Identifier
+) -> CustodyPosition:
+    """Accept or refuse the next hand-over of one item, given its already-accepted history.
+
+    Raises `CustodyScanMismatch` (carrying the `ScanDeviation` to record) or another
+    `CustodyRefused`; returns where the item stands once the hand-over is recorded.
+    """
+    for earlier in history:
+        if earlier.item_id != event.item_id:
+            raise CustodyEventInvalid(
+                f"The history of item {event.item_id} contains a record of item {earlier.item_id}."
+            )
+    positions = check_custody_chain([*history, event], expected={event.item_id: expected})
+    return positions[event.item_id]
+
+
+def check_custody_chain(
+    events: Sequence[CustodyEvent], *, expected: Mapping[str, Identifier]
+) -> dict[str, CustodyPosition]:
+    """Check a whole record of hand-overs (one or several items, in recorded order).
+
+    Identity is checked first at each step, as at the bench; then continuity: the first record
+    of an item is its receipt (no `from_holder`), each next one starts from the current holder,
+    and times never go backwards within an item's chain. Returns each item's final position.
+    """
+    lines: dict[str, _CustodyLine] = {}
+    for index, event in enumerate(events):
+        if event.item_id not in expected:
+            raise CustodyEventInvalid(
+                f"Item {event.item_id} has no registered identifier (CoI or DIN) to check scans "
+                "against: register it before recording its custody."
+            )
+        deviation = verify_scan(event, expected[event.item_id])
+        if deviation is not None:
+            raise CustodyScanMismatch(deviation, event_index=index)
+        lines[event.item_id] = _advance(lines.get(event.item_id), event, index)
+    return {item_id: line.position for item_id, line in lines.items()}
+
+
+@dataclass(frozen=True)
+class _CustodyLine:
+    """An item's position plus, for each former holder, the hand-over that ended its custody."""
+
+    position: CustodyPosition
+    handed_on: Mapping[str, CustodyEvent]
+
+
+def _advance(line: _CustodyLine | None, event: CustodyEvent, index: int) -> _CustodyLine:
+    item = event.item_id
+    if line is None:
+        if event.from_holder is not None:
+            raise CustodyNotHeld(
+                f"{event.from_holder} hands item {item} over, but no one is recorded as holding "
+                "it: its custody must start with its receipt at collection (no 'from' holder).",
+                item_id=item,
+                event_index=index,
+            )
+        return _CustodyLine(_position_after(event, 1), {})
+    current = line.position
+    if event.at < current.since:
+        raise CustodyOutOfOrder(
+            f"The hand-over of item {item} at {_when(event.at)} is earlier than the previous one "
+            f"({_when(current.since)}): custody records must follow each other in time.",
+            item_id=item,
+            event_index=index,
+        )
+    if event.from_holder is None:
+        raise CustodyFork(
+            f"Item {item} is already held by {current.holder} since {_when(current.since)}: a "
+            "second receipt at collection would start a second custody line.",
+            item_id=item,
+            event_index=index,
+        )
+    if event.from_holder != current.holder:
+        earlier = line.handed_on.get(event.from_holder)
+        if earlier is not None:
+            raise CustodyFork(
+                f"{event.from_holder} already handed item {item} to {earlier.to_holder} at "
+                f"{_when(earlier.at)}; it cannot also hand it to {event.to_holder}: the item "
+                "would be in two places.",
+                item_id=item,
+                event_index=index,
+            )
+        raise CustodyGap(
+            f"Item {item} is recorded with {current.holder} since {_when(current.since)}, but "
+            f"this hand-over starts from {event.from_holder}: the hand-over from "
+            f"{current.holder} to {event.from_holder} is missing.",
+            item_id=item,
+            event_index=index,
+        )
+    handed_on = {**line.handed_on, current.holder: event}
+    handed_on.pop(event.to_holder, None)
+    return _CustodyLine(_position_after(event, current.hand_over_count + 1), handed_on)
+
+
+def _position_after(event: CustodyEvent, count: int) -> CustodyPosition:
+    return CustodyPosition(event.item_id, event.to_holder, event.at, event.location, count)
+
+
+def _deviation(
+    event: CustodyEvent,
+    expected: Identifier,
+    scanned_content: str | None,
+    reason_code: str,
+    reason: str,
+) -> ScanDeviation:
+    return ScanDeviation(
+        item_id=event.item_id,
+        expected_code=expected.content,
+        scanned_code=event.scanned_code,
+        scanned_content=scanned_content,
+        reason_code=reason_code,
+        reason=reason,
+        actor=event.actor,
+        at=event.at,
+        location=event.location,
+        from_holder=event.from_holder,
+        to_holder=event.to_holder,
+    )
+
+
+def _kind(identifier: Identifier) -> str:
+    return "CoI" if isinstance(identifier, ChainOfIdentityIdentifier) else "DIN"
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
