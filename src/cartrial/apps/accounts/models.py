@@ -1,0 +1,57 @@
+"""Users, memberships and API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from cartrial.domain.roles import Role
+
+
+class User(AbstractUser):
+    """A person using cartrial; what they may do depends on their memberships."""
+
+    language = models.CharField(max_length=8, blank=True, help_text="Preferred UI language; empty = center's")
+
+
+class Membership(models.Model):
+    """One role of one user at one center (DESIGN §1: one role per center)."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    center = models.ForeignKey("trial.Center", on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=32, choices=[(r.value, r.value) for r in Role])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "center"], name="membership_one_role_per_center")]
+
+    def __str__(self) -> str:
+        return f"{self.user.username} @ {self.center.code} as {self.role}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
+    label = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, help_text="First characters, to recognise a token in lists")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+
+class ElectronicSignature(models.Model):
+    """A 21 CFR Part 11 style signature: who, meaning, when, and the hash of what was signed."""
+
+    signer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="signatures")
+    signer_name = models.CharField(max_length=200, help_text="Printed name at signing time")
+    role = models.CharField(max_length=32)
+    center_code = models.CharField(max_length=16)
+    meaning = models.CharField(max_length=300)
+    signed_at = models.DateTimeField()
+    entity = models.CharField(max_length=48)
+    entity_id = models.CharField(max_length=64)
+    content_sha256 = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.signer_name}: {self.meaning} ({self.signed_at:%Y-%m-%d %H:%M} UTC)"

@@ -1,0 +1,135 @@
+"""Account writes: users, memberships, API tokens, electronic signatures. Each is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.db import transaction
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import ApiToken, ElectronicSignature, Membership, User
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
+from cartrial.apps.trial.models import Center
+from cartrial.domain.audit_chain import canonical_json
+from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.roles import Role
+
+
+class SignatureRefused(DomainError):
+    code = "signature_refused"
+
+
+def user_create(
+    *, actor: Actor, username: str, password: str, first_name: str, last_name: str, email: str = "", language: str = ""
+) -> User:
+    """Create a person's account (argon2-hashed password)."""
+    if User.objects.filter(username=username).exists():
+        raise InvalidInput(f"The username '{username}' is taken.", code="duplicate_username")
+    with transaction.atomic():
+        user = User(username=username, first_name=first_name, last_name=last_name, email=email, language=language)
+        user.set_password(password)
+        user.save()
+        audit_record(
+            actor=actor,
+            event=AuditEvent.USER_CREATED,
+            entity="user",
+            entity_id=username,
+            changes=changes_between(None, {"username": username, "first_name": first_name, "last_name": last_name}),
+        )
+    return user
+
+
+def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) -> Membership:
+    """Give `user` one role at `center` (one role per center)."""
+    if role is Role.MANUFACTURING and center.kind != Center.Kind.MANUFACTURING:
+        raise InvalidInput("The manufacturing role belongs to the manufacturing lab.", code="role_center_mismatch")
+    if role is not Role.MANUFACTURING and center.kind == Center.Kind.MANUFACTURING:
+        raise InvalidInput("At the manufacturing lab the role is 'manufacturing'.", code="role_center_mismatch")
+    if Membership.objects.filter(user=user, center=center).exists():
+        raise InvalidInput(f"{user.username} already has a role at {center.code}.", code="duplicate_membership")
+    with transaction.atomic():
+        membership = Membership.objects.create(user=user, center=center, role=role.value)
+        audit_record(
+            actor=actor,
+            event=AuditEvent.MEMBERSHIP_GRANTED,
+            entity="membership",
+            entity_id=f"{user.username}@{center.code}",
+            center_code=center.code,
+            changes=[Change("role", None, role.value)],
+        )
+    return membership
+
+
+def api_token_create(*, actor: Actor, user: User, label: str) -> str:
+    """Create a bearer token for `user`; the clear token is returned once and never stored."""
+    token = "ct_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        ApiToken.objects.create(
+            user=user,
+            label=label,
+            prefix=token[:8],
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+            created_at=clock.now(),
+        )
+        audit_record(
+            actor=actor,
+            event=AuditEvent.API_TOKEN_CREATED,
+            entity="api_token",
+            entity_id=token[:8],
+            changes=[Change("user", None, user.username), Change("label", None, label)],
+        )
+    return token
+
+
+def api_token_authenticate(token: str) -> User | None:
+    """The active user owning `token`, or None."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    row = ApiToken.objects.select_related("user").filter(token_sha256=digest, revoked=False).first()
+    if row is None or not row.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=row.pk).update(last_used_at=clock.now())
+    return row.user
+
+
+def signature_apply(
+    *,
+    actor: Actor,
+    user: User,
+    password: str,
+    meaning: str,
+    entity: str,
+    entity_id: str,
+    content: Any,
+    subject_code: str = "",
+) -> ElectronicSignature:
+    """Sign `content` after re-entry of the password; must run inside the caller's transaction.
+
+    A wrong password raises SignatureRefused; the caller records the refused attempt once its
+    transaction has rolled back (a record written inside it would be rolled back too).
+    """
+    if not user.is_active or not user.check_password(password or ""):
+        raise SignatureRefused("Signature refused: the password is not correct.", code="wrong_password")
+    digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    signature = ElectronicSignature.objects.create(
+        signer=user,
+        signer_name=user.get_full_name() or user.get_username(),
+        role=actor.role,
+        center_code=actor.center_code,
+        meaning=meaning,
+        signed_at=clock.now(),
+        entity=entity,
+        entity_id=entity_id,
+        content_sha256=digest,
+    )
+    audit_record(
+        actor=actor,
+        event=AuditEvent.SIGNATURE_APPLIED,
+        entity=entity,
+        entity_id=entity_id,
+        subject_code=subject_code,
+        changes=[Change("meaning", None, meaning), Change("content_sha256", None, digest)],
+    )
+    return signature

@@ -1,0 +1,1 @@
+"""The one audit mechanism: append-only, hash-chained entries written in the same transaction."""

@@ -1,0 +1,141 @@
+"""Writing to the audit trail: the only way any change of trial data is recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from cartrial.apps import clock
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditChainHead, AuditEntry
+from cartrial.domain.audit_chain import GENESIS_HASH, ChainedContent, canonical_json, entry_hash
+from cartrial.domain.errors import DomainError
+
+logger = logging.getLogger("cartrial.audit")
+
+
+class ReasonRequired(DomainError):
+    code = "reason_required"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, in which role, at which center: every service takes one."""
+
+    user_id: int | None
+    username: str
+    role: str
+    center_code: str
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        """The actor of set-up commands run from the CLI (demo, protocol registration)."""
+        return cls(user_id=None, username=name, role="system", center_code="")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field's change: old → new (None for a field that had no value)."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Change]:
+    """The field changes from `before` (None for a new record) to `after`, in field order."""
+    before = before or {}
+    return [Change(k, before.get(k), v) for k, v in after.items() if before.get(k) != v or not before]
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    event: AuditEvent,
+    entity: str,
+    entity_id: str,
+    changes: Sequence[Change] = (),
+    reason: str = "",
+    subject_code: str = "",
+    center_code: str | None = None,
+    is_correction: bool = False,
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Append one entry to the chain, inside the caller's transaction.
+
+    A correction of data already saved needs a reason (21 CFR Part 11 style); refusing here
+    keeps the rule in one place for every app.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    if is_correction and not reason.strip():
+        raise ReasonRequired("A reason for the change is required once data has been saved.")
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        head = AuditChainHead.objects.create(pk=1, last_sequence=0, last_hash=GENESIS_HASH)
+    content = ChainedContent(
+        sequence=head.last_sequence + 1,
+        occurred_at=now or clock.now(),
+        actor_id=actor.user_id,
+        actor_username=actor.username,
+        role=actor.role,
+        center_code=actor.center_code if center_code is None else center_code,
+        event=str(event),
+        entity=entity,
+        entity_id=str(entity_id),
+        subject_code=subject_code,
+        changes_json=canonical_json([{"field": c.field, "old": c.old, "new": c.new} for c in changes]),
+        reason=reason,
+        previous_hash=head.last_hash,
+    )
+    digest = entry_hash(content)
+    entry = AuditEntry.objects.create(
+        sequence=content.sequence,
+        occurred_at=content.occurred_at,
+        actor_id=content.actor_id,
+        actor_username=content.actor_username,
+        role=content.role,
+        center_code=content.center_code,
+        event=content.event,
+        entity=content.entity,
+        entity_id=content.entity_id,
+        subject_code=content.subject_code,
+        changes_json=content.changes_json,
+        reason=content.reason,
+        previous_hash=content.previous_hash,
+        entry_hash=digest,
+    )
+    head.last_sequence = content.sequence
+    head.last_hash = digest
+    head.save(update_fields=["last_sequence", "last_hash"])
+    return entry
+
+
+def audit_refusal(
+    *,
+    actor: Actor,
+    event: AuditEvent,
+    entity: str,
+    entity_id: str,
+    code: str,
+    message: str,
+    subject_code: str = "",
+    center_code: str | None = None,
+) -> None:
+    """Record a refused attempt in its own transaction, after the refused change rolled back."""
+    logger.warning("refused %s by %s (%s): %s", event, actor.username, code, message)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            event=event,
+            entity=entity,
+            entity_id=entity_id,
+            changes=[Change("refusal", None, {"code": code, "message": message})],
+            subject_code=subject_code,
+            center_code=center_code,
+        )

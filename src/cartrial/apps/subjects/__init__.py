@@ -1,0 +1,1 @@
+"""Subjects: pseudonymous codes, encrypted identity, consent, eligibility, the pathway persisted."""

@@ -1,0 +1,758 @@
+"""Subject writes: one service per use case, atomic and audited (DESIGN §3, §5).
+
+Each pathway step has its own named service (`subject_include`, `subject_infuse`, ...). They
+share `_perform_step`, which locks the subject, asks the domain whether the step is allowed
+on the current facts, applies it, and records the timeline event and the audit entry in the
+same transaction. A refusal rolls everything back and is then recorded on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import ElectronicSignature, User
+from cartrial.apps.accounts.services import SignatureRefused, signature_apply
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, Change, audit_record, audit_refusal, changes_between
+from cartrial.apps.subjects.identity_crypto import identity_decrypt, identity_encrypt
+from cartrial.apps.subjects.models import (
+    Consent,
+    EligibilityAssessment,
+    PathwayEvent,
+    Subject,
+    SubjectCodeCounter,
+    SubjectIdentity,
+)
+from cartrial.apps.trial.models import Center, ProtocolVersion
+from cartrial.domain.eligibility import verdict_from_answers
+from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.pathway import Facts, State, Step, TransitionRefused, attempt
+from cartrial.domain.roles import BEDSIDE_CHECKERS, Role
+from cartrial.protocols import Protocol
+
+INCLUSION_MEANING = "I confirm this patient meets all eligibility criteria"
+INCLUSION_MEANING_FR = "Je confirme que ce patient remplit tous les critères d'éligibilité"
+
+
+class IdentityMismatch(DomainError):
+    """A bedside scan does not match the subject: a hard stop and a deviation."""
+
+    code = "identity_mismatch"
+
+
+@dataclass(frozen=True)
+class IdentityInput:
+    family_name: str
+    given_names: str
+    birth_date: date
+    hospital_number: str
+
+    def validated(self) -> dict[str, str]:
+        """The fields as stored; refuses empty names and impossible birth dates."""
+        if not self.family_name.strip() or not self.given_names.strip():
+            raise InvalidInput("Family name and given names are required.", code="identity_incomplete")
+        if not self.hospital_number.strip():
+            raise InvalidInput("The hospital number (IPP) is required.", code="identity_incomplete")
+        today = clock.now().date()
+        if self.birth_date > today or self.birth_date.year < 1900:
+            raise InvalidInput("The birth date is not plausible.", code="identity_birth_date")
+        return {
+            "family_name": self.family_name.strip(),
+            "given_names": self.given_names.strip(),
+            "birth_date": self.birth_date.isoformat(),
+            "hospital_number": self.hospital_number.strip(),
+        }
+
+
+def _protocol_version(protocol: Protocol) -> ProtocolVersion:
+    version = ProtocolVersion.objects.filter(study_code=protocol.code, version=protocol.version).first()
+    if version is None:
+        raise InvalidInput(
+            f"Protocol {protocol.code} v{protocol.version} is not registered in this database "
+            "(run `cartrial setup` or the demo).",
+            code="protocol_not_registered",
+        )
+    return version
+
+
+def _local_today(center: Center, now: datetime) -> date:
+    """Today's date at the center: clinical dates are the center's local dates."""
+    return now.astimezone(ZoneInfo(center.time_zone)).date()
+
+
+def subject_create(
+    *,
+    actor: Actor,
+    center: Center,
+    identity: IdentityInput,
+    protocol: Protocol,
+    manufacturing_site: Center | None = None,
+    synthetic: bool = False,
+    now: datetime | None = None,
+) -> Subject:
+    """Register a patient at `center` with the next code (BDX-001, BDX-002...), never a gap or a twin.
+
+    The center's counter row is locked for the transaction: two coordinators creating a subject
+    at the same instant are served one after the other, and a rollback returns the number.
+    """
+    if center.kind != Center.Kind.CLINICAL:
+        raise InvalidInput(f"{center.code} is not a clinical center.", code="not_a_clinical_center")
+    fields = identity.validated()
+    now = now or clock.now()
+    version = _protocol_version(protocol)
+    with transaction.atomic():
+        SubjectCodeCounter.objects.get_or_create(center=center)
+        counter = SubjectCodeCounter.objects.select_for_update().get(center=center)
+        counter.last_number += 1
+        counter.save(update_fields=["last_number"])
+        code = f"{center.code}-{counter.last_number:03d}"
+        subject = Subject.objects.create(
+            center=center,
+            manufacturing_site=manufacturing_site,
+            number=counter.last_number,
+            code=code,
+            state=State.PRE_SCREENING.value,
+            protocol_version=version,
+            synthetic=synthetic,
+            created_at=now,
+            state_changed_at=now,
+        )
+        SubjectIdentity.objects.create(subject=subject, ciphertext=identity_encrypt(fields))
+        audit_record(
+            actor=actor,
+            event=AuditEvent.SUBJECT_CREATED,
+            entity="subject",
+            entity_id=code,
+            subject_code=code,
+            center_code=center.code,
+            # Identity values never enter the audit trail in clear: only which fields were set.
+            changes=[
+                Change("code", None, code),
+                Change("state", None, State.PRE_SCREENING.value),
+                Change("protocol_version", None, protocol.version),
+                Change("synthetic", None, synthetic),
+                Change("identity", None, "recorded (encrypted)"),
+            ],
+            now=now,
+        )
+    return subject
+
+
+def subject_identity_correct(*, actor: Actor, subject: Subject, identity: IdentityInput, reason: str) -> None:
+    """Correct identity data; a reason is required because the data was already saved."""
+    fields = identity.validated()
+    with transaction.atomic():
+        row = SubjectIdentity.objects.select_for_update().get(subject=subject)
+        before = identity_decrypt(row.ciphertext)
+        changed = sorted(k for k, v in fields.items() if before.get(k) != v)
+        if not changed:
+            raise InvalidInput("Nothing changed.", code="no_change")
+        audit_record(
+            actor=actor,
+            event=AuditEvent.SUBJECT_IDENTITY_CHANGED,
+            entity="subject_identity",
+            entity_id=subject.code,
+            subject_code=subject.code,
+            center_code=subject.center.code,
+            changes=[Change(name, "(encrypted)", "(encrypted)") for name in changed],
+            reason=reason,
+            is_correction=True,
+        )
+        row.ciphertext = identity_encrypt(fields)
+        row.save(update_fields=["ciphertext"])
+
+
+def consent_record(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    document_version: str,
+    language: str,
+    signed_on: date,
+    now: datetime | None = None,
+) -> Consent:
+    """Record a signed consent; the version must be one the protocol issued in that language."""
+    now = now or clock.now()
+    issued = {(d.version, d.language) for d in protocol.consent_documents}
+    if (document_version, language) not in issued:
+        raise InvalidInput(
+            f"Consent version {document_version} ({language}) is not a document of the protocol.",
+            code="unknown_consent_version",
+        )
+    if signed_on > _local_today(subject.center, now):
+        raise InvalidInput("The consent signature date is in the future.", code="consent_date_future")
+    with transaction.atomic():
+        consent = Consent.objects.create(
+            subject=subject,
+            document_version=document_version,
+            language=language,
+            signed_on=signed_on,
+            obtained_by=user,
+            recorded_at=now,
+        )
+        audit_record(
+            actor=actor,
+            event=AuditEvent.CONSENT_RECORDED,
+            entity="consent",
+            entity_id=str(consent.pk),
+            subject_code=subject.code,
+            center_code=subject.center.code,
+            changes=changes_between(
+                None, {"document_version": document_version, "language": language, "signed_on": signed_on.isoformat()}
+            ),
+            now=now,
+        )
+    return consent
+
+
+def eligibility_assess(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, answers: Mapping[str, str]
+) -> EligibilityAssessment:
+    """Record the per-criterion verdict at screening (the latest assessment is the one that counts)."""
+    if subject.state not in (State.PRE_SCREENING.value, State.SCREENING.value):
+        raise InvalidInput("Eligibility is assessed during screening only.", code="not_in_screening")
+    verdict = verdict_from_answers(protocol.criteria, answers)
+    with transaction.atomic():
+        assessment = EligibilityAssessment.objects.create(
+            subject=subject,
+            verdict=verdict.verdict.value,
+            result_json=verdict.as_dict(),
+            assessed_by=user,
+            assessed_at=clock.now(),
+            protocol_version=_protocol_version(protocol),
+        )
+        audit_record(
+            actor=actor,
+            event=AuditEvent.ELIGIBILITY_ASSESSED,
+            entity="eligibility_assessment",
+            entity_id=str(assessment.pk),
+            subject_code=subject.code,
+            center_code=subject.center.code,
+            changes=[Change("verdict", None, verdict.verdict.value), Change("failed", None, verdict.failed())],
+        )
+    return assessment
+
+
+def _consent_facts(subject: Subject, protocol: Protocol) -> tuple[bool, bool]:
+    """(signed any consent, signed the current version in the language signed)."""
+    consents = list(subject.consents.all())
+    if not consents:
+        return False, False
+    current = protocol.current_consent_versions()
+    latest = consents[-1]
+    return True, current.get(latest.language) == latest.document_version
+
+
+def subject_facts(subject: Subject, protocol: Protocol, *, now: datetime | None = None, reason: str = "") -> Facts:
+    """The facts the domain's guards read, from what is recorded about the subject."""
+    now = now or clock.now()
+    signed, current = _consent_facts(subject, protocol)
+    latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+    return Facts(
+        consent_signed=signed,
+        consent_current=current,
+        eligibility_verdict=latest.verdict if latest else None,
+        apheresis_date=subject.apheresis_date,
+        material_received_at_lab=subject.material_received_at_lab,
+        qc_passed=subject.qc_passed,
+        product_released=subject.product_released,
+        product_received=subject.product_received,
+        product_arrival_confirmed_before_d0=subject.product_arrival_confirmed_before_d0,
+        infusion_date=subject.infusion_date,
+        today=_local_today(subject.center, now),
+        reason=reason,
+    )
+
+
+def _perform_step(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    step: Step,
+    protocol: Protocol,
+    reason: str = "",
+    details: Mapping[str, Any] | None = None,
+    fact_updates: Mapping[str, Any] | None = None,
+    facts_override: Mapping[str, Any] | None = None,
+    before_apply: Callable[[Subject], ElectronicSignature | None] | None = None,
+    language: str = "en",
+    now: datetime | None = None,
+) -> PathwayEvent:
+    """Check the guard, apply the step, record the event and the audit entry: all or nothing."""
+    now = now or clock.now()
+    fact_updates = dict(fact_updates or {})
+    try:
+        with transaction.atomic():
+            locked = Subject.objects.select_for_update().select_related("center").get(pk=subject.pk)
+            facts = subject_facts(locked, protocol, now=now, reason=reason)
+            facts = replace(facts, **{k: v for k, v in fact_updates.items() if hasattr(facts, k)})
+            if facts_override:
+                facts = replace(facts, **facts_override)
+            source = State(locked.state)
+            target = attempt(source, step, facts, language)
+            signature = before_apply(locked) if before_apply else None
+            changes = [Change("state", source.value, target.value)]
+            for name, value in fact_updates.items():
+                old = getattr(locked, name)
+                if old != value:
+                    changes.append(Change(name, _plain(old), _plain(value)))
+                    setattr(locked, name, value)
+            locked.state = target.value
+            locked.state_changed_at = now
+            locked.save()
+            event = PathwayEvent.objects.create(
+                subject=locked,
+                step=step.value,
+                from_state=source.value,
+                to_state=target.value,
+                occurred_at=now,
+                actor=user,
+                role=actor.role,
+                center_code=actor.center_code,
+                reason=reason,
+                details={k: _plain(v) for k, v in (details or {}).items()},
+                signature=signature,
+            )
+            audit_record(
+                actor=actor,
+                event=AuditEvent.PATHWAY_STEP,
+                entity="subject",
+                entity_id=locked.code,
+                subject_code=locked.code,
+                changes=[*changes, Change("step", None, step.value)],
+                reason=reason,
+                now=now,
+            )
+    except DomainError as refusal:
+        # Recorded after the rollback, so the record of the attempt survives it.
+        message = refusal.message_in("en") if isinstance(refusal, TransitionRefused) else refusal.message
+        audit_refusal(
+            actor=actor,
+            event=AuditEvent.SIGNATURE_FAILED if isinstance(refusal, SignatureRefused) else AuditEvent.STEP_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code=refusal.code,
+            message=f"{step.value}: {message}",
+            subject_code=subject.code,
+        )
+        raise
+    subject.refresh_from_db()
+    return event
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly form of a recorded value (dates as ISO text)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+# --- one service per pathway step --------------------------------------------------------------
+
+
+def subject_start_screening(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    document_version: str,
+    language: str,
+    signed_on: date,
+    ui_language: str = "en",
+) -> PathwayEvent:
+    """Screening starts with the signed consent: both are recorded together or not at all."""
+    current = protocol.current_consent_versions()
+
+    def record_consent(locked: Subject) -> None:
+        consent_record(
+            actor=actor,
+            user=user,
+            subject=locked,
+            protocol=protocol,
+            document_version=document_version,
+            language=language,
+            signed_on=signed_on,
+        )
+
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.START_SCREENING,
+        protocol=protocol,
+        facts_override={"consent_signed": True, "consent_current": current.get(language) == document_version},
+        before_apply=record_consent,
+        details={"consent_version": document_version, "consent_language": language, "consent_signed_on": signed_on},
+        language=ui_language,
+    )
+
+
+def subject_confirm_eligibility(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, ui_language: str = "en"
+) -> PathwayEvent:
+    """Eligible only on a passing verdict of the latest assessment."""
+    latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.CONFIRM_ELIGIBILITY,
+        protocol=protocol,
+        details={"assessment_id": latest.pk if latest else None},
+        language=ui_language,
+    )
+
+
+def subject_fail_screening(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, ui_language: str = "en"
+) -> PathwayEvent:
+    """A screen failure keeps the failed criteria of the latest assessment (screening log)."""
+    latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+    failed = [c["id"] for c in latest.result_json.get("criteria", []) if c["outcome"] == "not_met"] if latest else []
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.FAIL_SCREENING,
+        protocol=protocol,
+        reason=reason,
+        details={"failed_criteria": failed},
+        language=ui_language,
+    )
+
+
+def subject_include(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, password: str, ui_language: str = "en"
+) -> PathwayEvent:
+    """Inclusion by the investigator's e-signature over the latest eligibility verdict; no override."""
+    latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+
+    def sign(locked: Subject) -> ElectronicSignature:
+        return signature_apply(
+            actor=actor,
+            user=user,
+            password=password,
+            meaning=INCLUSION_MEANING,
+            entity="subject",
+            entity_id=locked.code,
+            subject_code=locked.code,
+            content={"subject": locked.code, "verdict": latest.result_json if latest else None},
+        )
+
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.INCLUDE,
+        protocol=protocol,
+        facts_override={"inclusion_signed": True},
+        before_apply=sign,
+        details={"assessment_id": latest.pk if latest else None, "meaning": INCLUSION_MEANING},
+        language=ui_language,
+    )
+
+
+def subject_schedule_apheresis(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, apheresis_date: date, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.SCHEDULE_APHERESIS,
+        protocol=protocol,
+        fact_updates={"apheresis_date": apheresis_date},
+        language=ui_language,
+    )
+
+
+def subject_collect_apheresis(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    collected_on: date,
+    volume_ml: float,
+    cd3_cells_e9: float | None = None,
+    ui_language: str = "en",
+) -> PathwayEvent:
+    if volume_ml <= 0:
+        raise InvalidInput("The collected volume must be positive.", code="invalid_volume")
+    if cd3_cells_e9 is not None and cd3_cells_e9 < 0:
+        raise InvalidInput("A cell count cannot be negative.", code="invalid_cell_count")
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.COLLECT_APHERESIS,
+        protocol=protocol,
+        fact_updates={"apheresis_date": collected_on},
+        details={"volume_ml": volume_ml, "cd3_cells_e9": cd3_cells_e9},
+        language=ui_language,
+    )
+
+
+def subject_ship_material(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, courier: str, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.SHIP_MATERIAL,
+        protocol=protocol,
+        details={"courier": courier},
+        language=ui_language,
+    )
+
+
+def subject_start_manufacturing(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, material_received: bool, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.START_MANUFACTURING,
+        protocol=protocol,
+        fact_updates={"material_received_at_lab": material_received},
+        language=ui_language,
+    )
+
+
+def subject_release_product(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, qc_passed: bool, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.RELEASE_PRODUCT,
+        protocol=protocol,
+        fact_updates={"qc_passed": qc_passed, "product_released": qc_passed},
+        language=ui_language,
+    )
+
+
+def subject_fail_manufacturing(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.FAIL_MANUFACTURING,
+        protocol=protocol,
+        reason=reason,
+        fact_updates={"qc_passed": False, "product_released": False},
+        language=ui_language,
+    )
+
+
+def subject_remanufacture(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor, user=user, subject=subject, step=Step.REMANUFACTURE, protocol=protocol, language=ui_language
+    )
+
+
+def subject_repeat_apheresis(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, apheresis_date: date, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.REPEAT_APHERESIS,
+        protocol=protocol,
+        fact_updates={"apheresis_date": apheresis_date, "material_received_at_lab": False},
+        language=ui_language,
+    )
+
+
+def subject_ship_product(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    courier: str,
+    arrival_confirmed_before_d0: bool,
+    ui_language: str = "en",
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.SHIP_PRODUCT,
+        protocol=protocol,
+        fact_updates={"product_arrival_confirmed_before_d0": arrival_confirmed_before_d0},
+        details={"courier": courier},
+        language=ui_language,
+    )
+
+
+def subject_receive_product(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, storage_location: str, ui_language: str = "en"
+) -> PathwayEvent:
+    if not storage_location.strip():
+        raise InvalidInput("Give the storage location of the product.", code="storage_location_missing")
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.RECEIVE_PRODUCT,
+        protocol=protocol,
+        fact_updates={"product_received": True},
+        details={"storage_location": storage_location},
+        language=ui_language,
+    )
+
+
+def subject_start_lymphodepletion(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, planned_infusion_date: date, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.START_LYMPHODEPLETION,
+        protocol=protocol,
+        details={"planned_infusion_date": planned_infusion_date},
+        language=ui_language,
+    )
+
+
+@dataclass(frozen=True)
+class BedsideCheck:
+    """One person's part of the two-person identity check: who, their password, what they scanned."""
+
+    user: User
+    password: str
+    bag_code: str
+    wristband_code: str
+
+
+def subject_infuse(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    infused_on: date,
+    checks: tuple[BedsideCheck, BedsideCheck],
+    ui_language: str = "en",
+) -> PathwayEvent:
+    """Infusion after two different qualified people both scanned the bag and the wristband and signed.
+
+    The expected code on both is the subject's code (the chain-of-identity label of the bag
+    carries it). Any mismatch is a hard stop recorded as a deviation.
+    """
+    first, second = checks
+    if first.user.pk == second.user.pk:
+        raise IdentityMismatch("The two bedside checks must be done by two different people.", code="same_checker")
+    for check in checks:
+        role = check.user.memberships.filter(center=subject.center).values_list("role", flat=True).first()
+        if role is None or Role(role) not in BEDSIDE_CHECKERS:
+            raise IdentityMismatch(
+                f"{check.user.get_username()} is not qualified for the bedside check at {subject.center.code}.",
+                code="checker_not_qualified",
+            )
+    mismatches = [
+        f"{check.user.get_username()} scanned {what} '{scanned}'"
+        for check in checks
+        for what, scanned in (("bag", check.bag_code), ("wristband", check.wristband_code))
+        if scanned.strip().upper() != subject.code
+    ]
+    if mismatches:
+        error = IdentityMismatch(
+            f"Identity mismatch – infusion stopped: expected {subject.code}; " + "; ".join(mismatches) + ".",
+        )
+        audit_refusal(
+            actor=actor,
+            event=AuditEvent.STEP_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code="identity_mismatch_deviation",
+            message=error.message,
+            subject_code=subject.code,
+        )
+        raise error
+
+    def sign(locked: Subject) -> ElectronicSignature:
+        signatures = [
+            signature_apply(
+                actor=Actor(check.user.pk, check.user.get_username(), actor.role, actor.center_code),
+                user=check.user,
+                password=check.password,
+                meaning="I verified the product's and the patient's identity at the bedside",
+                entity="subject",
+                entity_id=locked.code,
+                subject_code=locked.code,
+                content={"subject": locked.code, "bag": check.bag_code, "wristband": check.wristband_code},
+            )
+            for check in checks
+        ]
+        return signatures[0]
+
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.INFUSE,
+        protocol=protocol,
+        facts_override={"identity_check_passed": True, "identity_check_people": 2},
+        fact_updates={"infusion_date": infused_on},
+        before_apply=sign,
+        details={"checkers": [c.user.get_username() for c in checks]},
+        language=ui_language,
+    )
+
+
+def _simple_step(step: Step) -> Callable[..., PathwayEvent]:
+    def service(
+        *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str = "", ui_language: str = "en"
+    ) -> PathwayEvent:
+        return _perform_step(
+            actor=actor, user=user, subject=subject, step=step, protocol=protocol, reason=reason, language=ui_language
+        )
+
+    service.__name__ = f"subject_{step.value}"
+    service.__doc__ = f"Perform '{step.value}' (no input but an optional reason)."
+    return service
+
+
+subject_start_acute_monitoring = _simple_step(Step.START_ACUTE_MONITORING)
+subject_start_follow_up = _simple_step(Step.START_FOLLOW_UP)
+subject_start_long_term_follow_up = _simple_step(Step.START_LONG_TERM_FOLLOW_UP)
+subject_complete = _simple_step(Step.COMPLETE)
+subject_withdraw = _simple_step(Step.WITHDRAW)
+subject_mark_lost_to_follow_up = _simple_step(Step.MARK_LOST_TO_FOLLOW_UP)
+
+
+def subject_record_death(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, death_date: date, ui_language: str = "en"
+) -> PathwayEvent:
+    return _perform_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.RECORD_DEATH,
+        protocol=protocol,
+        reason=reason,
+        details={"death_date": death_date},
+        language=ui_language,
+    )

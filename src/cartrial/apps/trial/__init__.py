@@ -1,0 +1,1 @@
+"""Trial set-up: centers, the manufacturing lab, protocol versions."""

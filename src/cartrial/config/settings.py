@@ -1,0 +1,145 @@
+"""Django settings: one file, driven by the environment (DATABASE_URL, CARTRIAL_* variables).
+
+Defaults make a laptop demo work (an SQLite file in the working directory); production sets
+DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY and CARTRIAL_DEBUG=0.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("CARTRIAL_DEBUG", "0") == "1"
+SECRET_KEY = os.environ.get("CARTRIAL_SECRET_KEY", "insecure-demo-key-change-me-in-production-0123456789abcdef")
+ALLOWED_HOSTS = os.environ.get("CARTRIAL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "axes",
+    "cartrial.apps.audit",
+    "cartrial.apps.trial",
+    "cartrial.apps.accounts",
+    "cartrial.apps.subjects",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "cartrial.config.urls"
+WSGI_APPLICATION = "cartrial.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "cartrial.apps.accounts.context.memberships",
+            ],
+        },
+    }
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///" + str(Path.cwd() / "cartrial.sqlite3")
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock when a transaction starts, so concurrent writers queue
+    # instead of failing half-way (subject codes and the audit chain are read-then-write).
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("CARTRIAL_TEST_DB_NAME")} if os.environ.get(
+    "CARTRIAL_TEST_DB_NAME"
+) else {}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "subjects:list"
+LOGOUT_REDIRECT_URL = "login"
+
+# Sessions end after 30 minutes without activity and when the browser closes.
+SESSION_COOKIE_AGE = int(os.environ.get("CARTRIAL_SESSION_SECONDS", "1800"))
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG and os.environ.get("CARTRIAL_HTTPS", "0") == "1":
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+
+# django-axes: five failed logins for one username from one address lock it for 30 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("CARTRIAL_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.5
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("CARTRIAL_STATIC_ROOT", Path.cwd() / "staticfiles"))
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+# The protocol in force; validated at start-up (cartrial.apps.trial.apps.TrialConfig.ready).
+CARTRIAL_PROTOCOL_FILE = os.environ.get("CARTRIAL_PROTOCOL_FILE", "")
+# Fernet key(s) for identity data at rest, comma-separated, newest first (rotation).
+CARTRIAL_IDENTITY_KEY = os.environ.get("CARTRIAL_IDENTITY_KEY", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "cartrial": {"handlers": ["console"], "level": os.environ.get("CARTRIAL_LOG_LEVEL", "INFO")},
+        "axes": {"handlers": ["console"], "level": "WARNING"},
+    },
+}

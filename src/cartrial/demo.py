@@ -1,0 +1,285 @@
+"""The demo trial: the situation announced by the Bordeaux center, plus synthetic patients elsewhere.
+
+Bordeaux (RESO) has included its first patient and has a second in screening. Every other
+center holds synthetic patients at each later stage of the pathway, so that every page shows
+something. Everything is built through the real services, with the clock moved back so dates
+look like a trial that started in early 2025. All demo patients are marked synthetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import User
+from cartrial.apps.accounts.services import api_token_create, membership_grant, user_create
+from cartrial.apps.audit.services import Actor
+from cartrial.apps.subjects import services as subject_services
+from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.services import BedsideCheck, IdentityInput
+from cartrial.apps.trial.models import Center
+from cartrial.apps.trial.services import center_create, protocol_register
+from cartrial.domain.pathway import State
+from cartrial.domain.roles import Role
+from cartrial.protocols import Protocol
+
+DEMO_PASSWORD = "cartrial-demo-2026"
+
+CENTERS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("BDX", "CHU de Bordeaux – RESO", "Bordeaux", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
+    ("LIL", "CHU de Lille", "Lille", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
+    ("PAR", "AP-HP Paris – Hôpital Pitié-Salpêtrière", "Paris", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
+    ("STR", "Hôpitaux universitaires de Strasbourg", "Strasbourg", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
+    ("MTL", "CHUM – Centre hospitalier de l'Université de Montréal", "Montréal", "CA", "America/Toronto", "fr",
+     Center.Kind.CLINICAL),
+    ("LAB", "Laboratoire de production CAR-T (synthétique)", "Paris", "FR", "Europe/Paris", "fr",
+     Center.Kind.MANUFACTURING),
+)
+
+# (username, first name, last name, [(center, role)])
+USERS: tuple[tuple[str, str, str, tuple[tuple[str, Role], ...]], ...] = (
+    ("bdx.investigator", "Claire", "Dubois", (("BDX", Role.INVESTIGATOR),)),
+    ("bdx.investigator2", "Marc", "Lefèvre", (("BDX", Role.INVESTIGATOR),)),
+    ("bdx.coordinator", "Julie", "Martin", (("BDX", Role.COORDINATOR),)),
+    ("bdx.apheresis", "Nadia", "Roux", (("BDX", Role.APHERESIS),)),
+    ("bdx.pharmacist", "Paul", "Girard", (("BDX", Role.PHARMACIST),)),
+    ("lil.investigator", "Hugo", "Lambert", (("LIL", Role.INVESTIGATOR),)),
+    ("lil.coordinator", "Emma", "Petit", (("LIL", Role.COORDINATOR),)),
+    ("lil.apheresis", "Léa", "Moreau", (("LIL", Role.APHERESIS),)),
+    ("lil.pharmacist", "Louis", "Fournier", (("LIL", Role.PHARMACIST),)),
+    ("par.investigator", "Sophie", "Bernard", (("PAR", Role.INVESTIGATOR),)),
+    ("par.coordinator", "Inès", "Garnier", (("PAR", Role.COORDINATOR),)),
+    ("par.apheresis", "Karim", "Benali", (("PAR", Role.APHERESIS),)),
+    ("par.pharmacist", "Chloé", "Faure", (("PAR", Role.PHARMACIST),)),
+    ("str.investigator", "Thomas", "Schmitt", (("STR", Role.INVESTIGATOR),)),
+    ("str.coordinator", "Anne", "Klein", (("STR", Role.COORDINATOR),)),
+    ("str.apheresis", "Lucas", "Weber", (("STR", Role.APHERESIS),)),
+    ("str.pharmacist", "Camille", "Muller", (("STR", Role.PHARMACIST),)),
+    ("mtl.investigator", "Geneviève", "Tremblay", (("MTL", Role.INVESTIGATOR),)),
+    ("mtl.coordinator", "Olivier", "Gagnon", (("MTL", Role.COORDINATOR),)),
+    ("mtl.apheresis", "Sarah", "Roy", (("MTL", Role.APHERESIS),)),
+    ("mtl.pharmacist", "Mathieu", "Côté", (("MTL", Role.PHARMACIST),)),
+    ("lab.manufacturing", "Isabelle", "Mercier", (("LAB", Role.MANUFACTURING),)),
+    ("cra.monitor", "Antoine", "Blanc", (("BDX", Role.MONITOR), ("LIL", Role.MONITOR))),
+    ("dm.datamanager", "Laura", "Chevalier", tuple((c, Role.DATA_MANAGER) for c in ("BDX", "LIL", "PAR", "STR", "MTL"))),
+    ("sponsor.admin", "Pierre", "Rousseau", tuple((c, Role.SPONSOR_ADMIN) for c in ("BDX", "LIL", "PAR", "STR", "MTL"))),
+)
+
+# Synthetic patients per center and the state each should reach (in pathway order).
+STAGED: tuple[tuple[str, State], ...] = (
+    ("LIL", State.APHERESIS_SCHEDULED),
+    ("LIL", State.APHERESIS_COLLECTED),
+    ("LIL", State.MATERIAL_SHIPPED),
+    ("LIL", State.SCREEN_FAILED),
+    ("PAR", State.MANUFACTURING),
+    ("PAR", State.PRODUCT_RELEASED),
+    ("PAR", State.MANUFACTURING_FAILED),
+    ("PAR", State.PRODUCT_SHIPPED),
+    ("STR", State.PRODUCT_RECEIVED),
+    ("STR", State.LYMPHODEPLETION),
+    ("STR", State.INFUSED),
+    ("STR", State.ACUTE_MONITORING),
+    ("MTL", State.FOLLOW_UP),
+    ("MTL", State.LONG_TERM_FOLLOW_UP),
+    ("MTL", State.COMPLETED),
+    ("MTL", State.WITHDRAWN),
+)
+
+# Days from the start of screening to each state along the demo's main path (see _Driver.advance_to).
+DAYS_TO_REACH: dict[State, float] = {
+    State.APHERESIS_SCHEDULED: 3.1,
+    State.APHERESIS_COLLECTED: 10.1,
+    State.MATERIAL_SHIPPED: 10.3,
+    State.SCREEN_FAILED: 0.1,
+    State.MANUFACTURING: 11.3,
+    State.PRODUCT_RELEASED: 25.3,
+    State.MANUFACTURING_FAILED: 23.3,
+    State.PRODUCT_SHIPPED: 27.3,
+    State.PRODUCT_RECEIVED: 28.3,
+    State.LYMPHODEPLETION: 30.3,
+    State.INFUSED: 35.3,
+    State.ACUTE_MONITORING: 35.4,
+    State.FOLLOW_UP: 63.4,
+    State.LONG_TERM_FOLLOW_UP: 763.4,
+    State.COMPLETED: 793.4,
+    State.WITHDRAWN: 123.4,
+}
+
+SYNTHETIC_NAMES = (
+    ("Durand", "Amélie"), ("Leroy", "Sandrine"), ("Moreau", "Nathalie"), ("Simon", "Aurélie"),
+    ("Laurent", "Céline"), ("Michel", "Élodie"), ("Garcia", "Manon"), ("David", "Pauline"),
+    ("Bertrand", "Justine"), ("Robin", "Mélanie"), ("Morel", "Laure"), ("Fontaine", "Océane"),
+    ("Chevallier", "Margaux"), ("Gauthier", "Agathe"), ("Perrin", "Lucie"), ("Mathieu", "Noémie"),
+    ("Lemaire", "Anaïs"), ("Renard", "Hélène"),
+)
+
+
+@dataclass
+class DemoWorld:
+    centers: dict[str, Center]
+    users: dict[str, User]
+    api_token: str
+
+
+def build_centers_and_users(protocol: Protocol) -> tuple[dict[str, Center], dict[str, User]]:
+    """Centers, the lab, users with one role per center, and the protocol registration."""
+    system = Actor.system("demo")
+    protocol_register(actor=system, protocol=protocol)
+    centers = {
+        code: center_create(
+            actor=system, code=code, name=name, city=city, country=country, time_zone=tz, language=lang, kind=kind
+        )
+        for code, name, city, country, tz, lang, kind in CENTERS
+    }
+    users = {}
+    for username, first, last, roles in USERS:
+        user = user_create(actor=system, username=username, password=DEMO_PASSWORD, first_name=first, last_name=last)
+        for center_code, role in roles:
+            membership_grant(actor=system, user=user, center=centers[center_code], role=role)
+        users[username] = user
+    return centers, users
+
+
+class _Driver:
+    """Moves one subject along the main path with the roles of its center, dates back-dated."""
+
+    def __init__(self, protocol: Protocol, users: dict[str, User], subject: Subject, start: datetime) -> None:
+        self.protocol = protocol
+        self.users = users
+        self.subject = subject
+        self.moment = start
+        self.prefix = subject.center.code.lower()
+
+    def _actor(self, username: str) -> tuple[Actor, User]:
+        user = self.users[username]
+        membership = user.memberships.select_related("center").first()
+        assert membership is not None
+        return Actor(user.pk, username, membership.role, membership.center.code), user
+
+    def run(self, username: str, service: Callable[..., Any], days_later: float, **kwargs: Any) -> None:
+        self.moment += timedelta(days=days_later)
+        actor, user = self._actor(username)
+        with clock.frozen_at(self.moment):
+            service(actor=actor, user=user, subject=self.subject, protocol=self.protocol, **kwargs)
+        self.subject.refresh_from_db()
+
+    def day(self) -> date:
+        return self.moment.date()
+
+    def advance_to(self, target: State) -> None:
+        """Perform the main-path steps until `target` (or a failure branch) is reached."""
+        s, p = subject_services, self.prefix
+        answers = {c.id: "met" for c in self.protocol.criteria}
+        doc = self.protocol.current_consent_versions()
+        plan: list[tuple[State, Callable[[], None]]] = [
+            (State.SCREENING, lambda: self.run(f"{p}.coordinator", s.subject_start_screening, 0,
+                                               document_version=doc["fr"], language="fr", signed_on=self.day())),
+            (State.ELIGIBLE, lambda: (self._assess(answers), self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1))),
+            (State.INCLUDED, lambda: self.run(f"{p}.investigator", s.subject_include, 2, password=DEMO_PASSWORD)),
+            (State.APHERESIS_SCHEDULED, lambda: self.run(f"{p}.coordinator", s.subject_schedule_apheresis, 1,
+                                                         apheresis_date=self.day() + timedelta(days=7))),
+            (State.APHERESIS_COLLECTED, lambda: self.run(f"{p}.apheresis", s.subject_collect_apheresis, 7,
+                                                         collected_on=self.day() + timedelta(days=7), volume_ml=210.0,
+                                                         cd3_cells_e9=4.2)),
+            (State.MATERIAL_SHIPPED, lambda: self.run(f"{p}.apheresis", s.subject_ship_material, 0.2,
+                                                      courier="BioLogistics Express (synthetic)")),
+            (State.MANUFACTURING, lambda: self.run("lab.manufacturing", s.subject_start_manufacturing, 1,
+                                                   material_received=True)),
+            (State.PRODUCT_RELEASED, lambda: self.run("lab.manufacturing", s.subject_release_product, 14, qc_passed=True)),
+            (State.PRODUCT_SHIPPED, lambda: self.run("lab.manufacturing", s.subject_ship_product, 2,
+                                                     courier="CryoTrans (synthetic)", arrival_confirmed_before_d0=True)),
+            (State.PRODUCT_RECEIVED, lambda: self.run(f"{p}.pharmacist", s.subject_receive_product, 1,
+                                                      storage_location="PUI – cuve azote n°2")),
+            (State.LYMPHODEPLETION, lambda: self.run(f"{p}.investigator", s.subject_start_lymphodepletion, 2,
+                                                     planned_infusion_date=self.day() + timedelta(days=5))),
+            (State.INFUSED, lambda: self._infuse()),
+            (State.ACUTE_MONITORING, lambda: self.run(f"{p}.investigator", s.subject_start_acute_monitoring, 0.1)),
+            (State.FOLLOW_UP, lambda: self.run(f"{p}.coordinator", s.subject_start_follow_up, 28)),
+            (State.LONG_TERM_FOLLOW_UP, lambda: self.run(f"{p}.coordinator", s.subject_start_long_term_follow_up, 700)),
+            (State.COMPLETED, lambda: self.run(f"{p}.coordinator", s.subject_complete, 30)),
+        ]
+        if target is State.SCREEN_FAILED:
+            plan[1] = (State.SCREEN_FAILED, lambda: (
+                self._assess({**answers, "I06_CD3": "not_met"}),
+                self.run(f"{p}.investigator", s.subject_fail_screening, 0.1,
+                         reason="CD3+ below 100/µL at screening (synthetic)")))
+        if target is State.MANUFACTURING_FAILED:
+            plan[7] = (State.MANUFACTURING_FAILED, lambda: self.run(
+                "lab.manufacturing", s.subject_fail_manufacturing, 12,
+                reason="Insufficient expansion: out of specification (synthetic)"))
+        if target is State.WITHDRAWN:
+            self._follow(plan, State.FOLLOW_UP)
+            self.run(f"{p}.investigator", s.subject_withdraw, 60, reason="Patient's decision (synthetic)")
+            return
+        self._follow(plan, target)
+
+    def _follow(self, plan: list[tuple[State, Callable[[], None]]], target: State) -> None:
+        for reached, action in plan:
+            action()
+            if reached is target:
+                return
+
+    def _assess(self, answers: dict[str, str]) -> None:
+        actor, user = self._actor(f"{self.prefix}.investigator")
+        with clock.frozen_at(self.moment):
+            subject_services.eligibility_assess(
+                actor=actor, user=user, subject=self.subject, protocol=self.protocol, answers=answers
+            )
+
+    def _infuse(self) -> None:
+        pharmacist = self.users[f"{self.prefix}.pharmacist"]
+        investigator = self.users[f"{self.prefix}.investigator"]
+        code = self.subject.code
+        checks = (
+            BedsideCheck(pharmacist, DEMO_PASSWORD, code, code),
+            BedsideCheck(investigator, DEMO_PASSWORD, code, code),
+        )
+        self.run(f"{self.prefix}.investigator", subject_services.subject_infuse, 5,
+                 infused_on=self.day() + timedelta(days=5), checks=checks)
+
+
+def _new_subject(protocol: Protocol, centers: dict[str, Center], users: dict[str, User], center_code: str,
+                 index: int, moment: datetime) -> Subject:
+    family, given = SYNTHETIC_NAMES[index % len(SYNTHETIC_NAMES)]
+    user = users[f"{center_code.lower()}.coordinator"]
+    actor = Actor(user.pk, user.username, Role.COORDINATOR.value, center_code)
+    with clock.frozen_at(moment):
+        return subject_services.subject_create(
+            actor=actor,
+            center=centers[center_code],
+            manufacturing_site=centers["LAB"],
+            identity=IdentityInput(family, given, date(1980 + index % 20, 1 + index % 12, 1 + index % 27),
+                                   f"{center_code}{700000 + index}"),
+            protocol=protocol,
+            synthetic=True,
+        )
+
+
+def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorld:
+    """The whole demo in one transaction: nothing half-built if a step fails."""
+    today = today or clock.now()
+    with transaction.atomic():
+        centers, users = build_centers_and_users(protocol)
+        # Bordeaux: the first patient included, a second one in screening (the center's announcement).
+        first = _new_subject(protocol, centers, users, "BDX", 0, today - timedelta(days=20))
+        _Driver(protocol, users, first, today - timedelta(days=20)).advance_to(State.INCLUDED)
+        second = _new_subject(protocol, centers, users, "BDX", 1, today - timedelta(days=3))
+        _Driver(protocol, users, second, today - timedelta(days=3)).advance_to(State.SCREENING)
+        # The other centers: synthetic patients at every later stage, older ones further along.
+        for index, (center_code, target) in enumerate(STAGED, start=2):
+            # Each patient reached its stage a few days ago, so dates look like a running trial.
+            start = today - timedelta(days=DAYS_TO_REACH[target] + 3 + index % 5)
+            subject = _new_subject(protocol, centers, users, center_code, index, start)
+            _Driver(protocol, users, subject, start).advance_to(target)
+        token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
+    return DemoWorld(centers=centers, users=users, api_token=token)
+
+
+def demo_epoch() -> datetime:
+    """A fixed 'today' for reproducible demo data in tests."""
+    return datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
