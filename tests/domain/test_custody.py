@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -181,6 +182,18 @@ def test_unregistered_item_and_foreign_history_are_refused() -> None:
         check_custody_chain(VEIN_TO_LAB, expected={})
     with pytest.raises(CustodyEventInvalid, match="contains a record of item"):
         check_hand_over([hand_over(None, "A", 0, item_id="bag-9")], hand_over("A", "B", 1), expected=COI)
+
+
+def test_times_compare_as_instants_in_the_repeated_autumn_hour() -> None:
+    # Python compares same-zone times by wall clock; 02:30 CET (fold=1) is after 02:40 CEST.
+    paris = ZoneInfo("Europe/Paris")
+    first = replace(hand_over(None, "A", 0), at=datetime(2026, 10, 25, 2, 40, tzinfo=paris))
+    second = replace(hand_over("A", "B", 0), at=datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=paris))
+    assert check_custody_chain([first, second], expected={"bag-1": COI})["bag-1"].holder == "B"
+    with pytest.raises(CustodyOutOfOrder):
+        check_custody_chain(
+            [replace(first, at=second.at), replace(second, at=first.at)], expected={"bag-1": COI}
+        )
 
 
 def test_times_in_other_zones_compare_as_instants() -> None:

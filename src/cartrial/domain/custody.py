@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cartrial.domain.errors import DomainError, InvalidInput
 from cartrial.domain.identity import (
@@ -231,7 +231,7 @@ def _advance(line: _CustodyLine | None, event: CustodyEvent, index: int) -> _Cus
             )
         return _CustodyLine(_position_after(event, 1), {})
     current = line.position
-    if event.at < current.since:
+    if event.at.astimezone(UTC) < current.since.astimezone(UTC):
         raise CustodyOutOfOrder(
             f"The hand-over of item {item} at {_when(event.at)} is earlier than the previous one "
             f"({_when(current.since)}): custody records must follow each other in time.",
