@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from cartrial.domain.eligibility import Criterion, parse_criteria
+from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, validate_rules
 from cartrial.domain.errors import InvalidInput
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
@@ -171,6 +171,9 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
     _semantic_checks(path, data)
     try:
         criteria = parse_criteria(data.get("eligibility", {}).get("criteria", []))
+        validate_rules(criteria)
+    except RuleError as error:
+        raise ProtocolError(path, f"eligibility.criteria.{error.criterion_index}.rule", error.message) from None
     except InvalidInput as error:
         raise ProtocolError(path, "eligibility.criteria", error.message) from None
     study = data["study"]
