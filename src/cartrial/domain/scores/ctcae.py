@@ -1,0 +1,128 @@
+"""CTCAE v5.0 grades of decreased blood counts derived from a laboratory value.
+
+Source: National Cancer Institute. Common Terminology Criteria for Adverse Events (CTCAE)
+version 5.0, 27 November 2017 (Investigations: neutrophil, platelet, white blood cell and
+lymphocyte count decreased; Blood and lymphatic system disorders: anemia).
+Version: 5.0. Units: counts in 10⁹/L; haemoglobin in g/dL, g/L or mmol/L; the lab's lower
+limit of normal (LLN) in the same unit as the value. Range: grade 0..4, 0 = not below LLN.
+
+A grade band's lower limit is exclusive: "<1.5-1.0" means 1.0 ≤ value < 1.5. Grade 1 needs
+the value below the local LLN. Anemia grade 4 ("life-threatening; urgent intervention") and
+every grade 5 are clinical and are never derived from the value; other CTCAE terms are
+entered by the investigator, not computed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from cartrial.domain.scores.errors import CalculatorInputError
+
+# Open item (clinical.md §4.3 and §7.6): v5.0 and v6.0 both exist and v6.0 renames terms
+# (e.g. "Thrombocytopenia"); the grades below are v5.0's, and the version is reported with
+# every grade so an AE always records which one it was graded against.
+CTCAE_VERSION = "5.0"
+
+COUNT_UNIT = "10^9/L"
+
+
+class CtcaeLabTerm(StrEnum):
+    """CTCAE terms graded from one blood-count value."""
+
+    NEUTROPHIL_COUNT_DECREASED = "neutrophil_count_decreased"
+    PLATELET_COUNT_DECREASED = "platelet_count_decreased"
+    WHITE_BLOOD_CELL_DECREASED = "white_blood_cell_decreased"
+    LYMPHOCYTE_COUNT_DECREASED = "lymphocyte_count_decreased"
+    ANEMIA = "anemia"
+
+
+# Lower bounds of grades 2, 3 and 4 bands: a value below the grade-n bound is at least grade n+1.
+_COUNT_BOUNDS_10E9_PER_L: MappingProxyType[CtcaeLabTerm, tuple[float, float, float]] = (
+    MappingProxyType(
+        {
+            CtcaeLabTerm.NEUTROPHIL_COUNT_DECREASED: (1.5, 1.0, 0.5),
+            CtcaeLabTerm.PLATELET_COUNT_DECREASED: (75.0, 50.0, 25.0),
+            CtcaeLabTerm.WHITE_BLOOD_CELL_DECREASED: (3.0, 2.0, 1.0),
+            CtcaeLabTerm.LYMPHOCYTE_COUNT_DECREASED: (0.8, 0.5, 0.2),
+        }
+    )
+)
+
+# Open choice, the three units disagree slightly: CTCAE prints anemia bounds in each unit
+# (10.0 / 8.0 g/dL, 100 / 80 g/L, 6.2 / 4.9 mmol/L), and 6.2 mmol/L is 9.99 g/dL, 4.9 mmol/L
+# 7.90 g/dL. We grade in the unit the lab reported, against the bound CTCAE prints for that
+# unit, and never convert first, so the grade matches the one a reader of the table would give.
+ANEMIA_BOUNDS_BY_UNIT: MappingProxyType[str, tuple[float, float]] = MappingProxyType(
+    {"g/dL": (10.0, 8.0), "g/L": (100.0, 80.0), "mmol/L": (6.2, 4.9)}
+)
+
+# Plausibility ceilings, in each accepted unit; they catch a value typed in another unit
+# (haemoglobin 130 "g/dL" is 130 g/L, platelets 150000 "10^9/L" are per µL).
+PLAUSIBLE_MAX_BY_UNIT: MappingProxyType[str, float] = MappingProxyType(
+    {COUNT_UNIT: 5000.0, "g/dL": 25.0, "g/L": 250.0, "mmol/L": 15.5}
+)
+
+
+@dataclass(frozen=True)
+class CtcaeLabGrade:
+    """A CTCAE grade from a lab value, with the band it fell in."""
+
+    grade: int
+    term: CtcaeLabTerm
+    band: str
+    version: str = CTCAE_VERSION
+
+
+def units_for(term: CtcaeLabTerm) -> tuple[str, ...]:
+    """The units a term's value and LLN may be given in."""
+    if term is CtcaeLabTerm.ANEMIA:
+        return tuple(ANEMIA_BOUNDS_BY_UNIT)
+    return (COUNT_UNIT,)
+
+
+def grade_lab_value(*, term: CtcaeLabTerm, value: float, unit: str, lln: float) -> CtcaeLabGrade:
+    """Grade a decreased blood count against the lab's LLN and the CTCAE v5.0 bands."""
+    term = CtcaeLabTerm(term)
+    accepted = units_for(term)
+    if unit not in accepted:
+        raise CalculatorInputError.for_field(
+            "unit", f"unit {unit!r} does not apply to {term.value}; accepted: {', '.join(accepted)}"
+        )
+    ceiling = PLAUSIBLE_MAX_BY_UNIT[unit]
+    errors = [
+        (field, f"must be a finite number from 0 to {ceiling:g} {unit}, got {number!r}")
+        for field, number in (("value", value), ("lln", lln))
+        if not (math.isfinite(number) and 0 <= number <= ceiling)
+    ]
+    if not errors and lln == 0:
+        errors.append(("lln", "the lower limit of normal must be > 0"))
+    if errors:
+        raise CalculatorInputError(errors)
+
+    if value >= lln:
+        return CtcaeLabGrade(grade=0, term=term, band=f"≥ LLN ({lln:g} {unit})")
+    if term is CtcaeLabTerm.ANEMIA:
+        grade_2_bound, grade_3_bound = ANEMIA_BOUNDS_BY_UNIT[unit]
+        if value < grade_3_bound:
+            return CtcaeLabGrade(
+                grade=3,
+                term=term,
+                band=f"< {grade_3_bound:g} {unit} (grade 4 needs clinical assessment)",
+            )
+        if value < grade_2_bound:
+            return CtcaeLabGrade(
+                grade=2, term=term, band=f"< {grade_2_bound:g} to {grade_3_bound:g} {unit}"
+            )
+        return CtcaeLabGrade(grade=1, term=term, band=f"< LLN to {grade_2_bound:g} {unit}")
+
+    bounds = _COUNT_BOUNDS_10E9_PER_L[term]
+    if value < bounds[2]:
+        return CtcaeLabGrade(grade=4, term=term, band=f"< {bounds[2]:g} {unit}")
+    if value < bounds[1]:
+        return CtcaeLabGrade(grade=3, term=term, band=f"< {bounds[1]:g} to {bounds[2]:g} {unit}")
+    if value < bounds[0]:
+        return CtcaeLabGrade(grade=2, term=term, band=f"< {bounds[0]:g} to {bounds[1]:g} {unit}")
+    return CtcaeLabGrade(grade=1, term=term, band=f"< LLN to {bounds[0]:g} {unit}")

@@ -1,0 +1,142 @@
+"""Immune effector cell-associated neurotoxicity syndrome (ICANS) grade, ASTCT 2019, adults.
+
+Source: Lee DW et al. Biol Blood Marrow Transplant 2019;25:625-38 (ICANS grading for
+adults, table and footnotes as reproduced word for word in PMC8403007 Table 4 and PMC7990806
+Table 2). Version: ASTCT 2019, adults. Units: ICE score in points (0..10, or not performed).
+Range: grade 0..4.
+
+Grade = the most severe of five domains, each counted only when nothing else explains it:
+ICE score, depressed level of consciousness, seizure, motor findings, raised intracranial
+pressure / cerebral oedema. Tremor, myoclonus and intracranial haemorrhage are not ICANS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.ice import MAX_SCORE as ICE_MAX_SCORE
+
+# The footnote to the ICE row says an ICE of 0 "may be classified" as grade 3 (awake with
+# global aphasia) or grade 4 (unarousable); clinical.md §4.2 takes it as the rule. So the ICE
+# row alone gives at most grade 3: grade 4 needs the consciousness domain to say unarousable.
+ICE_ZERO_AWAKE_GRADE = 3
+
+
+class Consciousness(StrEnum):
+    """Level of consciousness; `normal` means not depressed, so it adds no grade."""
+
+    NORMAL = "normal"
+    AWAKENS_SPONTANEOUSLY = "awakens_spontaneously"
+    AWAKENS_TO_VOICE = "awakens_to_voice"
+    AWAKENS_TO_TACTILE = "awakens_to_tactile"
+    UNAROUSABLE = "unarousable"
+
+
+class Seizure(StrEnum):
+    """Clinical or EEG seizures; prolonged means > 5 min or repeated without return to baseline."""
+
+    NONE = "none"
+    RAPIDLY_RESOLVING = "rapidly_resolving"
+    PROLONGED_OR_REPETITIVE = "prolonged_or_repetitive"
+
+
+class MotorWeakness(StrEnum):
+    """Deep focal motor weakness (hemiparesis, paraparesis)."""
+
+    NONE = "none"
+    DEEP_FOCAL = "deep_focal"
+
+
+class CerebralEdema(StrEnum):
+    """Oedema on imaging; `diffuse` also stands for posturing, CN VI palsy, papilloedema, Cushing."""
+
+    NONE = "none"
+    FOCAL = "focal"
+    DIFFUSE = "diffuse"
+
+
+_CONSCIOUSNESS_GRADE = {
+    Consciousness.NORMAL: 0,
+    Consciousness.AWAKENS_SPONTANEOUSLY: 1,
+    Consciousness.AWAKENS_TO_VOICE: 2,
+    Consciousness.AWAKENS_TO_TACTILE: 3,
+    Consciousness.UNAROUSABLE: 4,
+}
+_SEIZURE_GRADE = {Seizure.NONE: 0, Seizure.RAPIDLY_RESOLVING: 3, Seizure.PROLONGED_OR_REPETITIVE: 4}
+_MOTOR_GRADE = {MotorWeakness.NONE: 0, MotorWeakness.DEEP_FOCAL: 4}
+_EDEMA_GRADE = {CerebralEdema.NONE: 0, CerebralEdema.FOCAL: 3, CerebralEdema.DIFFUSE: 4}
+
+
+@dataclass(frozen=True)
+class DomainGrade:
+    """What one ICANS domain contributes and the finding behind it."""
+
+    domain: str
+    grade: int
+    finding: str
+
+
+@dataclass(frozen=True)
+class IcansGrade:
+    """The ICANS grade (0 = no ICANS), each domain's part, and whether ICE was performed."""
+
+    grade: int
+    domains: tuple[DomainGrade, ...]
+    ice_performed: bool
+
+
+def ice_domain_grade(ice_score: int) -> int:
+    """ICE 10 → 0, 7-9 → 1, 3-6 → 2, 0-2 → 3 (grade 4 comes from consciousness, not from ICE)."""
+    if ice_score >= 10:
+        return 0
+    if ice_score >= 7:
+        return 1
+    if ice_score >= 3:
+        return 2
+    return ICE_ZERO_AWAKE_GRADE
+
+
+def grade_icans(
+    *,
+    ice_score: int | None,
+    consciousness: Consciousness,
+    seizure: Seizure,
+    motor_weakness: MotorWeakness,
+    cerebral_edema: CerebralEdema,
+) -> IcansGrade:
+    """Grade ICANS; `ice_score` None means the ICE could not be performed."""
+    consciousness = Consciousness(consciousness)
+    if ice_score is not None and not 0 <= ice_score <= ICE_MAX_SCORE:
+        raise CalculatorInputError.for_field(
+            "ice_score", f"must be 0 to {ICE_MAX_SCORE} or null, got {ice_score}"
+        )
+    if consciousness is Consciousness.UNAROUSABLE and ice_score not in (None, 0):
+        raise CalculatorInputError.for_field(
+            "ice_score",
+            f"an unarousable patient cannot score {ice_score} on the ICE; give 0 or null",
+        )
+    domains = [
+        DomainGrade(
+            "consciousness", _CONSCIOUSNESS_GRADE[consciousness], consciousness.value
+        ),
+        DomainGrade("seizure", _SEIZURE_GRADE[Seizure(seizure)], Seizure(seizure).value),
+        DomainGrade(
+            "motor_weakness",
+            _MOTOR_GRADE[MotorWeakness(motor_weakness)],
+            MotorWeakness(motor_weakness).value,
+        ),
+        DomainGrade(
+            "cerebral_edema",
+            _EDEMA_GRADE[CerebralEdema(cerebral_edema)],
+            CerebralEdema(cerebral_edema).value,
+        ),
+    ]
+    if ice_score is not None:
+        domains.insert(0, DomainGrade("ice", ice_domain_grade(ice_score), f"ICE {ice_score}/10"))
+    return IcansGrade(
+        grade=max(d.grade for d in domains),
+        domains=tuple(domains),
+        ice_performed=ice_score is not None,
+    )
