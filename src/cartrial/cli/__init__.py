@@ -23,6 +23,7 @@ app = typer.Typer(
 _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.web",
     "cartrial.cli.identity",
+    "cartrial.cli.calc",
 )
 
 
