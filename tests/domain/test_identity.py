@@ -182,6 +182,13 @@ def test_refusals_are_precise(
     assert str(raised.value)
 
 
+def test_coi_parser_names_a_missing_literal_before_the_length() -> None:
+    with pytest.raises(CoiLiteralError):
+        parse_coi("A999923ABC123U")
+    with pytest.raises(CoiLiteralError):
+        parse_coi("")
+
+
 def test_din_parser_refuses_a_coi_barcode_and_back() -> None:
     with pytest.raises(DataIdentifierError, match="chain-of-identity"):
         parse_din("&/CHA999923ABC123")

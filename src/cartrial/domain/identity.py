@@ -306,6 +306,11 @@ def parse_coi(text: str) -> ChainOfIdentityIdentifier:
     if stripped.startswith(("=", "&")):
         raise _wrong_data_identifier(stripped, expected="CoI")
     content, positions = _normalise(stripped)
+    if not content.startswith(COI_LITERAL):
+        raise CoiLiteralError(
+            f"A CoI starts with 'CH'; this one starts with {content[:2]!r}.",
+            position=positions[0] if positions else None,
+        )
     _check_typed_length(content, COI_LENGTH, "CoI")
     _check_characters(content, positions, check_character_last=True)
     coi = _coi_from_content(content[:COI_LENGTH], positions)

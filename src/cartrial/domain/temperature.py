@@ -156,7 +156,7 @@ def parse_temperature_log(
 ) -> TemperatureLog:
     """Parse a logger CSV of `timestamp, temperature`.
 
-    Tolerated: `,`, `;` or tab separator (one per file); decimal comma (with `;` or tab); an
+    Tolerated: `,`, `;` or tab separator (one per file); decimal comma (with `;`, tab, or quoted); an
     optional header line, whose `°F` marks the column as Fahrenheit (converted); UTF-8 BOM; blank
     lines; ISO-8601 timestamps with or without zone, or `dd/mm/yyyy hh:mm[:ss]`. Timestamps
     without zone are read in `naive_time_zone`, and refused when it is not given. Readings must
@@ -181,7 +181,7 @@ def parse_temperature_log(
             unit = _header_unit(fields[1])
             continue
         at = _parse_timestamp(fields[0], line_number, naive_time_zone).astimezone(UTC)
-        temperature_c = _parse_temperature_c(fields[1], unit, separator, line_number)
+        temperature_c = _parse_temperature_c(fields[1], unit, line_number)
         if readings and at <= readings[-1].at:
             raise _order_error(at, readings[-1], line_number, local_time=not _has_zone(fields[0]))
         readings.append(TemperatureReading(at, temperature_c, line_number))
@@ -319,9 +319,9 @@ def _clean_number(field: str) -> str:
     return field.replace("−", "-").replace(" ", "")
 
 
-def _parse_temperature_c(field: str, unit: TemperatureUnit, separator: str, line_number: int) -> float:
+def _parse_temperature_c(field: str, unit: TemperatureUnit, line_number: int) -> float:
     number = _clean_number(field)
-    if not _NUMBER.fullmatch(number) or ("," in number and separator == ","):
+    if not _NUMBER.fullmatch(number):
         raise TemperatureLogError(
             f"temperature {field!r} is not a number.", line_number=line_number, code="temperature_log_value"
         )
