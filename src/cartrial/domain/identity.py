@@ -1,6 +1,6 @@
 """ISBT 128 identifiers for chain of identity: MOD 37-2 check characters, DIN and CoI.
 
-Source: docs/reference logistics.md §2 (ISBT 128 ST-001 v6.2.2 §2.4.1, §2.4.40, Table 3, §7.5;
+Source: the team's logistics reference note, logistics.md §2 (ISBT 128 ST-001 v6.2.2 §2.4.1, §2.4.40, Table 3, §7.5;
 ST-028 for the CoI). A single identity error destroys a unique autologous product, so every
 parser here refuses rather than guesses: spaces are stripped explicitly, any other character
 outside the ISBT alphabet is reported with its position, never skipped.
