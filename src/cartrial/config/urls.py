@@ -1,8 +1,13 @@
-"""URL map: pages, the JSON API under /api/, static files via whitenoise."""
+"""URL map: pages, the JSON API under /api/, language switch; static files via whitenoise."""
 
 from django.urls import include, path
+from django.views.i18n import set_language
+
+from cartrial.apps.api import api
 
 urlpatterns = [
     path("", include("cartrial.apps.subjects.urls")),
     path("accounts/", include("cartrial.apps.accounts.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("api/v1/", api.urls),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 
@@ -12,3 +13,16 @@ def memberships(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {"my_memberships": []}
     return {"my_memberships": list(user.memberships.select_related("center").order_by("center__code"))}
+
+
+def language_for(user: object) -> str:
+    """The language to show after login: the user's preference, else their first center's."""
+    preferred = getattr(user, "language", "")
+    if preferred:
+        return str(preferred)
+    memberships_manager = getattr(user, "memberships", None)
+    if memberships_manager is not None:
+        first = memberships_manager.select_related("center").order_by("center__code").first()
+        if first is not None:
+            return str(first.center.language)
+    return str(settings.LANGUAGE_CODE)

@@ -1,3 +1,8 @@
 from django.urls import path
 
-urlpatterns: list = []
+from cartrial.apps.accounts import views
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,182 @@
+"""Commands that need the database: demo, serve, migrate, setup, audit verify, token, keygen, protocol.
+
+Every command uses the database named by DATABASE_URL (default: an SQLite file
+`cartrial.sqlite3` in the working directory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+DEMO_KEY_FILE = "cartrial-demo.key"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _ensure_identity_key(generate: bool) -> None:
+    """Use CARTRIAL_IDENTITY_KEY, else the demo key file in the working directory (made if asked)."""
+    if os.environ.get("CARTRIAL_IDENTITY_KEY"):
+        return
+    key_file = Path.cwd() / DEMO_KEY_FILE
+    if key_file.exists():
+        os.environ["CARTRIAL_IDENTITY_KEY"] = key_file.read_text().strip()
+        return
+    if generate:
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(Fernet.generate_key().decode() + "\n")
+        key_file.chmod(0o600)
+        os.environ["CARTRIAL_IDENTITY_KEY"] = key_file.read_text().strip()
+        typer.echo(f"Generated a demo identity key in {key_file} (set CARTRIAL_IDENTITY_KEY in production).")
+
+
+def _django(generate_key: bool = False) -> None:
+    """Configure Django (validates the protocol file: a broken one stops here with its reason)."""
+    _ensure_identity_key(generate_key)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.settings")
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as error:
+        _fail(f"cartrial cannot start: {error}")
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _serve(host: str, port: int) -> None:
+    """Run gunicorn (2 workers, threads) serving the app and its static files."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    typer.echo(f"cartrial is serving on http://{host}:{port}/  (Ctrl-C to stop)")
+    args = ["gunicorn", "cartrial.config.wsgi", "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
+            "--access-logfile", "-"]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    os.execv(str(gunicorn), args)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the database-backed commands."""
+    audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+    token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+    protocol_app = typer.Typer(help="The protocol file.", no_args_is_help=True)
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(token_app, name="token")
+    app.add_typer(protocol_app, name="protocol")
+
+    @app.command()
+    def demo(
+        serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the web server after building."),
+        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+        port: int = typer.Option(8000, help="Port to serve on."),
+        reset: bool = typer.Option(False, help="Delete and rebuild the demo data (SQLite file only)."),
+    ) -> None:
+        """Build the demo trial (centers, users, patients at every stage) and serve it."""
+        url = os.environ.get("DATABASE_URL", "")
+        sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
+        if reset and sqlite_file is not None and sqlite_file.exists():
+            sqlite_file.unlink()
+        _django(generate_key=True)
+        _migrate()
+        from cartrial.apps.trial.models import Center
+        from cartrial.demo import DEMO_PASSWORD, USERS, build_demo
+        from cartrial.protocols import active_protocol
+
+        if Center.objects.exists():
+            typer.echo("The demo database already exists (use --reset to rebuild it).")
+        else:
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+                progress.add_task("Building the demo trial through the real services…", total=None)
+                world = build_demo(active_protocol())
+            typer.echo(f"Demo built. API token for bdx.coordinator: {world.api_token}")
+        typer.echo("")
+        typer.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, first, last, roles in USERS:
+            where = ", ".join(f"{center} {role.value}" for center, role in roles)
+            typer.echo(f"  {username:<20} {first} {last:<12} {where}")
+        if serve:
+            _serve(host, port)
+
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+        port: int = typer.Option(8000, help="Port to serve on."),
+    ) -> None:
+        """Migrate the database and serve the web app."""
+        _django()
+        _migrate()
+        _serve(host, port)
+
+    @app.command()
+    def migrate() -> None:
+        """Create or update the database tables."""
+        _django()
+        _migrate()
+        typer.echo("Database up to date.")
+
+    @app.command()
+    def keygen() -> None:
+        """Print a new key for CARTRIAL_IDENTITY_KEY (encryption of identity data at rest)."""
+        from cryptography.fernet import Fernet
+
+        typer.echo(Fernet.generate_key().decode())
+
+    @audit_app.command("verify")
+    def audit_verify() -> None:
+        """Walk the hash chain; exit 0 when intact, 1 naming the first broken entry."""
+        _django()
+        from cartrial.apps.audit.selectors import audit_verify as verify
+
+        report = verify()
+        if report.intact:
+            typer.echo(f"Audit trail intact: {report.checked} entries verified.")
+            return
+        assert report.first_break is not None
+        typer.echo(
+            f"Audit trail BROKEN at entry #{report.first_break.sequence}: {report.first_break.problem} "
+            f"({report.checked} entries verified before it).",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+    @token_app.command("create")
+    def token_create(username: str, label: str = typer.Option("cli", help="What the token is for.")) -> None:
+        """Create an API token for USERNAME and print it once."""
+        _django()
+        from cartrial.apps.accounts.models import User
+        from cartrial.apps.accounts.services import api_token_create
+        from cartrial.apps.audit.services import Actor
+
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            _fail(f"No active user '{username}'.")
+        typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))
+
+    @protocol_app.command("check")
+    def protocol_check(path: Path = typer.Argument(None, help="Protocol YAML (default: the one in force).")) -> None:
+        """Validate a protocol file; exit 2 naming the key and the problem."""
+        from cartrial.protocols import DEFAULT_PROTOCOL_FILE, ProtocolError, load_protocol
+
+        try:
+            protocol = load_protocol(path or DEFAULT_PROTOCOL_FILE)
+        except ProtocolError as error:
+            _fail(str(error))
+        typer.echo(
+            f"{protocol.path}: {protocol.code} v{protocol.version} is valid "
+            f"({len(protocol.criteria)} criteria, {len(protocol.visits)} visits, {len(protocol.products)} products)."
+        )
