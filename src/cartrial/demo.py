@@ -90,7 +90,7 @@ STAGED: tuple[tuple[str, State], ...] = (
     ("MTL", State.WITHDRAWN),
 )
 
-# Days from the start of screening to each state along the demo's main path (see _Driver.advance_to).
+# Days from the start of screening to each state along the demo's main path (see PathwayDriver.advance_to).
 DAYS_TO_REACH: dict[State, float] = {
     State.APHERESIS_SCHEDULED: 3.1,
     State.APHERESIS_COLLECTED: 10.1,
@@ -145,7 +145,7 @@ def build_centers_and_users(protocol: Protocol) -> tuple[dict[str, Center], dict
     return centers, users
 
 
-class _Driver:
+class PathwayDriver:
     """Moves one subject along the main path with the roles of its center, dates back-dated."""
 
     def __init__(self, protocol: Protocol, users: dict[str, User], subject: Subject, start: datetime) -> None:
@@ -267,15 +267,15 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
         centers, users = build_centers_and_users(protocol)
         # Bordeaux: the first patient included, a second one in screening (the center's announcement).
         first = _new_subject(protocol, centers, users, "BDX", 0, today - timedelta(days=20))
-        _Driver(protocol, users, first, today - timedelta(days=20)).advance_to(State.INCLUDED)
+        PathwayDriver(protocol, users, first, today - timedelta(days=20)).advance_to(State.INCLUDED)
         second = _new_subject(protocol, centers, users, "BDX", 1, today - timedelta(days=3))
-        _Driver(protocol, users, second, today - timedelta(days=3)).advance_to(State.SCREENING)
+        PathwayDriver(protocol, users, second, today - timedelta(days=3)).advance_to(State.SCREENING)
         # The other centers: synthetic patients at every later stage, older ones further along.
         for index, (center_code, target) in enumerate(STAGED, start=2):
             # Each patient reached its stage a few days ago, so dates look like a running trial.
             start = today - timedelta(days=DAYS_TO_REACH[target] + 3 + index % 5)
             subject = _new_subject(protocol, centers, users, center_code, index, start)
-            _Driver(protocol, users, subject, start).advance_to(target)
+            PathwayDriver(protocol, users, subject, start).advance_to(target)
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
     return DemoWorld(centers=centers, users=users, api_token=token)
 

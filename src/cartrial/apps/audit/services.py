@@ -14,12 +14,12 @@ from cartrial.apps import clock
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditChainHead, AuditEntry
 from cartrial.domain.audit_chain import GENESIS_HASH, ChainedContent, canonical_json, entry_hash
-from cartrial.domain.errors import DomainError
+from cartrial.domain.errors import InvalidInput
 
 logger = logging.getLogger("cartrial.audit")
 
 
-class ReasonRequired(DomainError):
+class ReasonRequired(InvalidInput):
     code = "reason_required"
 
 

@@ -169,6 +169,15 @@ def subject_identity_correct(*, actor: Actor, subject: Subject, identity: Identi
         row.save(update_fields=["ciphertext"])
 
 
+def _check_consent_document(protocol: Protocol, document_version: str, language: str) -> None:
+    issued = {(d.version, d.language) for d in protocol.consent_documents}
+    if (document_version, language) not in issued:
+        raise InvalidInput(
+            f"Consent version {document_version} ({language}) is not a document of the protocol.",
+            code="unknown_consent_version",
+        )
+
+
 def consent_record(
     *,
     actor: Actor,
@@ -182,12 +191,7 @@ def consent_record(
 ) -> Consent:
     """Record a signed consent; the version must be one the protocol issued in that language."""
     now = now or clock.now()
-    issued = {(d.version, d.language) for d in protocol.consent_documents}
-    if (document_version, language) not in issued:
-        raise InvalidInput(
-            f"Consent version {document_version} ({language}) is not a document of the protocol.",
-            code="unknown_consent_version",
-        )
+    _check_consent_document(protocol, document_version, language)
     if signed_on > _local_today(subject.center, now):
         raise InvalidInput("The consent signature date is in the future.", code="consent_date_future")
     with transaction.atomic():
@@ -373,6 +377,19 @@ def subject_start_screening(
 ) -> PathwayEvent:
     """Screening starts with the signed consent: both are recorded together or not at all."""
     current = protocol.current_consent_versions()
+    try:
+        _check_consent_document(protocol, document_version, language)
+    except InvalidInput as error:
+        audit_refusal(
+            actor=actor,
+            event=AuditEvent.STEP_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code=error.code,
+            message=f"{Step.START_SCREENING.value}: {error.message}",
+            subject_code=subject.code,
+        )
+        raise
 
     def record_consent(locked: Subject) -> None:
         consent_record(

@@ -1,0 +1,77 @@
+"""Fixtures for database tests: the demo's centers and users, and subjects at any stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import User
+from cartrial.apps.audit.services import Actor
+from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.services import IdentityInput, subject_create
+from cartrial.apps.trial.models import Center
+from cartrial.demo import PathwayDriver, build_centers_and_users
+from cartrial.domain.pathway import State
+from cartrial.protocols import Protocol, active_protocol
+
+
+class World:
+    """Centers (BDX, LIL, PAR, STR, MTL, LAB) and the demo users, one role per center."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.centers, self.users = build_centers_and_users(protocol)
+        self._counter = 0
+
+    def actor(self, username: str) -> Actor:
+        user = self.users[username]
+        membership = user.memberships.select_related("center").first()
+        assert membership is not None
+        return Actor(user.pk, username, membership.role, membership.center.code)
+
+    def new_subject(self, center_code: str = "BDX", state: State = State.PRE_SCREENING) -> Subject:
+        """A subject at `center_code` moved through the real services up to `state`."""
+        self._counter += 1
+        subject = subject_create(
+            actor=self.actor(f"{center_code.lower()}.coordinator"),
+            center=self.centers[center_code],
+            manufacturing_site=self.centers["LAB"],
+            identity=IdentityInput("Testpatient", f"Ann {self._counter}", clock.now().date().replace(year=1985),
+                                   f"IPP{self._counter:05d}"),
+            protocol=self.protocol,
+            synthetic=True,
+        )
+        if state is not State.PRE_SCREENING:
+            start = clock.now() - timedelta(days=900)
+            PathwayDriver(self.protocol, self.users, subject, start).advance_to(state)
+            subject.refresh_from_db()
+        return subject
+
+    def client_for(self, username: str) -> Client:
+        client = Client()
+        client.force_login(self.users[username])
+        return client
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return World(active_protocol())
+
+
+@pytest.fixture
+def client_for(world: World) -> Callable[[str], Client]:
+    return world.client_for
+
+
+@pytest.fixture
+def user(world: World) -> Callable[[str], User]:
+    return lambda name: world.users[name]
+
+
+@pytest.fixture
+def center(world: World) -> Callable[[str], Center]:
+    return lambda code: world.centers[code]
