@@ -5,29 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
-from django.test import Client
+from typing import TYPE_CHECKING, Any
 
-from cartrial.apps import clock
-from cartrial.apps.accounts.models import User
-from cartrial.apps.audit.services import Actor
-from cartrial.apps.subjects.models import Subject
-from cartrial.apps.subjects.services import IdentityInput, subject_create
-from cartrial.apps.trial.models import Center
-from cartrial.demo import PathwayDriver, build_centers_and_users
+import pytest
+
 from cartrial.domain.pathway import State
-from cartrial.protocols import Protocol, active_protocol
+
+if TYPE_CHECKING:  # Django is imported lazily so that `-p no:django` runs of CLI tests still load this file.
+    from django.test import Client
+
+    from cartrial.apps.accounts.models import User
+    from cartrial.apps.audit.services import Actor
+    from cartrial.apps.subjects.models import Subject
+    from cartrial.apps.trial.models import Center
+    from cartrial.protocols import Protocol
 
 
 class World:
     """Centers (BDX, LIL, PAR, STR, MTL, LAB) and the demo users, one role per center."""
 
     def __init__(self, protocol: Protocol) -> None:
+        from cartrial.demo import build_centers_and_users
+
         self.protocol = protocol
         self.centers, self.users = build_centers_and_users(protocol)
         self._counter = 0
 
     def actor(self, username: str) -> Actor:
+        from cartrial.apps.audit.services import Actor
+
         user = self.users[username]
         membership = user.memberships.select_related("center").first()
         assert membership is not None
@@ -35,6 +41,10 @@ class World:
 
     def new_subject(self, center_code: str = "BDX", state: State = State.PRE_SCREENING) -> Subject:
         """A subject at `center_code` moved through the real services up to `state`."""
+        from cartrial.apps import clock
+        from cartrial.apps.subjects.services import IdentityInput, subject_create
+        from cartrial.demo import PathwayDriver
+
         self._counter += 1
         subject = subject_create(
             actor=self.actor(f"{center_code.lower()}.coordinator"),
@@ -52,13 +62,17 @@ class World:
         return subject
 
     def client_for(self, username: str) -> Client:
+        from django.test import Client
+
         client = Client()
         client.force_login(self.users[username])
         return client
 
 
 @pytest.fixture
-def world(db: None) -> World:
+def world(db: Any) -> World:
+    from cartrial.protocols import active_protocol
+
     return World(active_protocol())
 
 
