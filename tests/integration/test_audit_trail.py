@@ -1,0 +1,138 @@
+"""The audit trail: hash chain intact, tampering found and named, append-only on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from typer.testing import CliRunner
+
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.selectors import audit_verify
+from cartrial.apps.audit.services import Actor, audit_record
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.domain.pathway import State
+
+pytestmark = pytest.mark.django_db
+
+TRIGGER = "audit_entry_append_only"
+
+
+def _raw(sql: str, params: list[object]) -> None:
+    """Run SQL as an attacker with database access would, bypassing the ORM and, on PostgreSQL, the trigger."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE audit_auditentry DISABLE TRIGGER {TRIGGER}")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE audit_auditentry ENABLE TRIGGER {TRIGGER}")
+
+
+def _cli(*args: str):
+    from cartrial.cli import _register, app
+
+    _register()
+    return CliRunner().invoke(app, list(args))
+
+
+def test_every_change_is_chained_and_verify_passes(world) -> None:
+    world.new_subject("BDX", State.INCLUDED)
+    report = audit_verify()
+    assert report.intact
+    assert report.checked == AuditEntry.objects.count() > 50
+    entries = list(AuditEntry.objects.order_by("sequence"))
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after.previous_hash == before.entry_hash
+        assert after.sequence == before.sequence + 1
+
+
+def test_altering_one_row_with_raw_sql_is_found_and_named(world) -> None:
+    world.new_subject("BDX", State.SCREENING)
+    victim = AuditEntry.objects.filter(event="pathway.step").order_by("sequence").first()
+    assert victim is not None
+    _raw("UPDATE audit_auditentry SET reason = %s WHERE id = %s", ["quietly edited", victim.pk])
+    report = audit_verify()
+    assert not report.intact
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert "hash" in report.first_break.problem
+
+
+def test_recomputing_the_hash_of_an_altered_row_breaks_the_next_link(world) -> None:
+    from cartrial.apps.audit.selectors import _contents
+    from cartrial.domain.audit_chain import entry_hash
+
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[3]
+    content = next(c for c, _ in _contents() if c.sequence == victim.sequence)
+    from dataclasses import replace
+
+    forged = replace(content, reason="forged")
+    _raw(
+        "UPDATE audit_auditentry SET reason = %s, entry_hash = %s WHERE id = %s",
+        ["forged", entry_hash(forged), victim.pk],
+    )
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence + 1
+    assert "link" in report.first_break.problem
+
+
+def test_deleting_a_row_is_found_as_a_gap(world) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[10]
+    _raw("DELETE FROM audit_auditentry WHERE id = %s", [victim.pk])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence + 1
+    assert "jumps" in report.first_break.problem
+
+
+def test_cli_verify_exits_0_then_1_naming_the_entry(world) -> None:
+    world.new_subject("LIL")
+    ok = _cli("audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert "intact" in ok.output
+    victim = AuditEntry.objects.order_by("sequence")[7]
+    _raw("UPDATE audit_auditentry SET actor_username = %s WHERE id = %s", ["someone-else", victim.pk])
+    broken = _cli("audit", "verify")
+    assert broken.exit_code == 1
+    assert f"#{victim.sequence}" in broken.output
+
+
+def test_audit_record_refuses_to_run_outside_a_transaction(world) -> None:
+    if connection.in_atomic_block:
+        # pytest-django wraps each test in a transaction; the guard is checked in the transactional test below.
+        assert connection.in_atomic_block
+    entry = None
+    with transaction.atomic():
+        entry = audit_record(actor=Actor.system(), event=AuditEvent.CENTER_CREATED, entity="center", entity_id="X")
+    assert entry.sequence == AuditEntry.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_record_outside_transaction_is_a_bug() -> None:
+    with pytest.raises(RuntimeError):
+        audit_record(actor=Actor.system(), event=AuditEvent.CENTER_CREATED, entity="center", entity_id="X")
+
+
+def test_correction_without_reason_is_refused(world) -> None:
+    from cartrial.apps.audit.services import ReasonRequired
+
+    with transaction.atomic(), pytest.raises(ReasonRequired):
+        audit_record(
+            actor=Actor.system(), event=AuditEvent.SUBJECT_IDENTITY_CHANGED, entity="x", entity_id="1",
+            is_correction=True,
+        )
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the append-only trigger is PostgreSQL's")
+def test_postgresql_trigger_refuses_update_and_delete(world) -> None:
+    entry = AuditEntry.objects.order_by("sequence").first()
+    assert entry is not None
+    for sql in ("UPDATE audit_auditentry SET reason = 'x' WHERE id = %s", "DELETE FROM audit_auditentry WHERE id = %s"):
+        with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
+        assert "append-only" in str(refused.value)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).update(reason="via ORM")
+    assert audit_verify().intact
