@@ -103,26 +103,22 @@ def grade_lab_value(*, term: CtcaeLabTerm, value: float, unit: str, lln: float) 
         raise CalculatorInputError(errors)
 
     if value >= lln:
-        return CtcaeLabGrade(grade=0, term=term, band=f"≥ LLN ({lln:g} {unit})")
+        return CtcaeLabGrade(grade=0, term=term, band=f"value ≥ LLN ({lln:g} {unit})")
     if term is CtcaeLabTerm.ANEMIA:
         grade_2_bound, grade_3_bound = ANEMIA_BOUNDS_BY_UNIT[unit]
         if value < grade_3_bound:
             return CtcaeLabGrade(
-                grade=3,
-                term=term,
-                band=f"< {grade_3_bound:g} {unit} (grade 4 needs clinical assessment)",
+                grade=3, term=term, band=f"value < {grade_3_bound:g} {unit} (grade 4 needs clinical assessment)"
             )
         if value < grade_2_bound:
-            return CtcaeLabGrade(
-                grade=2, term=term, band=f"< {grade_2_bound:g} to {grade_3_bound:g} {unit}"
-            )
-        return CtcaeLabGrade(grade=1, term=term, band=f"< LLN to {grade_2_bound:g} {unit}")
+            return CtcaeLabGrade(grade=2, term=term, band=f"{grade_3_bound:g} ≤ value < {grade_2_bound:g} {unit}")
+        return CtcaeLabGrade(grade=1, term=term, band=f"{grade_2_bound:g} ≤ value < LLN ({lln:g} {unit})")
 
     bounds = _COUNT_BOUNDS_10E9_PER_L[term]
     if value < bounds[2]:
-        return CtcaeLabGrade(grade=4, term=term, band=f"< {bounds[2]:g} {unit}")
+        return CtcaeLabGrade(grade=4, term=term, band=f"value < {bounds[2]:g} {unit}")
     if value < bounds[1]:
-        return CtcaeLabGrade(grade=3, term=term, band=f"< {bounds[1]:g} to {bounds[2]:g} {unit}")
+        return CtcaeLabGrade(grade=3, term=term, band=f"{bounds[2]:g} ≤ value < {bounds[1]:g} {unit}")
     if value < bounds[0]:
-        return CtcaeLabGrade(grade=2, term=term, band=f"< {bounds[0]:g} to {bounds[1]:g} {unit}")
-    return CtcaeLabGrade(grade=1, term=term, band=f"< LLN to {bounds[0]:g} {unit}")
+        return CtcaeLabGrade(grade=2, term=term, band=f"{bounds[1]:g} ≤ value < {bounds[0]:g} {unit}")
+    return CtcaeLabGrade(grade=1, term=term, band=f"{bounds[0]:g} ≤ value < LLN ({lln:g} {unit})")
