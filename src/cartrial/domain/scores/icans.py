@@ -107,7 +107,8 @@ def grade_icans(
     cerebral_edema: CerebralEdema,
 ) -> IcansGrade:
     """Grade ICANS; `ice_score` None means the ICE could not be performed."""
-    consciousness = Consciousness(consciousness)
+    consciousness, seizure = Consciousness(consciousness), Seizure(seizure)
+    motor_weakness, cerebral_edema = MotorWeakness(motor_weakness), CerebralEdema(cerebral_edema)
     if ice_score is not None and not 0 <= ice_score <= ICE_MAX_SCORE:
         raise CalculatorInputError.for_field(
             "ice_score", f"must be 0 to {ICE_MAX_SCORE} or null, got {ice_score}"
@@ -118,20 +119,10 @@ def grade_icans(
             f"an unarousable patient cannot score {ice_score} on the ICE; give 0 or null",
         )
     domains = [
-        DomainGrade(
-            "consciousness", _CONSCIOUSNESS_GRADE[consciousness], consciousness.value
-        ),
-        DomainGrade("seizure", _SEIZURE_GRADE[Seizure(seizure)], Seizure(seizure).value),
-        DomainGrade(
-            "motor_weakness",
-            _MOTOR_GRADE[MotorWeakness(motor_weakness)],
-            MotorWeakness(motor_weakness).value,
-        ),
-        DomainGrade(
-            "cerebral_edema",
-            _EDEMA_GRADE[CerebralEdema(cerebral_edema)],
-            CerebralEdema(cerebral_edema).value,
-        ),
+        DomainGrade("consciousness", _CONSCIOUSNESS_GRADE[consciousness], consciousness.value),
+        DomainGrade("seizure", _SEIZURE_GRADE[seizure], seizure.value),
+        DomainGrade("motor_weakness", _MOTOR_GRADE[motor_weakness], motor_weakness.value),
+        DomainGrade("cerebral_edema", _EDEMA_GRADE[cerebral_edema], cerebral_edema.value),
     ]
     if ice_score is not None:
         domains.insert(0, DomainGrade("ice", ice_domain_grade(ice_score), f"ICE {ice_score}/10"))

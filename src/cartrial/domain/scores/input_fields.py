@@ -259,42 +259,54 @@ def _range_text(
 
 @dataclass(frozen=True)
 class ParsedInput:
-    """Validated input, read back with typed accessors so calculators need no casts."""
+    """Validated input, read back with typed accessors so calculators need no casts.
+
+    Parsing already guaranteed each type; an accessor that finds another one is a bug in a
+    calculator's declaration and raises TypeError instead of guessing.
+    """
 
     values: Mapping[str, object]
 
-    def _get(self, key: str, kind: type | tuple[type, ...]) -> object:
-        value = self.values[key]
-        if not isinstance(value, kind):
-            raise TypeError(f"{key} was parsed as {type(value).__name__}")
-        return value
+    def _wrong(self, key: str, expected: str) -> TypeError:
+        return TypeError(f"{key} was parsed as {type(self.values[key]).__name__}, not {expected}")
 
     def boolean(self, key: str) -> bool:
-        return bool(self._get(key, bool))
+        value = self.values[key]
+        if not isinstance(value, bool):
+            raise self._wrong(key, "bool")
+        return value
 
     def integer(self, key: str) -> int:
-        value = self._get(key, int)
-        return value if isinstance(value, int) else 0
+        value = self.values[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "int")
+        return value
 
     def optional_integer(self, key: str) -> int | None:
-        value = self.values[key]
-        return None if value is None else self.integer(key)
+        return None if self.values[key] is None else self.integer(key)
 
     def number(self, key: str) -> float:
-        value = self._get(key, float)
-        return value if isinstance(value, float) else 0.0
+        value = self.values[key]
+        if not isinstance(value, float):
+            raise self._wrong(key, "float")
+        return value
 
     def text(self, key: str) -> str:
-        return str(self._get(key, str))
+        value = self.values[key]
+        if not isinstance(value, str):
+            raise self._wrong(key, "str")
+        return value
 
     def texts(self, key: str) -> tuple[str, ...]:
-        value = self._get(key, tuple)
-        return tuple(str(item) for item in value) if isinstance(value, tuple) else ()
+        value = self.values[key]
+        if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
+            raise self._wrong(key, "tuple of str")
+        return tuple(str(item) for item in value)
 
     def records(self, key: str) -> tuple[ParsedInput, ...]:
-        value = self._get(key, tuple)
-        if not isinstance(value, tuple):
-            return ()
+        value = self.values[key]
+        if not isinstance(value, tuple) or not all(isinstance(item, ParsedInput) for item in value):
+            raise self._wrong(key, "tuple of records")
         return tuple(item for item in value if isinstance(item, ParsedInput))
 
 
