@@ -6,6 +6,8 @@ import copy
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
@@ -308,3 +310,25 @@ def test_icaht_says_when_a_window_has_no_data() -> None:
     output = calculate("icaht", {"anc": [{"day": 10, "anc_per_ul": 300}]})
     assert output["late_grade"] is None
     assert any("late ICAHT not graded" in line for line in output["explanation"])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(sorted(CONTRACT)), data=st.data())
+def test_any_json_either_computes_or_is_refused_as_input_never_crashes(name: str, data: st.DataObject) -> None:
+    # "A 500 is a bug": replace some keys of a valid input by arbitrary JSON values (or add junk keys).
+    payload = copy.deepcopy(EXAMPLES[name][0])
+    for key in data.draw(st.lists(st.sampled_from([*payload, "junk"]), max_size=3)):
+        payload[key] = data.draw(json_values)
+    try:
+        output = calculate(name, payload)
+    except CalculatorInputError as error:
+        assert error.field_errors
+    else:
+        assert CONTRACT[name][1] <= set(output)
