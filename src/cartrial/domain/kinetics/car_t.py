@@ -22,9 +22,6 @@ import numpy.typing as npt
 
 from cartrial.domain.kinetics.parameters import FloatArray, ModelParameters
 
-# Below this |rate × duration| the series 1 + x/2 replaces expm1(x)/x (relative error < 1e-16).
-_SERIES_LIMIT = 1e-8
-
 
 def growth_rate_per_day(parameters: ModelParameters) -> FloatArray:
     """ρ = ln(fold expansion) / Tmax."""
@@ -38,17 +35,6 @@ def initial_level(parameters: ModelParameters) -> FloatArray:
     return level
 
 
-def _integral_of_exponential(rate: FloatArray, duration: FloatArray) -> FloatArray:
-    """∫₀^duration e^(rate·u) du for any sign of rate, stable as rate·duration → 0."""
-    x = rate * duration
-    small = np.abs(x) < _SERIES_LIMIT
-    safe_rate = np.where(small, 1.0, rate)
-    exact = np.expm1(x) / safe_rate
-    series = duration * (1.0 + 0.5 * x)
-    result: FloatArray = np.where(small, series, exact)
-    return result
-
-
 class CarTCurve:
     """The curves of N patients with their constants computed once, for stepping through time.
 
@@ -59,6 +45,7 @@ class CarTCurve:
     def __init__(self, parameters: ModelParameters) -> None:
         self.peak_day = parameters.car_t_peak_day
         self.initial = initial_level(parameters)
+        self._initial_over_peak = 1.0 / parameters.car_t_fold_expansion
         self.growth = growth_rate_per_day(parameters)
         self.fast = parameters.car_t_fast_decline_per_day
         self.slow = parameters.car_t_slow_decline_per_day
@@ -73,15 +60,14 @@ class CarTCurve:
         self._inverse_slow = 1.0 / np.where(self._slow_zero, 1.0, self.slow)
         self._any_zero = bool(self._growth_zero.any() or self._slow_zero.any())
 
-    def level_and_exposure(self, day: float) -> tuple[FloatArray, FloatArray]:
+    def level_and_exposure(self, day: float | FloatArray) -> tuple[FloatArray, FloatArray]:
         """C(t) and ∫₀ᵗ C(u) du for every patient at one time."""
         before = np.minimum(day, self.peak_day)
         after = np.maximum(day - self.peak_day, 0.0)
         rise = np.exp(self.growth * before)
         fast = np.exp(-self.fast * after)
         slow = np.exp(-self.slow * after)
-        level: FloatArray = rise * self.initial * (self.fast_share * fast + self.slow_share * slow)
-        level /= self.fast_share + self.slow_share
+        level: FloatArray = rise * self._initial_over_peak * (self.fast_share * fast + self.slow_share * slow)
         expansion = (rise - 1.0) * self._inverse_growth
         decline_fast = (1.0 - fast) * self._inverse_fast
         decline_slow = (1.0 - slow) * self._inverse_slow
@@ -92,6 +78,16 @@ class CarTCurve:
             self.initial * expansion + self.fast_share * decline_fast + self.slow_share * decline_slow
         )
         return level, exposure
+
+
+def car_t_level(parameters: ModelParameters, day: float | FloatArray) -> FloatArray:
+    """C(t) for each patient; `day` is a scalar or an array broadcastable against (N,)."""
+    return CarTCurve(parameters).level_and_exposure(day)[0]
+
+
+def car_t_exposure(parameters: ModelParameters, day: float | FloatArray) -> FloatArray:
+    """∫₀ᵗ C(u) du in (CAR-T unit × day); exact, used for the killing factor e^(−κ∫C)."""
+    return CarTCurve(parameters).level_and_exposure(day)[1]
 
 
 @dataclass(frozen=True)

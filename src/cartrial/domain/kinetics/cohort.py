@@ -7,8 +7,9 @@ and, at each output day, adds its values to a per-(marker, day) histogram of log
 `PILOT_PATIENTS` patients of the cohort (their 1st-99th percentiles, widened), so
 memory is bounded by the chunk size and the histograms, not by N. A 5 %, 50 % or 95 % quantile
 is read by interpolating inside its bin, so it lies within one bin (≤ ~1 % relative) of the
-order statistics around the exact sample quantile; `tests/domain/kinetics` checks exactly that. Values outside the range are
-counted in the edge bins, which only matters for quantiles beyond the pilot's 1st-99th range.
+order statistics around the exact sample quantile; `tests/domain/kinetics` checks exactly that.
+Values outside the range are counted in the edge bins, which only matters for quantiles
+beyond the pilot's 1st-99th range.
 Reappearance of B cells is recorded per patient on the output-day grid, so its distribution is
 an exact histogram over days.
 """
@@ -44,6 +45,8 @@ BAND_QUANTILES: tuple[float, float, float] = (0.05, 0.5, 0.95)
 DEFAULT_CHUNK_PATIENTS = 8192
 PILOT_PATIENTS = 2000
 HISTOGRAM_BINS = 2048
+# Histogram counts are int32 (27 MB for 9 markers × 366 days × 2048 bins).
+MAXIMUM_PATIENTS = 2**31 - 1
 # Widen the pilot's log10 range by this share of its span on each side, and by at least
 # `MINIMUM_MARGIN_DECADES`, so the bulk of later chunks falls inside it.
 RANGE_MARGIN = 0.25
@@ -74,17 +77,22 @@ class Band:
         """Marker identifiers, `car_t` first."""
         return tuple(self.values)
 
+    def quantile_row(self, marker: str, position: int) -> FloatArray:
+        """One quantile of one marker over days (position in `quantiles`)."""
+        row: FloatArray = self.values[marker][position]
+        return row
+
     def lower(self, marker: str) -> FloatArray:
         """The lowest quantile (5 %) over days."""
-        return self.values[marker][0]
+        return self.quantile_row(marker, 0)
 
     def median(self, marker: str) -> FloatArray:
         """The middle quantile (50 %) over days."""
-        return self.values[marker][len(self.quantiles) // 2]
+        return self.quantile_row(marker, len(self.quantiles) // 2)
 
     def upper(self, marker: str) -> FloatArray:
         """The highest quantile (95 %) over days."""
-        return self.values[marker][-1]
+        return self.quantile_row(marker, len(self.quantiles) - 1)
 
     def at_day(self, marker: str, day: float) -> FloatArray:
         """Quantiles at any day inside the grid, interpolated linearly on the log scale."""
@@ -135,14 +143,12 @@ class _QuantileHistograms:
         self.low = low - margin
         self.bin_width = (span + 2 * margin) / HISTOGRAM_BINS
         marker_count, day_count = low.shape
-        self.counts = np.zeros((marker_count, day_count, HISTOGRAM_BINS), dtype=np.int64)
+        self.counts = np.zeros((marker_count, day_count, HISTOGRAM_BINS), dtype=np.int32)
         self._offsets = (np.arange(marker_count) * HISTOGRAM_BINS)[:, np.newaxis]
 
     def add(self, day_index: int, log_values: FloatArray) -> None:
         """Count the (markers, patients) log10 values of one output day."""
-        positions = (log_values - self.low[:, day_index, np.newaxis]) / self.bin_width[
-            :, day_index, np.newaxis
-        ]
+        positions = (log_values - self.low[:, day_index, np.newaxis]) / self.bin_width[:, day_index, np.newaxis]
         bins = np.clip(positions, 0, HISTOGRAM_BINS - 1).astype(np.intp) + self._offsets
         found = np.bincount(bins.ravel(), minlength=self.counts.shape[0] * HISTOGRAM_BINS)
         self.counts[:, day_index, :] += found.reshape(self.counts.shape[0], HISTOGRAM_BINS)
@@ -166,13 +172,11 @@ class _QuantileHistograms:
         return result
 
 
-def _pilot_ranges(
-    parameters: ModelParameters, days: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def _pilot_ranges(parameters: ModelParameters, days: FloatArray) -> tuple[FloatArray, FloatArray]:
     low = np.empty((len(MARKERS), days.size))
     high = np.empty((len(MARKERS), days.size))
-    for index, (day, state) in enumerate(zip(days.tolist(), march(parameters, days), strict=True)):
-        logs = _log_levels(_marker_matrix(markers_from_state(parameters, state, day)))
+    for index, state in enumerate(march(parameters, days)):
+        logs = _log_levels(_marker_matrix(markers_from_state(parameters, state)))
         low[:, index], high[:, index] = np.quantile(logs, PILOT_RANGE_QUANTILES, axis=1)
     return low, high
 
@@ -215,6 +219,30 @@ def output_day_grid(horizon_days: float, step_days: float = 1.0) -> FloatArray:
     return np.arange(count + 1, dtype=np.float64) * step_days
 
 
+@dataclass
+class _Tally:
+    """What the chunks add up: histograms of marker values, reappearance days by output day."""
+
+    histograms: _QuantileHistograms
+    reappearance_counts: npt.NDArray[np.int64]
+    never_depleted: int = 0
+    not_back: int = 0
+
+
+def _run_chunk(chunk: ModelParameters, grid: FloatArray, tally: _Tally) -> None:
+    """March one chunk through time and add it to the tally."""
+    tracker = ReappearanceTracker(chunk.patient_count)
+    for index, state in enumerate(march(chunk, grid)):
+        values = markers_from_state(chunk, state)
+        tracker.observe(float(grid[index]), values["b_cells"])
+        tally.histograms.add(index, _log_levels(_marker_matrix(values)))
+    reappearance = tracker.reappearance_days()
+    back = np.isfinite(reappearance)
+    tally.never_depleted += int(np.isnan(reappearance).sum())
+    tally.not_back += int(np.isinf(reappearance).sum())
+    tally.reappearance_counts += np.bincount(np.searchsorted(grid, reappearance[back]), minlength=grid.size)
+
+
 def simulate_cohort(
     preset: Preset,
     *,
@@ -226,46 +254,41 @@ def simulate_cohort(
 ) -> CohortResult:
     """Sample `patients` virtual patients from the preset and return their quantile bands.
 
-    Patients come from `sample_patients(preset, patients, numpy.random.default_rng(seed))`
-    (drawn chunk by chunk from one generator, which is the same sample); memory is bounded by
-    `chunk_patients`. `on_progress(done, total)` is called after each chunk.
+    Patients come from `sample_patients(preset, patients, numpy.random.default_rng(seed))`,
+    drawn chunk by chunk from one generator in order (the same sample as one draw), so the
+    result depends on `chunk_patients` only through the histogram ranges set by the first
+    chunk. Memory is bounded by one chunk plus the histograms. `on_progress(done, total)` is
+    called after each chunk. (Threads over chunks were tried: no gain, NumPy calls on arrays
+    of this size are too short for the GIL to be released usefully.)
     """
-    if patients < 1:
-        raise InvalidSimulationRequest(f"A cohort needs at least one patient, got {patients}.")
+    if not 1 <= patients <= MAXIMUM_PATIENTS:
+        raise InvalidSimulationRequest(f"A cohort needs 1 to {MAXIMUM_PATIENTS} patients, got {patients}.")
     if chunk_patients < 1:
         raise InvalidSimulationRequest(f"Chunks need at least one patient, got {chunk_patients}.")
     grid = np.asarray(days, dtype=np.float64)
     integration_days(grid)
     rng = np.random.default_rng(seed)
-    histograms: _QuantileHistograms | None = None
-    reappearance_counts = np.zeros(grid.size, dtype=np.int64)
-    never_depleted = 0
-    not_back = 0
-    done = 0
-    while done < patients:
-        size = min(chunk_patients, patients - done)
-        chunk = sample_patients(preset, size, rng)
+
+    def next_chunk(drawn: int) -> ModelParameters:
+        chunk = sample_patients(preset, min(chunk_patients, patients - drawn), rng)
         validate_patients(preset, chunk)
-        if histograms is None:
-            pilot = chunk.subset(slice(0, min(PILOT_PATIENTS, size)))
-            histograms = _QuantileHistograms(*_pilot_ranges(pilot, grid))
-        tracker = ReappearanceTracker(size)
-        for index, (day, state) in enumerate(zip(grid.tolist(), march(chunk, grid), strict=True)):
-            values = markers_from_state(chunk, state, day)
-            tracker.observe(day, values["b_cells"])
-            histograms.add(index, _log_levels(_marker_matrix(values)))
-        reappearance = tracker.reappearance_days()
-        never_depleted += int(np.isnan(reappearance).sum())
-        not_back += int(np.isinf(reappearance).sum())
-        back = np.isfinite(reappearance)
-        reappearance_counts += np.bincount(
-            np.searchsorted(grid, reappearance[back]), minlength=grid.size
-        )
-        done += size
+        return chunk
+
+    first = next_chunk(0)
+    pilot = first.subset(slice(0, min(PILOT_PATIENTS, first.patient_count)))
+    tally = _Tally(
+        histograms=_QuantileHistograms(*_pilot_ranges(pilot, grid)),
+        reappearance_counts=np.zeros(grid.size, dtype=np.int64),
+    )
+    chunk: ModelParameters | None = first
+    done = 0
+    while chunk is not None:
+        _run_chunk(chunk, grid, tally)
+        done += chunk.patient_count
         if on_progress is not None:
             on_progress(done, patients)
-    assert histograms is not None
-    quantile_values = histograms.quantiles(BAND_QUANTILES)
+        chunk = next_chunk(done) if done < patients else None
+    quantile_values = tally.histograms.quantiles(BAND_QUANTILES)
     band = Band(
         days=grid,
         quantiles=BAND_QUANTILES,
@@ -277,5 +300,5 @@ def simulate_cohort(
         patients=patients,
         seed=seed,
         band=band,
-        reappearance=_reappearance_summary(grid, reappearance_counts, never_depleted, not_back),
+        reappearance=_reappearance_summary(grid, tally.reappearance_counts, tally.never_depleted, tally.not_back),
     )

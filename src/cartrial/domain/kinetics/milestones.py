@@ -18,9 +18,7 @@ from cartrial.domain.kinetics.published import B_CELL_REAPPEARANCE_CELLS_PER_UL
 class ReappearanceTracker:
     """Follows N patients day by day so a cohort never stores whole trajectories."""
 
-    def __init__(
-        self, patient_count: int, threshold_cells_per_ul: float = B_CELL_REAPPEARANCE_CELLS_PER_UL
-    ) -> None:
+    def __init__(self, patient_count: int, threshold_cells_per_ul: float = B_CELL_REAPPEARANCE_CELLS_PER_UL) -> None:
         self.threshold_cells_per_ul = threshold_cells_per_ul
         self._depleted = np.zeros(patient_count, dtype=bool)
         self._reappearance_day = np.full(patient_count, np.nan)

@@ -19,14 +19,11 @@ from scipy.integrate import solve_ivp
 from cartrial.domain.kinetics.parameters import FloatArray, ModelParameters
 from cartrial.domain.kinetics.simulation import MARKERS, PRECURSOR_STAGES
 
-
 StateArray = npt.NDArray[np.float64]
 RightHandSide = Callable[[float, StateArray], StateArray]
 
 
-def _patient_rhs(
-    parameters: ModelParameters, patient: int
-) -> tuple[float, StateArray, RightHandSide]:
+def _patient_rhs(parameters: ModelParameters, patient: int) -> tuple[float, StateArray, RightHandSide]:
     """Return (Tmax, y0, rhs) of one patient; the state is [E, M, P₁..P₃, B_old, B_new, S, L, A, I]."""
     p = {name: float(values[patient]) for name, values in parameters.as_columns().items()}
     t_max = p["car_t_peak_day"]
@@ -130,9 +127,7 @@ def solve_patient(
     return _markers(parameters, patient, states)
 
 
-def _markers(
-    parameters: ModelParameters, patient: int, states: npt.NDArray[np.float64]
-) -> dict[str, FloatArray]:
+def _markers(parameters: ModelParameters, patient: int, states: npt.NDArray[np.float64]) -> dict[str, FloatArray]:
     b_baseline = float(parameters.b_cells_baseline[patient])
     first_b = 2 + PRECURSOR_STAGES
     preexisting = b_baseline * states[first_b]

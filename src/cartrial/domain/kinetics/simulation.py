@@ -12,7 +12,8 @@ and inflammation states are fractions of the patient's pre-lymphodepletion basel
 Why this integrator: given C(t) the cascade is linear and lower-triangular, so each state obeys
 dx/dt = s(t) − λ(t)·x. One step of length h multiplies x by the exact factor e^(−∫λ) (the CAR-T
 exposure ∫C is closed form, so killing is exact however steep) and adds the source through the
-second-order exponential time-differencing weights φ₁, φ₂ with the source linear over the step.
+second-order exponential time-differencing weights φ₁, φ₂ with the source linear over the step
+(taken at the end-of-step rate, see `_step_weights`).
 States are updated in causal order, so the end-of-step source is already known. The scheme is
 unconditionally stable, has no per-patient step control, and runs on (N,) arrays: a loop over
 time steps only. Steps are `FINE_STEP_DAYS` during expansion and contraction (fast change),
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cartrial.domain.kinetics.car_t import car_t_exposure, car_t_level
+from cartrial.domain.kinetics.car_t import CarTCurve
 from cartrial.domain.kinetics.errors import InvalidSimulationRequest
 from cartrial.domain.kinetics.parameters import FloatArray, ModelParameters, Preset
 
@@ -77,8 +78,9 @@ def marker_units(preset: Preset) -> dict[str, str]:
 
 @dataclass
 class CascadeState:
-    """Normalised PD states of N patients at one time; each array has shape (N,)."""
+    """CAR-T level and normalised PD states of N patients at one time; arrays of shape (N,)."""
 
+    car_t: FloatArray
     precursors: list[FloatArray]
     b_preexisting: FloatArray
     b_regenerated: FloatArray
@@ -93,6 +95,7 @@ def initial_state(parameters: ModelParameters) -> CascadeState:
     left = parameters.lymphodepletion_b_fraction.copy()
     ones = np.ones_like(left)
     return CascadeState(
+        car_t=CarTCurve(parameters).level_and_exposure(0.0)[0],
         precursors=[left.copy() for _ in range(PRECURSOR_STAGES)],
         b_preexisting=left,
         b_regenerated=np.zeros_like(left),
@@ -111,15 +114,13 @@ def inflammation_steady_state(parameters: ModelParameters, antibody: FloatArray)
     return level
 
 
-def markers_from_state(
-    parameters: ModelParameters, state: CascadeState, day: float
-) -> dict[str, FloatArray]:
-    """Observable markers (in `marker_units`) from the normalised states at `day`."""
+def markers_from_state(parameters: ModelParameters, state: CascadeState) -> dict[str, FloatArray]:
+    """Observable markers (in `marker_units`) from one state."""
     b_baseline = parameters.b_cells_baseline
     preexisting = b_baseline * state.b_preexisting
     regenerated = b_baseline * state.b_regenerated
     return {
-        "car_t": car_t_level(parameters, day),
+        "car_t": state.car_t.copy(),
         "b_cells": preexisting + regenerated,
         "b_cells_preexisting": preexisting,
         "b_cells_regenerated": regenerated,
@@ -140,14 +141,23 @@ class _StepWeights:
     next: FloatArray
 
 
-def _step_weights(exponent: FloatArray) -> _StepWeights:
-    """ETD2 weights for z = ∫λ over the step: φ₁ = (1 − e^−z)/z, φ₂ = (z − 1 + e^−z)/z²."""
-    minus_expm1 = -np.expm1(-exponent)
-    small = exponent < _SERIES_LIMIT
-    z = np.where(small, 1.0, exponent)
-    phi1 = np.where(small, 1.0 - exponent * (0.5 - exponent / 6.0), minus_expm1 / z)
-    phi2 = np.where(small, 0.5 - exponent * (1.0 / 6.0 - exponent / 24.0), (z - minus_expm1) / (z * z))
-    return _StepWeights(decay=1.0 - minus_expm1, now=phi1 - phi2, next=phi2)
+def _step_weights(decay_exponent: FloatArray, source_exponent: FloatArray) -> _StepWeights:
+    """Exact decay e^(−∫λ); source weights φ₁ = (1 − e^−z)/z, φ₂ = (1 − φ₁)/z at z = λ(end)·h.
+
+    The source weights use the rate at the end of the step because the convolution of a source
+    with a steep killing kernel is dominated by its last instants (quasi-steady depleted
+    states); with the step-mean rate those states would be off by ~λ'h/(2λ).
+    """
+    z = source_exponent
+    if float(z.min()) >= _SERIES_LIMIT:
+        phi1 = -np.expm1(-z) / z
+        phi2 = (1.0 - phi1) / z
+    else:
+        small = z < _SERIES_LIMIT
+        safe = np.where(small, 1.0, z)
+        phi1 = np.where(small, 1.0 - z * (0.5 - z / 6.0), -np.expm1(-safe) / safe)
+        phi2 = np.where(small, 0.5 - z * (1.0 / 6.0 - z / 24.0), (1.0 - phi1) / safe)
+    return _StepWeights(decay=np.exp(-decay_exponent), now=phi1 - phi2, next=phi2)
 
 
 def integration_days(output_days: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.intp]]:
@@ -179,7 +189,6 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
     state = initial_state(parameters)
     transit_rate = PRECURSOR_STAGES / parameters.precursor_transit_days
     kill = parameters.b_lineage_kill_rate
-    plasmablast_kill = parameters.plasmablast_kill_ratio * kill
     b_turnover = parameters.b_cell_turnover_per_day
     plasmablast_turnover = parameters.plasmablast_turnover_per_day
     autoreactivity = parameters.regenerated_autoreactivity
@@ -193,23 +202,31 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
     if next_output == 0:
         yield state
         next_output = next(output_iter, -1)
-    exposure_before = car_t_exposure(parameters, 0.0)
+    curve = CarTCurve(parameters)
+    exposure_before = curve.level_and_exposure(0.0)[1]
     for index in range(1, grid.size):
         step = float(grid[index] - grid[index - 1])
-        exposure_after = car_t_exposure(parameters, float(grid[index]))
+        level, exposure_after = curve.level_and_exposure(float(grid[index]))
         step_exposure = exposure_after - exposure_before
         exposure_before = exposure_after
         if step not in constant_weights:
+            antibody_exponent = antibody_rate * step
+            inflammation_exponent = inflammation_rate * step
             constant_weights[step] = (
                 np.exp(-parameters.llpc_loss_per_day * step),
-                _step_weights(antibody_rate * step),
-                _step_weights(inflammation_rate * step),
+                _step_weights(antibody_exponent, antibody_exponent),
+                _step_weights(inflammation_exponent, inflammation_exponent),
             )
         llpc_decay, antibody_w, inflammation_w = constant_weights[step]
         killed = kill * step_exposure
-        chain_w = _step_weights(transit_rate * step + killed)
-        b_w = _step_weights(b_turnover * step + killed)
-        plasma_w = _step_weights(plasmablast_turnover * step + plasmablast_kill * step_exposure)
+        killed_end = kill * (level * step)
+        plasma_ratio = parameters.plasmablast_kill_ratio
+        chain_base = transit_rate * step
+        b_base = b_turnover * step
+        plasma_base = plasmablast_turnover * step
+        chain_w = _step_weights(chain_base + killed, chain_base + killed_end)
+        b_w = _step_weights(b_base + killed, b_base + killed_end)
+        plasma_w = _step_weights(plasma_base + plasma_ratio * killed, plasma_base + plasma_ratio * killed_end)
 
         stepped_precursors: list[FloatArray] = []
         source_now: FloatArray | float = 1.0
@@ -223,9 +240,7 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
         last_now, last_next = state.precursors[-1], stepped_precursors[-1]
 
         b_old = b_w.decay * state.b_preexisting
-        b_new = b_w.decay * state.b_regenerated + step * b_turnover * (
-            b_w.now * last_now + b_w.next * last_next
-        )
+        b_new = b_w.decay * state.b_regenerated + step * b_turnover * (b_w.now * last_now + b_w.next * last_next)
         plasma = plasma_w.decay * state.plasmablasts + step * plasmablast_turnover * (
             plasma_w.now * (state.b_preexisting + autoreactivity * state.b_regenerated)
             + plasma_w.next * (b_old + autoreactivity * b_new)
@@ -240,6 +255,7 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
             + inflammation_w.next * inflammation_steady_state(parameters, antibody)
         )
         state = CascadeState(
+            car_t=level,
             precursors=stepped_precursors,
             b_preexisting=b_old,
             b_regenerated=b_new,
@@ -253,13 +269,11 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
             next_output = next(output_iter, -1)
 
 
-def simulate_markers(
-    parameters: ModelParameters, output_days: npt.ArrayLike
-) -> dict[str, FloatArray]:
+def simulate_markers(parameters: ModelParameters, output_days: npt.ArrayLike) -> dict[str, FloatArray]:
     """Every marker for every patient at every output day: name → array of shape (N, T)."""
     days = np.asarray(output_days, dtype=np.float64)
     columns: dict[str, list[FloatArray]] = {marker: [] for marker in MARKERS}
-    for day, state in zip(days.tolist(), march(parameters, days), strict=True):
-        for marker, values in markers_from_state(parameters, state, day).items():
+    for state in march(parameters, days):
+        for marker, values in markers_from_state(parameters, state).items():
             columns[marker].append(values)
     return {marker: np.stack(values, axis=1) for marker, values in columns.items()}
