@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 TEST_IDENTITY_KEY = "3q2sXo0n5JvC2xZb6c1Xr0m3b8t7pQv9wYzA1B2C3D4="
 
 
@@ -26,3 +24,94 @@ def pytest_configure(config: pytest.Config) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "django.contrib.auth.hashers.Argon2PasswordHasher",
     ]
+
+
+# --- database fixtures: the demo's centers and users, subjects at any stage ---------------------
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cartrial.domain.pathway import State
+
+if TYPE_CHECKING:  # Django is imported lazily so that `-p no:django` runs of CLI tests still load this file.
+    from django.test import Client
+
+    from cartrial.apps.accounts.models import User
+    from cartrial.apps.audit.services import Actor
+    from cartrial.apps.subjects.models import Subject
+    from cartrial.apps.trial.models import Center
+    from cartrial.protocols import Protocol
+
+
+class World:
+    """Centers (BDX, LIL, PAR, STR, MTL, LAB) and the demo users, one role per center."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        from cartrial.demo import build_centers_and_users
+
+        self.protocol = protocol
+        self.centers, self.users = build_centers_and_users(protocol)
+        self._counter = 0
+
+    def actor(self, username: str) -> Actor:
+        from cartrial.apps.audit.services import Actor
+
+        user = self.users[username]
+        membership = user.memberships.select_related("center").first()
+        assert membership is not None
+        return Actor(user.pk, username, membership.role, membership.center.code)
+
+    def new_subject(self, center_code: str = "BDX", state: State = State.PRE_SCREENING) -> Subject:
+        """A subject at `center_code` moved through the real services up to `state`."""
+        from cartrial.apps import clock
+        from cartrial.apps.subjects.services import IdentityInput, subject_create
+        from cartrial.demo import PathwayDriver
+
+        self._counter += 1
+        subject = subject_create(
+            actor=self.actor(f"{center_code.lower()}.coordinator"),
+            center=self.centers[center_code],
+            manufacturing_site=self.centers["LAB"],
+            identity=IdentityInput("Testpatient", f"Ann {self._counter}", clock.now().date().replace(year=1985),
+                                   f"IPP{self._counter:05d}"),
+            protocol=self.protocol,
+            synthetic=True,
+        )
+        if state is not State.PRE_SCREENING:
+            start = clock.now() - timedelta(days=900)
+            PathwayDriver(self.protocol, self.users, subject, start).advance_to(state)
+            subject.refresh_from_db()
+        return subject
+
+    def client_for(self, username: str) -> Client:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(self.users[username])
+        return client
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    from cartrial.protocols import active_protocol
+
+    return World(active_protocol())
+
+
+@pytest.fixture
+def client_for(world: World) -> Callable[[str], Client]:
+    return world.client_for
+
+
+@pytest.fixture
+def user(world: World) -> Callable[[str], User]:
+    return lambda name: world.users[name]
+
+
+@pytest.fixture
+def center(world: World) -> Callable[[str], Center]:
+    return lambda code: world.centers[code]

@@ -1,0 +1,26 @@
+"""Labels for stored codes (verdicts, criterion outcomes), in the user's language."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+@register.filter
+def verdict_label(code: str) -> str:
+    return {"eligible": _("Eligible"), "not_eligible": _("Not eligible"), "incomplete": _("Incomplete (missing data)")}.get(
+        code, code
+    )
+
+
+@register.filter
+def outcome_label(code: str) -> str:
+    return {"met": _("Met"), "not_met": _("Not met"), "missing": _("Missing data")}.get(code, code)
+
+
+@register.filter
+def get_item(mapping: dict[str, str], key: str) -> str:
+    """`mapping[key]` in a template (criterion texts by id)."""
+    return mapping.get(key, "")
