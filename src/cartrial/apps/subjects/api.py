@@ -221,14 +221,26 @@ def _form_value(value: Any) -> Any:
 def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn) -> EligibilityOut:
     subject = _get(request, code)
     scope = scope_for(request.user)  # type: ignore[arg-type]
-    actor = access_step(
-        scope,
-        request.user,  # type: ignore[arg-type]
-        Step.CONFIRM_ELIGIBILITY,
-        center_id=subject.center_id,
-        manufacturing_site_id=None,
-        center_code=subject.center.code,
-    )
+    try:
+        actor = access_step(
+            scope,
+            request.user,  # type: ignore[arg-type]
+            Step.CONFIRM_ELIGIBILITY,
+            center_id=subject.center_id,
+            manufacturing_site_id=None,
+            center_code=subject.center.code,
+        )
+    except AccessDenied as denied:
+        audit_refusal(
+            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
+            event=AuditEvent.ACCESS_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code=denied.code,
+            message=f"{Step.CONFIRM_ELIGIBILITY.value}: {denied.message}",
+            subject_code=subject.code,
+        )
+        raise
     assessment = services.eligibility_assess(
         actor=actor, user=request.user, subject=subject, protocol=_protocol(), answers=payload.answers  # type: ignore[arg-type]
     )

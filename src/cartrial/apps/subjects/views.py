@@ -290,6 +290,15 @@ def subject_eligibility(request: HttpRequest, code: str) -> HttpResponse:
                     actor=actor, user=request.user, subject=subject, protocol=protocol, answers=form.cleaned_data
                 )
             except AccessDenied as denied:
+                audit_refusal(
+                    actor=actor_for_read(scope, request.user, subject.center_id),
+                    event=AuditEvent.ACCESS_REFUSED,
+                    entity="subject",
+                    entity_id=subject.code,
+                    code=denied.code,
+                    message=f"{Step.CONFIRM_ELIGIBILITY.value}: {denied.message}",
+                    subject_code=subject.code,
+                )
                 return HttpResponseForbidden(denied.message)
             except DomainError as refusal:
                 error = refusal.message

@@ -1,0 +1,701 @@
+"""The access matrix (DESIGN §5): every page and API endpoint × every role × own / other center.
+
+What it proves:
+- a subject outside the user's scope answers 404 on every page and endpoint, for every role;
+- the subject list (page and API) holds exactly the codes the user may see, never another center's;
+- identity data (names, birth date, hospital number) appears only for the staff of the subject's own
+  center (investigator, coordinator, apheresis, pharmacist), never for the sponsor or the lab;
+- sponsor roles read pseudonymous pages but cannot perform any step (403, `access.refused` recorded);
+- the lab sees subjects only once their material has shipped, pseudonymously, and performs only
+  manufacturing steps;
+- a role performing a step it has no right to (STEP_ROLES) gets 403 and nothing changes.
+
+The expected outcome of each case comes from the rules above written independently of the access
+module (memberships, the subject's center and state, STEP_ROLES), never from the app's own answer.
+
+The world (centers, users, ~20 subjects along the pathway, tokens, logged-in clients) is built once
+for the module inside an outer transaction; each test runs in a savepoint rolled back after it, so a
+step performed in one case is gone in the next.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.http import HttpResponse
+from django.test import Client
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import Membership
+from cartrial.apps.accounts.services import api_token_create, membership_grant, user_create
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.services import Actor
+from cartrial.apps.subjects.models import EligibilityAssessment, PathwayEvent, Subject
+from cartrial.apps.subjects.services import IdentityInput, subject_create
+from cartrial.apps.trial.models import Center
+from cartrial.apps.trial.services import center_create
+from cartrial.demo import DEMO_PASSWORD, PathwayDriver, build_centers_and_users
+from cartrial.domain.pathway import State, Step, steps_from
+from cartrial.domain.roles import STEP_ROLES, SUBJECT_CREATORS, Role
+from cartrial.protocols import active_protocol
+
+pytestmark = pytest.mark.django_db
+
+# --- the rules under test, written from DESIGN §1/§5 and the brief ------------------------------
+
+# Staff of the subject's own hospital: the only ones who may see who the patient is.
+IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
+# States in which the lab handles (or has handled) the material: from material shipped onward.
+# Only states up to infusion are built here (see the report on later states).
+LAB_SEES = frozenset(
+    {
+        State.MATERIAL_SHIPPED,
+        State.MANUFACTURING,
+        State.PRODUCT_RELEASED,
+        State.MANUFACTURING_FAILED,
+        State.PRODUCT_SHIPPED,
+        State.PRODUCT_RECEIVED,
+        State.LYMPHODEPLETION,
+        State.INFUSED,
+    }
+)
+LAB_NEVER_SEES = (
+    State.PRE_SCREENING,
+    State.SCREENING,
+    State.ELIGIBLE,
+    State.INCLUDED,
+    State.APHERESIS_SCHEDULED,
+    State.APHERESIS_COLLECTED,
+)
+
+# One user per role; "own" is the center where the role acts, "other" one where it has no role.
+ROLE_USERS: dict[Role, str] = {
+    Role.INVESTIGATOR: "bdx.investigator",
+    Role.COORDINATOR: "bdx.coordinator",
+    Role.APHERESIS: "bdx.apheresis",
+    Role.PHARMACIST: "bdx.pharmacist",
+    Role.MANUFACTURING: "lab.manufacturing",
+    Role.MONITOR: "cra.monitor",  # assigned to BDX and LIL only
+    Role.DATA_MANAGER: "dm.datamanager",  # all five demo centers, not TLS
+    Role.SPONSOR_ADMIN: "sponsor.admin",  # all five demo centers, not TLS
+}
+OWN_CENTER: dict[Role, str] = {role: ("LAB" if role is Role.MANUFACTURING else "BDX") for role in Role}
+OTHER_CENTER: dict[Role, str] = {
+    Role.INVESTIGATOR: "LIL",
+    Role.COORDINATOR: "LIL",
+    Role.APHERESIS: "LIL",
+    Role.PHARMACIST: "LIL",
+    Role.MANUFACTURING: "LYO",  # another manufacturing lab
+    Role.MONITOR: "PAR",
+    Role.DATA_MANAGER: "TLS",
+    Role.SPONSOR_ADMIN: "TLS",
+}
+ROLES = list(ROLE_USERS)
+CODE_RE = re.compile(r"\b(?:BDX|LIL|PAR|STR|MTL|TLS)-\d{3}\b")
+
+
+@dataclass
+class Built:
+    centers: dict[str, Center]
+    users: dict[str, Any]
+    subjects: dict[str, Subject]  # by label
+    identity: dict[str, tuple[str, ...]] = field(default_factory=dict)  # code -> identity strings
+    clients: dict[str, Client] = field(default_factory=dict)
+    api: dict[str, Client] = field(default_factory=dict)
+    roles: dict[str, dict[str, Role]] = field(default_factory=dict)  # username -> center code -> role
+
+    # -- oracles -----------------------------------------------------------------------------
+    def visible(self, username: str, subject: Subject) -> bool:
+        roles = self.roles[username]
+        role_here = roles.get(subject.center.code)
+        if role_here is not None and role_here is not Role.MANUFACTURING:
+            return True
+        site = subject.manufacturing_site.code if subject.manufacturing_site else None
+        return roles.get(site or "") is Role.MANUFACTURING and State(subject.state) in LAB_SEES
+
+    def identity_allowed(self, username: str, subject: Subject) -> bool:
+        return self.roles[username].get(subject.center.code) in IDENTITY_ROLES
+
+    def visible_codes(self, username: str, center: str | None = None) -> set[str]:
+        return {
+            s.code
+            for s in Subject.objects.select_related("center", "manufacturing_site")
+            if self.visible(username, s) and (center is None or s.center.code == center)
+        }
+
+    def assert_no_identity_leak(self, username: str, response: HttpResponse) -> None:
+        """No identity string of a subject this user may not identify appears in the response."""
+        body = response.content.decode("utf-8").lower()
+        for subject in Subject.objects.select_related("center"):
+            if self.identity_allowed(username, subject):
+                continue
+            for secret in self.identity.get(subject.code, ()):
+                assert secret.lower() not in body, f"{username} sees identity '{secret}' of {subject.code}"
+
+
+def _identity(index: int) -> IdentityInput:
+    """Distinctive identity strings, so that any of them found in a response is a leak."""
+    return IdentityInput(
+        family_name=f"Famqz{index:02d}xw",
+        given_names=f"Givqz{index:02d}xw",
+        birth_date=date(1961, 1 + index % 12, 1 + index % 27),
+        hospital_number=f"HNQZ{index:02d}77",
+    )
+
+
+def _build() -> Built:
+    protocol = active_protocol()
+    centers, users = build_centers_and_users(protocol)
+    system = Actor.system("test")
+    # A clinical center where no sponsor user is assigned, and a second manufacturing lab.
+    centers["TLS"] = center_create(
+        actor=system, code="TLS", name="CHU de Toulouse", city="Toulouse", country="FR",
+        time_zone="Europe/Paris", language="fr", kind=Center.Kind.CLINICAL,
+    )
+    centers["LYO"] = center_create(
+        actor=system, code="LYO", name="Second lab", city="Lyon", country="FR",
+        time_zone="Europe/Paris", language="fr", kind=Center.Kind.MANUFACTURING,
+    )
+    tls = user_create(actor=system, username="tls.coordinator", password=DEMO_PASSWORD, first_name="T", last_name="L")
+    membership_grant(actor=system, user=tls, center=centers["TLS"], role=Role.COORDINATOR)
+    users["tls.coordinator"] = tls
+
+    built = Built(centers=centers, users=users, subjects={})
+    index = 0
+
+    def make(label: str, center: str, state: State, site: str = "LAB") -> None:
+        nonlocal index
+        index += 1
+        identity = _identity(index)
+        subject = subject_create(
+            actor=Actor(users[f"{center.lower()}.coordinator"].pk, f"{center.lower()}.coordinator",
+                        Role.COORDINATOR.value, center),
+            center=centers[center],
+            manufacturing_site=centers[site],
+            identity=identity,
+            protocol=protocol,
+            synthetic=True,
+        )
+        if state is not State.PRE_SCREENING:
+            PathwayDriver(protocol, users, subject, clock.now() - timedelta(days=900)).advance_to(state)
+        subject.refresh_from_db()
+        built.subjects[label] = subject
+        built.identity[subject.code] = (
+            identity.family_name, identity.given_names, identity.birth_date.isoformat(), identity.hospital_number,
+        )
+
+    make("bdx_shipped", "BDX", State.MATERIAL_SHIPPED)  # the "own" subject of every role
+    make("bdx_screening", "BDX", State.SCREENING)  # eligibility is assessed in screening
+    make("bdx_lyo", "BDX", State.MATERIAL_SHIPPED, site="LYO")  # the other lab's material
+    make("lil_shipped", "LIL", State.MATERIAL_SHIPPED)
+    make("par_shipped", "PAR", State.MATERIAL_SHIPPED)
+    make("tls_pre", "TLS", State.PRE_SCREENING)
+    for state in (*LAB_NEVER_SEES, *sorted(LAB_SEES - {State.MATERIAL_SHIPPED})):
+        if state is not State.SCREENING:
+            make(f"bdx_{state.value}", "BDX", state)
+
+    for membership in Membership.objects.select_related("user", "center"):
+        built.roles.setdefault(membership.user.username, {})[membership.center.code] = Role(membership.role)
+    for username in ROLE_USERS.values():
+        built.clients[username] = Client()
+        built.clients[username].force_login(users[username])
+        token = api_token_create(actor=system, user=users[username], label="matrix")
+        built.api[username] = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return built
+
+
+@pytest.fixture(scope="module")
+def built(django_db_setup: None, django_db_blocker: Any) -> Iterator[Built]:
+    """The world, built once; each test's own transaction is a savepoint inside this one."""
+    with django_db_blocker.unblock():
+        with transaction.atomic():
+            yield _build()
+            transaction.set_rollback(True)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a refused or out-of-scope request must leave untouched."""
+
+    subjects: int
+    state: str
+    events: int
+    assessments: int
+
+
+def _snapshot(subject: Subject) -> Snapshot:
+    return Snapshot(
+        subjects=Subject.objects.count(),
+        state=Subject.objects.get(pk=subject.pk).state,
+        events=PathwayEvent.objects.filter(subject=subject).count(),
+        assessments=EligibilityAssessment.objects.filter(subject=subject).count(),
+    )
+
+
+def _last_sequence() -> int:
+    entry = AuditEntry.objects.order_by("-sequence").first()
+    return entry.sequence if entry else 0
+
+
+def _entries_after(sequence: int) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(sequence__gt=sequence).order_by("sequence"))
+
+
+def _assert_refusal_recorded(since: int, username: str, subject: Subject, what: str) -> None:
+    entries = _entries_after(since)
+    assert [e.event for e in entries] == ["access.refused"], [e.event for e in entries]
+    entry = entries[0]
+    assert entry.actor_username == username
+    assert entry.subject_code == subject.code
+    assert what in entry.changes_json
+
+
+def _codes(response: HttpResponse) -> set[str]:
+    return set(CODE_RE.findall(response.content.decode("utf-8")))
+
+
+def _answers(value: str = "met") -> dict[str, str]:
+    return {c.id: value for c in active_protocol().criteria}
+
+
+# --- the endpoint × role × center matrix --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    built: Built
+    role: Role
+    own: bool
+
+    @property
+    def username(self) -> str:
+        return ROLE_USERS[self.role]
+
+    @property
+    def page(self) -> Client:
+        return self.built.clients[self.username]
+
+    @property
+    def api(self) -> Client:
+        return self.built.api[self.username]
+
+    @property
+    def center(self) -> str:
+        return OWN_CENTER[self.role] if self.own else OTHER_CENTER[self.role]
+
+    def subject(self, own_label: str = "bdx_shipped") -> Subject:
+        """The target: a BDX subject (own) or one of the other center's (or other lab's)."""
+        if self.own:
+            label = own_label
+        else:
+            label = {"LIL": "lil_shipped", "PAR": "par_shipped", "TLS": "tls_pre", "LYO": "bdx_lyo"}[self.center]
+        return Subject.objects.select_related("center", "manufacturing_site").get(pk=self.built.subjects[label].pk)
+
+    def visible(self, subject: Subject) -> bool:
+        return self.built.visible(self.username, subject)
+
+    def may(self, step: Step) -> bool:
+        return self.role in STEP_ROLES[step]
+
+
+def _page_list(case: Case) -> list[HttpResponse]:
+    everything = case.page.get("/subjects/")
+    assert everything.status_code == 200
+    assert _codes(everything) == case.built.visible_codes(case.username)
+    filtered = case.page.get("/subjects/", {"center": case.center})
+    assert filtered.status_code == 200
+    assert _codes(filtered) == case.built.visible_codes(case.username, case.center)
+    if not case.own:
+        assert _codes(filtered) == set()
+    if case.role in IDENTITY_ROLES:  # staff see their own patients' names in the list
+        own = case.built.subjects["bdx_shipped"]
+        assert case.built.identity[own.code][0].upper() in everything.content.decode()
+    return [everything, filtered]
+
+
+def _page_create_get(case: Case) -> list[HttpResponse]:
+    response = case.page.get("/subjects/new/")
+    if case.role in SUBJECT_CREATORS:
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert f'value="{OWN_CENTER[case.role]}"' in body
+        assert f'value="{OTHER_CENTER[case.role]}"' not in body
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _identity_payload(center: str) -> dict[str, str]:
+    return {
+        "center": center,
+        "family_name": "Newpatqz",
+        "given_names": "Newgivqz",
+        "birth_date": "1970-05-05",
+        "hospital_number": "HNNEWQZ1",
+    }
+
+
+def _page_create_post(case: Case) -> list[HttpResponse]:
+    before = Subject.objects.count()
+    at_center = Subject.objects.filter(center__code=case.center).count()
+    response = case.page.post("/subjects/new/", _identity_payload(case.center))
+    if case.role in SUBJECT_CREATORS and case.own:
+        expected = f"{case.center}-{at_center + 1:03d}"
+        assert response.status_code == 302
+        assert response["Location"] == f"/subjects/{expected}/"
+        assert Subject.objects.get(code=expected).center.code == case.center
+        assert Subject.objects.count() == before + 1
+    else:
+        # A creator choosing a center that is not theirs gets the form back; others a 403.
+        assert response.status_code == (200 if case.role in SUBJECT_CREATORS else 403)
+        assert Subject.objects.count() == before
+    return [response]
+
+
+def _page_detail(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.page.get(f"/subjects/{subject.code}/")
+    if not case.visible(subject):
+        assert response.status_code == 404
+        return [response]
+    assert response.status_code == 200
+    assert subject.code in response.content.decode()
+    if case.built.identity_allowed(case.username, subject):
+        family, _given, birth, hospital = case.built.identity[subject.code]
+        body = response.content.decode()
+        assert family.upper() in body and hospital in body and birth in body
+    return [response]
+
+
+def _page_eligibility_get(case: Case) -> list[HttpResponse]:
+    subject = case.subject("bdx_screening")
+    response = case.page.get(f"/subjects/{subject.code}/eligibility/")
+    assert response.status_code == (200 if case.visible(subject) else 404)
+    return [response]
+
+
+def _page_eligibility_post(case: Case) -> list[HttpResponse]:
+    subject = case.subject("bdx_screening")
+    before, since = _snapshot(subject), _last_sequence()
+    response = case.page.post(f"/subjects/{subject.code}/eligibility/", {**_answers(), "save": "1"})
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _snapshot(subject) == before and _entries_after(since) == []
+    elif case.may(Step.CONFIRM_ELIGIBILITY):
+        assert response.status_code == 302
+        assert EligibilityAssessment.objects.filter(subject=subject).count() == before.assessments + 1
+    else:
+        assert response.status_code == 403
+        assert _snapshot(subject) == before
+        _assert_refusal_recorded(since, case.username, subject, Step.CONFIRM_ELIGIBILITY.value)
+    return [response]
+
+
+def _page_step_get(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.page.get(f"/subjects/{subject.code}/steps/{Step.WITHDRAW.value}/")
+    assert response.status_code == (200 if case.visible(subject) else 404)
+    return [response]
+
+
+def _page_step_post(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    before, since = _snapshot(subject), _last_sequence()
+    response = case.page.post(f"/subjects/{subject.code}/steps/{Step.WITHDRAW.value}/", {"reason": "matrix"})
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _snapshot(subject) == before and _entries_after(since) == []
+    elif case.may(Step.WITHDRAW):
+        assert response.status_code == 302
+        assert Subject.objects.get(pk=subject.pk).state == State.WITHDRAWN.value
+    else:
+        assert response.status_code == 403
+        assert _snapshot(subject) == before
+        _assert_refusal_recorded(since, case.username, subject, Step.WITHDRAW.value)
+    return [response]
+
+
+def _page_audit(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.page.get(f"/subjects/{subject.code}/audit/")
+    if case.visible(subject):
+        assert response.status_code == 200
+        assert "subject.created" in response.content.decode()
+    else:
+        assert response.status_code == 404
+    return [response]
+
+
+def _api_centers(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/centers")
+    assert response.status_code == 200
+    codes = {row["code"] for row in response.json()}
+    assert codes == set(case.built.roles[case.username])
+    assert (case.center in codes) is case.own
+    return [response]
+
+
+def _api_list(case: Case) -> list[HttpResponse]:
+    everything = case.api.get("/api/v1/subjects")
+    assert everything.status_code == 200
+    assert {row["code"] for row in everything.json()} == case.built.visible_codes(case.username)
+    filtered = case.api.get("/api/v1/subjects", {"center": case.center})
+    assert filtered.status_code == 200
+    assert {row["code"] for row in filtered.json()} == case.built.visible_codes(case.username, case.center)
+    return [everything, filtered]
+
+
+def _api_create(case: Case) -> list[HttpResponse]:
+    before = Subject.objects.count()
+    at_center = Subject.objects.filter(center__code=case.center).count()
+    response = case.api.post("/api/v1/subjects", _identity_payload(case.center), content_type="application/json")
+    if not case.own:
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert Subject.objects.count() == before
+    elif case.role in SUBJECT_CREATORS:
+        assert response.status_code == 201
+        assert response.json()["code"] == f"{case.center}-{at_center + 1:03d}"
+        assert response.json()["identity"]["hospital_number"] == "HNNEWQZ1"
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert Subject.objects.count() == before
+    return [response]
+
+
+def _api_detail(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        return [response]
+    assert response.status_code == 200
+    identity = response.json()["identity"]
+    if case.built.identity_allowed(case.username, subject):
+        family, given, birth, hospital = case.built.identity[subject.code]
+        assert identity == {"family_name": family, "given_names": given, "birth_date": birth,
+                            "hospital_number": hospital}
+    else:
+        assert identity is None
+    return [response]
+
+
+def _api_steps(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/steps")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        return [response]
+    assert response.status_code == 200
+    expected = [s.value for s in steps_from(State(subject.state)) if case.may(s)]
+    assert [row["step"] for row in response.json()] == expected
+    return [response]
+
+
+def _api_transition(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    before, since = _snapshot(subject), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/transitions",
+        {"step": Step.WITHDRAW.value, "data": {"reason": "matrix"}},
+        content_type="application/json",
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _snapshot(subject) == before and _entries_after(since) == []
+    elif case.may(Step.WITHDRAW):
+        assert response.status_code == 200 and response.json()["state"] == State.WITHDRAWN.value
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert _snapshot(subject) == before
+        _assert_refusal_recorded(since, case.username, subject, Step.WITHDRAW.value)
+    return [response]
+
+
+def _api_eligibility(case: Case) -> list[HttpResponse]:
+    subject = case.subject("bdx_screening")
+    before, since = _snapshot(subject), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/eligibility", {"answers": _answers()}, content_type="application/json"
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _snapshot(subject) == before and _entries_after(since) == []
+    elif case.may(Step.CONFIRM_ELIGIBILITY):
+        assert response.status_code == 200 and response.json()["verdict"] == "eligible"
+        assert EligibilityAssessment.objects.filter(subject=subject).count() == before.assessments + 1
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert _snapshot(subject) == before
+        _assert_refusal_recorded(since, case.username, subject, Step.CONFIRM_ELIGIBILITY.value)
+    return [response]
+
+
+def _api_audit(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/audit")
+    if case.visible(subject):
+        assert response.status_code == 200
+        assert "subject.created" in {row["event"] for row in response.json()}
+    else:
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    return [response]
+
+
+ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
+    "page GET /subjects/": _page_list,
+    "page GET /subjects/new/": _page_create_get,
+    "page POST /subjects/new/": _page_create_post,
+    "page GET /subjects/{code}/": _page_detail,
+    "page GET /subjects/{code}/eligibility/": _page_eligibility_get,
+    "page POST /subjects/{code}/eligibility/": _page_eligibility_post,
+    "page GET /subjects/{code}/steps/{step}/": _page_step_get,
+    "page POST /subjects/{code}/steps/{step}/": _page_step_post,
+    "page GET /subjects/{code}/audit/": _page_audit,
+    "api GET /centers": _api_centers,
+    "api GET /subjects": _api_list,
+    "api POST /subjects": _api_create,
+    "api GET /subjects/{code}": _api_detail,
+    "api GET /subjects/{code}/steps": _api_steps,
+    "api POST /subjects/{code}/transitions": _api_transition,
+    "api POST /subjects/{code}/eligibility": _api_eligibility,
+    "api GET /subjects/{code}/audit": _api_audit,
+}
+
+
+@pytest.mark.parametrize("where", ["own", "other"])
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_access_matrix(built: Built, endpoint: str, role: Role, where: str) -> None:
+    case = Case(built, role, where == "own")
+    for response in ENDPOINTS[endpoint](case):
+        built.assert_no_identity_leak(case.username, response)
+
+
+# --- role × step: only STEP_ROLES may act, on pages and the API --------------------------------
+
+STEPS = list(Step)
+
+
+@pytest.mark.parametrize("interface", ["page", "api"])
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+@pytest.mark.parametrize("step", STEPS, ids=[s.value for s in STEPS])
+def test_only_step_roles_may_perform_a_step(built: Built, step: Step, role: Role, interface: str) -> None:
+    """On a subject every role may read, a step outside STEP_ROLES is refused, recorded and changes nothing."""
+    case = Case(built, role, own=True)
+    subject = case.subject()
+    assert case.visible(subject)
+    before, since = _snapshot(subject), _last_sequence()
+    if interface == "page":
+        response = case.page.post(f"/subjects/{subject.code}/steps/{step.value}/", {})
+    else:
+        response = case.api.post(
+            f"/api/v1/subjects/{subject.code}/transitions", {"step": step.value, "data": {}},
+            content_type="application/json",
+        )
+    built.assert_no_identity_leak(case.username, response)
+    if case.may(step):
+        # Allowed: the request reaches the form and the pathway (which may still refuse it), never a 403.
+        assert response.status_code != 403
+        assert "access.refused" not in {e.event for e in _entries_after(since)}
+    else:
+        assert response.status_code == 403
+        if interface == "api":
+            assert response.json()["code"] == "access_denied"
+        assert _snapshot(subject) == before
+        _assert_refusal_recorded(since, case.username, subject, step.value)
+
+
+def test_every_role_is_in_the_matrix() -> None:
+    assert set(ROLE_USERS) == set(Role)
+    assert all(STEP_ROLES[step] for step in Step)
+
+
+# --- the manufacturing lab ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [*LAB_NEVER_SEES, *sorted(LAB_SEES)], ids=lambda s: s.value)
+def test_lab_sees_subjects_only_from_material_shipped_and_pseudonymously(built: Built, state: State) -> None:
+    label = "bdx_shipped" if state is State.MATERIAL_SHIPPED else f"bdx_{state.value}"
+    subject = built.subjects[label]
+    assert Subject.objects.get(pk=subject.pk).state == state.value
+    lab = "lab.manufacturing"
+    page = built.clients[lab].get(f"/subjects/{subject.code}/")
+    api = built.api[lab].get(f"/api/v1/subjects/{subject.code}")
+    listed = subject.code in {row["code"] for row in built.api[lab].get("/api/v1/subjects").json()}
+    if state in LAB_SEES:
+        assert page.status_code == 200 and api.status_code == 200 and listed
+        assert api.json()["identity"] is None
+    else:
+        assert page.status_code == 404 and api.status_code == 404 and not listed
+    for response in (page, api):
+        built.assert_no_identity_leak(lab, response)
+
+
+def test_lab_performs_manufacturing_steps_under_its_own_center(built: Built) -> None:
+    subject = built.subjects["bdx_shipped"]
+    client = built.clients["lab.manufacturing"]
+    response = client.post(f"/subjects/{subject.code}/steps/start_manufacturing/", {"material_received": "on"})
+    assert response.status_code == 302
+    event = PathwayEvent.objects.filter(subject=subject).order_by("-pk").first()
+    assert event is not None and event.step == Step.START_MANUFACTURING.value
+    assert (event.role, event.center_code) == (Role.MANUFACTURING.value, "LAB")
+    api = built.api["lab.manufacturing"].post(
+        f"/api/v1/subjects/{subject.code}/transitions",
+        {"step": "release_product", "data": {"qc_passed": True}},
+        content_type="application/json",
+    )
+    assert api.status_code == 200
+    assert api.json()["state"] == State.PRODUCT_RELEASED.value and api.json()["identity"] is None
+
+
+def test_lab_cannot_reach_another_labs_material(built: Built) -> None:
+    subject = built.subjects["bdx_lyo"]
+    before = _snapshot(subject)
+    response = built.clients["lab.manufacturing"].post(
+        f"/subjects/{subject.code}/steps/start_manufacturing/", {"material_received": "on"}
+    )
+    assert response.status_code == 404
+    assert _snapshot(subject) == before
+
+
+# --- no probing: out of scope looks exactly like absent -----------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+def test_out_of_scope_is_indistinguishable_from_absent(built: Built, role: Role) -> None:
+    case = Case(built, role, own=False)
+    hidden = case.subject().code
+    absent = f"{hidden[:3]}-999"
+    assert not Subject.objects.filter(code=absent).exists()
+    for path in ("/subjects/{}/", "/subjects/{}/audit/", "/subjects/{}/eligibility/"):
+        assert case.page.get(path.format(hidden)).status_code == case.page.get(path.format(absent)).status_code == 404
+    hidden_api = case.api.get(f"/api/v1/subjects/{hidden}")
+    absent_api = case.api.get(f"/api/v1/subjects/{absent}")
+    assert hidden_api.status_code == absent_api.status_code == 404
+    assert hidden_api.json()["code"] == absent_api.json()["code"] == "not_found"
+    # The lower-case code reaches the same subject (codes are normalised), so it cannot bypass scope either.
+    assert case.page.get(f"/subjects/{hidden.lower()}/").status_code == 404
+
+
+def test_sponsor_and_lab_read_pages_pseudonymously(built: Built) -> None:
+    """The staff of BDX see the patient; the sponsor and the lab see the same page without identity."""
+    subject = built.subjects["bdx_shipped"]
+    family, _given, _birth, hospital = built.identity[subject.code]
+    for username in ("bdx.investigator", "bdx.coordinator", "bdx.apheresis", "bdx.pharmacist"):
+        body = built.clients[username].get(f"/subjects/{subject.code}/").content.decode()
+        assert family.upper() in body and hospital in body
+    for username in ("cra.monitor", "dm.datamanager", "sponsor.admin", "lab.manufacturing"):
+        response = built.clients[username].get(f"/subjects/{subject.code}/")
+        body = response.content.decode().lower()
+        assert response.status_code == 200 and subject.code.lower() in body
+        assert family.lower() not in body and hospital.lower() not in body
+        built.assert_no_identity_leak(username, response)
