@@ -7,6 +7,13 @@ settings object; the crypto and hashers read them at call time.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cartrial.domain.pathway import State
 
 TEST_IDENTITY_KEY = "3q2sXo0n5JvC2xZb6c1Xr0m3b8t7pQv9wYzA1B2C3D4="
 
@@ -28,14 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # --- database fixtures: the demo's centers and users, subjects at any stage ---------------------
 
-from collections.abc import Callable
-from datetime import timedelta
-
-from typing import TYPE_CHECKING, Any
-
-import pytest
-
-from cartrial.domain.pathway import State
 
 if TYPE_CHECKING:  # Django is imported lazily so that `-p no:django` runs of CLI tests still load this file.
     from django.test import Client
@@ -76,8 +75,9 @@ class World:
             actor=self.actor(f"{center_code.lower()}.coordinator"),
             center=self.centers[center_code],
             manufacturing_site=self.centers["LAB"],
-            identity=IdentityInput("Testpatient", f"Ann {self._counter}", clock.now().date().replace(year=1985),
-                                   f"IPP{self._counter:05d}"),
+            identity=IdentityInput(
+                "Testpatient", f"Ann {self._counter}", clock.now().date().replace(year=1985), f"IPP{self._counter:05d}"
+            ),
             protocol=self.protocol,
             synthetic=True,
         )

@@ -35,10 +35,24 @@ CENTERS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     ("LIL", "CHU de Lille", "Lille", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
     ("PAR", "AP-HP Paris – Hôpital Pitié-Salpêtrière", "Paris", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
     ("STR", "Hôpitaux universitaires de Strasbourg", "Strasbourg", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),
-    ("MTL", "CHUM – Centre hospitalier de l'Université de Montréal", "Montréal", "CA", "America/Toronto", "fr",
-     Center.Kind.CLINICAL),
-    ("LAB", "Laboratoire de production CAR-T (synthétique)", "Paris", "FR", "Europe/Paris", "fr",
-     Center.Kind.MANUFACTURING),
+    (
+        "MTL",
+        "CHUM – Centre hospitalier de l'Université de Montréal",
+        "Montréal",
+        "CA",
+        "America/Toronto",
+        "fr",
+        Center.Kind.CLINICAL,
+    ),
+    (
+        "LAB",
+        "Laboratoire de production CAR-T (synthétique)",
+        "Paris",
+        "FR",
+        "Europe/Paris",
+        "fr",
+        Center.Kind.MANUFACTURING,
+    ),
 )
 
 # (username, first name, last name, [(center, role)])
@@ -66,8 +80,18 @@ USERS: tuple[tuple[str, str, str, tuple[tuple[str, Role], ...]], ...] = (
     ("mtl.pharmacist", "Mathieu", "Côté", (("MTL", Role.PHARMACIST),)),
     ("lab.manufacturing", "Isabelle", "Mercier", (("LAB", Role.MANUFACTURING),)),
     ("cra.monitor", "Antoine", "Blanc", (("BDX", Role.MONITOR), ("LIL", Role.MONITOR))),
-    ("dm.datamanager", "Laura", "Chevalier", tuple((c, Role.DATA_MANAGER) for c in ("BDX", "LIL", "PAR", "STR", "MTL"))),
-    ("sponsor.admin", "Pierre", "Rousseau", tuple((c, Role.SPONSOR_ADMIN) for c in ("BDX", "LIL", "PAR", "STR", "MTL"))),
+    (
+        "dm.datamanager",
+        "Laura",
+        "Chevalier",
+        tuple((c, Role.DATA_MANAGER) for c in ("BDX", "LIL", "PAR", "STR", "MTL")),
+    ),
+    (
+        "sponsor.admin",
+        "Pierre",
+        "Rousseau",
+        tuple((c, Role.SPONSOR_ADMIN) for c in ("BDX", "LIL", "PAR", "STR", "MTL")),
+    ),
 )
 
 # Synthetic patients per center and the state each should reach (in pathway order).
@@ -111,11 +135,24 @@ DAYS_TO_REACH: dict[State, float] = {
 }
 
 SYNTHETIC_NAMES = (
-    ("Durand", "Amélie"), ("Leroy", "Sandrine"), ("Moreau", "Nathalie"), ("Simon", "Aurélie"),
-    ("Laurent", "Céline"), ("Michel", "Élodie"), ("Garcia", "Manon"), ("David", "Pauline"),
-    ("Bertrand", "Justine"), ("Robin", "Mélanie"), ("Morel", "Laure"), ("Fontaine", "Océane"),
-    ("Chevallier", "Margaux"), ("Gauthier", "Agathe"), ("Perrin", "Lucie"), ("Mathieu", "Noémie"),
-    ("Lemaire", "Anaïs"), ("Renard", "Hélène"),
+    ("Durand", "Amélie"),
+    ("Leroy", "Sandrine"),
+    ("Moreau", "Nathalie"),
+    ("Simon", "Aurélie"),
+    ("Laurent", "Céline"),
+    ("Michel", "Élodie"),
+    ("Garcia", "Manon"),
+    ("David", "Pauline"),
+    ("Bertrand", "Justine"),
+    ("Robin", "Mélanie"),
+    ("Morel", "Laure"),
+    ("Fontaine", "Océane"),
+    ("Chevallier", "Margaux"),
+    ("Gauthier", "Agathe"),
+    ("Perrin", "Lucie"),
+    ("Mathieu", "Noémie"),
+    ("Lemaire", "Anaïs"),
+    ("Renard", "Hélène"),
 )
 
 
@@ -177,26 +214,78 @@ class PathwayDriver:
         answers = {c.id: "met" for c in self.protocol.criteria}
         doc = self.protocol.current_consent_versions()
         plan: list[tuple[State, Callable[[], None]]] = [
-            (State.SCREENING, lambda: self.run(f"{p}.coordinator", s.subject_start_screening, 0,
-                                               document_version=doc["fr"], language="fr", signed_on=self.day())),
-            (State.ELIGIBLE, lambda: (self._assess(answers), self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1))),
+            (
+                State.SCREENING,
+                lambda: self.run(
+                    f"{p}.coordinator",
+                    s.subject_start_screening,
+                    0,
+                    document_version=doc["fr"],
+                    language="fr",
+                    signed_on=self.day(),
+                ),
+            ),
+            (
+                State.ELIGIBLE,
+                lambda: (self._assess(answers), self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1)),
+            ),
             (State.INCLUDED, lambda: self.run(f"{p}.investigator", s.subject_include, 2, password=DEMO_PASSWORD)),
-            (State.APHERESIS_SCHEDULED, lambda: self.run(f"{p}.coordinator", s.subject_schedule_apheresis, 1,
-                                                         apheresis_date=self.day() + timedelta(days=7))),
-            (State.APHERESIS_COLLECTED, lambda: self.run(f"{p}.apheresis", s.subject_collect_apheresis, 7,
-                                                         collected_on=self.day() + timedelta(days=7), volume_ml=210.0,
-                                                         cd3_cells_e9=4.2)),
-            (State.MATERIAL_SHIPPED, lambda: self.run(f"{p}.apheresis", s.subject_ship_material, 0.2,
-                                                      courier="BioLogistics Express (synthetic)")),
-            (State.MANUFACTURING, lambda: self.run("lab.manufacturing", s.subject_start_manufacturing, 1,
-                                                   material_received=True)),
-            (State.PRODUCT_RELEASED, lambda: self.run("lab.manufacturing", s.subject_release_product, 14, qc_passed=True)),
-            (State.PRODUCT_SHIPPED, lambda: self.run("lab.manufacturing", s.subject_ship_product, 2,
-                                                     courier="CryoTrans (synthetic)", arrival_confirmed_before_d0=True)),
-            (State.PRODUCT_RECEIVED, lambda: self.run(f"{p}.pharmacist", s.subject_receive_product, 1,
-                                                      storage_location="PUI – cuve azote n°2")),
-            (State.LYMPHODEPLETION, lambda: self.run(f"{p}.investigator", s.subject_start_lymphodepletion, 2,
-                                                     planned_infusion_date=self.day() + timedelta(days=5))),
+            (
+                State.APHERESIS_SCHEDULED,
+                lambda: self.run(
+                    f"{p}.coordinator", s.subject_schedule_apheresis, 1, apheresis_date=self.day() + timedelta(days=7)
+                ),
+            ),
+            (
+                State.APHERESIS_COLLECTED,
+                lambda: self.run(
+                    f"{p}.apheresis",
+                    s.subject_collect_apheresis,
+                    7,
+                    collected_on=self.day() + timedelta(days=7),
+                    volume_ml=210.0,
+                    cd3_cells_e9=4.2,
+                ),
+            ),
+            (
+                State.MATERIAL_SHIPPED,
+                lambda: self.run(
+                    f"{p}.apheresis", s.subject_ship_material, 0.2, courier="BioLogistics Express (synthetic)"
+                ),
+            ),
+            (
+                State.MANUFACTURING,
+                lambda: self.run("lab.manufacturing", s.subject_start_manufacturing, 1, material_received=True),
+            ),
+            (
+                State.PRODUCT_RELEASED,
+                lambda: self.run("lab.manufacturing", s.subject_release_product, 14, qc_passed=True),
+            ),
+            (
+                State.PRODUCT_SHIPPED,
+                lambda: self.run(
+                    "lab.manufacturing",
+                    s.subject_ship_product,
+                    2,
+                    courier="CryoTrans (synthetic)",
+                    arrival_confirmed_before_d0=True,
+                ),
+            ),
+            (
+                State.PRODUCT_RECEIVED,
+                lambda: self.run(
+                    f"{p}.pharmacist", s.subject_receive_product, 1, storage_location="PUI – cuve azote n°2"
+                ),
+            ),
+            (
+                State.LYMPHODEPLETION,
+                lambda: self.run(
+                    f"{p}.investigator",
+                    s.subject_start_lymphodepletion,
+                    2,
+                    planned_infusion_date=self.day() + timedelta(days=5),
+                ),
+            ),
             (State.INFUSED, lambda: self._infuse()),
             (State.ACUTE_MONITORING, lambda: self.run(f"{p}.investigator", s.subject_start_acute_monitoring, 0.1)),
             (State.FOLLOW_UP, lambda: self.run(f"{p}.coordinator", s.subject_start_follow_up, 28)),
@@ -204,14 +293,28 @@ class PathwayDriver:
             (State.COMPLETED, lambda: self.run(f"{p}.coordinator", s.subject_complete, 30)),
         ]
         if target is State.SCREEN_FAILED:
-            plan[1] = (State.SCREEN_FAILED, lambda: (
-                self._assess({**answers, "I06_CD3": "not_met"}),
-                self.run(f"{p}.investigator", s.subject_fail_screening, 0.1,
-                         reason="CD3+ below 100/µL at screening (synthetic)")))
+            plan[1] = (
+                State.SCREEN_FAILED,
+                lambda: (
+                    self._assess({**answers, "I06_CD3": "not_met"}),
+                    self.run(
+                        f"{p}.investigator",
+                        s.subject_fail_screening,
+                        0.1,
+                        reason="CD3+ below 100/µL at screening (synthetic)",
+                    ),
+                ),
+            )
         if target is State.MANUFACTURING_FAILED:
-            plan[7] = (State.MANUFACTURING_FAILED, lambda: self.run(
-                "lab.manufacturing", s.subject_fail_manufacturing, 12,
-                reason="Insufficient expansion: out of specification (synthetic)"))
+            plan[7] = (
+                State.MANUFACTURING_FAILED,
+                lambda: self.run(
+                    "lab.manufacturing",
+                    s.subject_fail_manufacturing,
+                    12,
+                    reason="Insufficient expansion: out of specification (synthetic)",
+                ),
+            )
         if target is State.WITHDRAWN:
             self._follow(plan, State.FOLLOW_UP)
             self.run(f"{p}.investigator", s.subject_withdraw, 60, reason="Patient's decision (synthetic)")
@@ -239,12 +342,23 @@ class PathwayDriver:
             BedsideCheck(pharmacist, DEMO_PASSWORD, code, code),
             BedsideCheck(investigator, DEMO_PASSWORD, code, code),
         )
-        self.run(f"{self.prefix}.investigator", subject_services.subject_infuse, 5,
-                 infused_on=self.day() + timedelta(days=5), checks=checks)
+        self.run(
+            f"{self.prefix}.investigator",
+            subject_services.subject_infuse,
+            5,
+            infused_on=self.day() + timedelta(days=5),
+            checks=checks,
+        )
 
 
-def _new_subject(protocol: Protocol, centers: dict[str, Center], users: dict[str, User], center_code: str,
-                 index: int, moment: datetime) -> Subject:
+def _new_subject(
+    protocol: Protocol,
+    centers: dict[str, Center],
+    users: dict[str, User],
+    center_code: str,
+    index: int,
+    moment: datetime,
+) -> Subject:
     family, given = SYNTHETIC_NAMES[index % len(SYNTHETIC_NAMES)]
     user = users[f"{center_code.lower()}.coordinator"]
     actor = Actor(user.pk, user.username, Role.COORDINATOR.value, center_code)
@@ -253,8 +367,9 @@ def _new_subject(protocol: Protocol, centers: dict[str, Center], users: dict[str
             actor=actor,
             center=centers[center_code],
             manufacturing_site=centers["LAB"],
-            identity=IdentityInput(family, given, date(1980 + index % 20, 1 + index % 12, 1 + index % 27),
-                                   f"{center_code}{700000 + index}"),
+            identity=IdentityInput(
+                family, given, date(1980 + index % 20, 1 + index % 12, 1 + index % 27), f"{center_code}{700000 + index}"
+            ),
             protocol=protocol,
             synthetic=True,
         )

@@ -36,8 +36,16 @@ def test_bordeaux_screens_investigator_includes_lille_cannot_see(world, live_ser
 
     coordinator.click("a:has-text('Évaluer les critères')")
     coordinator.wait_for_url(re.compile(r".*/subjects/BDX-001/eligibility/$"))
-    for criterion in ("I01_AGE", "I02_EULAR_ACR", "I03_ACTIVE", "I04_REFRACTORY", "I05_EGFR", "I06_CD3",
-                      "E01_INFECTION", "E02_PRIOR_CART"):
+    for criterion in (
+        "I01_AGE",
+        "I02_EULAR_ACR",
+        "I03_ACTIVE",
+        "I04_REFRACTORY",
+        "I05_EGFR",
+        "I06_CD3",
+        "E01_INFECTION",
+        "E02_PRIOR_CART",
+    ):
         coordinator.check(f"input[name={criterion}][value=met]")
     coordinator.wait_for_selector("[data-testid=verdict][data-verdict=eligible]")
     assert coordinator.inner_text("[data-testid=verdict]") == "Éligible"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from typer.testing import CliRunner
 
+from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
 from cartrial.apps.audit.services import Actor, audit_record
-from cartrial.apps.audit.events import AuditEvent
 from cartrial.domain.pathway import State
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +42,7 @@ def test_every_change_is_chained_and_verify_passes(world) -> None:
     assert report.intact
     assert report.checked == AuditEntry.objects.count() > 50
     entries = list(AuditEntry.objects.order_by("sequence"))
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.previous_hash == before.entry_hash
         assert after.sequence == before.sequence + 1
 
@@ -120,7 +122,10 @@ def test_correction_without_reason_is_refused(world) -> None:
 
     with transaction.atomic(), pytest.raises(ReasonRequired):
         audit_record(
-            actor=Actor.system(), event=AuditEvent.SUBJECT_IDENTITY_CHANGED, entity="x", entity_id="1",
+            actor=Actor.system(),
+            event=AuditEvent.SUBJECT_IDENTITY_CHANGED,
+            entity="x",
+            entity_id="1",
             is_correction=True,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cartrial.apps.accounts.services import SignatureRefused
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
 from cartrial.apps.subjects import services
@@ -11,7 +12,6 @@ from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import State, TransitionRefused
-from cartrial.apps.accounts.services import SignatureRefused
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,9 @@ def test_inclusion_refused_without_eligible_verdict(world) -> None:
     )
     with pytest.raises(TransitionRefused) as refused:
         services.subject_confirm_eligibility(
-            actor=world.actor("bdx.investigator"), user=world.users["bdx.investigator"], subject=subject,
+            actor=world.actor("bdx.investigator"),
+            user=world.users["bdx.investigator"],
+            subject=subject,
             protocol=world.protocol,
         )
     assert refused.value.code == "eligibility_not_met"
@@ -104,8 +106,12 @@ def test_infusion_identity_mismatch_is_a_hard_stop_and_a_deviation(world) -> Non
     )
     with pytest.raises(services.IdentityMismatch):
         services.subject_infuse(
-            actor=world.actor("bdx.investigator"), user=world.users["bdx.investigator"], subject=subject,
-            protocol=world.protocol, infused_on=subject.apheresis_date, checks=checks,
+            actor=world.actor("bdx.investigator"),
+            user=world.users["bdx.investigator"],
+            subject=subject,
+            protocol=world.protocol,
+            infused_on=subject.apheresis_date,
+            checks=checks,
         )
     subject.refresh_from_db()
     assert subject.state == State.LYMPHODEPLETION.value
@@ -118,8 +124,12 @@ def test_infusion_needs_two_different_people(world) -> None:
     same = services.BedsideCheck(world.users["bdx.pharmacist"], DEMO_PASSWORD, subject.code, subject.code)
     with pytest.raises(services.IdentityMismatch) as refused:
         services.subject_infuse(
-            actor=world.actor("bdx.pharmacist"), user=world.users["bdx.pharmacist"], subject=subject,
-            protocol=world.protocol, infused_on=subject.apheresis_date, checks=(same, same),
+            actor=world.actor("bdx.pharmacist"),
+            user=world.users["bdx.pharmacist"],
+            subject=subject,
+            protocol=world.protocol,
+            infused_on=subject.apheresis_date,
+            checks=(same, same),
         )
     assert refused.value.code == "same_checker"
 
@@ -137,7 +147,9 @@ def test_identity_correction_requires_reason(world) -> None:
     subject = world.new_subject("BDX")
     new = services.IdentityInput("Testpatient", "Anne-Marie", date(1985, 5, 5), "IPP99999")
     with pytest.raises(InvalidInput):
-        services.subject_identity_correct(actor=world.actor("bdx.coordinator"), subject=subject, identity=new, reason="")
+        services.subject_identity_correct(
+            actor=world.actor("bdx.coordinator"), subject=subject, identity=new, reason=""
+        )
     services.subject_identity_correct(
         actor=world.actor("bdx.coordinator"), subject=subject, identity=new, reason="typo in given name"
     )
@@ -149,8 +161,13 @@ def test_outdated_consent_version_is_refused(world) -> None:
     subject = world.new_subject("BDX")
     with pytest.raises(InvalidInput) as refused:
         services.subject_start_screening(
-            actor=world.actor("bdx.coordinator"), user=world.users["bdx.coordinator"], subject=subject,
-            protocol=world.protocol, document_version="0.9", language="fr", signed_on=subject.created_at.date(),
+            actor=world.actor("bdx.coordinator"),
+            user=world.users["bdx.coordinator"],
+            subject=subject,
+            protocol=world.protocol,
+            document_version="0.9",
+            language="fr",
+            signed_on=subject.created_at.date(),
         )
     assert refused.value.code == "unknown_consent_version"
     assert subject.consents.count() == 0

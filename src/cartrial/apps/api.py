@@ -92,12 +92,17 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     )
 
 
+def _field_name(loc: Any) -> str:
+    """The field as the client named it: ninja's location is (source, [body parameter,] field...)."""
+    parts = [str(p) for p in loc]
+    # A JSON body is parsed into one named parameter (`payload`), which the client never sees.
+    drop = 2 if parts[:1] == ["body"] and len(parts) > 2 else 1
+    return ".".join(parts[drop:])
+
+
 @api.exception_handler(NinjaValidationError)
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    fields = [
-        {"field": ".".join(str(p) for p in err.get("loc", [])[1:]), "message": str(err.get("msg", ""))}
-        for err in exc.errors
-    ]
+    fields = [{"field": _field_name(err.get("loc", [])), "message": str(err.get("msg", ""))} for err in exc.errors]
     return api.create_response(
         request, {"code": "invalid_input", "message": "The request body is not valid.", "fields": fields}, status=422
     )

@@ -62,10 +62,20 @@ def _serve(host: str, port: int) -> None:
 
     call_command("collectstatic", interactive=False, verbosity=0)
     typer.echo(f"cartrial is serving on http://{host}:{port}/  (Ctrl-C to stop)")
-    args = ["gunicorn", "cartrial.config.wsgi", "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
-            "--access-logfile", "-"]
+    args = [
+        "gunicorn",
+        "cartrial.config.wsgi",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+    ]
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    os.execv(str(gunicorn), args)
+    os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell: the server replaces this process)
 
 
 def register(app: typer.Typer) -> None:

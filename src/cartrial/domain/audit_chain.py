@@ -97,7 +97,8 @@ def walk_chain(entries: Iterable[tuple[ChainedContent, str]]) -> ChainReport:
     for content, stored_hash in entries:
         if content.sequence != expected_sequence:
             return ChainReport(
-                checked, ChainBreak(content.sequence, f"sequence jumps from {expected_sequence - 1} to {content.sequence}")
+                checked,
+                ChainBreak(content.sequence, f"sequence jumps from {expected_sequence - 1} to {content.sequence}"),
             )
         if content.previous_hash != expected_previous:
             return ChainReport(checked, ChainBreak(content.sequence, "previous-hash link does not match entry before"))

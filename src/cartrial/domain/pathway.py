@@ -292,7 +292,8 @@ REFUSALS: dict[str, dict[str, str]] = {
     },
     "eligibility_not_met": {
         "en": "The eligibility verdict is '{verdict}', not 'eligible': every criterion must be met.",
-        "fr": "Le verdict d'éligibilité est « {verdict} » et non « éligible » : tous les critères doivent être remplis.",
+        "fr": "Le verdict d'éligibilité est « {verdict} » et non « éligible » : "
+        "tous les critères doivent être remplis.",
     },
     "signature_missing": {
         "en": "Inclusion needs the investigator's electronic signature.",
@@ -330,7 +331,8 @@ REFUSALS: dict[str, dict[str, str]] = {
     },
     "identity_check_one_person": {
         "en": "Infusion refused: the bedside identity check needs two different qualified people.",
-        "fr": "Perfusion refusée : le contrôle d'identité au lit du patient exige deux personnes qualifiées différentes.",
+        "fr": "Perfusion refusée : le contrôle d'identité au lit du patient exige "
+        "deux personnes qualifiées différentes.",
     },
     "too_early": {
         "en": "Too early: this step is possible from day {min_day} after infusion (today is day {day}).",

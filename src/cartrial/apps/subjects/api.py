@@ -242,7 +242,11 @@ def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn)
         )
         raise
     assessment = services.eligibility_assess(
-        actor=actor, user=request.user, subject=subject, protocol=_protocol(), answers=payload.answers  # type: ignore[arg-type]
+        actor=actor,
+        user=request.user,
+        subject=subject,
+        protocol=_protocol(),
+        answers=payload.answers,  # type: ignore[arg-type]
     )
     return EligibilityOut(verdict=assessment.verdict, criteria=assessment.result_json["criteria"])
 

@@ -55,9 +55,6 @@ class StateCount:
 def subject_counts_by_state(*, scope: Scope) -> list[StateCount]:
     """How many subjects stand in each state (dashboard), one query."""
     rows = (
-        Subject.objects.filter(access_subject_filter(scope))
-        .values("state")
-        .annotate(n=Count("pk"))
-        .order_by("state")
+        Subject.objects.filter(access_subject_filter(scope)).values("state").annotate(n=Count("pk")).order_by("state")
     )
     return [StateCount(row["state"], row["n"]) for row in rows]

@@ -640,7 +640,13 @@ def subject_receive_product(
 
 
 def subject_start_lymphodepletion(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, planned_infusion_date: date, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    planned_infusion_date: date,
+    ui_language: str = "en",
 ) -> PathwayEvent:
     return _perform_step(
         actor=actor,
@@ -761,7 +767,14 @@ subject_mark_lost_to_follow_up = _simple_step(Step.MARK_LOST_TO_FOLLOW_UP)
 
 
 def subject_record_death(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, death_date: date, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    reason: str,
+    death_date: date,
+    ui_language: str = "en",
 ) -> PathwayEvent:
     return _perform_step(
         actor=actor,

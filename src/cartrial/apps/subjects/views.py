@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods
 from cartrial.apps.accounts.access import (
     AccessDenied,
     Scope,
-    access_creator_centers,
     access_create_subject,
+    access_creator_centers,
     access_step,
     acting_role_for_step,
     actor_for_read,

@@ -44,7 +44,8 @@ def center_create(
             entity="center",
             entity_id=code,
             changes=changes_between(
-                None, {"code": code, "name": name, "city": city, "country": country, "time_zone": time_zone, "kind": kind}
+                None,
+                {"code": code, "name": name, "city": city, "country": country, "time_zone": time_zone, "kind": kind},
             ),
         )
     return center

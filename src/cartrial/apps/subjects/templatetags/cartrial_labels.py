@@ -10,9 +10,11 @@ register = template.Library()
 
 @register.filter
 def verdict_label(code: str) -> str:
-    return {"eligible": _("Eligible"), "not_eligible": _("Not eligible"), "incomplete": _("Incomplete (missing data)")}.get(
-        code, code
-    )
+    return {
+        "eligible": _("Eligible"),
+        "not_eligible": _("Not eligible"),
+        "incomplete": _("Incomplete (missing data)"),
+    }.get(code, code)
 
 
 @register.filter
