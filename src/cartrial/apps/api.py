@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
@@ -98,6 +98,13 @@ def _field_name(loc: Any) -> str:
     # A JSON body is parsed into one named parameter (`payload`), which the client never sees.
     drop = 2 if parts[:1] == ["body"] and len(parts) > 2 else 1
     return ".".join(parts[drop:])
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja's own refusals (e.g. a body that is not JSON) in the API's one error format.
+    code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
+    return api.create_response(request, {"code": code, "message": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(NinjaValidationError)
