@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "cartrial.apps.trial",
     "cartrial.apps.accounts",
     "cartrial.apps.subjects",
+    "cartrial.apps.clinical",
 ]
 
 MIDDLEWARE = [
@@ -143,3 +144,8 @@ LOGGING = {
         "axes": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "cartrial.config.staticfinders.PlotlyFinder",
+]

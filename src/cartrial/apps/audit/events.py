@@ -21,3 +21,4 @@ class AuditEvent(StrEnum):
     STEP_REFUSED = "pathway.step_refused"
     ACCESS_REFUSED = "access.refused"
     LOGIN_FAILED = "login.failed"
+    LAB_OBSERVATION_RECORDED = "lab_observation.recorded"

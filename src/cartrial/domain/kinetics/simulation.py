@@ -183,6 +183,21 @@ def integration_days(output_days: npt.ArrayLike) -> tuple[FloatArray, npt.NDArra
     return np.asarray(grid, dtype=np.float64), np.asarray(positions, dtype=np.intp)
 
 
+@dataclass(frozen=True)
+class _StepConstants:
+    """Per-step-length products, computed once per distinct step length."""
+
+    rates_times_step: FloatArray
+    transit_coefficient: FloatArray
+    b_coefficient: FloatArray
+    plasma_coefficient: FloatArray
+    llpc_decay: FloatArray
+    antibody: _StepWeights
+    antibody_coefficient: FloatArray
+    inflammation: _StepWeights
+    inflammation_coefficient: FloatArray
+
+
 def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[CascadeState]:
     """Yield the cascade state of all patients at each output day, in order."""
     grid, positions = integration_days(output_days)
@@ -195,7 +210,28 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
     llpc_fraction = parameters.llpc_antibody_fraction
     antibody_rate = math.log(2.0) / parameters.antibody_half_life_days
     inflammation_rate = parameters.inflammation_turnover_per_day
-    constant_weights: dict[float, tuple[FloatArray, _StepWeights, _StepWeights]] = {}
+    # Rows: precursor chain, peripheral B cells, plasmablasts — the three CAR-T-killed pools,
+    # whose step weights are computed together.
+    base_rates = np.stack([transit_rate, b_turnover, plasmablast_turnover])
+    kill_rates = np.stack([kill, kill, kill * parameters.plasmablast_kill_ratio])
+    constants: dict[float, _StepConstants] = {}
+
+    def constants_for(step: float) -> _StepConstants:
+        if step not in constants:
+            antibody_exponent = antibody_rate * step
+            inflammation_exponent = inflammation_rate * step
+            constants[step] = _StepConstants(
+                rates_times_step=base_rates * step,
+                transit_coefficient=transit_rate * step,
+                b_coefficient=b_turnover * step,
+                plasma_coefficient=plasmablast_turnover * step,
+                llpc_decay=np.exp(-parameters.llpc_loss_per_day * step),
+                antibody=_step_weights(antibody_exponent, antibody_exponent),
+                antibody_coefficient=antibody_rate * step,
+                inflammation=_step_weights(inflammation_exponent, inflammation_exponent),
+                inflammation_coefficient=inflammation_rate * step,
+            )
+        return constants[step]
 
     output_iter = iter(positions.tolist())
     next_output = next(output_iter)
@@ -204,56 +240,45 @@ def march(parameters: ModelParameters, output_days: npt.ArrayLike) -> Iterator[C
         next_output = next(output_iter, -1)
     curve = CarTCurve(parameters)
     exposure_before = curve.level_and_exposure(0.0)[1]
+    steady_before = inflammation_steady_state(parameters, state.antibody)
     for index in range(1, grid.size):
         step = float(grid[index] - grid[index - 1])
         level, exposure_after = curve.level_and_exposure(float(grid[index]))
         step_exposure = exposure_after - exposure_before
         exposure_before = exposure_after
-        if step not in constant_weights:
-            antibody_exponent = antibody_rate * step
-            inflammation_exponent = inflammation_rate * step
-            constant_weights[step] = (
-                np.exp(-parameters.llpc_loss_per_day * step),
-                _step_weights(antibody_exponent, antibody_exponent),
-                _step_weights(inflammation_exponent, inflammation_exponent),
-            )
-        llpc_decay, antibody_w, inflammation_w = constant_weights[step]
-        killed = kill * step_exposure
-        killed_end = kill * (level * step)
-        plasma_ratio = parameters.plasmablast_kill_ratio
-        chain_base = transit_rate * step
-        b_base = b_turnover * step
-        plasma_base = plasmablast_turnover * step
-        chain_w = _step_weights(chain_base + killed, chain_base + killed_end)
-        b_w = _step_weights(b_base + killed, b_base + killed_end)
-        plasma_w = _step_weights(plasma_base + plasma_ratio * killed, plasma_base + plasma_ratio * killed_end)
+        fixed = constants_for(step)
+        weights = _step_weights(
+            fixed.rates_times_step + kill_rates * step_exposure,
+            fixed.rates_times_step + kill_rates * (level * step),
+        )
+        decay, now, later = weights.decay, weights.now, weights.next
 
         stepped_precursors: list[FloatArray] = []
         source_now: FloatArray | float = 1.0
         source_next: FloatArray | float = 1.0
         for stage in state.precursors:
-            updated = chain_w.decay * stage + step * transit_rate * (
-                chain_w.now * source_now + chain_w.next * source_next
-            )
+            updated = decay[0] * stage + fixed.transit_coefficient * (now[0] * source_now + later[0] * source_next)
             stepped_precursors.append(updated)
             source_now, source_next = stage, updated
-        last_now, last_next = state.precursors[-1], stepped_precursors[-1]
 
-        b_old = b_w.decay * state.b_preexisting
-        b_new = b_w.decay * state.b_regenerated + step * b_turnover * (b_w.now * last_now + b_w.next * last_next)
-        plasma = plasma_w.decay * state.plasmablasts + step * plasmablast_turnover * (
-            plasma_w.now * (state.b_preexisting + autoreactivity * state.b_regenerated)
-            + plasma_w.next * (b_old + autoreactivity * b_new)
+        b_old = decay[1] * state.b_preexisting
+        b_new = decay[1] * state.b_regenerated + fixed.b_coefficient * (
+            now[1] * state.precursors[-1] + later[1] * stepped_precursors[-1]
         )
-        llpc = llpc_decay * state.llpc
-        antibody = antibody_w.decay * state.antibody + step * antibody_rate * (
-            antibody_w.now * ((1.0 - llpc_fraction) * state.plasmablasts + llpc_fraction * state.llpc)
-            + antibody_w.next * ((1.0 - llpc_fraction) * plasma + llpc_fraction * llpc)
+        plasma = decay[2] * state.plasmablasts + fixed.plasma_coefficient * (
+            now[2] * (state.b_preexisting + autoreactivity * state.b_regenerated)
+            + later[2] * (b_old + autoreactivity * b_new)
         )
-        inflammation = inflammation_w.decay * state.inflammation + step * inflammation_rate * (
-            inflammation_w.now * inflammation_steady_state(parameters, state.antibody)
-            + inflammation_w.next * inflammation_steady_state(parameters, antibody)
+        llpc = fixed.llpc_decay * state.llpc
+        antibody = fixed.antibody.decay * state.antibody + fixed.antibody_coefficient * (
+            fixed.antibody.now * ((1.0 - llpc_fraction) * state.plasmablasts + llpc_fraction * state.llpc)
+            + fixed.antibody.next * ((1.0 - llpc_fraction) * plasma + llpc_fraction * llpc)
         )
+        steady_after = inflammation_steady_state(parameters, antibody)
+        inflammation = fixed.inflammation.decay * state.inflammation + fixed.inflammation_coefficient * (
+            fixed.inflammation.now * steady_before + fixed.inflammation.next * steady_after
+        )
+        steady_before = steady_after
         state = CascadeState(
             car_t=level,
             precursors=stepped_precursors,
