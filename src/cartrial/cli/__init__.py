@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.web",
     "cartrial.cli.identity",
     "cartrial.cli.calc",
+    "cartrial.cli.model",
 )
 
 

@@ -144,12 +144,18 @@ class _QuantileHistograms:
         self.bin_width = (span + 2 * margin) / HISTOGRAM_BINS
         marker_count, day_count = low.shape
         self.counts = np.zeros((marker_count, day_count, HISTOGRAM_BINS), dtype=np.int32)
+        # Exact extremes: quantiles are clipped into them, so a marker every patient shares
+        # (LLPCs with no loss, anything at day 0) comes out exact.
+        self.smallest = np.full((marker_count, day_count), np.inf)
+        self.largest = np.full((marker_count, day_count), -np.inf)
         self._offsets = (np.arange(marker_count) * HISTOGRAM_BINS)[:, np.newaxis]
 
     def add(self, day_index: int, log_values: FloatArray) -> None:
         """Count the (markers, patients) log10 values of one output day."""
         positions = (log_values - self.low[:, day_index, np.newaxis]) / self.bin_width[:, day_index, np.newaxis]
         bins = np.clip(positions, 0, HISTOGRAM_BINS - 1).astype(np.intp) + self._offsets
+        np.minimum(self.smallest[:, day_index], log_values.min(axis=1), out=self.smallest[:, day_index])
+        np.maximum(self.largest[:, day_index], log_values.max(axis=1), out=self.largest[:, day_index])
         found = np.bincount(bins.ravel(), minlength=self.counts.shape[0] * HISTOGRAM_BINS)
         self.counts[:, day_index, :] += found.reshape(self.counts.shape[0], HISTOGRAM_BINS)
 
@@ -166,7 +172,9 @@ class _QuantileHistograms:
             )
             inside = np.take_along_axis(self.counts, bin_index, axis=2)
             fraction = (rank - before + 0.5) / inside
-            log_value = self.low + (bin_index[..., 0] + fraction[..., 0]) * self.bin_width
+            log_value = np.clip(
+                self.low + (bin_index[..., 0] + fraction[..., 0]) * self.bin_width, self.smallest, self.largest
+            )
             at_floor = log_value < _ZERO_LOG10 + self.bin_width
             result[:, position, :] = np.where(at_floor, 0.0, 10**log_value)
         return result

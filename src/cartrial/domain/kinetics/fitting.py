@@ -209,7 +209,7 @@ def fit_subject(
     covariance: FloatArray | None = None
     if converged:
         try:
-            covariance = np.linalg.inv(jacobian.T @ jacobian)
+            covariance = np.asarray(np.linalg.inv(jacobian.T @ jacobian), dtype=np.float64)
         except np.linalg.LinAlgError:
             converged = False
     if not converged or covariance is None:
@@ -234,7 +234,9 @@ def fit_subject(
     draws = rng.multivariate_normal(point, covariance, size=band_samples, method="cholesky")
     draws = np.clip(draws, posterior.lower, posterior.upper)
     sampled = posterior.patients(draws)
-    others = [spec for spec in preset.parameters if spec.name not in posterior.names and spec.between_patient_variance > 0]
+    others = [
+        spec for spec in preset.parameters if spec.name not in posterior.names and spec.between_patient_variance > 0
+    ]
     columns = sampled.as_columns()
     for spec in others:
         deviation = math.sqrt(spec.between_patient_variance) * rng.standard_normal(band_samples)
@@ -246,9 +248,7 @@ def fit_subject(
         message=str(solution.message),
         parameters=values,
         fitted=posterior.names,
-        log_standard_errors={
-            name: float(math.sqrt(covariance[i, i])) for i, name in enumerate(posterior.names)
-        },
+        log_standard_errors={name: float(math.sqrt(covariance[i, i])) for i, name in enumerate(posterior.names)},
         negative_log_posterior=objective,
         evaluations=int(solution.nfev),
         band=_band_from_samples(ModelParameters.from_columns(columns), preset, days),

@@ -89,15 +89,11 @@ def parse_observation(fields: Mapping[str, object], preset: Preset, *, row: int)
     day = _number(fields["day"], field="day (days since infusion)", row=row, required=True)
     assert day is not None
     if day < 0:
-        raise InvalidObservation(
-            f"day {day:g} is before the infusion; days count from infusion (day 0).", row=row
-        )
+        raise InvalidObservation(f"day {day:g} is before the infusion; days count from infusion (day 0).", row=row)
     expected_unit = observed_units(preset)[marker]
     unit = str(fields["unit"] or "").strip()
     if _unit_key(unit) != _unit_key(expected_unit):
-        raise InvalidObservation(
-            f"unit {unit!r} is not accepted for {marker}; report it in {expected_unit}.", row=row
-        )
+        raise InvalidObservation(f"unit {unit!r} is not accepted for {marker}; report it in {expected_unit}.", row=row)
     loq = _number(fields.get("loq"), field="limit of quantification", row=row, required=False)
     if loq is not None and loq <= 0:
         raise InvalidObservation(f"the limit of quantification must be > 0, got {loq:g}.", row=row)

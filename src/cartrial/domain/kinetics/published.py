@@ -37,9 +37,6 @@ STUDENT_T_975_14_DOF = 2.145
 # is an open item (clinical.md §7 item 7); kinetics.md §4.2 gives ~1 cell/µL as the B-cell assay
 # limit, which is what we use [verify].
 B_CELL_REAPPEARANCE_CELLS_PER_UL = 1.0
-# B-cell aplasia as most CAR-T studies define it (clinical.md §6: "often taken as <20 cells/µL",
-# configurable) — used for the "no depletion by day 14" flag.
-B_CELL_APLASIA_BELOW_CELLS_PER_UL = 20.0
 
 # Anti-dsDNA: the typical patient at or below ~25 % of baseline by day 90 (kinetics.md §5 V4);
 # assays call ≥ 30 IU/mL positive in most trials (clinical.md §6).
@@ -57,6 +54,10 @@ WALTI_2019_MEASLES_IGG_CHANGE_PERCENT = 1.2
 WALTI_2019_TOLERANCE_PERCENTAGE_POINTS = 5.0
 # kinetics.md §4.2: total IgG is mostly LLPC-made (f_L ≈ 0.8) [prior].
 TOTAL_IGG_LLPC_FRACTION_PRIOR = 0.8
+
+# kinetics.md §3: IgG half-life ≈ 21 days, textbook range 18-23 days; the upper end bounds how
+# slowly an autoantibody can fall once its CD19+ producers are gone.
+IGG_HALF_LIFE_UPPER_DAYS = 23.0
 
 # --- V6: physiological bound: IgG alone decays with t½ = 21 d, A(90)/A(0) = 0.051 ------------
 IGG_ONLY_DECAY_FRACTION_AT_DAY_90 = 0.051
