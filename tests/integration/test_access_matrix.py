@@ -155,12 +155,24 @@ def _build() -> Built:
     system = Actor.system("test")
     # A clinical center where no sponsor user is assigned, and a second manufacturing lab.
     centers["TLS"] = center_create(
-        actor=system, code="TLS", name="CHU de Toulouse", city="Toulouse", country="FR",
-        time_zone="Europe/Paris", language="fr", kind=Center.Kind.CLINICAL,
+        actor=system,
+        code="TLS",
+        name="CHU de Toulouse",
+        city="Toulouse",
+        country="FR",
+        time_zone="Europe/Paris",
+        language="fr",
+        kind=Center.Kind.CLINICAL,
     )
     centers["LYO"] = center_create(
-        actor=system, code="LYO", name="Second lab", city="Lyon", country="FR",
-        time_zone="Europe/Paris", language="fr", kind=Center.Kind.MANUFACTURING,
+        actor=system,
+        code="LYO",
+        name="Second lab",
+        city="Lyon",
+        country="FR",
+        time_zone="Europe/Paris",
+        language="fr",
+        kind=Center.Kind.MANUFACTURING,
     )
     tls = user_create(actor=system, username="tls.coordinator", password=DEMO_PASSWORD, first_name="T", last_name="L")
     membership_grant(actor=system, user=tls, center=centers["TLS"], role=Role.COORDINATOR)
@@ -174,8 +186,12 @@ def _build() -> Built:
         index += 1
         identity = _identity(index)
         subject = subject_create(
-            actor=Actor(users[f"{center.lower()}.coordinator"].pk, f"{center.lower()}.coordinator",
-                        Role.COORDINATOR.value, center),
+            actor=Actor(
+                users[f"{center.lower()}.coordinator"].pk,
+                f"{center.lower()}.coordinator",
+                Role.COORDINATOR.value,
+                center,
+            ),
             center=centers[center],
             manufacturing_site=centers[site],
             identity=identity,
@@ -187,7 +203,10 @@ def _build() -> Built:
         subject.refresh_from_db()
         built.subjects[label] = subject
         built.identity[subject.code] = (
-            identity.family_name, identity.given_names, identity.birth_date.isoformat(), identity.hospital_number,
+            identity.family_name,
+            identity.given_names,
+            identity.birth_date.isoformat(),
+            identity.hospital_number,
         )
 
     make("bdx_shipped", "BDX", State.MATERIAL_SHIPPED)  # the "own" subject of every role
@@ -213,10 +232,9 @@ def _build() -> Built:
 @pytest.fixture(scope="module")
 def built(django_db_setup: None, django_db_blocker: Any) -> Iterator[Built]:
     """The world, built once; each test's own transaction is a savepoint inside this one."""
-    with django_db_blocker.unblock():
-        with transaction.atomic():
-            yield _build()
-            transaction.set_rollback(True)
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield _build()
+        transaction.set_rollback(True)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -481,8 +499,12 @@ def _api_detail(case: Case) -> list[HttpResponse]:
     identity = response.json()["identity"]
     if case.built.identity_allowed(case.username, subject):
         family, given, birth, hospital = case.built.identity[subject.code]
-        assert identity == {"family_name": family, "given_names": given, "birth_date": birth,
-                            "hospital_number": hospital}
+        assert identity == {
+            "family_name": family,
+            "given_names": given,
+            "birth_date": birth,
+            "hospital_number": hospital,
+        }
     else:
         assert identity is None
     return [response]
@@ -598,7 +620,8 @@ def test_only_step_roles_may_perform_a_step(built: Built, step: Step, role: Role
         response = case.page.post(f"/subjects/{subject.code}/steps/{step.value}/", {})
     else:
         response = case.api.post(
-            f"/api/v1/subjects/{subject.code}/transitions", {"step": step.value, "data": {}},
+            f"/api/v1/subjects/{subject.code}/transitions",
+            {"step": step.value, "data": {}},
             content_type="application/json",
         )
     built.assert_no_identity_leak(case.username, response)

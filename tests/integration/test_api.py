@@ -69,7 +69,9 @@ def _assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     [None, "Bearer ct_not-a-real-token", "Bearer ", "Token ct_x", "Basic YmR4LmNvb3JkaW5hdG9yOng="],
     ids=["none", "bad", "empty", "wrong-scheme", "basic"],
 )
-def test_every_endpoint_refuses_without_a_valid_token(world: Any, method: str, path: str, authorization: str | None) -> None:
+def test_every_endpoint_refuses_without_a_valid_token(
+    world: Any, method: str, path: str, authorization: str | None
+) -> None:
     subject = world.new_subject("BDX")
     assert subject.code == "BDX-001"
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
@@ -123,8 +125,9 @@ def test_create_subject_gives_the_next_code_of_the_center(world: Any) -> None:
     assert body["code"] == "BDX-002"
     assert body["center"] == "BDX" and body["state"] == State.PRE_SCREENING.value
     assert body["next_step"] == Step.START_SCREENING.value
-    assert body["identity"] == {k: NEW_SUBJECT[k] for k in ("family_name", "given_names", "birth_date",
-                                                             "hospital_number")}
+    assert body["identity"] == {
+        k: NEW_SUBJECT[k] for k in ("family_name", "given_names", "birth_date", "hospital_number")
+    }
     assert Subject.objects.get(code="BDX-002").center.code == "BDX"
     assert AuditEntry.objects.filter(subject_code="BDX-002", event="subject.created").count() == 1
     again = _post(client, "/api/v1/subjects", {**NEW_SUBJECT, "hospital_number": "IPP-API-2"})
@@ -182,12 +185,16 @@ def test_skipped_step_is_409_wrong_state_in_french(world: Any) -> None:
     subject = world.new_subject("BDX")
     client = _client(world, "bdx.investigator")
     french = _assert_error(
-        _transition(client, subject.code, "include", {"password": DEMO_PASSWORD}, HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9"),
+        _transition(
+            client, subject.code, "include", {"password": DEMO_PASSWORD}, HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9"
+        ),
         409,
         "wrong_state",
     )
     assert "n'est pas possible au statut" in french["message"] and "Pré-screening" in french["message"]
-    english = _assert_error(_transition(client, subject.code, "include", {"password": DEMO_PASSWORD}), 409, "wrong_state")
+    english = _assert_error(
+        _transition(client, subject.code, "include", {"password": DEMO_PASSWORD}), 409, "wrong_state"
+    )
     assert "is not possible while the subject is" in english["message"]
     assert Subject.objects.get(pk=subject.pk).state == State.PRE_SCREENING.value
     assert not PathwayEvent.objects.filter(subject=subject).exists()
@@ -198,8 +205,12 @@ def test_invalid_data_is_422_with_fields(world: Any) -> None:
     subject = world.new_subject("BDX")
     client = _client(world, "bdx.coordinator")
     body = _assert_error(
-        _transition(client, subject.code, "start_screening",
-                    {"document_version": "9.9", "language": "fr", "signed_on": "yesterday"}),
+        _transition(
+            client,
+            subject.code,
+            "start_screening",
+            {"document_version": "9.9", "language": "fr", "signed_on": "yesterday"},
+        ),
         422,
         "invalid_input",
     )
@@ -228,8 +239,9 @@ def test_unknown_data_field_is_422(world: Any) -> None:
 def test_malformed_transition_body_is_422(world: Any) -> None:
     subject = world.new_subject("BDX")
     client = _client(world, "bdx.coordinator")
-    body = _assert_error(_post(client, f"/api/v1/subjects/{subject.code}/transitions", {"data": {}}), 422,
-                         "invalid_input")
+    body = _assert_error(
+        _post(client, f"/api/v1/subjects/{subject.code}/transitions", {"data": {}}), 422, "invalid_input"
+    )
     assert "step" in {f["field"] for f in body["fields"]}
     raw = client.post(f"/api/v1/subjects/{subject.code}/transitions", "{not json", content_type="application/json")
     _assert_error(raw, 400, "bad_request")
@@ -241,14 +253,16 @@ def test_screening_to_inclusion_through_the_api(world: Any) -> None:
     coordinator = _client(world, "bdx.coordinator")
     investigator = _client(world, "bdx.investigator")
     today = subject.created_at.date().isoformat()
-    screened = _transition(coordinator, subject.code, "start_screening",
-                           {"document_version": "1.0", "language": "fr", "signed_on": today})
+    screened = _transition(
+        coordinator, subject.code, "start_screening", {"document_version": "1.0", "language": "fr", "signed_on": today}
+    )
     assert screened.status_code == 200 and screened.json()["state"] == State.SCREENING.value
     steps = [s["step"] for s in investigator.get(f"/api/v1/subjects/{subject.code}/steps").json()]
     assert steps[0] == Step.CONFIRM_ELIGIBILITY.value
     criteria = world.protocol.criteria
-    verdict = _post(investigator, f"/api/v1/subjects/{subject.code}/eligibility",
-                    {"answers": {c.id: "met" for c in criteria}})
+    verdict = _post(
+        investigator, f"/api/v1/subjects/{subject.code}/eligibility", {"answers": {c.id: "met" for c in criteria}}
+    )
     assert verdict.status_code == 200 and verdict.json()["verdict"] == "eligible"
     assert len(verdict.json()["criteria"]) == len(criteria)
     assert _transition(investigator, subject.code, "confirm_eligibility").json()["state"] == State.ELIGIBLE.value
@@ -258,15 +272,17 @@ def test_screening_to_inclusion_through_the_api(world: Any) -> None:
     assert event.signature is not None and event.signature.signer == world.users["bdx.investigator"]
     audit = investigator.get(f"/api/v1/subjects/{subject.code}/audit").json()
     assert [e["sequence"] for e in audit] == sorted(e["sequence"] for e in audit)
-    assert {"subject.created", "consent.recorded", "eligibility.assessed", "pathway.step",
-            "signature.applied"} <= {e["event"] for e in audit}
+    assert {"subject.created", "consent.recorded", "eligibility.assessed", "pathway.step", "signature.applied"} <= {
+        e["event"] for e in audit
+    }
 
 
 def test_inclusion_with_wrong_password_is_409_and_audited(world: Any) -> None:
     subject = world.new_subject("BDX", State.ELIGIBLE)
     client = _client(world, "bdx.investigator")
-    body = _assert_error(_transition(client, subject.code, "include", {"password": "not-my-password"}), 409,
-                         "wrong_password")
+    body = _assert_error(
+        _transition(client, subject.code, "include", {"password": "not-my-password"}), 409, "wrong_password"
+    )
     assert "password" in body["message"]
     assert Subject.objects.get(pk=subject.pk).state == State.ELIGIBLE.value
     assert not PathwayEvent.objects.filter(subject=subject, step="include").exists()
