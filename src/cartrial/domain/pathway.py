@@ -198,6 +198,17 @@ MAIN_NEXT_STEP: dict[State, Step] = {
     State.LONG_TERM_FOLLOW_UP: Step.COMPLETE,
 }
 
+# Steps still possible while consent is outdated or withdrawn: they record that the subject leaves
+# (screen failure, withdrawal, loss to follow-up, death). Every other step waits for re-consent.
+CONSENT_EXEMPT_STEPS: frozenset[Step] = frozenset({Step.FAIL_SCREENING, *_EXIT_STEPS})
+
+# Decision (docs/screening.md): withdrawing consent EXITS the study. The withdrawal is recorded and the
+# `withdraw` step is performed in the same transaction, so the subject becomes `withdrawn` (a final state)
+# and no further step or data collection happens; data recorded before the withdrawal is kept (FDA 2008
+# guidance on data retention; ICH E6). With False the subject would stay in its state, every non-exit
+# step blocked by the `consent_withdrawn` guard (data collection stopped, the pathway frozen).
+CONSENT_WITHDRAWAL_EXITS_STUDY = True
+
 # Days after infusion before acute monitoring may end: the DLT window of the protocols in
 # clinical.md §5.5 closes at day 28. The protocol file may override it.
 ACUTE_MONITORING_DAYS = 28
@@ -231,6 +242,7 @@ class Facts:
     today: date | None = None
     reason: str = ""
     death_date: date | None = None
+    consent_withdrawn: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -289,6 +301,10 @@ REFUSALS: dict[str, dict[str, str]] = {
     "consent_outdated": {
         "en": "The subject signed an older consent version: re-consent on the current version first.",
         "fr": "Le patient a signé une version antérieure du consentement : faire signer la version en vigueur d'abord.",
+    },
+    "consent_withdrawn": {
+        "en": "The subject withdrew consent: only recording the exit from the study is possible.",
+        "fr": "Le patient a retiré son consentement : seule la sortie d'étude peut être enregistrée.",
     },
     "eligibility_not_met": {
         "en": "The eligibility verdict is '{verdict}', not 'eligible': every criterion must be met.",
@@ -393,6 +409,12 @@ def _check_guard(step: Step, state: State, facts: Facts) -> None:
         if not facts.consent_signed:
             raise _refuse("consent_missing", step, state)
         if not facts.consent_current:
+            raise _refuse("consent_outdated", step, state)
+    if step not in CONSENT_EXEMPT_STEPS:
+        # Nothing more is done for a subject whose consent is withdrawn or outdated, except recording that they leave.
+        if facts.consent_withdrawn:
+            raise _refuse("consent_withdrawn", step, state)
+        if facts.consent_signed and not facts.consent_current:
             raise _refuse("consent_outdated", step, state)
     if step in (Step.CONFIRM_ELIGIBILITY, Step.INCLUDE) and facts.eligibility_verdict != "eligible":
         raise _refuse("eligibility_not_met", step, state, verdict=facts.eligibility_verdict or "—")
