@@ -35,8 +35,6 @@ ALL_GOOD = Facts(
     product_received=True,
     identity_check_passed=True,
     identity_check_people=2,
-    minutes_since_thaw=12.0,
-    max_thaw_to_infusion_min=30.0,
     infusion_date=D0,
     today=D0 + timedelta(days=800),
     reason="patient's decision",
