@@ -1,0 +1,291 @@
+"""Screening data → facts → computed scores → the eligibility verdict (issue 3).
+
+A coordinator enters what screening found: SLE findings (SLEDAI-2K descriptors, 2019 EULAR/ACR
+criteria and the ANA titre), the treatment history, infection, prior CAR-T or gene therapy, the
+organs involved, and the screening labs (creatinine with its unit, CD3+ count). This module turns
+them into the flat facts the protocol's rules read (`KNOWN_SCREENING_ITEMS`), computing the scores
+through the calculator registry (`sledai2k`, `eular-acr-2019`, `egfr`) exactly as the CLI and the
+API do.
+
+Missing data stays missing: an item that was not entered is None, and a score whose inputs are
+not all present is *not computed*; the evaluation says which inputs it lacks, and the criteria that
+need it are `missing`, never `not met`. A list (descriptors, criteria, treatments) counts as
+entered only when given as a list, even an empty one ("none present"); `None` means "not assessed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+
+from cartrial.domain.eligibility import (
+    BIOLOGICS,
+    EULAR_ACR_2019_CRITERIA,
+    IMMUNOSUPPRESSANTS,
+    ORGAN_DOMAINS,
+    SLEDAI2K_DESCRIPTORS,
+    Criterion,
+    CriterionResult,
+    EligibilityVerdict,
+    Outcome,
+    evaluate,
+    facts_from_calculator,
+    overall_verdict,
+)
+from cartrial.domain.errors import InvalidInput
+from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.input_fields import (
+    BooleanInput,
+    ChoiceInput,
+    ChoiceListInput,
+    FieldErrors,
+    InputField,
+    IntegerInput,
+    parse_input,
+)
+from cartrial.domain.scores.registry import calculate
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Optional(InputField):
+    """A screening item that may be left empty (null = not assessed yet); otherwise as `inner` says."""
+
+    inner: InputField
+
+    def parse(self, value: object, path: str, errors: FieldErrors) -> object:
+        return None if value is None else self.inner.parse(value, path, errors)
+
+    def json_schema(self) -> dict[str, object]:
+        return {"anyOf": [self.inner.json_schema(), {"type": "null"}], "description": self.description}
+
+
+def _optional(inner: InputField) -> _Optional:
+    return _Optional(description=inner.description, inner=inner, required=False, default=None)
+
+
+# ANA titres are reported as 1:N; 1:10 240 is the usual last dilution, far above any entry rule.
+ANA_TITER_MAX = 100_000
+
+# The screening data contract, shared by the page, the API and the service: one key per item.
+SCREENING_FIELDS: Mapping[str, InputField] = MappingProxyType(
+    {
+        "sex": _optional(ChoiceInput(description="sex used by CKD-EPI 2021", choices=("female", "male"))),
+        "ana_titer": _optional(
+            IntegerInput(
+                description="highest ANA titre ever as its denominator (80 for 1:80, 0 if negative)",
+                minimum=0,
+                maximum=ANA_TITER_MAX,
+            )
+        ),
+        "eular_acr_criteria": _optional(
+            ChoiceListInput(description="2019 EULAR/ACR criteria ever present", choices=EULAR_ACR_2019_CRITERIA)
+        ),
+        "sledai2k_descriptors": _optional(
+            ChoiceListInput(
+                description="SLEDAI-2K descriptors present over the look-back", choices=SLEDAI2K_DESCRIPTORS
+            )
+        ),
+        "sledai2k_lookback_days": IntegerInput(
+            description="SLEDAI-2K look-back, days", choices=(10, 30), required=False, default=10
+        ),
+        "organ_involvement": _optional(
+            ChoiceListInput(description="organ domains with active lupus (BILAG-2004)", choices=ORGAN_DOMAINS)
+        ),
+        "glucocorticoids_failed": _optional(BooleanInput(description="inadequate response to glucocorticoids")),
+        "immunosuppressants_failed": _optional(
+            ChoiceListInput(
+                description="immunosuppressants and biologics failed, each ≥ 3 months at adequate dose "
+                "(intolerance does not count)",
+                choices=IMMUNOSUPPRESSANTS,
+            )
+        ),
+        "infection_active": _optional(BooleanInput(description="active infection at screening")),
+        "prior_cart": _optional(BooleanInput(description="any CAR-T cell therapy before")),
+        "prior_gene_therapy": _optional(BooleanInput(description="any gene therapy before")),
+    }
+)
+
+
+def screening_data_parse(payload: object) -> dict[str, object]:
+    """The screening data as stored (JSON-ready): unknown keys, wrong types, unknown values refused.
+
+    Raises CalculatorInputError with one entry per offending field (the API's 422 `fields`).
+    """
+    parsed = parse_input(payload, SCREENING_FIELDS)
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in parsed.values.items()}
+
+
+def age_in_completed_years(birth_date: date, on: date) -> int:
+    """Completed years on `on` (a birthday counts on the day itself; 29 February counts on 1 March)."""
+    if on < birth_date:
+        raise ValueError("the date is before the birth date")
+    before_birthday = (on.month, on.day) < (birth_date.month, birth_date.day)
+    return on.year - birth_date.year - (1 if before_birthday else 0)
+
+
+@dataclass(frozen=True)
+class LabFact:
+    """A screening lab value as read from the store (already validated with its unit)."""
+
+    analyte: str
+    value: float | None
+    unit: str
+    lower_limit: float | None = None
+    upper_limit: float | None = None
+    sampled_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    """One score of the screening: computed (with the calculator's JSON) or not, and why not."""
+
+    calculator: str
+    result: Mapping[str, object] | None
+    missing_inputs: tuple[str, ...] = ()
+    refused: str = ""
+
+    @property
+    def computed(self) -> bool:
+        return self.result is not None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "calculator": self.calculator,
+            "computed": self.computed,
+            "result": dict(self.result) if self.result is not None else None,
+            "missing_inputs": list(self.missing_inputs),
+            "refused": self.refused,
+        }
+
+
+@dataclass(frozen=True)
+class ScreeningEvaluation:
+    """The facts, the scores behind them and the verdict, as shown, stored and signed."""
+
+    facts: Mapping[str, object]
+    scores: tuple[ScoreOutcome, ...]
+    verdict: EligibilityVerdict
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, object]:
+        """The verdict (per criterion with values used) plus the facts and scores it came from."""
+        return self.verdict.as_dict() | {
+            "facts": {key: self.facts[key] for key in sorted(self.facts)},
+            "scores": [score.as_dict() for score in self.scores],
+            "notes": list(self.notes),
+        }
+
+
+def _score(calculator: str, inputs: Mapping[str, object]) -> ScoreOutcome:
+    """Compute only when every input is present; otherwise say which are missing."""
+    missing = tuple(key for key, value in inputs.items() if value is None)
+    if missing:
+        return ScoreOutcome(calculator, None, missing)
+    try:
+        return ScoreOutcome(calculator, calculate(calculator, dict(inputs)))
+    except CalculatorInputError as error:
+        # e.g. an age outside the equation's range: not computed, and the reason is kept.
+        return ScoreOutcome(calculator, None, (), error.message)
+
+
+def _attested(
+    criteria: Sequence[Criterion], verdict: EligibilityVerdict, attestations: Mapping[str, str]
+) -> EligibilityVerdict:
+    """The investigator's answer for the criteria the protocol gives no rule; refused for any other."""
+    by_id = {criterion.id: criterion for criterion in criteria}
+    for criterion_id, answer in attestations.items():
+        criterion = by_id.get(criterion_id)
+        if criterion is None:
+            raise InvalidInput(f"Unknown criterion: {criterion_id}", code="unknown_criterion")
+        if criterion.rule is not None:
+            raise InvalidInput(
+                f"Criterion {criterion_id} is computed from the screening data and cannot be attested.",
+                code="criterion_computed",
+            )
+        if answer not in {outcome.value for outcome in Outcome}:
+            raise InvalidInput(
+                f"Criterion {criterion_id}: '{answer}' is not one of met, not_met, missing", code="invalid_answer"
+            )
+    results = tuple(
+        CriterionResult(
+            r.criterion_id,
+            r.kind,
+            Outcome(attestations[r.criterion_id]),
+            {"attested": attestations[r.criterion_id]},
+            "attested by the investigator",
+        )
+        if r.criterion_id in attestations
+        else r
+        for r in verdict.results
+    )
+    return EligibilityVerdict(overall_verdict(results), results)
+
+
+def evaluate_screening(
+    criteria: Sequence[Criterion],
+    data: Mapping[str, object],
+    labs: Mapping[str, LabFact],
+    *,
+    age_years: int | None,
+    attestations: Mapping[str, str] | None = None,
+) -> ScreeningEvaluation:
+    """The verdict from stored screening data and the latest screening labs.
+
+    `labs` maps an analyte code (`creatinine`, `cd3`) to its latest screening value; `age_years`
+    is computed by the caller from the birth date at the date of consent (None if unknown).
+    """
+    immunosuppressants = data.get("immunosuppressants_failed")
+    creatinine = labs.get("creatinine")
+    cd3 = labs.get("cd3")
+    facts: dict[str, object] = {
+        "age_years": age_years,
+        "sex": data.get("sex"),
+        "ana_titer": data.get("ana_titer"),
+        "eular_acr_criteria": data.get("eular_acr_criteria"),
+        "sledai2k_descriptors": data.get("sledai2k_descriptors"),
+        "sledai2k_lookback_days": data.get("sledai2k_lookback_days", 10),
+        "organ_involvement": data.get("organ_involvement"),
+        "history.glucocorticoids_failed": data.get("glucocorticoids_failed"),
+        "history.immunosuppressants": immunosuppressants,
+        "history.biologics": (
+            [drug for drug in immunosuppressants if drug in BIOLOGICS] if isinstance(immunosuppressants, list) else None
+        ),
+        "infection_active": data.get("infection_active"),
+        "prior_cart": data.get("prior_cart"),
+        "prior_gene_therapy": data.get("prior_gene_therapy"),
+        "creatinine": creatinine.value if creatinine else None,
+        "creatinine_unit": creatinine.unit if creatinine else None,
+        "cd3_per_ul": cd3.value if cd3 else None,
+    }
+    notes = []
+    if creatinine is not None and creatinine.value is None:
+        notes.append("creatinine reported below the limit of quantification: eGFR not computed")
+    if cd3 is not None and cd3.value is None:
+        notes.append("CD3+ count reported below the limit of quantification: no value to compare")
+    scores = (
+        _score(
+            "sledai2k", {"descriptors": facts["sledai2k_descriptors"], "lookback_days": facts["sledai2k_lookback_days"]}
+        ),
+        _score("eular-acr-2019", {"ana_titer": facts["ana_titer"], "criteria": facts["eular_acr_criteria"]}),
+        _score(
+            "egfr",
+            {
+                "creatinine": facts["creatinine"],
+                "creatinine_unit": facts["creatinine_unit"],
+                "age_years": float(age_years) if age_years is not None else None,
+                "sex": facts["sex"],
+            },
+        ),
+    )
+    for score in scores:
+        if score.result is not None:
+            facts.update(facts_from_calculator(score.calculator, score.result))
+        elif score.missing_inputs:
+            notes.append(f"{score.calculator} not computed: missing {', '.join(score.missing_inputs)}")
+        else:
+            notes.append(f"{score.calculator} not computed: {score.refused}")
+    present = {key: value for key, value in facts.items() if value is not None}
+    verdict = _attested(criteria, evaluate(criteria, present), attestations or {})
+    return ScreeningEvaluation(present, scores, verdict, tuple(notes))
