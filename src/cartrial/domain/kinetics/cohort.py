@@ -6,7 +6,7 @@ and, at each output day, adds its values to a per-(marker, day) histogram of log
 `HISTOGRAM_BINS` bins. The bin range of each (marker, day) comes from the first
 `PILOT_PATIENTS` patients of the cohort (their 1st-99th percentiles, widened), so
 memory is bounded by the chunk size and the histograms, not by N. A 5 %, 50 % or 95 % quantile
-is read by interpolating inside its bin, so it lies within one bin (≤ ~1 % relative) of the
+is read by interpolating inside its bin, so it lies within one bin (≤ ~2 % relative) of the
 order statistics around the exact sample quantile; `tests/domain/kinetics` checks exactly that.
 Values outside the range are counted in the edge bins, which only matters for quantiles
 beyond the pilot's 1st-99th range.

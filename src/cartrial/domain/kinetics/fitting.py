@@ -15,7 +15,7 @@ uncertainty only, no residual error). A fit that stops before converging returns
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +131,12 @@ class _Posterior:
 
     def _residuals(self, log_values: FloatArray) -> FloatArray:
         """Residual vectors of a batch, shape (rows, observations + parameters)."""
+        prior = (log_values - self.prior_mean) / self.prior_sd
+        residuals: FloatArray = np.concatenate([self.data_residuals(log_values), prior], axis=1)
+        return residuals
+
+    def data_residuals(self, log_values: FloatArray) -> FloatArray:
+        """Observation residuals of a batch, shape (rows, observations)."""
         design = self.design
         predictions = _observed_predictions(self.patients(log_values), design.days)
         predicted = np.maximum(predictions[design.marker_index, :, design.day_index], _PREDICTION_FLOOR).T
@@ -138,9 +144,7 @@ class _Posterior:
         data = np.where(design.censored, 0.0, (design.log_value - log_predicted) / design.sd_log)
         below = log_ndtr((design.log_loq - log_predicted) / design.sd_log)
         censored = np.sqrt(np.maximum(-2.0 * below, 0.0))
-        data = np.where(design.censored, censored, data)
-        prior = (log_values - self.prior_mean) / self.prior_sd
-        residuals: FloatArray = np.concatenate([data, prior], axis=1)
+        residuals: FloatArray = np.where(design.censored, censored, data)
         return residuals
 
     def _evaluate(self, point: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -161,6 +165,18 @@ class _Posterior:
     def jacobian(self, point: FloatArray) -> FloatArray:
         """Jacobian of the residuals at one point."""
         return self._evaluate(point)[1]
+
+
+def negative_log_likelihood(
+    observations: Sequence[Observation], preset: Preset, parameters: Mapping[str, float]
+) -> float:
+    """−ln L of the observations under one parameter set (constants dropped, no prior).
+
+    Observed values contribute ½((ln y − ln f)/σ)², censored ones −ln Φ((ln LoQ − ln f)/σ).
+    """
+    posterior = _Posterior(observations, preset.with_typical(parameters))
+    residuals = posterior.data_residuals(posterior.prior_mean[np.newaxis, :])[0]
+    return 0.5 * float(residuals @ residuals)
 
 
 def _band_from_samples(patients: ModelParameters, preset: Preset, days: FloatArray) -> Band:

@@ -66,7 +66,8 @@ def car_t_peak_below_band(observations: Sequence[Observation], population: Band)
         return Flag(
             code,
             False,
-            f"CAR-T reached the expected range (day {best.day:g}: {best.value:g} {best.unit}).",
+            f"CAR-T expanded into the expected range (day {best.day:g}: {best.value:g} {best.unit}, "
+            f"{ratio:.2g} × the 5 % band).",
             {"day": best.day, "value_over_lower_band": ratio},
         )
     undecided = [o for o, ratio in ratios if o.censored and ratio >= 1.0]

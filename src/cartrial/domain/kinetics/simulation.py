@@ -11,13 +11,15 @@ and inflammation states are fractions of the patient's pre-lymphodepletion basel
 
 Why this integrator: given C(t) the cascade is linear and lower-triangular, so each state obeys
 dx/dt = s(t) − λ(t)·x. One step of length h multiplies x by the exact factor e^(−∫λ) (the CAR-T
-exposure ∫C is closed form, so killing is exact however steep) and adds the source through the
-second-order exponential time-differencing weights φ₁, φ₂ with the source linear over the step
-(taken at the end-of-step rate, see `_step_weights`).
-States are updated in causal order, so the end-of-step source is already known. The scheme is
-unconditionally stable, has no per-patient step control, and runs on (N,) arrays: a loop over
-time steps only. Steps are `FINE_STEP_DAYS` during expansion and contraction (fast change),
-`COARSE_STEP_DAYS` afterwards; `tests/domain/kinetics` checks it against `solve_ivp`.
+exposure ∫C is closed form, so killing is exact however steep) and adds the source through
+exponential time-differencing weights φ₁, φ₂ with the source linear over the step (kernel at
+the end-of-step rate, see `_step_weights`). States are updated in causal order, so the
+end-of-step source is already known. The scheme is unconditionally stable, has no per-patient
+step control, and runs on (N,) arrays: a loop over time steps only. Steps are `FINE_STEP_DAYS`
+during expansion and contraction, `COARSE_STEP_DAYS` afterwards. Accuracy against `solve_ivp`
+(tests/domain/kinetics): CAR-T exact, anti-dsDNA and inflammation ≤ 0.05 %, detectable B cells
+≤ 1.5 %; deeply depleted intermediate states (≤ 1 % of baseline) up to ~3 %, shrinking with
+the step.
 """
 
 from __future__ import annotations
