@@ -19,6 +19,8 @@ from cartrial.apps import clock
 from cartrial.apps.accounts.models import User
 from cartrial.apps.accounts.services import api_token_create, membership_grant, user_create
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.clinical import services as clinical_services
+from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import BedsideCheck, IdentityInput
@@ -182,6 +184,22 @@ def build_centers_and_users(protocol: Protocol) -> tuple[dict[str, Center], dict
     return centers, users
 
 
+# Synthetic screening findings of a refractory lupus nephritis (SLEDAI-2K 12, EULAR/ACR 20 points).
+DEMO_SCREENING_DATA: dict[str, object] = {
+    "sex": "female",
+    "ana_titer": 640,
+    "eular_acr_criteria": ["lupus_nephritis_class_4", "anti_dsdna", "low_c3", "low_c4", "joint_involvement"],
+    "sledai2k_descriptors": ["proteinuria", "hematuria", "low_complement", "increased_dna_binding"],
+    "sledai2k_lookback_days": 30,
+    "organ_involvement": ["renal", "musculoskeletal"],
+    "glucocorticoids_failed": True,
+    "immunosuppressants_failed": ["mycophenolate", "cyclophosphamide", "belimumab"],
+    "infection_active": False,
+    "prior_cart": False,
+    "prior_gene_therapy": False,
+}
+
+
 class PathwayDriver:
     """Moves one subject along the main path with the roles of its center, dates back-dated."""
 
@@ -211,7 +229,6 @@ class PathwayDriver:
     def advance_to(self, target: State) -> None:
         """Perform the main-path steps until `target` (or a failure branch) is reached."""
         s, p = subject_services, self.prefix
-        answers = {c.id: "met" for c in self.protocol.criteria}
         doc = self.protocol.current_consent_versions()
         plan: list[tuple[State, Callable[[], None]]] = [
             (
@@ -227,7 +244,10 @@ class PathwayDriver:
             ),
             (
                 State.ELIGIBLE,
-                lambda: (self._assess(answers), self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1)),
+                lambda: (
+                    self._screen(cd3_per_ul=650.0),
+                    self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1),
+                ),
             ),
             (State.INCLUDED, lambda: self.run(f"{p}.investigator", s.subject_include, 2, password=DEMO_PASSWORD)),
             (
@@ -296,7 +316,7 @@ class PathwayDriver:
             plan[1] = (
                 State.SCREEN_FAILED,
                 lambda: (
-                    self._assess({**answers, "I06_CD3": "not_met"}),
+                    self._screen(cd3_per_ul=80.0),
                     self.run(
                         f"{p}.investigator",
                         s.subject_fail_screening,
@@ -327,11 +347,21 @@ class PathwayDriver:
             if reached is target:
                 return
 
-    def _assess(self, answers: dict[str, str]) -> None:
-        actor, user = self._actor(f"{self.prefix}.investigator")
+    def _screen(self, *, cd3_per_ul: float) -> None:
+        """The coordinator enters the screening data and labs; the verdict is computed from them."""
+        actor, user = self._actor(f"{self.prefix}.coordinator")
+        sampled_at = self.moment - timedelta(hours=2)
         with clock.frozen_at(self.moment):
-            subject_services.eligibility_assess(
-                actor=actor, user=user, subject=self.subject, protocol=self.protocol, answers=answers
+            clinical_services.screening_record(
+                actor=actor,
+                user=user,
+                subject=self.subject,
+                protocol=self.protocol,
+                data=DEMO_SCREENING_DATA,
+                labs=[
+                    LabObservationInput("creatinine", 71.0, "umol/L", sampled_at, lower_limit=45, upper_limit=90),
+                    LabObservationInput("cd3", cd3_per_ul, "cells/µL", sampled_at, lower_limit=700.0, upper_limit=2100),
+                ],
             )
 
     def _infuse(self) -> None:

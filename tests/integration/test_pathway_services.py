@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from screening_data import screen
 
 from cartrial.apps.accounts.services import SignatureRefused
 from cartrial.apps.audit.models import AuditEntry
@@ -55,13 +56,8 @@ def test_skipped_step_refused_in_french_nothing_written_refusal_recorded(world) 
 
 def test_inclusion_refused_without_eligible_verdict(world) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
-    services.eligibility_assess(
-        actor=world.actor("bdx.investigator"),
-        user=world.users["bdx.investigator"],
-        subject=subject,
-        protocol=world.protocol,
-        answers={"I01_AGE": "met", "I06_CD3": "not_met"},
-    )
+    saved = screen(world, subject, cd3=80.0)
+    assert saved.assessment.verdict == "not_eligible"
     with pytest.raises(TransitionRefused) as refused:
         services.subject_confirm_eligibility(
             actor=world.actor("bdx.investigator"),

@@ -22,3 +22,5 @@ class AuditEvent(StrEnum):
     ACCESS_REFUSED = "access.refused"
     LOGIN_FAILED = "login.failed"
     LAB_OBSERVATION_RECORDED = "lab_observation.recorded"
+    SCREENING_DATA_RECORDED = "screening.data_recorded"
+    CONSENT_WITHDRAWN = "consent.withdrawn"

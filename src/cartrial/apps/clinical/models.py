@@ -33,3 +33,24 @@ class LabObservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject_id} {self.analyte}={self.value} {self.unit} @ {self.sampled_at:%Y-%m-%d}"
+
+
+class ScreeningRecord(models.Model):
+    """What screening found for one subject (SLE findings, treatment history...); labs live in LabObservation.
+
+    One row per subject, corrected in place with a reason once saved (the audit trail keeps every
+    version's changes); `data_json` holds the items of `domain.screening.SCREENING_FIELDS`, None
+    for an item not assessed yet.
+    """
+
+    subject = models.OneToOneField("subjects.Subject", on_delete=models.PROTECT, related_name="screening_record")
+    data_json = models.JSONField(default=dict)
+    attestations_json = models.JSONField(default=dict, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    recorded_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    first_recorded_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    protocol_version = models.ForeignKey("trial.ProtocolVersion", on_delete=models.PROTECT)
+
+    def __str__(self) -> str:
+        return f"screening of {self.subject_id} (revision {self.revision})"

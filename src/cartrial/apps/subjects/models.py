@@ -100,3 +100,16 @@ class PathwayEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+
+
+class ConsentWithdrawal(models.Model):
+    """A subject's withdrawal of consent: when, why, who recorded it, and which steps it stopped."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="consent_withdrawal")
+    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="+")
+    withdrawn_on = models.DateField()
+    reason = models.TextField()
+    stops = models.JSONField(default=list, help_text="Steps (and data collection) that the withdrawal stopped")
+    exited_study = models.BooleanField()
+    recorded_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()

@@ -21,9 +21,11 @@ from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.accounts.services import SignatureRefused, signature_apply
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audit_refusal, changes_between
+from cartrial.apps.clinical.selectors import screening_evaluation
 from cartrial.apps.subjects.identity_crypto import identity_decrypt, identity_encrypt
 from cartrial.apps.subjects.models import (
     Consent,
+    ConsentWithdrawal,
     EligibilityAssessment,
     PathwayEvent,
     Subject,
@@ -31,9 +33,18 @@ from cartrial.apps.subjects.models import (
     SubjectIdentity,
 )
 from cartrial.apps.trial.models import Center, ProtocolVersion
-from cartrial.domain.eligibility import verdict_from_answers
 from cartrial.domain.errors import DomainError, InvalidInput
-from cartrial.domain.pathway import Facts, State, Step, TransitionRefused, attempt
+from cartrial.domain.pathway import (
+    CONSENT_EXEMPT_STEPS,
+    CONSENT_WITHDRAWAL_EXITS_STUDY,
+    Facts,
+    State,
+    Step,
+    TransitionRefused,
+    attempt,
+    is_final,
+    steps_from,
+)
 from cartrial.domain.roles import BEDSIDE_CHECKERS, Role
 from cartrial.protocols import Protocol
 
@@ -218,18 +229,21 @@ def consent_record(
     return consent
 
 
-def eligibility_assess(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, answers: Mapping[str, str]
-) -> EligibilityAssessment:
-    """Record the per-criterion verdict at screening (the latest assessment is the one that counts)."""
-    if subject.state not in (State.PRE_SCREENING.value, State.SCREENING.value):
+def eligibility_assess(*, actor: Actor, user: User, subject: Subject, protocol: Protocol) -> EligibilityAssessment:
+    """Record the verdict COMPUTED from the stored screening data and labs (the latest one counts).
+
+    Called by `screening_record` after each save; the stored result keeps, per criterion, the
+    values used and the explanation, plus the facts and scores they came from.
+    """
+    if subject.state not in (State.SCREENING.value, State.ELIGIBLE.value):
         raise InvalidInput("Eligibility is assessed during screening only.", code="not_in_screening")
-    verdict = verdict_from_answers(protocol.criteria, answers)
+    evaluation = screening_evaluation(subject=subject, protocol=protocol)
+    verdict = evaluation.verdict
     with transaction.atomic():
         assessment = EligibilityAssessment.objects.create(
             subject=subject,
             verdict=verdict.verdict.value,
-            result_json=verdict.as_dict(),
+            result_json=evaluation.as_dict(),
             assessed_by=user,
             assessed_at=clock.now(),
             protocol_version=_protocol_version(protocol),
@@ -256,6 +270,127 @@ def _consent_facts(subject: Subject, protocol: Protocol) -> tuple[bool, bool]:
     return True, current.get(latest.language) == latest.document_version
 
 
+def consent_is_withdrawn(subject: Subject) -> bool:
+    return ConsentWithdrawal.objects.filter(subject=subject).exists()
+
+
+def consent_reconsent(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    language: str,
+    signed_on: date,
+    now: datetime | None = None,
+) -> Consent:
+    """Record the signature of the current consent version by a subject who signed an older one."""
+    if is_final(State(subject.state)):
+        raise InvalidInput("The pathway has ended for this subject: no re-consent.", code="pathway_ended")
+    if consent_is_withdrawn(subject):
+        raise InvalidInput("The subject withdrew consent.", code="consent_withdrawn")
+    signed, current = _consent_facts(subject, protocol)
+    if not signed:
+        raise InvalidInput("No consent recorded yet: start screening with the consent.", code="consent_missing")
+    if current:
+        raise InvalidInput("The subject already signed the current consent version.", code="consent_current")
+    version = protocol.current_consent_versions().get(language)
+    if version is None:
+        raise InvalidInput(f"No current consent version in '{language}'.", code="unknown_consent_version")
+    return consent_record(
+        actor=actor,
+        user=user,
+        subject=subject,
+        protocol=protocol,
+        document_version=version,
+        language=language,
+        signed_on=signed_on,
+        now=now,
+    )
+
+
+def consent_withdraw(
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    withdrawn_on: date,
+    reason: str,
+    ui_language: str = "en",
+) -> ConsentWithdrawal:
+    """Record the withdrawal of consent and what it stops; with CONSENT_WITHDRAWAL_EXITS_STUDY, the exit too.
+
+    `stops` lists the pathway steps that were still ahead (every step but the exits) and the
+    collection of new study data; data recorded before the withdrawal is kept.
+    """
+    now = clock.now()
+    if not reason.strip():
+        raise InvalidInput("Give the reason for the withdrawal (as the patient stated it).", code="reason_required")
+    if withdrawn_on > _local_today(subject.center, now):
+        raise InvalidInput("The withdrawal date is in the future.", code="withdrawal_date_future")
+    consent = subject.consents.order_by("-recorded_at", "-pk").first()
+    if consent is None:
+        raise InvalidInput("No consent is recorded for this subject.", code="consent_missing")
+    if consent_is_withdrawn(subject):
+        raise InvalidInput("The withdrawal of consent is already recorded.", code="consent_withdrawn")
+    if withdrawn_on < consent.signed_on:
+        raise InvalidInput("The withdrawal date is before the consent was signed.", code="withdrawal_before_consent")
+    stops = [step.value for step in steps_from(State(subject.state)) if step not in CONSENT_EXEMPT_STEPS]
+    stops.append("data_collection")
+    holder: list[ConsentWithdrawal] = []
+
+    def record(locked: Subject) -> None:
+        withdrawal = ConsentWithdrawal.objects.create(
+            subject=locked,
+            consent=consent,
+            withdrawn_on=withdrawn_on,
+            reason=reason.strip(),
+            stops=stops,
+            exited_study=CONSENT_WITHDRAWAL_EXITS_STUDY,
+            recorded_by=user,
+            recorded_at=now,
+        )
+        audit_record(
+            actor=actor,
+            event=AuditEvent.CONSENT_WITHDRAWN,
+            entity="consent_withdrawal",
+            entity_id=str(withdrawal.pk),
+            subject_code=locked.code,
+            center_code=locked.center.code,
+            changes=changes_between(
+                None,
+                {
+                    "consent_version": consent.document_version,
+                    "withdrawn_on": withdrawn_on.isoformat(),
+                    "stops": stops,
+                    "exited_study": CONSENT_WITHDRAWAL_EXITS_STUDY,
+                },
+            ),
+            reason=reason.strip(),
+            now=now,
+        )
+        holder.append(withdrawal)
+
+    if CONSENT_WITHDRAWAL_EXITS_STUDY:
+        _perform_step(
+            actor=actor,
+            user=user,
+            subject=subject,
+            step=Step.WITHDRAW,
+            protocol=protocol,
+            reason=f"Consent withdrawn: {reason.strip()}",
+            details={"consent_withdrawn_on": withdrawn_on, "stops": stops},
+            before_apply=lambda locked: record(locked),  # type: ignore[func-returns-value]
+            language=ui_language,
+            now=now,
+        )
+    else:
+        with transaction.atomic():
+            record(Subject.objects.select_for_update().select_related("center").get(pk=subject.pk))
+    return holder[0]
+
+
 def subject_facts(subject: Subject, protocol: Protocol, *, now: datetime | None = None, reason: str = "") -> Facts:
     """The facts the domain's guards read, from what is recorded about the subject."""
     now = now or clock.now()
@@ -264,6 +399,7 @@ def subject_facts(subject: Subject, protocol: Protocol, *, now: datetime | None 
     return Facts(
         consent_signed=signed,
         consent_current=current,
+        consent_withdrawn=consent_is_withdrawn(subject),
         eligibility_verdict=latest.verdict if latest else None,
         apheresis_date=subject.apheresis_date,
         material_received_at_lab=subject.material_received_at_lab,
@@ -452,8 +588,14 @@ def subject_fail_screening(
 def subject_include(
     *, actor: Actor, user: User, subject: Subject, protocol: Protocol, password: str, ui_language: str = "en"
 ) -> PathwayEvent:
-    """Inclusion by the investigator's e-signature over the latest eligibility verdict; no override."""
+    """Inclusion by the investigator's e-signature over the verdict computed now; no override.
+
+    The verdict is recomputed from the stored screening data and labs at the moment of signing:
+    the guard reads it (a criterion not met or missing refuses the inclusion) and the signature's
+    hash covers exactly it, so what is signed is what the data says, not an older assessment.
+    """
     latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+    computed = screening_evaluation(subject=subject, protocol=protocol).as_dict()
 
     def sign(locked: Subject) -> ElectronicSignature:
         return signature_apply(
@@ -464,7 +606,7 @@ def subject_include(
             entity="subject",
             entity_id=locked.code,
             subject_code=locked.code,
-            content={"subject": locked.code, "verdict": latest.result_json if latest else None},
+            content={"subject": locked.code, "verdict": computed},
         )
 
     return _perform_step(
@@ -473,9 +615,13 @@ def subject_include(
         subject=subject,
         step=Step.INCLUDE,
         protocol=protocol,
-        facts_override={"inclusion_signed": True},
+        facts_override={"inclusion_signed": True, "eligibility_verdict": computed["verdict"]},
         before_apply=sign,
-        details={"assessment_id": latest.pk if latest else None, "meaning": INCLUSION_MEANING},
+        details={
+            "assessment_id": latest.pk if latest else None,
+            "meaning": INCLUSION_MEANING,
+            "signed_verdict": computed["verdict"],
+        },
         language=ui_language,
     )
 
