@@ -40,6 +40,8 @@ ALL_GOOD = Facts(
     product_received=True,
     identity_check_passed=True,
     identity_check_people=2,
+    minutes_since_thaw=12.0,
+    max_thaw_to_infusion_min=30.0,
     infusion_date=D0,
     today=D0 + timedelta(days=800),
     reason="patient's decision",
@@ -122,6 +124,9 @@ GUARD_CASES = [
     (State.PRODUCT_RECEIVED, Step.START_LYMPHODEPLETION, {"product_released": False}, "product_not_released"),
     (State.PRODUCT_SHIPPED, Step.START_LYMPHODEPLETION, {"product_received": False}, "product_not_available"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"product_received": False}, "product_not_received"),
+    (State.LYMPHODEPLETION, Step.INFUSE, {"minutes_since_thaw": None}, "product_not_thawed"),
+    (State.LYMPHODEPLETION, Step.INFUSE, {"minutes_since_thaw": 30.5}, "thaw_limit_exceeded"),
+    (State.MANUFACTURING, Step.RELEASE_PRODUCT, {"qc_passed": False, "oos_exception_documented": False}, "qc_not_passed"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_people": 1}, "identity_check_one_person"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_passed": False}, "identity_check_failed"),
     (State.ACUTE_MONITORING, Step.START_FOLLOW_UP, {"today": D0 + timedelta(days=27)}, "too_early"),
@@ -201,6 +206,9 @@ facts_strategy = st.builds(
     product_arrival_confirmed_before_d0=st.booleans(),
     identity_check_passed=st.booleans(),
     identity_check_people=st.integers(0, 3),
+    minutes_since_thaw=st.none() | st.floats(0, 60),
+    max_thaw_to_infusion_min=st.none() | st.just(30.0),
+    oos_exception_documented=st.booleans(),
     infusion_date=st.none() | st.just(D0),
     today=st.none() | st.dates(D0, D0 + timedelta(days=1000)),
     reason=st.sampled_from(["", "decision"]),
@@ -282,3 +290,21 @@ def test_exit_possible_from_every_active_state_and_final(moves, exit_step) -> No
 def test_withdrawal_from_every_active_state() -> None:
     for state in ACTIVE_STATES:
         assert attempt(state, Step.WITHDRAW, replace(Facts(), reason="x")) is State.WITHDRAWN
+
+
+def test_thaw_limit_boundary_is_inclusive() -> None:
+    """Exactly at the protocol's limit the product may still be infused; one second later it may not."""
+    assert attempt(State.LYMPHODEPLETION, Step.INFUSE, replace(ALL_GOOD, minutes_since_thaw=30.0)) is State.INFUSED
+    with pytest.raises(TransitionRefused) as refused:
+        attempt(State.LYMPHODEPLETION, Step.INFUSE, replace(ALL_GOOD, minutes_since_thaw=30.0 + 1 / 60), "fr")
+    assert refused.value.code == "thaw_limit_exceeded" and "30 min" in refused.value.message
+
+
+def test_out_of_specification_release_needs_the_documented_exception() -> None:
+    oos = replace(ALL_GOOD, qc_passed=False)
+    with pytest.raises(TransitionRefused):
+        attempt(State.MANUFACTURING, Step.RELEASE_PRODUCT, oos)
+    assert (
+        attempt(State.MANUFACTURING, Step.RELEASE_PRODUCT, replace(oos, oos_exception_documented=True))
+        is State.PRODUCT_RELEASED
+    )

@@ -233,11 +233,18 @@ class Facts:
     apheresis_date: date | None = None
     material_received_at_lab: bool = False
     qc_passed: bool = False
+    # A signed request to infuse an out-of-specification product (documented exception), which
+    # lets the qualified person release a batch whose QC did not pass (logistics.md §4.3 branches).
+    oos_exception_documented: bool = False
     product_released: bool = False
     product_received: bool = False
     product_arrival_confirmed_before_d0: bool = False
     identity_check_passed: bool = False
     identity_check_people: int = 0
+    # Minutes from the thaw of the product to now (None: not thawed) and the product's limit
+    # from the protocol (`max_thaw_to_infusion_min`); infusion past the limit is refused.
+    minutes_since_thaw: float | None = None
+    max_thaw_to_infusion_min: float | None = None
     infusion_date: date | None = None
     today: date | None = None
     reason: str = ""
@@ -324,8 +331,20 @@ REFUSALS: dict[str, dict[str, str]] = {
         "fr": "Le laboratoire de fabrication n'a pas confirmé la réception du matériel d'aphérèse.",
     },
     "qc_not_passed": {
-        "en": "The product cannot be released: quality control has not passed.",
-        "fr": "Le produit ne peut pas être libéré : le contrôle qualité n'est pas conforme.",
+        "en": "The product cannot be released: quality control has not passed "
+        "(every release test must be recorded and conform, or an out-of-specification exception be signed).",
+        "fr": "Le produit ne peut pas être libéré : le contrôle qualité n'est pas conforme "
+        "(chaque test de libération doit être saisi et conforme, ou une dérogation hors spécification signée).",
+    },
+    "product_not_thawed": {
+        "en": "Infusion refused: the thaw of the product is not recorded.",
+        "fr": "Perfusion refusée : la décongélation du produit n'est pas enregistrée.",
+    },
+    "thaw_limit_exceeded": {
+        "en": "Infusion refused: the product was thawed {minutes} min ago, beyond its limit of {limit} min "
+        "from thaw to infusion.",
+        "fr": "Perfusion refusée : le produit a été décongelé il y a {minutes} min, au-delà de sa limite de "
+        "{limit} min entre décongélation et perfusion.",
     },
     "product_not_available": {
         "en": "Lymphodepletion cannot start: the released product is neither received at the center "
@@ -424,7 +443,7 @@ def _check_guard(step: Step, state: State, facts: Facts) -> None:
         raise _refuse("apheresis_date_missing", step, state)
     if step is Step.START_MANUFACTURING and not facts.material_received_at_lab:
         raise _refuse("material_not_received", step, state)
-    if step is Step.RELEASE_PRODUCT and not facts.qc_passed:
+    if step is Step.RELEASE_PRODUCT and not (facts.qc_passed or facts.oos_exception_documented):
         raise _refuse("qc_not_passed", step, state)
     if step is Step.START_LYMPHODEPLETION:
         if not facts.product_released:
@@ -434,6 +453,12 @@ def _check_guard(step: Step, state: State, facts: Facts) -> None:
     if step is Step.INFUSE:
         if not facts.product_received:
             raise _refuse("product_not_received", step, state)
+        if facts.minutes_since_thaw is None:
+            raise _refuse("product_not_thawed", step, state)
+        limit = facts.max_thaw_to_infusion_min
+        if limit is not None and facts.minutes_since_thaw > limit:
+            minutes = round(facts.minutes_since_thaw)
+            raise _refuse("thaw_limit_exceeded", step, state, minutes=minutes, limit=round(limit))
         if facts.identity_check_people < 2:
             raise _refuse("identity_check_one_person", step, state)
         if not facts.identity_check_passed:
