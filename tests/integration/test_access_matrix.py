@@ -30,6 +30,7 @@ import pytest
 from django.db import transaction
 from django.http import HttpResponse
 from django.test import Client
+from screening_data import api_payload, form_post
 
 from cartrial.apps import clock
 from cartrial.apps.accounts.models import Membership
@@ -281,8 +282,9 @@ def _codes(response: HttpResponse) -> set[str]:
     return set(CODE_RE.findall(response.content.decode("utf-8")))
 
 
-def _answers(value: str = "met") -> dict[str, str]:
-    return {c.id: value for c in active_protocol().criteria}
+def _screening_form() -> dict[str, object]:
+    """The screening page's form for an eligible patient (tests/integration/screening_data.py)."""
+    return form_post()
 
 
 # --- the endpoint × role × center matrix --------------------------------------------------------
@@ -404,7 +406,7 @@ def _page_eligibility_get(case: Case) -> list[HttpResponse]:
 def _page_eligibility_post(case: Case) -> list[HttpResponse]:
     subject = case.subject("bdx_screening")
     before, since = _snapshot(subject), _last_sequence()
-    response = case.page.post(f"/subjects/{subject.code}/eligibility/", {**_answers(), "save": "1"})
+    response = case.page.post(f"/subjects/{subject.code}/eligibility/", {**_screening_form(), "save": "1"})
     if not case.visible(subject):
         assert response.status_code == 404
         assert _snapshot(subject) == before and _entries_after(since) == []
@@ -546,7 +548,7 @@ def _api_eligibility(case: Case) -> list[HttpResponse]:
     subject = case.subject("bdx_screening")
     before, since = _snapshot(subject), _last_sequence()
     response = case.api.post(
-        f"/api/v1/subjects/{subject.code}/eligibility", {"answers": _answers()}, content_type="application/json"
+        f"/api/v1/subjects/{subject.code}/eligibility", api_payload(), content_type="application/json"
     )
     if not case.visible(subject):
         assert response.status_code == 404 and response.json()["code"] == "not_found"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from screening_data import api_payload
 
 from cartrial.apps.accounts.models import ApiToken
 from cartrial.apps.accounts.services import api_token_create
@@ -260,9 +261,7 @@ def test_screening_to_inclusion_through_the_api(world: Any) -> None:
     steps = [s["step"] for s in investigator.get(f"/api/v1/subjects/{subject.code}/steps").json()]
     assert steps[0] == Step.CONFIRM_ELIGIBILITY.value
     criteria = world.protocol.criteria
-    verdict = _post(
-        investigator, f"/api/v1/subjects/{subject.code}/eligibility", {"answers": {c.id: "met" for c in criteria}}
-    )
+    verdict = _post(investigator, f"/api/v1/subjects/{subject.code}/eligibility", api_payload())
     assert verdict.status_code == 200 and verdict.json()["verdict"] == "eligible"
     assert len(verdict.json()["criteria"]) == len(criteria)
     assert _transition(investigator, subject.code, "confirm_eligibility").json()["state"] == State.ELIGIBLE.value
@@ -294,11 +293,8 @@ def test_inclusion_with_wrong_password_is_409_and_audited(world: Any) -> None:
 def test_ineligible_verdict_blocks_confirmation_with_409(world: Any) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
     client = _client(world, "bdx.investigator")
-    answers = {c.id: "met" for c in world.protocol.criteria}
-    answers[world.protocol.criteria[0].id] = "not_met"
-    assert _post(client, f"/api/v1/subjects/{subject.code}/eligibility", {"answers": answers}).json()["verdict"] != (
-        "eligible"
-    )
+    refused = _post(client, f"/api/v1/subjects/{subject.code}/eligibility", api_payload(cd3=99.0)).json()
+    assert refused["verdict"] == "not_eligible"
     _assert_error(_transition(client, subject.code, "confirm_eligibility"), 409, "eligibility_not_met")
     assert Subject.objects.get(pk=subject.pk).state == State.SCREENING.value
 

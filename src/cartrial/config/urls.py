@@ -7,6 +7,7 @@ from cartrial.apps.api import api
 
 urlpatterns = [
     path("", include("cartrial.apps.subjects.urls")),
+    path("", include("cartrial.apps.clinical.urls")),
     path("accounts/", include("cartrial.apps.accounts.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),

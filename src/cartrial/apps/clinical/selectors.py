@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
+from cartrial.apps.accounts.access import Scope, access_subject_filter
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.subjects.identity_crypto import identity_decrypt
-from cartrial.apps.subjects.models import Subject, SubjectIdentity
+from cartrial.apps.subjects.models import Consent, EligibilityAssessment, PathwayEvent, Subject, SubjectIdentity
+from cartrial.domain.pathway import State, Step, is_final
 from cartrial.domain.screening import LabFact, ScreeningEvaluation, age_in_completed_years, evaluate_screening
 from cartrial.protocols import Protocol
 
@@ -84,3 +87,168 @@ def screening_evaluation(
     return evaluate_screening(
         protocol.criteria, data, labs, age_years=subject_age_at_consent(subject=subject), attestations=attestations
     )
+
+
+# --- screening log, CONSORT flow, re-consent list -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScreeningLogRow:
+    """One screened subject: when, the outcome, and the criteria that failed."""
+
+    subject_code: str
+    center_code: str
+    screened_at: datetime
+    state: str
+    outcome: str  # in_screening, screen_failed, eligible, included, exited_before_inclusion
+    verdict: str
+    failed_criteria: tuple[str, ...]
+    failure_reason: str
+    infused: bool
+
+
+_IN_FOLLOW_UP = frozenset({State.ACUTE_MONITORING, State.FOLLOW_UP, State.LONG_TERM_FOLLOW_UP, State.COMPLETED})
+
+
+def _outcome(steps: set[str], state: State) -> str:
+    if Step.INCLUDE.value in steps:
+        return "included"
+    if state is State.SCREEN_FAILED:
+        return "screen_failed"
+    if state in (State.WITHDRAWN, State.LOST_TO_FOLLOW_UP, State.DECEASED):
+        return "exited_before_inclusion"
+    if Step.CONFIRM_ELIGIBILITY.value in steps:
+        return "eligible"
+    return "in_screening"
+
+
+def screening_log(*, scope: Scope, center_code: str | None = None) -> list[ScreeningLogRow]:
+    """Every screened subject of the user's centers, oldest screening first: 3 queries whatever the size."""
+    subjects = (
+        Subject.objects.filter(access_subject_filter(scope), pathway_events__step=Step.START_SCREENING.value)
+        .select_related("center")
+        .prefetch_related(
+            Prefetch(
+                "pathway_events",
+                queryset=PathwayEvent.objects.only("subject_id", "step", "occurred_at", "reason", "details").order_by(
+                    "occurred_at", "pk"
+                ),
+            ),
+            Prefetch(
+                "eligibility_assessments",
+                queryset=EligibilityAssessment.objects.only(
+                    "subject_id", "verdict", "result_json", "assessed_at"
+                ).order_by("assessed_at", "pk"),
+            ),
+        )
+        .distinct()
+    )
+    if center_code:
+        subjects = subjects.filter(center__code=center_code)
+    rows = []
+    for subject in subjects:
+        events = list(subject.pathway_events.all())
+        assessments = list(subject.eligibility_assessments.all())
+        latest = assessments[-1] if assessments else None
+        steps = {event.step for event in events}
+        screened = next(event for event in events if event.step == Step.START_SCREENING.value)
+        failure = next((event for event in events if event.step == Step.FAIL_SCREENING.value), None)
+        if failure is not None:
+            failed = tuple(failure.details.get("failed_criteria", []))
+        elif latest is not None:
+            failed = tuple(c["id"] for c in latest.result_json.get("criteria", []) if c["outcome"] == "not_met")
+        else:
+            failed = ()
+        rows.append(
+            ScreeningLogRow(
+                subject_code=subject.code,
+                center_code=subject.center.code,
+                screened_at=screened.occurred_at,
+                state=subject.state,
+                outcome=_outcome(steps, State(subject.state)),
+                verdict=latest.verdict if latest else "",
+                failed_criteria=failed,
+                failure_reason=failure.reason if failure else "",
+                infused=Step.INFUSE.value in steps,
+            )
+        )
+    return sorted(rows, key=lambda row: (row.screened_at, row.subject_code))
+
+
+@dataclass(frozen=True)
+class ConsortFlow:
+    """CONSORT-style counts: screened → screen-failed (by criterion) → eligible → included → infused → follow-up."""
+
+    screened: int
+    in_screening: int
+    screen_failed: int
+    failed_by_criterion: list[tuple[str, int]]
+    failed_without_criterion: int
+    exited_before_inclusion: int
+    eligible: int
+    eligible_awaiting_inclusion: int
+    included: int
+    infused: int
+    in_follow_up: int
+    exited_after_inclusion: int
+
+
+def consort_flow(*, scope: Scope, center_code: str | None = None) -> ConsortFlow:
+    """The flow of the user's centers from the screening log (same 3 queries)."""
+    rows = screening_log(scope=scope, center_code=center_code)
+    failed = [row for row in rows if row.outcome == "screen_failed"]
+    by_criterion: dict[str, int] = {}
+    for row in failed:
+        for criterion in row.failed_criteria:
+            by_criterion[criterion] = by_criterion.get(criterion, 0) + 1
+    included = [row for row in rows if row.outcome == "included"]
+    eligible = [row for row in rows if row.outcome in ("eligible", "included")]
+    exits = {State.WITHDRAWN.value, State.LOST_TO_FOLLOW_UP.value, State.DECEASED.value}
+    return ConsortFlow(
+        screened=len(rows),
+        in_screening=sum(row.outcome == "in_screening" for row in rows),
+        screen_failed=len(failed),
+        failed_by_criterion=sorted(by_criterion.items(), key=lambda item: (-item[1], item[0])),
+        failed_without_criterion=sum(not row.failed_criteria for row in failed),
+        exited_before_inclusion=sum(row.outcome == "exited_before_inclusion" for row in rows),
+        eligible=len(eligible),
+        eligible_awaiting_inclusion=sum(row.outcome == "eligible" for row in rows),
+        included=len(included),
+        infused=sum(row.infused for row in included),
+        in_follow_up=sum(State(row.state) in _IN_FOLLOW_UP for row in included),
+        exited_after_inclusion=sum(row.state in exits for row in included),
+    )
+
+
+@dataclass(frozen=True)
+class ReconsentRow:
+    subject: Subject
+    signed_version: str
+    language: str
+    current_version: str
+
+
+def consent_reconsent_list(*, scope: Scope, protocol: Protocol, center_code: str | None = None) -> list[ReconsentRow]:
+    """Active subjects whose latest consent is not the protocol's current version in its language."""
+    current = protocol.current_consent_versions()
+    final = [state.value for state in State if is_final(state)]
+    subjects = (
+        Subject.objects.filter(access_subject_filter(scope))
+        .exclude(state__in=final)
+        .select_related("center")
+        .prefetch_related(Prefetch("consents", queryset=Consent.objects.order_by("recorded_at", "pk")))
+        .order_by("center__code", "number")
+    )
+    if center_code:
+        subjects = subjects.filter(center__code=center_code)
+    rows = []
+    for subject in subjects:
+        consents = list(subject.consents.all())
+        if not consents:
+            continue
+        latest = consents[-1]
+        if current.get(latest.language) != latest.document_version:
+            rows.append(
+                ReconsentRow(subject, latest.document_version, latest.language, current.get(latest.language, "—"))
+            )
+    return rows

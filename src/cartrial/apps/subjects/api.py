@@ -73,13 +73,30 @@ class TransitionIn(Schema):
     data: dict[str, Any] = {}
 
 
+class ScreeningLabIn(Schema):
+    analyte: str
+    value: float | None
+    unit: str
+    sampled_at: datetime
+    lower_limit: float | None = None
+    upper_limit: float | None = None
+    limit_of_quantification: float | None = None
+
+
 class EligibilityIn(Schema):
-    answers: dict[str, str]
+    """Screening data (keys of `domain.screening.SCREENING_FIELDS`, null = not assessed) and labs."""
+
+    data: dict[str, Any]
+    labs: list[ScreeningLabIn] = []
+    attestations: dict[str, str] = {}
+    reason: str = ""
 
 
 class EligibilityOut(Schema):
     verdict: str
     criteria: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
+    notes: list[str]
 
 
 class AuditOut(Schema):
@@ -217,7 +234,11 @@ def _form_value(value: Any) -> Any:
     return str(value)
 
 
-@router.post("/{code}/eligibility", response=EligibilityOut, summary="Record the per-criterion eligibility assessment")
+@router.post(
+    "/{code}/eligibility",
+    response=EligibilityOut,
+    summary="Record screening data and labs; answers the verdict computed from them (per criterion, values used)",
+)
 def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn) -> EligibilityOut:
     subject = _get(request, code)
     scope = scope_for(request.user)  # type: ignore[arg-type]
@@ -241,14 +262,27 @@ def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn)
             subject_code=subject.code,
         )
         raise
-    assessment = services.eligibility_assess(
-        actor=actor,
-        user=request.user,
-        subject=subject,
-        protocol=_protocol(),
-        answers=payload.answers,  # type: ignore[arg-type]
+    from cartrial.apps.clinical.api import calculator_error
+    from cartrial.apps.clinical.services import LabObservationInput, screening_record
+    from cartrial.domain.scores.errors import CalculatorInputError
+
+    try:
+        saved = screening_record(
+            actor=actor,
+            user=request.user,  # type: ignore[arg-type]
+            subject=subject,
+            protocol=_protocol(),
+            data=payload.data,
+            labs=[LabObservationInput(**lab.dict()) for lab in payload.labs],
+            attestations=payload.attestations,
+            reason=payload.reason,
+        )
+    except CalculatorInputError as error:
+        raise calculator_error(error) from None
+    result = saved.assessment.result_json
+    return EligibilityOut(
+        verdict=saved.assessment.verdict, criteria=result["criteria"], scores=result["scores"], notes=result["notes"]
     )
-    return EligibilityOut(verdict=assessment.verdict, criteria=assessment.result_json["criteria"])
 
 
 @router.get("/{code}/audit", response=list[AuditOut], summary="The subject's audit trail")

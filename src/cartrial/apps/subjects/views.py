@@ -29,7 +29,7 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
 from cartrial.apps.audit.services import audit_refusal
 from cartrial.apps.subjects import selectors, services
-from cartrial.apps.subjects.forms import STEP_HANDLERS, EligibilityForm, StepContext, SubjectCreateForm, step_form
+from cartrial.apps.subjects.forms import STEP_HANDLERS, StepContext, SubjectCreateForm, step_form
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import DomainError
@@ -264,50 +264,10 @@ def subject_step(request: HttpRequest, code: str, step: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def subject_eligibility(request: HttpRequest, code: str) -> HttpResponse:
-    """Per-criterion screening assessment; the verdict is shown live (htmx preview) before saving."""
-    scope = scope_for(request.user)
-    subject = _subject_or_404(scope, code)
-    language = _language()
-    protocol = _protocol()
-    form = EligibilityForm(request.POST or None, protocol=protocol, language=language)
-    preview = None
-    error = None
-    if request.method == "POST" and form.is_valid():
-        from cartrial.domain.eligibility import verdict_from_answers
+    """Screening data with the computed verdict shown live (the clinical app's screening page)."""
+    from cartrial.apps.clinical.views import screening_page
 
-        preview = verdict_from_answers(protocol.criteria, form.cleaned_data)
-        if request.POST.get("save") == "1":
-            try:
-                actor = access_step(
-                    scope,
-                    request.user,
-                    Step.CONFIRM_ELIGIBILITY,
-                    center_id=subject.center_id,
-                    manufacturing_site_id=None,
-                    center_code=subject.center.code,
-                )
-                services.eligibility_assess(
-                    actor=actor, user=request.user, subject=subject, protocol=protocol, answers=form.cleaned_data
-                )
-            except AccessDenied as denied:
-                audit_refusal(
-                    actor=actor_for_read(scope, request.user, subject.center_id),
-                    event=AuditEvent.ACCESS_REFUSED,
-                    entity="subject",
-                    entity_id=subject.code,
-                    code=denied.code,
-                    message=f"{Step.CONFIRM_ELIGIBILITY.value}: {denied.message}",
-                    subject_code=subject.code,
-                )
-                return HttpResponseForbidden(denied.message)
-            except DomainError as refusal:
-                error = refusal.message
-            else:
-                return redirect("subjects:detail", code=subject.code)
-    context = {"subject": subject, "form": form, "preview": preview, "error": error}
-    if request.headers.get("HX-Request") and request.POST.get("save") != "1":
-        return render(request, "subjects/_verdict.html", context)
-    return render(request, "subjects/eligibility.html", context)
+    return screening_page(request, code)
 
 
 @login_required
