@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
@@ -21,6 +22,7 @@ from cartrial.apps.accounts.services import api_token_create, membership_grant, 
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
+from cartrial.apps.logistics import services as logistics_services
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import BedsideCheck, IdentityInput
@@ -203,8 +205,18 @@ DEMO_SCREENING_DATA: dict[str, object] = {
 class PathwayDriver:
     """Moves one subject along the main path with the roles of its center, dates back-dated."""
 
-    def __init__(self, protocol: Protocol, users: dict[str, User], subject: Subject, start: datetime) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        users: dict[str, User],
+        subject: Subject,
+        start: datetime,
+        *,
+        excursion_c: float | None = None,
+    ) -> None:
         self.protocol = protocol
+        # A temperature (°C) reached for 45 min during the material's transit: a demo excursion.
+        self.excursion_c = excursion_c
         self.users = users
         self.subject = subject
         self.moment = start
@@ -256,47 +268,24 @@ class PathwayDriver:
                     f"{p}.coordinator", s.subject_schedule_apheresis, 1, apheresis_date=self.day() + timedelta(days=7)
                 ),
             ),
-            (
-                State.APHERESIS_COLLECTED,
-                lambda: self.run(
-                    f"{p}.apheresis",
-                    s.subject_collect_apheresis,
-                    7,
-                    collected_on=self.day() + timedelta(days=7),
-                    volume_ml=210.0,
-                    cd3_cells_e9=4.2,
-                ),
-            ),
-            (
-                State.MATERIAL_SHIPPED,
-                lambda: self.run(
-                    f"{p}.apheresis", s.subject_ship_material, 0.2, courier="BioLogistics Express (synthetic)"
-                ),
-            ),
+            (State.APHERESIS_COLLECTED, lambda: self.at(f"{p}.apheresis", 7, self._collect)),
+            (State.MATERIAL_SHIPPED, lambda: self.at(f"{p}.apheresis", 0.2, self._ship_material)),
             (
                 State.MANUFACTURING,
-                lambda: self.run("lab.manufacturing", s.subject_start_manufacturing, 1, material_received=True),
+                lambda: (
+                    self.at("lab.manufacturing", 0.9, self._receive_at_lab),
+                    self.run("lab.manufacturing", s.subject_start_manufacturing, 0.1),
+                ),
             ),
             (
                 State.PRODUCT_RELEASED,
-                lambda: self.run("lab.manufacturing", s.subject_release_product, 14, qc_passed=True),
-            ),
-            (
-                State.PRODUCT_SHIPPED,
-                lambda: self.run(
-                    "lab.manufacturing",
-                    s.subject_ship_product,
-                    2,
-                    courier="CryoTrans (synthetic)",
-                    arrival_confirmed_before_d0=True,
+                lambda: (
+                    self.at("lab.manufacturing", 13.5, self._record_qc),
+                    self.at("lab.manufacturing", 0.5, self._release),
                 ),
             ),
-            (
-                State.PRODUCT_RECEIVED,
-                lambda: self.run(
-                    f"{p}.pharmacist", s.subject_receive_product, 1, storage_location="PUI – cuve azote n°2"
-                ),
-            ),
+            (State.PRODUCT_SHIPPED, lambda: self.at("lab.manufacturing", 2, self._ship_product)),
+            (State.PRODUCT_RECEIVED, lambda: self.at(f"{p}.pharmacist", 1, self._receive_product)),
             (
                 State.LYMPHODEPLETION,
                 lambda: self.run(
@@ -328,11 +317,14 @@ class PathwayDriver:
         if target is State.MANUFACTURING_FAILED:
             plan[7] = (
                 State.MANUFACTURING_FAILED,
-                lambda: self.run(
-                    "lab.manufacturing",
-                    s.subject_fail_manufacturing,
-                    12,
-                    reason="Insufficient expansion: out of specification (synthetic)",
+                lambda: (
+                    self.at("lab.manufacturing", 11.5, lambda a, u, m: self._record_qc(a, u, m, viability="55")),
+                    self.run(
+                        "lab.manufacturing",
+                        s.subject_fail_manufacturing,
+                        0.5,
+                        reason="Insufficient expansion: viability 55 %, out of specification (synthetic)",
+                    ),
                 ),
             )
         if target is State.WITHDRAWN:
@@ -364,21 +356,161 @@ class PathwayDriver:
                 ],
             )
 
+    def at(self, username: str, days_later: float, action: Callable[[Actor, User, datetime], Any]) -> None:
+        """Run a logistics action as `username`, `days_later` after the previous one, with the clock there."""
+        self.moment += timedelta(days=days_later)
+        actor, user = self._actor(username)
+        with clock.frozen_at(self.moment):
+            action(actor, user, self.moment)
+        self.subject.refresh_from_db()
+
+    def _common(self, actor: Actor, user: User) -> dict[str, Any]:
+        return {"actor": actor, "user": user, "subject": self.subject, "protocol": self.protocol}
+
+    def _collect(self, actor: Actor, user: User, moment: datetime) -> None:
+        subject_services.subject_collect_apheresis(
+            **self._common(actor, user),
+            started_at=moment - timedelta(hours=4, minutes=10),
+            ended_at=moment - timedelta(minutes=20),
+            volume_ml=210.0,
+            tnc_e9=18.5,
+            cd3_cells_e9=4.2,
+        )
+
+    def _ship_material(self, actor: Actor, user: User, moment: datetime) -> None:
+        collection = self.subject.collections.order_by("-number").first()
+        assert collection is not None
+        subject_services.subject_ship_material(
+            **self._common(actor, user),
+            courier="BioLogistics Express (synthetic)",
+            shipper_id=f"BLX-{collection.din[-4:]}",
+            condition="fresh",
+            planned_departure_at=moment,
+            planned_arrival_at=moment + timedelta(hours=20),
+            actual_departure_at=moment,
+            scanned_code=logistics_services.din_of(collection).barcode_data(),
+        )
+
+    def _receive_at_lab(self, actor: Actor, user: User, moment: datetime) -> None:
+        shipment = self.subject.shipments.filter(direction="to_lab").order_by("-pk").first()
+        assert shipment is not None and shipment.collection is not None
+        logistics_services.material_receive_at_lab(
+            **self._common(actor, user),
+            scanned_code=logistics_services.din_of(shipment.collection).typed_form,
+        )
+        logistics_services.temperature_log_import(
+            **self._common(actor, user),
+            shipment=shipment,
+            content=logger_csv(
+                shipment.actual_departure_at, moment, low_c=3.6, high_c=6.2, excursion_c=self.excursion_c, fresh=True
+            ),
+            file_name=f"logger-{shipment.shipper_id}.csv",
+            logger_time_zone="Europe/Paris",
+        )
+
+    def _record_qc(self, actor: Actor, user: User, moment: datetime, viability: str = "86") -> None:
+        values = {
+            "viability": viability,
+            "car_expression": "38",
+            "vector_copy_number": "1.9",
+            "endotoxin": "0.5",
+            "sterility": "negative",
+            "mycoplasma": "negative",
+        }
+        for code, value in values.items():
+            logistics_services.qc_result_record(**self._actor_user(actor, user), test_code=code, value=value)
+
+    def _actor_user(self, actor: Actor, user: User) -> dict[str, Any]:
+        return {"actor": actor, "user": user, "subject": self.subject}
+
+    def _coi_scan(self) -> str:
+        coi = self.subject.chain_of_identity
+        return logistics_services.coi_of(coi).barcode_data()
+
+    def _release(self, actor: Actor, user: User, moment: datetime) -> None:
+        subject_services.subject_release_product(
+            **self._common(actor, user), password=DEMO_PASSWORD, bag_code=self._coi_scan()
+        )
+
+    def _ship_product(self, actor: Actor, user: User, moment: datetime) -> None:
+        subject_services.subject_ship_product(
+            **self._common(actor, user),
+            courier="CryoTrans (synthetic)",
+            shipper_id=f"DS-{self.subject.chain_of_identity.content[-4:]}",
+            planned_departure_at=moment,
+            planned_arrival_at=moment + timedelta(hours=22),
+            actual_departure_at=moment,
+            arrival_confirmed=True,
+            scanned_code=self._coi_scan(),
+        )
+
+    def _receive_product(self, actor: Actor, user: User, moment: datetime) -> None:
+        shipment = self.subject.shipments.filter(direction="to_center").order_by("-pk").first()
+        assert shipment is not None
+        subject_services.subject_receive_product(
+            **self._common(actor, user),
+            scanned_code=self._coi_scan(),
+            storage_location="PUI – cuve azote n°2",
+        )
+        logistics_services.temperature_log_import(
+            **self._common(actor, user),
+            shipment=shipment,
+            content=logger_csv(shipment.actual_departure_at, moment, low_c=-178.0, high_c=-168.0, fresh=False),
+            file_name=f"dryshipper-{shipment.shipper_id}.csv",
+            logger_time_zone="UTC",
+        )
+
     def _infuse(self) -> None:
         pharmacist = self.users[f"{self.prefix}.pharmacist"]
         investigator = self.users[f"{self.prefix}.investigator"]
-        code = self.subject.code
+        actor, user = self._actor(f"{self.prefix}.pharmacist")
+        self.moment += timedelta(days=5)
+        with clock.frozen_at(self.moment - timedelta(minutes=18)):
+            logistics_services.product_thaw(**self._common(actor, user), scanned_code=self._coi_scan())
+        typed = logistics_services.coi_of(self.subject.chain_of_identity).typed_form
         checks = (
-            BedsideCheck(pharmacist, DEMO_PASSWORD, code, code),
-            BedsideCheck(investigator, DEMO_PASSWORD, code, code),
+            BedsideCheck(pharmacist, DEMO_PASSWORD, self._coi_scan(), self.subject.code),
+            BedsideCheck(investigator, DEMO_PASSWORD, typed, self.subject.code),
         )
         self.run(
             f"{self.prefix}.investigator",
             subject_services.subject_infuse,
-            5,
-            infused_on=self.day() + timedelta(days=5),
+            0,
+            infused_on=self.day(),
             checks=checks,
         )
+
+
+def logger_csv(
+    start: datetime, end: datetime, *, low_c: float, high_c: float, fresh: bool, excursion_c: float | None = None
+) -> bytes:
+    """A synthetic data-logger file every 15 min between two instants, in the dialect of the shipper.
+
+    Fresh shippers write `dd/mm/yyyy hh:mm;5,1` in Paris time with a `°C` header; dry shippers write
+    ISO-8601 UTC with a comma. `excursion_c` puts three readings at that temperature mid-way.
+    """
+    readings = []
+    moment = start
+    index = 0
+    span = max(1, int((end - start).total_seconds() // 900))
+    while moment <= end:
+        wave = (index % 8) / 7
+        value = low_c + (high_c - low_c) * wave
+        if excursion_c is not None and span // 2 <= index < span // 2 + 3:
+            value = excursion_c
+        readings.append((moment, value))
+        moment += timedelta(minutes=15)
+        index += 1
+    if fresh:
+        paris = ZoneInfo("Europe/Paris")
+        lines = ["Horodatage;Température (°C)"] + [
+            f"{at.astimezone(paris):%d/%m/%Y %H:%M};{value:.1f}".replace(".", ",") for at, value in readings
+        ]
+    else:
+        lines = ["timestamp,temperature_c"] + [
+            f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ},{value:.1f}" for at, value in readings
+        ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _new_subject(
@@ -420,7 +552,9 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
             # Each patient reached its stage a few days ago, so dates look like a running trial.
             start = today - timedelta(days=DAYS_TO_REACH[target] + 3 + index % 5)
             subject = _new_subject(protocol, centers, users, center_code, index, start)
-            PathwayDriver(protocol, users, subject, start).advance_to(target)
+            # One shipment of the demo has a temperature excursion (11.5 °C in a 2–8 °C shipper).
+            excursion = 11.5 if target is State.PRODUCT_RELEASED else None
+            PathwayDriver(protocol, users, subject, start, excursion_c=excursion).advance_to(target)
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
     return DemoWorld(centers=centers, users=users, api_token=token)
 

@@ -668,14 +668,37 @@ def test_lab_sees_subjects_only_from_material_shipped_and_pseudonymously(built: 
 def test_lab_performs_manufacturing_steps_under_its_own_center(built: Built) -> None:
     subject = built.subjects["bdx_shipped"]
     client = built.clients["lab.manufacturing"]
-    response = client.post(f"/subjects/{subject.code}/steps/start_manufacturing/", {"material_received": "on"})
+    # Issue 4: the lab first scans the material in (the DIN on the bag); the step requires that record.
+    collection = subject.collections.get()
+    received = client.post(
+        f"/logistics/subjects/{subject.code}/actions/receive_material/",
+        {"scanned_code": collection.din + collection.check_character},
+    )
+    assert received.status_code == 302
+    response = client.post(f"/subjects/{subject.code}/steps/start_manufacturing/", {})
     assert response.status_code == 302
     event = PathwayEvent.objects.filter(subject=subject).order_by("-pk").first()
     assert event is not None and event.step == Step.START_MANUFACTURING.value
     assert (event.role, event.center_code) == (Role.MANUFACTURING.value, "LAB")
+    # Release needs every QC result conforming, the QP's signature and the bag's CoI scanned.
+    for test_code, value in (
+        ("viability", "85"),
+        ("car_expression", "30"),
+        ("vector_copy_number", "2"),
+        ("endotoxin", "0.5"),
+        ("sterility", "negative"),
+        ("mycoplasma", "negative"),
+    ):
+        qc = built.api["lab.manufacturing"].post(
+            f"/api/v1/logistics/subjects/{subject.code}/actions/record_qc",
+            {"data": {"test_code": test_code, "value": value}},
+            content_type="application/json",
+        )
+        assert qc.status_code == 200
+    coi = subject.chain_of_identity
     api = built.api["lab.manufacturing"].post(
         f"/api/v1/subjects/{subject.code}/transitions",
-        {"step": "release_product", "data": {"qc_passed": True}},
+        {"step": "release_product", "data": {"password": DEMO_PASSWORD, "bag_code": coi.content + coi.check_character}},
         content_type="application/json",
     )
     assert api.status_code == 200

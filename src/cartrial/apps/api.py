@@ -117,12 +117,14 @@ def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse
 
 def _register_routers() -> None:
     from cartrial.apps.clinical.api import router as clinical_router
+    from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.subjects.api import router as subjects_router
     from cartrial.apps.trial.api import router as trial_router
 
     api.add_router("/centers", trial_router)
     api.add_router("/subjects", subjects_router)
     api.add_router("", clinical_router)
+    api.add_router("/logistics", logistics_router)
 
 
 _register_routers()

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "cartrial.apps.accounts",
     "cartrial.apps.subjects",
     "cartrial.apps.clinical",
+    "cartrial.apps.logistics",
 ]
 
 MIDDLEWARE = [

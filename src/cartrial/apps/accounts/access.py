@@ -21,6 +21,7 @@ from cartrial.apps.accounts.models import Membership, User
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import DomainError
+from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsAction
 from cartrial.domain.pathway import State, Step
 from cartrial.domain.roles import CENTER_STAFF, STEP_ROLES, SUBJECT_CREATORS, Role
 
@@ -144,3 +145,44 @@ def actor_for_read(scope: Scope, user: User, center_id: int) -> Actor:
         role=role.value if role else "",
         center_code=scope.center_codes.get(center_id, ""),
     )
+
+
+# --- logistics -----------------------------------------------------------------------------------
+
+
+def acting_role_for_logistics(
+    scope: Scope, action: LogisticsAction, center_id: int, manufacturing_site_id: int | None
+) -> Role | None:
+    """The role with which the user may perform a logistics action on a subject, or None."""
+    allowed = LOGISTICS_ACTION_ROLES[action]
+    role = scope.role_at(center_id)
+    if role is not None and role in allowed:
+        return role
+    if manufacturing_site_id is not None:
+        lab_role = scope.role_at(manufacturing_site_id)
+        if lab_role is Role.MANUFACTURING and lab_role in allowed:
+            return lab_role
+    return None
+
+
+def access_logistics_action(
+    scope: Scope,
+    user: User,
+    action: LogisticsAction,
+    *,
+    center_id: int,
+    manufacturing_site_id: int | None,
+    center_code: str,
+) -> Actor:
+    """The actor performing a logistics action, or AccessDenied naming who may do it.
+
+    The subject itself must already have been reached through the scoped selector (404 otherwise).
+    """
+    role = acting_role_for_logistics(scope, action, center_id, manufacturing_site_id)
+    if role is None:
+        allowed = ", ".join(sorted(r.value for r in LOGISTICS_ACTION_ROLES[action]))
+        raise AccessDenied(f"Your role cannot perform this action (allowed: {allowed}).")
+    acting_center = center_code
+    if role is Role.MANUFACTURING and manufacturing_site_id is not None:
+        acting_center = scope.center_codes.get(manufacturing_site_id, center_code)
+    return Actor(user_id=user.pk, username=user.get_username(), role=role.value, center_code=acting_center)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.subjects import services
 from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import Step
 from cartrial.protocols import Protocol
@@ -86,33 +90,90 @@ class ScheduleApheresisForm(forms.Form):
     apheresis_date = forms.DateField(label=_("Planned apheresis date"), widget=DATE_WIDGET)
 
 
+class CenterDateTimeField(forms.DateTimeField):
+    """A date and time as typed at the center: kept naive unless it carries an offset.
+
+    The handler attaches the center's time zone to a naive value (`_at_center`), so a nurse
+    types the wall-clock time of her ward and the API may still send an ISO time with offset.
+    """
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip().replace(" ", "T", 1)
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(_("Enter a date and time (YYYY-MM-DD HH:MM)."), code="invalid")
+        return parsed
+
+
+SCAN_HELP = _("Scan the barcode, or type the code with its boxed check character.")
+
+
 class CollectApheresisForm(forms.Form):
-    collected_on = forms.DateField(label=_("Collection date"), widget=DATE_WIDGET)
+    started_at = CenterDateTimeField(label=_("Collection started at (center time)"))
+    ended_at = CenterDateTimeField(label=_("Collection ended at (center time)"))
     volume_ml = forms.FloatField(label=_("Volume collected (mL)"), min_value=0.1)
+    tnc_e9 = forms.FloatField(label=_("Total nucleated cells (×10⁹)"), min_value=0, required=False)
     cd3_cells_e9 = forms.FloatField(label=_("CD3+ cells collected (×10⁹)"), min_value=0, required=False)
 
 
 class ShipMaterialForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Bag label scanned (DIN)"), max_length=40, help_text=SCAN_HELP)
     courier = forms.CharField(label=_("Courier"), max_length=100)
-
-
-class StartManufacturingForm(forms.Form):
-    material_received = forms.BooleanField(label=_("The lab has received the apheresis material"), required=False)
-
-
-class ReleaseProductForm(forms.Form):
-    qc_passed = forms.BooleanField(label=_("Quality control results conform to specification"), required=False)
-
-
-class ShipProductForm(forms.Form):
-    courier = forms.CharField(label=_("Courier"), max_length=100)
-    arrival_confirmed_before_d0 = forms.BooleanField(
-        label=_("Arrival at the center confirmed before day 0"), required=False
+    shipper_id = forms.CharField(label=_("Shipper id"), max_length=40)
+    condition = forms.ChoiceField(
+        label=_("Condition"),
+        choices=[("fresh", _("Fresh, 2–8 °C")), ("cryopreserved", _("Cryopreserved, LN2 vapour"))],
+    )
+    planned_departure_at = CenterDateTimeField(label=_("Planned departure (center time)"))
+    planned_arrival_at = CenterDateTimeField(label=_("Planned arrival at the lab (center time)"))
+    actual_departure_at = CenterDateTimeField(
+        label=_("Actual departure (center time)"), required=False, help_text=_("Empty: now.")
     )
 
 
+class StartManufacturingForm(forms.Form):
+    reason = forms.CharField(label=_("Comment (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReleaseProductForm(forms.Form):
+    bag_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
+    password = forms.CharField(
+        label=_("Your password (electronic signature of the qualified person)"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("By signing: “I release this batch for infusion (qualified person)”."),
+    )
+
+
+class RepeatApheresisForm(forms.Form):
+    apheresis_date = forms.DateField(label=_("Planned apheresis date"), widget=DATE_WIDGET)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ShipProductForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
+    courier = forms.CharField(label=_("Courier"), max_length=100)
+    shipper_id = forms.CharField(label=_("Shipper id"), max_length=40)
+    planned_departure_at = CenterDateTimeField(label=_("Planned departure (center time)"))
+    planned_arrival_at = CenterDateTimeField(label=_("Planned arrival at the center (center time)"))
+    actual_departure_at = CenterDateTimeField(
+        label=_("Actual departure (center time)"), required=False, help_text=_("Empty: now.")
+    )
+    arrival_confirmed = forms.BooleanField(label=_("The courier confirmed the planned arrival"), required=False)
+
+
 class ReceiveProductForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
     storage_location = forms.CharField(label=_("Storage location"), max_length=100)
+    received_at = CenterDateTimeField(label=_("Received at (center time)"), required=False, help_text=_("Empty: now."))
 
 
 class StartLymphodepletionForm(forms.Form):
@@ -121,12 +182,12 @@ class StartLymphodepletionForm(forms.Form):
 
 class InfuseForm(forms.Form):
     infused_on = forms.DateField(label=_("Infusion date (D0)"), widget=DATE_WIDGET)
-    bag_code = forms.CharField(label=_("Bag code you scanned"), max_length=64)
-    wristband_code = forms.CharField(label=_("Wristband code you scanned"), max_length=64)
+    bag_code = forms.CharField(label=_("Bag label you scanned (CoI or DIN)"), max_length=64)
+    wristband_code = forms.CharField(label=_("Wristband you scanned (subject code or CoI)"), max_length=64)
     password = forms.CharField(label=_("Your password"), widget=forms.PasswordInput)
     second_username = forms.CharField(label=_("Second checker (username)"), max_length=150)
-    second_bag_code = forms.CharField(label=_("Bag code scanned by the second checker"), max_length=64)
-    second_wristband_code = forms.CharField(label=_("Wristband code scanned by the second checker"), max_length=64)
+    second_bag_code = forms.CharField(label=_("Bag label scanned by the second checker"), max_length=64)
+    second_wristband_code = forms.CharField(label=_("Wristband scanned by the second checker"), max_length=64)
     second_password = forms.CharField(label=_("Second checker's password"), widget=forms.PasswordInput)
 
 
@@ -168,6 +229,28 @@ def _infuse(data: dict[str, Any], ctx: StepContext) -> PathwayEvent:
     return services.subject_infuse(**_common(ctx), infused_on=data["infused_on"], checks=checks)
 
 
+def _at_center_zone(value: datetime | None, center: Center) -> datetime | None:
+    """A typed time as an aware instant: naive values are the wall-clock time at `center`."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(center.time_zone))
+
+
+def _at_center(value: datetime | None, ctx: StepContext) -> datetime | None:
+    return _at_center_zone(value, ctx.subject.center)
+
+
+def _with_times(service: Callable[..., PathwayEvent], *fields: str, times: tuple[str, ...]) -> Handler:
+    """Like `_with`, with the named fields read as center times."""
+
+    def handler(data: dict[str, Any], ctx: StepContext) -> PathwayEvent:
+        values = {name: data[name] for name in fields}
+        values.update({name: _at_center(data.get(name), ctx) for name in times})
+        return service(**_common(ctx), **values)
+
+    return handler
+
+
 def _with(service: Callable[..., PathwayEvent], *fields: str) -> Handler:
     def handler(data: dict[str, Any], ctx: StepContext) -> PathwayEvent:
         return service(**_common(ctx), **{name: data[name] for name in fields})
@@ -186,22 +269,44 @@ STEP_HANDLERS: dict[Step, tuple[type[forms.Form], Handler]] = {
     Step.SCHEDULE_APHERESIS: (ScheduleApheresisForm, _with(services.subject_schedule_apheresis, "apheresis_date")),
     Step.COLLECT_APHERESIS: (
         CollectApheresisForm,
-        _with(services.subject_collect_apheresis, "collected_on", "volume_ml", "cd3_cells_e9"),
+        _with_times(
+            services.subject_collect_apheresis, "volume_ml", "tnc_e9", "cd3_cells_e9", times=("started_at", "ended_at")
+        ),
     ),
-    Step.SHIP_MATERIAL: (ShipMaterialForm, _with(services.subject_ship_material, "courier")),
-    Step.START_MANUFACTURING: (
-        StartManufacturingForm,
-        _with(services.subject_start_manufacturing, "material_received"),
+    Step.SHIP_MATERIAL: (
+        ShipMaterialForm,
+        _with_times(
+            services.subject_ship_material,
+            "courier",
+            "shipper_id",
+            "condition",
+            "scanned_code",
+            times=("planned_departure_at", "planned_arrival_at", "actual_departure_at"),
+        ),
     ),
-    Step.RELEASE_PRODUCT: (ReleaseProductForm, _with(services.subject_release_product, "qc_passed")),
+    Step.START_MANUFACTURING: (StartManufacturingForm, _with(services.subject_start_manufacturing, "reason")),
+    Step.RELEASE_PRODUCT: (ReleaseProductForm, _with(services.subject_release_product, "password", "bag_code")),
     Step.FAIL_MANUFACTURING: (ReasonForm, _with(services.subject_fail_manufacturing, "reason")),
-    Step.REMANUFACTURE: (NoInputForm, _with(services.subject_remanufacture)),
-    Step.REPEAT_APHERESIS: (ScheduleApheresisForm, _with(services.subject_repeat_apheresis, "apheresis_date")),
+    Step.REMANUFACTURE: (ReasonForm, _with(services.subject_remanufacture, "reason")),
+    Step.REPEAT_APHERESIS: (
+        RepeatApheresisForm,
+        _with(services.subject_repeat_apheresis, "apheresis_date", "reason"),
+    ),
     Step.SHIP_PRODUCT: (
         ShipProductForm,
-        _with(services.subject_ship_product, "courier", "arrival_confirmed_before_d0"),
+        _with_times(
+            services.subject_ship_product,
+            "courier",
+            "shipper_id",
+            "scanned_code",
+            "arrival_confirmed",
+            times=("planned_departure_at", "planned_arrival_at", "actual_departure_at"),
+        ),
     ),
-    Step.RECEIVE_PRODUCT: (ReceiveProductForm, _with(services.subject_receive_product, "storage_location")),
+    Step.RECEIVE_PRODUCT: (
+        ReceiveProductForm,
+        _with_times(services.subject_receive_product, "scanned_code", "storage_location", times=("received_at",)),
+    ),
     Step.START_LYMPHODEPLETION: (
         StartLymphodepletionForm,
         _with(services.subject_start_lymphodepletion, "planned_infusion_date"),

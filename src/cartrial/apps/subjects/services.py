@@ -22,6 +22,9 @@ from cartrial.apps.accounts.services import SignatureRefused, signature_apply
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audit_refusal, changes_between
 from cartrial.apps.clinical.selectors import screening_evaluation
+from cartrial.apps.logistics import services as logistics
+from cartrial.apps.logistics.errors import ScanRefused
+from cartrial.apps.logistics.selectors import logistics_facts
 from cartrial.apps.subjects.identity_crypto import identity_decrypt, identity_encrypt
 from cartrial.apps.subjects.models import (
     Consent,
@@ -402,14 +405,12 @@ def subject_facts(subject: Subject, protocol: Protocol, *, now: datetime | None 
         consent_withdrawn=consent_is_withdrawn(subject),
         eligibility_verdict=latest.verdict if latest else None,
         apheresis_date=subject.apheresis_date,
-        material_received_at_lab=subject.material_received_at_lab,
-        qc_passed=subject.qc_passed,
-        product_released=subject.product_released,
-        product_received=subject.product_received,
-        product_arrival_confirmed_before_d0=subject.product_arrival_confirmed_before_d0,
         infusion_date=subject.infusion_date,
         today=_local_today(subject.center, now),
         reason=reason,
+        # Manufacturing, shipment, receipt and thaw facts come from the logistics records; the
+        # boolean columns of Subject that used to hold them are no longer written.
+        **logistics_facts(subject, protocol, now=now),
     )
 
 
@@ -626,17 +627,37 @@ def subject_include(
     )
 
 
+# --- logistics steps: each creates or requires the logistics records (apps/logistics) ------------
+
+
+def _logistics_step(*, actor: Actor, user: User, subject: Subject, **kwargs: Any) -> PathwayEvent:
+    """`_perform_step`, plus the deviation of a refused scan, written after the rollback."""
+    try:
+        return _perform_step(actor=actor, user=user, subject=subject, **kwargs)
+    except ScanRefused as refusal:
+        logistics.scan_deviation_record(actor=actor, user=user, subject=subject, refusal=refusal)
+        raise
+
+
 def subject_schedule_apheresis(
     *, actor: Actor, user: User, subject: Subject, protocol: Protocol, apheresis_date: date, ui_language: str = "en"
 ) -> PathwayEvent:
-    return _perform_step(
+    """Plan the first apheresis; the chain-of-identity code (CoI) is allocated now, before any collection."""
+    now = clock.now()
+
+    def allocate(locked: Subject) -> None:
+        logistics.coi_ensure_in_step(actor=actor, user=user, subject=locked, now=now)
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.SCHEDULE_APHERESIS,
         protocol=protocol,
         fact_updates={"apheresis_date": apheresis_date},
+        before_apply=allocate,
         language=ui_language,
+        now=now,
     )
 
 
@@ -646,103 +667,249 @@ def subject_collect_apheresis(
     user: User,
     subject: Subject,
     protocol: Protocol,
-    collected_on: date,
+    started_at: datetime,
+    ended_at: datetime,
     volume_ml: float,
+    tnc_e9: float | None = None,
     cd3_cells_e9: float | None = None,
     ui_language: str = "en",
 ) -> PathwayEvent:
-    if volume_ml <= 0:
-        raise InvalidInput("The collected volume must be positive.", code="invalid_volume")
-    if cd3_cells_e9 is not None and cd3_cells_e9 < 0:
-        raise InvalidInput("A cell count cannot be negative.", code="invalid_cell_count")
-    return _perform_step(
+    """Record one apheresis collection: its own DIN under the CoI, time, volume and cell counts."""
+    now = clock.now()
+    data = logistics.CollectionInput(started_at, ended_at, volume_ml, tnc_e9, cd3_cells_e9)
+    created: list[Any] = []
+
+    def record(locked: Subject) -> None:
+        created.append(
+            logistics.collection_record_in_step(
+                actor=actor, user=user, subject=locked, data=data, language=ui_language, now=now
+            )
+        )
+
+    local_day = ended_at.astimezone(ZoneInfo(subject.center.time_zone)).date()
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.COLLECT_APHERESIS,
         protocol=protocol,
-        fact_updates={"apheresis_date": collected_on},
-        details={"volume_ml": volume_ml, "cd3_cells_e9": cd3_cells_e9},
+        fact_updates={"apheresis_date": local_day},
+        before_apply=record,
+        details={"volume_ml": volume_ml, "tnc_e9": tnc_e9, "cd3_cells_e9": cd3_cells_e9},
         language=ui_language,
+        now=now,
     )
 
 
 def subject_ship_material(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, courier: str, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    courier: str,
+    shipper_id: str,
+    condition: str,
+    planned_departure_at: datetime,
+    planned_arrival_at: datetime,
+    scanned_code: str,
+    actual_departure_at: datetime | None = None,
+    ui_language: str = "en",
 ) -> PathwayEvent:
-    return _perform_step(
+    """Hand the collection to the courier: a shipment to the lab and a custody record (DIN scanned)."""
+    now = clock.now()
+    data = logistics.DispatchInput(
+        courier,
+        shipper_id,
+        planned_departure_at,
+        planned_arrival_at,
+        actual_departure_at or now,
+        scanned_code,
+        condition=condition,
+    )
+
+    def dispatch(locked: Subject) -> None:
+        logistics.material_dispatch_in_step(
+            actor=actor, user=user, subject=locked, data=data, language=ui_language, now=now
+        )
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.SHIP_MATERIAL,
         protocol=protocol,
-        details={"courier": courier},
+        before_apply=dispatch,
+        details={"courier": courier, "shipper_id": shipper_id, "condition": condition},
         language=ui_language,
+        now=now,
     )
 
 
 def subject_start_manufacturing(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, material_received: bool, ui_language: str = "en"
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str = "", ui_language: str = "en"
 ) -> PathwayEvent:
-    return _perform_step(
+    """Start production of the batch opened when the lab scanned the material in (required)."""
+    now = clock.now()
+
+    def start(locked: Subject) -> None:
+        logistics.batch_start_in_step(actor=actor, subject=locked, language=ui_language, now=now)
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.START_MANUFACTURING,
         protocol=protocol,
-        fact_updates={"material_received_at_lab": material_received},
+        reason=reason,
+        before_apply=start,
         language=ui_language,
+        now=now,
     )
 
 
 def subject_release_product(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, qc_passed: bool, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    password: str,
+    bag_code: str,
+    ui_language: str = "en",
 ) -> PathwayEvent:
-    return _perform_step(
+    """Release by the lab's qualified person: e-signature, QC conforming (or a signed OOS exception), bag scanned."""
+    now = clock.now()
+
+    def release(locked: Subject) -> ElectronicSignature | None:
+        batch = logistics.batch_release_in_step(
+            actor=actor,
+            user=user,
+            subject=locked,
+            password=password,
+            scanned_code=bag_code,
+            language=ui_language,
+            now=now,
+        )
+        return batch.release_signature
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.RELEASE_PRODUCT,
         protocol=protocol,
-        fact_updates={"qc_passed": qc_passed, "product_released": qc_passed},
+        before_apply=release,
+        details={"meaning": logistics.RELEASE_MEANING},
         language=ui_language,
+        now=now,
     )
 
 
 def subject_fail_manufacturing(
     *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, ui_language: str = "en"
 ) -> PathwayEvent:
-    return _perform_step(
+    """The batch failed (or stays out of specification without exception); a branch must follow."""
+    now = clock.now()
+
+    def fail(locked: Subject) -> None:
+        logistics.batch_fail_in_step(actor=actor, subject=locked, reason=reason, language=ui_language, now=now)
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.FAIL_MANUFACTURING,
         protocol=protocol,
         reason=reason,
-        fact_updates={"qc_passed": False, "product_released": False},
+        before_apply=fail if reason.strip() else None,
         language=ui_language,
+        now=now,
     )
 
 
 def subject_remanufacture(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, ui_language: str = "en"
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str = "", ui_language: str = "en"
 ) -> PathwayEvent:
-    return _perform_step(
-        actor=actor, user=user, subject=subject, step=Step.REMANUFACTURE, protocol=protocol, language=ui_language
+    """Branch 'remanufacture': a new batch from the material still at the lab."""
+    now = clock.now()
+
+    def again(locked: Subject) -> None:
+        logistics.batch_remanufacture_in_step(
+            actor=actor, user=user, subject=locked, reason=reason, language=ui_language, now=now
+        )
+
+    return _logistics_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.REMANUFACTURE,
+        protocol=protocol,
+        reason=reason,
+        before_apply=again,
+        language=ui_language,
+        now=now,
     )
 
 
 def subject_repeat_apheresis(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, apheresis_date: date, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    apheresis_date: date,
+    reason: str = "",
+    ui_language: str = "en",
 ) -> PathwayEvent:
-    return _perform_step(
+    """Branch 're-apheresis': the failed batch's decision, and a new apheresis planned (new DIN, same CoI)."""
+    now = clock.now()
+
+    def decide(locked: Subject) -> None:
+        logistics.batch_re_apheresis_in_step(
+            actor=actor, user=user, subject=locked, reason=reason, language=ui_language, now=now
+        )
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.REPEAT_APHERESIS,
         protocol=protocol,
-        fact_updates={"apheresis_date": apheresis_date, "material_received_at_lab": False},
+        reason=reason,
+        fact_updates={"apheresis_date": apheresis_date},
+        before_apply=decide,
         language=ui_language,
+        now=now,
+    )
+
+
+def subject_decide_no_infusion(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, reason: str, ui_language: str = "en"
+) -> PathwayEvent:
+    """Branch 'no infusion' after a failed batch: the decision on the batch and the subject's withdrawal, together."""
+    now = clock.now()
+
+    def decide(locked: Subject) -> None:
+        if locked.state != State.MANUFACTURING_FAILED.value:
+            raise InvalidInput(
+                "'No infusion' is decided after a manufacturing failure.", code="no_infusion_wrong_state"
+            )
+        logistics.batch_no_infusion_in_step(
+            actor=actor, user=user, subject=locked, reason=reason, language=ui_language, now=now
+        )
+
+    return _logistics_step(
+        actor=actor,
+        user=user,
+        subject=subject,
+        step=Step.WITHDRAW,
+        protocol=protocol,
+        reason=reason,
+        before_apply=decide,
+        details={"branch": "no_infusion"},
+        language=ui_language,
+        now=now,
     )
 
 
@@ -753,35 +920,81 @@ def subject_ship_product(
     subject: Subject,
     protocol: Protocol,
     courier: str,
-    arrival_confirmed_before_d0: bool,
+    shipper_id: str,
+    planned_departure_at: datetime,
+    planned_arrival_at: datetime,
+    scanned_code: str,
+    arrival_confirmed: bool = False,
+    actual_departure_at: datetime | None = None,
     ui_language: str = "en",
 ) -> PathwayEvent:
-    return _perform_step(
+    """The released product leaves the lab frozen (LN2 vapour): shipment and custody record (CoI scanned)."""
+    now = clock.now()
+    data = logistics.DispatchInput(
+        courier,
+        shipper_id,
+        planned_departure_at,
+        planned_arrival_at,
+        actual_departure_at or now,
+        scanned_code,
+        condition="cryopreserved",
+        arrival_confirmed=arrival_confirmed,
+    )
+
+    def dispatch(locked: Subject) -> None:
+        logistics.product_dispatch_in_step(
+            actor=actor, user=user, subject=locked, data=data, language=ui_language, now=now
+        )
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.SHIP_PRODUCT,
         protocol=protocol,
-        fact_updates={"product_arrival_confirmed_before_d0": arrival_confirmed_before_d0},
-        details={"courier": courier},
+        before_apply=dispatch,
+        details={"courier": courier, "shipper_id": shipper_id, "arrival_confirmed": arrival_confirmed},
         language=ui_language,
+        now=now,
     )
 
 
 def subject_receive_product(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, storage_location: str, ui_language: str = "en"
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    scanned_code: str,
+    storage_location: str,
+    received_at: datetime | None = None,
+    ui_language: str = "en",
 ) -> PathwayEvent:
-    if not storage_location.strip():
-        raise InvalidInput("Give the storage location of the product.", code="storage_location_missing")
-    return _perform_step(
+    """The pharmacy receives the product from the courier (CoI scanned) and stores it."""
+    now = clock.now()
+
+    def receive(locked: Subject) -> None:
+        logistics.product_receive_in_step(
+            actor=actor,
+            user=user,
+            subject=locked,
+            scanned_code=scanned_code,
+            storage_location=storage_location,
+            received_at=received_at or now,
+            language=ui_language,
+            now=now,
+        )
+
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.RECEIVE_PRODUCT,
         protocol=protocol,
-        fact_updates={"product_received": True},
+        before_apply=receive,
         details={"storage_location": storage_location},
         language=ui_language,
+        now=now,
     )
 
 
@@ -794,14 +1007,19 @@ def subject_start_lymphodepletion(
     planned_infusion_date: date,
     ui_language: str = "en",
 ) -> PathwayEvent:
-    return _perform_step(
+    """Lymphodepletion only with the product received, or in transit with a confirmed arrival before D0."""
+    now = clock.now()
+    facts = logistics_facts(subject, protocol, now=now, planned_infusion_date=planned_infusion_date)
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.START_LYMPHODEPLETION,
         protocol=protocol,
+        facts_override={"product_arrival_confirmed_before_d0": facts["product_arrival_confirmed_before_d0"]},
         details={"planned_infusion_date": planned_infusion_date},
         language=ui_language,
+        now=now,
     )
 
 
@@ -827,8 +1045,9 @@ def subject_infuse(
 ) -> PathwayEvent:
     """Infusion after two different qualified people both scanned the bag and the wristband and signed.
 
-    The expected code on both is the subject's code (the chain-of-identity label of the bag
-    carries it). Any mismatch is a hard stop recorded as a deviation.
+    The bag must carry the subject's CoI (or the DIN of its collection), the wristband the subject's
+    code or CoI. Any mismatch is a hard stop, recorded as a refusal and a deviation. The product
+    must have been thawed within the protocol's thaw-to-infusion limit (a pathway guard).
     """
     first, second = checks
     if first.user.pk == second.user.pk:
@@ -840,34 +1059,44 @@ def subject_infuse(
                 f"{check.user.get_username()} is not qualified for the bedside check at {subject.center.code}.",
                 code="checker_not_qualified",
             )
-    mismatches = [
-        f"{check.user.get_username()} scanned {what} '{scanned}'"
-        for check in checks
-        for what, scanned in (("bag", check.bag_code), ("wristband", check.wristband_code))
-        if scanned.strip().upper() != subject.code
-    ]
+    scans = tuple(logistics.BedsideScan(c.user, c.bag_code, c.wristband_code) for c in checks)
+    mismatches = logistics.bedside_mismatches(subject, (scans[0], scans[1]))
     if mismatches:
-        error = IdentityMismatch(
-            f"Identity mismatch – infusion stopped: expected {subject.code}; " + "; ".join(mismatches) + ".",
-        )
+        detail = "; ".join(mismatches)
+        english = f"Identity mismatch – infusion stopped: {detail}. A deviation is recorded."
+        french = f"Discordance d'identité – perfusion arrêtée : {detail}. Une déviation est enregistrée."
+        error = IdentityMismatch(french if ui_language == "fr" else english)
         audit_refusal(
             actor=actor,
             event=AuditEvent.STEP_REFUSED,
             entity="subject",
             entity_id=subject.code,
             code="identity_mismatch_deviation",
-            message=error.message,
+            message=english,
             subject_code=subject.code,
         )
+        logistics.deviation_open(
+            actor=actor,
+            user=user,
+            subject=subject,
+            kind="bedside_mismatch",
+            code="identity_mismatch",
+            message=english,
+            step=Step.INFUSE.value,
+            expected=subject.code,
+            scanned=" | ".join(f"{c.bag_code.strip()} / {c.wristband_code.strip()}" for c in checks),
+            location=subject.center.name,
+        )
         raise error
+    now = clock.now()
 
-    def sign(locked: Subject) -> ElectronicSignature:
+    def sign_and_record(locked: Subject) -> ElectronicSignature:
         signatures = [
             signature_apply(
                 actor=Actor(check.user.pk, check.user.get_username(), actor.role, actor.center_code),
                 user=check.user,
                 password=check.password,
-                meaning="I verified the product's and the patient's identity at the bedside",
+                meaning=logistics.BEDSIDE_MEANING,
                 entity="subject",
                 entity_id=locked.code,
                 subject_code=locked.code,
@@ -875,9 +1104,18 @@ def subject_infuse(
             )
             for check in checks
         ]
+        logistics.infusion_record_in_step(
+            actor=actor,
+            user=user,
+            subject=locked,
+            scans=(scans[0], scans[1]),
+            signatures=(signatures[0], signatures[1]),
+            language=ui_language,
+            now=now,
+        )
         return signatures[0]
 
-    return _perform_step(
+    return _logistics_step(
         actor=actor,
         user=user,
         subject=subject,
@@ -885,9 +1123,10 @@ def subject_infuse(
         protocol=protocol,
         facts_override={"identity_check_passed": True, "identity_check_people": 2},
         fact_updates={"infusion_date": infused_on},
-        before_apply=sign,
+        before_apply=sign_and_record,
         details={"checkers": [c.user.get_username() for c in checks]},
         language=ui_language,
+        now=now,
     )
 
 

@@ -1,0 +1,240 @@
+"""Logistics reads: the facts the pathway guards read, a subject's logistics record, the vein-to-vein data.
+
+Scoping: callers pass a subject already obtained through the scoped subject selector
+(`subjects.selectors.subject_get`), or a scope for lists; nothing here widens what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+
+from cartrial.apps.accounts.access import Scope, access_subject_filter
+from cartrial.apps.logistics.models import (
+    ChainOfIdentity,
+    Collection,
+    CustodyRecord,
+    Deviation,
+    Infusion,
+    ManufacturingBatch,
+    ProductReceipt,
+    QcResult,
+    Shipment,
+    TemperatureLog,
+    Thaw,
+)
+from cartrial.apps.logistics.services import coi_of, din_of, latest_qc_conformity
+from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.domain.manufacturing import BatchStatus, QcVerdict, qc_verdict
+from cartrial.domain.vein_to_vein import Milestones
+from cartrial.protocols import Protocol
+
+CRYOPRESERVED_PRODUCT = "CART_CRYO"
+
+
+def logistics_facts(
+    subject: Subject, protocol: Protocol, *, now: datetime, planned_infusion_date: date | None = None
+) -> dict[str, Any]:
+    """The pathway facts that logistics records establish (names of `domain.pathway.Facts` fields).
+
+    - material received at the lab: the latest collection has a batch (the lab scanned it in);
+    - QC passed / OOS exception / released: the current (latest) batch's QC results and status;
+    - product received: the current batch has a pharmacy receipt;
+    - arrival confirmed before D0: the current batch is in transit with a courier-confirmed
+      arrival, before the planned infusion date when one is given (local date at the center);
+    - minutes since thaw, and the product's limit from the protocol.
+    """
+    collection = Collection.objects.filter(subject=subject).order_by("-number").first()
+    batch = ManufacturingBatch.objects.filter(subject=subject).order_by("-number").first()
+    facts: dict[str, Any] = {
+        "material_received_at_lab": bool(
+            collection and ManufacturingBatch.objects.filter(collection=collection).exists()
+        ),
+        "qc_passed": False,
+        "oos_exception_documented": False,
+        "product_released": False,
+        "product_received": False,
+        "product_arrival_confirmed_before_d0": False,
+        "minutes_since_thaw": None,
+        "max_thaw_to_infusion_min": _thaw_limit(protocol),
+    }
+    if batch is None:
+        return facts
+    facts["qc_passed"] = qc_verdict(latest_qc_conformity(batch)) is QcVerdict.CONFORMS
+    facts["oos_exception_documented"] = (
+        batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is not None
+    )
+    facts["product_released"] = batch.status == BatchStatus.RELEASED
+    facts["product_received"] = ProductReceipt.objects.filter(batch=batch).exists()
+    in_transit = (
+        Shipment.objects.filter(
+            batch=batch, direction=Shipment.Direction.TO_CENTER, actual_arrival_at__isnull=True, arrival_confirmed=True
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if in_transit is not None:
+        arrival_day = in_transit.planned_arrival_at.astimezone(ZoneInfo(subject.center.time_zone)).date()
+        facts["product_arrival_confirmed_before_d0"] = (
+            planned_infusion_date is None or arrival_day < planned_infusion_date
+        )
+    thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
+    if thaw is not None:
+        facts["minutes_since_thaw"] = max(0.0, (now - thaw.thawed_at).total_seconds() / 60)
+    return facts
+
+
+def _thaw_limit(protocol: Protocol) -> float | None:
+    try:
+        return protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
+    except KeyError:
+        return None
+
+
+@dataclass
+class ShipmentView:
+    shipment: Shipment
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BatchView:
+    batch: ManufacturingBatch
+    qc: list[QcResult]
+    verdict: str
+    receipt: ProductReceipt | None
+    thaw: Thaw | None
+    infusion: Infusion | None
+
+
+@dataclass
+class SubjectLogistics:
+    subject: Subject
+    coi: ChainOfIdentity | None
+    coi_eye_readable: tuple[str, str] | None
+    collections: list[tuple[Collection, tuple[str, str]]]
+    shipments: list[ShipmentView]
+    custody: list[CustodyRecord]
+    batches: list[BatchView]
+    deviations: list[Deviation]
+
+
+def subject_logistics(subject: Subject) -> SubjectLogistics:
+    """Everything logistics records about one (already scoped) subject, for pages and the API."""
+    coi = ChainOfIdentity.objects.filter(subject=subject).first()
+    coi_text = None
+    if coi is not None:
+        eye = coi_of(coi).eye_readable()
+        coi_text = (eye.text, eye.check_character)
+    collections = []
+    for collection in Collection.objects.filter(subject=subject).order_by("number"):
+        eye = din_of(collection).eye_readable()
+        collections.append((collection, (eye.text, eye.check_character)))
+    shipments = [
+        ShipmentView(s, [temperature_log_view(log) for log in s.temperature_logs.all()])
+        for s in Shipment.objects.filter(subject=subject)
+        .select_related("origin", "destination")
+        .prefetch_related("temperature_logs")
+        .order_by("actual_departure_at", "pk")
+    ]
+    batches = []
+    for batch in (
+        ManufacturingBatch.objects.filter(subject=subject)
+        .select_related("collection", "coi", "release_signature", "oos_exception_signature", "branch_decided_by")
+        .order_by("number")
+    ):
+        batches.append(
+            BatchView(
+                batch=batch,
+                qc=list(batch.qc_results.select_related("recorded_by").order_by("recorded_at", "pk")),
+                verdict=qc_verdict(latest_qc_conformity(batch)).value,
+                receipt=ProductReceipt.objects.filter(batch=batch).first(),
+                thaw=Thaw.objects.filter(batch=batch).order_by("-thawed_at").first(),
+                infusion=Infusion.objects.filter(batch=batch).select_related("first_checker", "second_checker").first(),
+            )
+        )
+    return SubjectLogistics(
+        subject=subject,
+        coi=coi,
+        coi_eye_readable=coi_text,
+        collections=collections,
+        shipments=shipments,
+        custody=list(CustodyRecord.objects.filter(subject=subject).select_related("actor").order_by("at", "pk")),
+        batches=batches,
+        deviations=list(Deviation.objects.filter(subject=subject).select_related("actor").order_by("at", "pk")),
+    )
+
+
+def temperature_log_view(log: TemperatureLog) -> dict[str, Any]:
+    return {
+        "log": log,
+        "readings": [(datetime.fromisoformat(at), c, line) for at, c, line in json.loads(log.readings_json)],
+        "excursions": json.loads(log.excursions_json),
+    }
+
+
+def shipment_get(subject: Subject, shipment_id: int) -> Shipment:
+    """A shipment of an (already scoped) subject; Shipment.DoesNotExist otherwise."""
+    return Shipment.objects.select_related("origin", "destination").get(pk=shipment_id, subject=subject)
+
+
+def milestones_for(scope: Scope) -> list[Milestones]:
+    """First apheresis end, release and infusion times of every subject in scope that reached an apheresis."""
+    subjects = list(
+        Subject.objects.filter(access_subject_filter(scope), collections__isnull=False)
+        .select_related("center")
+        .distinct()
+        .order_by("center__code", "number")
+    )
+    ids = [s.pk for s in subjects]
+    first_collection: dict[int, datetime] = {}
+    for row in Collection.objects.filter(subject_id__in=ids, number=1).values("subject_id", "ended_at"):
+        first_collection[row["subject_id"]] = row["ended_at"]
+    released: dict[int, datetime] = {}
+    for row in (
+        ManufacturingBatch.objects.filter(subject_id__in=ids, released_at__isnull=False)
+        .order_by("released_at")
+        .values("subject_id", "released_at")
+    ):
+        released.setdefault(row["subject_id"], row["released_at"])
+    infused: dict[int, datetime] = {}
+    for row in Infusion.objects.filter(batch__subject_id__in=ids).values("batch__subject_id", "infused_at"):
+        infused[row["batch__subject_id"]] = row["infused_at"]
+    return [
+        Milestones(s.code, s.center.code, first_collection.get(s.pk), released.get(s.pk), infused.get(s.pk))
+        for s in subjects
+    ]
+
+
+def timeline_points(subject: Subject, language: str) -> list[tuple[str, datetime]]:
+    """The per-patient vein-to-vein points in time order, from the first apheresis to the infusion."""
+    from cartrial.domain.pathway import Step, step_label
+
+    points: list[tuple[str, datetime]] = []
+    first = Collection.objects.filter(subject=subject).order_by("number").first()
+    if first is None:
+        return points
+    points.append((step_label(Step.COLLECT_APHERESIS, language), first.ended_at))
+    wanted = [
+        Step.SHIP_MATERIAL,
+        Step.START_MANUFACTURING,
+        Step.RELEASE_PRODUCT,
+        Step.FAIL_MANUFACTURING,
+        Step.REMANUFACTURE,
+        Step.REPEAT_APHERESIS,
+        Step.SHIP_PRODUCT,
+        Step.RECEIVE_PRODUCT,
+        Step.START_LYMPHODEPLETION,
+        Step.INFUSE,
+    ]
+    events: QuerySet[PathwayEvent] = PathwayEvent.objects.filter(
+        subject=subject, step__in=[s.value for s in wanted], occurred_at__gte=first.ended_at
+    ).order_by("occurred_at", "pk")
+    for event in events:
+        points.append((step_label(Step(event.step), language), event.occurred_at))
+    return points
