@@ -1,4 +1,4 @@
-"""A Bordeaux coordinator screens a patient, the investigator includes her, Lille cannot find her."""
+"""A Bordeaux coordinator enters screening data, sees the computed verdict, the investigator signs, Lille cannot see."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 
 from cartrial.apps.audit.models import AuditEntry
-from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,21 +34,47 @@ def test_bordeaux_screens_investigator_includes_lille_cannot_see(world, live_ser
     coordinator.click("#step-form button[type=submit]")
     coordinator.wait_for_selector("h1 .chip.state-screening")
 
-    coordinator.click("a:has-text('Évaluer les critères')")
+    coordinator.click("a:has-text('Données de screening et verdict calculé')")
     coordinator.wait_for_url(re.compile(r".*/subjects/BDX-001/eligibility/$"))
-    for criterion in (
-        "I01_AGE",
-        "I02_EULAR_ACR",
-        "I03_ACTIVE",
-        "I04_REFRACTORY",
-        "I05_EGFR",
-        "I06_CD3",
-        "E01_INFECTION",
-        "E02_PRIOR_CART",
+    # Screening data in: the verdict is computed live from it, criterion by criterion.
+    coordinator.select_option("#id_sex", "female")
+    coordinator.fill("#id_ana_titer", "640")
+    for name, values in (
+        ("sledai2k_descriptors", ("proteinuria", "hematuria", "low_complement", "increased_dna_binding")),
+        ("eular_acr_criteria", ("lupus_nephritis_class_4", "anti_dsdna", "low_c3", "low_c4")),
+        ("organ_involvement", ("renal",)),
+        ("immunosuppressants_failed", ("mycophenolate", "rituximab")),
     ):
-        coordinator.check(f"input[name={criterion}][value=met]")
+        for value in values:
+            coordinator.check(f"input[name={name}][value={value}]")
+        coordinator.check(f"#id_{name}_complete")
+    for name, answer in (
+        ("glucocorticoids_failed", "yes"),
+        ("infection_active", "no"),
+        ("prior_cart", "no"),
+        ("prior_gene_therapy", "no"),
+    ):
+        coordinator.select_option(f"#id_{name}", answer)
+    coordinator.fill("#id_creatinine_value", "71")
+    coordinator.select_option("#id_creatinine_unit", "umol/L")
+    coordinator.fill("#id_creatinine_lower_limit", "45")
+    coordinator.fill("#id_creatinine_upper_limit", "90")
+    coordinator.fill("#id_creatinine_sampled_at", "2026-11-20T08:30")
+    coordinator.fill("#id_cd3_lower_limit", "700")
+    coordinator.fill("#id_cd3_sampled_at", "2026-11-20T08:30")
+    # A CD3+ count under 100/µL fails I06 and says which value was used.
+    coordinator.fill("#id_cd3_value", "85")
+    coordinator.press("#id_cd3_value", "Tab")
+    coordinator.wait_for_selector("[data-testid=verdict][data-verdict=not_eligible]")
+    failed = coordinator.locator("tr[data-criterion=I06_CD3]")
+    assert failed.get_attribute("data-outcome") == "not_met" and "85" in failed.inner_text()
+    coordinator.fill("#id_cd3_value", "650")
+    coordinator.press("#id_cd3_value", "Tab")
     coordinator.wait_for_selector("[data-testid=verdict][data-verdict=eligible]")
     assert coordinator.inner_text("[data-testid=verdict]") == "Éligible"
+    for criterion in ("I01_AGE", "I02_EULAR_ACR", "I03_ACTIVE", "I04_REFRACTORY", "I05_EGFR", "I06_CD3"):
+        assert coordinator.locator(f"tr[data-criterion={criterion}]").get_attribute("data-outcome") == "met"
+    assert "sledai2k.score" in coordinator.inner_text("tr[data-criterion=I03_ACTIVE]")
     coordinator.click("button[name=save]")
     coordinator.wait_for_url(re.compile(r".*/subjects/BDX-001/$"))
     coordinator.click("button[data-step=confirm_eligibility]")
@@ -75,6 +101,8 @@ def test_bordeaux_screens_investigator_includes_lille_cannot_see(world, live_ser
     investigator.wait_for_selector("h1 .chip.state-included")
     assert "Je confirme" in investigator.content() or "I confirm" in investigator.content()
     assert Subject.objects.get(code="BDX-001").state == "included"
+    signature = PathwayEvent.objects.get(subject__code="BDX-001", step="include").signature
+    assert signature is not None and signature.content_sha256 in investigator.content()
 
     # Lille cannot find her: not in the list, and her page answers 404.
     lille = new_page("fr")
