@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
@@ -217,6 +216,8 @@ class PathwayDriver:
         self.protocol = protocol
         # A temperature (°C) reached for 45 min during the material's transit: a demo excursion.
         self.excursion_c = excursion_c
+        # Manufacturing and shipping take a little longer for some patients, so vein-to-vein times vary.
+        self.spread_days = (subject.number % 4) * 0.6
         self.users = users
         self.subject = subject
         self.moment = start
@@ -280,11 +281,14 @@ class PathwayDriver:
             (
                 State.PRODUCT_RELEASED,
                 lambda: (
-                    self.at("lab.manufacturing", 13.5, self._record_qc),
+                    self.at("lab.manufacturing", 13.5 + self.spread_days, self._record_qc),
                     self.at("lab.manufacturing", 0.5, self._release),
                 ),
             ),
-            (State.PRODUCT_SHIPPED, lambda: self.at("lab.manufacturing", 2, self._ship_product)),
+            (
+                State.PRODUCT_SHIPPED,
+                lambda: self.at("lab.manufacturing", 2 + self.spread_days / 2, self._ship_product),
+            ),
             (State.PRODUCT_RECEIVED, lambda: self.at(f"{p}.pharmacist", 1, self._receive_product)),
             (
                 State.LYMPHODEPLETION,
@@ -405,7 +409,7 @@ class PathwayDriver:
                 shipment.actual_departure_at, moment, low_c=3.6, high_c=6.2, excursion_c=self.excursion_c, fresh=True
             ),
             file_name=f"logger-{shipment.shipper_id}.csv",
-            logger_time_zone="Europe/Paris",
+            logger_time_zone="UTC",
         )
 
     def _record_qc(self, actor: Actor, user: User, moment: datetime, viability: str = "86") -> None:
@@ -486,8 +490,9 @@ def logger_csv(
 ) -> bytes:
     """A synthetic data-logger file every 15 min between two instants, in the dialect of the shipper.
 
-    Fresh shippers write `dd/mm/yyyy hh:mm;5,1` in Paris time with a `°C` header; dry shippers write
-    ISO-8601 UTC with a comma. `excursion_c` puts three readings at that temperature mid-way.
+    Fresh shippers write `dd/mm/yyyy hh:mm;5,1` with a `°C` header, their clock set to UTC (a logger
+    on local time repeats an hour when clocks go back, which the parser rightly refuses); dry shippers
+    write ISO-8601 UTC with a comma. `excursion_c` puts three readings at that temperature mid-way.
     """
     readings = []
     moment = start
@@ -502,9 +507,8 @@ def logger_csv(
         moment += timedelta(minutes=15)
         index += 1
     if fresh:
-        paris = ZoneInfo("Europe/Paris")
         lines = ["Horodatage;Température (°C)"] + [
-            f"{at.astimezone(paris):%d/%m/%Y %H:%M};{value:.1f}".replace(".", ",") for at, value in readings
+            f"{at.astimezone(UTC):%d/%m/%Y %H:%M};{value:.1f}".replace(".", ",") for at, value in readings
         ]
     else:
         lines = ["timestamp,temperature_c"] + [

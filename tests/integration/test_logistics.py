@@ -267,7 +267,7 @@ def test_temperature_excursion_is_measured_and_opens_a_deviation(world) -> None:
         protocol=world.protocol,
         content=logger_csv(shipment.actual_departure_at, end, low_c=3.0, high_c=6.0, fresh=True, excursion_c=11.5),
         file_name="excursion.csv",
-        logger_time_zone="Europe/Paris",
+        logger_time_zone="UTC",
     )
     import json
 

@@ -100,14 +100,14 @@ def _summary(name: str, rows: Sequence[Milestones]) -> IntervalSummary:
 
 
 def step_durations(points: Sequence[tuple[str, datetime]]) -> list[StepDuration]:
-    """Consecutive (label, time) points as steps: each step runs from its point to the next one.
+    """Consecutive milestones (label, time) as steps named `start → end`, each with its duration.
 
     Points must be in time order; a step that would run backwards means a record is wrong and is
     refused rather than shown as a negative duration.
     """
     steps = []
-    for (label, start), (_, end) in itertools.pairwise(points):
+    for (start_label, start), (end_label, end) in itertools.pairwise(points):
         if end < start:
-            raise ValueError(f"'{label}' ends before it starts: the records are out of order")
-        steps.append(StepDuration(label, start, end))
+            raise ValueError(f"'{end_label}' is recorded before '{start_label}': the records are out of order")
+        steps.append(StepDuration(f"{start_label} → {end_label}", start, end))
     return steps

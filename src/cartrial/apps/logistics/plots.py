@@ -127,7 +127,7 @@ def timeline_plot(steps: Sequence[StepDuration], time_zone: str, language: str) 
         )
     figure.update_layout(
         height=60 + 32 * max(1, len(steps)),
-        margin={"l": 230, "r": 20, "t": 10, "b": 30},
+        margin={"l": 330, "r": 20, "t": 10, "b": 30},
         yaxis={"autorange": "reversed"},
     )
     return _html(figure, "timeline-plot")

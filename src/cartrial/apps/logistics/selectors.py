@@ -12,8 +12,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
-
 from cartrial.apps.accounts.access import Scope, access_subject_filter
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
@@ -211,30 +209,54 @@ def milestones_for(scope: Scope) -> list[Milestones]:
     ]
 
 
-def timeline_points(subject: Subject, language: str) -> list[tuple[str, datetime]]:
-    """The per-patient vein-to-vein points in time order, from the first apheresis to the infusion."""
-    from cartrial.domain.pathway import Step, step_label
+MILESTONE_LABELS: dict[str, dict[str, str]] = {
+    "apheresis_end": {"en": "End of apheresis", "fr": "Fin de l'aphérèse"},
+    "left_for_lab": {"en": "Left for the lab", "fr": "Départ vers le laboratoire"},
+    "at_lab": {"en": "Received at the lab", "fr": "Reçu au laboratoire"},
+    "production": {"en": "Production started", "fr": "Début de fabrication"},
+    "released": {"en": "Released", "fr": "Libéré"},
+    "left_for_center": {"en": "Left for the center", "fr": "Départ vers le centre"},
+    "at_pharmacy": {"en": "Received at the pharmacy", "fr": "Reçu à la pharmacie"},
+    "lymphodepletion": {"en": "Lymphodepletion started", "fr": "Début de la lymphodéplétion"},
+    "thawed": {"en": "Thawed", "fr": "Décongelé"},
+    "infused": {"en": "Infused", "fr": "Perfusé"},
+}
 
-    points: list[tuple[str, datetime]] = []
+
+def timeline_points(subject: Subject, language: str) -> list[tuple[str, datetime]]:
+    """The patient's milestones from the end of the first apheresis to the infusion, from the records.
+
+    After a failure branch the later milestones are those of the batch in force (the latest), so
+    the total is the vein-to-vein time the patient actually lived.
+    """
     first = Collection.objects.filter(subject=subject).order_by("number").first()
     if first is None:
-        return points
-    points.append((step_label(Step.COLLECT_APHERESIS, language), first.ended_at))
-    wanted = [
-        Step.SHIP_MATERIAL,
-        Step.START_MANUFACTURING,
-        Step.RELEASE_PRODUCT,
-        Step.FAIL_MANUFACTURING,
-        Step.REMANUFACTURE,
-        Step.REPEAT_APHERESIS,
-        Step.SHIP_PRODUCT,
-        Step.RECEIVE_PRODUCT,
-        Step.START_LYMPHODEPLETION,
-        Step.INFUSE,
+        return []
+    found: list[tuple[str, datetime | None]] = [("apheresis_end", first.ended_at)]
+    batch = ManufacturingBatch.objects.filter(subject=subject).order_by("-number").first()
+    collection = batch.collection if batch else Collection.objects.filter(subject=subject).order_by("-number").first()
+    outbound = (
+        Shipment.objects.filter(subject=subject, direction=Shipment.Direction.TO_LAB, collection=collection)
+        .order_by("-pk")
+        .first()
+    )
+    if outbound is not None:
+        found += [("left_for_lab", outbound.actual_departure_at), ("at_lab", outbound.actual_arrival_at)]
+    if batch is not None:
+        found += [("production", batch.started_at), ("released", batch.released_at)]
+        back = Shipment.objects.filter(batch=batch, direction=Shipment.Direction.TO_CENTER).order_by("-pk").first()
+        if back is not None:
+            found += [("left_for_center", back.actual_departure_at), ("at_pharmacy", back.actual_arrival_at)]
+        lymphodepletion = (
+            PathwayEvent.objects.filter(subject=subject, step="start_lymphodepletion").order_by("-occurred_at").first()
+        )
+        if lymphodepletion is not None:
+            found.append(("lymphodepletion", lymphodepletion.occurred_at))
+        thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
+        infusion = Infusion.objects.filter(batch=batch).first()
+        found += [("thawed", thaw.thawed_at if thaw else None), ("infused", infusion.infused_at if infusion else None)]
+    return [
+        (MILESTONE_LABELS[key].get(language, MILESTONE_LABELS[key]["en"]), moment)
+        for key, moment in found
+        if moment is not None
     ]
-    events: QuerySet[PathwayEvent] = PathwayEvent.objects.filter(
-        subject=subject, step__in=[s.value for s in wanted], occurred_at__gte=first.ended_at
-    ).order_by("occurred_at", "pk")
-    for event in events:
-        points.append((step_label(Step(event.step), language), event.occurred_at))
-    return points

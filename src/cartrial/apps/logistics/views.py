@@ -21,6 +21,7 @@ from cartrial.apps.accounts.access import (
     Scope,
     access_logistics_action,
     acting_role_for_logistics,
+    acting_role_for_step,
     actor_for_read,
     scope_for,
 )
@@ -37,7 +38,7 @@ from cartrial.apps.subjects.models import Subject
 from cartrial.domain.errors import DomainError
 from cartrial.domain.logistics_actions import ACTION_LABELS, LogisticsAction
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, SPECIFICATIONS_BY_CODE, BatchStatus
-from cartrial.domain.pathway import State, TransitionRefused, state_label
+from cartrial.domain.pathway import State, Step, TransitionRefused, next_step, state_label, step_label, steps_from
 from cartrial.domain.roles import Role
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, step_durations, summarise
 from cartrial.protocols import Protocol, active_protocol
@@ -240,6 +241,12 @@ def _page_context(
         }
         for b in data.batches
     ]
+    step_buttons = [
+        {"step": step.value, "label": step_label(step, language), "main": step is next_step(State(subject.state))}
+        for step in steps_from(State(subject.state))
+        if step not in (Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH)
+        and acting_role_for_step(scope, step, subject.center_id, subject.manufacturing_site_id) is not None
+    ]
     can_print = data.coi is not None and (
         acting_role_for_logistics(scope, LogisticsAction.PRINT_LABELS, subject.center_id, subject.manufacturing_site_id)
         is not None
@@ -257,6 +264,7 @@ def _page_context(
         "total_days": sum(s.days for s in steps),
         "timeline_plot": timeline_plot(steps, time_zone, language) if steps else "",
         "can_print": can_print,
+        "step_buttons": step_buttons,
     }
 
 

@@ -53,3 +53,19 @@ def batch_status(value: str) -> str:
     language = (translation.get_language() or "fr")[:2]
     labels = BATCH_STATUS_LABELS[BatchStatus(value)]
     return labels.get(language, labels["en"])
+
+
+DEVIATION_KIND_LABELS = {
+    "scan_mismatch": {"en": "Scanned code does not match", "fr": "Code scanné discordant"},
+    "bedside_mismatch": {"en": "Bedside identity mismatch", "fr": "Discordance d'identité au lit du patient"},
+    "temperature_excursion": {"en": "Temperature excursion", "fr": "Excursion de température"},
+    "transit_time": {"en": "Transit time beyond the limit", "fr": "Durée de transport au-delà de la limite"},
+}
+
+
+@register.filter
+def deviation_kind(value: str) -> str:
+    """A deviation's kind in the user's language."""
+    language = (translation.get_language() or "fr")[:2]
+    labels = DEVIATION_KIND_LABELS.get(value, {"en": value})
+    return labels.get(language, labels["en"])
