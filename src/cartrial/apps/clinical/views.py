@@ -7,6 +7,7 @@ answer 404; a role that may not act answers 403 and the attempt is recorded.
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,7 +188,8 @@ def calculator_page(request: HttpRequest, name: str) -> HttpResponse:
         "calculator": calculator,
         "form": form,
         "result": result,
-        "payload": payload,
+        "payload_json": json.dumps(payload, ensure_ascii=False) if payload is not None else "",
+        "result_json": json.dumps(result, ensure_ascii=False) if result is not None else "",
         "contract_keys": list(calculator.outputs),
     }
     return render(request, "clinical/calculator.html", context, status=422 if form.errors else 200)
