@@ -42,23 +42,6 @@ class SubjectCreateForm(forms.Form):
             self.fields["center"].initial = center_choices[0][0]
 
 
-class EligibilityForm(forms.Form):
-    """One choice per protocol criterion; built from the protocol in force."""
-
-    CHOICES = [("missing", _("Missing data")), ("met", _("Met")), ("not_met", _("Not met"))]
-
-    def __init__(self, *args: Any, protocol: Protocol, language: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for criterion in protocol.criteria:
-            kind = _("Inclusion") if criterion.kind == "inclusion" else _("Exclusion")
-            self.fields[criterion.id] = forms.ChoiceField(
-                label=f"{criterion.id} · {kind} — {criterion.text.get(language, criterion.text['en'])}",
-                choices=self.CHOICES,
-                initial="missing",
-                widget=forms.RadioSelect,
-            )
-
-
 class NoInputForm(forms.Form):
     reason = forms.CharField(label=_("Comment (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
