@@ -13,7 +13,7 @@ import itertools
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 SECONDS_PER_DAY = 86400.0
 
@@ -77,10 +77,14 @@ class StepDuration:
 
 
 def days_between(start: datetime, end: datetime) -> float:
-    """Elapsed days between two aware instants (UTC arithmetic, so clock changes do not count)."""
+    """Elapsed days between two aware instants.
+
+    Through UTC: Python subtracts two times of the same zone by wall clock, which would lose or
+    gain the hour of a clock change.
+    """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("vein-to-vein times need time zones")
-    return (end - start).total_seconds() / SECONDS_PER_DAY
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / SECONDS_PER_DAY
 
 
 def summarise(milestones: Iterable[Milestones]) -> dict[str, dict[str, IntervalSummary]]:
