@@ -47,7 +47,7 @@ EXIT = [(source, t.step) for t in TRANSITIONS for source in sorted(t.sources) if
 
 
 def test_the_exempt_steps_are_exactly_the_exits() -> None:
-    assert CONSENT_EXEMPT_STEPS == {Step.FAIL_SCREENING, Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH}
+    assert {Step.FAIL_SCREENING, Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH} == CONSENT_EXEMPT_STEPS
     assert CONSENT_WITHDRAWAL_EXITS_STUDY is True
 
 
