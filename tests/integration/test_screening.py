@@ -332,6 +332,11 @@ def test_screening_log_page_and_csv_scoped_to_my_centers(world: Any) -> None:
     assert Client().get("/api/v1/screening-log.csv").status_code == 401
     lille = world.client_for("lil.coordinator").get("/screening-log.csv").content.decode()
     assert subjects["lille"].code in lille and subjects["failed"].code not in lille
+    # The lab sees the infused subject's material, not its screening outcome.
+    lab = world.client_for("lab.manufacturing").get("/screening-log.csv").content.decode()
+    assert lab.splitlines()[1:] == []
+    monitor = world.client_for("cra.monitor").get("/screening-log/").content.decode()
+    assert subjects["failed"].code in monitor and subjects["lille"].code in monitor and "Testpatient" not in monitor
 
 
 def test_csv_cells_cannot_run_as_formulas(world: Any) -> None:
@@ -499,3 +504,27 @@ def test_consent_page_withdrawal_by_role(world: Any) -> None:
     assert world.client_for("bdx.coordinator").post(url, form).status_code == 302
     page = world.client_for("bdx.coordinator").get(url).content.decode()
     assert 'data-testid="withdrawal"' in page and "data_collection" in page
+
+
+def test_a_criterion_without_rule_is_attested_on_the_page_and_only_it(world: Any, tmp_path: Any, settings: Any) -> None:
+    source = Path(world.protocol.path).read_text(encoding="utf-8")
+    extra = (
+        "\n    - id: E03_OTHER_AUTOIMMUNE\n      kind: exclusion\n"
+        '      text: {en: "No other systemic autoimmune disease", fr: "Absence d\'autre maladie auto-immune"}\n'
+    )
+    path = tmp_path / "with_attested.yaml"
+    path.write_text(source.rstrip("\n") + extra, encoding="utf-8")
+    settings.CARTRIAL_PROTOCOL_FILE = str(path)
+    subject = world.new_subject("BDX", State.SCREENING)
+    client = world.client_for("bdx.investigator")
+    url = f"/subjects/{subject.code}/eligibility/"
+    page = client.get(url).content.decode()
+    assert 'name="attest_E03_OTHER_AUTOIMMUNE"' in page and 'name="attest_I06_CD3"' not in page
+    assert client.post(url, {**form_post(), "save": "1"}).status_code == 302
+    assert EligibilityAssessment.objects.filter(subject=subject).latest("pk").verdict == "incomplete"
+    attested = {**form_post(), "attest_E03_OTHER_AUTOIMMUNE": "met", "reason": "Rheumatologist's letter", "save": "1"}
+    assert client.post(url, attested).status_code == 302
+    latest = EligibilityAssessment.objects.filter(subject=subject).latest("pk")
+    assert latest.verdict == "eligible"
+    row = next(c for c in latest.result_json["criteria"] if c["id"] == "E03_OTHER_AUTOIMMUNE")
+    assert row["values_used"] == {"attested": "met"}

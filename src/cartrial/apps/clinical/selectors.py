@@ -125,7 +125,12 @@ def _outcome(steps: set[str], state: State) -> str:
 def screening_log(*, scope: Scope, center_code: str | None = None) -> list[ScreeningLogRow]:
     """Every screened subject of the user's centers, oldest screening first: 3 queries whatever the size."""
     subjects = (
-        Subject.objects.filter(access_subject_filter(scope), pathway_events__step=Step.START_SCREENING.value)
+        # The manufacturing lab has no business with screening outcomes: clinical and sponsor roles only.
+        Subject.objects.filter(
+            access_subject_filter(scope),
+            center_id__in=scope.clinical_center_ids,
+            pathway_events__step=Step.START_SCREENING.value,
+        )
         .select_related("center")
         .prefetch_related(
             Prefetch(
