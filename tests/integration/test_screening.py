@@ -528,3 +528,46 @@ def test_a_criterion_without_rule_is_attested_on_the_page_and_only_it(world: Any
     assert latest.verdict == "eligible"
     row = next(c for c in latest.result_json["criteria"] if c["id"] == "E03_OTHER_AUTOIMMUNE")
     assert row["values_used"] == {"attested": "met"}
+
+
+def test_consent_api_reconsent_and_withdrawal(world: Any, tmp_path: Any, settings: Any) -> None:
+    subject = world.new_subject("BDX", State.INCLUDED)
+    source = Path(world.protocol.path).read_text(encoding="utf-8")
+    path = tmp_path / "amended.yaml"
+    path.write_text(source.replace('version: "1.0"\n      language: fr', 'version: "1.1"\n      language: fr'), "utf-8")
+    settings.CARTRIAL_PROTOCOL_FILE = str(path)
+    today = clock.now().date().isoformat()
+    pharmacist = _api(world, "bdx.pharmacist")
+    refused = pharmacist.post(
+        f"/api/v1/subjects/{subject.code}/consent/reconsent",
+        {"language": "fr", "signed_on": today},
+        content_type="application/json",
+    )
+    assert refused.status_code == 403
+    coordinator = _api(world, "bdx.coordinator")
+    blocked = coordinator.post(
+        f"/api/v1/subjects/{subject.code}/transitions",
+        {"step": "schedule_apheresis", "data": {"apheresis_date": today}},
+        content_type="application/json",
+    )
+    assert blocked.status_code == 409 and blocked.json()["code"] == "consent_outdated"
+    done = coordinator.post(
+        f"/api/v1/subjects/{subject.code}/consent/reconsent",
+        {"language": "fr", "signed_on": today},
+        content_type="application/json",
+    )
+    assert done.status_code == 200 and done.json()["document_version"] == "1.1"
+    outside = _api(world, "lil.coordinator").post(
+        f"/api/v1/subjects/{subject.code}/consent/withdrawal",
+        {"withdrawn_on": today, "reason": "x"},
+        content_type="application/json",
+    )
+    assert outside.status_code == 404
+    withdrawn = coordinator.post(
+        f"/api/v1/subjects/{subject.code}/consent/withdrawal",
+        {"withdrawn_on": today, "reason": "Moving abroad"},
+        content_type="application/json",
+    )
+    body = withdrawn.json()
+    assert withdrawn.status_code == 200 and body["state"] == "withdrawn" and body["exited_study"] is True
+    assert "schedule_apheresis" in body["stops"] and "data_collection" in body["stops"]

@@ -1,4 +1,4 @@
-"""API: the calculators (calculators.md contract) and the screening log as CSV.
+"""API: the calculators (calculators.md contract), the screening log as CSV, re-consent and consent withdrawal.
 
 `POST /api/v1/calculators/NAME` takes the calculator's JSON input and answers its JSON output,
 exactly as `cartrial calc NAME` does; bad input is a 422 whose `fields` name every offending key.
@@ -7,16 +7,25 @@ exactly as `cartrial calc NAME` does; bad input is a 422 whose `fields` name eve
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import scope_for
-from cartrial.apps.api import ApiError
+from cartrial.apps.accounts.access import AccessDenied, access_step, actor_for_read, scope_for
+from cartrial.apps.api import ApiError, _language
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, audit_refusal
 from cartrial.apps.clinical.views import screening_log_csv
+from cartrial.apps.subjects import services as subject_services
+from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.selectors import subject_get
+from cartrial.domain.pathway import Step
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
 from cartrial.domain.scores.registry import CALCULATOR_NAMES, calculate, describe
+from cartrial.protocols import active_protocol
 
 router = Router(tags=["calculators", "screening"])
 
@@ -65,3 +74,79 @@ def screening_log_export(request: HttpRequest, center: str | None = None) -> Htt
     if center is not None and center not in scope.center_codes.values():
         raise ApiError(404, "not_found", f"No center '{center}' in your scope.")
     return screening_log_csv(scope, center)
+
+
+class ReconsentIn(Schema):
+    language: str
+    signed_on: date
+
+
+class WithdrawalIn(Schema):
+    withdrawn_on: date
+    reason: str
+
+
+def _subject_and_actor(request: HttpRequest, code: str, step: Step) -> tuple[Subject, Actor]:
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    try:
+        subject = subject_get(scope=scope, code=code)
+    except Subject.DoesNotExist:
+        raise ApiError(404, "not_found", f"No subject '{code}' in your scope.") from None
+    try:
+        actor = access_step(
+            scope,
+            request.user,  # type: ignore[arg-type]
+            step,
+            center_id=subject.center_id,
+            manufacturing_site_id=None,
+            center_code=subject.center.code,
+        )
+    except AccessDenied as denied:
+        audit_refusal(
+            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
+            event=AuditEvent.ACCESS_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code=denied.code,
+            message=f"{step.value} (consent): {denied.message}",
+            subject_code=subject.code,
+        )
+        raise
+    return subject, actor
+
+
+@router.post(
+    "/subjects/{code}/consent/reconsent", response=dict[str, Any], summary="Record re-consent on the current version"
+)
+def consent_reconsent(request: HttpRequest, code: str, payload: ReconsentIn) -> dict[str, Any]:
+    subject, actor = _subject_and_actor(request, code, Step.START_SCREENING)
+    consent = subject_services.consent_reconsent(
+        actor=actor,
+        user=request.user,  # type: ignore[arg-type]
+        subject=subject,
+        protocol=active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None),
+        language=payload.language,
+        signed_on=payload.signed_on,
+    )
+    return {"document_version": consent.document_version, "language": consent.language, "signed_on": consent.signed_on}
+
+
+@router.post("/subjects/{code}/consent/withdrawal", response=dict[str, Any], summary="Record the withdrawal of consent")
+def consent_withdrawal(request: HttpRequest, code: str, payload: WithdrawalIn) -> dict[str, Any]:
+    subject, actor = _subject_and_actor(request, code, Step.WITHDRAW)
+    withdrawal = subject_services.consent_withdraw(
+        actor=actor,
+        user=request.user,  # type: ignore[arg-type]
+        subject=subject,
+        protocol=active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None),
+        withdrawn_on=payload.withdrawn_on,
+        reason=payload.reason,
+        ui_language=_language(request),
+    )
+    subject.refresh_from_db()
+    return {
+        "withdrawn_on": withdrawal.withdrawn_on,
+        "stops": withdrawal.stops,
+        "exited_study": withdrawal.exited_study,
+        "state": subject.state,
+    }
