@@ -560,9 +560,74 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
             excursion = 11.5 if target is State.PRODUCT_RELEASED else None
             PathwayDriver(protocol, users, subject, start, excursion_c=excursion).advance_to(target)
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
+        seed_kinetics_demo(users, today)
     return DemoWorld(centers=centers, users=users, api_token=token)
 
 
 def demo_epoch() -> datetime:
     """A fixed 'today' for reproducible demo data in tests."""
     return datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
+    """Synthetic CAR-T, B-cell and anti-dsDNA results for every infused demo subject (issue 5).
+
+    Each subject is one virtual patient drawn from the `sle-default` prior (seeded by its code),
+    sampled at the protocol's usual days up to today, with the preset's log-normal residual
+    error and the assays' limits of quantification (CAR-T 0.02 cells/µL, B cells 1 cell/µL,
+    anti-dsDNA 10 IU/mL). Two depart from the expected course so that the flags show: the
+    subject in acute monitoring expands poorly (CAR-T peak 1.5 cells/µL, prior 30), and the
+    one in long-term follow-up loses its CAR-T early (B cells back by about D28) with an
+    autoreactive regenerated repertoire (anti-dsDNA rises again).
+    """
+    import zlib
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from cartrial.apps.biology.entries import KineticEntry
+    from cartrial.apps.biology.services import kinetic_observations_record
+    from cartrial.domain.kinetics import ModelParameters, preset_named, simulate_markers
+    from cartrial.domain.kinetics.parameters import sample_patients
+
+    preset = preset_named("sle-default")
+    loq = {"car_t": 0.02, "b_cells": 1.0, "anti_dsdna": 10.0}
+    sample_days = (0, 1, 3, 5, 7, 10, 14, 21, 28, 42, 60, 90, 120, 180, 270, 365, 455, 545, 635, 730)
+    departures = {
+        State.ACUTE_MONITORING: {"car_t_peak": 1.5},
+        State.LONG_TERM_FOLLOW_UP: {
+            "car_t_memory_fraction": 0.0005,
+            "car_t_fast_decline_per_day": 0.5,
+            "precursor_transit_days": 10.0,
+            "regenerated_autoreactivity": 1.5,
+        },
+    }
+    infused = Subject.objects.filter(synthetic=True, infusion_date__isnull=False).select_related("center")
+    for subject in infused.order_by("center__code", "number"):
+        assert subject.infusion_date is not None
+        zone = ZoneInfo(subject.center.time_zone)
+        last_moment = subject.state_changed_at if subject.state in (State.COMPLETED, State.WITHDRAWN) else today
+        rng = np.random.default_rng(zlib.crc32(subject.code.encode()))
+        columns = sample_patients(preset, 1, rng).as_columns()
+        for name, value in departures.get(State(subject.state), {}).items():
+            columns[name] = np.array([value])
+        start = datetime.combine(subject.infusion_date, datetime.min.time(), zone).replace(hour=8)
+        moments = [start + timedelta(days=day) for day in sample_days if start + timedelta(days=day) <= last_moment]
+        if not moments:
+            continue
+        days = np.array([float(day) for day in sample_days[: len(moments)]])
+        simulated = simulate_markers(ModelParameters.from_columns(columns), days)
+        user = users[f"{subject.center.code.lower()}.coordinator"]
+        actor = Actor(user.pk, user.username, Role.COORDINATOR.value, subject.center.code)
+        for index, moment in enumerate(moments):
+            entries = []
+            for marker in ("car_t", "b_cells", "anti_dsdna"):
+                level = float(simulated[marker][0, index]) * float(
+                    np.exp(preset.residual_sd_log[marker] * rng.standard_normal())
+                )
+                below = level < loq[marker]
+                value = None if below else float(f"{level:.3g}")
+                unit = preset.car_t_unit if marker == "car_t" else ("cells/µL" if marker == "b_cells" else "IU/mL")
+                entries.append(KineticEntry(marker, moment, value, unit, loq[marker]))
+            with clock.frozen_at(min(moment + timedelta(hours=6), today)):
+                kinetic_observations_record(actor=actor, user=user, subject=subject, entries=entries)

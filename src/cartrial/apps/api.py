@@ -125,6 +125,7 @@ def _register_routers() -> None:
     api.add_router("/subjects", subjects_router)
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)
+    api.add_router("/subjects", "cartrial.apps.biology.api.router")
 
 
 _register_routers()

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "cartrial.apps.subjects",
     "cartrial.apps.clinical",
     "cartrial.apps.logistics",
+    "cartrial.apps.biology",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("cartrial.apps.clinical.urls")),
     path("accounts/", include("cartrial.apps.accounts.urls")),
     path("logistics/", include("cartrial.apps.logistics.urls")),
+    path("biology/", include("cartrial.apps.biology.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

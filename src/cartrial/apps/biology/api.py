@@ -1,0 +1,182 @@
+"""API: a subject's kinetic results (read, record as JSON or CSV) and its assessment (fit, band, flags).
+
+Same rules and words as the pages (`entries`, `services`); messages follow Accept-Language.
+Errors: 404 outside the user's scope, 403 for a role that may not enter results, 422 for a
+refused result (`code` names the problem, `message` the line or result), 409 when there is no
+result to assess yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.http import HttpRequest
+from django.utils import translation
+from ninja import Router, Schema
+
+from cartrial.apps.accounts.access import AccessDenied, access_step, actor_for_read, scope_for
+from cartrial.apps.api import ApiError, _language
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.biology import selectors, services
+from cartrial.apps.biology.entries import entries_from_objects, parse_csv
+from cartrial.apps.biology.presenters import flag_message
+from cartrial.apps.subjects import selectors as subject_selectors
+from cartrial.apps.subjects.models import Subject
+from cartrial.domain.kinetics import assessment_document
+
+router = Router(tags=["kinetics"])
+
+
+def _get(request: HttpRequest, code: str) -> Subject:
+    try:
+        return subject_selectors.subject_get(scope=scope_for(request.user), code=code)  # type: ignore[arg-type]
+    except Subject.DoesNotExist:
+        raise ApiError(404, "not_found", f"No subject '{code}' in your scope.") from None
+
+
+def _actor(request: HttpRequest, subject: Subject) -> Actor:
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    try:
+        return access_step(
+            scope,
+            request.user,  # type: ignore[arg-type]
+            services.KINETICS_ENTRY_AUTHORITY,
+            center_id=subject.center_id,
+            manufacturing_site_id=None,
+            center_code=subject.center.code,
+        )
+    except AccessDenied as denied:
+        audit_refusal(
+            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
+            event=AuditEvent.ACCESS_REFUSED,
+            entity="subject",
+            entity_id=subject.code,
+            code=denied.code,
+            message=f"kinetics results (API): {denied.message}",
+            subject_code=subject.code,
+        )
+        raise AccessDenied("Only the investigators and coordinators of the center enter results.") from None
+
+
+class ObservationIn(Schema):
+    marker: str
+    sampled_at: str | None = None
+    value: float | str | None = None
+    unit: str | None = None
+    loq: float | str | None = None
+
+
+class ObservationsIn(Schema):
+    observations: list[ObservationIn]
+
+
+def _row_document(row: selectors.KineticRow, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "marker": row.marker,
+        "sampled_at": row.sampled_at.isoformat(),
+        "sampled_at_local": row.sampled_at.astimezone(zone).isoformat(),
+        "day": row.day,
+        "value": row.value,
+        "unit": row.unit,
+        "loq": row.loq,
+        "censored": row.censored,
+        "context": row.context,
+        "used_by_model": row.usable,
+        "not_used_because": row.not_used_because or None,
+    }
+
+
+def _observations_document(subject: Subject) -> dict[str, Any]:
+    zone = ZoneInfo(subject.center.time_zone)
+    return {
+        "subject": subject.code,
+        "infusion_date": subject.infusion_date.isoformat() if subject.infusion_date else None,
+        "time_zone": zone.key,
+        "observations": [_row_document(row, zone) for row in selectors.subject_kinetic_rows(subject=subject)],
+    }
+
+
+def _recorded(subject: Subject, result: services.KineticsRecorded) -> dict[str, Any]:
+    zone = ZoneInfo(subject.center.time_zone)
+    recorded = {row.pk for row in result.recorded}
+    rows = [row for row in selectors.subject_kinetic_rows(subject=subject) if row.pk in recorded]
+    return {
+        "subject": subject.code,
+        "recorded": len(result.recorded),
+        "skipped_duplicates": result.skipped_duplicates,
+        "observations": [_row_document(row, zone) for row in rows],
+    }
+
+
+@router.get("/{code}/kinetics/observations", summary="A subject's CAR-T, B-cell and anti-dsDNA results")
+def observations_list(request: HttpRequest, code: str) -> dict[str, Any]:
+    return _observations_document(_get(request, code))
+
+
+@router.post(
+    "/{code}/kinetics/observations",
+    response={201: dict[str, Any]},
+    summary="Record results (all or none); sampled_at without an offset is read in the center's zone",
+)
+def observations_record(request: HttpRequest, code: str, payload: ObservationsIn) -> tuple[int, dict[str, Any]]:
+    subject = _get(request, code)
+    actor = _actor(request, subject)
+    with translation.override(_language(request)):
+        entries = entries_from_objects(
+            [item.dict() for item in payload.observations],
+            preset=selectors.kinetics_preset(),
+            zone=ZoneInfo(subject.center.time_zone),
+        )
+        result = services.kinetic_observations_record(
+            actor=actor,
+            user=request.user,  # type: ignore[arg-type]
+            subject=subject,
+            entries=entries,
+        )
+    return 201, _recorded(subject, result)
+
+
+@router.post(
+    "/{code}/kinetics/observations.csv",
+    response={201: dict[str, Any]},
+    summary="Import a CSV body (subject,marker,sampled_at,value,unit,loq), all rows or none",
+)
+def observations_import(request: HttpRequest, code: str) -> tuple[int, dict[str, Any]]:
+    subject = _get(request, code)
+    actor = _actor(request, subject)
+    with translation.override(_language(request)):
+        entries = parse_csv(
+            request.body,
+            subject_code=subject.code,
+            preset=selectors.kinetics_preset(),
+            zone=ZoneInfo(subject.center.time_zone),
+        )
+        result = services.kinetic_observations_record(
+            actor=actor,
+            user=request.user,  # type: ignore[arg-type]
+            subject=subject,
+            entries=entries,
+        )
+    return 201, _recorded(subject, result)
+
+
+@router.get("/{code}/kinetics/assessment", summary="Individual fit, predictive band and flags of a subject")
+def assessment(request: HttpRequest, code: str) -> dict[str, Any]:
+    subject = _get(request, code)
+    kinetics = selectors.subject_kinetics(subject=subject)
+    if kinetics.error:
+        raise ApiError(422, "kinetics_invalid_observation", kinetics.error)
+    if kinetics.assessment is None:
+        raise ApiError(409, "kinetics_no_observations", f"{subject.code} has no kinetic result since the infusion.")
+    document = assessment_document(kinetics.assessment)
+    with translation.override(_language(request)):
+        for flag, entry in zip(kinetics.assessment.flags, document["flags"], strict=True):  # type: ignore[call-overload]
+            entry["message_localised"] = flag_message(flag)
+    return {
+        "subject": subject.code,
+        "infusion_date": subject.infusion_date.isoformat() if subject.infusion_date else None,
+        **document,
+    }

@@ -1,0 +1,122 @@
+"""Forms of the kinetics pages: one blood sample (up to three markers) and a CSV import.
+
+Both only collect text; `entries.parse_entry` / `entries.parse_csv` apply the one set of rules
+shared with the API.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cartrial.apps.biology.entries import MAX_CSV_BYTES, KineticEntry, KineticEntryRefused, parse_entry
+from cartrial.apps.biology.presenters import MARKER_TITLES
+from cartrial.domain.kinetics import OBSERVED_MARKERS, Preset
+from cartrial.domain.lab_catalogue import ANALYTES
+
+
+class SampleForm(forms.Form):
+    """One sample time and, for each kinetic marker measured on it, value or "< LoQ", unit and LoQ."""
+
+    sampled_at = forms.DateTimeField(
+        label=_("Sample date and time (center's time zone)"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"required": _("Give the sample date and time."), "invalid": _("Enter a date and a time.")},
+    )
+
+    def __init__(self, *args: object, preset: Preset, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.preset = preset
+        for marker in OBSERVED_MARKERS:
+            units = ANALYTES[marker].units
+            preferred = preset.car_t_unit if marker == "car_t" else units[0]
+            ordered = (preferred, *[u for u in units if u != preferred])
+            self.fields[f"{marker}_value"] = forms.CharField(
+                label=_("Value"),
+                required=False,
+                widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": _("e.g. 12.5")}),
+            )
+            self.fields[f"{marker}_below_loq"] = forms.BooleanField(label=_("< LoQ"), required=False)
+            self.fields[f"{marker}_unit"] = forms.ChoiceField(
+                label=_("Unit"), choices=[(u, u) for u in ordered], initial=preferred
+            )
+            self.fields[f"{marker}_loq"] = forms.CharField(
+                label=_("LoQ"),
+                required=False,
+                widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": _("assay limit")}),
+            )
+
+    def marker_rows(self) -> list[dict[str, object]]:
+        """Bound fields grouped per marker for the template."""
+        return [
+            {
+                "marker": marker,
+                "title": MARKER_TITLES[marker],
+                "value": self[f"{marker}_value"],
+                "below_loq": self[f"{marker}_below_loq"],
+                "unit": self[f"{marker}_unit"],
+                "loq": self[f"{marker}_loq"],
+            }
+            for marker in OBSERVED_MARKERS
+        ]
+
+    def entries(self, zone: ZoneInfo) -> list[KineticEntry]:
+        """The markers filled in, as entries; a refusal names the marker. Call after is_valid()."""
+        moment = self.cleaned_data["sampled_at"]
+        entries = []
+        for marker in OBSERVED_MARKERS:
+            value = (self.cleaned_data.get(f"{marker}_value") or "").strip()
+            below = self.cleaned_data.get(f"{marker}_below_loq")
+            loq = (self.cleaned_data.get(f"{marker}_loq") or "").strip()
+            if not value and not below and not loq:
+                continue
+            if below and value:
+                raise KineticEntryRefused(
+                    str(_("give either a value or “< LoQ”, not both.")),
+                    code="kinetics_value_and_censored",
+                    where=str(MARKER_TITLES[marker]),
+                )
+            fields = {
+                "marker": marker,
+                "sampled_at": moment.replace(tzinfo=None).replace(tzinfo=zone),
+                "value": "" if below else value,
+                "unit": self.cleaned_data.get(f"{marker}_unit") or "",
+                "loq": loq,
+            }
+            entries.append(parse_entry(fields, self.preset, zone, where=str(MARKER_TITLES[marker])))
+        if not entries:
+            raise KineticEntryRefused(
+                str(_("fill in at least one marker (a value, or “< LoQ” with the LoQ).")),
+                code="kinetics_missing_value",
+            )
+        return entries
+
+
+class ImportForm(forms.Form):
+    """A CSV file, or its text pasted."""
+
+    file = forms.FileField(label=_("CSV file"), required=False)
+    text = forms.CharField(
+        label=_("…or paste the CSV text"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
+    )
+
+    def content(self) -> bytes:
+        """The file's bytes or the pasted text; a form error when neither or too large."""
+        upload = self.cleaned_data.get("file")
+        if upload is not None:
+            if upload.size > MAX_CSV_BYTES:
+                raise KineticEntryRefused(
+                    str(_("the file is larger than %(size)d bytes.")) % {"size": MAX_CSV_BYTES},
+                    code="kinetics_file_too_large",
+                )
+            data: bytes = upload.read()
+            return data
+        text = self.cleaned_data.get("text") or ""
+        if not text.strip():
+            raise KineticEntryRefused(str(_("choose a CSV file or paste its text.")), code="kinetics_bad_file")
+        return text.encode("utf-8")

@@ -1,0 +1,273 @@
+"""Reads: a subject's kinetic results by day since infusion, its assessment, the trial's cohort.
+
+Day since infusion = the calendar date of the sample in the center's time zone minus the
+infusion date (D0), as the protocol counts its visits (D7, D14, M3...). Results before D0 (e.g.
+an anti-dsDNA titre entered at screening) are listed but not used by the model, which starts at
+the infusion. Every subject is reached through the scoped subject selectors first.
+
+The model's reference cohort is simulated once per (preset, horizon) per process (~0.3-0.8 s)
+and a subject's assessment (fit + band, ~0.3-0.6 s) is kept per exact set of observations, so a
+page reload or the subject page's panel does not refit unchanged data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.access import Scope
+from cartrial.apps.clinical.models import LabObservation
+from cartrial.apps.clinical.selectors import lab_observations
+from cartrial.apps.subjects import selectors as subject_selectors
+from cartrial.apps.subjects.models import Subject
+from cartrial.domain.errors import DomainError
+from cartrial.domain.kinetics import (
+    OBSERVED_MARKERS,
+    CohortResult,
+    Flag,
+    Preset,
+    SubjectAssessment,
+    assess_flags,
+    assess_subject,
+    parse_observations,
+    population_for,
+    preset_named,
+)
+from cartrial.domain.kinetics.flags import observed_b_cell_reappearance_day
+from cartrial.domain.kinetics.observations import observed_units
+
+KINETICS_CONTEXT = "kinetics"
+# The trial's model: the SLE preset of kinetics.md (priors until the trial's own data re-estimate them).
+KINETICS_PRESET = "sle-default"
+# Bands are simulated over whole years, so a subject's horizon falls on one of a few cached cohorts.
+HORIZON_STEP_DAYS = 365
+# CAR-T window in which the observed peak is read (the acute monitoring period, D0-D28).
+PEAK_WINDOW_DAYS = 28
+# A CAR-T peak is called "reached" once a sample after this day exists (typical peak: day 9).
+PEAK_SEEN_AFTER_DAY = 14
+
+
+def day_since_infusion(sampled_at: datetime, infusion_date: date, zone: ZoneInfo) -> int:
+    """Calendar days from D0 to the sample, in the center's time zone."""
+    return (sampled_at.astimezone(zone).date() - infusion_date).days
+
+
+def kinetics_preset() -> Preset:
+    return preset_named(KINETICS_PRESET)
+
+
+@lru_cache(maxsize=8)
+def reference_population(preset_name: str, horizon_days: int) -> CohortResult:
+    """The preset's virtual cohort (4 000 patients, seed 0), once per process."""
+    return population_for(preset_named(preset_name), horizon_days=horizon_days)
+
+
+def horizon_for(last_day: float) -> int:
+    """The band horizon covering `last_day`: 365, 730, 1095... days."""
+    return HORIZON_STEP_DAYS * max(1, math.ceil(last_day / HORIZON_STEP_DAYS))
+
+
+@dataclass(frozen=True)
+class KineticRow:
+    """One stored result of a kinetic marker, placed in days since infusion."""
+
+    pk: int
+    marker: str
+    sampled_at: datetime
+    day: int | None
+    value: float | None
+    unit: str
+    loq: float | None
+    context: str
+    usable: bool
+    not_used_because: str = ""
+
+    @property
+    def censored(self) -> bool:
+        return self.value is None or (self.loq is not None and self.value < self.loq)
+
+    @property
+    def shown_value(self) -> float | None:
+        """What a plot places: the value, or the LoQ of a censored result."""
+        return self.loq if self.censored else self.value
+
+    def record(self) -> dict[str, object]:
+        """The domain's observation record."""
+        return {"marker": self.marker, "day": self.day, "value": self.value, "unit": self.unit, "loq": self.loq}
+
+
+def _rows(subject: Subject, observations: Iterable[LabObservation], preset: Preset) -> list[KineticRow]:
+    zone = ZoneInfo(subject.center.time_zone)
+    units = observed_units(preset)
+    rows = []
+    for observation in observations:
+        day = (
+            day_since_infusion(observation.sampled_at, subject.infusion_date, zone)
+            if subject.infusion_date is not None
+            else None
+        )
+        reason = ""
+        if day is None:
+            reason = "not_infused"
+        elif day < 0:
+            reason = "before_infusion"
+        elif observation.unit != units[observation.analyte]:
+            reason = "other_unit"
+        rows.append(
+            KineticRow(
+                pk=observation.pk,
+                marker=observation.analyte,
+                sampled_at=observation.sampled_at,
+                day=day,
+                value=observation.value,
+                unit=observation.unit,
+                loq=observation.limit_of_quantification,
+                context=observation.context,
+                usable=not reason,
+                not_used_because=reason,
+            )
+        )
+    return rows
+
+
+def subject_kinetic_rows(*, subject: Subject) -> list[KineticRow]:
+    """The subject's CAR-T, B-cell and anti-dsDNA results, oldest first."""
+    return _rows(subject, lab_observations(subject=subject, analytes=OBSERVED_MARKERS), kinetics_preset())
+
+
+def _frozen_records(rows: Sequence[KineticRow]) -> tuple[tuple[str, int, float | None, str, float | None], ...]:
+    return tuple((r.marker, r.day or 0, r.value, r.unit, r.loq) for r in rows if r.usable)
+
+
+@lru_cache(maxsize=128)
+def _assess(
+    preset_name: str, records: tuple[tuple[str, int, float | None, str, float | None], ...]
+) -> SubjectAssessment:
+    preset = preset_named(preset_name)
+    last_day = max(record[1] for record in records)
+    population = reference_population(preset_name, horizon_for(last_day))
+    return assess_subject(
+        [{"marker": m, "day": d, "value": v, "unit": u, "loq": q} for m, d, v, u, q in records],
+        preset,
+        population=population,
+    )
+
+
+@dataclass(frozen=True)
+class SubjectKinetics:
+    """A subject's results and, when there are usable ones, the model's assessment."""
+
+    subject: Subject
+    rows: list[KineticRow]
+    assessment: SubjectAssessment | None
+    error: str = ""
+
+    @property
+    def usable_rows(self) -> list[KineticRow]:
+        return [row for row in self.rows if row.usable]
+
+    @property
+    def days_since_infusion(self) -> int | None:
+        """Today's day since infusion in the center's zone (D-number of the next sample)."""
+        if self.subject.infusion_date is None:
+            return None
+        return day_since_infusion(clock.now(), self.subject.infusion_date, ZoneInfo(self.subject.center.time_zone))
+
+
+def subject_kinetics(*, subject: Subject) -> SubjectKinetics:
+    """Rows plus the fit, band and flags (None without usable results; `error` if the model refuses)."""
+    rows = subject_kinetic_rows(subject=subject)
+    records = _frozen_records(rows)
+    if not records:
+        return SubjectKinetics(subject, rows, None)
+    try:
+        assessment = _assess(KINETICS_PRESET, records)
+    except DomainError as error:
+        return SubjectKinetics(subject, rows, None, error=error.message)
+    return SubjectKinetics(subject, rows, assessment)
+
+
+# --- cohort --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CohortPatient:
+    """One infused subject of the cohort page: results, flags (no fit), summary numbers."""
+
+    subject: Subject
+    rows: list[KineticRow]
+    flags: tuple[Flag, ...] = ()
+    peak_car_t: KineticRow | None = None
+    peak_reached: bool = False
+    reappearance_day: float | None = None
+    depleted_until_day: int | None = None
+    last_day: int | None = None
+    error: str = ""
+    series: dict[str, list[KineticRow]] = field(default_factory=dict)
+
+    @property
+    def raised(self) -> list[Flag]:
+        return [flag for flag in self.flags if flag.raised]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    patients: list[CohortPatient]
+    population: CohortResult
+    preset: Preset
+
+
+def _patient(subject: Subject, rows: list[KineticRow], preset: Preset, population: CohortResult) -> CohortPatient:
+    usable = [row for row in rows if row.usable]
+    series = {marker: [row for row in usable if row.marker == marker] for marker in OBSERVED_MARKERS}
+    if not usable:
+        return CohortPatient(subject, rows, series=series)
+    try:
+        parsed = parse_observations([row.record() for row in usable], preset)
+    except DomainError as error:
+        return CohortPatient(subject, rows, error=error.message, series=series)
+    flags = assess_flags(parsed, preset, population.band, population.reappearance)
+    window = [row for row in series["car_t"] if row.day is not None and row.day <= PEAK_WINDOW_DAYS]
+    measured = [row for row in window if not row.censored]
+    peak = max(measured, key=lambda row: row.value or 0.0) if measured else None
+    b_cells = series["b_cells"]
+    depleted = [row.day for row in b_cells if row.day is not None and row.censored and (row.loq or 0) <= 1.0]
+    return CohortPatient(
+        subject,
+        rows,
+        flags=flags,
+        peak_car_t=peak,
+        peak_reached=any(row.day is not None and row.day > PEAK_SEEN_AFTER_DAY for row in series["car_t"]),
+        reappearance_day=observed_b_cell_reappearance_day(parsed),
+        depleted_until_day=max(depleted) if depleted else None,
+        last_day=max(row.day or 0 for row in usable),
+        series=series,
+    )
+
+
+def cohort_kinetics(*, scope: Scope, center_code: str | None = None) -> Cohort:
+    """Every infused subject the user may see, with their kinetic results: three queries in all."""
+    preset = kinetics_preset()
+    subjects = list(
+        subject_selectors.subject_list(scope=scope, center_code=center_code)
+        .filter(infusion_date__isnull=False)
+        .prefetch_related(
+            Prefetch(
+                "lab_observations",
+                queryset=LabObservation.objects.filter(analyte__in=OBSERVED_MARKERS).order_by("sampled_at", "pk"),
+                to_attr="kinetic_observations",
+            )
+        )
+    )
+    rows = {subject.pk: _rows(subject, subject.kinetic_observations, preset) for subject in subjects}
+    last_day = max((row.day or 0 for subject_rows in rows.values() for row in subject_rows if row.usable), default=1)
+    population = reference_population(KINETICS_PRESET, horizon_for(last_day))
+    patients = [_patient(subject, rows[subject.pk], preset, population) for subject in subjects]
+    return Cohort(patients, population, preset)

@@ -1,0 +1,111 @@
+"""Writes: kinetic results go to the one store of lab observations (clinical app), context `kinetics`.
+
+Refused before anything is stored (the batch is all or nothing): a subject not infused yet, a
+sample taken before the infusion day (kinetics count from D0; pre-infusion results belong to
+screening), a sample time in the future. A result identical to one already stored (same marker,
+sample time, value, unit and LoQ) is skipped, so re-importing a cumulative lab export adds only
+the new rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import User
+from cartrial.apps.audit.services import Actor
+from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused
+from cartrial.apps.biology.selectors import KINETICS_CONTEXT, day_since_infusion
+from cartrial.apps.clinical.models import LabObservation
+from cartrial.apps.clinical.selectors import lab_observations
+from cartrial.apps.clinical.services import LabObservationInput, lab_observations_record
+from cartrial.apps.subjects.models import Subject
+from cartrial.domain.kinetics import OBSERVED_MARKERS
+from cartrial.domain.pathway import Step
+
+# Entering follow-up results is the authority of whoever conducts follow-up: the roles of the
+# follow-up steps (investigator, coordinator) at the subject's center, as the access module says.
+KINETICS_ENTRY_AUTHORITY = Step.START_FOLLOW_UP
+
+
+@dataclass(frozen=True)
+class KineticsRecorded:
+    """What one entry or import did."""
+
+    recorded: list[LabObservation]
+    skipped_duplicates: int
+
+
+def _key(marker: str, entry_time: object, value: float | None, unit: str, loq: float | None) -> tuple[object, ...]:
+    return (marker, entry_time, value, unit, loq)
+
+
+def _refuse(entry: KineticEntry, index: int, message: str, code: str) -> KineticEntryRefused:
+    where = "" if entry.line is not None else _("Result %(n)d") % {"n": index}
+    return KineticEntryRefused(message, code=code, line=entry.line, where=where)
+
+
+def kinetic_observations_record(
+    *, actor: Actor, user: User, subject: Subject, entries: Sequence[KineticEntry]
+) -> KineticsRecorded:
+    """Store one subject's CAR-T, B-cell and anti-dsDNA results, all or none."""
+    if subject.infusion_date is None:
+        raise KineticEntryRefused(
+            _("%(code)s has not been infused: kinetic results count from the infusion (D0).") % {"code": subject.code},
+            code="kinetics_not_infused",
+        )
+    if not entries:
+        raise KineticEntryRefused(_("there are no results to record."), code="kinetics_missing_value")
+    zone = ZoneInfo(subject.center.time_zone)
+    now = clock.now()
+    for index, entry in enumerate(entries, start=1):
+        day = day_since_infusion(entry.sampled_at, subject.infusion_date, zone)
+        if day < 0:
+            local = entry.sampled_at.astimezone(zone)
+            raise _refuse(
+                entry,
+                index,
+                _(
+                    "sampled on %(when)s (%(zone)s), %(days)d day(s) before the infusion on %(d0)s; "
+                    "kinetic results count from the infusion day (D0)."
+                )
+                % {"when": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key, "days": -day, "d0": subject.infusion_date},
+                "kinetics_before_infusion",
+            )
+        if entry.sampled_at > now:
+            local = entry.sampled_at.astimezone(zone)
+            raise _refuse(
+                entry,
+                index,
+                _("the sample time %(when)s (%(zone)s) is in the future.")
+                % {"when": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key},
+                "kinetics_sample_in_future",
+            )
+    existing = {
+        _key(row.analyte, row.sampled_at, row.value, row.unit, row.limit_of_quantification)
+        for row in lab_observations(subject=subject, analytes=OBSERVED_MARKERS)
+    }
+    new: list[LabObservationInput] = []
+    skipped = 0
+    for entry in entries:
+        key = _key(entry.marker, entry.sampled_at, entry.value, entry.unit, entry.loq)
+        if key in existing:
+            skipped += 1
+            continue
+        existing.add(key)
+        new.append(
+            LabObservationInput(
+                analyte=entry.marker,
+                value=entry.value,
+                unit=entry.unit,
+                sampled_at=entry.sampled_at,
+                limit_of_quantification=entry.loq,
+                context=KINETICS_CONTEXT,
+            )
+        )
+    recorded = lab_observations_record(actor=actor, user=user, subject=subject, observations=new) if new else []
+    return KineticsRecorded(recorded=recorded, skipped_duplicates=skipped)

@@ -1,0 +1,279 @@
+"""Pages: a subject's kinetics (flags, plots, results), its panel on the subject page, entry, import, cohort.
+
+Adapters only: the subject is reached through the scoped selector (404 outside the user's
+scope); entering results needs the authority of the follow-up steps (investigator or
+coordinator of the subject's center), checked by the access module; sponsor roles read the
+same pages pseudonymously (subject codes only, no identity is ever shown here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from cartrial.apps.accounts.access import (
+    AccessDenied,
+    Scope,
+    access_step,
+    acting_role_for_step,
+    actor_for_read,
+    scope_for,
+)
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.biology import plots, selectors, services
+from cartrial.apps.biology.entries import CSV_COLUMNS, parse_csv
+from cartrial.apps.biology.forms import ImportForm, SampleForm
+from cartrial.apps.biology.presenters import MARKER_TITLES, NOT_USED_REASONS, flag_views
+from cartrial.apps.subjects import selectors as subject_selectors
+from cartrial.apps.subjects.models import Subject
+from cartrial.domain.errors import DomainError
+from cartrial.domain.kinetics import OBSERVED_MARKERS
+from cartrial.domain.pathway import State, state_label
+
+KINETICS_ENTRY_AUTHORITY = services.KINETICS_ENTRY_AUTHORITY
+
+
+def _language() -> str:
+    from django.utils import translation
+
+    return (translation.get_language() or "fr")[:2]
+
+
+def _subject_or_404(scope: Scope, code: str) -> Subject:
+    try:
+        return subject_selectors.subject_get(scope=scope, code=code)
+    except Subject.DoesNotExist:
+        raise Http404("No such subject") from None
+
+
+def can_enter(scope: Scope, subject: Subject) -> bool:
+    return acting_role_for_step(scope, KINETICS_ENTRY_AUTHORITY, subject.center_id, None) is not None
+
+
+def _entry_actor(request: HttpRequest, scope: Scope, subject: Subject) -> Actor | HttpResponse:
+    """The acting investigator or coordinator, or a recorded 403."""
+    try:
+        return access_step(
+            scope,
+            request.user,  # type: ignore[arg-type]
+            KINETICS_ENTRY_AUTHORITY,
+            center_id=subject.center_id,
+            manufacturing_site_id=None,
+            center_code=subject.center.code,
+        )
+    except AccessDenied as denied:
+        if request.method == "POST":
+            audit_refusal(
+                actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
+                event=AuditEvent.ACCESS_REFUSED,
+                entity="subject",
+                entity_id=subject.code,
+                code=denied.code,
+                message=f"kinetics results: {denied.message}",
+                subject_code=subject.code,
+            )
+        return HttpResponseForbidden(_("Only the investigators and coordinators of the center enter results."))
+
+
+def _marker_plots(kinetics: selectors.SubjectKinetics, *, compact: bool, prefix: str) -> list[dict[str, Any]]:
+    assessment = kinetics.assessment
+    if assessment is None:
+        return []
+    rows = kinetics.usable_rows
+    population = assessment.population.band
+    fit = assessment.fit
+    x_max = plots.x_limit(rows, float(population.days[-1]), minimum=60.0 if compact else 120.0)
+    return [
+        {
+            "marker": marker,
+            "html": plots.subject_marker_plot(
+                marker,
+                [row for row in rows if row.marker == marker],
+                population=population,
+                fitted=fit.band if fit.converged else None,
+                expected=fit.expected[marker] if fit.converged and fit.expected is not None else None,
+                x_max=x_max,
+                div_id=f"{prefix}-{marker}",
+                height=210 if compact else 330,
+                legend=not compact,
+            ),
+        }
+        for marker in OBSERVED_MARKERS
+    ]
+
+
+def _kinetics_context(scope: Scope, subject: Subject, *, compact: bool) -> dict[str, Any]:
+    kinetics = selectors.subject_kinetics(subject=subject)
+    assessment = kinetics.assessment
+    zone = ZoneInfo(subject.center.time_zone)
+    return {
+        "subject": subject,
+        "state_label": state_label(State(subject.state), _language()),
+        "kinetics": kinetics,
+        "assessment": assessment,
+        "fit": assessment.fit if assessment else None,
+        "flags": flag_views(assessment.flags) if assessment else [],
+        "plots": _marker_plots(kinetics, compact=compact, prefix="panel" if compact else "kinetics"),
+        "rows": [
+            {
+                "row": row,
+                "title": MARKER_TITLES.get(row.marker, row.marker),
+                "not_used": NOT_USED_REASONS.get(row.not_used_because, ""),
+            }
+            for row in reversed(kinetics.rows)
+        ],
+        "time_zone": zone.key,
+        "today_day": kinetics.days_since_infusion,
+        "can_enter": can_enter(scope, subject),
+        "population": assessment.population if assessment else None,
+    }
+
+
+@login_required
+def subject_kinetics_page(request: HttpRequest, code: str) -> HttpResponse:
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    subject = _subject_or_404(scope, code)
+    return render(request, "biology/subject.html", _kinetics_context(scope, subject, compact=False))
+
+
+@login_required
+def subject_panel(request: HttpRequest, code: str) -> HttpResponse:
+    """The subject page's panel, fetched by htmx after the page is shown (the fit costs ~0.5 s)."""
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    subject = _subject_or_404(scope, code)
+    return render(request, "biology/_panel_content.html", _kinetics_context(scope, subject, compact=True))
+
+
+def _recorded_message(request: HttpRequest, result: services.KineticsRecorded) -> None:
+    text = _("%(n)d result(s) recorded.") % {"n": len(result.recorded)}
+    if result.skipped_duplicates:
+        text += " " + _("%(n)d already recorded, skipped.") % {"n": result.skipped_duplicates}
+    messages.success(request, text)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    subject = _subject_or_404(scope, code)
+    acting = _entry_actor(request, scope, subject)
+    if isinstance(acting, HttpResponse):
+        return acting
+    preset = selectors.kinetics_preset()
+    form = SampleForm(request.POST or None, preset=preset)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            entries = form.entries(ZoneInfo(subject.center.time_zone))
+            result = services.kinetic_observations_record(
+                actor=acting,
+                user=request.user,  # type: ignore[arg-type]
+                subject=subject,
+                entries=entries,
+            )
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            _recorded_message(request, result)
+            return redirect("biology:subject", code=subject.code)
+    context = {
+        "subject": subject,
+        "form": form,
+        "error": error,
+        "time_zone": subject.center.time_zone,
+        "rows": form.marker_rows(),
+    }
+    return render(request, "biology/entry.html", context, status=422 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def observation_import(request: HttpRequest, code: str) -> HttpResponse:
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    subject = _subject_or_404(scope, code)
+    acting = _entry_actor(request, scope, subject)
+    if isinstance(acting, HttpResponse):
+        return acting
+    form = ImportForm(request.POST or None, request.FILES or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            entries = parse_csv(
+                form.content(),
+                subject_code=subject.code,
+                preset=selectors.kinetics_preset(),
+                zone=ZoneInfo(subject.center.time_zone),
+            )
+            result = services.kinetic_observations_record(
+                actor=acting,
+                user=request.user,  # type: ignore[arg-type]
+                subject=subject,
+                entries=entries,
+            )
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            _recorded_message(request, result)
+            return redirect("biology:subject", code=subject.code)
+    context = {
+        "subject": subject,
+        "form": form,
+        "error": error,
+        "columns": ",".join(CSV_COLUMNS),
+        "example": render_to_string("biology/_csv_example.txt", {"code": subject.code}),
+        "time_zone": subject.center.time_zone,
+    }
+    return render(request, "biology/import.html", context, status=422 if error else 200)
+
+
+@login_required
+def cohort_page(request: HttpRequest) -> HttpResponse:
+    """The trial's infused patients in the user's scope against the prior and each other."""
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    chosen = request.GET.get("center") or None
+    center = chosen if chosen in scope.center_codes.values() else None
+    cohort = selectors.cohort_kinetics(scope=scope, center_code=center)
+    band = cohort.population.band
+    with_data = [patient for patient in cohort.patients if any(patient.series.values())]
+    all_rows = [row for patient in with_data for rows in patient.series.values() for row in rows]
+    x_max = plots.x_limit(all_rows, float(band.days[-1]), minimum=180.0)
+    figures = []
+    if with_data:
+        figures = [
+            plots.cohort_marker_plot(marker, with_data, population=band, x_max=x_max, div_id=f"cohort-{marker}")
+            for marker in ("b_cells", "anti_dsdna", "car_t")
+        ]
+    language = _language()
+    context = {
+        "patients": [
+            {
+                "patient": patient,
+                "state_label": state_label(State(patient.subject.state), language),
+                "raised": flag_views(patient.raised),
+                "count": sum(len(rows) for rows in patient.series.values()),
+            }
+            for patient in cohort.patients
+        ],
+        "figures": figures,
+        "peak_plot": plots.peak_plot(with_data, cohort.preset, div_id="cohort-peak") if with_data else "",
+        "reappearance_plot": plots.reappearance_plot(
+            with_data, cohort.population.reappearance, div_id="cohort-reappearance"
+        )
+        if with_data
+        else "",
+        "reappearance": cohort.population.reappearance,
+        "population_patients": cohort.population.patients,
+        "preset": cohort.preset.name,
+        "centers": sorted(scope.center_codes.values()),
+        "center": center or "",
+    }
+    return render(request, "biology/cohort.html", context)
