@@ -15,7 +15,9 @@ _CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def _html(figure: go.Figure, div_id: str) -> str:
-    html: str = figure.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
+    html: str = figure.to_html(
+        full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id, default_width="100%"
+    )
     return html
 
 

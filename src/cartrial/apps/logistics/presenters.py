@@ -47,7 +47,7 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
             f"{'Recueil' if fr else 'Collection'} {collection.number} · {subject.code} · "
             f"{ended_local:%Y-%m-%d %H:%M} {ended_local.tzname()} ({ended_utc})",
             f"{collection.volume_ml:g} mL"
-            + (f" · CD3+ {collection.cd3_cells_e9:g}×10⁹" if collection.cd3_cells_e9 else ""),
+            + (f" · CD3+ {collection.cd3_cells_e9:g} x10^9 cells" if collection.cd3_cells_e9 else ""),
             VALIDATION_NOTE.get(language, VALIDATION_NOTE["en"]),
         ]
         specs.append(
