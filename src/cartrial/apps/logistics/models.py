@@ -263,6 +263,7 @@ class Deviation(models.Model):
     expected = models.CharField(max_length=60, blank=True)
     scanned = models.CharField(max_length=60, blank=True)
     message = models.TextField()
+    message_fr = models.TextField(default="", blank=True)
     actor = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     at = models.DateTimeField()
     location = models.CharField(max_length=200, blank=True)

@@ -290,6 +290,7 @@ def deviation_open(
     kind: str,
     code: str,
     message: str,
+    message_fr: str = "",
     step: str = "",
     expected: str = "",
     scanned: str = "",
@@ -297,7 +298,7 @@ def deviation_open(
     shipment: Shipment | None = None,
     now: datetime | None = None,
 ) -> Deviation:
-    """Write one deviation and its audit entry; inside the caller's transaction if there is one."""
+    """Write one deviation (message in English and French) and its audit entry, in the caller's transaction."""
     now = now or clock.now()
     with transaction.atomic():
         deviation = Deviation.objects.create(
@@ -308,6 +309,7 @@ def deviation_open(
             expected=expected[:60],
             scanned=scanned[:60],
             message=message,
+            message_fr=message_fr or message,
             actor=user,
             at=now,
             location=location[:200],
@@ -341,6 +343,7 @@ def scan_deviation_record(*, actor: Actor, user: User, subject: Subject, refusal
         kind=Deviation.Kind.SCAN_MISMATCH,
         code=found.reason_code,
         message=refusal.message_in("en"),
+        message_fr=refusal.message_in("fr"),
         step=refusal.step,
         expected=found.expected_code,
         scanned=found.scanned_code,
@@ -673,6 +676,8 @@ def material_receive_at_lab(
                 code="transit_time_exceeded",
                 message=f"Material received {hours:.1f} h after the end of collection, beyond the "
                 f"{limits.max_transit_hours:g} h limit of {limits.code}.",
+                message_fr=f"Matériel reçu {hours:.1f} h après la fin du recueil, au-delà de la limite de "
+                f"{limits.max_transit_hours:g} h de {limits.code}.",
                 step="receive_material",
                 location=lab.name,
                 shipment=shipment,
@@ -1338,6 +1343,12 @@ def temperature_log_import(
                 f"{excursion.worst_deviation_c:.1f} °C for {excursion.duration_min:.0f} min "
                 f"from {excursion.start:%Y-%m-%d %H:%M} UTC (file line {excursion.first_line_number})"
                 + (", still out of range at the end of the log" if excursion.open_at_end_of_log else "")
+                + ".",
+                message_fr=f"{product.code} : {'au-dessus de' if side == 'above' else 'en dessous de'} la limite de "
+                f"{excursion.limit_c:g} °C, jusqu'à {excursion.worst_deviation_c:.1f} °C d'écart pendant "
+                f"{excursion.duration_min:.0f} min à partir du {excursion.start:%Y-%m-%d %H:%M} UTC "
+                f"(ligne {excursion.first_line_number} du fichier)"
+                + (", toujours hors limites à la fin du relevé" if excursion.open_at_end_of_log else "")
                 + ".",
                 step="temperature_log",
                 expected=f"{product.min_temperature_c:g}..{product.max_temperature_c:g} °C",

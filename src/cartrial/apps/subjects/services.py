@@ -1082,6 +1082,7 @@ def subject_infuse(
             kind="bedside_mismatch",
             code="identity_mismatch",
             message=english,
+            message_fr=french,
             step=Step.INFUSE.value,
             expected=subject.code,
             scanned=" | ".join(f"{c.bag_code.strip()} / {c.wristband_code.strip()}" for c in checks),

@@ -69,3 +69,35 @@ def deviation_kind(value: str) -> str:
     language = (translation.get_language() or "fr")[:2]
     labels = DEVIATION_KIND_LABELS.get(value, {"en": value})
     return labels.get(language, labels["en"])
+
+
+@register.simple_tag
+def deviation_message(deviation: Any) -> str:
+    """The deviation's message in the user's language (both are recorded)."""
+    language = (translation.get_language() or "fr")[:2]
+    return str(deviation.message_fr if language == "fr" and deviation.message_fr else deviation.message)
+
+
+_HOLDER_FR = (
+    ("· apheresis unit", "· unité d'aphérèse"),
+    ("· manufacturing", "· fabrication"),
+    ("· pharmacy", "· pharmacie"),
+    ("· bedside", "· lit du patient"),
+    (" · shipper ", " · conteneur "),
+)
+
+
+@register.filter
+def holder(value: str | None) -> str:
+    """A custody holder or item as recorded (English codes), shown in the user's language."""
+    if value is None:
+        return "—"
+    if (translation.get_language() or "fr")[:2] != "fr":
+        return value
+    text = value
+    for english, french in _HOLDER_FR:
+        text = text.replace(english, french)
+    for english, french in (("courier ", "transporteur "), ("material ", "matériel "), ("product ", "produit ")):
+        if text.startswith(english):
+            text = french + text[len(english) :]
+    return text
