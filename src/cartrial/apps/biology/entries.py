@@ -51,7 +51,7 @@ class KineticEntryRefused(InvalidInput):
         if line is not None:
             prefix = _("Line %(line)d: ") % {"line": line}
         elif where:
-            prefix = f"{where}: "
+            prefix = _("%(where)s: ") % {"where": where}
         super().__init__(prefix + message, code=code)
         self.line = line
 
