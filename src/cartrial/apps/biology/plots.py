@@ -41,10 +41,26 @@ def _clip(values: np.ndarray, marker: str) -> list[float]:
     return clipped
 
 
+# Daily points are kept while things move fast; later ones are thinned so a two-year plot stays small.
+DAILY_UNTIL_DAY = 60
+MAX_LATER_POINTS = 150
+
+
+def _shown_days(days: np.ndarray, x_max: float) -> np.ndarray:
+    """Indices of band days to draw: every day to D60, then an even subset up to `x_max`."""
+    early = np.flatnonzero(days <= min(DAILY_UNTIL_DAY, x_max))
+    later = np.flatnonzero((days > DAILY_UNTIL_DAY) & (days <= x_max))
+    step = max(1, math.ceil(later.size / MAX_LATER_POINTS))
+    chosen = later[::step]
+    if later.size and chosen[-1] != later[-1]:
+        chosen = np.append(chosen, later[-1])
+    return np.concatenate([early, chosen])
+
+
 def _band_traces(
     figure: go.Figure, band: Band, marker: str, x_max: float, *, name: str, fill: str, line: str, median: bool
 ) -> None:
-    keep = band.days <= x_max
+    keep = _shown_days(band.days, x_max)
     days = band.days[keep].tolist()
     lower = _clip(band.lower(marker)[keep], marker)
     upper = _clip(band.upper(marker)[keep], marker)
@@ -173,7 +189,7 @@ def subject_marker_plot(
         )
         tops.append(float(np.max(fitted.upper(marker)[fitted.days <= x_max])))
         if expected is not None:
-            keep = fitted.days <= x_max
+            keep = _shown_days(fitted.days, x_max)
             figure.add_trace(
                 go.Scatter(
                     x=fitted.days[keep].tolist(),
