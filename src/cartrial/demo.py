@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
@@ -480,7 +481,8 @@ class PathwayDriver:
             f"{self.prefix}.investigator",
             subject_services.subject_infuse,
             0,
-            infused_on=self.day(),
+            # D0 is the center's local date (a UTC date can be the next day in Montréal).
+            infused_on=self.moment.astimezone(ZoneInfo(self.subject.center.time_zone)).date(),
             checks=checks,
         )
 
