@@ -498,7 +498,14 @@ def test_withdrawal_refusals(world: Any) -> None:
 def test_consent_page_withdrawal_by_role(world: Any) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
     url = f"/subjects/{subject.code}/consent/"
-    form = {"action": "withdraw", "date": clock.now().date().isoformat(), "reason": "Patient's decision"}
+    form = {
+        "action": "withdraw",
+        "date": clock.now().date().isoformat(),
+        "reason": "Patient's decision",
+        "confirm": "yes",
+    }
+    unconfirmed = world.client_for("bdx.coordinator").post(url, {**form, "confirm": ""})
+    assert unconfirmed.status_code == 422 and Subject.objects.get(pk=subject.pk).state == State.SCREENING.value
     assert world.client_for("bdx.pharmacist").post(url, form).status_code == 403
     assert world.client_for("lil.coordinator").post(url, form).status_code == 404
     assert world.client_for("bdx.coordinator").post(url, form).status_code == 302

@@ -329,6 +329,9 @@ def consent_page(request: HttpRequest, code: str) -> HttpResponse:
         except ValueError:
             error = translation.gettext("Give the date (YYYY-MM-DD).")
         else:
+            if action == "withdraw" and request.POST.get("confirm") != "yes":
+                error = translation.gettext("Tick the confirmation: the withdrawal ends the participation.")
+        if error is None:
             try:
                 if action == "reconsent":
                     subject_services.consent_reconsent(
