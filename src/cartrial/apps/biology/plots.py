@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from cartrial.apps.biology.presenters import MARKER_TITLES
 from cartrial.apps.biology.selectors import CohortPatient, KineticRow
@@ -29,6 +30,11 @@ SUBJECT_FILL = "rgba(11, 92, 143, 0.22)"
 SUBJECT_LINE = "#0b5c8f"
 OBSERVED = "#b3261e"
 PATIENT_COLOURS = ("#0b5c8f", "#b3261e", "#1f7a3a", "#a55d00", "#6a3d9a", "#008b8b", "#c71585", "#4d4d4d")
+
+
+def _d() -> str:
+    """The day-since-infusion prefix: D in English, J in French (J14)."""
+    return pgettext("day since infusion", "D")
 
 
 def _html(figure: go.Figure, div_id: str) -> str:
@@ -85,7 +91,7 @@ def _band_traces(
                 mode="lines",
                 line={"color": line, "dash": "dot", "width": 1},
                 name=_("Population median"),
-                hovertemplate="D%{x}: %{y:.3g}<extra></extra>",
+                hovertemplate=_d() + "%{x}: %{y:.3g}<extra></extra>",
             )
         )
 
@@ -104,7 +110,7 @@ def _observation_traces(
             name=name,
             legendgroup=name,
             showlegend=legend,
-            hovertemplate=f"{name}<br>D%{{x}}: %{{y:.3g}} {unit}<extra></extra>",
+            hovertemplate=f"{name}<br>{_d()}%{{x}}: %{{y:.3g}} {unit}<extra></extra>",
         )
     )
     if censored:
@@ -117,7 +123,7 @@ def _observation_traces(
                 name=f"{name} (< LoQ)",
                 legendgroup=name,
                 showlegend=legend,
-                hovertemplate=f"{name}<br>D%{{x}}: < %{{y:.3g}} {unit} (LoQ)<extra></extra>",
+                hovertemplate=f"{name}<br>{_d()}%{{x}}: < %{{y:.3g}} {unit} (LoQ)<extra></extra>",
             )
         )
 
@@ -197,7 +203,7 @@ def subject_marker_plot(
                     mode="lines",
                     line={"color": SUBJECT_LINE, "width": 2},
                     name=_("Fitted course"),
-                    hovertemplate="D%{x}: %{y:.3g}<extra></extra>",
+                    hovertemplate=_d() + "%{x}: %{y:.3g}<extra></extra>",
                 )
             )
     _observation_traces(figure, rows, marker, unit, colour=OBSERVED, name=_("Results"), legend=True)
@@ -284,7 +290,7 @@ def peak_plot(patients: Sequence[CohortPatient], preset: Preset, *, div_id: str,
                     "line": {"width": 2},
                 },
                 name=_("Highest value D0–D28") if reached else _("Highest so far (peak may be later)"),
-                hovertemplate="%{x}: %{y:.3g} " + preset.car_t_unit + " (D%{customdata})<extra></extra>",
+                hovertemplate="%{x}: %{y:.3g} " + preset.car_t_unit + f" ({_d()}%{{customdata}})<extra></extra>",
             )
         )
     figure.update_layout(
@@ -326,7 +332,7 @@ def reappearance_plot(
                 mode="markers",
                 marker={"size": 11, "color": SUBJECT_LINE},
                 name=_("B cells back on"),
-                hovertemplate="%{x}: D%{y}<extra></extra>",
+                hovertemplate="%{x}: " + _d() + "%{y}<extra></extra>",
             )
         )
     if waiting:
@@ -337,7 +343,7 @@ def reappearance_plot(
                 mode="markers",
                 marker={"size": 11, "color": "#5b6875", "symbol": "triangle-up-open", "line": {"width": 2}},
                 name=_("Still depleted on (return later)"),
-                hovertemplate="%{x}: > D%{y}<extra></extra>",
+                hovertemplate="%{x}: > " + _d() + "%{y}<extra></extra>",
             )
         )
     figure.update_layout(

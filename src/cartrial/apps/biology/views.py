@@ -157,7 +157,7 @@ def _recorded_message(request: HttpRequest, result: services.KineticsRecorded) -
     text = _("%(n)d result(s) recorded.") % {"n": len(result.recorded)}
     if result.skipped_duplicates:
         text += " " + _("%(n)d already recorded, skipped.") % {"n": result.skipped_duplicates}
-    messages.success(request, text)
+    messages.success(request, text, extra_tags="ok")
 
 
 @login_required
