@@ -578,3 +578,27 @@ def test_consent_api_reconsent_and_withdrawal(world: Any, tmp_path: Any, setting
     body = withdrawn.json()
     assert withdrawn.status_code == 200 and body["state"] == "withdrawn" and body["exited_study"] is True
     assert "schedule_apheresis" in body["stops"] and "data_collection" in body["stops"]
+
+
+def test_confirmation_reads_the_verdict_computed_now_not_a_stale_assessment(world: Any) -> None:
+    from cartrial.apps.clinical.services import lab_observations_record
+
+    subject = world.new_subject("BDX", State.SCREENING)
+    assert screen(world, subject).assessment.verdict == "eligible"
+    # A later screening CD3+ count (entered elsewhere in the one lab store) falls below 100/µL.
+    lab_observations_record(
+        actor=world.actor("bdx.coordinator"),
+        user=world.users["bdx.coordinator"],
+        subject=subject,
+        observations=[
+            LabObservationInput("cd3", 70.0, "cells/µL", clock.now() - timedelta(minutes=5), context="screening")
+        ],
+    )
+    with pytest.raises(TransitionRefused) as refused:
+        services.subject_confirm_eligibility(
+            actor=world.actor("bdx.investigator"),
+            user=world.users["bdx.investigator"],
+            subject=subject,
+            protocol=world.protocol,
+        )
+    assert refused.value.code == "eligibility_not_met" and "not_eligible" in refused.value.message

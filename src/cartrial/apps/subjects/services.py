@@ -555,7 +555,11 @@ def subject_start_screening(
 def subject_confirm_eligibility(
     *, actor: Actor, user: User, subject: Subject, protocol: Protocol, ui_language: str = "en"
 ) -> PathwayEvent:
-    """Eligible only on a passing verdict of the latest assessment."""
+    """Eligible only when the verdict computed now from the stored screening data is `eligible`.
+
+    Recomputed rather than read from the latest assessment, so a lab result added since the last
+    save of the screening form cannot be overlooked.
+    """
     latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
     return _perform_step(
         actor=actor,
