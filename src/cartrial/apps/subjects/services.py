@@ -561,13 +561,15 @@ def subject_confirm_eligibility(
     save of the screening form cannot be overlooked.
     """
     latest = subject.eligibility_assessments.order_by("-assessed_at", "-pk").first()
+    computed = screening_evaluation(subject=subject, protocol=protocol).verdict.verdict.value
     return _perform_step(
         actor=actor,
         user=user,
         subject=subject,
         step=Step.CONFIRM_ELIGIBILITY,
         protocol=protocol,
-        details={"assessment_id": latest.pk if latest else None},
+        facts_override={"eligibility_verdict": computed},
+        details={"assessment_id": latest.pk if latest else None, "verdict": computed},
         language=ui_language,
     )
 
