@@ -396,6 +396,50 @@ def test_failure_branches_remanufacture_re_apheresis_and_no_infusion(world) -> N
     collections = list(Collection.objects.filter(subject=subject).order_by("number"))
     assert len(collections) == 2 and collections[0].din != collections[1].din
     assert collections[0].coi_id == collections[1].coi_id
+    # ...followed to its end: the new material travels, a third batch is made from it and released.
+    new = collections[1]
+    _call(
+        world,
+        "par.apheresis",
+        services.subject_ship_material,
+        subject,
+        courier="C",
+        shipper_id="S2",
+        condition="fresh",
+        planned_departure_at=now,
+        planned_arrival_at=now + timedelta(hours=20),
+        scanned_code=logistics.din_of(new).barcode_data(),
+    )
+    with pytest.raises(TransitionRefused) as refused:  # the lab has not scanned the new material in yet
+        _call(world, "lab.manufacturing", services.subject_start_manufacturing, subject)
+    assert refused.value.code == "material_not_received"
+    logistics.material_receive_at_lab(
+        actor=world.actor("lab.manufacturing"),
+        user=world.users["lab.manufacturing"],
+        subject=subject,
+        protocol=world.protocol,
+        scanned_code=new.din + new.check_character,
+        received_at=now + timedelta(minutes=1),
+    )
+    _call(world, "lab.manufacturing", services.subject_start_manufacturing, subject)
+    third = ManufacturingBatch.objects.get(subject=subject, number=3)
+    assert third.collection_id == new.pk and third.status == BatchStatus.IN_PRODUCTION
+    _qc(world, subject)
+    _call(
+        world,
+        "lab.manufacturing",
+        services.subject_release_product,
+        subject,
+        password=DEMO_PASSWORD,
+        bag_code=_coi_scan(subject),
+    )
+    third.refresh_from_db()
+    assert third.status == BatchStatus.RELEASED and not third.released_under_exception
+    assert [b.branch for b in ManufacturingBatch.objects.filter(subject=subject).order_by("number")] == [
+        FailureBranch.REMANUFACTURE,
+        FailureBranch.RE_APHERESIS,
+        "",
+    ]
 
 
 def test_no_infusion_decision_ends_the_pathway_with_the_batch_decision(world) -> None:
@@ -680,3 +724,17 @@ def test_sponsor_reads_the_logistics_page_pseudonymously_and_cannot_print_labels
     page = client.get(f"/logistics/subjects/{subject.code}/")
     assert page.status_code == 200 and "Testpatient" not in page.content.decode()
     assert client.get(f"/logistics/subjects/{subject.code}/labels.pdf").status_code == 403
+
+
+def test_dashboard_query_count_does_not_grow_with_the_number_of_subjects(world, django_assert_max_num_queries) -> None:
+    """The dashboard reads worklists, milestones and deviations in a fixed number of queries."""
+    client = world.client_for("str.coordinator")
+    world.new_subject("STR", State.INFUSED)
+    client.get("/logistics/")  # warm the session and the protocol
+    with django_assert_max_num_queries(14) as few:
+        assert client.get("/logistics/").status_code == 200
+    for _ in range(3):
+        world.new_subject("STR", State.INFUSED)
+    world.new_subject("STR", State.MANUFACTURING)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get("/logistics/").status_code == 200

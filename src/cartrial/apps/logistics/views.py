@@ -137,7 +137,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     deviations = list(
         Deviation.objects.filter(subject__in=subject_selectors.subject_list(scope=scope))
-        .select_related("subject", "actor")
+        .select_related("subject__center", "actor")
         .order_by("-at", "-pk")[:20]
     )
     context = {
