@@ -6,9 +6,12 @@ records and signatures unchanged), and the attempt is recorded (audit entry, dev
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cartrial.apps import clock
 from cartrial.apps.accounts.models import ElectronicSignature
@@ -738,3 +741,77 @@ def test_dashboard_query_count_does_not_grow_with_the_number_of_subjects(world, 
     world.new_subject("STR", State.MANUFACTURING)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get("/logistics/").status_code == 200
+
+
+HOLDERS = ["LIL · apheresis unit", "courier C · shipper S", "LAB · manufacturing", "LIL · pharmacy"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, *HOLDERS]),  # who hands over
+            st.sampled_from(HOLDERS),  # to whom
+            st.sampled_from(["barcode", "typed", "wrong_k", "other", "coi"]),  # what is scanned
+            st.integers(-90, 240),  # minutes after the previous attempt
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_whatever_is_attempted_the_stored_chain_stays_valid_and_every_bad_scan_is_a_deviation(world, attempts) -> None:
+    """Arbitrary hand-over attempts: what is stored is always one continuous, ordered, correctly scanned chain."""
+    from django.db import transaction
+
+    subject = world.new_subject("LIL", State.APHERESIS_COLLECTED)
+    collection = Collection.objects.get(subject=subject)
+    din = logistics.din_of(collection)
+    item = f"material {collection.din}-{CustodyRecord.objects.count()}"  # a fresh item per example
+    scans = {
+        "barcode": din.barcode_data(),
+        "typed": din.typed_form,
+        "wrong_k": din.content + ("1" if din.check_character != "1" else "2"),
+        "other": "A999818123456N",
+        "coi": _coi_scan(subject),
+    }
+    deviations_before = Deviation.objects.filter(subject=subject).count()
+    bad_scans = 0
+    moment = clock.now() - timedelta(days=2)
+    for from_holder, to_holder, scan, minutes in attempts:
+        moment += timedelta(minutes=minutes)
+        if from_holder == to_holder:
+            continue  # not a hand-over (the domain refuses it as invalid input)
+        try:
+            with transaction.atomic():
+                logistics._hand_over(
+                    actor=world.actor("lil.apheresis"),
+                    user=world.users["lil.apheresis"],
+                    subject=subject,
+                    item_id=item,
+                    expected=din,
+                    from_holder=from_holder,
+                    to_holder=to_holder,
+                    at=moment,
+                    location="LIL",
+                    scanned_code=scans[scan],
+                    step="property",
+                    language="en",
+                    now=clock.now(),
+                )
+        except ScanRefused as refused:
+            bad_scans += 1
+            logistics.scan_deviation_record(
+                actor=world.actor("lil.apheresis"), user=world.users["lil.apheresis"], subject=subject, refusal=refused
+            )
+        except LogisticsRefused:
+            pass
+    stored = list(CustodyRecord.objects.filter(item_id=item).order_by("pk"))
+    events = [
+        CustodyEvent(r.item_id, r.from_holder, r.to_holder, r.actor.username, r.at, r.location, r.scanned_code)
+        for r in stored
+    ]
+    if events:
+        check_custody_chain(events, expected={item: din})  # raises if the stored chain were broken
+        assert stored[0].from_holder is None
+        assert all(a.at <= b.at for a, b in itertools.pairwise(stored))
+    assert Deviation.objects.filter(subject=subject).count() - deviations_before == bad_scans
