@@ -815,3 +815,21 @@ def test_whatever_is_attempted_the_stored_chain_stays_valid_and_every_bad_scan_i
         assert stored[0].from_holder is None
         assert all(a.at <= b.at for a, b in itertools.pairwise(stored))
     assert Deviation.objects.filter(subject=subject).count() - deviations_before == bad_scans
+
+
+def test_an_oversized_temperature_file_is_refused_before_parsing(world) -> None:
+    subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
+    shipment = Shipment.objects.get(subject=subject)
+    with pytest.raises(LogisticsRefused) as refused:
+        logistics.temperature_log_import(
+            actor=world.actor("lil.apheresis"),
+            user=world.users["lil.apheresis"],
+            subject=subject,
+            shipment=shipment,
+            protocol=world.protocol,
+            content=b"2026-11-20T10:00:00Z,4.5\n" * 250_000,
+            file_name="huge.csv",
+            logger_time_zone="UTC",
+        )
+    assert refused.value.code == "temperature_log_too_large"
+    assert not TemperatureLog.objects.filter(shipment=shipment).exists()

@@ -90,6 +90,8 @@ FRESH_APHERESIS_PRODUCT = "APHERESIS_FRESH"
 CRYOPRESERVED_PRODUCT = "CART_CRYO"
 # A hand-over time may be a little ahead of the server clock (a scanner's clock), never more.
 CLOCK_TOLERANCE = timedelta(minutes=5)
+# A logger reading every minute for 30 days is ~40 000 lines (~1.5 MB); anything far larger is not a log.
+MAX_TEMPERATURE_FILE_BYTES = 5_000_000
 
 RELEASE_MEANING = "I release this batch for infusion (qualified person)"
 OOS_EXCEPTION_MEANING = "I request infusion of this out-of-specification product under a documented exception"
@@ -1274,6 +1276,14 @@ def temperature_log_import(
 
     def body() -> TemperatureLog:
         now = clock.now()
+        if len(content) > MAX_TEMPERATURE_FILE_BYTES:
+            megabytes = MAX_TEMPERATURE_FILE_BYTES // 1_000_000
+            raise refuse(
+                "temperature_log_too_large",
+                language,
+                en=f"The file is larger than {megabytes} MB: is it a logger export?",
+                fr=f"Le fichier dépasse {megabytes} Mo : est-ce un export d'enregistreur ?",
+            )
         try:
             zone = ZoneInfo(logger_time_zone)
         except (ZoneInfoNotFoundError, ValueError):
