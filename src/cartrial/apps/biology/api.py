@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
 from django.utils import translation
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from cartrial.apps.accounts.access import AccessDenied, access_step, actor_for_read, scope_for
 from cartrial.apps.api import ApiError, _language
@@ -121,7 +121,7 @@ def observations_list(request: HttpRequest, code: str) -> dict[str, Any]:
     response={201: dict[str, Any]},
     summary="Record results (all or none); sampled_at without an offset is read in the center's zone",
 )
-def observations_record(request: HttpRequest, code: str, payload: ObservationsIn) -> tuple[int, dict[str, Any]]:
+def observations_record(request: HttpRequest, code: str, payload: ObservationsIn) -> Status[dict[str, Any]]:
     subject = _get(request, code)
     actor = _actor(request, subject)
     with translation.override(_language(request)):
@@ -136,15 +136,16 @@ def observations_record(request: HttpRequest, code: str, payload: ObservationsIn
             subject=subject,
             entries=entries,
         )
-    return 201, _recorded(subject, result)
+    return Status(201, _recorded(subject, result))
 
 
 @router.post(
     "/{code}/kinetics/observations.csv",
     response={201: dict[str, Any]},
     summary="Import a CSV body (subject,marker,sampled_at,value,unit,loq), all rows or none",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-def observations_import(request: HttpRequest, code: str) -> tuple[int, dict[str, Any]]:
+def observations_import(request: HttpRequest, code: str) -> Status[dict[str, Any]]:
     subject = _get(request, code)
     actor = _actor(request, subject)
     with translation.override(_language(request)):
@@ -160,7 +161,7 @@ def observations_import(request: HttpRequest, code: str) -> tuple[int, dict[str,
             subject=subject,
             entries=entries,
         )
-    return 201, _recorded(subject, result)
+    return Status(201, _recorded(subject, result))
 
 
 @router.get("/{code}/kinetics/assessment", summary="Individual fit, predictive band and flags of a subject")
