@@ -398,6 +398,25 @@ def test_api_json_refusal_names_the_result_and_keeps_nothing(world: Any) -> None
     assert not _stored(subject).exists()
 
 
+def test_api_json_refuses_a_result_naming_another_subject(world: Any) -> None:
+    subject = _infused(world, days_ago=60)
+    d = subject.infusion_date
+    assert d is not None
+    at = f"{d + timedelta(days=9)}T09:00"
+    payload = {
+        "observations": [
+            {"subject": subject.code.lower(), "marker": "car_t", "sampled_at": at, "value": 2, "unit": "cells/µL"},
+            {"subject": "STR-999", "marker": "car_t", "sampled_at": at, "value": 2, "unit": "cells/µL"},
+        ]
+    }
+    response = _api(world, "str.coordinator").post(
+        f"/api/v1/subjects/{subject.code}/kinetics/observations", payload, content_type="application/json"
+    )
+    message = _error(response, 422, "kinetics_other_subject")
+    assert message.startswith("Result 2: ") and "STR-999" in message
+    assert not _stored(subject).exists()
+
+
 def test_api_refuses_results_for_a_subject_not_infused(world: Any) -> None:
     subject = world.new_subject("STR", State.PRODUCT_RECEIVED)
     payload = {"observations": [{"marker": "car_t", "sampled_at": "2026-01-01T09:00", "value": 1, "unit": "cells/µL"}]}

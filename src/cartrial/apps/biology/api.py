@@ -61,6 +61,7 @@ def _actor(request: HttpRequest, subject: Subject) -> Actor:
 
 
 class ObservationIn(Schema):
+    subject: str | None = None
     marker: str
     sampled_at: str | None = None
     value: float | str | None = None
@@ -127,6 +128,7 @@ def observations_record(request: HttpRequest, code: str, payload: ObservationsIn
     with translation.override(_language(request)):
         entries = entries_from_objects(
             [item.dict() for item in payload.observations],
+            subject_code=subject.code,
             preset=selectors.kinetics_preset(),
             zone=ZoneInfo(subject.center.time_zone),
         )

@@ -264,12 +264,23 @@ def parse_csv(content: bytes | str, *, subject_code: str, preset: Preset, zone: 
 
 
 def entries_from_objects(
-    objects: Sequence[Mapping[str, object]], *, preset: Preset, zone: ZoneInfo
+    objects: Sequence[Mapping[str, object]], *, subject_code: str, preset: Preset, zone: ZoneInfo
 ) -> list[KineticEntry]:
-    """Results given as JSON objects (API), numbered from 1 in the refusals."""
+    """Results given as JSON objects (API), numbered from 1 in the refusals.
+
+    An object may name its `subject`; it must then be the subject of the URL.
+    """
     if not objects:
         raise KineticEntryRefused(_("there are no results to record."), code="kinetics_missing_value")
-    return [
-        parse_entry(item, preset, zone, where=_("Result %(n)d") % {"n": index})
-        for index, item in enumerate(objects, start=1)
-    ]
+    entries = []
+    for index, item in enumerate(objects, start=1):
+        where = _("Result %(n)d") % {"n": index}
+        named = str(item.get("subject") or "").strip()
+        if named and named.upper() != subject_code.upper():
+            raise KineticEntryRefused(
+                _("this result is for subject “%(named)s”, not %(code)s.") % {"named": named, "code": subject_code},
+                code="kinetics_other_subject",
+                where=where,
+            )
+        entries.append(parse_entry(item, preset, zone, where=where))
+    return entries
