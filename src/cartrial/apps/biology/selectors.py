@@ -267,7 +267,20 @@ def cohort_kinetics(*, scope: Scope, center_code: str | None = None) -> Cohort:
         )
     )
     rows = {subject.pk: _rows(subject, subject.kinetic_observations, preset) for subject in subjects}
-    last_day = max((row.day or 0 for subject_rows in rows.values() for row in subject_rows if row.usable), default=1)
-    population = reference_population(KINETICS_PRESET, horizon_for(last_day))
-    patients = [_patient(subject, rows[subject.pk], preset, population) for subject in subjects]
+
+    def last_day(subject_rows: list[KineticRow]) -> int:
+        return max((row.day or 0 for row in subject_rows if row.usable), default=1)
+
+    # Each patient's flags use the same reference cohort as its own page (same horizon), so the
+    # two pages never disagree; the plots use the cohort covering everyone's results.
+    patients = [
+        _patient(
+            subject,
+            rows[subject.pk],
+            preset,
+            reference_population(KINETICS_PRESET, horizon_for(last_day(rows[subject.pk]))),
+        )
+        for subject in subjects
+    ]
+    population = reference_population(KINETICS_PRESET, horizon_for(max(map(last_day, rows.values()), default=1)))
     return Cohort(patients, population, preset)
