@@ -557,10 +557,17 @@ def test_results_before_infusion_from_screening_are_listed_but_not_used(world: A
         subject=subject,
         observations=[LabObservationInput("anti_dsdna", 300.0, "IU/mL", _at(subject, -20), context="screening")],
     )
+    lab_observations_record(
+        actor=world.actor("str.coordinator"),
+        user=world.users["str.coordinator"],
+        subject=subject,
+        observations=[LabObservationInput("b_cells", 0.0, "cells/µL", _at(subject, 3), context="follow_up")],
+    )
     _record(world, subject, {7: {"anti_dsdna": 250.0, "b_cells": None}})
     rows = biology_selectors.subject_kinetic_rows(subject=subject)
     assert [(row.day, row.usable, row.not_used_because) for row in rows] == [
         (-20, False, "before_infusion"),
+        (3, False, "zero_without_loq"),
         (7, True, ""),
         (7, True, ""),
     ]

@@ -19,7 +19,9 @@ from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from cartrial.apps import clock
 from cartrial.apps.accounts.access import Scope
@@ -120,6 +122,9 @@ def _rows(subject: Subject, observations: Iterable[LabObservation], preset: Pres
             reason = "before_infusion"
         elif observation.unit != units[observation.analyte]:
             reason = "other_unit"
+        elif observation.value == 0 and observation.limit_of_quantification is None:
+            # Another form may store a 0 without the assay's limit; the model cannot read it.
+            reason = "zero_without_loq"
         rows.append(
             KineticRow(
                 pk=observation.pk,
@@ -191,6 +196,9 @@ def subject_kinetics(*, subject: Subject) -> SubjectKinetics:
         assessment = _assess(KINETICS_PRESET, records)
     except DomainError as error:
         return SubjectKinetics(subject, rows, None, error=error.message)
+    except np.linalg.LinAlgError:
+        # The Laplace covariance could not be factorised: shown like a fit that did not converge.
+        return SubjectKinetics(subject, rows, None, error=_("The individual fit failed numerically; no band is shown."))
     return SubjectKinetics(subject, rows, assessment)
 
 
