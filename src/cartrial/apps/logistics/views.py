@@ -90,6 +90,9 @@ WORKLIST_HINTS: dict[State, dict[str, str]] = {
 }
 
 
+QC_WORDS_FR = {"negative": "négatif", "positive": "positif"}
+
+
 def _language() -> str:
     return (translation.get_language() or "fr")[:2]
 
@@ -235,6 +238,7 @@ def _page_context(
                     "result": r,
                     "label": SPECIFICATIONS_BY_CODE[r.test_code].label.get(language, r.test_code),
                     "spec": SPECIFICATIONS_BY_CODE[r.test_code].describe(language),
+                    "value": QC_WORDS_FR.get(r.value_text, r.value_text) if language == "fr" else r.value_text,
                 }
                 for r in b.qc
             ],
