@@ -833,3 +833,16 @@ def test_an_oversized_temperature_file_is_refused_before_parsing(world) -> None:
         )
     assert refused.value.code == "temperature_log_too_large"
     assert not TemperatureLog.objects.filter(shipment=shipment).exists()
+
+
+def test_logistics_pages_in_french_by_default_and_in_english(world) -> None:
+    subject = world.new_subject("STR", State.PRODUCT_RECEIVED)
+    client = world.client_for("str.pharmacist")
+    french = client.get(f"/logistics/subjects/{subject.code}/").content.decode()
+    for text in ("Chaîne de traçabilité", "Expéditions et température", "Relevé de température", "Lot 1"):
+        assert text in french
+    assert "Chain of custody" not in french
+    client.cookies["django_language"] = "en"
+    english = client.get(f"/logistics/subjects/{subject.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    for text in ("Chain of custody", "Shipments and temperature", "Temperature log", "Batch 1"):
+        assert text in english
