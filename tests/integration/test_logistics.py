@@ -846,3 +846,45 @@ def test_logistics_pages_in_french_by_default_and_in_english(world) -> None:
     english = client.get(f"/logistics/subjects/{subject.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     for text in ("Chain of custody", "Shipments and temperature", "Temperature log", "Batch 1"):
         assert text in english
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 6), min_size=4, max_size=4), st.lists(st.integers(0, 4), min_size=2, max_size=2))
+def test_bedside_check_passes_only_when_both_people_scanned_the_right_bag_and_wristband(
+    world, bag_picks, band_picks
+) -> None:
+    subject = _bedside_subject(world)
+    coi = ChainOfIdentity.objects.get(subject=subject)
+    collection = Collection.objects.get(subject=subject)
+    k = coi.check_character
+    bags = [  # (scanned, is this patient's bag)
+        (_coi_scan(subject), True),
+        (coi.content + k, True),
+        (collection.din + collection.check_character, True),  # the DIN of the collection it was made from
+        (coi.content + ("1" if k != "1" else "2"), False),  # wrong check character
+        ("CHA999926999999" + logistics.coi_of(ChainOfIdentity(content="CHA999926999999")).check_character, False),
+        (subject.code, False),  # the subject code is a wristband, not a bag label
+        ("", False),
+    ]
+    bands = [
+        (subject.code, True),
+        (subject.code.lower(), True),
+        (coi.content + k, True),
+        ("STR-999", False),
+        ("", False),
+    ]
+    first = (bags[bag_picks[0]], bands[band_picks[0]])
+    second = (bags[bag_picks[1]], bands[band_picks[1]])
+    scans = (
+        logistics.BedsideScan(world.users["str.pharmacist"], first[0][0], first[1][0]),
+        logistics.BedsideScan(world.users["str.investigator"], second[0][0], second[1][0]),
+    )
+    all_right = first[0][1] and first[1][1] and second[0][1] and second[1][1]
+    assert (logistics.bedside_mismatches(subject, scans) == []) is all_right
+
+
+def _bedside_subject(world) -> Subject:  # type: ignore[no-untyped-def]
+    """One subject per test (hypothesis runs the body many times with the same `world` fixture)."""
+    if not hasattr(world, "bedside_subject"):
+        world.bedside_subject = world.new_subject("STR", State.PRODUCT_RECEIVED)
+    return world.bedside_subject  # type: ignore[no-any-return]
