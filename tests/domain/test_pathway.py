@@ -126,7 +126,12 @@ GUARD_CASES = [
     (State.LYMPHODEPLETION, Step.INFUSE, {"product_received": False}, "product_not_received"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"minutes_since_thaw": None}, "product_not_thawed"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"minutes_since_thaw": 30.5}, "thaw_limit_exceeded"),
-    (State.MANUFACTURING, Step.RELEASE_PRODUCT, {"qc_passed": False, "oos_exception_documented": False}, "qc_not_passed"),
+    (
+        State.MANUFACTURING,
+        Step.RELEASE_PRODUCT,
+        {"qc_passed": False, "oos_exception_documented": False},
+        "qc_not_passed",
+    ),
     (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_people": 1}, "identity_check_one_person"),
     (State.LYMPHODEPLETION, Step.INFUSE, {"identity_check_passed": False}, "identity_check_failed"),
     (State.ACUTE_MONITORING, Step.START_FOLLOW_UP, {"today": D0 + timedelta(days=27)}, "too_early"),

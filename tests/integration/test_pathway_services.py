@@ -93,6 +93,17 @@ def test_inclusion_signature_records_meaning_and_hash(world) -> None:
     assert event.signature.signer == world.users["bdx.investigator"]
 
 
+def test_chain_of_identity_is_allocated_at_inclusion_before_apheresis(world) -> None:
+    from cartrial.apps.logistics.models import ChainOfIdentity
+    from cartrial.domain.identity import parse_coi
+
+    eligible = world.new_subject("BDX", State.ELIGIBLE)
+    assert not ChainOfIdentity.objects.filter(subject=eligible).exists()
+    included = world.new_subject("BDX", State.INCLUDED)
+    coi = ChainOfIdentity.objects.get(subject=included)
+    assert parse_coi(coi.content + coi.check_character).content == coi.content
+
+
 def test_infusion_identity_mismatch_is_a_hard_stop_and_a_deviation(world) -> None:
     subject = world.new_subject("BDX", State.LYMPHODEPLETION)
     other = world.new_subject("BDX")

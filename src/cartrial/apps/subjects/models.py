@@ -27,13 +27,9 @@ class Subject(models.Model):
     protocol_version = models.ForeignKey("trial.ProtocolVersion", on_delete=models.PROTECT)
     synthetic = models.BooleanField(default=False, help_text="Demo data, not a real patient")
     created_at = models.DateTimeField()
-    # Facts recorded by pathway steps and read by the domain's guards.
+    # Dates set by pathway steps (planned or done apheresis, D0); the logistics facts the guards
+    # read come from the logistics records (logistics.selectors.logistics_facts).
     apheresis_date = models.DateField(null=True, blank=True)
-    material_received_at_lab = models.BooleanField(default=False)
-    qc_passed = models.BooleanField(default=False)
-    product_released = models.BooleanField(default=False)
-    product_received = models.BooleanField(default=False)
-    product_arrival_confirmed_before_d0 = models.BooleanField(default=False)
     infusion_date = models.DateField(null=True, blank=True)
     state_changed_at = models.DateTimeField()
 

@@ -605,7 +605,7 @@ def subject_include(
     computed = screening_evaluation(subject=subject, protocol=protocol).as_dict()
 
     def sign(locked: Subject) -> ElectronicSignature:
-        return signature_apply(
+        signature = signature_apply(
             actor=actor,
             user=user,
             password=password,
@@ -615,6 +615,9 @@ def subject_include(
             subject_code=locked.code,
             content={"subject": locked.code, "verdict": computed},
         )
+        # The chain of identity starts at inclusion, before any apheresis (logistics.md §6 rule 1).
+        logistics.coi_ensure_in_step(actor=actor, user=user, subject=locked, now=clock.now())
+        return signature
 
     return _perform_step(
         actor=actor,
@@ -648,7 +651,7 @@ def _logistics_step(*, actor: Actor, user: User, subject: Subject, **kwargs: Any
 def subject_schedule_apheresis(
     *, actor: Actor, user: User, subject: Subject, protocol: Protocol, apheresis_date: date, ui_language: str = "en"
 ) -> PathwayEvent:
-    """Plan the first apheresis; the chain-of-identity code (CoI) is allocated now, before any collection."""
+    """Plan the first apheresis under the CoI allocated at inclusion (allocated here for older inclusions)."""
     now = clock.now()
 
     def allocate(locked: Subject) -> None:
