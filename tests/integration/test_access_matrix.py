@@ -52,8 +52,8 @@ pytestmark = pytest.mark.django_db
 
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
-# States in which the lab handles (or has handled) the material: from material shipped onward.
-# Only states up to infusion are built here (see the report on later states).
+# States reached only after the material was shipped to the lab: the lab sees the subject from
+# then on, through infusion and follow-up (it holds or has held the cells), never before.
 LAB_SEES = frozenset(
     {
         State.MATERIAL_SHIPPED,
@@ -64,6 +64,9 @@ LAB_SEES = frozenset(
         State.PRODUCT_RECEIVED,
         State.LYMPHODEPLETION,
         State.INFUSED,
+        State.ACUTE_MONITORING,
+        State.FOLLOW_UP,
+        State.COMPLETED,
     }
 )
 LAB_NEVER_SEES = (
@@ -118,7 +121,8 @@ class Built:
         if role_here is not None and role_here is not Role.MANUFACTURING:
             return True
         site = subject.manufacturing_site.code if subject.manufacturing_site else None
-        return roles.get(site or "") is Role.MANUFACTURING and State(subject.state) in LAB_SEES
+        shipped = subject.pathway_events.filter(step="ship_material").exists()
+        return roles.get(site or "") is Role.MANUFACTURING and shipped
 
     def identity_allowed(self, username: str, subject: Subject) -> bool:
         return self.roles[username].get(subject.center.code) in IDENTITY_ROLES

@@ -15,30 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cartrial.apps.accounts.models import Membership, User
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.subjects.models import PathwayEvent
 from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import DomainError
 from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsAction
-from cartrial.domain.pathway import State, Step
+from cartrial.domain.pathway import Step
 from cartrial.domain.roles import CENTER_STAFF, STEP_ROLES, SUBJECT_CREATORS, Role
-
-# States from which the manufacturing lab holds or has held the subject's material.
-LAB_VISIBLE_STATES: frozenset[State] = frozenset(
-    {
-        State.MATERIAL_SHIPPED,
-        State.MANUFACTURING,
-        State.PRODUCT_RELEASED,
-        State.MANUFACTURING_FAILED,
-        State.PRODUCT_SHIPPED,
-        State.PRODUCT_RECEIVED,
-        State.LYMPHODEPLETION,
-        State.INFUSED,
-    }
-)
-
 
 class AccessDenied(DomainError):
     """The user may not do this; adapters answer 404 for objects, 403 for actions."""
@@ -86,7 +72,11 @@ def access_subject_filter(scope: Scope) -> Q:
     """The ORM filter of subjects a scope may read (used by every subject selector)."""
     condition = Q(center_id__in=scope.clinical_center_ids)
     if scope.lab_center_ids:
-        condition |= Q(manufacturing_site_id__in=scope.lab_center_ids, state__in=[s.value for s in LAB_VISIBLE_STATES])
+        # The lab reaches, pseudonymously, the subjects whose material was shipped to it at least
+        # once: it holds or has held their cells, and keeps seeing them through re-apheresis,
+        # release, infusion and follow-up (product-related outcomes concern it); never before.
+        shipped = PathwayEvent.objects.filter(subject_id=OuterRef("pk"), step=Step.SHIP_MATERIAL.value)
+        condition |= Q(manufacturing_site_id__in=scope.lab_center_ids) & Q(Exists(shipped))
     return condition
 
 

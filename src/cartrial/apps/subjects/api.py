@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from cartrial.apps.accounts.access import (
     AccessDenied,
@@ -144,7 +145,7 @@ def subject_list(request: HttpRequest, center: str | None = None, state: str | N
 
 
 @router.post("", response={201: SubjectOut}, summary="Register a subject (coordinator or investigator)")
-def subject_create(request: HttpRequest, payload: SubjectIn) -> tuple[int, SubjectOut]:
+def subject_create(request: HttpRequest, payload: SubjectIn) -> Status[SubjectOut]:
     scope = scope_for(request.user)  # type: ignore[arg-type]
     center = Center.objects.filter(code=payload.center, pk__in=scope.center_ids).first()
     if center is None:
@@ -160,7 +161,7 @@ def subject_create(request: HttpRequest, payload: SubjectIn) -> tuple[int, Subje
         protocol=_protocol(),
     )
     identity = selectors.subject_identity(scope=scope, subject=subject)
-    return 201, _out(subject, _language(request), identity)
+    return Status(201, _out(subject, _language(request), identity))
 
 
 @router.get("/{code}", response=SubjectOut, summary="One subject (identity only for the center's staff)")

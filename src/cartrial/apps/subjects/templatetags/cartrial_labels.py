@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+
+from cartrial.domain.roles import Role
+from cartrial.domain.roles import role_label as domain_role_label
 
 register = template.Library()
 
@@ -26,3 +30,12 @@ def outcome_label(code: str) -> str:
 def get_item(mapping: dict[str, str], key: str) -> str:
     """`mapping[key]` in a template (criterion texts by id)."""
     return mapping.get(key, "")
+
+
+@register.filter
+def role_label(code: str) -> str:
+    """A role code as its label in the current language ('coordinator' → 'Coordinateur (ARC/TEC)')."""
+    try:
+        return domain_role_label(Role(code), (get_language() or "fr")[:2])
+    except ValueError:
+        return code
