@@ -26,6 +26,7 @@ from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsA
 from cartrial.domain.pathway import Step
 from cartrial.domain.roles import CENTER_STAFF, STEP_ROLES, SUBJECT_CREATORS, Role
 
+
 class AccessDenied(DomainError):
     """The user may not do this; adapters answer 404 for objects, 403 for actions."""
 
