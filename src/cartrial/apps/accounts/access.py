@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cartrial.apps.accounts.models import Membership, User
-from cartrial.apps.audit.services import Actor
-from cartrial.apps.subjects.models import PathwayEvent
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import DomainError
 from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsAction
@@ -177,3 +178,16 @@ def access_logistics_action(
     if role is Role.MANUFACTURING and manufacturing_site_id is not None:
         acting_center = scope.center_codes.get(manufacturing_site_id, center_code)
     return Actor(user_id=user.pk, username=user.get_username(), role=role.value, center_code=acting_center)
+
+
+def access_refusal_record(scope: Scope, user: User, subject: Subject, what: str, denied: AccessDenied) -> None:
+    """Record a refused action on a subject as `access.refused` (its own transaction: nothing else was written)."""
+    audit_refusal(
+        actor=actor_for_read(scope, user, subject.center_id),
+        event=AuditEvent.ACCESS_REFUSED,
+        entity="subject",
+        entity_id=subject.code,
+        code=denied.code,
+        message=f"{what}: {denied.message}",
+        subject_code=subject.code,
+    )

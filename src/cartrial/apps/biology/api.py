@@ -15,10 +15,9 @@ from django.http import HttpRequest
 from django.utils import translation
 from ninja import Router, Schema, Status
 
-from cartrial.apps.accounts.access import AccessDenied, access_step, actor_for_read, scope_for
+from cartrial.apps.accounts.access import AccessDenied, access_refusal_record, access_step, scope_for
 from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.audit.services import Actor
 from cartrial.apps.biology import selectors, services
 from cartrial.apps.biology.entries import entries_from_objects, parse_csv
 from cartrial.apps.biology.presenters import flag_message
@@ -48,15 +47,7 @@ def _actor(request: HttpRequest, subject: Subject) -> Actor:
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"kinetics results (API): {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, "kinetics results (API)", denied)  # type: ignore[arg-type]
         raise AccessDenied("Only the investigators and coordinators of the center enter results.") from None
 
 

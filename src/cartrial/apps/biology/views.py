@@ -22,13 +22,12 @@ from django.views.decorators.http import require_http_methods
 from cartrial.apps.accounts.access import (
     AccessDenied,
     Scope,
+    access_refusal_record,
     access_step,
     acting_role_for_step,
-    actor_for_read,
     scope_for,
 )
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.audit.services import Actor
 from cartrial.apps.biology import plots, selectors, services
 from cartrial.apps.biology.entries import CSV_COLUMNS, parse_csv
 from cartrial.apps.biology.forms import ImportForm, SampleForm
@@ -72,15 +71,7 @@ def _entry_actor(request: HttpRequest, scope: Scope, subject: Subject) -> Actor 
         )
     except AccessDenied as denied:
         if request.method == "POST":
-            audit_refusal(
-                actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-                event=AuditEvent.ACCESS_REFUSED,
-                entity="subject",
-                entity_id=subject.code,
-                code=denied.code,
-                message=f"kinetics results: {denied.message}",
-                subject_code=subject.code,
-            )
+            access_refusal_record(scope, request.user, subject, "kinetics results", denied)  # type: ignore[arg-type]
         return HttpResponseForbidden(_("Only the investigators and coordinators of the center enter results."))
 
 

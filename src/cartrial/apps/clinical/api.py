@@ -14,10 +14,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import AccessDenied, access_step, actor_for_read, scope_for
+from cartrial.apps.accounts.access import AccessDenied, access_refusal_record, access_step, scope_for
 from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.audit.services import Actor
 from cartrial.apps.clinical.views import screening_log_csv
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Subject
@@ -102,15 +101,7 @@ def _subject_and_actor(request: HttpRequest, code: str, step: Step) -> tuple[Sub
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{step.value} (consent): {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{step.value} (consent)", denied)  # type: ignore[arg-type]
         raise
     return subject, actor
 

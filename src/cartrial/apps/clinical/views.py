@@ -20,9 +20,14 @@ from django.utils import translation
 from django.views.decorators.http import require_http_methods
 
 from cartrial.apps import clock
-from cartrial.apps.accounts.access import AccessDenied, Scope, access_step, actor_for_read, scope_for
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, audit_refusal
+from cartrial.apps.accounts.access import (
+    AccessDenied,
+    Scope,
+    access_refusal_record,
+    access_step,
+    scope_for,
+)
+from cartrial.apps.audit.services import Actor
 from cartrial.apps.clinical import selectors, services
 from cartrial.apps.clinical.forms import CalculatorForm, ScreeningForm, screening_initial
 from cartrial.apps.subjects import selectors as subject_selectors
@@ -64,15 +69,7 @@ def _acting(request: HttpRequest, scope: Scope, subject: Subject, step: Step, wh
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{what}: {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{what}", denied)  # type: ignore[arg-type]
         return HttpResponseForbidden(denied.message)
 
 

@@ -14,10 +14,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import AccessDenied, access_logistics_action, actor_for_read, scope_for
+from cartrial.apps.accounts.access import (
+    AccessDenied,
+    access_logistics_action,
+    access_refusal_record,
+    scope_for,
+)
 from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import audit_refusal
 from cartrial.apps.logistics import selectors
 from cartrial.apps.logistics.forms import ACTION_HANDLERS, ActionContext, action_form
 from cartrial.apps.logistics.labels import labels_pdf
@@ -173,15 +176,7 @@ def _perform(request: HttpRequest, code: str, action: LogisticsAction, data: dic
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{action.value}: {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{action.value}", denied)  # type: ignore[arg-type]
         raise
     language = _language(request)
     form = action_form(action, language, {k: "" if v is None else str(v) for k, v in data.items()}, files)

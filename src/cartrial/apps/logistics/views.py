@@ -20,13 +20,11 @@ from cartrial.apps.accounts.access import (
     AccessDenied,
     Scope,
     access_logistics_action,
+    access_refusal_record,
     acting_role_for_logistics,
     acting_role_for_step,
-    actor_for_read,
     scope_for,
 )
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import audit_refusal
 from cartrial.apps.logistics import selectors
 from cartrial.apps.logistics.forms import ACTION_HANDLERS, ActionContext, action_form
 from cartrial.apps.logistics.labels import labels_pdf
@@ -310,15 +308,7 @@ def subject_action(request: HttpRequest, code: str, action: str) -> HttpResponse
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{chosen.value}: {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{chosen.value}", denied)  # type: ignore[arg-type]
         return HttpResponseForbidden(denied.message)
     form = action_form(chosen, language, request.POST, request.FILES)
     key = chosen.value

@@ -13,15 +13,13 @@ from ninja.responses import Status
 from cartrial.apps.accounts.access import (
     AccessDenied,
     access_create_subject,
+    access_refusal_record,
     access_step,
     acting_role_for_step,
-    actor_for_read,
     scope_for,
 )
 from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
-from cartrial.apps.audit.services import audit_refusal
 from cartrial.apps.subjects import selectors, services
 from cartrial.apps.subjects.forms import STEP_HANDLERS, StepContext, step_form
 from cartrial.apps.subjects.models import Subject
@@ -201,15 +199,7 @@ def subject_transition(request: HttpRequest, code: str, payload: TransitionIn) -
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{step.value}: {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{step.value}", denied)  # type: ignore[arg-type]
         raise
     protocol = _protocol()
     form = step_form(step, protocol, {k: _form_value(v) for k, v in payload.data.items()})
@@ -253,15 +243,7 @@ def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn)
             center_code=subject.center.code,
         )
     except AccessDenied as denied:
-        audit_refusal(
-            actor=actor_for_read(scope, request.user, subject.center_id),  # type: ignore[arg-type]
-            event=AuditEvent.ACCESS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=denied.code,
-            message=f"{Step.CONFIRM_ELIGIBILITY.value}: {denied.message}",
-            subject_code=subject.code,
-        )
+        access_refusal_record(scope, request.user, subject, f"{Step.CONFIRM_ELIGIBILITY.value}", denied)  # type: ignore[arg-type]
         raise
     from cartrial.apps.clinical.api import calculator_error
     from cartrial.apps.clinical.services import LabObservationInput, screening_record

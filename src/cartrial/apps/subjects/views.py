@@ -20,14 +20,12 @@ from cartrial.apps.accounts.access import (
     Scope,
     access_create_subject,
     access_creator_centers,
+    access_refusal_record,
     access_step,
     acting_role_for_step,
-    actor_for_read,
     scope_for,
 )
-from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
-from cartrial.apps.audit.services import audit_refusal
 from cartrial.apps.subjects import selectors, services
 from cartrial.apps.subjects.forms import STEP_HANDLERS, StepContext, SubjectCreateForm, step_form
 from cartrial.apps.subjects.models import Subject
@@ -227,15 +225,7 @@ def subject_step(request: HttpRequest, code: str, step: str) -> HttpResponse:
                 center_code=subject.center.code,
             )
         except AccessDenied as denied:
-            audit_refusal(
-                actor=actor_for_read(scope, request.user, subject.center_id),
-                event=AuditEvent.ACCESS_REFUSED,
-                entity="subject",
-                entity_id=subject.code,
-                code=denied.code,
-                message=f"{chosen.value}: {denied.message}",
-                subject_code=subject.code,
-            )
+            access_refusal_record(scope, request.user, subject, f"{chosen.value}", denied)  # type: ignore[arg-type]
             return HttpResponseForbidden(denied.message)
         if form.is_valid():
             handler = STEP_HANDLERS[chosen][1]
