@@ -71,9 +71,12 @@ def _serve(host: str, port: int) -> None:
         "2",
         "--threads",
         "4",
+        "--preload",
         "--access-logfile",
         "-",
     ]
+    # Simulated once in the master before the workers fork (the reference cohorts of the model).
+    os.environ["CARTRIAL_WARM_CACHES"] = "1"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell: the server replaces this process)
 

@@ -71,6 +71,12 @@ def reference_population(preset_name: str, horizon_days: int) -> CohortResult:
     return population_for(preset_named(preset_name), horizon_days=horizon_days)
 
 
+def warm_reference_populations(horizons_days: tuple[int, ...] = (365, 730)) -> None:
+    """Simulate the usual reference cohorts now (server start), not in the first subject page."""
+    for horizon_days in horizons_days:
+        reference_population(KINETICS_PRESET, horizon_days)
+
+
 def horizon_for(last_day: float) -> int:
     """The band horizon covering `last_day`: 365, 730, 1095... days."""
     return HORIZON_STEP_DAYS * max(1, math.ceil(last_day / HORIZON_STEP_DAYS))
