@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "ninja",  # serves the Swagger UI from its own static files (no CDN)
     "cartrial.apps.audit",
     "cartrial.apps.trial",
     "cartrial.apps.accounts",
