@@ -330,3 +330,15 @@ def test_docs_page_answers_and_points_to_the_schema() -> None:
     response = Client().get("/api/v1/docs")
     assert response.status_code == 200
     assert "openapi.json" in response.content.decode()
+
+
+def test_refused_registration_is_recorded_in_the_audit_trail(world: Any) -> None:
+    from cartrial.apps.audit.models import AuditEntry
+
+    client = _client(world, "bdx.pharmacist")
+    response = _post(client, "/api/v1/subjects", NEW_SUBJECT)
+    assert response.status_code == 403
+    assert Subject.objects.count() == 0
+    refusal = AuditEntry.objects.get(event="access.refused", entity="center", entity_id="BDX")
+    assert refusal.actor_username == "bdx.pharmacist" and refusal.role == "pharmacist"
+    assert "register a subject" in refusal.changes_json

@@ -94,10 +94,19 @@ def access_creator_centers(scope: Scope) -> QuerySet[Center]:
 
 
 def access_create_subject(scope: Scope, user: User, center: Center) -> Actor:
-    """The actor registering a subject at `center`, or AccessDenied."""
+    """The actor registering a subject at `center`, or AccessDenied (recorded as `access.refused`)."""
     role = scope.role_at(center.pk)
     if role not in SUBJECT_CREATORS:
-        raise AccessDenied(f"You cannot register subjects at {center.code}.")
+        denied = AccessDenied(f"You cannot register subjects at {center.code}.")
+        audit_refusal(
+            actor=actor_for_read(scope, user, center.pk),
+            event=AuditEvent.ACCESS_REFUSED,
+            entity="center",
+            entity_id=center.code,
+            code=denied.code,
+            message=f"register a subject: {denied.message}",
+        )
+        raise denied
     return Actor(user_id=user.pk, username=user.get_username(), role=role.value, center_code=center.code)
 
 
