@@ -192,3 +192,25 @@ def test_a_broken_rule_stops_loading_naming_file_key_and_problem(
     assert refused.value.key == key
     assert words in refused.value.problem
     assert str(refused.value).startswith(f"Protocol file {path}: at key '{key}': ")
+
+
+def test_release_specification_is_protocol_data() -> None:
+    from cartrial.protocols import load_protocol
+
+    spec = load_protocol().product("CART_CRYO").release_specification
+    assert set(spec) == {"viability", "car_expression", "vector_copy_number", "endotoxin", "sterility", "mycoplasma"}
+    assert spec["viability"].minimum == 70 and spec["vector_copy_number"].maximum == 5
+
+
+def test_a_broken_release_specification_stops_the_protocol(tmp_path) -> None:
+    from cartrial.protocols import DEFAULT_PROTOCOL_FILE, ProtocolError, load_protocol
+
+    text = DEFAULT_PROTOCOL_FILE.read_text(encoding="utf-8").replace(
+        'kind: numeric, unit: "%", minimum: 70}', 'kind: numeric, unit: "%"}'
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text, encoding="utf-8")
+    with pytest.raises(ProtocolError) as error:
+        load_protocol(broken)
+    assert error.value.key == "products.1.release_specification"
+    assert "minimum or a maximum" in error.value.problem

@@ -6,9 +6,9 @@ branches, each followed to its end: remanufacture, re-apheresis, infusion of the
 under a documented exception (CIBMTR: viability-only OOS products gave outcomes similar to
 in-spec ones, Blood Adv 2020;4(21):5414), or no infusion.
 
-The release specification belongs to the trial product's IMPD, which we have not read: the
-limits below are typical autologous CAR-T release criteria, marked [R] (recalled, to confirm
-before use), kept in one table so the QP reviews them in one place.
+The release specification belongs to the trial product's IMPD: it is data of the protocol file
+(`products[].release_specification`), parsed here; the demo protocol's limits are typical
+autologous CAR-T release criteria, marked [R] there (recalled, to confirm before use).
 
 Pure: no Django.
 """
@@ -16,7 +16,7 @@ Pure: no Django.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -86,24 +86,40 @@ class QcSpecification:
         return " ; ".join(parts) + (f" {self.unit}" if self.unit else "")
 
 
-# Release tests of the CAR-T product [R]: to be replaced by the IMPD's specification.
-RELEASE_SPECIFICATIONS: tuple[QcSpecification, ...] = (
-    QcSpecification("viability", {"en": "Viability", "fr": "Viabilité"}, QcKind.NUMERIC, "%", minimum=70),
-    QcSpecification(
-        "car_expression", {"en": "CAR+ among CD3+ cells", "fr": "CAR+ parmi les CD3+"}, QcKind.NUMERIC, "%", minimum=10
-    ),
-    QcSpecification(
-        "vector_copy_number",
-        {"en": "Vector copy number", "fr": "Nombre de copies du vecteur"},
-        QcKind.NUMERIC,
-        "copies/cell",
-        maximum=5,
-    ),
-    QcSpecification("endotoxin", {"en": "Endotoxin", "fr": "Endotoxines"}, QcKind.NUMERIC, "EU/mL", maximum=5),
-    QcSpecification("sterility", {"en": "Sterility", "fr": "Stérilité"}, QcKind.NEGATIVE),
-    QcSpecification("mycoplasma", {"en": "Mycoplasma", "fr": "Mycoplasmes"}, QcKind.NEGATIVE),
-)
-SPECIFICATIONS_BY_CODE: dict[str, QcSpecification] = {spec.code: spec for spec in RELEASE_SPECIFICATIONS}
+ReleaseSpecification = Mapping[str, QcSpecification]
+
+
+def parse_release_specification(raw: Sequence[Mapping[str, object]]) -> dict[str, QcSpecification]:
+    """The release tests declared in the protocol, by code; refuses duplicates and empty limits."""
+    tests: dict[str, QcSpecification] = {}
+    for index, item in enumerate(raw):
+        code = str(item.get("code", ""))
+        label = item.get("label")
+        if not code or code in tests:
+            raise InvalidInput(f"release test {index}: missing or duplicate code '{code}'", code="release_spec_invalid")
+        if not isinstance(label, Mapping) or not label.get("en") or not label.get("fr"):
+            raise InvalidInput(f"release test {code}: label needs 'en' and 'fr'", code="release_spec_invalid")
+        try:
+            kind = QcKind(str(item.get("kind", "")))
+        except ValueError:
+            raise InvalidInput(
+                f"release test {code}: kind must be numeric or negative", code="release_spec_invalid"
+            ) from None
+        minimum, maximum = item.get("minimum"), item.get("maximum")
+        if kind is QcKind.NUMERIC and minimum is None and maximum is None:
+            raise InvalidInput(
+                f"release test {code}: a numeric test needs a minimum or a maximum", code="release_spec_invalid"
+            )
+        tests[code] = QcSpecification(
+            code=code,
+            label={"en": str(label["en"]), "fr": str(label["fr"])},
+            kind=kind,
+            unit=str(item.get("unit", "")),
+            minimum=float(minimum) if isinstance(minimum, int | float) else None,
+            maximum=float(maximum) if isinstance(maximum, int | float) else None,
+        )
+    return tests
+
 
 _NEGATIVE_WORDS = {"negative", "négatif", "negatif", "neg", "nég"}
 _POSITIVE_WORDS = {"positive", "positif", "pos"}
@@ -121,11 +137,11 @@ class QcJudgement:
     conforms: bool
 
 
-def judge_qc_result(code: str, value: str) -> QcJudgement:
+def judge_qc_result(code: str, value: str, specification: ReleaseSpecification) -> QcJudgement:
     """Read one result as the lab reports it and say whether it conforms to the specification."""
-    spec = SPECIFICATIONS_BY_CODE.get(code)
+    spec = specification.get(code)
     if spec is None:
-        raise QcResultInvalid(f"'{code}' is not a release test ({', '.join(SPECIFICATIONS_BY_CODE)}).")
+        raise QcResultInvalid(f"'{code}' is not a release test ({', '.join(specification)}).")
     text = value.strip()
     if not text:
         raise QcResultInvalid(f"The result of {code} is empty.")
@@ -152,10 +168,10 @@ class QcVerdict(StrEnum):
     OUT_OF_SPECIFICATION = "out_of_specification"
 
 
-def qc_verdict(latest_conformity: Mapping[str, bool]) -> QcVerdict:
+def qc_verdict(latest_conformity: Mapping[str, bool], specification: ReleaseSpecification) -> QcVerdict:
     """Verdict over the latest result of each release test: any non-conforming one makes the batch OOS."""
     if any(not conforms for conforms in latest_conformity.values()):
         return QcVerdict.OUT_OF_SPECIFICATION
-    if set(SPECIFICATIONS_BY_CODE) - set(latest_conformity):
+    if set(specification) - set(latest_conformity):
         return QcVerdict.INCOMPLETE
     return QcVerdict.CONFORMS

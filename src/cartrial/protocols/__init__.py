@@ -22,6 +22,7 @@ import yaml
 
 from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, validate_rules
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
 
@@ -66,6 +67,7 @@ class ProductLimits:
     max_temperature_c: float
     max_transit_hours: float | None
     max_thaw_to_infusion_min: float | None
+    release_specification: Mapping[str, QcSpecification]
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,12 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         raise ProtocolError(path, f"eligibility.criteria.{error.criterion_index}.rule", error.message) from None
     except InvalidInput as error:
         raise ProtocolError(path, "eligibility.criteria", error.message) from None
+    release_specifications = []
+    for index, product in enumerate(data["products"]):
+        try:
+            release_specifications.append(parse_release_specification(product.get("release_specification", [])))
+        except InvalidInput as error:
+            raise ProtocolError(path, f"products.{index}.release_specification", error.message) from None
     study = data["study"]
     return Protocol(
         path=str(path),
@@ -203,8 +211,9 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
                 max_temperature_c=float(p["max_temperature_c"]),
                 max_transit_hours=p.get("max_transit_hours"),
                 max_thaw_to_infusion_min=p.get("max_thaw_to_infusion_min"),
+                release_specification=release_specifications[i],
             )
-            for p in data["products"]
+            for i, p in enumerate(data["products"])
         ),
         acute_monitoring_days=data["pathway"]["acute_monitoring_days"],
         follow_up_months=data["pathway"]["follow_up_months"],

@@ -17,7 +17,6 @@ from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.forms import SCAN_HELP, CenterDateTimeField, _at_center_zone
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.logistics_actions import LogisticsAction
-from cartrial.domain.manufacturing import RELEASE_SPECIFICATIONS
 from cartrial.protocols import Protocol
 
 
@@ -36,7 +35,7 @@ class QcResultForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["test_code"].choices = [
             (spec.code, f"{spec.label.get(language, spec.label['en'])} ({spec.describe(language)})")
-            for spec in RELEASE_SPECIFICATIONS
+            for spec in services.release_specification().values()
         ]
 
 

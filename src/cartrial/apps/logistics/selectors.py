@@ -26,7 +26,7 @@ from cartrial.apps.logistics.models import (
     TemperatureLog,
     Thaw,
 )
-from cartrial.apps.logistics.services import coi_of, din_of, latest_qc_conformity
+from cartrial.apps.logistics.services import coi_of, din_of, latest_qc_conformity, release_specification
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.domain.manufacturing import BatchStatus, QcVerdict, qc_verdict
 from cartrial.domain.vein_to_vein import Milestones
@@ -63,7 +63,7 @@ def logistics_facts(
     }
     if batch is None:
         return facts
-    facts["qc_passed"] = qc_verdict(latest_qc_conformity(batch)) is QcVerdict.CONFORMS
+    facts["qc_passed"] = qc_verdict(latest_qc_conformity(batch), release_specification()) is QcVerdict.CONFORMS
     facts["oos_exception_documented"] = (
         batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is not None
     )
@@ -150,7 +150,7 @@ def subject_logistics(subject: Subject) -> SubjectLogistics:
             BatchView(
                 batch=batch,
                 qc=list(batch.qc_results.select_related("recorded_by").order_by("recorded_at", "pk")),
-                verdict=qc_verdict(latest_qc_conformity(batch)).value,
+                verdict=qc_verdict(latest_qc_conformity(batch), release_specification()).value,
                 receipt=ProductReceipt.objects.filter(batch=batch).first(),
                 thaw=Thaw.objects.filter(batch=batch).order_by("-thawed_at").first(),
                 infusion=Infusion.objects.filter(batch=batch).select_related("first_checker", "second_checker").first(),

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.db import transaction
 
 from cartrial.apps import clock
@@ -65,10 +66,10 @@ from cartrial.domain.identity import (
     new_din,
 )
 from cartrial.domain.manufacturing import (
-    SPECIFICATIONS_BY_CODE,
     BatchStatus,
     FailureBranch,
     QcVerdict,
+    ReleaseSpecification,
     judge_qc_result,
     qc_verdict,
 )
@@ -79,7 +80,7 @@ from cartrial.domain.temperature import (
     detect_excursions,
     parse_temperature_log,
 )
-from cartrial.protocols import Protocol
+from cartrial.protocols import Protocol, active_protocol
 
 # ICCBBA validation FINs only (logistics.md §2, §6 rule 7): production identifiers need ICCBBA
 # registration, and issuing CoIs a registration as a CoI issuing organisation.
@@ -770,8 +771,9 @@ def qc_result_record(
                 en=f"QC results are recorded for a batch in production or QC, not '{batch.status}'.",
                 fr=f"Les résultats de CQ se saisissent pour un lot en production ou en CQ, pas « {batch.status} ».",
             )
-        judged = judge_qc_result(test_code, value)
-        spec = SPECIFICATIONS_BY_CODE[test_code]
+        specification = release_specification()
+        judged = judge_qc_result(test_code, value, specification)
+        spec = specification[test_code]
         result = QcResult.objects.create(
             batch=batch,
             test_code=test_code,
@@ -798,7 +800,7 @@ def qc_result_record(
         )
         if batch.qc_started_at is None:
             batch.qc_started_at = now
-        verdict = qc_verdict(latest_qc_conformity(batch))
+        verdict = qc_verdict(latest_qc_conformity(batch), release_specification())
         target = BatchStatus.OUT_OF_SPECIFICATION if verdict is QcVerdict.OUT_OF_SPECIFICATION else BatchStatus.QC
         if batch.status != target:
             _set_status(actor, subject, batch, target, now)
@@ -807,6 +809,12 @@ def qc_result_record(
         return result
 
     return _action(actor=actor, user=user, subject=subject, action="record_qc", body=body)
+
+
+def release_specification() -> ReleaseSpecification:
+    """The release tests of the protocol in force, for the cryopreserved CAR-T product."""
+    protocol = active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None)
+    return protocol.product(CRYOPRESERVED_PRODUCT).release_specification
 
 
 def latest_qc_conformity(batch: ManufacturingBatch) -> dict[str, bool]:
@@ -821,7 +829,7 @@ def batch_release_in_step(
 ) -> ManufacturingBatch:
     """The qualified person signs the release; the product's custody starts at the lab (CoI scanned)."""
     batch = _batch_or_refuse(subject, language)
-    verdict = qc_verdict(latest_qc_conformity(batch))
+    verdict = qc_verdict(latest_qc_conformity(batch), release_specification())
     under_exception = verdict is not QcVerdict.CONFORMS
     signature = signature_apply(
         actor=actor,

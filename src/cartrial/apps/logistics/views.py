@@ -35,7 +35,7 @@ from cartrial.apps.subjects import selectors as subject_selectors
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.errors import DomainError
 from cartrial.domain.logistics_actions import ACTION_LABELS, LogisticsAction
-from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, SPECIFICATIONS_BY_CODE, BatchStatus
+from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus
 from cartrial.domain.pathway import State, Step, TransitionRefused, next_step, state_label, step_label, steps_from
 from cartrial.domain.roles import Role
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, step_durations, summarise
@@ -226,6 +226,7 @@ def _page_context(
         )
     points = sorted(selectors.timeline_points(subject, language), key=lambda p: p[1])
     steps = step_durations(points)
+    specification = selectors.release_specification()
     batches = [
         {
             "view": b,
@@ -234,8 +235,8 @@ def _page_context(
             "qc": [
                 {
                     "result": r,
-                    "label": SPECIFICATIONS_BY_CODE[r.test_code].label.get(language, r.test_code),
-                    "spec": SPECIFICATIONS_BY_CODE[r.test_code].describe(language),
+                    "label": specification[r.test_code].label.get(language, r.test_code),
+                    "spec": specification[r.test_code].describe(language),
                     "value": QC_WORDS_FR.get(r.value_text, r.value_text) if language == "fr" else r.value_text,
                 }
                 for r in b.qc
