@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.services import LabObservationInput
+from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.eligibility import (
     EULAR_ACR_2019_CRITERIA,
     IMMUNOSUPPRESSANTS,
@@ -89,7 +90,7 @@ class ScreeningForm(forms.Form):
             self.fields[item] = forms.MultipleChoiceField(
                 label=label,
                 required=False,
-                choices=[(choice, choice.replace("_", " ")) for choice in choices],
+                choices=[(choice, clinical_label(choice, language)) for choice in choices],
                 widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
             )
             self.fields[_complete_name(item)] = forms.BooleanField(
