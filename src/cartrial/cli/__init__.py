@@ -25,6 +25,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.identity",
     "cartrial.cli.calc",
     "cartrial.cli.model",
+    "cartrial.cli.translations",
 )
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
-from cartrial.domain.errors import DomainError
+from cartrial.domain.errors import Refused
+from cartrial.domain.text import N_, Message, label
 
 
 class State(StrEnum):
@@ -50,29 +51,29 @@ FINAL_STATES: frozenset[State] = frozenset(
 )
 ACTIVE_STATES: frozenset[State] = frozenset(State) - FINAL_STATES
 
-STATE_LABELS: dict[State, dict[str, str]] = {
-    State.PRE_SCREENING: {"en": "Pre-screening", "fr": "Pré-screening"},
-    State.SCREENING: {"en": "Screening", "fr": "Screening"},
-    State.ELIGIBLE: {"en": "Eligible", "fr": "Éligible"},
-    State.SCREEN_FAILED: {"en": "Screen failed", "fr": "Échec de screening"},
-    State.INCLUDED: {"en": "Included", "fr": "Inclus"},
-    State.APHERESIS_SCHEDULED: {"en": "Apheresis scheduled", "fr": "Aphérèse programmée"},
-    State.APHERESIS_COLLECTED: {"en": "Apheresis collected", "fr": "Aphérèse réalisée"},
-    State.MATERIAL_SHIPPED: {"en": "Material shipped to the lab", "fr": "Matériel expédié au laboratoire"},
-    State.MANUFACTURING: {"en": "Manufacturing", "fr": "Fabrication"},
-    State.PRODUCT_RELEASED: {"en": "Product released", "fr": "Produit libéré"},
-    State.MANUFACTURING_FAILED: {"en": "Manufacturing failed", "fr": "Échec de fabrication"},
-    State.PRODUCT_SHIPPED: {"en": "Product shipped to the center", "fr": "Produit expédié au centre"},
-    State.PRODUCT_RECEIVED: {"en": "Product received at the center", "fr": "Produit reçu au centre"},
-    State.LYMPHODEPLETION: {"en": "Lymphodepletion", "fr": "Lymphodéplétion"},
-    State.INFUSED: {"en": "Infused (D0)", "fr": "Perfusé (J0)"},
-    State.ACUTE_MONITORING: {"en": "Acute monitoring (D0–D28)", "fr": "Surveillance aiguë (J0–J28)"},
-    State.FOLLOW_UP: {"en": "Follow-up (M1–M24)", "fr": "Suivi (M1–M24)"},
-    State.LONG_TERM_FOLLOW_UP: {"en": "Long-term follow-up", "fr": "Suivi à long terme"},
-    State.COMPLETED: {"en": "Completed", "fr": "Terminé"},
-    State.WITHDRAWN: {"en": "Withdrawn", "fr": "Sorti d'étude"},
-    State.LOST_TO_FOLLOW_UP: {"en": "Lost to follow-up", "fr": "Perdu de vue"},
-    State.DECEASED: {"en": "Deceased", "fr": "Décédé"},
+STATE_LABELS: dict[State, str] = {
+    State.PRE_SCREENING: N_("Pre-screening"),
+    State.SCREENING: N_("Screening"),
+    State.ELIGIBLE: N_("Eligible"),
+    State.SCREEN_FAILED: N_("Screen failed"),
+    State.INCLUDED: N_("Included"),
+    State.APHERESIS_SCHEDULED: N_("Apheresis scheduled"),
+    State.APHERESIS_COLLECTED: N_("Apheresis collected"),
+    State.MATERIAL_SHIPPED: N_("Material shipped to the lab"),
+    State.MANUFACTURING: N_("Manufacturing"),
+    State.PRODUCT_RELEASED: N_("Product released"),
+    State.MANUFACTURING_FAILED: N_("Manufacturing failed"),
+    State.PRODUCT_SHIPPED: N_("Product shipped to the center"),
+    State.PRODUCT_RECEIVED: N_("Product received at the center"),
+    State.LYMPHODEPLETION: N_("Lymphodepletion"),
+    State.INFUSED: N_("Infused (D0)"),
+    State.ACUTE_MONITORING: N_("Acute monitoring (D0–D28)"),
+    State.FOLLOW_UP: N_("Follow-up (M1–M24)"),
+    State.LONG_TERM_FOLLOW_UP: N_("Long-term follow-up"),
+    State.COMPLETED: N_("Completed"),
+    State.WITHDRAWN: N_("Withdrawn"),
+    State.LOST_TO_FOLLOW_UP: N_("Lost to follow-up"),
+    State.DECEASED: N_("Deceased"),
 }
 
 
@@ -104,30 +105,30 @@ class Step(StrEnum):
     RECORD_DEATH = "record_death"
 
 
-STEP_LABELS: dict[Step, dict[str, str]] = {
-    Step.START_SCREENING: {"en": "Start screening (consent signed)", "fr": "Débuter le screening (consentement signé)"},
-    Step.CONFIRM_ELIGIBILITY: {"en": "Confirm eligibility", "fr": "Confirmer l'éligibilité"},
-    Step.FAIL_SCREENING: {"en": "Record screen failure", "fr": "Enregistrer l'échec de screening"},
-    Step.INCLUDE: {"en": "Include (investigator signature)", "fr": "Inclure (signature de l'investigateur)"},
-    Step.SCHEDULE_APHERESIS: {"en": "Schedule apheresis", "fr": "Programmer l'aphérèse"},
-    Step.COLLECT_APHERESIS: {"en": "Record apheresis collection", "fr": "Enregistrer le recueil d'aphérèse"},
-    Step.SHIP_MATERIAL: {"en": "Ship material to the lab", "fr": "Expédier le matériel au laboratoire"},
-    Step.START_MANUFACTURING: {"en": "Start manufacturing", "fr": "Débuter la fabrication"},
-    Step.RELEASE_PRODUCT: {"en": "Release product", "fr": "Libérer le produit"},
-    Step.FAIL_MANUFACTURING: {"en": "Record manufacturing failure", "fr": "Enregistrer l'échec de fabrication"},
-    Step.REMANUFACTURE: {"en": "Remanufacture", "fr": "Refabriquer"},
-    Step.REPEAT_APHERESIS: {"en": "Repeat apheresis", "fr": "Nouvelle aphérèse"},
-    Step.SHIP_PRODUCT: {"en": "Ship product to the center", "fr": "Expédier le produit au centre"},
-    Step.RECEIVE_PRODUCT: {"en": "Receive product at the center", "fr": "Réceptionner le produit au centre"},
-    Step.START_LYMPHODEPLETION: {"en": "Start lymphodepletion", "fr": "Débuter la lymphodéplétion"},
-    Step.INFUSE: {"en": "Record infusion (D0)", "fr": "Enregistrer la perfusion (J0)"},
-    Step.START_ACUTE_MONITORING: {"en": "Start acute monitoring", "fr": "Débuter la surveillance aiguë"},
-    Step.START_FOLLOW_UP: {"en": "Start follow-up", "fr": "Débuter le suivi"},
-    Step.START_LONG_TERM_FOLLOW_UP: {"en": "Start long-term follow-up", "fr": "Débuter le suivi à long terme"},
-    Step.COMPLETE: {"en": "Complete the study", "fr": "Terminer l'étude"},
-    Step.WITHDRAW: {"en": "Withdraw from the study", "fr": "Sortie d'étude"},
-    Step.MARK_LOST_TO_FOLLOW_UP: {"en": "Mark lost to follow-up", "fr": "Déclarer perdu de vue"},
-    Step.RECORD_DEATH: {"en": "Record death", "fr": "Déclarer le décès"},
+STEP_LABELS: dict[Step, str] = {
+    Step.START_SCREENING: N_("Start screening (consent signed)"),
+    Step.CONFIRM_ELIGIBILITY: N_("Confirm eligibility"),
+    Step.FAIL_SCREENING: N_("Record screen failure"),
+    Step.INCLUDE: N_("Include (investigator signature)"),
+    Step.SCHEDULE_APHERESIS: N_("Schedule apheresis"),
+    Step.COLLECT_APHERESIS: N_("Record apheresis collection"),
+    Step.SHIP_MATERIAL: N_("Ship material to the lab"),
+    Step.START_MANUFACTURING: N_("Start manufacturing"),
+    Step.RELEASE_PRODUCT: N_("Release product"),
+    Step.FAIL_MANUFACTURING: N_("Record manufacturing failure"),
+    Step.REMANUFACTURE: N_("Remanufacture"),
+    Step.REPEAT_APHERESIS: N_("Repeat apheresis"),
+    Step.SHIP_PRODUCT: N_("Ship product to the center"),
+    Step.RECEIVE_PRODUCT: N_("Receive product at the center"),
+    Step.START_LYMPHODEPLETION: N_("Start lymphodepletion"),
+    Step.INFUSE: N_("Record infusion (D0)"),
+    Step.START_ACUTE_MONITORING: N_("Start acute monitoring"),
+    Step.START_FOLLOW_UP: N_("Start follow-up"),
+    Step.START_LONG_TERM_FOLLOW_UP: N_("Start long-term follow-up"),
+    Step.COMPLETE: N_("Complete the study"),
+    Step.WITHDRAW: N_("Withdraw from the study"),
+    Step.MARK_LOST_TO_FOLLOW_UP: N_("Mark lost to follow-up"),
+    Step.RECORD_DEATH: N_("Record death"),
 }
 
 
@@ -202,21 +203,24 @@ MAIN_NEXT_STEP: dict[State, Step] = {
 # (screen failure, withdrawal, loss to follow-up, death). Every other step waits for re-consent.
 CONSENT_EXEMPT_STEPS: frozenset[Step] = frozenset({Step.FAIL_SCREENING, *_EXIT_STEPS})
 
-# Decision (docs/screening.md): withdrawing consent EXITS the study. The withdrawal is recorded and the
-# `withdraw` step is performed in the same transaction, so the subject becomes `withdrawn` (a final state)
-# and no further step or data collection happens; data recorded before the withdrawal is kept (FDA 2008
-# guidance on data retention; ICH E6). With False the subject would stay in its state, every non-exit
-# step blocked by the `consent_withdrawn` guard (data collection stopped, the pathway frozen).
-CONSENT_WITHDRAWAL_EXITS_STUDY = True
+@dataclass(frozen=True)
+class PathwayRules:
+    """The protocol's durations and windows that the guards read (`pathway:` in the protocol file).
 
-# Days after infusion before acute monitoring may end: the DLT window of the protocols in
-# clinical.md §5.5 closes at day 28. The protocol file may override it.
-ACUTE_MONITORING_DAYS = 28
-# Months after infusion before the study follow-up may end and long-term follow-up start (M24).
-FOLLOW_UP_MONTHS = 24
-# Days per month used for the follow-up guard; a calendar month would make the guard depend
-# on the infusion date's month length, which a protocol never intends.
-DAYS_PER_MONTH = 30
+    Day counts are from infusion (D0). They come from the protocol in force, never from constants
+    here, so an amendment that changes a window changes the guard.
+    """
+
+    # Acute monitoring may end (follow-up start) from this day: the DLT window (clinical.md §5.5).
+    acute_monitoring_days: int
+    # In-study follow-up may end (long-term follow-up start, or completion) from this day (M24 = 730).
+    follow_up_days: int
+    # Long-term follow-up may end (completion) from this day (15 years after an integrating vector).
+    long_term_follow_up_days: int
+    # Lymphodepletion starts this many days before D0, inclusive: (-5, -3) is D-5 to D-3.
+    lymphodepletion_window_days: tuple[int, int]
+    # Withdrawing consent exits the study (True) or freezes the pathway until an exit is recorded.
+    consent_withdrawal_exits_study: bool
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,9 @@ class Facts:
     minutes_since_thaw: float | None = None
     max_thaw_to_infusion_min: float | None = None
     infusion_date: date | None = None
+    # D0 as planned when lymphodepletion starts, and the day lymphodepletion started (center dates).
+    planned_infusion_date: date | None = None
+    lymphodepletion_started_on: date | None = None
     today: date | None = None
     reason: str = ""
     death_date: date | None = None
@@ -253,147 +260,66 @@ class Facts:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-class TransitionRefused(DomainError):
-    """A step was refused; `code` names the guard, the message says why in the user's language."""
+class TransitionRefused(Refused):
+    """A step was refused; `code` names the guard, the message (a msgid of REFUSALS) says why."""
 
     code = "transition_refused"
 
-    def __init__(self, code: str, step: Step | str, state: State, language: str = "en", **params: object) -> None:
-        self.code = code
+    def __init__(self, code: str, step: Step | str, state: State, **params: object) -> None:
+        values: dict[str, object] = {"state_label": label(STATE_LABELS[state])}
+        if isinstance(step, Step):
+            values["step_label"] = label(STEP_LABELS[step])
+            values["expected"] = sorted_labels(STATE_LABELS[s] for s in TRANSITIONS_BY_STEP[step].sources)
+        values.update(params)
+        super().__init__(REFUSALS[code], code=code, **values)
         self.step = step
         self.state = state
-        self.params = params
-        self.messages = {lang: _render(code, lang, step, state, params) for lang in ("en", "fr")}
-        super().__init__(self.message_in(language), code=code)
-
-    def message_in(self, language: str) -> str:
-        """The refusal in `language` ("fr" or "en"), English if the language is unknown."""
-        return self.messages.get(language, self.messages["en"])
 
 
-def _render(code: str, language: str, step: Step | str, state: State, params: dict[str, object]) -> str:
-    """Fill a refusal template, with state and step labels in the same language as the text."""
-    values = dict(params)
-    values.setdefault("state_label", state_label(state, language))
-    if isinstance(step, Step):
-        values.setdefault("step_label", step_label(step, language))
-        values.setdefault(
-            "expected",
-            ", ".join(sorted(state_label(s, language) for s in TRANSITIONS_BY_STEP[step].sources)),
-        )
-    return REFUSALS[code][language].format(**values)
+def sorted_labels(msgids: Iterable[str]) -> list[Message]:
+    """Labels in a stable order (the order of the msgids), rendered in the reader's language."""
+    return [label(m) for m in sorted(msgids)]
 
 
-REFUSALS: dict[str, dict[str, str]] = {
-    "unknown_step": {
-        "en": "'{value}' is not a step of the pathway.",
-        "fr": "« {value} » n'est pas une étape du parcours.",
-    },
-    "unknown_state": {
-        "en": "'{value}' is not a state of the pathway.",
-        "fr": "« {value} » n'est pas un état du parcours.",
-    },
-    "final_state": {
-        "en": "The subject is {state_label}: the pathway has ended and no further step is possible.",
-        "fr": "Le patient est au statut « {state_label} » : le parcours est terminé, aucune étape n'est possible.",
-    },
-    "wrong_state": {
-        "en": "'{step_label}' is not possible while the subject is '{state_label}'; expected: {expected}.",
-        "fr": "« {step_label} » n'est pas possible au statut « {state_label} » ; attendu : {expected}.",
-    },
-    "consent_missing": {
-        "en": "No signed informed consent is recorded for this subject.",
-        "fr": "Aucun consentement éclairé signé n'est enregistré pour ce patient.",
-    },
-    "consent_outdated": {
-        "en": "The subject signed an older consent version: re-consent on the current version first.",
-        "fr": "Le patient a signé une version antérieure du consentement : faire signer la version en vigueur d'abord.",
-    },
-    "consent_withdrawn": {
-        "en": "The subject withdrew consent: only recording the exit from the study is possible.",
-        "fr": "Le patient a retiré son consentement : seule la sortie d'étude peut être enregistrée.",
-    },
-    "eligibility_not_met": {
-        "en": "The eligibility verdict is '{verdict}', not 'eligible': every criterion must be met.",
-        "fr": "Le verdict d'éligibilité est « {verdict} » et non « éligible » : "
-        "tous les critères doivent être remplis.",
-    },
-    "signature_missing": {
-        "en": "Inclusion needs the investigator's electronic signature.",
-        "fr": "L'inclusion nécessite la signature électronique de l'investigateur.",
-    },
-    "apheresis_date_missing": {
-        "en": "Give the planned apheresis date.",
-        "fr": "Indiquer la date prévue de l'aphérèse.",
-    },
-    "material_not_received": {
-        "en": "The manufacturing lab has not confirmed receipt of the apheresis material.",
-        "fr": "Le laboratoire de fabrication n'a pas confirmé la réception du matériel d'aphérèse.",
-    },
-    "qc_not_passed": {
-        "en": "The product cannot be released: quality control has not passed "
-        "(every release test must be recorded and conform, or an out-of-specification exception be signed).",
-        "fr": "Le produit ne peut pas être libéré : le contrôle qualité n'est pas conforme "
-        "(chaque test de libération doit être saisi et conforme, ou une dérogation hors spécification signée).",
-    },
-    "product_not_thawed": {
-        "en": "Infusion refused: the thaw of the product is not recorded.",
-        "fr": "Perfusion refusée : la décongélation du produit n'est pas enregistrée.",
-    },
-    "thaw_limit_exceeded": {
-        "en": "Infusion refused: the product was thawed {minutes} min ago, beyond its limit of {limit} min "
-        "from thaw to infusion.",
-        "fr": "Perfusion refusée : le produit a été décongelé il y a {minutes} min, au-delà de sa limite de "
-        "{limit} min entre décongélation et perfusion.",
-    },
-    "product_not_available": {
-        "en": "Lymphodepletion cannot start: the released product is neither received at the center "
-        "nor in transit with a confirmed arrival before day 0.",
-        "fr": "La lymphodéplétion ne peut pas débuter : le produit libéré n'est ni reçu au centre, "
-        "ni en transit avec une arrivée confirmée avant J0.",
-    },
-    "product_not_released": {
-        "en": "Lymphodepletion cannot start: the product has not been released by the lab.",
-        "fr": "La lymphodéplétion ne peut pas débuter : le produit n'a pas été libéré par le laboratoire.",
-    },
-    "product_not_received": {
-        "en": "Infusion refused: the center pharmacy has not recorded receipt of the product.",
-        "fr": "Perfusion refusée : la pharmacie du centre n'a pas enregistré la réception du produit.",
-    },
-    "identity_check_failed": {
-        "en": "Infusion refused: the bedside identity check of the bag and the wristband has not passed.",
-        "fr": "Perfusion refusée : le contrôle d'identité au lit du patient (poche et bracelet) n'est pas conforme.",
-    },
-    "identity_check_one_person": {
-        "en": "Infusion refused: the bedside identity check needs two different qualified people.",
-        "fr": "Perfusion refusée : le contrôle d'identité au lit du patient exige "
-        "deux personnes qualifiées différentes.",
-    },
-    "too_early": {
-        "en": "Too early: this step is possible from day {min_day} after infusion (today is day {day}).",
-        "fr": "Trop tôt : cette étape est possible à partir de J{min_day} après la perfusion (aujourd'hui J{day}).",
-    },
-    "infusion_date_missing": {
-        "en": "The infusion date is not recorded.",
-        "fr": "La date de perfusion n'est pas enregistrée.",
-    },
-    "reason_required": {
-        "en": "Give the reason for this step.",
-        "fr": "Indiquer le motif de cette étape.",
-    },
+REFUSALS: dict[str, str] = {
+    "unknown_step": N_("'{value}' is not a step of the pathway."),
+    "unknown_state": N_("'{value}' is not a state of the pathway."),
+    "final_state": N_("The subject is {state_label}: the pathway has ended and no further step is possible."),
+    "wrong_state": N_("'{step_label}' is not possible while the subject is '{state_label}'; expected: {expected}."),
+    "consent_missing": N_("No signed informed consent is recorded for this subject."),
+    "consent_outdated": N_("The subject signed an older consent version: re-consent on the current version first."),
+    "consent_withdrawn": N_("The subject withdrew consent: only recording the exit from the study is possible."),
+    "eligibility_not_met": N_("The eligibility verdict is '{verdict}', not 'eligible': every criterion must be met."),
+    "signature_missing": N_("Inclusion needs the investigator's electronic signature."),
+    "apheresis_date_missing": N_("Give the planned apheresis date."),
+    "material_not_received": N_("The manufacturing lab has not confirmed receipt of the apheresis material."),
+    "qc_not_passed": N_("The product cannot be released: quality control has not passed (every release test must be recorded and conform, or an out-of-specification exception be signed)."),
+    "product_not_thawed": N_("Infusion refused: the thaw of the product is not recorded."),
+    "thaw_limit_exceeded": N_("Infusion refused: the product was thawed {minutes} min ago, beyond its limit of {limit} min from thaw to infusion."),
+    "product_not_available": N_("Lymphodepletion cannot start: the released product is neither received at the center nor in transit with a confirmed arrival before day 0."),
+    "product_not_released": N_("Lymphodepletion cannot start: the product has not been released by the lab."),
+    "product_not_received": N_("Infusion refused: the center pharmacy has not recorded receipt of the product."),
+    "identity_check_failed": N_("Infusion refused: the bedside identity check of the bag and the wristband has not passed."),
+    "identity_check_one_person": N_("Infusion refused: the bedside identity check needs two different qualified people."),
+    "too_early": N_("Too early: this step is possible from day {min_day} after infusion (today is day {day})."),
+    "infusion_date_missing": N_("The infusion date is not recorded."),
+    "reason_required": N_("Give the reason for this step."),
+    "lymphodepletion_date_missing": N_("The start of lymphodepletion is not recorded."),
+    "lymphodepletion_window": N_(
+        "Lymphodepletion starts between D{low} and D{high} before the infusion: "
+        "started on {started_on} with D0 on {infusion_on} is D{offset}."
+    ),
 }
 
 
-def state_label(state: State, language: str = "en") -> str:
-    """The state as shown to a user."""
-    labels = STATE_LABELS[state]
-    return labels.get(language, labels["en"])
+def state_label(state: State) -> str:
+    """The state's label (a msgid: adapters translate it)."""
+    return STATE_LABELS[state]
 
 
-def step_label(step: Step, language: str = "en") -> str:
-    """The step as shown to a user."""
-    labels = STEP_LABELS[step]
-    return labels.get(language, labels["en"])
+def step_label(step: Step) -> str:
+    """The step's label (a msgid: adapters translate it)."""
+    return STEP_LABELS[step]
 
 
 def parse_state(value: str) -> State:
@@ -413,7 +339,7 @@ def parse_step(value: str, state: State = State.PRE_SCREENING) -> Step:
 
 
 def _refuse(code: str, step: Step, state: State, **params: object) -> TransitionRefused:
-    return TransitionRefused(code, step, state, "en", **params)
+    return TransitionRefused(code, step, state, **params)
 
 
 def _days_since_infusion(facts: Facts) -> int | None:
@@ -422,7 +348,7 @@ def _days_since_infusion(facts: Facts) -> int | None:
     return (facts.today - facts.infusion_date).days
 
 
-def _check_guard(step: Step, state: State, facts: Facts) -> None:
+def _check_guard(step: Step, state: State, facts: Facts, rules: PathwayRules) -> None:
     """Raise the refusal of the first guard of `step` that fails on `facts`."""
     if step in (Step.START_SCREENING, Step.INCLUDE):
         if not facts.consent_signed:
@@ -450,6 +376,7 @@ def _check_guard(step: Step, state: State, facts: Facts) -> None:
             raise _refuse("product_not_released", step, state)
         if not (facts.product_received or facts.product_arrival_confirmed_before_d0):
             raise _refuse("product_not_available", step, state)
+        _check_lymphodepletion_window(step, state, facts.today, facts.planned_infusion_date, rules)
     if step is Step.INFUSE:
         if not facts.product_received:
             raise _refuse("product_not_received", step, state)
@@ -463,32 +390,63 @@ def _check_guard(step: Step, state: State, facts: Facts) -> None:
             raise _refuse("identity_check_one_person", step, state)
         if not facts.identity_check_passed:
             raise _refuse("identity_check_failed", step, state)
-    if step in (Step.START_FOLLOW_UP, Step.START_LONG_TERM_FOLLOW_UP):
+        _check_lymphodepletion_window(step, state, facts.lymphodepletion_started_on, facts.infusion_date, rules)
+    minimum_day = _minimum_day(step, state, rules)
+    if minimum_day is not None:
         day = _days_since_infusion(facts)
         if day is None:
             raise _refuse("infusion_date_missing", step, state)
-        min_day = ACUTE_MONITORING_DAYS if step is Step.START_FOLLOW_UP else FOLLOW_UP_MONTHS * DAYS_PER_MONTH
-        if day < min_day:
-            raise _refuse("too_early", step, state, min_day=min_day, day=day)
+        if day < minimum_day:
+            raise _refuse("too_early", step, state, min_day=minimum_day, day=day)
     if step in (Step.FAIL_SCREENING, Step.FAIL_MANUFACTURING, *_EXIT_STEPS) and not facts.reason.strip():
         raise _refuse("reason_required", step, state)
 
 
-def attempt(state: State, step: Step, facts: Facts, language: str = "en") -> State:
+def _minimum_day(step: Step, state: State, rules: PathwayRules) -> int | None:
+    """The first day after infusion on which `step` may be taken from `state` (None: no such rule)."""
+    if step is Step.START_FOLLOW_UP:
+        return rules.acute_monitoring_days
+    if step is Step.START_LONG_TERM_FOLLOW_UP:
+        return rules.follow_up_days
+    if step is Step.COMPLETE:
+        return rules.long_term_follow_up_days if state is State.LONG_TERM_FOLLOW_UP else rules.follow_up_days
+    return None
+
+
+def _check_lymphodepletion_window(
+    step: Step, state: State, started_on: date | None, infusion_on: date | None, rules: PathwayRules
+) -> None:
+    """Lymphodepletion starts within the protocol's window before D0 (e.g. D-5 to D-3)."""
+    if infusion_on is None:
+        raise _refuse("infusion_date_missing", step, state)
+    if started_on is None:
+        raise _refuse("lymphodepletion_date_missing", step, state)
+    low, high = rules.lymphodepletion_window_days
+    offset = (started_on - infusion_on).days
+    if not low <= offset <= high:
+        raise _refuse(
+            "lymphodepletion_window",
+            step,
+            state,
+            low=low,
+            high=high,
+            offset=offset,
+            infusion_on=infusion_on,
+            started_on=started_on,
+        )
+
+
+def attempt(state: State, step: Step, facts: Facts, rules: PathwayRules) -> State:
     """The state reached by performing `step` from `state`, or TransitionRefused saying why.
 
     The check order matters to the user: first whether the pathway allows the step at all,
     then the guards in the order a coordinator would fix them.
     """
     if state in FINAL_STATES:
-        raise TransitionRefused("final_state", step, state, language)
+        raise TransitionRefused("final_state", step, state)
     if state not in TRANSITIONS_BY_STEP[step].sources:
-        raise TransitionRefused("wrong_state", step, state, language)
-    try:
-        _check_guard(step, state, facts)
-    except TransitionRefused as refusal:
-        refusal.message = refusal.message_in(language)
-        raise
+        raise TransitionRefused("wrong_state", step, state)
+    _check_guard(step, state, facts, rules)
     return TRANSITIONS_BY_STEP[step].target
 
 
@@ -502,13 +460,13 @@ def steps_from(state: State) -> list[Step]:
     return steps
 
 
-def allowed_steps(state: State, facts: Facts) -> list[Step]:
+def allowed_steps(state: State, facts: Facts, rules: PathwayRules) -> list[Step]:
     """The steps whose guards hold now (reason-requiring steps are offered: the form asks it)."""
     offered = []
     for step in steps_from(state):
         probe = facts if facts.reason else replace(facts, reason="(to be given)")
         try:
-            attempt(state, step, probe)
+            attempt(state, step, probe, rules)
         except TransitionRefused:
             continue
         offered.append(step)

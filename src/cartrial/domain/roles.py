@@ -1,10 +1,16 @@
-"""Who does what in the trial (DESIGN §1): roles and the pathway steps each may perform."""
+"""Who does what in the trial (DESIGN §1): roles, and the pathway steps and other actions each may take.
+
+Everything a user may do to a subject is either a pathway `Step` or an `Action` (a record between
+steps, a read that is its own permission); `ROLES_FOR` says who may do each, and the access module
+is the only place that reads it.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from cartrial.domain.pathway import Step
+from cartrial.domain.pathway import STEP_LABELS, Step
+from cartrial.domain.text import N_
 
 
 class Role(StrEnum):
@@ -20,25 +26,45 @@ class Role(StrEnum):
     SPONSOR_ADMIN = "sponsor_admin"
 
 
-ROLE_LABELS: dict[Role, dict[str, str]] = {
-    Role.INVESTIGATOR: {"en": "Investigator", "fr": "Investigateur"},
-    Role.COORDINATOR: {"en": "Coordinator (CRA/TEC)", "fr": "Coordinateur (ARC/TEC)"},
-    Role.APHERESIS: {"en": "Apheresis unit", "fr": "Unité d'aphérèse"},
-    Role.PHARMACIST: {"en": "Pharmacist (PUI)", "fr": "Pharmacien (PUI)"},
-    Role.MANUFACTURING: {"en": "Manufacturing lab", "fr": "Laboratoire de production"},
-    Role.MONITOR: {"en": "Monitor (CRA)", "fr": "Moniteur (ARC promoteur)"},
-    Role.DATA_MANAGER: {"en": "Data manager", "fr": "Data manager"},
-    Role.SPONSOR_ADMIN: {"en": "Sponsor administrator", "fr": "Administrateur promoteur"},
+ROLE_LABELS: dict[Role, str] = {
+    Role.INVESTIGATOR: N_("Investigator"),
+    Role.COORDINATOR: N_("Coordinator (CRA/TEC)"),
+    Role.APHERESIS: N_("Apheresis unit"),
+    Role.PHARMACIST: N_("Pharmacist (PUI)"),
+    Role.MANUFACTURING: N_("Manufacturing lab"),
+    Role.MONITOR: N_("Monitor (CRA)"),
+    Role.DATA_MANAGER: N_("Data manager"),
+    Role.SPONSOR_ADMIN: N_("Sponsor administrator"),
 }
+
+
+class Action(StrEnum):
+    """What a user does to a subject besides a pathway step; stable codes (URLs, API, audit)."""
+
+    REGISTER_SUBJECT = "register_subject"
+    READ_SCREENING = "read_screening"
+    ENTER_SCREENING_DATA = "enter_screening_data"
+    RECORD_RECONSENT = "record_reconsent"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    RECEIVE_MATERIAL = "receive_material"
+    RECORD_QC = "record_qc"
+    IMPORT_TEMPERATURE_LOG = "import_temperature_log"
+    DOCUMENT_OOS_EXCEPTION = "document_oos_exception"
+    DECIDE_NO_INFUSION = "decide_no_infusion"
+    THAW = "thaw"
+    PRINT_LABELS = "print_labels"
+    ENTER_KINETIC_RESULTS = "enter_kinetic_results"
+    READ_AUDIT = "read_audit"
+    MANAGE_DEVIATION = "manage_deviation"
+
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
 CENTER_STAFF: frozenset[Role] = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # Sponsor-side roles: pseudonymous data only, read-only on the pathway.
 SPONSOR_ROLES: frozenset[Role] = frozenset({Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
-# Roles that may register a new subject at their center.
-SUBJECT_CREATORS: frozenset[Role] = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 
 _CLINICAL = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+_LAB = frozenset({Role.MANUFACTURING})
 
 STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.START_SCREENING: _CLINICAL,
@@ -48,12 +74,12 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.SCHEDULE_APHERESIS: _CLINICAL | {Role.APHERESIS},
     Step.COLLECT_APHERESIS: frozenset({Role.APHERESIS}),
     Step.SHIP_MATERIAL: frozenset({Role.APHERESIS}),
-    Step.START_MANUFACTURING: frozenset({Role.MANUFACTURING}),
-    Step.RELEASE_PRODUCT: frozenset({Role.MANUFACTURING}),
-    Step.FAIL_MANUFACTURING: frozenset({Role.MANUFACTURING}),
-    Step.REMANUFACTURE: frozenset({Role.MANUFACTURING}),
+    Step.START_MANUFACTURING: _LAB,
+    Step.RELEASE_PRODUCT: _LAB,
+    Step.FAIL_MANUFACTURING: _LAB,
+    Step.REMANUFACTURE: _LAB,
     Step.REPEAT_APHERESIS: _CLINICAL,
-    Step.SHIP_PRODUCT: frozenset({Role.MANUFACTURING}),
+    Step.SHIP_PRODUCT: _LAB,
     Step.RECEIVE_PRODUCT: frozenset({Role.PHARMACIST}),
     Step.START_LYMPHODEPLETION: frozenset({Role.INVESTIGATOR}),
     Step.INFUSE: frozenset({Role.INVESTIGATOR, Role.PHARMACIST}),
@@ -66,11 +92,68 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.RECORD_DEATH: _CLINICAL,
 }
 
+ACTION_ROLES: dict[Action, frozenset[Role]] = {
+    Action.REGISTER_SUBJECT: _CLINICAL,
+    # Screening data and consent pages: the center's clinical staff and the sponsor's monitoring
+    # roles (pseudonymous); not the lab, the apheresis unit or the pharmacy, who have no use for them.
+    Action.READ_SCREENING: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER},
+    Action.ENTER_SCREENING_DATA: _CLINICAL,
+    Action.RECORD_RECONSENT: _CLINICAL,
+    Action.WITHDRAW_CONSENT: _CLINICAL,
+    Action.RECEIVE_MATERIAL: _LAB,
+    Action.RECORD_QC: _LAB,
+    Action.IMPORT_TEMPERATURE_LOG: frozenset({Role.APHERESIS, Role.MANUFACTURING, Role.PHARMACIST, Role.COORDINATOR}),
+    Action.DOCUMENT_OOS_EXCEPTION: frozenset({Role.INVESTIGATOR}),
+    Action.DECIDE_NO_INFUSION: frozenset({Role.INVESTIGATOR}),
+    Action.THAW: frozenset({Role.PHARMACIST}),
+    Action.PRINT_LABELS: frozenset(
+        {Role.APHERESIS, Role.MANUFACTURING, Role.PHARMACIST, Role.COORDINATOR, Role.INVESTIGATOR}
+    ),
+    # Kinetic results are follow-up data: the authority of the follow-up steps.
+    Action.ENTER_KINETIC_RESULTS: _CLINICAL,
+    # A subject's audit trail is its own permission: the center's investigators, the monitors
+    # and the data managers (not the lab, not the other center staff).
+    Action.READ_AUDIT: frozenset({Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER}),
+    # Deviations are acknowledged, commented and closed by the center's clinical staff and the lab
+    # (each for what it owns, see `custody.deviation_owners`), and by the monitors.
+    Action.MANAGE_DEVIATION: frozenset(
+        {Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST, Role.MANUFACTURING, Role.MONITOR}
+    ),
+}
+
+ACTION_LABELS: dict[Action, str] = {
+    Action.REGISTER_SUBJECT: N_("Register a subject"),
+    Action.READ_SCREENING: N_("Read screening and consent"),
+    Action.ENTER_SCREENING_DATA: N_("Enter screening data"),
+    Action.RECORD_RECONSENT: N_("Record re-consent"),
+    Action.WITHDRAW_CONSENT: N_("Record the withdrawal of consent"),
+    Action.RECEIVE_MATERIAL: N_("Receive the apheresis material at the lab"),
+    Action.RECORD_QC: N_("Record a QC result"),
+    Action.IMPORT_TEMPERATURE_LOG: N_("Import a temperature log"),
+    Action.DOCUMENT_OOS_EXCEPTION: N_("Sign an out-of-specification exception"),
+    Action.DECIDE_NO_INFUSION: N_("Decide: no infusion"),
+    Action.THAW: N_("Record the thaw"),
+    Action.PRINT_LABELS: N_("Print labels"),
+    Action.ENTER_KINETIC_RESULTS: N_("Enter kinetic results"),
+    Action.READ_AUDIT: N_("Read the audit trail"),
+    Action.MANAGE_DEVIATION: N_("Manage deviations"),
+}
+
+
+def roles_for(action: Step | Action) -> frozenset[Role]:
+    """The roles that may take `action` (a pathway step or another action)."""
+    return STEP_ROLES[action] if isinstance(action, Step) else ACTION_ROLES[action]
+
+
+def action_label(action: Step | Action) -> str:
+    """The label (msgid) of a step or an action."""
+    return STEP_LABELS[action] if isinstance(action, Step) else ACTION_LABELS[action]
+
+
 # Roles that may take part in the two-person bedside identity check before infusion.
 BEDSIDE_CHECKERS: frozenset[Role] = frozenset({Role.INVESTIGATOR, Role.PHARMACIST})
 
 
-def role_label(role: Role, language: str = "en") -> str:
-    """The role as shown to a user."""
-    labels = ROLE_LABELS[role]
-    return labels.get(language, labels["en"])
+def role_label(role: Role) -> str:
+    """The role's label (a msgid: adapters translate it)."""
+    return ROLE_LABELS[role]

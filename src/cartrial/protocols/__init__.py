@@ -23,6 +23,7 @@ import yaml
 from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, validate_rules
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
+from cartrial.domain.pathway import PathwayRules
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
 
@@ -82,10 +83,9 @@ class Protocol:
     consent_documents: tuple[ConsentDocument, ...]
     visits: tuple[Visit, ...]
     products: tuple[ProductLimits, ...]
-    acute_monitoring_days: int
+    pathway_rules: PathwayRules
     follow_up_months: int
     long_term_follow_up_years: int
-    lymphodepletion_window_days: tuple[int, int]
     manufacturing_slots_per_week: int
     criteria: tuple[Criterion, ...]
     raw: Mapping[str, Any]
@@ -141,6 +141,22 @@ def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
     low, high = data["pathway"]["lymphodepletion_window_days"]
     if low > high:
         raise ProtocolError(path, "pathway.lymphodepletion_window_days", f"window [{low}, {high}] is reversed")
+
+
+# A month and a year of follow-up as whole days from D0: M24 is day 730 as in the visit schedule.
+DAYS_PER_YEAR = 365.25
+
+
+def _pathway_rules(data: Mapping[str, Any]) -> PathwayRules:
+    pathway = data["pathway"]
+    low, high = pathway["lymphodepletion_window_days"]
+    return PathwayRules(
+        acute_monitoring_days=pathway["acute_monitoring_days"],
+        follow_up_days=round(pathway["follow_up_months"] * DAYS_PER_YEAR / 12),
+        long_term_follow_up_days=round(pathway["long_term_follow_up_years"] * DAYS_PER_YEAR),
+        lymphodepletion_window_days=(low, high),
+        consent_withdrawal_exits_study=data["consent"]["withdrawal_exits_study"],
+    )
 
 
 def _parse_date(path: Path, key: str, value: str) -> date:
@@ -215,10 +231,9 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
             )
             for i, p in enumerate(data["products"])
         ),
-        acute_monitoring_days=data["pathway"]["acute_monitoring_days"],
+        pathway_rules=_pathway_rules(data),
         follow_up_months=data["pathway"]["follow_up_months"],
         long_term_follow_up_years=data["pathway"]["long_term_follow_up_years"],
-        lymphodepletion_window_days=tuple(data["pathway"]["lymphodepletion_window_days"]),  # type: ignore[arg-type]
         manufacturing_slots_per_week=data.get("capacities", {}).get("manufacturing_slots_per_week", 1),
         criteria=criteria,
         raw=data,
