@@ -57,12 +57,35 @@ class World:
         self._counter = 0
 
     def actor(self, username: str) -> Actor:
+        """One action of `username` in their (first) role, now."""
+        from cartrial.apps import clock
         from cartrial.apps.audit.services import Actor
 
         user = self.users[username]
         membership = user.memberships.select_related("center").first()
         assert membership is not None
-        return Actor(user.pk, username, membership.role, membership.center.code)
+        return Actor(user.pk, username, membership.role, membership.center.code, clock.now())
+
+    def step(self, username: str, subject: Subject, action: Any, protocol: Protocol | None = None, **data: Any) -> Any:
+        """Take a pathway step (or an action that takes one) as `username`, through the access entry
+        point and the engine, exactly as the page and the API do; a refusal is recorded and raised."""
+        from cartrial.apps.access import reach_subject
+        from cartrial.apps.pathway.steps import step_run
+
+        reach = reach_subject(self.users[username], subject.code, action)
+        event = step_run(reach, action, data, protocol or self.protocol)
+        subject.refresh_from_db()
+        return event
+
+    def act(self, username: str, subject: Subject, action: Any, **data: Any) -> Any:
+        """Perform a logistics action as `username` (access entry point, one transaction, refusal recorded)."""
+        from cartrial.apps.access import reach_subject
+        from cartrial.apps.logistics.forms import action_perform
+
+        reach = reach_subject(self.users[username], subject.code, action)
+        result = action_perform(action, data, reach, self.protocol)
+        subject.refresh_from_db()
+        return result
 
     def new_subject(self, center_code: str = "BDX", state: State = State.PRE_SCREENING) -> Subject:
         """A subject at `center_code` moved through the real services up to `state`."""

@@ -23,13 +23,14 @@ from cartrial.apps.audit.services import Actor
 from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.logistics import services as logistics_services
+from cartrial.apps.pathway.steps import step_perform
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Subject
-from cartrial.apps.subjects.services import BedsideCheck, IdentityInput
+from cartrial.apps.subjects.services import IdentityInput
 from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create, protocol_register
-from cartrial.domain.pathway import State
-from cartrial.domain.roles import Role
+from cartrial.domain.pathway import State, Step
+from cartrial.domain.roles import Action, Role
 from cartrial.protocols import Protocol
 
 DEMO_PASSWORD = "cartrial-demo-2026"
@@ -133,8 +134,8 @@ DAYS_TO_REACH: dict[State, float] = {
     State.INFUSED: 35.3,
     State.ACUTE_MONITORING: 35.4,
     State.FOLLOW_UP: 63.4,
-    State.LONG_TERM_FOLLOW_UP: 763.4,
-    State.COMPLETED: 793.4,
+    State.LONG_TERM_FOLLOW_UP: 766.4,
+    State.COMPLETED: 766.4,
     State.WITHDRAWN: 123.4,
 }
 
@@ -228,28 +229,29 @@ class PathwayDriver:
         user = self.users[username]
         membership = user.memberships.select_related("center").first()
         assert membership is not None
-        return Actor(user.pk, username, membership.role, membership.center.code), user
+        return Actor(user.pk, username, membership.role, membership.center.code, clock.now()), user
 
-    def run(self, username: str, service: Callable[..., Any], days_later: float, **kwargs: Any) -> None:
+    def step(self, username: str, action: Step | Action, days_later: float, **data: Any) -> None:
+        """Take a pathway step as `username`, `days_later` after the previous move, with the clock there."""
         self.moment += timedelta(days=days_later)
-        actor, user = self._actor(username)
         with clock.frozen_at(self.moment):
-            service(actor=actor, user=user, subject=self.subject, protocol=self.protocol, **kwargs)
+            actor, user = self._actor(username)
+            step_perform(actor=actor, user=user, subject=self.subject, action=action, data=data, protocol=self.protocol)
         self.subject.refresh_from_db()
 
     def day(self) -> date:
-        return self.moment.date()
+        return self.moment.astimezone(ZoneInfo(self.subject.center.time_zone)).date()
 
     def advance_to(self, target: State) -> None:
         """Perform the main-path steps until `target` (or a failure branch) is reached."""
-        s, p = subject_services, self.prefix
+        p = self.prefix
         doc = self.protocol.current_consent_versions()
         plan: list[tuple[State, Callable[[], None]]] = [
             (
                 State.SCREENING,
-                lambda: self.run(
+                lambda: self.step(
                     f"{p}.coordinator",
-                    s.subject_start_screening,
+                    Step.START_SCREENING,
                     0,
                     document_version=doc["fr"],
                     language="fr",
@@ -260,60 +262,57 @@ class PathwayDriver:
                 State.ELIGIBLE,
                 lambda: (
                     self._screen(cd3_per_ul=650.0),
-                    self.run(f"{p}.investigator", s.subject_confirm_eligibility, 0.1),
+                    self.step(f"{p}.investigator", Step.CONFIRM_ELIGIBILITY, 0.1),
                 ),
             ),
-            (State.INCLUDED, lambda: self.run(f"{p}.investigator", s.subject_include, 2, password=DEMO_PASSWORD)),
+            (State.INCLUDED, lambda: self.step(f"{p}.investigator", Step.INCLUDE, 2, password=DEMO_PASSWORD)),
             (
                 State.APHERESIS_SCHEDULED,
-                lambda: self.run(
-                    f"{p}.coordinator", s.subject_schedule_apheresis, 1, apheresis_date=self.day() + timedelta(days=7)
+                lambda: self.step(
+                    f"{p}.coordinator", Step.SCHEDULE_APHERESIS, 1, apheresis_date=self.day() + timedelta(days=7)
                 ),
             ),
-            (State.APHERESIS_COLLECTED, lambda: self.at(f"{p}.apheresis", 7, self._collect)),
-            (State.MATERIAL_SHIPPED, lambda: self.at(f"{p}.apheresis", 0.2, self._ship_material)),
+            (State.APHERESIS_COLLECTED, lambda: self._collect(7)),
+            (State.MATERIAL_SHIPPED, lambda: self._ship_material(0.2)),
             (
                 State.MANUFACTURING,
                 lambda: (
                     self.at("lab.manufacturing", 0.9, self._receive_at_lab),
-                    self.run("lab.manufacturing", s.subject_start_manufacturing, 0.1),
+                    self.step("lab.manufacturing", Step.START_MANUFACTURING, 0.1),
                 ),
             ),
             (
                 State.PRODUCT_RELEASED,
                 lambda: (
                     self.at("lab.manufacturing", 13.5 + self.spread_days, self._record_qc),
-                    self.at("lab.manufacturing", 0.5, self._release),
+                    self.step("lab.manufacturing", Step.RELEASE_PRODUCT, 0.5, password=DEMO_PASSWORD,
+                              bag_code=self._coi_scan()),
                 ),
             ),
-            (
-                State.PRODUCT_SHIPPED,
-                lambda: self.at("lab.manufacturing", 2 + self.spread_days / 2, self._ship_product),
-            ),
-            (State.PRODUCT_RECEIVED, lambda: self.at(f"{p}.pharmacist", 1, self._receive_product)),
+            (State.PRODUCT_SHIPPED, lambda: self._ship_product(2 + self.spread_days / 2)),
+            (State.PRODUCT_RECEIVED, lambda: self._receive_product(1)),
             (
                 State.LYMPHODEPLETION,
-                lambda: self.run(
+                lambda: self.step(
                     f"{p}.investigator",
-                    s.subject_start_lymphodepletion,
+                    Step.START_LYMPHODEPLETION,
                     2,
                     planned_infusion_date=self.day() + timedelta(days=5),
                 ),
             ),
             (State.INFUSED, lambda: self._infuse()),
-            (State.ACUTE_MONITORING, lambda: self.run(f"{p}.investigator", s.subject_start_acute_monitoring, 0.1)),
-            (State.FOLLOW_UP, lambda: self.run(f"{p}.coordinator", s.subject_start_follow_up, 28)),
-            (State.LONG_TERM_FOLLOW_UP, lambda: self.run(f"{p}.coordinator", s.subject_start_long_term_follow_up, 700)),
-            (State.COMPLETED, lambda: self.run(f"{p}.coordinator", s.subject_complete, 30)),
+            (State.ACUTE_MONITORING, lambda: self.step(f"{p}.investigator", Step.START_ACUTE_MONITORING, 0.1)),
+            (State.FOLLOW_UP, lambda: self.step(f"{p}.coordinator", Step.START_FOLLOW_UP, 28)),
+            (State.LONG_TERM_FOLLOW_UP, lambda: self.step(f"{p}.coordinator", Step.START_LONG_TERM_FOLLOW_UP, 703)),
         ]
         if target is State.SCREEN_FAILED:
             plan[1] = (
                 State.SCREEN_FAILED,
                 lambda: (
                     self._screen(cd3_per_ul=80.0),
-                    self.run(
+                    self.step(
                         f"{p}.investigator",
-                        s.subject_fail_screening,
+                        Step.FAIL_SCREENING,
                         0.1,
                         reason="CD3+ below 100/µL at screening (synthetic)",
                     ),
@@ -324,17 +323,23 @@ class PathwayDriver:
                 State.MANUFACTURING_FAILED,
                 lambda: (
                     self.at("lab.manufacturing", 11.5, lambda a, u, m: self._record_qc(a, u, m, viability="55")),
-                    self.run(
+                    self.step(
                         "lab.manufacturing",
-                        s.subject_fail_manufacturing,
+                        Step.FAIL_MANUFACTURING,
                         0.5,
                         reason="Insufficient expansion: viability 55 %, out of specification (synthetic)",
                     ),
                 ),
             )
+        if target is State.COMPLETED:
+            # The interventional study ends after the M24 visit; long-term follow-up (15 years after an
+            # integrating vector) continues under its own protocol for this synthetic patient.
+            self._follow(plan, State.FOLLOW_UP)
+            self.step(f"{p}.coordinator", Step.COMPLETE, 703)
+            return
         if target is State.WITHDRAWN:
             self._follow(plan, State.FOLLOW_UP)
-            self.run(f"{p}.investigator", s.subject_withdraw, 60, reason="Patient's decision (synthetic)")
+            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Patient's decision (synthetic)")
             return
         self._follow(plan, target)
 
@@ -346,12 +351,11 @@ class PathwayDriver:
 
     def _screen(self, *, cd3_per_ul: float) -> None:
         """The coordinator enters the screening data and labs; the verdict is computed from them."""
-        actor, user = self._actor(f"{self.prefix}.coordinator")
         sampled_at = self.moment - timedelta(hours=2)
         with clock.frozen_at(self.moment):
+            actor, _user = self._actor(f"{self.prefix}.coordinator")
             clinical_services.screening_record(
                 actor=actor,
-                user=user,
                 subject=self.subject,
                 protocol=self.protocol,
                 data=DEMO_SCREENING_DATA,
@@ -364,17 +368,17 @@ class PathwayDriver:
     def at(self, username: str, days_later: float, action: Callable[[Actor, User, datetime], Any]) -> None:
         """Run a logistics action as `username`, `days_later` after the previous one, with the clock there."""
         self.moment += timedelta(days=days_later)
-        actor, user = self._actor(username)
         with clock.frozen_at(self.moment):
+            actor, user = self._actor(username)
             action(actor, user, self.moment)
         self.subject.refresh_from_db()
 
-    def _common(self, actor: Actor, user: User) -> dict[str, Any]:
-        return {"actor": actor, "user": user, "subject": self.subject, "protocol": self.protocol}
-
-    def _collect(self, actor: Actor, user: User, moment: datetime) -> None:
-        subject_services.subject_collect_apheresis(
-            **self._common(actor, user),
+    def _collect(self, days_later: float) -> None:
+        moment = self.moment + timedelta(days=days_later)
+        self.step(
+            f"{self.prefix}.apheresis",
+            Step.COLLECT_APHERESIS,
+            days_later,
             started_at=moment - timedelta(hours=4, minutes=10),
             ended_at=moment - timedelta(minutes=20),
             volume_ml=210.0,
@@ -382,11 +386,14 @@ class PathwayDriver:
             cd3_cells_e9=4.2,
         )
 
-    def _ship_material(self, actor: Actor, user: User, moment: datetime) -> None:
+    def _ship_material(self, days_later: float) -> None:
         collection = self.subject.collections.order_by("-number").first()
         assert collection is not None
-        subject_services.subject_ship_material(
-            **self._common(actor, user),
+        moment = self.moment + timedelta(days=days_later)
+        self.step(
+            f"{self.prefix}.apheresis",
+            Step.SHIP_MATERIAL,
+            days_later,
             courier="BioLogistics Express (synthetic)",
             shipper_id=f"BLX-{collection.din[-4:]}",
             condition="fresh",
@@ -399,12 +406,16 @@ class PathwayDriver:
     def _receive_at_lab(self, actor: Actor, user: User, moment: datetime) -> None:
         shipment = self.subject.shipments.filter(direction="to_lab").order_by("-pk").first()
         assert shipment is not None and shipment.collection is not None
-        logistics_services.material_receive_at_lab(
-            **self._common(actor, user),
+        logistics_services.material_receive(
+            actor=actor,
+            subject=self.subject,
+            protocol=self.protocol,
             scanned_code=logistics_services.din_of(shipment.collection).typed_form,
         )
         logistics_services.temperature_log_import(
-            **self._common(actor, user),
+            actor=actor,
+            subject=self.subject,
+            protocol=self.protocol,
             shipment=shipment,
             content=logger_csv(
                 shipment.actual_departure_at, moment, low_c=3.6, high_c=6.2, excursion_c=self.excursion_c, fresh=True
@@ -423,23 +434,20 @@ class PathwayDriver:
             "mycoplasma": "negative",
         }
         for code, value in values.items():
-            logistics_services.qc_result_record(**self._actor_user(actor, user), test_code=code, value=value)
-
-    def _actor_user(self, actor: Actor, user: User) -> dict[str, Any]:
-        return {"actor": actor, "user": user, "subject": self.subject}
+            logistics_services.qc_result_record(
+                actor=actor, subject=self.subject, protocol=self.protocol, test_code=code, value=value
+            )
 
     def _coi_scan(self) -> str:
         coi = self.subject.chain_of_identity
         return logistics_services.coi_of(coi).barcode_data()
 
-    def _release(self, actor: Actor, user: User, moment: datetime) -> None:
-        subject_services.subject_release_product(
-            **self._common(actor, user), password=DEMO_PASSWORD, bag_code=self._coi_scan()
-        )
-
-    def _ship_product(self, actor: Actor, user: User, moment: datetime) -> None:
-        subject_services.subject_ship_product(
-            **self._common(actor, user),
+    def _ship_product(self, days_later: float) -> None:
+        moment = self.moment + timedelta(days=days_later)
+        self.step(
+            "lab.manufacturing",
+            Step.SHIP_PRODUCT,
+            days_later,
             courier="CryoTrans (synthetic)",
             shipper_id=f"DS-{self.subject.chain_of_identity.content[-4:]}",
             planned_departure_at=moment,
@@ -449,41 +457,51 @@ class PathwayDriver:
             scanned_code=self._coi_scan(),
         )
 
-    def _receive_product(self, actor: Actor, user: User, moment: datetime) -> None:
-        shipment = self.subject.shipments.filter(direction="to_center").order_by("-pk").first()
-        assert shipment is not None
-        subject_services.subject_receive_product(
-            **self._common(actor, user),
+    def _receive_product(self, days_later: float) -> None:
+        self.step(
+            f"{self.prefix}.pharmacist",
+            Step.RECEIVE_PRODUCT,
+            days_later,
             scanned_code=self._coi_scan(),
             storage_location="PUI – cuve azote n°2",
         )
-        logistics_services.temperature_log_import(
-            **self._common(actor, user),
-            shipment=shipment,
-            content=logger_csv(shipment.actual_departure_at, moment, low_c=-178.0, high_c=-168.0, fresh=False),
-            file_name=f"dryshipper-{shipment.shipper_id}.csv",
-            logger_time_zone="UTC",
-        )
+        shipment = self.subject.shipments.filter(direction="to_center").order_by("-pk").first()
+        assert shipment is not None
+        with clock.frozen_at(self.moment):
+            actor, _user = self._actor(f"{self.prefix}.pharmacist")
+            logistics_services.temperature_log_import(
+                actor=actor,
+                subject=self.subject,
+                protocol=self.protocol,
+                shipment=shipment,
+                content=logger_csv(
+                    shipment.actual_departure_at, self.moment, low_c=-178.0, high_c=-168.0, fresh=False
+                ),
+                file_name=f"dryshipper-{shipment.shipper_id}.csv",
+                logger_time_zone="UTC",
+            )
 
     def _infuse(self) -> None:
-        pharmacist = self.users[f"{self.prefix}.pharmacist"]
-        investigator = self.users[f"{self.prefix}.investigator"]
-        actor, user = self._actor(f"{self.prefix}.pharmacist")
         self.moment += timedelta(days=5)
         with clock.frozen_at(self.moment - timedelta(minutes=18)):
-            logistics_services.product_thaw(**self._common(actor, user), scanned_code=self._coi_scan())
+            actor, _user = self._actor(f"{self.prefix}.pharmacist")
+            logistics_services.product_thaw(
+                actor=actor, subject=self.subject, protocol=self.protocol, scanned_code=self._coi_scan()
+            )
         typed = logistics_services.coi_of(self.subject.chain_of_identity).typed_form
-        checks = (
-            BedsideCheck(pharmacist, DEMO_PASSWORD, self._coi_scan(), self.subject.code),
-            BedsideCheck(investigator, DEMO_PASSWORD, typed, self.subject.code),
-        )
-        self.run(
+        self.step(
             f"{self.prefix}.investigator",
-            subject_services.subject_infuse,
+            Step.INFUSE,
             0,
             # D0 is the center's local date (a UTC date can be the next day in Montréal).
-            infused_on=self.moment.astimezone(ZoneInfo(self.subject.center.time_zone)).date(),
-            checks=checks,
+            infused_on=self.day(),
+            password=DEMO_PASSWORD,
+            bag_code=typed,
+            wristband_code=self.subject.code,
+            second_username=f"{self.prefix}.pharmacist",
+            second_password=DEMO_PASSWORD,
+            second_bag_code=self._coi_scan(),
+            second_wristband_code=self.subject.code,
         )
 
 
@@ -529,8 +547,8 @@ def _new_subject(
 ) -> Subject:
     family, given = SYNTHETIC_NAMES[index % len(SYNTHETIC_NAMES)]
     user = users[f"{center_code.lower()}.coordinator"]
-    actor = Actor(user.pk, user.username, Role.COORDINATOR.value, center_code)
     with clock.frozen_at(moment):
+        actor = Actor(user.pk, user.username, Role.COORDINATOR.value, center_code, clock.now())
         return subject_services.subject_create(
             actor=actor,
             center=centers[center_code],
@@ -620,7 +638,6 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
         days = np.array([float(day) for day in sample_days[: len(moments)]])
         simulated = simulate_markers(ModelParameters.from_columns(columns), days)
         user = users[f"{subject.center.code.lower()}.coordinator"]
-        actor = Actor(user.pk, user.username, Role.COORDINATOR.value, subject.center.code)
         for index, moment in enumerate(moments):
             entries = []
             for marker in ("car_t", "b_cells", "anti_dsdna"):
@@ -632,4 +649,5 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
                 unit = preset.car_t_unit if marker == "car_t" else ("cells/µL" if marker == "b_cells" else "IU/mL")
                 entries.append(KineticEntry(marker, moment, value, unit, loq[marker]))
             with clock.frozen_at(min(moment + timedelta(hours=6), today)):
-                kinetic_observations_record(actor=actor, user=user, subject=subject, entries=entries)
+                actor = Actor(user.pk, user.username, Role.COORDINATOR.value, subject.center.code, clock.now())
+                kinetic_observations_record(actor=actor, subject=subject, entries=entries)

@@ -28,15 +28,17 @@ def screen(
     **changes: object,
 ) -> ScreeningSaved:
     """Record screening data (the demo's, with `changes`) and labs through the real service."""
-    return screening_record(
-        actor=world.actor(username),
-        user=world.users[username],
-        subject=subject,
-        protocol=world.protocol,
-        data={**DEMO_SCREENING_DATA, **changes},
-        labs=labs(cd3=cd3),
-        reason=reason,
-    )
+    from django.db import transaction
+
+    with transaction.atomic():
+        return screening_record(
+            actor=world.actor(username),
+            subject=subject,
+            protocol=world.protocol,
+            data={**DEMO_SCREENING_DATA, **changes},
+            labs=labs(cd3=cd3),
+            reason=reason,
+        )
 
 
 def form_post(*, cd3: str = "650", sampled_at: str = "2024-01-05T08:30", **overrides: object) -> dict[str, object]:

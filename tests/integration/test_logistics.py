@@ -7,6 +7,7 @@ records and signatures unchanged), and the attempt is recorded (audit entry, dev
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,6 @@ from cartrial.apps.accounts.models import ElectronicSignature
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
 from cartrial.apps.logistics import services as logistics
-from cartrial.apps.logistics.errors import LogisticsRefused, ScanRefused
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
@@ -30,21 +30,24 @@ from cartrial.apps.logistics.models import (
     TemperatureLog,
 )
 from cartrial.apps.logistics.selectors import subject_logistics
-from cartrial.apps.subjects import services
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD, logger_csv
-from cartrial.domain.custody import CustodyEvent, check_custody_chain
+from cartrial.domain.bedside import BedsideScan, IdentityMismatch, bedside_mismatches
+from cartrial.domain.custody import CustodyEvent, CustodyRefused, CustodyScanMismatch, check_custody_chain
+from cartrial.domain.errors import DomainError
 from cartrial.domain.identity import parse_identifier
 from cartrial.domain.manufacturing import BatchStatus, FailureBranch
-from cartrial.domain.pathway import State, TransitionRefused
+from cartrial.domain.pathway import State, Step, TransitionRefused
+from cartrial.domain.roles import Action, Role
+from cartrial.locale import render
 
 pytestmark = pytest.mark.django_db
 
 
-def _call(world, username: str, service, subject: Subject, **kwargs):  # type: ignore[no-untyped-def]
-    return service(
-        actor=world.actor(username), user=world.users[username], subject=subject, protocol=world.protocol, **kwargs
-    )
+def _subject_logistics(subject: Subject):  # type: ignore[no-untyped-def]
+    from cartrial.apps.trial.protocol import protocol_in_force
+
+    return subject_logistics(subject, protocol_in_force())
 
 
 def _coi_scan(subject: Subject) -> str:
@@ -131,21 +134,19 @@ def test_wrong_check_character_at_hand_over_is_refused_and_a_deviation(world) ->
     wrong_k = "1" if collection.check_character != "1" else "2"
     before = _snapshot(subject)
     now = clock.now()
-    with pytest.raises(ScanRefused) as refused:
-        _call(
-            world,
+    with pytest.raises(CustodyScanMismatch) as refused:
+        world.step(
             "lil.apheresis",
-            services.subject_ship_material,
             subject,
+            Step.SHIP_MATERIAL,
             courier="C",
             shipper_id="S1",
             condition="fresh",
             planned_departure_at=now,
             planned_arrival_at=now + timedelta(hours=20),
             scanned_code=good[:-1] + wrong_k,
-            ui_language="fr",
         )
-    assert "Contrôle d'identité" in refused.value.message
+    assert "Contrôle d'identité" in render(refused.value.message, "fr")
     assert _snapshot(subject) == before
     deviation = Deviation.objects.get(subject=subject)
     assert (deviation.kind, deviation.code, deviation.step) == ("scan_mismatch", "scan_unreadable", "ship_material")
@@ -158,28 +159,16 @@ def test_scan_of_another_patients_bag_is_refused_at_the_pharmacy(world) -> None:
     subject = world.new_subject("PAR", State.PRODUCT_SHIPPED)
     other = world.new_subject("PAR", State.PRODUCT_SHIPPED)
     before = _snapshot(subject)
-    with pytest.raises(ScanRefused):
-        _call(
-            world,
-            "par.pharmacist",
-            services.subject_receive_product,
-            subject,
-            scanned_code=_coi_scan(other),
-            storage_location="cuve 1",
+    with pytest.raises(CustodyScanMismatch):
+        world.step(
+            "par.pharmacist", subject, Step.RECEIVE_PRODUCT, scanned_code=_coi_scan(other), storage_location="cuve 1"
         )
     assert _snapshot(subject) == before
     deviation = Deviation.objects.get(subject=subject)
     assert deviation.code == "scan_other_identifier"
     assert deviation.scanned == _coi_scan(other)
     # The right bag is then accepted.
-    _call(
-        world,
-        "par.pharmacist",
-        services.subject_receive_product,
-        subject,
-        scanned_code=_coi_scan(subject),
-        storage_location="cuve 1",
-    )
+    world.step("par.pharmacist", subject, Step.RECEIVE_PRODUCT, scanned_code=_coi_scan(subject), storage_location="cuve 1")
     assert Subject.objects.get(pk=subject.pk).state == State.PRODUCT_RECEIVED.value
 
 
@@ -187,12 +176,11 @@ def test_hand_over_out_of_order_is_refused(world) -> None:
     subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
     shipment = Shipment.objects.get(subject=subject)
     before = _snapshot(subject)
-    with pytest.raises(LogisticsRefused) as refused:
-        logistics.material_receive_at_lab(
-            actor=world.actor("lab.manufacturing"),
-            user=world.users["lab.manufacturing"],
-            subject=subject,
-            protocol=world.protocol,
+    with pytest.raises(CustodyRefused) as refused:
+        world.act(
+            "lab.manufacturing",
+            subject,
+            Action.RECEIVE_MATERIAL,
             scanned_code=shipment.collection.din + shipment.collection.check_character,
             received_at=shipment.actual_departure_at - timedelta(hours=1),
         )
@@ -208,15 +196,12 @@ def test_custody_gap_fork_and_not_held_are_refused_by_the_service(world) -> None
     collection = Collection.objects.get(subject=subject)
     kwargs = {
         "actor": world.actor("lab.manufacturing"),
-        "user": world.users["lab.manufacturing"],
         "subject": subject,
         "item_id": logistics.material_item_id(collection),
         "expected": logistics.din_of(collection),
         "location": "LAB",
         "scanned_code": collection.din + collection.check_character,
         "step": "test",
-        "language": "en",
-        "now": clock.now(),
     }
     count = CustodyRecord.objects.count()
     for from_holder, code in (
@@ -224,11 +209,11 @@ def test_custody_gap_fork_and_not_held_are_refused_by_the_service(world) -> None
         ("somebody else", "custody_gap"),
         (None, "custody_fork"),  # a second receipt at collection
     ):
-        with pytest.raises(LogisticsRefused) as refused:
+        with pytest.raises(CustodyRefused) as refused:
             logistics._hand_over(from_holder=from_holder, to_holder="LAB · manufacturing", at=clock.now(), **kwargs)
         assert refused.value.code == code
     other = {**kwargs, "item_id": "material A999800000000"}
-    with pytest.raises(LogisticsRefused) as refused:
+    with pytest.raises(CustodyRefused) as refused:
         logistics._hand_over(from_holder="X", to_holder="Y", at=clock.now(), **other)
     assert refused.value.code == "custody_not_held"
     assert CustodyRecord.objects.count() == count
@@ -240,19 +225,17 @@ CSV_BROKEN = "time;temperature\n2026-11-20T10:00:00Z;4,5\n2026-11-20T10:15:00Z;4
 def test_temperature_file_with_broken_line_is_refused_whole_with_its_line_number(world) -> None:
     subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
     shipment = Shipment.objects.get(subject=subject)
-    with pytest.raises(LogisticsRefused) as refused:
-        logistics.temperature_log_import(
-            actor=world.actor("lil.apheresis"),
-            user=world.users["lil.apheresis"],
-            subject=subject,
-            shipment=shipment,
-            protocol=world.protocol,
-            content=CSV_BROKEN.encode(),
-            file_name="broken.csv",
+    with pytest.raises(DomainError) as refused:
+        world.act(
+            "lil.apheresis",
+            subject,
+            Action.IMPORT_TEMPERATURE_LOG,
+            shipment=shipment.pk,
+            file=CSV_BROKEN.encode(),
             logger_time_zone="Europe/Paris",
-            language="fr",
         )
-    assert "Ligne 4" in refused.value.message and "rien n'est importé" in refused.value.message
+    french = render(refused.value.message, "fr")
+    assert "Ligne 4" in french and "rien n'est importé" in french
     assert not TemperatureLog.objects.filter(shipment=shipment).exists()
     refusal = AuditEntry.objects.get(subject_code=subject.code, event="logistics.refused")
     assert "Line 4" in refusal.changes_json
@@ -262,14 +245,12 @@ def test_temperature_excursion_is_measured_and_opens_a_deviation(world) -> None:
     subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
     shipment = Shipment.objects.get(subject=subject)
     end = shipment.actual_departure_at + timedelta(hours=6)
-    log = logistics.temperature_log_import(
-        actor=world.actor("lil.apheresis"),
-        user=world.users["lil.apheresis"],
-        subject=subject,
-        shipment=shipment,
-        protocol=world.protocol,
-        content=logger_csv(shipment.actual_departure_at, end, low_c=3.0, high_c=6.0, fresh=True, excursion_c=11.5),
-        file_name="excursion.csv",
+    log = world.act(
+        "lil.apheresis",
+        subject,
+        Action.IMPORT_TEMPERATURE_LOG,
+        shipment=shipment.pk,
+        file=logger_csv(shipment.actual_departure_at, end, low_c=3.0, high_c=6.0, fresh=True, excursion_c=11.5),
         logger_time_zone="UTC",
     )
     import json
@@ -287,16 +268,8 @@ def test_release_without_qc_is_refused_and_nothing_is_signed(world) -> None:
     subject = world.new_subject("PAR", State.MANUFACTURING)
     before = _snapshot(subject)
     with pytest.raises(TransitionRefused) as refused:
-        _call(
-            world,
-            "lab.manufacturing",
-            services.subject_release_product,
-            subject,
-            password=DEMO_PASSWORD,
-            bag_code=_coi_scan(subject),
-            ui_language="fr",
-        )
-    assert refused.value.code == "qc_not_passed" and "contrôle qualité" in refused.value.message
+        world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
+    assert refused.value.code == "qc_not_passed" and "contrôle qualité" in render(refused.value.message, "fr")
     assert _snapshot(subject) == before
     assert AuditEntry.objects.filter(subject_code=subject.code, event="pathway.step_refused").count() == 1
 
@@ -311,13 +284,7 @@ def _qc(world, subject: Subject, **values: str) -> None:  # type: ignore[no-unty
         "mycoplasma": "negative",
     }
     for code, value in {**base, **values}.items():
-        logistics.qc_result_record(
-            actor=world.actor("lab.manufacturing"),
-            user=world.users["lab.manufacturing"],
-            subject=subject,
-            test_code=code,
-            value=value,
-        )
+        world.act("lab.manufacturing", subject, Action.RECORD_QC, test_code=code, value=value)
 
 
 def test_out_of_specification_product_released_only_under_a_signed_exception(world) -> None:
@@ -326,40 +293,26 @@ def test_out_of_specification_product_released_only_under_a_signed_exception(wor
     batch = ManufacturingBatch.objects.get(subject=subject)
     assert batch.status == BatchStatus.OUT_OF_SPECIFICATION
     with pytest.raises(TransitionRefused):
-        _call(
-            world,
-            "lab.manufacturing",
-            services.subject_release_product,
-            subject,
-            password=DEMO_PASSWORD,
-            bag_code=_coi_scan(subject),
-        )
+        world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
     # The investigator documents the exception (wrong password first: refused and recorded).
     with pytest.raises(Exception) as wrong:
-        logistics.batch_document_oos_exception(
-            actor=world.actor("par.investigator"),
-            user=world.users["par.investigator"],
-            subject=subject,
+        world.act(
+            "par.investigator",
+            subject,
+            Action.DOCUMENT_OOS_EXCEPTION,
             password="nope",
             justification="Viability-only OOS; no alternative (CIBMTR 2020).",
         )
     assert getattr(wrong.value, "code", "") == "wrong_password"
     assert AuditEntry.objects.filter(subject_code=subject.code, event="signature.failed").count() == 1
-    logistics.batch_document_oos_exception(
-        actor=world.actor("par.investigator"),
-        user=world.users["par.investigator"],
-        subject=subject,
+    world.act(
+        "par.investigator",
+        subject,
+        Action.DOCUMENT_OOS_EXCEPTION,
         password=DEMO_PASSWORD,
         justification="Viability-only OOS; no alternative (CIBMTR 2020).",
     )
-    _call(
-        world,
-        "lab.manufacturing",
-        services.subject_release_product,
-        subject,
-        password=DEMO_PASSWORD,
-        bag_code=_coi_scan(subject),
-    )
+    world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
     batch.refresh_from_db()
     assert batch.status == BatchStatus.RELEASED and batch.released_under_exception
     assert batch.branch == FailureBranch.OOS_EXCEPTION
@@ -369,29 +322,27 @@ def test_failure_branches_remanufacture_re_apheresis_and_no_infusion(world) -> N
     subject = world.new_subject("PAR", State.MANUFACTURING_FAILED)
     failed = ManufacturingBatch.objects.get(subject=subject)
     assert failed.status == BatchStatus.OUT_OF_SPECIFICATION and failed.failure_reason
-    _call(world, "lab.manufacturing", services.subject_remanufacture, subject, reason="Material left: 2nd run")
+    world.step("lab.manufacturing", subject, Step.REMANUFACTURE, reason="Material left: 2nd run")
     second = ManufacturingBatch.objects.get(subject=subject, number=2)
     failed.refresh_from_db()
     assert failed.branch == FailureBranch.REMANUFACTURE and second.collection_id == failed.collection_id
     assert second.status == BatchStatus.IN_PRODUCTION
     # Second failure, then re-apheresis: a new collection with a new DIN under the same CoI.
-    _call(world, "lab.manufacturing", services.subject_fail_manufacturing, subject, reason="No expansion")
-    _call(
-        world,
+    world.step("lab.manufacturing", subject, Step.FAIL_MANUFACTURING, reason="No expansion")
+    world.step(
         "par.coordinator",
-        services.subject_repeat_apheresis,
         subject,
+        Step.REPEAT_APHERESIS,
         apheresis_date=clock.now().date() + timedelta(days=3),
         reason="New collection",
     )
     second.refresh_from_db()
     assert second.branch == FailureBranch.RE_APHERESIS
     now = clock.now()
-    _call(
-        world,
+    world.step(
         "par.apheresis",
-        services.subject_collect_apheresis,
         subject,
+        Step.COLLECT_APHERESIS,
         started_at=now - timedelta(hours=4),
         ended_at=now - timedelta(hours=1),
         volume_ml=180.0,
@@ -401,11 +352,10 @@ def test_failure_branches_remanufacture_re_apheresis_and_no_infusion(world) -> N
     assert collections[0].coi_id == collections[1].coi_id
     # ...followed to its end: the new material travels, a third batch is made from it and released.
     new = collections[1]
-    _call(
-        world,
+    world.step(
         "par.apheresis",
-        services.subject_ship_material,
         subject,
+        Step.SHIP_MATERIAL,
         courier="C",
         shipper_id="S2",
         condition="fresh",
@@ -414,28 +364,21 @@ def test_failure_branches_remanufacture_re_apheresis_and_no_infusion(world) -> N
         scanned_code=logistics.din_of(new).barcode_data(),
     )
     with pytest.raises(TransitionRefused) as refused:  # the lab has not scanned the new material in yet
-        _call(world, "lab.manufacturing", services.subject_start_manufacturing, subject)
+        world.step("lab.manufacturing", subject, Step.START_MANUFACTURING)
     assert refused.value.code == "material_not_received"
-    logistics.material_receive_at_lab(
-        actor=world.actor("lab.manufacturing"),
-        user=world.users["lab.manufacturing"],
-        subject=subject,
-        protocol=world.protocol,
-        scanned_code=new.din + new.check_character,
-        received_at=now + timedelta(minutes=1),
-    )
-    _call(world, "lab.manufacturing", services.subject_start_manufacturing, subject)
+    with clock.frozen_at(now + timedelta(minutes=2)):
+        world.act(
+            "lab.manufacturing",
+            subject,
+            Action.RECEIVE_MATERIAL,
+            scanned_code=new.din + new.check_character,
+            received_at=now + timedelta(minutes=1),
+        )
+    world.step("lab.manufacturing", subject, Step.START_MANUFACTURING)
     third = ManufacturingBatch.objects.get(subject=subject, number=3)
     assert third.collection_id == new.pk and third.status == BatchStatus.IN_PRODUCTION
     _qc(world, subject)
-    _call(
-        world,
-        "lab.manufacturing",
-        services.subject_release_product,
-        subject,
-        password=DEMO_PASSWORD,
-        bag_code=_coi_scan(subject),
-    )
+    world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
     third.refresh_from_db()
     assert third.status == BatchStatus.RELEASED and not third.released_under_exception
     assert [b.branch for b in ManufacturingBatch.objects.filter(subject=subject).order_by("number")] == [
@@ -447,7 +390,7 @@ def test_failure_branches_remanufacture_re_apheresis_and_no_infusion(world) -> N
 
 def test_no_infusion_decision_ends_the_pathway_with_the_batch_decision(world) -> None:
     subject = world.new_subject("PAR", State.MANUFACTURING_FAILED)
-    _call(world, "par.investigator", services.subject_decide_no_infusion, subject, reason="Patient prefers to stop")
+    world.step("par.investigator", subject, Action.DECIDE_NO_INFUSION, reason="Patient prefers to stop")
     subject.refresh_from_db()
     assert subject.state == State.WITHDRAWN.value
     assert ManufacturingBatch.objects.get(subject=subject).branch == FailureBranch.NO_INFUSION
@@ -455,11 +398,10 @@ def test_no_infusion_decision_ends_the_pathway_with_the_batch_decision(world) ->
 
 def _ship_product(world, subject: Subject, *, arrival_hours: float, confirmed: bool) -> None:  # type: ignore[no-untyped-def]
     now = clock.now()
-    _call(
-        world,
+    world.step(
         "lab.manufacturing",
-        services.subject_ship_product,
         subject,
+        Step.SHIP_PRODUCT,
         courier="Cryo",
         shipper_id="DS-1",
         planned_departure_at=now,
@@ -478,50 +420,34 @@ def test_lymphodepletion_gate_on_product_in_transit(world, arrival_hours, confir
         _ship_product(world, subject, arrival_hours=arrival_hours, confirmed=confirmed)
         planned_d0 = clock.now().date() + timedelta(days=5)
         if allowed:
-            _call(
-                world,
-                "par.investigator",
-                services.subject_start_lymphodepletion,
-                subject,
-                planned_infusion_date=planned_d0,
-            )
+            world.step("par.investigator", subject, Step.START_LYMPHODEPLETION, planned_infusion_date=planned_d0)
             assert Subject.objects.get(pk=subject.pk).state == State.LYMPHODEPLETION.value
         else:
             with pytest.raises(TransitionRefused) as refused:
-                _call(
-                    world,
-                    "par.investigator",
-                    services.subject_start_lymphodepletion,
-                    subject,
-                    planned_infusion_date=planned_d0,
-                )
+                world.step("par.investigator", subject, Step.START_LYMPHODEPLETION, planned_infusion_date=planned_d0)
             assert refused.value.code == "product_not_available"
 
 
 def _bedside(world, subject: Subject, bag: str):  # type: ignore[no-untyped-def]
-    checks = (
-        services.BedsideCheck(world.users["str.pharmacist"], DEMO_PASSWORD, bag, subject.code),
-        services.BedsideCheck(world.users["str.investigator"], DEMO_PASSWORD, _coi_scan(subject), subject.code),
-    )
-    return _call(
-        world,
+    from zoneinfo import ZoneInfo
+
+    return world.step(
         "str.investigator",
-        services.subject_infuse,
         subject,
-        infused_on=clock.now().date(),
-        checks=checks,
-        ui_language="fr",
+        Step.INFUSE,
+        infused_on=clock.now().astimezone(ZoneInfo(subject.center.time_zone)).date(),
+        password=DEMO_PASSWORD,
+        bag_code=_coi_scan(subject),
+        wristband_code=subject.code,
+        second_username="str.pharmacist",
+        second_password=DEMO_PASSWORD,
+        second_bag_code=bag,
+        second_wristband_code=subject.code,
     )
 
 
 def _thaw(world, subject: Subject) -> None:  # type: ignore[no-untyped-def]
-    logistics.product_thaw(
-        actor=world.actor("str.pharmacist"),
-        user=world.users["str.pharmacist"],
-        subject=subject,
-        protocol=world.protocol,
-        scanned_code=_coi_scan(subject),
-    )
+    world.act("str.pharmacist", subject, Action.THAW, scanned_code=_coi_scan(subject))
 
 
 def test_bedside_check_with_another_patients_bag_is_a_hard_stop_then_the_right_bag_infuses(world) -> None:
@@ -531,9 +457,9 @@ def test_bedside_check_with_another_patients_bag_is_a_hard_stop_then_the_right_b
         _thaw(world, subject)
         clock.advance(timedelta(minutes=10))
         before = _snapshot(subject)
-        with pytest.raises(services.IdentityMismatch) as refused:
+        with pytest.raises(IdentityMismatch) as refused:
             _bedside(world, subject, _coi_scan(other))
-        assert "Discordance d'identité" in refused.value.message
+        assert "Discordance d'identité" in render(refused.value.message, "fr")
         assert _snapshot(subject) == before
         deviation = Deviation.objects.get(subject=subject, kind="bedside_mismatch")
         assert _coi_scan(other) in deviation.scanned
@@ -553,10 +479,10 @@ def test_infusion_refused_without_thaw_and_beyond_the_thaw_limit(world) -> None:
         clock.advance(timedelta(minutes=31))
         with pytest.raises(TransitionRefused) as refused:
             _bedside(world, subject, _coi_scan(subject))
-        assert refused.value.code == "thaw_limit_exceeded" and "30 min" in refused.value.message
+        assert refused.value.code == "thaw_limit_exceeded" and "30 min" in render(refused.value.message, "fr")
     assert not Infusion.objects.filter(batch__subject=subject).exists()
     # A thawed product is never refrozen nor thawed twice.
-    with pytest.raises(LogisticsRefused) as again:
+    with pytest.raises(DomainError) as again:
         _thaw(world, subject)
     assert again.value.code == "already_thawed"
 
@@ -571,8 +497,10 @@ def test_each_role_reaches_the_logistics_pages_of_its_scope(world) -> None:
         page = client.get(f"/logistics/subjects/{subject.code}/")
         assert page.status_code == 200, username
         body = page.content.decode()
-        assert "cartrial/vendor/plotly.min.js" in body and "cdn" not in body.lower()
-        assert subject_logistics(subject).coi.content in body.replace(" ", "")
+        assert "cartrial/vendor/plotly.min.js" in body
+        # Every script and style sheet comes from this server (no CDN: hospital networks are closed).
+        assert not re.search(r"""<(?:script|link)[^>]+(?:src|href)=["'](?:https?:)?//""", body)
+        assert _subject_logistics(subject).coi.content in body.replace(" ", "")
         assert client.get("/logistics/").status_code == 200
     # Another center's staff cannot see it: 404, as if absent.
     assert world.client_for("bdx.pharmacist").get(f"/logistics/subjects/{subject.code}/").status_code == 404
@@ -585,7 +513,7 @@ def test_labels_pdf_for_center_staff_and_lab_not_for_sponsor(world) -> None:
     assert response.content.startswith(b"%PDF")
     from cartrial.apps.logistics.presenters import label_specs
 
-    specs = label_specs(subject_logistics(subject), world.protocol, "fr")
+    specs = label_specs(_subject_logistics(subject), world.protocol, "fr")
     coi = ChainOfIdentity.objects.get(subject=subject)
     assert specs[0].eye_readable.check_character == coi.check_character
     assert parse_identifier(specs[0].barcode_data).content == coi.content
@@ -646,7 +574,8 @@ def test_temperature_log_import_through_the_api_refuses_garbage_with_the_line(wo
     url = f"/api/v1/logistics/subjects/{subject.code}/temperature-logs"
     body = {"shipment": shipment.pk, "csv": CSV_BROKEN, "logger_time_zone": "Europe/Paris"}
     refused = client.post(url, body, content_type="application/json")
-    assert refused.status_code == 409 and "Line 4" in refused.json()["message"]
+    # A file that cannot be read is invalid input: 422, as every refused input of the API.
+    assert refused.status_code == 422 and "Line 4" in refused.json()["message"]
     good = "time;temperature\n2026-11-20T10:00:00Z;4,5\n2026-11-20T10:15:00Z;9,5\n2026-11-20T10:30:00Z;5,0\n"
     accepted = client.post(url, {**body, "csv": good}, content_type="application/json")
     assert accepted.status_code == 200
@@ -693,16 +622,15 @@ ROLE_USERS = {
     "action", ["receive_material", "record_qc", "document_oos_exception", "decide_no_infusion", "thaw"]
 )
 def test_only_the_roles_of_an_action_may_post_it(world, action: str) -> None:
-    from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsAction
-    from cartrial.domain.roles import Role
+    from cartrial.domain.roles import roles_for
 
     subject = world.new_subject("STR", State.MATERIAL_SHIPPED)
-    allowed = LOGISTICS_ACTION_ROLES[LogisticsAction(action)]
+    allowed = roles_for(Action(action))
     for role, username in ROLE_USERS.items():
         if username == "cra.monitor":
             continue  # the monitor is assigned to BDX and LIL only: STR is out of scope (404, below)
         before = _snapshot(subject)
-        response = world.client_for(username).post(f"/logistics/subjects/{subject.code}/actions/{action}/", {})
+        response = world.client_for(username).post(_action_url(subject, action), {})
         if Role(role) in allowed:
             assert response.status_code in (302, 422), (role, response.status_code)  # the form or the service answers
         else:
@@ -711,14 +639,16 @@ def test_only_the_roles_of_an_action_may_post_it(world, action: str) -> None:
             assert AuditEntry.objects.filter(
                 subject_code=subject.code, event="access.refused", actor_username=username
             ).exists()
-    assert (
-        world.client_for("cra.monitor").post(f"/logistics/subjects/{subject.code}/actions/{action}/", {}).status_code
-        == 404
-    )
-    assert (
-        world.client_for("bdx.pharmacist").post(f"/logistics/subjects/{subject.code}/actions/{action}/", {}).status_code
-        == 404
-    )
+    assert world.client_for("cra.monitor").post(_action_url(subject, action), {}).status_code == 404
+    assert world.client_for("bdx.pharmacist").post(_action_url(subject, action), {}).status_code == 404
+
+
+def _action_url(subject: Subject, action: str) -> str:
+    """Where the page posts an action: the lab's and pharmacy's actions are the logistics page's; the
+    "no infusion" decision withdraws the subject, so it is a step of the pathway's page."""
+    if action == Action.DECIDE_NO_INFUSION.value:
+        return f"/subjects/{subject.code}/steps/{action}/"
+    return f"/logistics/subjects/{subject.code}/actions/{action}/"
 
 
 def test_sponsor_reads_the_logistics_page_pseudonymously_and_cannot_print_labels(world) -> None:
@@ -785,7 +715,6 @@ def test_whatever_is_attempted_the_stored_chain_stays_valid_and_every_bad_scan_i
             with transaction.atomic():
                 logistics._hand_over(
                     actor=world.actor("lil.apheresis"),
-                    user=world.users["lil.apheresis"],
                     subject=subject,
                     item_id=item,
                     expected=din,
@@ -795,15 +724,13 @@ def test_whatever_is_attempted_the_stored_chain_stays_valid_and_every_bad_scan_i
                     location="LIL",
                     scanned_code=scans[scan],
                     step="property",
-                    language="en",
-                    now=clock.now(),
                 )
-        except ScanRefused as refused:
+        except CustodyScanMismatch as refused:
             bad_scans += 1
-            logistics.scan_deviation_record(
-                actor=world.actor("lil.apheresis"), user=world.users["lil.apheresis"], subject=subject, refusal=refused
-            )
-        except LogisticsRefused:
+            for record in refused.after_rollback:
+                with transaction.atomic():
+                    record()
+        except DomainError:
             pass
     stored = list(CustodyRecord.objects.filter(item_id=item).order_by("pk"))
     events = [
@@ -820,15 +747,13 @@ def test_whatever_is_attempted_the_stored_chain_stays_valid_and_every_bad_scan_i
 def test_an_oversized_temperature_file_is_refused_before_parsing(world) -> None:
     subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
     shipment = Shipment.objects.get(subject=subject)
-    with pytest.raises(LogisticsRefused) as refused:
-        logistics.temperature_log_import(
-            actor=world.actor("lil.apheresis"),
-            user=world.users["lil.apheresis"],
-            subject=subject,
-            shipment=shipment,
-            protocol=world.protocol,
-            content=b"2026-11-20T10:00:00Z,4.5\n" * 250_000,
-            file_name="huge.csv",
+    with pytest.raises(DomainError) as refused:
+        world.act(
+            "lil.apheresis",
+            subject,
+            Action.IMPORT_TEMPERATURE_LOG,
+            shipment=shipment.pk,
+            file=b"2026-11-20T10:00:00Z,4.5\n" * 250_000,
             logger_time_zone="UTC",
         )
     assert refused.value.code == "temperature_log_too_large"
@@ -876,11 +801,12 @@ def test_bedside_check_passes_only_when_both_people_scanned_the_right_bag_and_wr
     first = (bags[bag_picks[0]], bands[band_picks[0]])
     second = (bags[bag_picks[1]], bands[band_picks[1]])
     scans = (
-        logistics.BedsideScan(world.users["str.pharmacist"], first[0][0], first[1][0]),
-        logistics.BedsideScan(world.users["str.investigator"], second[0][0], second[1][0]),
+        BedsideScan("str.pharmacist", Role.PHARMACIST, first[0][0], first[1][0]),
+        BedsideScan("str.investigator", Role.INVESTIGATOR, second[0][0], second[1][0]),
     )
     all_right = first[0][1] and first[1][1] and second[0][1] and second[1][1]
-    assert (logistics.bedside_mismatches(subject, scans) == []) is all_right
+    found = bedside_mismatches(scans, subject_code=subject.code, coi=coi.content, din=collection.din)
+    assert (found == []) is all_right
 
 
 def _bedside_subject(world) -> Subject:  # type: ignore[no-untyped-def]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from screening_data import screen
 
+from cartrial.apps import clock
 from cartrial.apps.accounts.services import SignatureRefused
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
+from cartrial.apps.logistics.models import Deviation
+from cartrial.apps.pathway.steps import INCLUSION_MEANING
 from cartrial.apps.subjects import services
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD
+from cartrial.domain.bedside import IdentityMismatch
 from cartrial.domain.errors import InvalidInput
-from cartrial.domain.pathway import State, TransitionRefused
+from cartrial.domain.pathway import State, Step, TransitionRefused
+from cartrial.locale import render
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +30,10 @@ def test_subject_codes_follow_per_center_without_gap(world) -> None:
 
 
 def test_whole_main_path_to_completion_is_audited_and_chain_intact(world) -> None:
-    subject = world.new_subject("STR", State.COMPLETED)
+    subject = world.new_subject("STR", State.LONG_TERM_FOLLOW_UP)
+    # Long-term follow-up ends 15 years after the infusion (the protocol's `long_term_follow_up_years`).
+    with clock.frozen_at(clock.now() + timedelta(days=15 * 366)):
+        world.step("str.coordinator", subject, Step.COMPLETE, reason="")
     assert subject.state == State.COMPLETED.value
     steps = list(PathwayEvent.objects.filter(subject=subject).values_list("step", flat=True))
     assert steps[0] == "start_screening" and steps[-1] == "complete"
@@ -37,16 +47,9 @@ def test_skipped_step_refused_in_french_nothing_written_refusal_recorded(world) 
     subject = world.new_subject("BDX")
     before = PathwayEvent.objects.count()
     with pytest.raises(TransitionRefused) as refused:
-        services.subject_include(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
-            subject=subject,
-            protocol=world.protocol,
-            password=DEMO_PASSWORD,
-            ui_language="fr",
-        )
+        world.step("bdx.investigator", subject, Step.INCLUDE, password=DEMO_PASSWORD)
     assert refused.value.code == "wrong_state"
-    assert "Pré-screening" in refused.value.message
+    assert "Pré-screening" in render(refused.value.message, "fr")
     subject.refresh_from_db()
     assert subject.state == State.PRE_SCREENING.value
     assert PathwayEvent.objects.count() == before
@@ -59,25 +62,14 @@ def test_inclusion_refused_without_eligible_verdict(world) -> None:
     saved = screen(world, subject, cd3=80.0)
     assert saved.assessment.verdict == "not_eligible"
     with pytest.raises(TransitionRefused) as refused:
-        services.subject_confirm_eligibility(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
-            subject=subject,
-            protocol=world.protocol,
-        )
+        world.step("bdx.investigator", subject, Step.CONFIRM_ELIGIBILITY)
     assert refused.value.code == "eligibility_not_met"
 
 
 def test_wrong_password_at_inclusion_refused_and_logged(world) -> None:
     subject = world.new_subject("BDX", State.ELIGIBLE)
     with pytest.raises(SignatureRefused):
-        services.subject_include(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
-            subject=subject,
-            protocol=world.protocol,
-            password="not-my-password",
-        )
+        world.step("bdx.investigator", subject, Step.INCLUDE, password="not-my-password")
     subject.refresh_from_db()
     assert subject.state == State.ELIGIBLE.value
     assert AuditEntry.objects.filter(subject_code=subject.code, event="signature.failed").count() == 1
@@ -88,7 +80,7 @@ def test_inclusion_signature_records_meaning_and_hash(world) -> None:
     subject = world.new_subject("BDX", State.INCLUDED)
     event = PathwayEvent.objects.get(subject=subject, step="include")
     assert event.signature is not None
-    assert event.signature.meaning == services.INCLUSION_MEANING
+    assert event.signature.meaning == INCLUSION_MEANING
     assert len(event.signature.content_sha256) == 64
     assert event.signature.signer == world.users["bdx.investigator"]
 
@@ -107,36 +99,42 @@ def test_chain_of_identity_is_allocated_at_inclusion_before_apheresis(world) -> 
 def test_infusion_identity_mismatch_is_a_hard_stop_and_a_deviation(world) -> None:
     subject = world.new_subject("BDX", State.LYMPHODEPLETION)
     other = world.new_subject("BDX")
-    checks = (
-        services.BedsideCheck(world.users["bdx.pharmacist"], DEMO_PASSWORD, other.code, subject.code),
-        services.BedsideCheck(world.users["bdx.investigator"], DEMO_PASSWORD, subject.code, subject.code),
-    )
-    with pytest.raises(services.IdentityMismatch):
-        services.subject_infuse(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
-            subject=subject,
-            protocol=world.protocol,
-            infused_on=subject.apheresis_date,
-            checks=checks,
+    with pytest.raises(IdentityMismatch):
+        world.step(
+            "bdx.investigator",
+            subject,
+            Step.INFUSE,
+            infused_on=clock.now().date(),
+            password=DEMO_PASSWORD,
+            bag_code=subject.code,
+            wristband_code=subject.code,
+            second_username="bdx.pharmacist",
+            second_password=DEMO_PASSWORD,
+            second_bag_code=other.code,
+            second_wristband_code=subject.code,
         )
     subject.refresh_from_db()
     assert subject.state == State.LYMPHODEPLETION.value
-    deviation = AuditEntry.objects.get(subject_code=subject.code, event="pathway.step_refused")
-    assert "identity_mismatch_deviation" in deviation.changes_json and other.code in deviation.changes_json
+    refusal = AuditEntry.objects.get(subject_code=subject.code, event="pathway.step_refused")
+    assert "identity_mismatch" in refusal.changes_json and other.code in refusal.changes_json
+    assert Deviation.objects.get(subject=subject, kind="bedside_mismatch").scanned.count(other.code) == 1
 
 
 def test_infusion_needs_two_different_people(world) -> None:
     subject = world.new_subject("BDX", State.LYMPHODEPLETION)
-    same = services.BedsideCheck(world.users["bdx.pharmacist"], DEMO_PASSWORD, subject.code, subject.code)
-    with pytest.raises(services.IdentityMismatch) as refused:
-        services.subject_infuse(
-            actor=world.actor("bdx.pharmacist"),
-            user=world.users["bdx.pharmacist"],
-            subject=subject,
-            protocol=world.protocol,
-            infused_on=subject.apheresis_date,
-            checks=(same, same),
+    with pytest.raises(IdentityMismatch) as refused:
+        world.step(
+            "bdx.pharmacist",
+            subject,
+            Step.INFUSE,
+            infused_on=clock.now().date(),
+            password=DEMO_PASSWORD,
+            bag_code=subject.code,
+            wristband_code=subject.code,
+            second_username="bdx.pharmacist",
+            second_password=DEMO_PASSWORD,
+            second_bag_code=subject.code,
+            second_wristband_code=subject.code,
         )
     assert refused.value.code == "same_checker"
 
@@ -167,11 +165,10 @@ def test_identity_correction_requires_reason(world) -> None:
 def test_outdated_consent_version_is_refused(world) -> None:
     subject = world.new_subject("BDX")
     with pytest.raises(InvalidInput) as refused:
-        services.subject_start_screening(
-            actor=world.actor("bdx.coordinator"),
-            user=world.users["bdx.coordinator"],
-            subject=subject,
-            protocol=world.protocol,
+        world.step(
+            "bdx.coordinator",
+            subject,
+            Step.START_SCREENING,
             document_version="0.9",
             language="fr",
             signed_on=subject.created_at.date(),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from screening_data import api_payload, form_post, labs, screen
 
@@ -20,12 +21,14 @@ from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.services import LabObservationInput, screening_record
-from cartrial.apps.subjects import services
-from cartrial.apps.subjects.models import EligibilityAssessment, PathwayEvent, Subject
+from cartrial.apps.clinical import services
+from cartrial.apps.pathway.steps import INCLUSION_MEANING, consent_withdraw
+from cartrial.apps.subjects.models import ConsentWithdrawal, EligibilityAssessment, PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD, DEMO_SCREENING_DATA
 from cartrial.domain.audit_chain import canonical_json
 from cartrial.domain.errors import InvalidInput
-from cartrial.domain.pathway import State, TransitionRefused
+from cartrial.domain.pathway import State, Step, TransitionRefused
+from cartrial.domain.roles import Action
 from cartrial.domain.scores.errors import CalculatorInputError
 from cartrial.domain.scores.registry import CALCULATOR_NAMES
 
@@ -88,13 +91,13 @@ def test_saving_the_same_data_again_needs_no_reason_and_adds_no_lab(world: Any) 
     sampled = labs()
     kwargs = {
         "actor": world.actor("bdx.coordinator"),
-        "user": world.users["bdx.coordinator"],
         "subject": subject,
         "protocol": world.protocol,
         "data": DEMO_SCREENING_DATA,
     }
-    screening_record(**kwargs, labs=sampled)
-    screening_record(**kwargs, labs=sampled)
+    with transaction.atomic():
+        screening_record(**kwargs, labs=sampled)
+        screening_record(**kwargs, labs=sampled)
     assert LabObservation.objects.filter(subject=subject).count() == 2
     assert ScreeningRecord.objects.get(subject=subject).revision == 1
 
@@ -114,10 +117,9 @@ def test_saving_the_same_data_again_needs_no_reason_and_adds_no_lab(world: Any) 
 def test_bad_input_is_refused_precisely_and_nothing_is_stored(world: Any, changes, lab, field_or_code) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
     before = _counts(subject)
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(InvalidInput) as refused, transaction.atomic():
         screening_record(
             actor=world.actor("bdx.coordinator"),
-            user=world.users["bdx.coordinator"],
             subject=subject,
             protocol=world.protocol,
             data={**DEMO_SCREENING_DATA, **changes},
@@ -152,16 +154,10 @@ def test_screening_data_is_refused_outside_screening(world: Any) -> None:
 
 def test_inclusion_signs_the_verdict_computed_at_signing(world: Any) -> None:
     subject = world.new_subject("BDX", State.ELIGIBLE)
-    services.subject_include(
-        actor=world.actor("bdx.investigator"),
-        user=world.users["bdx.investigator"],
-        subject=subject,
-        protocol=world.protocol,
-        password=DEMO_PASSWORD,
-    )
+    world.step("bdx.investigator", subject, Step.INCLUDE, password=DEMO_PASSWORD)
     event = PathwayEvent.objects.get(subject=subject, step="include")
     signature = event.signature
-    assert signature is not None and signature.meaning == services.INCLUSION_MEANING
+    assert signature is not None and signature.meaning == INCLUSION_MEANING
     from cartrial.apps.clinical.selectors import screening_evaluation
 
     subject.refresh_from_db()
@@ -175,13 +171,7 @@ def test_inclusion_refused_when_corrected_data_fails_a_criterion_no_override(wor
     subject = world.new_subject("BDX", State.ELIGIBLE)
     screen(world, subject, reason="CD3 recount", cd3=60.0)
     with pytest.raises(TransitionRefused) as refused:
-        services.subject_include(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
-            subject=subject,
-            protocol=world.protocol,
-            password=DEMO_PASSWORD,
-        )
+        world.step("bdx.investigator", subject, Step.INCLUDE, password=DEMO_PASSWORD)
     assert refused.value.code == "eligibility_not_met"
     assert Subject.objects.get(pk=subject.pk).state == State.ELIGIBLE.value
     assert not AuditEntry.objects.filter(subject_code=subject.code, event="signature.applied").exists()
@@ -333,21 +323,16 @@ def test_screening_log_page_and_csv_scoped_to_my_centers(world: Any) -> None:
     lille = world.client_for("lil.coordinator").get("/screening-log.csv").content.decode()
     assert subjects["lille"].code in lille and subjects["failed"].code not in lille
     # The lab sees the infused subject's material, not its screening outcome.
-    lab = world.client_for("lab.manufacturing").get("/screening-log.csv").content.decode()
-    assert lab.splitlines()[1:] == []
+    # The lab has no use for screening outcomes: the log is not open to it (403, the attempt recorded).
+    assert world.client_for("lab.manufacturing").get("/screening-log.csv").status_code == 403
+    assert AuditEntry.objects.filter(actor_username="lab.manufacturing", event="access.refused").exists()
     monitor = world.client_for("cra.monitor").get("/screening-log/").content.decode()
     assert subjects["failed"].code in monitor and subjects["lille"].code in monitor and "Testpatient" not in monitor
 
 
 def test_csv_cells_cannot_run_as_formulas(world: Any) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
-    services.subject_fail_screening(
-        actor=world.actor("bdx.investigator"),
-        user=world.users["bdx.investigator"],
-        subject=subject,
-        protocol=world.protocol,
-        reason='=HYPERLINK("http://evil")',
-    )
+    world.step("bdx.investigator", subject, Step.FAIL_SCREENING, reason='=HYPERLINK("http://evil")')
     text = world.client_for("bdx.coordinator").get("/screening-log.csv").content.decode()
     assert "'=HYPERLINK" in text
 
@@ -398,25 +383,22 @@ def _amended(world: Any):  # type: ignore[no-untyped-def]
 def test_new_consent_version_lists_blocks_and_re_consent_unblocks(world: Any, tmp_path: Any, settings: Any) -> None:
     subject = world.new_subject("BDX", State.INCLUDED)
     amended = _amended(world)
-    from cartrial.apps.accounts.access import scope_for
+    from cartrial.apps.access import scope_for
     from cartrial.apps.clinical.selectors import consent_reconsent_list
 
     rows = consent_reconsent_list(scope=scope_for(world.users["bdx.coordinator"]), protocol=amended)
     assert [row.subject.code for row in rows] == [subject.code] and rows[0].current_version == "1.1"
-    common = {
-        "actor": world.actor("bdx.coordinator"),
-        "user": world.users["bdx.coordinator"],
-        "subject": subject,
-        "protocol": amended,
-    }
+    planned = clock.now().date() + timedelta(days=7)
     with pytest.raises(TransitionRefused) as refused:
-        services.subject_schedule_apheresis(**common, apheresis_date=clock.now().date() + timedelta(days=7))
+        world.step("bdx.coordinator", subject, Step.SCHEDULE_APHERESIS, protocol=amended, apheresis_date=planned)
     assert refused.value.code == "consent_outdated"
-    services.consent_reconsent(**common, language="fr", signed_on=clock.now().date())
+    common = {"actor": world.actor("bdx.coordinator"), "subject": subject, "protocol": amended}
+    with transaction.atomic():
+        services.consent_reconsent(**common, language="fr", signed_on=clock.now().date())
     assert consent_reconsent_list(scope=scope_for(world.users["bdx.coordinator"]), protocol=amended) == []
-    services.subject_schedule_apheresis(**common, apheresis_date=clock.now().date() + timedelta(days=7))
+    world.step("bdx.coordinator", subject, Step.SCHEDULE_APHERESIS, protocol=amended, apheresis_date=planned)
     assert Subject.objects.get(pk=subject.pk).state == State.APHERESIS_SCHEDULED.value
-    with pytest.raises(InvalidInput) as again:
+    with pytest.raises(InvalidInput) as again, transaction.atomic():
         services.consent_reconsent(**common, language="fr", signed_on=clock.now().date())
     assert again.value.code == "consent_current"
 
@@ -441,14 +423,8 @@ def test_re_consent_page_lists_the_subject_for_its_center_only(world: Any, tmp_p
 
 def test_withdrawal_of_consent_exits_and_records_what_it_stops(world: Any) -> None:
     subject = world.new_subject("BDX", State.APHERESIS_SCHEDULED)
-    withdrawal = services.consent_withdraw(
-        actor=world.actor("bdx.investigator"),
-        user=world.users["bdx.investigator"],
-        subject=subject,
-        protocol=world.protocol,
-        withdrawn_on=clock.now().date(),
-        reason="Does not wish to continue",
-    )
+    _withdraw(world, "bdx.investigator", subject, world.protocol, reason="Does not wish to continue")
+    withdrawal = ConsentWithdrawal.objects.get(subject=subject)
     subject.refresh_from_db()
     assert subject.state == State.WITHDRAWN.value and withdrawal.exited_study
     assert withdrawal.stops == ["collect_apheresis", "data_collection"]
@@ -458,39 +434,39 @@ def test_withdrawal_of_consent_exits_and_records_what_it_stops(world: Any) -> No
     assert json.loads(entry.changes_json)[2]["new"] == ["collect_apheresis", "data_collection"]
 
 
-def test_withdrawal_without_exit_freezes_every_step_but_the_exits(world: Any, monkeypatch: Any) -> None:
-    from cartrial.apps.subjects import services as subject_services
+def _withdraw(world: Any, username: str, subject: Subject, protocol: Any, *, reason: str, on: Any = None) -> None:
+    from cartrial.apps.access import reach_subject
 
-    monkeypatch.setattr(subject_services, "CONSENT_WITHDRAWAL_EXITS_STUDY", False)
+    reach = reach_subject(world.users[username], subject.code, Action.WITHDRAW_CONSENT)
+    consent_withdraw(reach, {"withdrawn_on": on or clock.now().date(), "reason": reason}, protocol)
+
+
+def test_withdrawal_without_exit_freezes_every_step_but_the_exits(world: Any) -> None:
+    from dataclasses import replace
+
+    # The protocol decides (`consent.withdrawal_exits_study`): here a protocol where it does not exit.
+    frozen = replace(world.protocol, pathway_rules=replace(world.protocol.pathway_rules, consent_withdrawal_exits_study=False))
     subject = world.new_subject("BDX", State.INCLUDED)
-    common = {
-        "actor": world.actor("bdx.coordinator"),
-        "user": world.users["bdx.coordinator"],
-        "subject": subject,
-        "protocol": world.protocol,
-    }
-    services.consent_withdraw(**common, withdrawn_on=clock.now().date(), reason="Stops visits")
+    _withdraw(world, "bdx.coordinator", subject, frozen, reason="Stops visits")
     assert Subject.objects.get(pk=subject.pk).state == State.INCLUDED.value
+    assert ConsentWithdrawal.objects.get(subject=subject).exited_study is False
     with pytest.raises(TransitionRefused) as refused:
-        services.subject_schedule_apheresis(**common, apheresis_date=clock.now().date() + timedelta(days=3))
+        world.step(
+            "bdx.coordinator", subject, Step.SCHEDULE_APHERESIS, protocol=frozen,
+            apheresis_date=clock.now().date() + timedelta(days=3),
+        )
     assert refused.value.code == "consent_withdrawn"
-    services.subject_withdraw(**common, reason="Consent withdrawn earlier")
+    world.step("bdx.coordinator", subject, Step.WITHDRAW, protocol=frozen, reason="Consent withdrawn earlier")
     assert Subject.objects.get(pk=subject.pk).state == State.WITHDRAWN.value
 
 
 def test_withdrawal_refusals(world: Any) -> None:
     subject = world.new_subject("BDX", State.SCREENING)
-    common = {
-        "actor": world.actor("bdx.coordinator"),
-        "user": world.users["bdx.coordinator"],
-        "subject": subject,
-        "protocol": world.protocol,
-    }
     with pytest.raises(InvalidInput) as empty:
-        services.consent_withdraw(**common, withdrawn_on=clock.now().date(), reason=" ")
+        _withdraw(world, "bdx.coordinator", subject, world.protocol, reason=" ")
     assert empty.value.code == "reason_required"
     with pytest.raises(InvalidInput) as future:
-        services.consent_withdraw(**common, withdrawn_on=clock.now().date() + timedelta(days=3), reason="x")
+        _withdraw(world, "bdx.coordinator", subject, world.protocol, reason="x", on=clock.now().date() + timedelta(days=3))
     assert future.value.code == "withdrawal_date_future"
     assert Subject.objects.get(pk=subject.pk).state == State.SCREENING.value
 
@@ -586,19 +562,14 @@ def test_confirmation_reads_the_verdict_computed_now_not_a_stale_assessment(worl
     subject = world.new_subject("BDX", State.SCREENING)
     assert screen(world, subject).assessment.verdict == "eligible"
     # A later screening CD3+ count (entered elsewhere in the one lab store) falls below 100/µL.
-    lab_observations_record(
-        actor=world.actor("bdx.coordinator"),
-        user=world.users["bdx.coordinator"],
-        subject=subject,
-        observations=[
-            LabObservationInput("cd3", 70.0, "cells/µL", clock.now() - timedelta(minutes=5), context="screening")
-        ],
-    )
-    with pytest.raises(TransitionRefused) as refused:
-        services.subject_confirm_eligibility(
-            actor=world.actor("bdx.investigator"),
-            user=world.users["bdx.investigator"],
+    with transaction.atomic():
+        lab_observations_record(
+            actor=world.actor("bdx.coordinator"),
             subject=subject,
-            protocol=world.protocol,
+            observations=[
+                LabObservationInput("cd3", 70.0, "cells/µL", clock.now() - timedelta(minutes=5), context="screening")
+            ],
         )
-    assert refused.value.code == "eligibility_not_met" and "not_eligible" in refused.value.message
+    with pytest.raises(TransitionRefused) as refused:
+        world.step("bdx.investigator", subject, Step.CONFIRM_ELIGIBILITY)
+    assert refused.value.code == "eligibility_not_met" and "not_eligible" in str(refused.value)

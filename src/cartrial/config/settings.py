@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "cartrial.apps.clinical",
     "cartrial.apps.logistics",
     "cartrial.apps.biology",
+    "cartrial.apps.pathway",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "cartrial.config.errors.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "cartrial.config.urls"

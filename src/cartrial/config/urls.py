@@ -3,10 +3,10 @@
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from cartrial.apps.api import api
+from cartrial.config.api import api
 
 urlpatterns = [
-    path("", include("cartrial.apps.subjects.urls")),
+    path("", include("cartrial.apps.pathway.urls")),
     path("", include("cartrial.apps.clinical.urls")),
     path("accounts/", include("cartrial.apps.accounts.urls")),
     path("logistics/", include("cartrial.apps.logistics.urls")),
@@ -14,3 +14,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]
+
+handler403 = "cartrial.config.errors.forbidden"
+handler404 = "cartrial.config.errors.not_found"
+handler500 = "cartrial.config.errors.server_error"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cartrial.domain.pathway import STEP_LABELS, Step
-from cartrial.domain.text import N_
+from cartrial.domain.errors import Refused
+from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step
+from cartrial.domain.text import N_, label
 
 
 class Role(StrEnum):
@@ -157,3 +158,27 @@ BEDSIDE_CHECKERS: frozenset[Role] = frozenset({Role.INVESTIGATOR, Role.PHARMACIS
 def role_label(role: Role) -> str:
     """The role's label (a msgid: adapters translate it)."""
     return ROLE_LABELS[role]
+
+
+# The stages at which an action outside the pathway steps makes sense (the others: any stage).
+ACTION_STATES: dict[Action, frozenset[State]] = {
+    Action.RECEIVE_MATERIAL: frozenset({State.MATERIAL_SHIPPED}),
+    Action.RECORD_QC: frozenset({State.MANUFACTURING}),
+    Action.DOCUMENT_OOS_EXCEPTION: frozenset({State.MANUFACTURING}),
+    Action.DECIDE_NO_INFUSION: frozenset({State.MANUFACTURING_FAILED}),
+    Action.THAW: frozenset({State.LYMPHODEPLETION}),
+    Action.ENTER_SCREENING_DATA: frozenset({State.SCREENING, State.ELIGIBLE}),
+}
+
+
+def action_state_check(action: Action, state: State) -> None:
+    """Refuses an action at a stage of the pathway where it has no place (e.g. a thaw before lymphodepletion)."""
+    allowed = ACTION_STATES.get(action)
+    if allowed is not None and state not in allowed:
+        raise Refused(
+            "“{action}” is not possible while the subject is “{state}”; expected: {expected}.",
+            code="logistics_wrong_state",
+            action=label(ACTION_LABELS[action]),
+            state=label(STATE_LABELS[state]),
+            expected=[label(STATE_LABELS[s]) for s in sorted(allowed)],
+        )

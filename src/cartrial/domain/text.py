@@ -96,3 +96,37 @@ def labels(msgids: Sequence[str]) -> list[Message]:
 def protocol_text(texts: Mapping[str, str], language: str) -> str:
     """A text of the protocol file in `language` (English when the file lacks that language)."""
     return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def params_to_json(params: Mapping[str, object]) -> dict[str, object]:
+    """Message parameters as JSON, to store a message and render it later in each reader's language.
+
+    A label or nested message is kept as {"msgid": ..., "params": ...}; times as text.
+    """
+    return {name: _to_json(value) for name, value in params.items()}
+
+
+def _to_json(value: object) -> object:
+    if isinstance(value, Message):
+        return {"msgid": value.msgid, "params": params_to_json(value.params)}
+    if isinstance(value, list | tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def params_from_json(stored: Mapping[str, object]) -> dict[str, object]:
+    """The inverse of `params_to_json`: stored labels back as messages."""
+    return {name: _from_json(value) for name, value in stored.items()}
+
+
+def _from_json(value: object) -> object:
+    if isinstance(value, dict) and "msgid" in value:
+        nested = value.get("params", {})
+        return Message(str(value["msgid"]), params_from_json(nested if isinstance(nested, dict) else {}))
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value

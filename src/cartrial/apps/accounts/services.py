@@ -14,11 +14,13 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
 from cartrial.apps.trial.models import Center
 from cartrial.domain.audit_chain import canonical_json
-from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.roles import Role
 
 
-class SignatureRefused(DomainError):
+class SignatureRefused(Refused):
+    """A signature attempt failed (wrong password): recorded as `signature.failed`."""
+
     code = "signature_refused"
 
 
@@ -27,7 +29,7 @@ def user_create(
 ) -> User:
     """Create a person's account (argon2-hashed password)."""
     if User.objects.filter(username=username).exists():
-        raise InvalidInput(f"The username '{username}' is taken.", code="duplicate_username")
+        raise InvalidInput("The username '{username}' is taken.", code="duplicate_username", username=username)
     with transaction.atomic():
         user = User(username=username, first_name=first_name, last_name=last_name, email=email, language=language)
         user.set_password(password)
@@ -49,7 +51,12 @@ def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) ->
     if role is not Role.MANUFACTURING and center.kind == Center.Kind.MANUFACTURING:
         raise InvalidInput("At the manufacturing lab the role is 'manufacturing'.", code="role_center_mismatch")
     if Membership.objects.filter(user=user, center=center).exists():
-        raise InvalidInput(f"{user.username} already has a role at {center.code}.", code="duplicate_membership")
+        raise InvalidInput(
+            "{username} already has a role at {center}.",
+            code="duplicate_membership",
+            username=user.username,
+            center=center.code,
+        )
     with transaction.atomic():
         membership = Membership.objects.create(user=user, center=center, role=role.value)
         audit_record(
@@ -72,7 +79,7 @@ def api_token_create(*, actor: Actor, user: User, label: str) -> str:
             label=label,
             prefix=token[:8],
             token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-            created_at=clock.now(),
+            created_at=actor.now,
         )
         audit_record(
             actor=actor,
@@ -111,7 +118,12 @@ def signature_apply(
     transaction has rolled back (a record written inside it would be rolled back too).
     """
     if not user.is_active or not user.check_password(password or ""):
-        raise SignatureRefused("Signature refused: the password is not correct.", code="wrong_password")
+        raise SignatureRefused(
+            "Signature refused: the password of {username} is not correct.",
+            code="wrong_password",
+            item="password",
+            username=user.get_username(),
+        )
     digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
     signature = ElectronicSignature.objects.create(
         signer=user,
@@ -119,7 +131,7 @@ def signature_apply(
         role=actor.role,
         center_code=actor.center_code,
         meaning=meaning,
-        signed_at=clock.now(),
+        signed_at=actor.now,
         entity=entity,
         entity_id=entity_id,
         content_sha256=digest,

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
+from cartrial.apps import clock
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, audit_refusal
 
@@ -15,7 +16,7 @@ from cartrial.apps.audit.services import Actor, audit_refusal
 def _record_failed_login(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     username = str(credentials.get("username", ""))[:150]
     audit_refusal(
-        actor=Actor(user_id=None, username=username or "unknown", role="", center_code=""),
+        actor=Actor(user_id=None, username=username or "unknown", role="", center_code="", now=clock.now()),
         event=AuditEvent.LOGIN_FAILED,
         entity="user",
         entity_id=username or "unknown",

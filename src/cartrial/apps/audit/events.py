@@ -38,3 +38,4 @@ class AuditEvent(StrEnum):
     INFUSION_RECORDED = "logistics.infusion_recorded"
     DEVIATION_OPENED = "logistics.deviation_opened"
     LOGISTICS_REFUSED = "logistics.refused"
+    ACTION_REFUSED = "action.refused"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
@@ -14,9 +14,10 @@ from cartrial.apps import clock
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditChainHead, AuditEntry
 from cartrial.domain.audit_chain import GENESIS_HASH, ChainedContent, canonical_json, entry_hash
-from cartrial.domain.errors import InvalidInput
+from cartrial.domain.errors import DomainError, InvalidInput
 
 logger = logging.getLogger("cartrial.audit")
+T = TypeVar("T")
 
 
 class ReasonRequired(InvalidInput):
@@ -25,17 +26,22 @@ class ReasonRequired(InvalidInput):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, in which role, at which center: every service takes one."""
+    """One user action: who acts, in which role, at which center, and when.
+
+    `now` is taken once when the action starts (the access entry point, a CLI command) and every
+    record and audit entry of the action carries it, so one action has one time.
+    """
 
     user_id: int | None
     username: str
     role: str
     center_code: str
+    now: datetime
 
     @classmethod
-    def system(cls, name: str = "system") -> Actor:
+    def system(cls, name: str = "system", now: datetime | None = None) -> Actor:
         """The actor of set-up commands run from the CLI (demo, protocol registration)."""
-        return cls(user_id=None, username=name, role="system", center_code="")
+        return cls(user_id=None, username=name, role="system", center_code="", now=now or clock.now())
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,6 @@ def audit_record(
     subject_code: str = "",
     center_code: str | None = None,
     is_correction: bool = False,
-    now: datetime | None = None,
 ) -> AuditEntry:
     """Append one entry to the chain, inside the caller's transaction.
 
@@ -74,13 +79,13 @@ def audit_record(
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     if is_correction and not reason.strip():
-        raise ReasonRequired("A reason for the change is required once data has been saved.")
+        raise ReasonRequired("A reason for the change is required once data has been saved.", item="reason")
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
         head = AuditChainHead.objects.create(pk=1, last_sequence=0, last_hash=GENESIS_HASH)
     content = ChainedContent(
         sequence=head.last_sequence + 1,
-        occurred_at=now or clock.now(),
+        occurred_at=actor.now,
         actor_id=actor.user_id,
         actor_username=actor.username,
         role=actor.role,
@@ -139,3 +144,36 @@ def audit_refusal(
             subject_code=subject_code,
             center_code=center_code,
         )
+
+
+def audited_attempt(
+    *, actor: Actor, event: AuditEvent, entity: str, entity_id: str, what: str, subject_code: str, work: Callable[[], T]
+) -> T:
+    """Run `work` in one transaction; if a rule refuses it, record the refusal after the rollback.
+
+    The one place where refusals are recorded: `event` is the refusal's kind (a step, a logistics
+    action...), a refused signature is recorded as such, and the records the refusal carries in
+    `after_rollback` (e.g. the deviation of a wrong scan) are written too, each in its own transaction.
+    """
+    try:
+        with transaction.atomic():
+            return work()
+    except DomainError as refusal:
+        kind = AuditEvent.SIGNATURE_FAILED if refusal.code in SIGNATURE_REFUSAL_CODES else event
+        audit_refusal(
+            actor=actor,
+            event=kind,
+            entity=entity,
+            entity_id=entity_id,
+            code=refusal.code,
+            message=f"{what}: {refusal}",
+            subject_code=subject_code,
+        )
+        for record in refusal.after_rollback:
+            with transaction.atomic():
+                record()
+        raise
+
+
+# Refusal codes of an electronic signature (wrong password...): recorded as `signature.failed`.
+SIGNATURE_REFUSAL_CODES = frozenset({"wrong_password"})

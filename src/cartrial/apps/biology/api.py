@@ -15,40 +15,17 @@ from django.http import HttpRequest
 from django.utils import translation
 from ninja import Router, Schema, Status
 
-from cartrial.apps.accounts.access import AccessDenied, access_refusal_record, access_step, scope_for
-from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.services import Actor
+from cartrial.apps.access import reach_subject
 from cartrial.apps.biology import selectors, services
 from cartrial.apps.biology.entries import entries_from_objects, parse_csv
 from cartrial.apps.biology.presenters import flag_message
-from cartrial.apps.subjects import selectors as subject_selectors
 from cartrial.apps.subjects.models import Subject
+from cartrial.apps.text import api_language
+from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.kinetics import assessment_document
+from cartrial.domain.roles import Action
 
 router = Router(tags=["kinetics"])
-
-
-def _get(request: HttpRequest, code: str) -> Subject:
-    try:
-        return subject_selectors.subject_get(scope=scope_for(request.user), code=code)  # type: ignore[arg-type]
-    except Subject.DoesNotExist:
-        raise ApiError(404, "not_found", f"No subject '{code}' in your scope.") from None
-
-
-def _actor(request: HttpRequest, subject: Subject) -> Actor:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    try:
-        return access_step(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            services.KINETICS_ENTRY_AUTHORITY,
-            center_id=subject.center_id,
-            manufacturing_site_id=None,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        access_refusal_record(scope, request.user, subject, "kinetics results (API)", denied)  # type: ignore[arg-type]
-        raise AccessDenied("Only the investigators and coordinators of the center enter results.") from None
 
 
 class ObservationIn(Schema):
@@ -105,7 +82,7 @@ def _recorded(subject: Subject, result: services.KineticsRecorded) -> dict[str, 
 
 @router.get("/{code}/kinetics/observations", summary="A subject's CAR-T, B-cell and anti-dsDNA results")
 def observations_list(request: HttpRequest, code: str) -> dict[str, Any]:
-    return _observations_document(_get(request, code))
+    return _observations_document(reach_subject(request.user, code).subject)
 
 
 @router.post(
@@ -114,21 +91,15 @@ def observations_list(request: HttpRequest, code: str) -> dict[str, Any]:
     summary="Record results (all or none); sampled_at without an offset is read in the center's zone",
 )
 def observations_record(request: HttpRequest, code: str, payload: ObservationsIn) -> Status[dict[str, Any]]:
-    subject = _get(request, code)
-    actor = _actor(request, subject)
-    with translation.override(_language(request)):
-        entries = entries_from_objects(
-            [item.dict() for item in payload.observations],
-            subject_code=subject.code,
-            preset=selectors.kinetics_preset(),
-            zone=ZoneInfo(subject.center.time_zone),
-        )
-        result = services.kinetic_observations_record(
-            actor=actor,
-            user=request.user,  # type: ignore[arg-type]
-            subject=subject,
-            entries=entries,
-        )
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    subject = reach.subject
+    entries = entries_from_objects(
+        [item.dict() for item in payload.observations],
+        subject_code=subject.code,
+        preset=selectors.kinetics_preset(),
+        zone=ZoneInfo(subject.center.time_zone),
+    )
+    result = reach.run(lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries))
     return Status(201, _recorded(subject, result))
 
 
@@ -139,34 +110,30 @@ def observations_record(request: HttpRequest, code: str, payload: ObservationsIn
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def observations_import(request: HttpRequest, code: str) -> Status[dict[str, Any]]:
-    subject = _get(request, code)
-    actor = _actor(request, subject)
-    with translation.override(_language(request)):
-        entries = parse_csv(
-            request.body,
-            subject_code=subject.code,
-            preset=selectors.kinetics_preset(),
-            zone=ZoneInfo(subject.center.time_zone),
-        )
-        result = services.kinetic_observations_record(
-            actor=actor,
-            user=request.user,  # type: ignore[arg-type]
-            subject=subject,
-            entries=entries,
-        )
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    subject = reach.subject
+    entries = parse_csv(
+        request.body,
+        subject_code=subject.code,
+        preset=selectors.kinetics_preset(),
+        zone=ZoneInfo(subject.center.time_zone),
+    )
+    result = reach.run(lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries))
     return Status(201, _recorded(subject, result))
 
 
 @router.get("/{code}/kinetics/assessment", summary="Individual fit, predictive band and flags of a subject")
 def assessment(request: HttpRequest, code: str) -> dict[str, Any]:
-    subject = _get(request, code)
+    subject = reach_subject(request.user, code).subject
     kinetics = selectors.subject_kinetics(subject=subject)
     if kinetics.error:
-        raise ApiError(422, "kinetics_invalid_observation", kinetics.error)
+        raise InvalidInput("{problem}", code="kinetics_invalid_observation", problem=kinetics.error)
     if kinetics.assessment is None:
-        raise ApiError(409, "kinetics_no_observations", f"{subject.code} has no kinetic result since the infusion.")
+        raise Refused(
+            "{subject} has no kinetic result since the infusion.", code="kinetics_no_observations", subject=subject.code
+        )
     document = assessment_document(kinetics.assessment)
-    with translation.override(_language(request)):
+    with translation.override(api_language(request)):
         for flag, entry in zip(kinetics.assessment.flags, document["flags"], strict=True):  # type: ignore[call-overload]
             entry["message_localised"] = flag_message(flag)
     return {

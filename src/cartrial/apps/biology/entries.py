@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.utils.translation import gettext as _
-
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.kinetics import OBSERVED_MARKERS, Preset
 from cartrial.domain.kinetics.observations import observed_units
 from cartrial.domain.lab_catalogue import ANALYTES, normalise_unit
+from cartrial.domain.text import N_, Message
 
 CSV_COLUMNS: tuple[str, ...] = ("subject", "marker", "sampled_at", "value", "unit", "loq")
 REQUIRED_CSV_COLUMNS: tuple[str, ...] = ("marker", "sampled_at", "value", "unit")
@@ -38,7 +37,13 @@ MAX_CSV_BYTES = 2_000_000
 _CENSORED_WORDS = {"<loq", "< loq", "<lq", "< lq", "<ldq", "< ldq", "bql", "nd"}
 _BELOW = re.compile(r"^<\s*([0-9]+(?:[.,][0-9]+)?)$")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{2}/\d{2}/\d{4}$")
+LOQ = N_("limit of quantification")
 _FRENCH_DATETIME = re.compile(r"^(\d{2})/(\d{2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+LINE_PREFIX = N_("Line {line}: {problem}")
+RESULT_PREFIX = N_("Result {index}: {problem}")
+MARKER_PREFIX = N_("{marker}: {problem}")
 
 
 class KineticEntryRefused(InvalidInput):
@@ -46,13 +51,26 @@ class KineticEntryRefused(InvalidInput):
 
     code = "kinetics_entry_invalid"
 
-    def __init__(self, message: str, *, code: str, line: int | None = None, where: str = "") -> None:
-        prefix = ""
+    def __init__(
+        self,
+        msgid: str,
+        /,
+        *,
+        code: str,
+        line: int | None = None,
+        index: int | None = None,
+        marker: str | None = None,
+        **params: object,
+    ) -> None:
+        problem = Message(msgid, params)
         if line is not None:
-            prefix = _("Line %(line)d: ") % {"line": line}
-        elif where:
-            prefix = _("%(where)s: ") % {"where": where}
-        super().__init__(prefix + message, code=code)
+            super().__init__(LINE_PREFIX, code=code, line=line, problem=problem)
+        elif index is not None:
+            super().__init__(RESULT_PREFIX, code=code, index=index, problem=problem)
+        elif marker is not None:
+            super().__init__(MARKER_PREFIX, code=code, marker=Message(marker), problem=problem)
+        else:
+            super().__init__(msgid, code=code, **params)
         self.line = line
 
 
@@ -68,12 +86,13 @@ class KineticEntry:
     line: int | None = None
 
 
-def marker_label(marker: str, language: str) -> str:
-    """The marker's name as the catalogue spells it in that language."""
-    return ANALYTES[marker].label(language)
+def marker_label(marker: str) -> str:
+    """The marker's name as the catalogue spells it (a msgid)."""
+    return ANALYTES[marker].label
 
 
 def _number(raw: str, *, field: str, french: bool, fail: _Fail) -> float:
+    """A non-negative finite number; `field` is a msgid naming what it is."""
     text = raw.strip().replace("\u00a0", "").replace(" ", "")
     if french or ("," in text and "." not in text):
         text = text.replace(",", ".")
@@ -81,38 +100,36 @@ def _number(raw: str, *, field: str, french: bool, fail: _Fail) -> float:
         number = float(text)
     except ValueError:
         raise fail(
-            _("the %(field)s must be a number, got “%(raw)s”.") % {"field": field, "raw": raw}, "not_a_number"
+            N_("the {field} must be a number, got “{raw}”."), "not_a_number", field=Message(field), raw=raw
         ) from None
     if not math.isfinite(number):
-        raise fail(
-            _("the %(field)s must be a finite number, got “%(raw)s”.") % {"field": field, "raw": raw}, "not_a_number"
-        )
+        raise fail(N_("the {field} must be a finite number, got “{raw}”."), "not_a_number", field=Message(field), raw=raw)
     if number < 0:
-        raise fail(_("the %(field)s cannot be negative (%(raw)s).") % {"field": field, "raw": raw}, "negative_value")
+        raise fail(N_("the {field} cannot be negative ({raw})."), "negative_value", field=Message(field), raw=raw)
     return number
 
 
 class _Fail:
     """Builds refusals that all carry the same line or result number."""
 
-    def __init__(self, line: int | None, where: str) -> None:
+    def __init__(self, line: int | None, index: int | None, marker: str | None = None) -> None:
         self.line = line
-        self.where = where
+        self.index = index
+        self.marker = marker
 
-    def __call__(self, message: str, code: str) -> KineticEntryRefused:
-        return KineticEntryRefused(message, code=f"kinetics_{code}", line=self.line, where=self.where)
+    def __call__(self, msgid: str, code: str, **params: object) -> KineticEntryRefused:
+        return KineticEntryRefused(
+            msgid, code=f"kinetics_{code}", line=self.line, index=self.index, marker=self.marker, **params
+        )
 
 
 def parse_sample_time(raw: str, zone: ZoneInfo, fail: _Fail) -> datetime:
     """An aware datetime from ISO or French text; naive text is read in the center's zone."""
     text = raw.strip()
     if not text:
-        raise fail(_("the sample time is missing."), "missing_time")
+        raise fail(N_("the sample time is missing."), "missing_time")
     if _DATE_ONLY.match(text):
-        raise fail(
-            _("the sample time “%(raw)s” has no time of day; give it as YYYY-MM-DD HH:MM.") % {"raw": raw},
-            "missing_time",
-        )
+        raise fail(N_("the sample time “{raw}” has no time of day; give it as YYYY-MM-DD HH:MM."), "missing_time", raw=raw)
     french = _FRENCH_DATETIME.match(text)
     try:
         if french:
@@ -121,9 +138,7 @@ def parse_sample_time(raw: str, zone: ZoneInfo, fail: _Fail) -> datetime:
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise fail(
-            _("the sample time “%(raw)s” is not a date and time (YYYY-MM-DD HH:MM).") % {"raw": raw}, "bad_time"
-        ) from None
+        raise fail(N_("the sample time “{raw}” is not a date and time (YYYY-MM-DD HH:MM)."), "bad_time", raw=raw) from None
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
 
@@ -133,17 +148,19 @@ def parse_entry(
     zone: ZoneInfo,
     *,
     line: int | None = None,
-    where: str = "",
+    index: int | None = None,
+    marker_title: str | None = None,
     french_numbers: bool = False,
 ) -> KineticEntry:
     """Check one result given as text or numbers (CSV row, API object, form row)."""
-    fail = _Fail(line, where)
+    fail = _Fail(line, index, marker_title)
     marker = str(fields.get("marker") or "").strip().lower()
     if marker not in OBSERVED_MARKERS:
         raise fail(
-            _("unknown marker “%(marker)s”; use one of %(known)s.")
-            % {"marker": fields.get("marker") or "", "known": ", ".join(OBSERVED_MARKERS)},
+            N_("unknown marker “{marker}”; use one of {known}."),
             "unknown_marker",
+            marker=fields.get("marker") or "",
+            known=", ".join(OBSERVED_MARKERS),
         )
     raw_time = fields.get("sampled_at")
     if isinstance(raw_time, datetime):
@@ -153,22 +170,21 @@ def parse_entry(
     expected_unit = observed_units(preset)[marker]
     unit = str(fields.get("unit") or "").strip()
     if not unit:
-        raise fail(
-            _("the unit is missing; report %(marker)s in %(unit)s.") % {"marker": marker, "unit": expected_unit},
-            "unknown_unit",
-        )
+        raise fail(N_("the unit is missing; report {marker} in {unit}."), "unknown_unit", marker=marker, unit=expected_unit)
     if normalise_unit(unit) != normalise_unit(expected_unit):
         raise fail(
-            _("unit “%(unit)s” is not accepted for %(marker)s; report it in %(expected)s.")
-            % {"unit": unit, "marker": marker, "expected": expected_unit},
+            N_("unit “{unit}” is not accepted for {marker}; report it in {expected}."),
             "unknown_unit",
+            unit=unit,
+            marker=marker,
+            expected=expected_unit,
         )
     raw_loq = fields.get("loq")
     loq: float | None = None
     if raw_loq is not None and str(raw_loq).strip():
-        loq = _number(str(raw_loq), field=_("limit of quantification"), french=french_numbers, fail=fail)
+        loq = _number(str(raw_loq), field=LOQ, french=french_numbers, fail=fail)
         if loq <= 0:
-            raise fail(_("the limit of quantification must be above 0."), "bad_loq")
+            raise fail(N_("the limit of quantification must be above 0."), "bad_loq")
     raw_value = fields.get("value")
     value: float | None
     text = "" if raw_value is None else str(raw_value).strip()
@@ -176,23 +192,18 @@ def parse_entry(
     if not text or text.lower() in _CENSORED_WORDS:
         value = None
         if loq is None:
-            raise fail(_("the value is missing and no limit of quantification is given."), "missing_value")
+            raise fail(N_("the value is missing and no limit of quantification is given."), "missing_value")
     elif below:
-        stated = _number(below.group(1), field=_("limit of quantification"), french=french_numbers, fail=fail)
+        stated = _number(below.group(1), field=LOQ, french=french_numbers, fail=fail)
         if loq is not None and not math.isclose(stated, loq):
-            raise fail(
-                _("the value says below %(stated)s but the LoQ column says %(loq)s.") % {"stated": stated, "loq": loq},
-                "bad_loq",
-            )
+            raise fail(N_("the value says below {stated} but the LoQ column says {loq}."), "bad_loq", stated=stated, loq=loq)
         if stated <= 0:
-            raise fail(_("the limit of quantification must be above 0."), "bad_loq")
+            raise fail(N_("the limit of quantification must be above 0."), "bad_loq")
         value, loq = None, stated
     else:
-        value = _number(text, field=_("value"), french=french_numbers, fail=fail)
+        value = _number(text, field=N_("value"), french=french_numbers, fail=fail)
         if value == 0 and loq is None:
-            raise fail(
-                _("a value of 0 needs the assay's limit of quantification (it is then below it)."), "missing_value"
-            )
+            raise fail(N_("a value of 0 needs the assay's limit of quantification (it is then below it)."), "missing_value")
     return KineticEntry(marker, sampled_at, value, expected_unit, loq, line)
 
 
@@ -205,18 +216,21 @@ def parse_csv(content: bytes | str, *, subject_code: str, preset: Preset, zone: 
     if isinstance(content, bytes):
         if len(content) > MAX_CSV_BYTES:
             raise KineticEntryRefused(
-                _("the file is larger than %(size)d bytes.") % {"size": MAX_CSV_BYTES}, code="kinetics_file_too_large"
+                "the file is larger than {size} bytes.", code="kinetics_file_too_large", size=MAX_CSV_BYTES
             )
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise KineticEntryRefused(_("the file is not UTF-8 text."), code="kinetics_bad_file") from None
+            raise KineticEntryRefused("the file is not UTF-8 text.", code="kinetics_bad_file") from None
     else:
         text = content
+    # A lone carriage return (old Mac line end, or a stray byte) would stop the csv module inside a
+    # field; every line end is made a newline first, so the file is read the same way it is shown.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.splitlines()
     header_line = next((line for line in lines if line.strip()), "")
     if not header_line:
-        raise KineticEntryRefused(_("the file is empty."), code="kinetics_bad_file")
+        raise KineticEntryRefused("the file is empty.", code="kinetics_bad_file")
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header: list[str] | None = None
@@ -231,35 +245,38 @@ def parse_csv(content: bytes | str, *, subject_code: str, preset: Preset, zone: 
             if unknown or missing:
                 problems = []
                 if missing:
-                    problems.append(_("missing column(s) %(columns)s") % {"columns": ", ".join(missing)})
+                    problems.append(Message(N_("missing column(s) {columns}"), {"columns": ", ".join(missing)}))
                 if unknown:
-                    problems.append(_("unknown column(s) %(columns)s") % {"columns": ", ".join(unknown)})
+                    problems.append(Message(N_("unknown column(s) {columns}"), {"columns": ", ".join(unknown)}))
                 raise KineticEntryRefused(
-                    "; ".join(problems)
-                    + ". "
-                    + _("Expected columns: %(columns)s.") % {"columns": ",".join(CSV_COLUMNS)},
+                    "{problems}. Expected columns: {columns}.",
                     code="kinetics_bad_header",
                     line=number,
+                    problems=problems,
+                    columns=",".join(CSV_COLUMNS),
                 )
             continue
         if len(row) != len(header):
             raise KineticEntryRefused(
-                _("%(found)d fields where the header has %(expected)d.") % {"found": len(row), "expected": len(header)},
+                "{found} fields where the header has {expected}.",
                 code="kinetics_bad_row",
                 line=number,
+                found=len(row),
+                expected=len(header),
             )
         fields = dict(zip(header, row, strict=True))
         named = fields.get("subject", "").strip()
         if "subject" in fields and named.upper() != subject_code.upper():
             raise KineticEntryRefused(
-                _("this row is for subject “%(named)s”, not %(code)s; import each subject's results from its own page.")
-                % {"named": named, "code": subject_code},
+                "this row is for subject “{named}”, not {subject}; import each subject's results from its own page.",
                 code="kinetics_other_subject",
                 line=number,
+                named=named,
+                subject=subject_code,
             )
         entries.append(parse_entry(fields, preset, zone, line=number, french_numbers=delimiter == ";"))
     if not entries:
-        raise KineticEntryRefused(_("the file has no result rows."), code="kinetics_bad_file")
+        raise KineticEntryRefused("the file has no result rows.", code="kinetics_bad_file")
     return entries
 
 
@@ -271,16 +288,17 @@ def entries_from_objects(
     An object may name its `subject`; it must then be the subject of the URL.
     """
     if not objects:
-        raise KineticEntryRefused(_("there are no results to record."), code="kinetics_missing_value")
+        raise KineticEntryRefused("there are no results to record.", code="kinetics_missing_value")
     entries = []
     for index, item in enumerate(objects, start=1):
-        where = _("Result %(n)d") % {"n": index}
         named = str(item.get("subject") or "").strip()
         if named and named.upper() != subject_code.upper():
             raise KineticEntryRefused(
-                _("this result is for subject “%(named)s”, not %(code)s.") % {"named": named, "code": subject_code},
+                "this result is for subject “{named}”, not {subject}.",
                 code="kinetics_other_subject",
-                where=where,
+                index=index,
+                named=named,
+                subject=subject_code,
             )
-        entries.append(parse_entry(item, preset, zone, where=where))
+        entries.append(parse_entry(item, preset, zone, index=index))
     return entries

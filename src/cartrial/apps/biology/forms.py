@@ -9,6 +9,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.biology.entries import MAX_CSV_BYTES, KineticEntry, KineticEntryRefused, parse_entry
@@ -54,7 +55,7 @@ class SampleForm(forms.Form):
         return [
             {
                 "marker": marker,
-                "title": MARKER_TITLES[marker],
+                "title": gettext(MARKER_TITLES[marker]),
                 "value": self[f"{marker}_value"],
                 "below_loq": self[f"{marker}_below_loq"],
                 "unit": self[f"{marker}_unit"],
@@ -75,9 +76,9 @@ class SampleForm(forms.Form):
                 continue
             if below and value:
                 raise KineticEntryRefused(
-                    str(_("give either a value or “< LoQ”, not both.")),
+                    "give either a value or “< LoQ”, not both.",
                     code="kinetics_value_and_censored",
-                    where=str(MARKER_TITLES[marker]),
+                    marker=MARKER_TITLES[marker],
                 )
             fields = {
                 "marker": marker,
@@ -86,11 +87,10 @@ class SampleForm(forms.Form):
                 "unit": self.cleaned_data.get(f"{marker}_unit") or "",
                 "loq": loq,
             }
-            entries.append(parse_entry(fields, self.preset, zone, where=str(MARKER_TITLES[marker])))
+            entries.append(parse_entry(fields, self.preset, zone, marker_title=MARKER_TITLES[marker]))
         if not entries:
             raise KineticEntryRefused(
-                str(_("fill in at least one marker (a value, or “< LoQ” with the LoQ).")),
-                code="kinetics_missing_value",
+                "fill in at least one marker (a value, or “< LoQ” with the LoQ).", code="kinetics_missing_value"
             )
         return entries
 
@@ -111,12 +111,11 @@ class ImportForm(forms.Form):
         if upload is not None:
             if upload.size > MAX_CSV_BYTES:
                 raise KineticEntryRefused(
-                    str(_("the file is larger than %(size)d bytes.")) % {"size": MAX_CSV_BYTES},
-                    code="kinetics_file_too_large",
+                    "the file is larger than {size} bytes.", code="kinetics_file_too_large", size=MAX_CSV_BYTES
                 )
             data: bytes = upload.read()
             return data
         text = self.cleaned_data.get("text") or ""
         if not text.strip():
-            raise KineticEntryRefused(str(_("choose a CSV file or paste its text.")), code="kinetics_bad_file")
+            raise KineticEntryRefused("choose a CSV file or paste its text.", code="kinetics_bad_file")
         return text.encode("utf-8")

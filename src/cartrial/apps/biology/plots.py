@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -131,7 +132,7 @@ def _observation_traces(
 def _layout(figure: go.Figure, marker: str, unit: str, x_max: float, y_top: float, height: int, legend: bool) -> None:
     floor = DISPLAY_FLOOR[marker]
     figure.update_layout(
-        title={"text": f"{MARKER_TITLES[marker]} ({unit})", "font": {"size": 14}, "x": 0.01},
+        title={"text": f"{gettext(MARKER_TITLES[marker])} ({unit})", "font": {"size": 14}, "x": 0.01},
         height=height,
         margin={"l": 55, "r": 10, "t": 36, "b": 40},
         showlegend=legend,

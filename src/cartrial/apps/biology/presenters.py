@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils.translation import get_language, gettext_lazy
+
+from cartrial.domain.text import N_
 from django.utils.translation import gettext as _
 
 from cartrial.domain.kinetics import Flag
@@ -25,9 +27,9 @@ FLAG_TITLES = {
 }
 
 MARKER_TITLES = {
-    "car_t": gettext_lazy("CAR-T cells"),
-    "b_cells": gettext_lazy("CD19+ B cells"),
-    "anti_dsdna": gettext_lazy("Anti-dsDNA"),
+    "car_t": N_("CAR-T cells"),
+    "b_cells": N_("CD19+ B cells"),
+    "anti_dsdna": N_("Anti-dsDNA"),
 }
 
 NOT_USED_REASONS = {

@@ -24,10 +24,10 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
 from cartrial.apps import clock
-from cartrial.apps.accounts.access import Scope
+from cartrial.apps.access import Scope, subjects_in_scope
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
-from cartrial.apps.subjects import selectors as subject_selectors
+
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.errors import DomainError
 from cartrial.domain.kinetics import (
@@ -270,7 +270,7 @@ def cohort_kinetics(*, scope: Scope, center_code: str | None = None) -> Cohort:
     """Every infused subject the user may see, with their kinetic results: three queries in all."""
     preset = kinetics_preset()
     subjects = list(
-        subject_selectors.subject_list(scope=scope, center_code=center_code)
+        subjects_in_scope(scope, center_code=center_code)
         .filter(infusion_date__isnull=False)
         .prefetch_related(
             Prefetch(

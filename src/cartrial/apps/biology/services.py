@@ -13,10 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.utils.translation import gettext as _
-
-from cartrial.apps import clock
-from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused
 from cartrial.apps.biology.selectors import KINETICS_CONTEXT, day_since_infusion
@@ -25,11 +21,6 @@ from cartrial.apps.clinical.selectors import lab_observations
 from cartrial.apps.clinical.services import LabObservationInput, lab_observations_record
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.kinetics import OBSERVED_MARKERS
-from cartrial.domain.pathway import Step
-
-# Entering follow-up results is the authority of whoever conducts follow-up: the roles of the
-# follow-up steps (investigator, coordinator) at the subject's center, as the access module says.
-KINETICS_ENTRY_AUTHORITY = Step.START_FOLLOW_UP
 
 
 @dataclass(frozen=True)
@@ -44,46 +35,40 @@ def _key(marker: str, entry_time: object, value: float | None, unit: str, loq: f
     return (marker, entry_time, value, unit, loq)
 
 
-def _refuse(entry: KineticEntry, index: int, message: str, code: str) -> KineticEntryRefused:
-    where = "" if entry.line is not None else _("Result %(n)d") % {"n": index}
-    return KineticEntryRefused(message, code=code, line=entry.line, where=where)
-
-
-def kinetic_observations_record(
-    *, actor: Actor, user: User, subject: Subject, entries: Sequence[KineticEntry]
-) -> KineticsRecorded:
+def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequence[KineticEntry]) -> KineticsRecorded:
     """Store one subject's CAR-T, B-cell and anti-dsDNA results, all or none."""
     if subject.infusion_date is None:
         raise KineticEntryRefused(
-            _("%(code)s has not been infused: kinetic results count from the infusion (D0).") % {"code": subject.code},
+            "{subject} has not been infused: kinetic results count from the infusion (D0).",
             code="kinetics_not_infused",
+            subject=subject.code,
         )
     if not entries:
-        raise KineticEntryRefused(_("there are no results to record."), code="kinetics_missing_value")
+        raise KineticEntryRefused("there are no results to record.", code="kinetics_missing_value")
     zone = ZoneInfo(subject.center.time_zone)
-    now = clock.now()
+    now = actor.now
     for index, entry in enumerate(entries, start=1):
+        where = {"line": entry.line} if entry.line is not None else {"index": index}
         day = day_since_infusion(entry.sampled_at, subject.infusion_date, zone)
+        local = entry.sampled_at.astimezone(zone)
         if day < 0:
-            local = entry.sampled_at.astimezone(zone)
-            raise _refuse(
-                entry,
-                index,
-                _(
-                    "sampled on %(when)s (%(zone)s), %(days)d day(s) before the infusion on %(d0)s; "
-                    "kinetic results count from the infusion day (D0)."
-                )
-                % {"when": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key, "days": -day, "d0": subject.infusion_date},
-                "kinetics_before_infusion",
+            raise KineticEntryRefused(
+                "sampled on {when} ({zone}), {days} day(s) before the infusion on {d0}; "
+                "kinetic results count from the infusion day (D0).",
+                code="kinetics_before_infusion",
+                when=f"{local:%Y-%m-%d %H:%M}",
+                zone=zone.key,
+                days=-day,
+                d0=subject.infusion_date,
+                **where,
             )
         if entry.sampled_at > now:
-            local = entry.sampled_at.astimezone(zone)
-            raise _refuse(
-                entry,
-                index,
-                _("the sample time %(when)s (%(zone)s) is in the future.")
-                % {"when": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key},
-                "kinetics_sample_in_future",
+            raise KineticEntryRefused(
+                "the sample time {when} ({zone}) is in the future.",
+                code="kinetics_sample_in_future",
+                when=f"{local:%Y-%m-%d %H:%M}",
+                zone=zone.key,
+                **where,
             )
     existing = {
         _key(row.analyte, row.sampled_at, row.value, row.unit, row.limit_of_quantification)
@@ -107,5 +92,5 @@ def kinetic_observations_record(
                 context=KINETICS_CONTEXT,
             )
         )
-    recorded = lab_observations_record(actor=actor, user=user, subject=subject, observations=new) if new else []
+    recorded = lab_observations_record(actor=actor, subject=subject, observations=new) if new else []
     return KineticsRecorded(recorded=recorded, skipped_duplicates=skipped)

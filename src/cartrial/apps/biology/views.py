@@ -13,67 +13,23 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps.accounts.access import (
-    AccessDenied,
-    Scope,
-    access_refusal_record,
-    access_step,
-    acting_role_for_step,
-    scope_for,
-)
-from cartrial.apps.audit.services import Actor
+from cartrial.apps.access import Reach, can, reach_subject, scope_for
 from cartrial.apps.biology import plots, selectors, services
 from cartrial.apps.biology.entries import CSV_COLUMNS, parse_csv
 from cartrial.apps.biology.forms import ImportForm, SampleForm
 from cartrial.apps.biology.presenters import MARKER_TITLES, NOT_USED_REASONS, flag_views
-from cartrial.apps.subjects import selectors as subject_selectors
-from cartrial.apps.subjects.models import Subject
+from cartrial.apps.text import error_text
 from cartrial.domain.errors import DomainError
 from cartrial.domain.kinetics import OBSERVED_MARKERS
-from cartrial.domain.pathway import State, state_label
-
-KINETICS_ENTRY_AUTHORITY = services.KINETICS_ENTRY_AUTHORITY
-
-
-def _language() -> str:
-    from django.utils import translation
-
-    return (translation.get_language() or "fr")[:2]
-
-
-def _subject_or_404(scope: Scope, code: str) -> Subject:
-    try:
-        return subject_selectors.subject_get(scope=scope, code=code)
-    except Subject.DoesNotExist:
-        raise Http404("No such subject") from None
-
-
-def can_enter(scope: Scope, subject: Subject) -> bool:
-    return acting_role_for_step(scope, KINETICS_ENTRY_AUTHORITY, subject.center_id, None) is not None
-
-
-def _entry_actor(request: HttpRequest, scope: Scope, subject: Subject) -> Actor | HttpResponse:
-    """The acting investigator or coordinator, or a recorded 403."""
-    try:
-        return access_step(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            KINETICS_ENTRY_AUTHORITY,
-            center_id=subject.center_id,
-            manufacturing_site_id=None,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        if request.method == "POST":
-            access_refusal_record(scope, request.user, subject, "kinetics results", denied)  # type: ignore[arg-type]
-        return HttpResponseForbidden(_("Only the investigators and coordinators of the center enter results."))
-
+from cartrial.domain.pathway import STATE_LABELS, State
+from cartrial.domain.roles import Action
 
 def _marker_plots(kinetics: selectors.SubjectKinetics, *, compact: bool, prefix: str) -> list[dict[str, Any]]:
     assessment = kinetics.assessment
@@ -102,13 +58,14 @@ def _marker_plots(kinetics: selectors.SubjectKinetics, *, compact: bool, prefix:
     ]
 
 
-def _kinetics_context(scope: Scope, subject: Subject, *, compact: bool) -> dict[str, Any]:
+def _kinetics_context(reach: Reach, *, compact: bool) -> dict[str, Any]:
+    subject = reach.subject
     kinetics = selectors.subject_kinetics(subject=subject)
     assessment = kinetics.assessment
     zone = ZoneInfo(subject.center.time_zone)
     return {
         "subject": subject,
-        "state_label": state_label(State(subject.state), _language()),
+        "state_label": gettext(STATE_LABELS[State(subject.state)]),
         "kinetics": kinetics,
         "assessment": assessment,
         "fit": assessment.fit if assessment else None,
@@ -117,31 +74,28 @@ def _kinetics_context(scope: Scope, subject: Subject, *, compact: bool) -> dict[
         "rows": [
             {
                 "row": row,
-                "title": MARKER_TITLES.get(row.marker, row.marker),
+                "title": gettext(MARKER_TITLES[row.marker]) if row.marker in MARKER_TITLES else row.marker,
                 "not_used": NOT_USED_REASONS.get(row.not_used_because, ""),
             }
             for row in reversed(kinetics.rows)
         ],
         "time_zone": zone.key,
         "today_day": kinetics.days_since_infusion,
-        "can_enter": can_enter(scope, subject),
+        "can_enter": can(reach.scope, Action.ENTER_KINETIC_RESULTS, subject),
         "population": assessment.population if assessment else None,
     }
 
 
 @login_required
 def subject_kinetics_page(request: HttpRequest, code: str) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    return render(request, "biology/subject.html", _kinetics_context(scope, subject, compact=False))
+    return render(request, "biology/subject.html", _kinetics_context(reach_subject(request.user, code), compact=False))
 
 
 @login_required
 def subject_panel(request: HttpRequest, code: str) -> HttpResponse:
     """The subject page's panel, fetched by htmx after the page is shown (the fit costs ~0.5 s)."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    return render(request, "biology/_panel_content.html", _kinetics_context(scope, subject, compact=True))
+    reach = reach_subject(request.user, code)
+    return render(request, "biology/_panel_content.html", _kinetics_context(reach, compact=True))
 
 
 def _recorded_message(request: HttpRequest, result: services.KineticsRecorded) -> None:
@@ -154,25 +108,19 @@ def _recorded_message(request: HttpRequest, result: services.KineticsRecorded) -
 @login_required
 @require_http_methods(["GET", "POST"])
 def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    acting = _entry_actor(request, scope, subject)
-    if isinstance(acting, HttpResponse):
-        return acting
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    subject = reach.subject
     preset = selectors.kinetics_preset()
     form = SampleForm(request.POST or None, preset=preset)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
             entries = form.entries(ZoneInfo(subject.center.time_zone))
-            result = services.kinetic_observations_record(
-                actor=acting,
-                user=request.user,  # type: ignore[arg-type]
-                subject=subject,
-                entries=entries,
+            result = reach.run(
+                lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries)
             )
         except DomainError as refusal:
-            error = refusal.message
+            error = error_text(refusal)
         else:
             _recorded_message(request, result)
             return redirect("biology:subject", code=subject.code)
@@ -189,11 +137,8 @@ def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def observation_import(request: HttpRequest, code: str) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    acting = _entry_actor(request, scope, subject)
-    if isinstance(acting, HttpResponse):
-        return acting
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    subject = reach.subject
     form = ImportForm(request.POST or None, request.FILES or None)
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -204,14 +149,11 @@ def observation_import(request: HttpRequest, code: str) -> HttpResponse:
                 preset=selectors.kinetics_preset(),
                 zone=ZoneInfo(subject.center.time_zone),
             )
-            result = services.kinetic_observations_record(
-                actor=acting,
-                user=request.user,  # type: ignore[arg-type]
-                subject=subject,
-                entries=entries,
+            result = reach.run(
+                lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries)
             )
         except DomainError as refusal:
-            error = refusal.message
+            error = error_text(refusal)
         else:
             _recorded_message(request, result)
             return redirect("biology:subject", code=subject.code)
@@ -229,7 +171,7 @@ def observation_import(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 def cohort_page(request: HttpRequest) -> HttpResponse:
     """The trial's infused patients in the user's scope against the prior and each other."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
+    scope = scope_for(request.user)
     chosen = request.GET.get("center") or None
     center = chosen if chosen in scope.center_codes.values() else None
     cohort = selectors.cohort_kinetics(scope=scope, center_code=center)
@@ -243,12 +185,11 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
             plots.cohort_marker_plot(marker, with_data, population=band, x_max=x_max, div_id=f"cohort-{marker}")
             for marker in ("b_cells", "anti_dsdna", "car_t")
         ]
-    language = _language()
     context = {
         "patients": [
             {
                 "patient": patient,
-                "state_label": state_label(State(patient.subject.state), language),
+                "state_label": gettext(STATE_LABELS[State(patient.subject.state)]),
                 "raised": flag_views(patient.raised),
                 "count": sum(len(rows) for rows in patient.series.values()),
             }

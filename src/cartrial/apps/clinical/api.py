@@ -1,4 +1,4 @@
-"""API: the calculators (calculators.md contract), the screening log as CSV, re-consent and consent withdrawal.
+"""API: the calculators (calculators.md contract), screening data with its verdict, the screening log (CSV).
 
 `POST /api/v1/calculators/NAME` takes the calculator's JSON input and answers its JSON output,
 exactly as `cartrial calc NAME` does; bad input is a 422 whose `fields` name every offending key.
@@ -7,33 +7,21 @@ exactly as `cartrial calc NAME` does; bad input is a 422 whose `fields` name eve
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import AccessDenied, access_refusal_record, access_step, scope_for
-from cartrial.apps.api import ApiError, _language
-from cartrial.apps.audit.services import Actor
+from cartrial.apps.access import reach_subject, require_somewhere
+from cartrial.apps.clinical.services import LabObservationInput, screening_record
 from cartrial.apps.clinical.views import screening_log_csv
-from cartrial.apps.subjects import services as subject_services
-from cartrial.apps.subjects.models import Subject
-from cartrial.apps.subjects.selectors import subject_get
-from cartrial.domain.pathway import Step
-from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
+from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.errors import InvalidInput, NotFound
+from cartrial.domain.roles import Action
 from cartrial.domain.scores.registry import CALCULATOR_NAMES, calculate, describe
-from cartrial.protocols import active_protocol
 
 router = Router(tags=["calculators", "screening"])
-
-
-def calculator_error(error: CalculatorInputError) -> ApiError:
-    """422 with one entry per field (404 for a calculator name that is not in the contract)."""
-    if isinstance(error, UnknownCalculatorError):
-        return ApiError(404, error.code, error.message)
-    return ApiError(422, error.code, error.message, error.field_errors)
 
 
 @router.get("/calculators", response=list[dict[str, Any]], summary="Calculators of the contract")
@@ -43,10 +31,7 @@ def calculator_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/calculators/{name}", response=dict[str, Any], summary="One calculator: input schema and outputs")
 def calculator_describe(request: HttpRequest, name: str) -> dict[str, Any]:
-    try:
-        return describe(name)
-    except CalculatorInputError as error:
-        raise calculator_error(error) from None
+    return describe(name)
 
 
 @router.post(
@@ -60,84 +45,64 @@ def calculator_compute(request: HttpRequest, name: str) -> dict[str, Any]:
     try:
         payload = json.loads(request.body or b"null")
     except ValueError:
-        raise ApiError(422, "invalid_json", "The body is not JSON: send one JSON object.") from None
-    try:
-        return calculate(name, payload)
-    except CalculatorInputError as error:
-        raise calculator_error(error) from None
+        raise InvalidInput("The body is not JSON: send one JSON object.", code="invalid_json") from None
+    return calculate(name, payload)
 
 
 @router.get("/screening-log.csv", summary="Screening log of my centers as CSV (pseudonymous)")
 def screening_log_export(request: HttpRequest, center: str | None = None) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
+    scope = require_somewhere(request.user, Action.READ_SCREENING, "screening_log")
     if center is not None and center not in scope.center_codes.values():
-        raise ApiError(404, "not_found", f"No center '{center}' in your scope.")
+        raise NotFound("No center '{center}' in your scope.", code="not_found", center=center)
     return screening_log_csv(scope, center)
 
 
-class ReconsentIn(Schema):
-    language: str
-    signed_on: date
+class ScreeningLabIn(Schema):
+    analyte: str
+    value: float | None
+    unit: str
+    sampled_at: datetime
+    lower_limit: float | None = None
+    upper_limit: float | None = None
+    limit_of_quantification: float | None = None
 
 
-class WithdrawalIn(Schema):
-    withdrawn_on: date
-    reason: str
+class EligibilityIn(Schema):
+    """Screening data (keys of `domain.screening.SCREENING_FIELDS`, null = not assessed) and labs."""
+
+    data: dict[str, Any]
+    labs: list[ScreeningLabIn] = []
+    attestations: dict[str, str] = {}
+    reason: str = ""
 
 
-def _subject_and_actor(request: HttpRequest, code: str, step: Step) -> tuple[Subject, Actor]:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    try:
-        subject = subject_get(scope=scope, code=code)
-    except Subject.DoesNotExist:
-        raise ApiError(404, "not_found", f"No subject '{code}' in your scope.") from None
-    try:
-        actor = access_step(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            step,
-            center_id=subject.center_id,
-            manufacturing_site_id=None,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        access_refusal_record(scope, request.user, subject, f"{step.value} (consent)", denied)  # type: ignore[arg-type]
-        raise
-    return subject, actor
+class EligibilityOut(Schema):
+    verdict: str
+    criteria: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
+    notes: list[str]
 
 
 @router.post(
-    "/subjects/{code}/consent/reconsent", response=dict[str, Any], summary="Record re-consent on the current version"
+    "/subjects/{code}/eligibility",
+    response=EligibilityOut,
+    summary="Record screening data and labs; answers the verdict computed from them (per criterion, values used)",
 )
-def consent_reconsent(request: HttpRequest, code: str, payload: ReconsentIn) -> dict[str, Any]:
-    subject, actor = _subject_and_actor(request, code, Step.START_SCREENING)
-    consent = subject_services.consent_reconsent(
-        actor=actor,
-        user=request.user,  # type: ignore[arg-type]
-        subject=subject,
-        protocol=active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None),
-        language=payload.language,
-        signed_on=payload.signed_on,
+def subject_eligibility(request: HttpRequest, code: str, payload: EligibilityIn) -> EligibilityOut:
+    reach = reach_subject(request.user, code, Action.ENTER_SCREENING_DATA)
+    saved = reach.run(
+        lambda: screening_record(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=protocol_in_force(),
+            data=payload.data,
+            labs=[LabObservationInput(**lab.dict()) for lab in payload.labs],
+            attestations=payload.attestations,
+            reason=payload.reason,
+        ),
+        what="enter_screening_data",
     )
-    return {"document_version": consent.document_version, "language": consent.language, "signed_on": consent.signed_on}
-
-
-@router.post("/subjects/{code}/consent/withdrawal", response=dict[str, Any], summary="Record the withdrawal of consent")
-def consent_withdrawal(request: HttpRequest, code: str, payload: WithdrawalIn) -> dict[str, Any]:
-    subject, actor = _subject_and_actor(request, code, Step.WITHDRAW)
-    withdrawal = subject_services.consent_withdraw(
-        actor=actor,
-        user=request.user,  # type: ignore[arg-type]
-        subject=subject,
-        protocol=active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None),
-        withdrawn_on=payload.withdrawn_on,
-        reason=payload.reason,
-        ui_language=_language(request),
+    result = saved.assessment.result_json
+    return EligibilityOut(
+        verdict=saved.assessment.verdict, criteria=result["criteria"], scores=result["scores"], notes=result["notes"]
     )
-    subject.refresh_from_db()
-    return {
-        "withdrawn_on": withdrawal.withdrawn_on,
-        "stops": withdrawal.stops,
-        "exited_study": withdrawal.exited_study,
-        "state": subject.state,
-    }

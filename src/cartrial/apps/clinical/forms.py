@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
+from cartrial.apps.fields import CenterDateTimeField, at_center
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.eligibility import (
@@ -29,10 +29,10 @@ from cartrial.domain.scores.input_fields import (
     RecordListInput,
 )
 from cartrial.domain.screening import LabFact
+from cartrial.domain.text import protocol_text
 from cartrial.protocols import Protocol
 
 TRISTATE = [("", _("Not assessed")), ("yes", _("Yes")), ("no", _("No"))]
-LOCAL_DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 # (list item, its "section complete" checkbox, label, choices)
 LIST_SECTIONS = (
@@ -107,13 +107,13 @@ class ScreeningForm(forms.Form):
             self.fields[f"{analyte}_upper_limit"] = forms.FloatField(
                 label=_("Lab's upper limit of normal"), required=False, min_value=0
             )
-            self.fields[f"{analyte}_sampled_at"] = forms.DateTimeField(
-                label=_("Sampled at (center time)"), required=False, widget=LOCAL_DATETIME
-            )
+            # Typed as the wall-clock time of the center and kept naive until `at_center`: Django's own
+            # DateTimeField would read it in the server's zone (UTC) and the time would move at each save.
+            self.fields[f"{analyte}_sampled_at"] = CenterDateTimeField(label=_("Sampled at (center time)"), required=False)
         for criterion in protocol.criteria:
             if criterion.rule is None:
                 self.fields[f"attest_{criterion.id}"] = forms.ChoiceField(
-                    label=f"{criterion.id} — {criterion.text.get(language, criterion.text['en'])}",
+                    label=f"{criterion.id} — {protocol_text(criterion.text, language)}",
                     required=False,
                     choices=[("missing", _("Missing data")), ("met", _("Met")), ("not_met", _("Not met"))],
                 )
@@ -170,7 +170,7 @@ class ScreeningForm(forms.Form):
                     analyte=analyte,
                     value=value,
                     unit=self.cleaned_data[f"{analyte}_unit"],
-                    sampled_at=_at_center(sampled_at, time_zone),
+                    sampled_at=at_center(sampled_at, time_zone),
                     lower_limit=self.cleaned_data.get(f"{analyte}_lower_limit"),
                     upper_limit=self.cleaned_data.get(f"{analyte}_upper_limit"),
                 )
@@ -233,10 +233,6 @@ class ScreeningForm(forms.Form):
                 "fields": pick(*self.attestation_fields),
             },
         ]
-
-
-def _at_center(moment: datetime, time_zone: str) -> datetime:
-    return moment.replace(tzinfo=ZoneInfo(time_zone)) if moment.tzinfo is None else moment
 
 
 def screening_initial(

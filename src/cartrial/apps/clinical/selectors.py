@@ -8,11 +8,19 @@ from datetime import date, datetime
 
 from django.db.models import Prefetch, QuerySet
 
-from cartrial.apps.accounts.access import Scope, access_subject_filter
+from cartrial.apps.access import Scope, centers_for, subject_filter
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.subjects.identity_crypto import identity_decrypt
-from cartrial.apps.subjects.models import Consent, EligibilityAssessment, PathwayEvent, Subject, SubjectIdentity
+from cartrial.apps.subjects.models import (
+    Consent,
+    ConsentWithdrawal,
+    EligibilityAssessment,
+    PathwayEvent,
+    Subject,
+    SubjectIdentity,
+)
 from cartrial.domain.pathway import State, Step, is_final
+from cartrial.domain.roles import Action
 from cartrial.domain.screening import LabFact, ScreeningEvaluation, age_in_completed_years, evaluate_screening
 from cartrial.protocols import Protocol
 
@@ -37,6 +45,18 @@ def latest_lab_values(*, subject: Subject) -> dict[str, LabObservation]:
 
 SCREENING_CONTEXT = "screening"
 SCREENING_ANALYTES = ("creatinine", "cd3")
+
+
+def consent_facts(subject: Subject, protocol: Protocol) -> tuple[bool, bool]:
+    """(signed any consent, signed the current version in the language signed)."""
+    latest = subject.consents.order_by("-recorded_at", "-pk").first()
+    if latest is None:
+        return False, False
+    return True, protocol.current_consent_versions().get(latest.language) == latest.document_version
+
+
+def consent_withdrawn(subject: Subject) -> bool:
+    return ConsentWithdrawal.objects.filter(subject=subject).exists()
 
 
 def screening_record_get(*, subject: Subject) -> ScreeningRecord | None:
@@ -127,8 +147,8 @@ def screening_log(*, scope: Scope, center_code: str | None = None) -> list[Scree
     subjects = (
         # The manufacturing lab has no business with screening outcomes: clinical and sponsor roles only.
         Subject.objects.filter(
-            access_subject_filter(scope),
-            center_id__in=scope.clinical_center_ids,
+            subject_filter(scope),
+            center_id__in=centers_for(scope, Action.READ_SCREENING),
             pathway_events__step=Step.START_SCREENING.value,
         )
         .select_related("center")
@@ -238,7 +258,7 @@ def consent_reconsent_list(*, scope: Scope, protocol: Protocol, center_code: str
     current = protocol.current_consent_versions()
     final = [state.value for state in State if is_final(state)]
     subjects = (
-        Subject.objects.filter(access_subject_filter(scope))
+        Subject.objects.filter(subject_filter(scope), center_id__in=centers_for(scope, Action.READ_SCREENING))
         .exclude(state__in=final)
         .select_related("center")
         .prefetch_related(Prefetch("consents", queryset=Consent.objects.order_by("recorded_at", "pk")))

@@ -1,24 +1,32 @@
-"""Writing lab observations: validated against the catalogue, audited, never in the future."""
+"""Clinical writes: lab observations (the one store), screening data with its computed verdict, re-consent.
+
+Lab values are validated against the catalogue (analyte, unit, plausible range) before anything is
+stored; a batch (a CSV import, the screening form's labs) is all or nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import transaction
 
-from cartrial.apps import clock
-from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, audit_record, changes_between
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
-from cartrial.apps.clinical.selectors import SCREENING_ANALYTES, SCREENING_CONTEXT, screening_labs
+from cartrial.apps.clinical.selectors import (
+    SCREENING_ANALYTES,
+    SCREENING_CONTEXT,
+    consent_facts,
+    screening_evaluation,
+    screening_labs,
+)
 from cartrial.apps.subjects import services as subject_services
-from cartrial.apps.subjects.models import EligibilityAssessment, Subject
+from cartrial.apps.subjects.models import Consent, ConsentWithdrawal, EligibilityAssessment, Subject
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.lab_catalogue import normalise_unit, validate_lab_value
-from cartrial.domain.pathway import State
+from cartrial.domain.pathway import State, is_final
 from cartrial.domain.screening import screening_data_parse
 from cartrial.protocols import Protocol
 
@@ -36,16 +44,22 @@ class LabObservationInput:
 
 
 def lab_observations_record(
-    *, actor: Actor, user: User, subject: Subject, observations: Sequence[LabObservationInput]
+    *, actor: Actor, subject: Subject, observations: Sequence[LabObservationInput]
 ) -> list[LabObservation]:
     """Store a batch of results for one subject: all valid or none stored (e.g. one CSV import)."""
-    now = clock.now()
+    now = actor.now
     checked = []
     for index, item in enumerate(observations, start=1):
         if item.sampled_at.tzinfo is None:
-            raise InvalidInput(f"Result {index}: the sample time needs a time zone.", code="naive_datetime")
+            raise InvalidInput(
+                "Result {index}: the sample time needs a time zone.", code="naive_datetime", item="sampled_at",
+                index=index,
+            )
         if item.sampled_at > now:
-            raise InvalidInput(f"Result {index}: the sample time is in the future.", code="sample_in_future")
+            raise InvalidInput(
+                "Result {index}: the sample time is in the future.", code="sample_in_future", item="sampled_at",
+                index=index,
+            )
         try:
             value = validate_lab_value(
                 analyte=item.analyte,
@@ -56,7 +70,9 @@ def lab_observations_record(
                 limit_of_quantification=item.limit_of_quantification,
             )
         except InvalidInput as error:
-            raise InvalidInput(f"Result {index}: {error.message}", code=error.code) from None
+            raise InvalidInput(
+                "Result {index}: {problem}", code=error.code, item=error.item, index=index, problem=error.message
+            ) from None
         checked.append((item, value))
     stored = []
     with transaction.atomic():
@@ -71,7 +87,7 @@ def lab_observations_record(
                 limit_of_quantification=value.limit_of_quantification,
                 sampled_at=item.sampled_at,
                 context=item.context,
-                recorded_by=user,
+                recorded_by_id=actor.user_id,
                 recorded_at=now,
                 protocol_version=subject.protocol_version,
             )
@@ -94,7 +110,6 @@ def lab_observations_record(
                         "sampled_at": item.sampled_at.isoformat(),
                     },
                 ),
-                now=now,
             )
             stored.append(row)
     return stored
@@ -128,7 +143,6 @@ def _same_as_latest(item: LabObservationInput, latest: LabObservation | None) ->
 def screening_record(
     *,
     actor: Actor,
-    user: User,
     subject: Subject,
     protocol: Protocol,
     data: Mapping[str, object],
@@ -151,10 +165,14 @@ def screening_record(
     for index, item in enumerate(checked_labs, start=1):
         if item.analyte not in SCREENING_ANALYTES:
             raise InvalidInput(
-                f"Result {index}: '{item.analyte}' is not a screening lab (expected: {', '.join(SCREENING_ANALYTES)}).",
+                "Result {index}: '{analyte}' is not a screening lab (expected: {expected}).",
                 code="unknown_analyte",
+                item="analyte",
+                index=index,
+                analyte=item.analyte,
+                expected=list(SCREENING_ANALYTES),
             )
-    now = clock.now()
+    now = actor.now
     with transaction.atomic():
         locked = Subject.objects.select_for_update().select_related("center", "protocol_version").get(pk=subject.pk)
         record = ScreeningRecord.objects.select_for_update().filter(subject=locked).first()
@@ -165,14 +183,16 @@ def screening_record(
         changes = changes_between(before, after) if before != after else []
         if record is not None and (changes or new_labs) and not reason.strip():
             raise InvalidInput(
-                "The screening data was already saved: give the reason for the correction.", code="reason_required"
+                "The screening data was already saved: give the reason for the correction.",
+                code="reason_required",
+                item="reason",
             )
         if record is None:
             record = ScreeningRecord.objects.create(
                 subject=locked,
                 data_json=parsed,
                 attestations_json=attested,
-                recorded_by=user,
+                recorded_by_id=actor.user_id,
                 first_recorded_at=now,
                 updated_at=now,
                 protocol_version=locked.protocol_version,
@@ -180,7 +200,7 @@ def screening_record(
         elif changes:
             record.data_json, record.attestations_json = parsed, attested
             record.revision += 1
-            record.recorded_by, record.updated_at = user, now
+            record.recorded_by_id, record.updated_at = actor.user_id, now
             record.save()
         if changes or before is None:
             audit_record(
@@ -193,9 +213,54 @@ def screening_record(
                 changes=changes_between(before, after) if before is not None else changes_between(None, after),
                 reason=reason if before is not None else "",
                 is_correction=before is not None,
-                now=now,
             )
-        stored = lab_observations_record(actor=actor, user=user, subject=locked, observations=new_labs)
-        assessment = subject_services.eligibility_assess(actor=actor, user=user, subject=locked, protocol=protocol)
+        stored = lab_observations_record(actor=actor, subject=locked, observations=new_labs)
+        assessment = eligibility_assess(actor=actor, subject=locked, protocol=protocol)
     subject.refresh_from_db()
     return ScreeningSaved(record, stored, assessment)
+
+
+def eligibility_assess(*, actor: Actor, subject: Subject, protocol: Protocol) -> EligibilityAssessment:
+    """Keep the verdict COMPUTED from the stored screening data and labs (after each save)."""
+    evaluation = screening_evaluation(subject=subject, protocol=protocol)
+    verdict = evaluation.verdict
+    return subject_services.eligibility_assessment_record(
+        actor=actor,
+        subject=subject,
+        protocol=protocol,
+        verdict=verdict.verdict.value,
+        result=evaluation.as_dict(),
+        failed=verdict.failed(),
+    )
+
+
+# --- re-consent -------------------------------------------------------------------------------------
+
+
+def consent_reconsent(
+    *, actor: Actor, subject: Subject, protocol: Protocol, language: str, signed_on: date
+) -> Consent:
+    """Record the signature of the current consent version by a subject who signed an older one."""
+    if is_final(State(subject.state)):
+        raise InvalidInput("The pathway has ended for this subject: no re-consent.", code="pathway_ended")
+    if ConsentWithdrawal.objects.filter(subject=subject).exists():
+        raise InvalidInput("The subject withdrew consent.", code="consent_withdrawn")
+    signed, current = consent_facts(subject, protocol)
+    if not signed:
+        raise InvalidInput("No consent recorded yet: start screening with the consent.", code="consent_missing")
+    if current:
+        raise InvalidInput("The subject already signed the current consent version.", code="consent_current")
+    version = protocol.current_consent_versions().get(language)
+    if version is None:
+        raise InvalidInput(
+            "No current consent version in '{language}'.", code="unknown_consent_version", item="language",
+            language=language,
+        )
+    return subject_services.consent_record(
+        actor=actor,
+        subject=subject,
+        protocol=protocol,
+        document_version=version,
+        language=language,
+        signed_on=signed_on,
+    )

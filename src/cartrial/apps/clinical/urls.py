@@ -10,5 +10,4 @@ urlpatterns = [
     path("screening-log.csv", views.screening_log_export, name="screening_log_csv"),
     path("dashboard/consort/", views.consort_page, name="consort"),
     path("consent/reconsent/", views.reconsent_list, name="reconsent"),
-    path("subjects/<str:code>/consent/", views.consent_page, name="consent"),
 ]

@@ -1,80 +1,39 @@
-"""Pages: screening data with the live verdict, calculators, screening log (CSV), CONSORT flow, consent.
+"""Pages: screening data with the live verdict, calculators, screening log (CSV), CONSORT flow, re-consent list.
 
-Adapters only: resolve the scope, call one selector or service, render. Out-of-scope subjects
-answer 404; a role that may not act answers 403 and the attempt is recorded.
+Adapters only: reach the subject through the access entry point, call one selector or service,
+render. The consent page (re-consent, withdrawal that exits the study) is the pathway's.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps import clock
-from cartrial.apps.accounts.access import (
-    AccessDenied,
-    Scope,
-    access_refusal_record,
-    access_step,
-    scope_for,
-)
-from cartrial.apps.audit.services import Actor
+from cartrial.apps.access import Scope, reach_subject, require_somewhere, scope_for
 from cartrial.apps.clinical import selectors, services
 from cartrial.apps.clinical.forms import CalculatorForm, ScreeningForm, screening_initial
-from cartrial.apps.subjects import selectors as subject_selectors
-from cartrial.apps.subjects import services as subject_services
-from cartrial.apps.subjects.models import Subject
+from cartrial.apps.text import current_language, error_text
+from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import DomainError
-from cartrial.domain.pathway import State, Step, TransitionRefused, is_final, state_label
+from cartrial.domain.pathway import STATE_LABELS, State
+from cartrial.domain.roles import Action
 from cartrial.domain.scores.errors import CalculatorInputError
 from cartrial.domain.scores.registry import CALCULATORS, calculate
-from cartrial.protocols import Protocol, active_protocol
+from cartrial.domain.text import N_, protocol_text
+from cartrial.protocols import Protocol
 
 SCREENING_EDIT_STATES = frozenset({State.SCREENING.value, State.ELIGIBLE.value})
 
 
-def _language() -> str:
-    return (translation.get_language() or "fr")[:2]
-
-
-def _protocol() -> Protocol:
-    return active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None)
-
-
-def _subject_or_404(scope: Scope, code: str) -> Subject:
-    try:
-        return subject_selectors.subject_get(scope=scope, code=code)
-    except Subject.DoesNotExist:
-        raise Http404("No such subject") from None
-
-
-def _acting(request: HttpRequest, scope: Scope, subject: Subject, step: Step, what: str) -> Actor | HttpResponse:
-    """The actor for `step` at the subject's center, or a recorded 403."""
-    try:
-        return access_step(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            step,
-            center_id=subject.center_id,
-            manufacturing_site_id=None,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        access_refusal_record(scope, request.user, subject, f"{what}", denied)  # type: ignore[arg-type]
-        return HttpResponseForbidden(denied.message)
-
-
 def _criteria_rows(protocol: Protocol, verdict: dict[str, Any], language: str) -> list[dict[str, Any]]:
-    texts = {c.id: c.text.get(language, c.text["en"]) for c in protocol.criteria}
+    texts = {c.id: protocol_text(c.text, language) for c in protocol.criteria}
     return [dict(row, text=texts.get(row["id"], "")) for row in verdict.get("criteria", [])]
 
 
@@ -85,44 +44,45 @@ def _criteria_rows(protocol: Protocol, verdict: dict[str, Any], language: str) -
 @require_http_methods(["GET", "POST"])
 def screening_page(request: HttpRequest, code: str) -> HttpResponse:
     """Screening data in, verdict out: htmx posts on every change for a live preview; "save" stores."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    language = _language()
-    protocol = _protocol()
+    saving = request.method == "POST" and request.POST.get("save") == "1"
+    reach = reach_subject(request.user, code, Action.ENTER_SCREENING_DATA if saving else Action.READ_SCREENING)
+    subject = reach.subject
+    language = current_language()
+    protocol = protocol_in_force()
     tz = subject.center.time_zone
     record = selectors.screening_record_get(subject=subject)
     stored_labs = selectors.screening_labs(subject=subject)
-    saving = request.method == "POST" and request.POST.get("save") == "1"
     if request.method == "POST":
         form = ScreeningForm(request.POST, protocol=protocol, language=language)
     else:
         form = ScreeningForm(initial=screening_initial(record, stored_labs, tz), protocol=protocol, language=language)
     error = None
     evaluation = None
-    if saving:
-        acting = _acting(request, scope, subject, Step.CONFIRM_ELIGIBILITY, "confirm_eligibility (screening data)")
-        if isinstance(acting, HttpResponse):
-            return acting
-        if form.is_valid():
-            try:
-                services.screening_record(
-                    actor=acting,
-                    user=request.user,  # type: ignore[arg-type]
+    if saving and form.is_valid():
+        try:
+            reach.run(
+                lambda: services.screening_record(
+                    actor=reach.actor,
                     subject=subject,
                     protocol=protocol,
                     data=form.screening_data(),
                     labs=form.lab_inputs(tz),
                     attestations=form.attestations(),
                     reason=form.cleaned_data.get("reason") or "",
-                )
-            except CalculatorInputError as refused:
-                for entry in refused.field_errors:
-                    name = entry["field"].split("[")[0]
-                    form.add_error(name if name in form.fields else None, entry["message"])
-            except DomainError as refused:
-                error = refused.message
+                ),
+                what="enter_screening_data",
+            )
+        except CalculatorInputError as refused:
+            for entry in refused.field_errors:
+                name = entry["field"].split("[")[0]
+                form.add_error(name if name in form.fields else None, entry["message"])
+        except DomainError as refused:
+            if refused.item and refused.item in form.fields:
+                form.add_error(refused.item, error_text(refused))
             else:
-                return redirect("subjects:detail", code=subject.code)
+                error = error_text(refused)
+        else:
+            return redirect("subjects:detail", code=subject.code)
     elif request.method == "POST" and form.is_valid():
         try:
             evaluation = selectors.screening_evaluation(
@@ -133,7 +93,7 @@ def screening_page(request: HttpRequest, code: str) -> HttpResponse:
                 attestations=form.attestations(),
             )
         except DomainError as refused:
-            error = refused.message
+            error = error_text(refused)
     elif request.method == "GET":
         evaluation = selectors.screening_evaluation(subject=subject, protocol=protocol)
     preview = evaluation.as_dict() if evaluation else None
@@ -152,7 +112,7 @@ def screening_page(request: HttpRequest, code: str) -> HttpResponse:
     status = 422 if (form.is_bound and form.errors) or error else 200
     if request.headers.get("HX-Request") and not saving:
         return render(request, "clinical/_verdict.html", context, status=status)
-    return render(request, "subjects/eligibility.html", context, status=status)
+    return render(request, "clinical/screening.html", context, status=status)
 
 
 # --- calculators ---------------------------------------------------------------------------------
@@ -195,11 +155,11 @@ def calculator_page(request: HttpRequest, name: str) -> HttpResponse:
 # --- screening log, CONSORT flow --------------------------------------------------------------------
 
 OUTCOME_LABELS = {
-    "in_screening": {"en": "In screening", "fr": "En screening"},
-    "screen_failed": {"en": "Screen failed", "fr": "Échec de screening"},
-    "eligible": {"en": "Eligible, not yet included", "fr": "Éligible, pas encore inclus"},
-    "included": {"en": "Included", "fr": "Inclus"},
-    "exited_before_inclusion": {"en": "Left before inclusion", "fr": "Sorti avant inclusion"},
+    "in_screening": N_("In screening"),
+    "screen_failed": N_("Screen failed"),
+    "eligible": N_("Eligible, not yet included"),
+    "included": N_("Included"),
+    "exited_before_inclusion": N_("Left before inclusion"),
 }
 
 
@@ -210,16 +170,16 @@ def _center_filter(request: HttpRequest, scope: Scope) -> str | None:
 
 @login_required
 def screening_log_page(request: HttpRequest) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    language = _language()
+    scope = require_somewhere(request.user, Action.READ_SCREENING, "screening_log")
+    language = current_language()
     center = _center_filter(request, scope)
-    protocol = _protocol()
-    texts = {c.id: c.text.get(language, c.text["en"]) for c in protocol.criteria}
+    protocol = protocol_in_force()
+    texts = {c.id: protocol_text(c.text, language) for c in protocol.criteria}
     rows = [
         {
             "row": row,
-            "outcome_label": OUTCOME_LABELS[row.outcome][language if language in ("en", "fr") else "en"],
-            "state_label": state_label(State(row.state), language),
+            "outcome_label": gettext(OUTCOME_LABELS[row.outcome]),
+            "state_label": gettext(STATE_LABELS[State(row.state)]),
             "failed": [(criterion, texts.get(criterion, criterion)) for criterion in row.failed_criteria],
         }
         for row in selectors.screening_log(scope=scope, center_code=center)
@@ -263,33 +223,32 @@ def screening_log_csv(scope: Scope, center: str | None) -> HttpResponse:
 
 @login_required
 def screening_log_export(request: HttpRequest) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
+    scope = require_somewhere(request.user, Action.READ_SCREENING, "screening_log")
     return screening_log_csv(scope, _center_filter(request, scope))
 
 
 @login_required
 def consort_page(request: HttpRequest) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    language = _language()
+    scope = require_somewhere(request.user, Action.READ_SCREENING, "consort")
+    language = current_language()
     center = _center_filter(request, scope)
     flow = selectors.consort_flow(scope=scope, center_code=center)
-    texts = {c.id: c.text.get(language, c.text["en"]) for c in _protocol().criteria}
+    texts = {c.id: protocol_text(c.text, language) for c in protocol_in_force().criteria}
     reasons = [(criterion, texts.get(criterion, criterion), count) for criterion, count in flow.failed_by_criterion]
     context = {"flow": flow, "reasons": reasons, "centers": sorted(scope.center_codes.values()), "center": center or ""}
     return render(request, "clinical/consort.html", context)
 
 
-# --- consent: re-consent list and action, withdrawal -------------------------------------------------
+# --- consent: the re-consent list ----------------------------------------------------------------
 
 
 @login_required
 def reconsent_list(request: HttpRequest) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    language = _language()
-    protocol = _protocol()
+    scope = require_somewhere(request.user, Action.READ_SCREENING, "reconsent")
+    protocol = protocol_in_force()
     center = _center_filter(request, scope)
     rows = [
-        {"row": row, "state_label": state_label(State(row.subject.state), language)}
+        {"row": row, "state_label": gettext(STATE_LABELS[State(row.subject.state)])}
         for row in selectors.consent_reconsent_list(scope=scope, protocol=protocol, center_code=center)
     ]
     context = {
@@ -299,70 +258,3 @@ def reconsent_list(request: HttpRequest) -> HttpResponse:
         "center": center or "",
     }
     return render(request, "clinical/reconsent.html", context)
-
-
-def _message(error: DomainError, language: str) -> str:
-    return error.message_in(language) if isinstance(error, TransitionRefused) else error.message
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def consent_page(request: HttpRequest, code: str) -> HttpResponse:
-    """Re-consent on the current version, or record the withdrawal of consent (and what it stops)."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    language = _language()
-    protocol = _protocol()
-    facts = subject_services.subject_facts(subject, protocol)
-    error = None
-    action = request.POST.get("action")
-    if request.method == "POST" and action in ("reconsent", "withdraw"):
-        step = Step.START_SCREENING if action == "reconsent" else Step.WITHDRAW
-        acting = _acting(request, scope, subject, step, f"{step.value} (consent {action})")
-        if isinstance(acting, HttpResponse):
-            return acting
-        try:
-            signed_on = date.fromisoformat(request.POST.get("date", ""))
-        except ValueError:
-            error = translation.gettext("Give the date (YYYY-MM-DD).")
-        else:
-            if action == "withdraw" and request.POST.get("confirm") != "yes":
-                error = translation.gettext("Tick the confirmation: the withdrawal ends the participation.")
-        if error is None:
-            try:
-                if action == "reconsent":
-                    subject_services.consent_reconsent(
-                        actor=acting,
-                        user=request.user,  # type: ignore[arg-type]
-                        subject=subject,
-                        protocol=protocol,
-                        language=request.POST.get("language", "fr"),
-                        signed_on=signed_on,
-                    )
-                else:
-                    subject_services.consent_withdraw(
-                        actor=acting,
-                        user=request.user,  # type: ignore[arg-type]
-                        subject=subject,
-                        protocol=protocol,
-                        withdrawn_on=signed_on,
-                        reason=request.POST.get("reason", ""),
-                        ui_language=language,
-                    )
-            except DomainError as refused:
-                error = _message(refused, language)
-            else:
-                return redirect("subjects:detail", code=subject.code)
-    # The reverse one-to-one raises an AttributeError subclass when there is no withdrawal.
-    withdrawal = getattr(subject, "consent_withdrawal", None)
-    context = {
-        "subject": subject,
-        "consents": list(subject.consents.all()),
-        "consent_current": facts.consent_current,
-        "current": sorted(protocol.current_consent_versions().items()),
-        "withdrawal": withdrawal,
-        "final": is_final(State(subject.state)),
-        "error": error,
-        "today": clock.now().astimezone(ZoneInfo(subject.center.time_zone)).date().isoformat(),
-    }
-    return render(request, "clinical/consent.html", context, status=422 if error else 200)

@@ -9,40 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import (
-    AccessDenied,
-    access_logistics_action,
-    access_refusal_record,
-    scope_for,
-)
-from cartrial.apps.api import ApiError, _language
+from cartrial.apps.access import reach_subject, scope_for
 from cartrial.apps.logistics import selectors
-from cartrial.apps.logistics.forms import ACTION_HANDLERS, ActionContext, action_form
+from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform
 from cartrial.apps.logistics.labels import labels_pdf
 from cartrial.apps.logistics.presenters import label_specs
-from cartrial.apps.subjects import selectors as subject_selectors
-from cartrial.apps.subjects.models import Subject
-from cartrial.domain.logistics_actions import LogisticsAction
+from cartrial.apps.logistics.services import deviation_text
+from cartrial.apps.text import api_language, form_invalid, render
+from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.errors import InvalidInput, NotFound
+from cartrial.domain.roles import Action
 from cartrial.domain.vein_to_vein import INTERVALS, summarise
-from cartrial.protocols import Protocol, active_protocol
 
 router = Router(tags=["logistics"])
-
-
-def _protocol() -> Protocol:
-    return active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None)
-
-
-def _get(request: HttpRequest, code: str) -> Subject:
-    try:
-        return subject_selectors.subject_get(scope=scope_for(request.user), code=code)  # type: ignore[arg-type]
-    except Subject.DoesNotExist:
-        raise ApiError(404, "not_found", f"No subject '{code}' in your scope.") from None
 
 
 class ActionIn(Schema):
@@ -69,8 +52,9 @@ def _when(value: datetime | None) -> str | None:
 
 @router.get("/subjects/{code}", summary="A subject's chain of identity, shipments, custody, batches and deviations")
 def logistics_detail(request: HttpRequest, code: str) -> dict[str, Any]:
-    subject = _get(request, code)
-    data = selectors.subject_logistics(subject)
+    subject = reach_subject(request.user, code).subject
+    data = selectors.subject_logistics(subject, protocol_in_force())
+    language = api_language(request)
     return {
         "subject": subject.code,
         "state": subject.state,
@@ -151,10 +135,12 @@ def logistics_detail(request: HttpRequest, code: str) -> dict[str, Any]:
         ],
         "deviations": [
             {
+                "id": d.pk,
                 "kind": d.kind,
                 "code": d.code,
+                "status": d.status,
                 "at": _when(d.at),
-                "message": d.message,
+                "message": render(deviation_text(d), language),
                 "expected": d.expected,
                 "scanned": d.scanned,
             }
@@ -163,49 +149,41 @@ def logistics_detail(request: HttpRequest, code: str) -> dict[str, Any]:
     }
 
 
-def _perform(request: HttpRequest, code: str, action: LogisticsAction, data: dict[str, Any], files: Any = None) -> Any:
-    subject = _get(request, code)
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    try:
-        actor = access_logistics_action(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            action,
-            center_id=subject.center_id,
-            manufacturing_site_id=subject.manufacturing_site_id,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        access_refusal_record(scope, request.user, subject, f"{action.value}", denied)  # type: ignore[arg-type]
-        raise
-    language = _language(request)
-    form = action_form(action, language, {k: "" if v is None else str(v) for k, v in data.items()}, files)
+def _perform(request: HttpRequest, code: str, action: Action, data: dict[str, Any], files: Any = None) -> Any:
+    reach = reach_subject(request.user, code, action)
+    protocol = protocol_in_force()
+    form = action_form(
+        action, protocol, api_language(request), {k: "" if v is None else str(v) for k, v in data.items()}, files
+    )
     unknown = sorted(set(data) - set(form.fields))
     if unknown:
-        raise ApiError(422, "unknown_field", f"Unknown field(s) for {action.value}: {', '.join(unknown)}")
+        raise InvalidInput(
+            "Unknown field(s) for {action}: {fields}.", code="unknown_field", action=action.value, fields=unknown
+        )
     if not form.is_valid():
-        fields = [{"field": name, "message": " ".join(str(m) for m in msgs)} for name, msgs in form.errors.items()]
-        raise ApiError(422, "invalid_input", "The action's data is not valid.", fields)
-    context = ActionContext(actor, request.user, subject, _protocol(), language)  # type: ignore[arg-type]
-    record = ACTION_HANDLERS[action][1](form.cleaned_data, context)
-    subject.refresh_from_db()
+        raise form_invalid(form, api_language(request))
+    record = action_perform(action, form.cleaned_data, reach, protocol)
+    reach.subject.refresh_from_db()
     return ActionOut(
-        action=action.value, subject=subject.code, state=subject.state, record={"id": getattr(record, "pk", None)}
+        action=action.value,
+        subject=reach.subject.code,
+        state=reach.subject.state,
+        record={"id": getattr(record, "pk", None)},
     )
 
 
 @router.post(
     "/subjects/{code}/actions/{action}",
     response=ActionOut,
-    summary="A logistics action: receive_material, record_qc, document_oos_exception, decide_no_infusion, thaw",
+    summary="A logistics action: receive_material, record_qc, document_oos_exception, thaw",
 )
 def logistics_action(request: HttpRequest, code: str, action: str, payload: ActionIn) -> Any:
     try:
-        chosen = LogisticsAction(action)
+        chosen = Action(action)
     except ValueError:
-        raise ApiError(422, "unknown_action", f"'{action}' is not a logistics action.") from None
-    if chosen not in ACTION_HANDLERS or chosen is LogisticsAction.IMPORT_TEMPERATURE_LOG:
-        raise ApiError(422, "unknown_action", f"'{action}' is not performed here.")
+        raise InvalidInput("'{action}' is not a logistics action.", code="unknown_action", action=action) from None
+    if chosen not in ACTIONS or chosen is Action.IMPORT_TEMPERATURE_LOG:
+        raise InvalidInput("'{action}' is not performed here.", code="unknown_action", action=action)
     return _perform(request, code, chosen, payload.data)
 
 
@@ -215,7 +193,7 @@ def logistics_temperature_log(request: HttpRequest, code: str, payload: Temperat
     return _perform(
         request,
         code,
-        LogisticsAction.IMPORT_TEMPERATURE_LOG,
+        Action.IMPORT_TEMPERATURE_LOG,
         {"shipment": payload.shipment, "logger_time_zone": payload.logger_time_zone},
         files={"file": upload},
     )
@@ -223,25 +201,17 @@ def logistics_temperature_log(request: HttpRequest, code: str, payload: Temperat
 
 @router.get("/subjects/{code}/labels.pdf", summary="Printable labels (PDF) of the subject's product and collections")
 def logistics_labels(request: HttpRequest, code: str) -> HttpResponse:
-    subject = _get(request, code)
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    access_logistics_action(
-        scope,
-        request.user,  # type: ignore[arg-type]
-        LogisticsAction.PRINT_LABELS,
-        center_id=subject.center_id,
-        manufacturing_site_id=subject.manufacturing_site_id,
-        center_code=subject.center.code,
-    )
-    specs = label_specs(selectors.subject_logistics(subject), _protocol(), _language(request))
+    subject = reach_subject(request.user, code, Action.PRINT_LABELS).subject
+    protocol = protocol_in_force()
+    specs = label_specs(selectors.subject_logistics(subject, protocol), protocol, api_language(request))
     if not specs:
-        raise ApiError(404, "no_coi", "No chain-of-identity code is allocated yet.")
+        raise NotFound("No chain-of-identity code is allocated yet.", code="no_coi")
     return HttpResponse(labels_pdf(specs, document_title=f"{subject.code} labels"), content_type="application/pdf")
 
 
 @router.get("/vein-to-vein", summary="Median and range of apheresis → release → infusion times, per center and overall")
 def logistics_vein_to_vein(request: HttpRequest) -> dict[str, Any]:
-    milestones = selectors.milestones_for(scope_for(request.user))  # type: ignore[arg-type]
+    milestones = selectors.milestones_for(scope_for(request.user))
     summaries = summarise(milestones)
     return {
         "unit": "days",

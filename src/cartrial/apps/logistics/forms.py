@@ -1,4 +1,9 @@
-"""Forms of the logistics actions, shared by pages and the API (same fields, same service)."""
+"""The logistics actions outside the pathway steps: one form and one service call per action.
+
+`ACTIONS` is shared by the pages and the API, so both validate the same fields and reach the
+same service. The steps themselves (collect, ship, release, receive, infuse...) are the pathway's
+(`apps/pathway/steps.py`); the "no infusion" decision is a step too (it withdraws the subject).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,17 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cartrial.apps.accounts.models import User
-from cartrial.apps.audit.services import Actor
+from cartrial.apps.access import Reach
+from cartrial.apps.fields import SCAN_HELP, CenterDateTimeField, at_center
 from cartrial.apps.logistics import services
 from cartrial.apps.logistics.models import Shipment
-from cartrial.apps.subjects import services as subject_services
-from cartrial.apps.subjects.forms import SCAN_HELP, CenterDateTimeField, _at_center_zone
-from cartrial.apps.subjects.models import Subject
-from cartrial.domain.logistics_actions import LogisticsAction
+from cartrial.apps.logistics.selectors import release_specification
+from cartrial.apps.subjects.services import subject_lock
+from cartrial.apps.text import tr
+from cartrial.domain.errors import NotFound
+from cartrial.domain.pathway import State
+from cartrial.domain.roles import Action, action_state_check
+from cartrial.domain.text import protocol_text
 from cartrial.protocols import Protocol
 
 
@@ -31,11 +39,11 @@ class QcResultForm(forms.Form):
         label=_("Result"), max_length=32, help_text=_("A number in the test's unit, or negative / positive.")
     )
 
-    def __init__(self, *args: Any, language: str = "en", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, protocol: Protocol, language: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["test_code"].choices = [
-            (spec.code, f"{spec.label.get(language, spec.label['en'])} ({spec.describe(language)})")
-            for spec in services.release_specification().values()
+            (spec.code, f"{protocol_text(spec.label, language)} ({tr(spec.describe(), language)})")
+            for spec in release_specification(protocol).values()
         ]
 
 
@@ -62,120 +70,105 @@ class OosExceptionForm(forms.Form):
     )
 
 
-class NoInfusionForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
-
-
 class ThawForm(forms.Form):
     scanned_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
     thawed_at = CenterDateTimeField(label=_("Thawed at (center time)"), required=False, help_text=_("Empty: now."))
 
 
-@dataclass(frozen=True)
-class ActionContext:
-    actor: Actor
-    user: User
-    subject: Subject
-    protocol: Protocol
-    language: str
-    files: Any = None
+Handler = Callable[[dict[str, Any], Reach, Protocol], Any]
 
 
-def _receive(data: dict[str, Any], ctx: ActionContext) -> Any:
-    return services.material_receive_at_lab(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
-        protocol=ctx.protocol,
+def _receive(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
+    lab = reach.subject.manufacturing_site or reach.subject.center
+    return services.material_receive(
+        actor=reach.actor,
+        subject=reach.subject,
+        protocol=protocol,
         scanned_code=data["scanned_code"],
-        received_at=_at_center_zone(data.get("received_at"), ctx.subject.manufacturing_site or ctx.subject.center),
-        language=ctx.language,
+        received_at=at_center(data.get("received_at"), lab.time_zone),
     )
 
 
-def _qc(data: dict[str, Any], ctx: ActionContext) -> Any:
+def _qc(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
     return services.qc_result_record(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
-        test_code=data["test_code"],
-        value=data["value"],
-        language=ctx.language,
+        actor=reach.actor, subject=reach.subject, protocol=protocol, test_code=data["test_code"], value=data["value"]
     )
 
 
-def _temperature(data: dict[str, Any], ctx: ActionContext) -> Any:
-    try:
-        shipment = Shipment.objects.get(pk=data["shipment"], subject=ctx.subject)
-    except Shipment.DoesNotExist:
-        from cartrial.apps.logistics.errors import refuse
-
-        raise refuse(
-            "shipment_missing", ctx.language, en="No such shipment.", fr="Cette expédition n'existe pas."
-        ) from None
+def _temperature(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
+    shipment = Shipment.objects.filter(pk=data["shipment"], subject=reach.subject).first()
+    if shipment is None:
+        raise NotFound("No such shipment.", code="shipment_missing", item="shipment")
     upload = data["file"]
     content = upload.read() if hasattr(upload, "read") else bytes(upload)
     return services.temperature_log_import(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
+        actor=reach.actor,
+        subject=reach.subject,
         shipment=shipment,
-        protocol=ctx.protocol,
+        protocol=protocol,
         content=content,
         file_name=getattr(upload, "name", "logger.csv"),
         logger_time_zone=data["logger_time_zone"],
-        language=ctx.language,
     )
 
 
-def _oos(data: dict[str, Any], ctx: ActionContext) -> Any:
+def _oos(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
     return services.batch_document_oos_exception(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
+        actor=reach.actor,
+        user=reach.user,
+        subject=reach.subject,
         password=data["password"],
         justification=data["justification"],
-        language=ctx.language,
     )
 
 
-def _no_infusion(data: dict[str, Any], ctx: ActionContext) -> Any:
-    return subject_services.subject_decide_no_infusion(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
-        protocol=ctx.protocol,
-        reason=data["reason"],
-        ui_language=ctx.language,
-    )
-
-
-def _thaw(data: dict[str, Any], ctx: ActionContext) -> Any:
+def _thaw(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
     return services.product_thaw(
-        actor=ctx.actor,
-        user=ctx.user,
-        subject=ctx.subject,
-        protocol=ctx.protocol,
+        actor=reach.actor,
+        subject=reach.subject,
+        protocol=protocol,
         scanned_code=data["scanned_code"],
-        thawed_at=_at_center_zone(data.get("thawed_at"), ctx.subject.center),
-        language=ctx.language,
+        thawed_at=at_center(data.get("thawed_at"), reach.subject.center.time_zone),
     )
 
 
-ACTION_HANDLERS: dict[LogisticsAction, tuple[type[forms.Form], Callable[[dict[str, Any], ActionContext], Any]]] = {
-    LogisticsAction.RECEIVE_MATERIAL: (ReceiveMaterialForm, _receive),
-    LogisticsAction.RECORD_QC: (QcResultForm, _qc),
-    LogisticsAction.IMPORT_TEMPERATURE_LOG: (TemperatureLogForm, _temperature),
-    LogisticsAction.DOCUMENT_OOS_EXCEPTION: (OosExceptionForm, _oos),
-    LogisticsAction.DECIDE_NO_INFUSION: (NoInfusionForm, _no_infusion),
-    LogisticsAction.THAW: (ThawForm, _thaw),
+@dataclass(frozen=True)
+class LogisticsAction:
+    form: type[forms.Form]
+    handler: Handler
+
+
+ACTIONS: dict[Action, LogisticsAction] = {
+    Action.RECEIVE_MATERIAL: LogisticsAction(ReceiveMaterialForm, _receive),
+    Action.RECORD_QC: LogisticsAction(QcResultForm, _qc),
+    Action.IMPORT_TEMPERATURE_LOG: LogisticsAction(TemperatureLogForm, _temperature),
+    Action.DOCUMENT_OOS_EXCEPTION: LogisticsAction(OosExceptionForm, _oos),
+    Action.THAW: LogisticsAction(ThawForm, _thaw),
 }
 
 
 def action_form(
-    action: LogisticsAction, language: str, data: Any = None, files: Any = None, initial: Any = None
+    action: Action,
+    protocol: Protocol,
+    language: str,
+    data: Any = None,
+    files: Any = None,
+    initial: Any = None,
 ) -> forms.Form:
-    form_class = ACTION_HANDLERS[action][0]
+    """The form of a logistics action, bound to `data` when given."""
+    form_class = ACTIONS[action].form
     if form_class is QcResultForm:
-        return QcResultForm(data, files, language=language, initial=initial)
+        return QcResultForm(data, files, protocol=protocol, language=language, initial=initial)
     return form_class(data, files, initial=initial)
+
+
+def action_perform(action: Action, data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
+    """Perform a logistics action for a reached subject: the subject locked, the action in its place
+    in the pathway, the service called; all in one transaction, a refusal recorded after the rollback."""
+
+    def work() -> Any:
+        locked = subject_lock(reach.subject)
+        action_state_check(action, State(locked.state))
+        return ACTIONS[action].handler(data, reach, protocol)
+
+    return reach.run(work)

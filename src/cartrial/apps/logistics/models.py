@@ -248,7 +248,13 @@ class Infusion(models.Model):
 
 
 class Deviation(models.Model):
-    """Something that must not happen and did, or was stopped: recorded even when the step was refused."""
+    """Something that must not happen and did, or was stopped: recorded even when the step was refused.
+
+    What it says is `code` and `params` (rendered in each reader's language by
+    `domain.deviations.deviation_message`); `message` keeps the English text as recorded, for the
+    audit trail and for rows written before parameters were stored. Then people manage it:
+    acknowledged, commented, closed with a reason (`domain.deviations.deviation_move`).
+    """
 
     class Kind(models.TextChoices):
         SCAN_MISMATCH = "scan_mismatch", "Scanned code does not match"
@@ -262,12 +268,34 @@ class Deviation(models.Model):
     step = models.CharField(max_length=40, blank=True)
     expected = models.CharField(max_length=60, blank=True)
     scanned = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     message = models.TextField()
-    message_fr = models.TextField(default="", blank=True)
     actor = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     at = models.DateTimeField()
     location = models.CharField(max_length=200, blank=True)
     shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=16, default="open", db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    closing_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class DeviationComment(models.Model):
+    """What someone wrote about a deviation (investigation, corrective action); never edited."""
+
+    deviation = models.ForeignKey(Deviation, on_delete=models.PROTECT, related_name="comments")
+    text = models.TextField()
+    author = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=32)
+    move = models.CharField(max_length=16, help_text="acknowledge, comment, close or reopen")
+    at = models.DateTimeField()
 
     class Meta:
         ordering = ["at", "pk"]

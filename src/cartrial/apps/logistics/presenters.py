@@ -7,12 +7,11 @@ from zoneinfo import ZoneInfo
 from cartrial.apps.logistics.labels import LabelSpec
 from cartrial.apps.logistics.selectors import SubjectLogistics
 from cartrial.apps.logistics.services import coi_of, din_of
+from cartrial.apps.text import render, tr
+from cartrial.domain.text import N_, Message, protocol_text
 from cartrial.protocols import Protocol
 
-VALIDATION_NOTE = {
-    "en": "ICCBBA validation FIN — not for clinical use",
-    "fr": "FIN de validation ICCBBA — pas d'usage clinique",
-}
+VALIDATION_NOTE = N_("ICCBBA validation FIN — not for clinical use")
 
 
 def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> list[LabelSpec]:
@@ -22,20 +21,17 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
     coi = coi_of(data.coi)
     subject = data.subject
     zone = ZoneInfo(subject.center.time_zone)
-    fr = language == "fr"
     product = protocol.product("CART_CRYO")
     specs = [
         LabelSpec(
-            title=product.label.get(language, product.label["en"]),
+            title=protocol_text(product.label, language),
             eye_readable=coi.eye_readable(),
             barcode_data=coi.barcode_data(),
             lines=[
-                f"{'Patient' if fr else 'Subject'} {subject.code} · {subject.center.code}",
-                "Usage autologue uniquement" if fr else "For autologous use only",
-                (f"Conserver ≤ {product.max_temperature_c:g} °C (vapeur d'azote)")
-                if fr
-                else f"Store ≤ {product.max_temperature_c:g} °C (LN2 vapour)",
-                VALIDATION_NOTE.get(language, VALIDATION_NOTE["en"]),
+                render(Message(N_("Subject {subject} · {center}"), {"subject": subject.code, "center": subject.center.code}), language),
+                tr(N_("For autologous use only"), language),
+                render(Message(N_("Store ≤ {limit} °C (LN2 vapour)"), {"limit": product.max_temperature_c}), language),
+                tr(VALIDATION_NOTE, language),
             ],
         )
     ]
@@ -44,15 +40,24 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
         ended_local = collection.ended_at.astimezone(zone)
         ended_utc = collection.ended_at.strftime("%H:%M UTC")
         lines = [
-            f"{'Recueil' if fr else 'Collection'} {collection.number} · {subject.code} · "
-            f"{ended_local:%Y-%m-%d %H:%M} {ended_local.tzname()} ({ended_utc})",
+            render(
+                Message(
+                    N_("Collection {number} · {subject} · {ended}"),
+                    {
+                        "number": collection.number,
+                        "subject": subject.code,
+                        "ended": f"{ended_local:%Y-%m-%d %H:%M} {ended_local.tzname()} ({ended_utc})",
+                    },
+                ),
+                language,
+            ),
             f"{collection.volume_ml:g} mL"
-            + (f" · CD3+ {collection.cd3_cells_e9:g} x10^9 cells" if collection.cd3_cells_e9 else ""),
-            VALIDATION_NOTE.get(language, VALIDATION_NOTE["en"]),
+            + (f" · CD3+ {collection.cd3_cells_e9:g} x10^9" if collection.cd3_cells_e9 else ""),
+            tr(VALIDATION_NOTE, language),
         ]
         specs.append(
             LabelSpec(
-                title="Produit d'aphérèse" if fr else "Apheresis material",
+                title=tr(N_("Apheresis material"), language),
                 eye_readable=din.eye_readable(),
                 barcode_data=din.barcode_data(),
                 lines=lines,

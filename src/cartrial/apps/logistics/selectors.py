@@ -1,7 +1,7 @@
 """Logistics reads: the facts the pathway guards read, a subject's logistics record, the vein-to-vein data.
 
 Scoping: callers pass a subject already obtained through the scoped subject selector
-(`subjects.selectors.subject_get`), or a scope for lists; nothing here widens what a user sees.
+(`access.reach_subject`), or a scope for lists; nothing here widens what a user sees.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cartrial.apps.accounts.access import Scope, access_subject_filter
+from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
@@ -26,13 +26,48 @@ from cartrial.apps.logistics.models import (
     TemperatureLog,
     Thaw,
 )
-from cartrial.apps.logistics.services import coi_of, din_of, latest_qc_conformity, release_specification
 from cartrial.apps.subjects.models import PathwayEvent, Subject
-from cartrial.domain.manufacturing import BatchStatus, QcVerdict, qc_verdict
+from cartrial.domain.identity import ChainOfIdentityIdentifier, DonationIdentificationNumber
+from cartrial.domain.manufacturing import BatchStatus, QcVerdict, ReleaseSpecification, qc_verdict
+from cartrial.domain.pathway import Step
+from cartrial.domain.text import N_
 from cartrial.domain.vein_to_vein import Milestones
 from cartrial.protocols import Protocol
 
 CRYOPRESERVED_PRODUCT = "CART_CRYO"
+
+
+def release_specification(protocol: Protocol) -> ReleaseSpecification:
+    """The release tests of the protocol in force, for the cryopreserved CAR-T product."""
+    return protocol.product(CRYOPRESERVED_PRODUCT).release_specification
+
+
+def current_batch(subject: Subject) -> ManufacturingBatch | None:
+    """The batch in force: the latest one (a remanufacture is the next number)."""
+    return (
+        ManufacturingBatch.objects.filter(subject=subject)
+        .select_related("coi", "collection")
+        .order_by("-number")
+        .first()
+    )
+
+
+def latest_qc_conformity(batch: ManufacturingBatch) -> dict[str, bool]:
+    """The latest result of each release test: conforming or not."""
+    latest: dict[str, bool] = {}
+    for result in QcResult.objects.filter(batch=batch).order_by("recorded_at", "pk"):
+        latest[result.test_code] = result.conforms
+    return latest
+
+
+def _coi_identifier(coi: ChainOfIdentity) -> ChainOfIdentityIdentifier:
+    content = coi.content
+    return ChainOfIdentityIdentifier(content[2:7], content[7:9], content[9:15])
+
+
+def _din_identifier(collection: Collection) -> DonationIdentificationNumber:
+    content = collection.din
+    return DonationIdentificationNumber(content[0:5], content[5:7], content[7:13])
 
 
 def logistics_facts(
@@ -63,7 +98,7 @@ def logistics_facts(
     }
     if batch is None:
         return facts
-    facts["qc_passed"] = qc_verdict(latest_qc_conformity(batch), release_specification()) is QcVerdict.CONFORMS
+    facts["qc_passed"] = qc_verdict(latest_qc_conformity(batch), release_specification(protocol)) is QcVerdict.CONFORMS
     facts["oos_exception_documented"] = (
         batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is not None
     )
@@ -122,16 +157,16 @@ class SubjectLogistics:
     deviations: list[Deviation]
 
 
-def subject_logistics(subject: Subject) -> SubjectLogistics:
+def subject_logistics(subject: Subject, protocol: Protocol) -> SubjectLogistics:
     """Everything logistics records about one (already scoped) subject, for pages and the API."""
     coi = ChainOfIdentity.objects.filter(subject=subject).first()
     coi_text = None
     if coi is not None:
-        eye = coi_of(coi).eye_readable()
+        eye = _coi_identifier(coi).eye_readable()
         coi_text = (eye.text, eye.check_character)
     collections = []
     for collection in Collection.objects.filter(subject=subject).order_by("number"):
-        eye = din_of(collection).eye_readable()
+        eye = _din_identifier(collection).eye_readable()
         collections.append((collection, (eye.text, eye.check_character)))
     shipments = [
         ShipmentView(s, [temperature_log_view(log) for log in s.temperature_logs.all()])
@@ -150,7 +185,7 @@ def subject_logistics(subject: Subject) -> SubjectLogistics:
             BatchView(
                 batch=batch,
                 qc=list(batch.qc_results.select_related("recorded_by").order_by("recorded_at", "pk")),
-                verdict=qc_verdict(latest_qc_conformity(batch), release_specification()).value,
+                verdict=qc_verdict(latest_qc_conformity(batch), release_specification(protocol)).value,
                 receipt=ProductReceipt.objects.filter(batch=batch).first(),
                 thaw=Thaw.objects.filter(batch=batch).order_by("-thawed_at").first(),
                 infusion=Infusion.objects.filter(batch=batch).select_related("first_checker", "second_checker").first(),
@@ -184,7 +219,7 @@ def shipment_get(subject: Subject, shipment_id: int) -> Shipment:
 def milestones_for(scope: Scope) -> list[Milestones]:
     """First apheresis end, release and infusion times of every subject in scope that reached an apheresis."""
     subjects = list(
-        Subject.objects.filter(access_subject_filter(scope), collections__isnull=False)
+        Subject.objects.filter(subject_filter(scope), collections__isnull=False)
         .select_related("center")
         .distinct()
         .order_by("center__code", "number")
@@ -209,21 +244,21 @@ def milestones_for(scope: Scope) -> list[Milestones]:
     ]
 
 
-MILESTONE_LABELS: dict[str, dict[str, str]] = {
-    "apheresis_end": {"en": "End of apheresis", "fr": "Fin de l'aphérèse"},
-    "left_for_lab": {"en": "Left for the lab", "fr": "Départ vers le laboratoire"},
-    "at_lab": {"en": "Received at the lab", "fr": "Reçu au laboratoire"},
-    "production": {"en": "Production started", "fr": "Début de fabrication"},
-    "released": {"en": "Released", "fr": "Libéré"},
-    "left_for_center": {"en": "Left for the center", "fr": "Départ vers le centre"},
-    "at_pharmacy": {"en": "Received at the pharmacy", "fr": "Reçu à la pharmacie"},
-    "lymphodepletion": {"en": "Lymphodepletion started", "fr": "Début de la lymphodéplétion"},
-    "thawed": {"en": "Thawed", "fr": "Décongelé"},
-    "infused": {"en": "Infused", "fr": "Perfusé"},
+MILESTONE_LABELS: dict[str, str] = {
+    "apheresis_end": N_("End of apheresis"),
+    "left_for_lab": N_("Left for the lab"),
+    "at_lab": N_("Received at the lab"),
+    "production": N_("Production started"),
+    "released": N_("Released"),
+    "left_for_center": N_("Left for the center"),
+    "at_pharmacy": N_("Received at the pharmacy"),
+    "lymphodepletion": N_("Lymphodepletion started"),
+    "thawed": N_("Thawed"),
+    "infused": N_("Infused"),
 }
 
 
-def timeline_points(subject: Subject, language: str) -> list[tuple[str, datetime]]:
+def timeline_points(subject: Subject) -> list[tuple[str, datetime]]:
     """The patient's milestones from the end of the first apheresis to the infusion, from the records.
 
     After a failure branch the later milestones are those of the batch in force (the latest), so
@@ -248,15 +283,13 @@ def timeline_points(subject: Subject, language: str) -> list[tuple[str, datetime
         if back is not None:
             found += [("left_for_center", back.actual_departure_at), ("at_pharmacy", back.actual_arrival_at)]
         lymphodepletion = (
-            PathwayEvent.objects.filter(subject=subject, step="start_lymphodepletion").order_by("-occurred_at").first()
+            PathwayEvent.objects.filter(subject=subject, step=Step.START_LYMPHODEPLETION.value)
+            .order_by("-occurred_at")
+            .first()
         )
         if lymphodepletion is not None:
             found.append(("lymphodepletion", lymphodepletion.occurred_at))
         thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
         infusion = Infusion.objects.filter(batch=batch).first()
         found += [("thawed", thaw.thawed_at if thaw else None), ("infused", infusion.infused_at if infusion else None)]
-    return [
-        (MILESTONE_LABELS[key].get(language, MILESTONE_LABELS[key]["en"]), moment)
-        for key, moment in found
-        if moment is not None
-    ]
+    return [(MILESTONE_LABELS[key], moment) for key, moment in found if moment is not None]

@@ -1,35 +1,27 @@
 """Logistics writes: chain of identity, collections, shipments, custody, batches, receipt, thaw, infusion.
 
-Two kinds of function:
-- record functions (`*_in_step`) run inside the transaction of a pathway step (the subjects
-  services call them from `_perform_step`'s `before_apply`), so the step and its records are
-  written together or not at all;
-- actions outside the pathway (receipt at the lab, QC results, temperature logs, OOS exception,
-  thaw) run in their own transaction through `_action`, which records a refusal after rollback.
-
-Every hand-over goes through `_hand_over`, which checks the scanned code and the continuity of
-the chain with `domain/custody.py` before writing the record.
+Each function is one unit of work on the logistics records, run inside the transaction of the
+user action that calls it: a pathway step (the pathway engine calls the step's function, see
+`apps/pathway/steps.py`) or an action of its own (receipt at the lab, QC, thaw, temperature
+log, OOS exception, run through the access entry point's `Reach.run`). Rules are the domain's
+(custody, shipping, bedside, manufacturing, temperature); refusals are its typed errors; a wrong
+scan carries its deviation, written after the rollback. Every record changed gets one audit
+entry, with the action's actor and time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
-from django.db import transaction
-
-from cartrial.apps import clock
-from cartrial.apps.accounts.models import User
-from cartrial.apps.accounts.services import SignatureRefused, signature_apply
+from cartrial.apps.accounts.models import ElectronicSignature, User
+from cartrial.apps.accounts.services import signature_apply
 from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, Change, audit_record, audit_refusal
-from cartrial.apps.logistics.errors import LogisticsRefused, ScanRefused, refuse
+from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
@@ -44,20 +36,13 @@ from cartrial.apps.logistics.models import (
     TemperatureLog,
     Thaw,
 )
+from cartrial.apps.logistics.selectors import current_batch, latest_qc_conformity
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
-from cartrial.domain.custody import (
-    CustodyEvent,
-    CustodyFork,
-    CustodyGap,
-    CustodyNotHeld,
-    CustodyOutOfOrder,
-    CustodyRefused,
-    CustodyScanMismatch,
-    ScanDeviation,
-    check_hand_over,
-)
-from cartrial.domain.errors import DomainError
+from cartrial.domain.bedside import BedsideScan, IdentityMismatch, bedside_mismatches
+from cartrial.domain.custody import CustodyEvent, CustodyScanMismatch, check_hand_over
+from cartrial.domain.deviations import STILL_OPEN_AT_END, DeviationKind, deviation_message
+from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.identity import (
     ChainOfIdentityIdentifier,
     DonationIdentificationNumber,
@@ -65,22 +50,24 @@ from cartrial.domain.identity import (
     new_coi,
     new_din,
 )
-from cartrial.domain.manufacturing import (
-    BatchStatus,
-    FailureBranch,
-    QcVerdict,
-    ReleaseSpecification,
-    judge_qc_result,
-    qc_verdict,
+from cartrial.domain.manufacturing import BatchStatus, FailureBranch, QcVerdict, judge_qc_result, qc_verdict
+from cartrial.domain.pathway import STEP_LABELS
+from cartrial.domain.roles import ACTION_LABELS, Role
+from cartrial.domain.shipping import (
+    DispatchInput,
+    arrival_check,
+    dispatch_check,
+    not_in_future,
+    transit_hours_beyond_limit,
 )
-from cartrial.domain.pathway import State
 from cartrial.domain.temperature import (
     TemperatureLimits,
     TemperatureLogError,
     detect_excursions,
     parse_temperature_log,
 )
-from cartrial.protocols import Protocol, active_protocol
+from cartrial.domain.text import Message, label, params_from_json, params_to_json
+from cartrial.protocols import Protocol
 
 # ICCBBA validation FINs only (logistics.md §2, §6 rule 7): production identifiers need ICCBBA
 # registration, and issuing CoIs a registration as a CoI issuing organisation.
@@ -89,16 +76,12 @@ DIN_FACILITY_NUMBER = "A9998"
 # Products whose limits apply to what travels (protocol `products:`).
 FRESH_APHERESIS_PRODUCT = "APHERESIS_FRESH"
 CRYOPRESERVED_PRODUCT = "CART_CRYO"
-# A hand-over time may be a little ahead of the server clock (a scanner's clock), never more.
-CLOCK_TOLERANCE = timedelta(minutes=5)
 # A logger reading every minute for 30 days is ~40 000 lines (~1.5 MB); anything far larger is not a log.
 MAX_TEMPERATURE_FILE_BYTES = 5_000_000
 
 RELEASE_MEANING = "I release this batch for infusion (qualified person)"
 OOS_EXCEPTION_MEANING = "I request infusion of this out-of-specification product under a documented exception"
 BEDSIDE_MEANING = "I verified the product's and the patient's identity at the bedside"
-
-T = TypeVar("T")
 
 
 # --- identifiers -------------------------------------------------------------------------------
@@ -114,6 +97,10 @@ def din_of(collection: Collection) -> DonationIdentificationNumber:
     return DonationIdentificationNumber(content[0:5], content[5:7], content[7:13])
 
 
+def batch_label(batch: ManufacturingBatch) -> str:
+    return f"{batch.coi.content}-{batch.number}"
+
+
 def _next_number(kind: str, facility_number: str, year: int) -> int:
     IdentifierCounter.objects.get_or_create(kind=kind, facility_number=facility_number, year=year % 100)
     counter = IdentifierCounter.objects.select_for_update().get(
@@ -124,22 +111,22 @@ def _next_number(kind: str, facility_number: str, year: int) -> int:
     return counter.last_number
 
 
-def coi_ensure_in_step(*, actor: Actor, user: User, subject: Subject, now: datetime) -> ChainOfIdentity:
-    """The subject's CoI, allocated now if it has none (before the first apheresis)."""
+def coi_ensure(*, actor: Actor, subject: Subject) -> ChainOfIdentity:
+    """The subject's CoI, allocated now if it has none (at inclusion, before the first apheresis)."""
     existing = ChainOfIdentity.objects.filter(subject=subject).first()
     if existing is not None:
         return existing
     identifier = new_coi(
         facility_number=COI_FACILITY_NUMBER,
-        year=now.year,
-        sequence_number=_next_number("coi", COI_FACILITY_NUMBER, now.year),
+        year=actor.now.year,
+        sequence_number=_next_number("coi", COI_FACILITY_NUMBER, actor.now.year),
     )
     coi = ChainOfIdentity.objects.create(
         subject=subject,
         content=identifier.content,
         check_character=identifier.check_character,
-        allocated_at=now,
-        allocated_by=user,
+        allocated_at=actor.now,
+        allocated_by_id=actor.user_id,
     )
     audit_record(
         actor=actor,
@@ -148,7 +135,6 @@ def coi_ensure_in_step(*, actor: Actor, user: User, subject: Subject, now: datet
         entity_id=coi.content,
         subject_code=subject.code,
         changes=[Change("coi", None, coi.content), Change("check_character", None, coi.check_character)],
-        now=now,
     )
     return coi
 
@@ -203,7 +189,6 @@ def _domain_event(record: CustodyRecord) -> CustodyEvent:
 def _hand_over(
     *,
     actor: Actor,
-    user: User,
     subject: Subject,
     item_id: str,
     expected: Identifier,
@@ -213,39 +198,53 @@ def _hand_over(
     location: str,
     scanned_code: str,
     step: str,
-    language: str,
-    now: datetime,
     shipment: Shipment | None = None,
 ) -> CustodyRecord:
-    """Check the scan and the chain with the domain, then write the hand-over; refusals are typed."""
-    if at > now + CLOCK_TOLERANCE:
-        raise refuse(
-            "custody_time_future",
-            language,
-            en=f"The hand-over time {at:%Y-%m-%d %H:%M} UTC is in the future.",
-            fr=f"L'heure de la remise ({at:%Y-%m-%d %H:%M} UTC) est dans le futur.",
-        )
-    history_rows = list(CustodyRecord.objects.filter(item_id=item_id).select_related("actor").order_by("pk"))
-    history = [_domain_event(r) for r in history_rows]
-    event = CustodyEvent(item_id, from_holder, to_holder, user.get_username(), at, location, scanned_code)
+    """Check the scan and the chain with the domain, then write the hand-over.
+
+    A wrong scan refuses the step and carries its deviation, written after the rollback.
+    """
+    not_in_future(at, actor.now, item="at")
+    history = [
+        _domain_event(r) for r in CustodyRecord.objects.filter(item_id=item_id).select_related("actor").order_by("pk")
+    ]
+    event = CustodyEvent(item_id, from_holder, to_holder, actor.username, at, location, scanned_code)
     try:
         check_hand_over(history, event, expected=expected)
     except CustodyScanMismatch as mismatch:
-        raise ScanRefused(mismatch.deviation, step=step, language=language) from None
-    except CustodyRefused as broken:
-        raise _custody_refusal(broken, history_rows, event, language) from None
+        found = mismatch.deviation
+        mismatch.after_rollback.append(
+            lambda: deviation_open(
+                actor=actor,
+                subject=subject,
+                kind=DeviationKind.SCAN_MISMATCH,
+                code=found.reason_code,
+                params={
+                    "step": label(_place_label(step)),
+                    "expected": found.expected_code,
+                    "scanned": found.scanned_code,
+                },
+                step=step,
+                expected=found.expected_code,
+                scanned=found.scanned_code,
+                location=found.location,
+                # A shipment created by the refused step was rolled back with it.
+                shipment=shipment if shipment is not None and Shipment.objects.filter(pk=shipment.pk).exists() else None,
+            )
+        )
+        raise
     record = CustodyRecord.objects.create(
         subject=subject,
         item_id=item_id,
         item_code=expected.content,
         from_holder=from_holder,
         to_holder=to_holder,
-        actor=user,
+        actor_id=actor.user_id,
         at=at,
         location=location,
         scanned_code=scanned_code.strip(),
         shipment=shipment,
-        recorded_at=now,
+        recorded_at=actor.now,
     )
     audit_record(
         actor=actor,
@@ -259,133 +258,71 @@ def _hand_over(
             Change("at", None, at.isoformat()),
             Change("scanned", None, scanned_code.strip()),
         ],
-        now=now,
     )
     return record
 
 
-def _custody_refusal(
-    broken: CustodyRefused, history: list[CustodyRecord], event: CustodyEvent, language: str
-) -> LogisticsRefused:
-    holder = history[-1].to_holder if history else "—"
-    since = f"{history[-1].at:%Y-%m-%d %H:%M} UTC" if history else "—"
-    french = {
-        CustodyGap: f"Rupture de la chaîne de traçabilité : l'article est chez « {holder} » depuis {since}, "
-        f"pas chez « {event.from_holder} » ; la remise intermédiaire manque.",
-        CustodyFork: f"« {event.from_holder} » a déjà remis cet article : il serait à deux endroits.",
-        CustodyNotHeld: "Personne ne détient cet article : sa traçabilité commence à sa réception au recueil.",
-        CustodyOutOfOrder: f"Cette remise ({event.at:%Y-%m-%d %H:%M} UTC) est antérieure à la précédente "
-        f"({since}) : les remises doivent se suivre dans le temps.",
-    }
-    return LogisticsRefused(
-        broken.code, en=broken.message, fr=french.get(type(broken), broken.message), language=language
-    )
+def _place_label(step: str) -> str:
+    """The name of the place in the chain where a scan is made, as a deviation says it."""
+    for table in (STEP_LABELS, ACTION_LABELS):
+        for key, msgid in table.items():
+            if key.value == step:
+                return msgid
+    return step
 
 
-# --- refusals and deviations recorded after rollback -------------------------------------------
+# --- deviations --------------------------------------------------------------------------------
 
 
 def deviation_open(
     *,
     actor: Actor,
-    user: User | None,
     subject: Subject,
-    kind: str,
+    kind: DeviationKind,
     code: str,
-    message: str,
-    message_fr: str = "",
+    params: dict[str, Any],
     step: str = "",
     expected: str = "",
     scanned: str = "",
     location: str = "",
     shipment: Shipment | None = None,
-    now: datetime | None = None,
 ) -> Deviation:
-    """Write one deviation (message in English and French) and its audit entry, in the caller's transaction."""
-    now = now or clock.now()
-    with transaction.atomic():
-        deviation = Deviation.objects.create(
-            subject=subject,
-            kind=kind,
-            code=code,
-            step=step,
-            expected=expected[:60],
-            scanned=scanned[:60],
-            message=message,
-            message_fr=message_fr or message,
-            actor=user,
-            at=now,
-            location=location[:200],
-            shipment=shipment,
-        )
-        audit_record(
-            actor=actor,
-            event=AuditEvent.DEVIATION_OPENED,
-            entity="deviation",
-            entity_id=str(deviation.pk),
-            subject_code=subject.code,
-            changes=[
-                Change("kind", None, kind),
-                Change("code", None, code),
-                Change("expected", None, expected),
-                Change("scanned", None, scanned),
-                Change("message", None, message),
-            ],
-            now=now,
-        )
+    """Write one deviation (a code and its parameters, rendered in each reader's language) and its audit entry."""
+    stored = params_to_json(params)
+    deviation = Deviation.objects.create(
+        subject=subject,
+        kind=kind.value,
+        code=code,
+        step=step,
+        expected=expected[:60],
+        scanned=scanned[:60],
+        params=stored,
+        message=str(deviation_message(code, params)),
+        actor_id=actor.user_id,
+        at=actor.now,
+        location=location[:200],
+        shipment=shipment,
+    )
+    audit_record(
+        actor=actor,
+        event=AuditEvent.DEVIATION_OPENED,
+        entity="deviation",
+        entity_id=str(deviation.pk),
+        subject_code=subject.code,
+        changes=[
+            Change("kind", None, kind.value),
+            Change("code", None, code),
+            Change("expected", None, expected),
+            Change("scanned", None, scanned),
+            Change("message", None, deviation.message),
+        ],
+    )
     return deviation
 
 
-def scan_deviation_record(*, actor: Actor, user: User, subject: Subject, refusal: ScanRefused) -> Deviation:
-    """The deviation of a refused scan, written after the refused step rolled back."""
-    found: ScanDeviation = refusal.deviation
-    return deviation_open(
-        actor=actor,
-        user=user,
-        subject=subject,
-        kind=Deviation.Kind.SCAN_MISMATCH,
-        code=found.reason_code,
-        message=refusal.message_in("en"),
-        message_fr=refusal.message_in("fr"),
-        step=refusal.step,
-        expected=found.expected_code,
-        scanned=found.scanned_code,
-        location=found.location,
-    )
-
-
-def _action(*, actor: Actor, user: User, subject: Subject, action: str, body: Callable[[], T]) -> T:
-    """Run a logistics action atomically; a refusal is recorded after the rollback (and a deviation for a scan)."""
-    try:
-        with transaction.atomic():
-            return body()
-    except DomainError as refusal:
-        message = refusal.message_in("en") if isinstance(refusal, LogisticsRefused) else refusal.message
-        audit_refusal(
-            actor=actor,
-            event=AuditEvent.SIGNATURE_FAILED
-            if isinstance(refusal, SignatureRefused)
-            else AuditEvent.LOGISTICS_REFUSED,
-            entity="subject",
-            entity_id=subject.code,
-            code=refusal.code,
-            message=f"{action}: {message}",
-            subject_code=subject.code,
-        )
-        if isinstance(refusal, ScanRefused):
-            scan_deviation_record(actor=actor, user=user, subject=subject, refusal=refusal)
-        raise
-
-
-def _require_state(subject: Subject, states: set[State], action_en: str, action_fr: str, language: str) -> None:
-    current = Subject.objects.select_for_update().get(pk=subject.pk).state
-    if current not in {s.value for s in states}:
-        raise refuse(
-            "logistics_wrong_state",
-            language,
-            en=f"{action_en} is not possible at the subject's current stage ({current}).",
-            fr=f"{action_fr} n'est pas possible au stade actuel du patient ({current}).",
-        )
+def deviation_text(deviation: Deviation) -> Message:
+    """The message of a stored deviation, to render in the reader's language."""
+    return deviation_message(deviation.code, params_from_json(deviation.params or {}))
 
 
 # --- collections and material shipments --------------------------------------------------------
@@ -400,39 +337,20 @@ class CollectionInput:
     cd3_cells_e9: float | None = None
 
 
-def collection_record_in_step(
-    *, actor: Actor, user: User, subject: Subject, data: CollectionInput, language: str, now: datetime
-) -> Collection:
+def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
     """A new collection with its own DIN under the CoI; its custody starts at the apheresis unit."""
     coi = ChainOfIdentity.objects.filter(subject=subject).first()
     if coi is None:
-        raise refuse(
-            "coi_missing",
-            language,
-            en="No chain-of-identity code (CoI) is allocated: schedule the apheresis first.",
-            fr="Aucun code de chaîne d'identité (CoI) n'est attribué : programmer d'abord l'aphérèse.",
-        )
+        raise Refused("No chain-of-identity code (CoI) is allocated: schedule the apheresis first.", code="coi_missing")
     if data.ended_at < data.started_at:
-        raise refuse(
-            "collection_times",
-            language,
-            en="The collection ends before it starts.",
-            fr="Le recueil finit avant de commencer.",
+        raise InvalidInput(
+            "The collection ends ({ended_at}) before it starts ({started_at}).",
+            code="collection_times",
+            item="ended_at",
+            ended_at=data.ended_at,
+            started_at=data.started_at,
         )
-    if data.ended_at > now + CLOCK_TOLERANCE:
-        raise refuse(
-            "collection_future",
-            language,
-            en="The collection end time is in the future.",
-            fr="La fin du recueil est dans le futur.",
-        )
-    if data.volume_ml <= 0 or any(v is not None and v < 0 for v in (data.tnc_e9, data.cd3_cells_e9)):
-        raise refuse(
-            "collection_values",
-            language,
-            en="Volume must be positive and cell counts cannot be negative.",
-            fr="Le volume doit être positif et les numérations ne peuvent pas être négatives.",
-        )
+    not_in_future(data.ended_at, actor.now, item="ended_at")
     din = new_din(
         facility_number=DIN_FACILITY_NUMBER,
         year=data.ended_at.year,
@@ -450,8 +368,8 @@ def collection_record_in_step(
         volume_ml=data.volume_ml,
         tnc_e9=data.tnc_e9,
         cd3_cells_e9=data.cd3_cells_e9,
-        recorded_by=user,
-        recorded_at=now,
+        recorded_by_id=actor.user_id,
+        recorded_at=actor.now,
     )
     audit_record(
         actor=actor,
@@ -468,11 +386,9 @@ def collection_record_in_step(
             Change("tnc_e9", None, data.tnc_e9),
             Change("cd3_cells_e9", None, data.cd3_cells_e9),
         ],
-        now=now,
     )
     _hand_over(
         actor=actor,
-        user=user,
         subject=subject,
         item_id=material_item_id(collection),
         expected=din,
@@ -482,99 +398,42 @@ def collection_record_in_step(
         location=subject.center.name,
         scanned_code=din.barcode_data(),
         step="collect_apheresis",
-        language=language,
-        now=now,
     )
     return collection
 
 
-@dataclass(frozen=True)
-class DispatchInput:
-    courier: str
-    shipper_id: str
-    planned_departure_at: datetime
-    planned_arrival_at: datetime
-    actual_departure_at: datetime
-    scanned_code: str
-    condition: str = Shipment.Condition.FRESH
-    arrival_confirmed: bool = False
-
-
-def _check_dispatch(data: DispatchInput, language: str) -> None:
-    if not data.courier.strip() or not data.shipper_id.strip():
-        raise refuse(
-            "shipment_incomplete",
-            language,
-            en="Give the courier and the shipper id.",
-            fr="Indiquer le transporteur et l'identifiant du conteneur.",
-        )
-    if data.planned_arrival_at < data.planned_departure_at:
-        raise refuse(
-            "shipment_times",
-            language,
-            en="The planned arrival is before the planned departure.",
-            fr="L'arrivée prévue précède le départ prévu.",
-        )
-
-
-def material_dispatch_in_step(
-    *, actor: Actor, user: User, subject: Subject, data: DispatchInput, language: str, now: datetime
+def _shipment_create(
+    *,
+    actor: Actor,
+    subject: Subject,
+    data: DispatchInput,
+    direction: str,
+    product_code: str,
+    origin: Center,
+    destination: Center,
+    collection: Collection | None = None,
+    batch: ManufacturingBatch | None = None,
 ) -> Shipment:
-    """The latest collection leaves the apheresis unit with the courier, its DIN scanned."""
-    _check_dispatch(data, language)
-    collection = Collection.objects.filter(subject=subject).order_by("-number").first()
-    if collection is None:
-        raise refuse(
-            "collection_missing", language, en="No collection is recorded.", fr="Aucun recueil n'est enregistré."
-        )
-    lab = subject.manufacturing_site
-    if lab is None:
-        raise refuse(
-            "lab_missing",
-            language,
-            en="No manufacturing lab is assigned.",
-            fr="Aucun laboratoire de production attribué.",
-        )
-    product = FRESH_APHERESIS_PRODUCT if data.condition == Shipment.Condition.FRESH else CRYOPRESERVED_PRODUCT
+    item_code = collection.din if collection is not None else batch.coi.content  # type: ignore[union-attr]
     shipment = Shipment.objects.create(
         subject=subject,
-        direction=Shipment.Direction.TO_LAB,
+        direction=direction,
         collection=collection,
-        item_code=collection.din,
-        product_code=product,
+        batch=batch,
+        item_code=item_code,
+        product_code=product_code,
         condition=data.condition,
         courier=data.courier.strip(),
         shipper_id=data.shipper_id.strip(),
-        origin=subject.center,
-        destination=lab,
+        origin=origin,
+        destination=destination,
         planned_departure_at=data.planned_departure_at,
         planned_arrival_at=data.planned_arrival_at,
         actual_departure_at=data.actual_departure_at,
         arrival_confirmed=data.arrival_confirmed,
-        created_by=user,
-        created_at=now,
+        created_by_id=actor.user_id,
+        created_at=actor.now,
     )
-    _audit_shipment(actor, subject, shipment, now)
-    _hand_over(
-        actor=actor,
-        user=user,
-        subject=subject,
-        item_id=material_item_id(collection),
-        expected=din_of(collection),
-        from_holder=holder_apheresis(subject.center),
-        to_holder=holder_courier(shipment.courier, shipment.shipper_id),
-        at=data.actual_departure_at,
-        location=subject.center.name,
-        scanned_code=data.scanned_code,
-        step="ship_material",
-        language=language,
-        now=now,
-        shipment=shipment,
-    )
-    return shipment
-
-
-def _audit_shipment(actor: Actor, subject: Subject, shipment: Shipment, now: datetime) -> None:
     audit_record(
         actor=actor,
         event=AuditEvent.SHIPMENT_DISPATCHED,
@@ -592,18 +451,48 @@ def _audit_shipment(actor: Actor, subject: Subject, shipment: Shipment, now: dat
             Change("actual_departure_at", None, shipment.actual_departure_at.isoformat()),
             Change("arrival_confirmed", None, shipment.arrival_confirmed),
         ],
-        now=now,
     )
+    return shipment
 
 
-def _arrive(actor: Actor, subject: Subject, shipment: Shipment, at: datetime, now: datetime, language: str) -> None:
-    if at < shipment.actual_departure_at:
-        raise refuse(
-            "shipment_arrival_before_departure",
-            language,
-            en="The arrival time is before the departure.",
-            fr="L'heure d'arrivée précède le départ.",
-        )
+def material_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> Shipment:
+    """The latest collection leaves the apheresis unit with the courier, its DIN scanned."""
+    dispatch_check(data, actor.now)
+    collection = Collection.objects.filter(subject=subject).order_by("-number").first()
+    if collection is None:
+        raise Refused("No collection is recorded.", code="collection_missing")
+    lab = subject.manufacturing_site
+    if lab is None:
+        raise Refused("No manufacturing lab is assigned.", code="lab_missing")
+    product = FRESH_APHERESIS_PRODUCT if data.condition == Shipment.Condition.FRESH else CRYOPRESERVED_PRODUCT
+    shipment = _shipment_create(
+        actor=actor,
+        subject=subject,
+        data=data,
+        direction=Shipment.Direction.TO_LAB,
+        product_code=product,
+        origin=subject.center,
+        destination=lab,
+        collection=collection,
+    )
+    _hand_over(
+        actor=actor,
+        subject=subject,
+        item_id=material_item_id(collection),
+        expected=din_of(collection),
+        from_holder=holder_apheresis(subject.center),
+        to_holder=holder_courier(shipment.courier, shipment.shipper_id),
+        at=data.actual_departure_at,
+        location=subject.center.name,
+        scanned_code=data.scanned_code,
+        step="ship_material",
+        shipment=shipment,
+    )
+    return shipment
+
+
+def _arrive(actor: Actor, subject: Subject, shipment: Shipment, at: datetime) -> None:
+    arrival_check(shipment.actual_departure_at, at, actor.now)
     shipment.actual_arrival_at = at
     shipment.save(update_fields=["actual_arrival_at"])
     audit_record(
@@ -613,223 +502,165 @@ def _arrive(actor: Actor, subject: Subject, shipment: Shipment, at: datetime, no
         entity_id=str(shipment.pk),
         subject_code=subject.code,
         changes=[Change("actual_arrival_at", None, at.isoformat())],
-        now=now,
     )
 
 
 def _in_transit(subject: Subject, direction: str) -> Shipment | None:
     return (
         Shipment.objects.filter(subject=subject, direction=direction, actual_arrival_at__isnull=True)
+        .select_related("collection", "batch__coi", "destination", "origin")
         .order_by("-pk")
         .first()
     )
 
 
-def material_receive_at_lab(
-    *,
-    actor: Actor,
-    user: User,
-    subject: Subject,
-    protocol: Protocol,
-    scanned_code: str,
-    received_at: datetime | None = None,
-    language: str = "en",
+def material_receive(
+    *, actor: Actor, subject: Subject, protocol: Protocol, scanned_code: str, received_at: datetime | None = None
 ) -> ManufacturingBatch:
-    """The lab takes the material from the courier (DIN scanned); a batch is opened, status `received`."""
+    """The lab takes the material from the courier (DIN scanned); a batch is opened, status `received`.
 
-    def body() -> ManufacturingBatch:
-        now = clock.now()
-        at = received_at or now
-        _require_state(subject, {State.MATERIAL_SHIPPED}, "Receipt at the lab", "La réception au laboratoire", language)
-        shipment = _in_transit(subject, Shipment.Direction.TO_LAB)
-        if shipment is None or shipment.collection is None:
-            raise refuse(
-                "shipment_missing",
-                language,
-                en="No apheresis shipment to the lab is in transit.",
-                fr="Aucune expédition d'aphérèse vers le laboratoire n'est en transit.",
-            )
-        collection = shipment.collection
-        lab = shipment.destination
-        _hand_over(
+    A transit time beyond the product's limit does not stop the receipt: it opens a deviation.
+    """
+    at = received_at or actor.now
+    shipment = _in_transit(subject, Shipment.Direction.TO_LAB)
+    if shipment is None or shipment.collection is None:
+        raise Refused("No apheresis shipment to the lab is in transit.", code="shipment_missing")
+    collection = shipment.collection
+    lab = shipment.destination
+    _hand_over(
+        actor=actor,
+        subject=subject,
+        item_id=material_item_id(collection),
+        expected=din_of(collection),
+        from_holder=holder_courier(shipment.courier, shipment.shipper_id),
+        to_holder=holder_lab(lab),
+        at=at,
+        location=lab.name,
+        scanned_code=scanned_code,
+        step="receive_material",
+        shipment=shipment,
+    )
+    _arrive(actor, subject, shipment, at)
+    limits = protocol.product(shipment.product_code)
+    hours = transit_hours_beyond_limit(collection.ended_at, at, limits.max_transit_hours)
+    if hours is not None:
+        deviation_open(
             actor=actor,
-            user=user,
             subject=subject,
-            item_id=material_item_id(collection),
-            expected=din_of(collection),
-            from_holder=holder_courier(shipment.courier, shipment.shipper_id),
-            to_holder=holder_lab(lab),
-            at=at,
-            location=lab.name,
-            scanned_code=scanned_code,
+            kind=DeviationKind.TRANSIT_TIME,
+            code="transit_time_exceeded",
+            params={"hours": round(hours, 1), "limit": limits.max_transit_hours, "product": limits.code},
             step="receive_material",
-            language=language,
-            now=now,
+            location=lab.name,
             shipment=shipment,
         )
-        _arrive(actor, subject, shipment, at, now, language)
-        limits = protocol.product(shipment.product_code)
-        hours = (at - collection.ended_at).total_seconds() / 3600
-        if limits.max_transit_hours is not None and hours > limits.max_transit_hours:
-            deviation_open(
-                actor=actor,
-                user=user,
-                subject=subject,
-                kind=Deviation.Kind.TRANSIT_TIME,
-                code="transit_time_exceeded",
-                message=f"Material received {hours:.1f} h after the end of collection, beyond the "
-                f"{limits.max_transit_hours:g} h limit of {limits.code}.",
-                message_fr=f"Matériel reçu {hours:.1f} h après la fin du recueil, au-delà de la limite de "
-                f"{limits.max_transit_hours:g} h de {limits.code}.",
-                step="receive_material",
-                location=lab.name,
-                shipment=shipment,
-                now=now,
-            )
-        number = ManufacturingBatch.objects.filter(subject=subject).count() + 1
-        batch = ManufacturingBatch.objects.create(
-            subject=subject,
-            coi=collection.coi,
-            collection=collection,
-            number=number,
-            status=BatchStatus.RECEIVED,
-            received_at=at,
-        )
-        _audit_batch(actor, subject, batch, None, now)
-        return batch
-
-    return _action(actor=actor, user=user, subject=subject, action="receive_material", body=body)
+    number = ManufacturingBatch.objects.filter(subject=subject).count() + 1
+    batch = ManufacturingBatch.objects.create(
+        subject=subject,
+        coi=collection.coi,
+        collection=collection,
+        number=number,
+        status=BatchStatus.RECEIVED,
+        received_at=at,
+    )
+    _audit_batch(actor, subject, batch, None)
+    return batch
 
 
 # --- batches -----------------------------------------------------------------------------------
 
 
-def current_batch(subject: Subject) -> ManufacturingBatch | None:
-    return (
-        ManufacturingBatch.objects.filter(subject=subject)
-        .select_related("coi", "collection")
-        .order_by("-number")
-        .first()
-    )
-
-
 def _audit_batch(
-    actor: Actor, subject: Subject, batch: ManufacturingBatch, old_status: str | None, now: datetime, **extra: Any
+    actor: Actor, subject: Subject, batch: ManufacturingBatch, old_status: str | None, **extra: Any
 ) -> None:
     audit_record(
         actor=actor,
         event=AuditEvent.BATCH_STATUS_CHANGED,
         entity="batch",
-        entity_id=f"{batch.coi.content}-{batch.number}",
+        entity_id=batch_label(batch),
         subject_code=subject.code,
         changes=[Change("status", old_status, batch.status), *(Change(k, None, v) for k, v in extra.items())],
-        now=now,
     )
 
 
-def _set_status(
-    actor: Actor, subject: Subject, batch: ManufacturingBatch, status: BatchStatus, now: datetime, **extra: Any
-) -> None:
+def _set_status(actor: Actor, subject: Subject, batch: ManufacturingBatch, status: BatchStatus, **extra: Any) -> None:
     old = batch.status
     batch.status = status
     batch.save()
-    _audit_batch(actor, subject, batch, old, now, **extra)
+    _audit_batch(actor, subject, batch, old, **extra)
 
 
-def _batch_or_refuse(subject: Subject, language: str) -> ManufacturingBatch:
+def _batch_or_refuse(subject: Subject) -> ManufacturingBatch:
     batch = current_batch(subject)
     if batch is None:
-        raise refuse(
-            "batch_missing",
-            language,
-            en="No manufacturing batch exists: the lab has not recorded receipt of the material.",
-            fr="Aucun lot de fabrication : le laboratoire n'a pas enregistré la réception du matériel.",
+        raise Refused(
+            "No manufacturing batch exists: the lab has not recorded receipt of the material.", code="batch_missing"
         )
     return batch
 
 
-def batch_start_in_step(*, actor: Actor, subject: Subject, language: str, now: datetime) -> ManufacturingBatch:
-    batch = _batch_or_refuse(subject, language)
-    batch.started_at = now
-    _set_status(actor, subject, batch, BatchStatus.IN_PRODUCTION, now)
+def batch_start(*, actor: Actor, subject: Subject) -> ManufacturingBatch:
+    """Production starts on the batch opened when the lab scanned the material in."""
+    batch = _batch_or_refuse(subject)
+    batch.started_at = actor.now
+    _set_status(actor, subject, batch, BatchStatus.IN_PRODUCTION)
     return batch
 
 
-def qc_result_record(
-    *, actor: Actor, user: User, subject: Subject, test_code: str, value: str, language: str = "en"
-) -> QcResult:
+def qc_result_record(*, actor: Actor, subject: Subject, protocol: Protocol, test_code: str, value: str) -> QcResult:
     """One release-test result; the batch moves to QC, or out of specification if a result does not conform."""
-
-    def body() -> QcResult:
-        now = clock.now()
-        _require_state(subject, {State.MANUFACTURING}, "Recording QC", "La saisie du contrôle qualité", language)
-        batch = _batch_or_refuse(subject, language)
-        if batch.status not in (BatchStatus.IN_PRODUCTION, BatchStatus.QC, BatchStatus.OUT_OF_SPECIFICATION):
-            raise refuse(
-                "batch_not_in_production",
-                language,
-                en=f"QC results are recorded for a batch in production or QC, not '{batch.status}'.",
-                fr=f"Les résultats de CQ se saisissent pour un lot en production ou en CQ, pas « {batch.status} ».",
-            )
-        specification = release_specification()
-        judged = judge_qc_result(test_code, value, specification)
-        spec = specification[test_code]
-        result = QcResult.objects.create(
-            batch=batch,
-            test_code=test_code,
-            value_text=judged.value_text,
-            value_number=judged.value_number,
-            unit=spec.unit,
-            specification=spec.describe("en"),
-            conforms=judged.conforms,
-            recorded_by=user,
-            recorded_at=now,
+    batch = _batch_or_refuse(subject)
+    if batch.status not in (BatchStatus.IN_PRODUCTION, BatchStatus.QC, BatchStatus.OUT_OF_SPECIFICATION):
+        raise Refused(
+            "QC results are recorded for a batch in production or QC, not “{status}”.",
+            code="batch_not_in_production",
+            status=batch.status,
         )
-        audit_record(
-            actor=actor,
-            event=AuditEvent.QC_RESULT_RECORDED,
-            entity="batch",
-            entity_id=f"{batch.coi.content}-{batch.number}",
-            subject_code=subject.code,
-            changes=[
-                Change("test", None, test_code),
-                Change("value", None, judged.value_text),
-                Change("conforms", None, judged.conforms),
-            ],
-            now=now,
-        )
-        if batch.qc_started_at is None:
-            batch.qc_started_at = now
-        verdict = qc_verdict(latest_qc_conformity(batch), release_specification())
-        target = BatchStatus.OUT_OF_SPECIFICATION if verdict is QcVerdict.OUT_OF_SPECIFICATION else BatchStatus.QC
-        if batch.status != target:
-            _set_status(actor, subject, batch, target, now)
-        else:
-            batch.save(update_fields=["qc_started_at"])
-        return result
+    specification = protocol.product(CRYOPRESERVED_PRODUCT).release_specification
+    judged = judge_qc_result(test_code, value, specification)
+    spec = specification[test_code]
+    result = QcResult.objects.create(
+        batch=batch,
+        test_code=test_code,
+        value_text=judged.value_text,
+        value_number=judged.value_number,
+        unit=spec.unit,
+        specification=spec.describe(),
+        conforms=judged.conforms,
+        recorded_by_id=actor.user_id,
+        recorded_at=actor.now,
+    )
+    audit_record(
+        actor=actor,
+        event=AuditEvent.QC_RESULT_RECORDED,
+        entity="qc_result",
+        entity_id=str(result.pk),
+        subject_code=subject.code,
+        changes=[
+            Change("batch", None, batch_label(batch)),
+            Change("test", None, test_code),
+            Change("value", None, judged.value_text),
+            Change("conforms", None, judged.conforms),
+        ],
+    )
+    if batch.qc_started_at is None:
+        batch.qc_started_at = actor.now
+    verdict = qc_verdict(latest_qc_conformity(batch), specification)
+    target = BatchStatus.OUT_OF_SPECIFICATION if verdict is QcVerdict.OUT_OF_SPECIFICATION else BatchStatus.QC
+    if batch.status != target:
+        _set_status(actor, subject, batch, target)
+    else:
+        batch.save(update_fields=["qc_started_at"])
+    return result
 
-    return _action(actor=actor, user=user, subject=subject, action="record_qc", body=body)
 
-
-def release_specification() -> ReleaseSpecification:
-    """The release tests of the protocol in force, for the cryopreserved CAR-T product."""
-    protocol = active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None)
-    return protocol.product(CRYOPRESERVED_PRODUCT).release_specification
-
-
-def latest_qc_conformity(batch: ManufacturingBatch) -> dict[str, bool]:
-    latest: dict[str, bool] = {}
-    for result in QcResult.objects.filter(batch=batch).order_by("recorded_at", "pk"):
-        latest[result.test_code] = result.conforms
-    return latest
-
-
-def batch_release_in_step(
-    *, actor: Actor, user: User, subject: Subject, password: str, scanned_code: str, language: str, now: datetime
-) -> ManufacturingBatch:
+def batch_release(
+    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, password: str, scanned_code: str
+) -> ElectronicSignature:
     """The qualified person signs the release; the product's custody starts at the lab (CoI scanned)."""
-    batch = _batch_or_refuse(subject, language)
-    verdict = qc_verdict(latest_qc_conformity(batch), release_specification())
+    batch = _batch_or_refuse(subject)
+    conformity = latest_qc_conformity(batch)
+    verdict = qc_verdict(conformity, protocol.product(CRYOPRESERVED_PRODUCT).release_specification)
     under_exception = verdict is not QcVerdict.CONFORMS
     signature = signature_apply(
         actor=actor,
@@ -837,186 +668,139 @@ def batch_release_in_step(
         password=password,
         meaning=RELEASE_MEANING,
         entity="batch",
-        entity_id=f"{batch.coi.content}-{batch.number}",
+        entity_id=batch_label(batch),
         subject_code=subject.code,
         content={
             "coi": batch.coi.content,
             "batch": batch.number,
             "din": batch.collection.din,
-            "qc": latest_qc_conformity(batch),
+            "qc": conformity,
             "under_exception": under_exception,
         },
     )
-    batch.released_at = now
+    batch.released_at = actor.now
     batch.release_signature = signature
     batch.released_under_exception = under_exception
-    _set_status(actor, subject, batch, BatchStatus.RELEASED, now, under_exception=under_exception)
+    _set_status(actor, subject, batch, BatchStatus.RELEASED, under_exception=under_exception)
     lab = subject.manufacturing_site or subject.center
     _hand_over(
         actor=actor,
-        user=user,
         subject=subject,
         item_id=product_item_id(batch),
         expected=coi_of(batch.coi),
         from_holder=None,
         to_holder=holder_lab(lab),
-        at=now,
+        at=actor.now,
         location=lab.name,
         scanned_code=scanned_code,
         step="release_product",
-        language=language,
-        now=now,
     )
-    return batch
+    return signature
 
 
-def batch_fail_in_step(
-    *, actor: Actor, subject: Subject, reason: str, language: str, now: datetime
-) -> ManufacturingBatch:
-    batch = _batch_or_refuse(subject, language)
-    batch.failed_at = now
+def batch_fail(*, actor: Actor, subject: Subject, reason: str) -> ManufacturingBatch:
+    """The batch failed (or stays out of specification without an exception); a branch must follow."""
+    batch = _batch_or_refuse(subject)
+    batch.failed_at = actor.now
     batch.failure_reason = reason
     status = (
         BatchStatus.OUT_OF_SPECIFICATION if batch.status == BatchStatus.OUT_OF_SPECIFICATION else BatchStatus.FAILED
     )
-    _set_status(actor, subject, batch, status, now, failure_reason=reason)
+    _set_status(actor, subject, batch, status, failure_reason=reason)
     return batch
 
 
-def _decide(
-    actor: Actor,
-    user: User,
-    subject: Subject,
-    batch: ManufacturingBatch,
-    branch: FailureBranch,
-    reason: str,
-    now: datetime,
-) -> None:
+def _decide(actor: Actor, subject: Subject, batch: ManufacturingBatch, branch: FailureBranch, reason: str) -> None:
     batch.branch = branch.value
-    batch.branch_decided_at = now
-    batch.branch_decided_by = user
+    batch.branch_decided_at = actor.now
+    batch.branch_decided_by_id = actor.user_id
     batch.branch_reason = reason
     batch.save()
     audit_record(
         actor=actor,
         event=AuditEvent.FAILURE_BRANCH_DECIDED,
         entity="batch",
-        entity_id=f"{batch.coi.content}-{batch.number}",
+        entity_id=batch_label(batch),
         subject_code=subject.code,
         changes=[Change("branch", None, branch.value)],
         reason=reason,
-        now=now,
     )
 
 
-def batch_remanufacture_in_step(
-    *, actor: Actor, user: User, subject: Subject, reason: str, language: str, now: datetime
-) -> ManufacturingBatch:
+def batch_remanufacture(*, actor: Actor, subject: Subject, reason: str) -> ManufacturingBatch:
     """Branch 'remanufacture': a new batch from the same collection's material, already at the lab."""
-    failed = _batch_or_refuse(subject, language)
-    _decide(actor, user, subject, failed, FailureBranch.REMANUFACTURE, reason, now)
+    failed = _batch_or_refuse(subject)
+    _decide(actor, subject, failed, FailureBranch.REMANUFACTURE, reason)
     batch = ManufacturingBatch.objects.create(
         subject=subject,
         coi=failed.coi,
         collection=failed.collection,
         number=failed.number + 1,
         status=BatchStatus.IN_PRODUCTION,
-        received_at=now,
-        started_at=now,
+        received_at=actor.now,
+        started_at=actor.now,
     )
-    _audit_batch(actor, subject, batch, None, now, remanufacture_of=failed.number)
+    _audit_batch(actor, subject, batch, None, remanufacture_of=failed.number)
     return batch
 
 
-def batch_re_apheresis_in_step(
-    *, actor: Actor, user: User, subject: Subject, reason: str, language: str, now: datetime
-) -> None:
+def batch_re_apheresis(*, actor: Actor, subject: Subject, reason: str) -> None:
     """Branch 're-apheresis': a new collection (new DIN, same CoI) will follow."""
-    _decide(actor, user, subject, _batch_or_refuse(subject, language), FailureBranch.RE_APHERESIS, reason, now)
+    _decide(actor, subject, _batch_or_refuse(subject), FailureBranch.RE_APHERESIS, reason)
 
 
-def batch_no_infusion_in_step(
-    *, actor: Actor, user: User, subject: Subject, reason: str, language: str, now: datetime
-) -> None:
+def batch_no_infusion(*, actor: Actor, subject: Subject, reason: str) -> None:
     """Branch 'no infusion': the decision on the batch; the subject leaves the study in the same step."""
-    _decide(actor, user, subject, _batch_or_refuse(subject, language), FailureBranch.NO_INFUSION, reason, now)
+    _decide(actor, subject, _batch_or_refuse(subject), FailureBranch.NO_INFUSION, reason)
 
 
 def batch_document_oos_exception(
-    *, actor: Actor, user: User, subject: Subject, password: str, justification: str, language: str = "en"
+    *, actor: Actor, user: User, subject: Subject, password: str, justification: str
 ) -> ManufacturingBatch:
     """The investigator signs the request to infuse an out-of-specification product (documented exception)."""
-
-    def body() -> ManufacturingBatch:
-        now = clock.now()
-        _require_state(
-            subject, {State.MANUFACTURING}, "An OOS exception", "Une dérogation hors spécification", language
+    batch = _batch_or_refuse(subject)
+    if batch.status != BatchStatus.OUT_OF_SPECIFICATION:
+        raise Refused("An exception is documented only for a batch out of specification.", code="batch_not_oos")
+    if len(justification.strip()) < 10:
+        raise InvalidInput(
+            "Write the medical justification of the exception.", code="justification_required", item="justification"
         )
-        batch = _batch_or_refuse(subject, language)
-        if batch.status != BatchStatus.OUT_OF_SPECIFICATION:
-            raise refuse(
-                "batch_not_oos",
-                language,
-                en="An exception is documented only for a batch out of specification.",
-                fr="Une dérogation ne se documente que pour un lot hors spécification.",
-            )
-        if len(justification.strip()) < 10:
-            raise refuse(
-                "justification_required",
-                language,
-                en="Write the medical justification of the exception.",
-                fr="Rédiger la justification médicale de la dérogation.",
-            )
-        signature = signature_apply(
-            actor=actor,
-            user=user,
-            password=password,
-            meaning=OOS_EXCEPTION_MEANING,
-            entity="batch",
-            entity_id=f"{batch.coi.content}-{batch.number}",
-            subject_code=subject.code,
-            content={"coi": batch.coi.content, "batch": batch.number, "justification": justification.strip()},
-        )
-        batch.oos_exception_signature = signature
-        batch.oos_exception_justification = justification.strip()
-        _decide(actor, user, subject, batch, FailureBranch.OOS_EXCEPTION, justification.strip(), now)
-        return batch
-
-    return _action(actor=actor, user=user, subject=subject, action="document_oos_exception", body=body)
+    signature = signature_apply(
+        actor=actor,
+        user=user,
+        password=password,
+        meaning=OOS_EXCEPTION_MEANING,
+        entity="batch",
+        entity_id=batch_label(batch),
+        subject_code=subject.code,
+        content={"coi": batch.coi.content, "batch": batch.number, "justification": justification.strip()},
+    )
+    batch.oos_exception_signature = signature
+    batch.oos_exception_justification = justification.strip()
+    _decide(actor, subject, batch, FailureBranch.OOS_EXCEPTION, justification.strip())
+    return batch
 
 
 # --- product shipment, receipt, thaw, infusion -------------------------------------------------
 
 
-def product_dispatch_in_step(
-    *, actor: Actor, user: User, subject: Subject, data: DispatchInput, language: str, now: datetime
-) -> Shipment:
+def product_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> Shipment:
     """The released product leaves the lab in LN2 vapour with the courier, its CoI scanned."""
-    _check_dispatch(data, language)
-    batch = _batch_or_refuse(subject, language)
+    dispatch_check(data, actor.now)
+    batch = _batch_or_refuse(subject)
     lab = subject.manufacturing_site or subject.center
-    shipment = Shipment.objects.create(
+    shipment = _shipment_create(
+        actor=actor,
         subject=subject,
+        data=data,
         direction=Shipment.Direction.TO_CENTER,
-        batch=batch,
-        item_code=batch.coi.content,
         product_code=CRYOPRESERVED_PRODUCT,
-        condition=Shipment.Condition.CRYOPRESERVED,
-        courier=data.courier.strip(),
-        shipper_id=data.shipper_id.strip(),
         origin=lab,
         destination=subject.center,
-        planned_departure_at=data.planned_departure_at,
-        planned_arrival_at=data.planned_arrival_at,
-        actual_departure_at=data.actual_departure_at,
-        arrival_confirmed=data.arrival_confirmed,
-        created_by=user,
-        created_at=now,
+        batch=batch,
     )
-    _audit_shipment(actor, subject, shipment, now)
     _hand_over(
         actor=actor,
-        user=user,
         subject=subject,
         item_id=product_item_id(batch),
         expected=coi_of(batch.coi),
@@ -1026,217 +810,195 @@ def product_dispatch_in_step(
         location=lab.name,
         scanned_code=data.scanned_code,
         step="ship_product",
-        language=language,
-        now=now,
         shipment=shipment,
     )
     return shipment
 
 
-def product_receive_in_step(
-    *,
-    actor: Actor,
-    user: User,
-    subject: Subject,
-    scanned_code: str,
-    storage_location: str,
-    received_at: datetime,
-    language: str,
-    now: datetime,
+def product_receive(
+    *, actor: Actor, subject: Subject, scanned_code: str, storage_location: str, received_at: datetime | None = None
 ) -> ProductReceipt:
-    """The pharmacy takes the product from the courier (CoI scanned) and stores it."""
+    """A pharmacist's receipt of the product, all of it: the courier hands the product over (CoI
+    scanned against the batch in transit), the shipment arrives, the pharmacy records where it is stored.
+
+    Three records, one audit entry each (custody, shipment, receipt); the pathway step adds its own.
+    """
     if not storage_location.strip():
-        raise refuse(
-            "storage_location_missing",
-            language,
-            en="Give the storage location of the product.",
-            fr="Indiquer l'emplacement de stockage du produit.",
+        raise InvalidInput(
+            "Give the storage location of the product.", code="storage_location_missing", item="storage_location"
         )
+    at = received_at or actor.now
     shipment = _in_transit(subject, Shipment.Direction.TO_CENTER)
     if shipment is None or shipment.batch is None:
-        raise refuse(
-            "shipment_missing",
-            language,
-            en="No product shipment to the center is in transit.",
-            fr="Aucune expédition de produit vers le centre n'est en transit.",
-        )
+        raise Refused("No product shipment to the center is in transit.", code="shipment_missing")
     batch = shipment.batch
     _hand_over(
         actor=actor,
-        user=user,
         subject=subject,
         item_id=product_item_id(batch),
         expected=coi_of(batch.coi),
         from_holder=holder_courier(shipment.courier, shipment.shipper_id),
         to_holder=holder_pharmacy(subject.center),
-        at=received_at,
+        at=at,
         location=subject.center.name,
         scanned_code=scanned_code,
         step="receive_product",
-        language=language,
-        now=now,
         shipment=shipment,
     )
-    _arrive(actor, subject, shipment, received_at, now, language)
+    _arrive(actor, subject, shipment, at)
     receipt = ProductReceipt.objects.create(
         shipment=shipment,
         batch=batch,
-        received_at=received_at,
-        received_by=user,
+        received_at=at,
+        received_by_id=actor.user_id,
         storage_location=storage_location.strip(),
         scanned_code=scanned_code.strip(),
     )
     audit_record(
         actor=actor,
         event=AuditEvent.PRODUCT_RECEIPT_RECORDED,
-        entity="batch",
-        entity_id=f"{batch.coi.content}-{batch.number}",
+        entity="product_receipt",
+        entity_id=str(receipt.pk),
         subject_code=subject.code,
         changes=[
+            Change("batch", None, batch_label(batch)),
             Change("storage_location", None, receipt.storage_location),
-            Change("received_at", None, received_at.isoformat()),
+            Change("received_at", None, at.isoformat()),
         ],
-        now=now,
     )
     return receipt
 
 
 def product_thaw(
-    *,
-    actor: Actor,
-    user: User,
-    subject: Subject,
-    protocol: Protocol,
-    scanned_code: str,
-    thawed_at: datetime | None = None,
-    language: str = "en",
+    *, actor: Actor, subject: Subject, protocol: Protocol, scanned_code: str, thawed_at: datetime | None = None
 ) -> Thaw:
     """The pharmacy thaws the product (CoI scanned) and hands it to the bedside; the thaw clock starts."""
-
-    def body() -> Thaw:
-        now = clock.now()
-        at = thawed_at or now
-        _require_state(subject, {State.LYMPHODEPLETION}, "Thawing", "La décongélation", language)
-        batch = _batch_or_refuse(subject, language)
-        if not ProductReceipt.objects.filter(batch=batch).exists():
-            raise refuse(
-                "product_not_received",
-                language,
-                en="The product has not been received at the pharmacy.",
-                fr="Le produit n'a pas été réceptionné à la pharmacie.",
-            )
-        if Thaw.objects.filter(batch=batch).exists():
-            raise refuse(
-                "already_thawed",
-                language,
-                en="This product has already been thawed: a thawed product is never refrozen.",
-                fr="Ce produit a déjà été décongelé : un produit décongelé n'est jamais recongelé.",
-            )
-        _hand_over(
-            actor=actor,
-            user=user,
-            subject=subject,
-            item_id=product_item_id(batch),
-            expected=coi_of(batch.coi),
-            from_holder=holder_pharmacy(subject.center),
-            to_holder=holder_bedside(subject.center),
-            at=at,
-            location=subject.center.name,
-            scanned_code=scanned_code,
-            step="thaw",
-            language=language,
-            now=now,
-        )
-        limit = protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
-        thaw = Thaw.objects.create(
-            batch=batch, thawed_at=at, thawed_by=user, scanned_code=scanned_code.strip(), max_thaw_to_infusion_min=limit
-        )
-        audit_record(
-            actor=actor,
-            event=AuditEvent.PRODUCT_THAWED,
-            entity="batch",
-            entity_id=f"{batch.coi.content}-{batch.number}",
-            subject_code=subject.code,
-            changes=[Change("thawed_at", None, at.isoformat()), Change("max_thaw_to_infusion_min", None, limit)],
-            now=now,
-        )
-        return thaw
-
-    return _action(actor=actor, user=user, subject=subject, action="thaw", body=body)
-
-
-@dataclass(frozen=True)
-class BedsideScan:
-    user: User
-    bag_code: str
-    wristband_code: str
-
-
-def bedside_mismatches(subject: Subject, scans: tuple[BedsideScan, BedsideScan]) -> list[str]:
-    """What does not match: the bag must carry the subject's CoI (or its collection's DIN), the
-    wristband the subject's code or CoI. Empty when both people scanned the right bag and patient."""
-    from cartrial.domain.identity import IdentifierError, parse_identifier
-
-    batch = current_batch(subject)
-    coi = batch.coi.content if batch else None
-    din = batch.collection.din if batch else None
-    problems = []
-    for scan in scans:
-        who = scan.user.get_username()
-        try:
-            bag = parse_identifier(scan.bag_code).content
-        except IdentifierError:
-            bag = None
-        if bag is None or bag not in {coi, din}:
-            problems.append(f"{who} scanned bag '{scan.bag_code.strip()}' (expected CoI {coi})")
-        wristband = scan.wristband_code.strip().upper()
-        try:
-            wristband_identity = parse_identifier(scan.wristband_code).content
-        except IdentifierError:
-            wristband_identity = wristband
-        if wristband != subject.code and wristband_identity != coi:
-            problems.append(f"{who} scanned wristband '{scan.wristband_code.strip()}' (expected {subject.code})")
-    return problems
-
-
-def infusion_record_in_step(
-    *,
-    actor: Actor,
-    user: User,
-    subject: Subject,
-    scans: tuple[BedsideScan, BedsideScan],
-    signatures: tuple[Any, Any],
-    language: str,
-    now: datetime,
-) -> Infusion:
-    """Custody ends with the patient; the infusion keeps both checkers' scans and signatures."""
-    batch = _batch_or_refuse(subject, language)
-    thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
-    if thaw is None:
-        raise refuse(
-            "product_not_thawed", language, en="The thaw is not recorded.", fr="La décongélation n'est pas enregistrée."
+    at = thawed_at or actor.now
+    batch = _batch_or_refuse(subject)
+    if not ProductReceipt.objects.filter(batch=batch).exists():
+        raise Refused("The product has not been received at the pharmacy.", code="product_not_received")
+    if Thaw.objects.filter(batch=batch).exists():
+        raise Refused(
+            "This product has already been thawed: a thawed product is never refrozen.", code="already_thawed"
         )
     _hand_over(
         actor=actor,
-        user=user,
+        subject=subject,
+        item_id=product_item_id(batch),
+        expected=coi_of(batch.coi),
+        from_holder=holder_pharmacy(subject.center),
+        to_holder=holder_bedside(subject.center),
+        at=at,
+        location=subject.center.name,
+        scanned_code=scanned_code,
+        step="thaw",
+    )
+    limit = protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
+    thaw = Thaw.objects.create(
+        batch=batch,
+        thawed_at=at,
+        thawed_by_id=actor.user_id,
+        scanned_code=scanned_code.strip(),
+        max_thaw_to_infusion_min=limit,
+    )
+    audit_record(
+        actor=actor,
+        event=AuditEvent.PRODUCT_THAWED,
+        entity="thaw",
+        entity_id=str(thaw.pk),
+        subject_code=subject.code,
+        changes=[
+            Change("batch", None, batch_label(batch)),
+            Change("thawed_at", None, at.isoformat()),
+            Change("max_thaw_to_infusion_min", None, limit),
+        ],
+    )
+    return thaw
+
+
+@dataclass(frozen=True)
+class BedsideCheck:
+    """One person's part of the two-person identity check: who, their role, password, what they scanned."""
+
+    user: User
+    role: str
+    password: str
+    bag_code: str
+    wristband_code: str
+
+    def scan(self) -> BedsideScan:
+        role = Role(self.role) if self.role else None
+        return BedsideScan(self.user.get_username(), role, self.bag_code, self.wristband_code)
+
+
+def bedside_identity_check(*, actor: Actor, subject: Subject, checks: tuple[BedsideCheck, BedsideCheck]) -> None:
+    """Both scans must match the product in force and this patient; a mismatch refuses the infusion
+    and opens a deviation (written after the rollback)."""
+    batch = current_batch(subject)
+    coi = batch.coi.content if batch else None
+    din = batch.collection.din if batch else None
+    problems = bedside_mismatches([c.scan() for c in checks], subject_code=subject.code, coi=coi, din=din)
+    if not problems:
+        return
+    error = IdentityMismatch(
+        "Identity mismatch, infusion stopped: {problems}. A deviation is recorded.", problems=problems
+    )
+    scanned = " | ".join(f"{c.bag_code.strip()} / {c.wristband_code.strip()}" for c in checks)
+    error.after_rollback.append(
+        lambda: deviation_open(
+            actor=actor,
+            subject=subject,
+            kind=DeviationKind.BEDSIDE_MISMATCH,
+            code="identity_mismatch",
+            params={"problems": problems},
+            step="infuse",
+            expected=subject.code,
+            scanned=scanned,
+            location=subject.center.name,
+        )
+    )
+    raise error
+
+
+def infusion_record(
+    *, actor: Actor, subject: Subject, checks: tuple[BedsideCheck, BedsideCheck]
+) -> ElectronicSignature:
+    """Both checkers sign; custody ends with the patient; the infusion keeps both scans and signatures."""
+    signatures = [
+        signature_apply(
+            actor=Actor(check.user.pk, check.user.get_username(), check.role, actor.center_code, actor.now),
+            user=check.user,
+            password=check.password,
+            meaning=BEDSIDE_MEANING,
+            entity="subject",
+            entity_id=subject.code,
+            subject_code=subject.code,
+            content={"subject": subject.code, "bag": check.bag_code, "wristband": check.wristband_code},
+        )
+        for check in checks
+    ]
+    batch = _batch_or_refuse(subject)
+    thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
+    if thaw is None:
+        raise Refused("The thaw is not recorded.", code="product_not_thawed")
+    _hand_over(
+        actor=actor,
         subject=subject,
         item_id=product_item_id(batch),
         expected=coi_of(batch.coi),
         from_holder=holder_bedside(subject.center),
         to_holder=holder_patient(subject),
-        at=now,
+        at=actor.now,
         location=subject.center.name,
-        scanned_code=scans[0].bag_code,
+        scanned_code=checks[0].bag_code,
         step="infuse",
-        language=language,
-        now=now,
     )
-    first, second = scans
+    first, second = checks
     infusion = Infusion.objects.create(
         batch=batch,
         thaw=thaw,
-        infused_at=now,
-        minutes_from_thaw=(now - thaw.thawed_at).total_seconds() / 60,
+        infused_at=actor.now,
+        minutes_from_thaw=(actor.now - thaw.thawed_at).total_seconds() / 60,
         first_checker=first.user,
         first_bag_code=first.bag_code.strip(),
         first_wristband_code=first.wristband_code.strip(),
@@ -1249,17 +1011,17 @@ def infusion_record_in_step(
     audit_record(
         actor=actor,
         event=AuditEvent.INFUSION_RECORDED,
-        entity="batch",
-        entity_id=f"{batch.coi.content}-{batch.number}",
+        entity="infusion",
+        entity_id=str(infusion.pk),
         subject_code=subject.code,
         changes=[
-            Change("infused_at", None, now.isoformat()),
+            Change("batch", None, batch_label(batch)),
+            Change("infused_at", None, actor.now.isoformat()),
             Change("minutes_from_thaw", None, round(infusion.minutes_from_thaw, 1)),
             Change("checkers", None, [first.user.get_username(), second.user.get_username()]),
         ],
-        now=now,
     )
-    return infusion
+    return signatures[0]
 
 
 # --- temperature logs --------------------------------------------------------------------------
@@ -1268,115 +1030,93 @@ def infusion_record_in_step(
 def temperature_log_import(
     *,
     actor: Actor,
-    user: User,
     subject: Subject,
     shipment: Shipment,
     protocol: Protocol,
     content: bytes,
     file_name: str,
     logger_time_zone: str,
-    language: str = "en",
 ) -> TemperatureLog:
     """Import a data-logger CSV for a shipment; excursions against the product's limits open deviations.
 
     A file that cannot be read with certainty is refused whole, with its line number: nothing is stored.
     """
-
-    def body() -> TemperatureLog:
-        now = clock.now()
-        if len(content) > MAX_TEMPERATURE_FILE_BYTES:
-            megabytes = MAX_TEMPERATURE_FILE_BYTES // 1_000_000
-            raise refuse(
-                "temperature_log_too_large",
-                language,
-                en=f"The file is larger than {megabytes} MB: is it a logger export?",
-                fr=f"Le fichier dépasse {megabytes} Mo : est-ce un export d'enregistreur ?",
-            )
-        try:
-            zone = ZoneInfo(logger_time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise refuse(
-                "time_zone_unknown",
-                language,
-                en=f"Unknown time zone '{logger_time_zone}'.",
-                fr=f"Fuseau horaire inconnu « {logger_time_zone} ».",
-            ) from None
-        try:
-            log = parse_temperature_log(content, naive_time_zone=zone)
-        except TemperatureLogError as error:
-            raise LogisticsRefused(
-                error.code,
-                en=f"Temperature file refused, nothing imported. {error.message}",
-                fr=f"Fichier de température refusé, rien n'est importé. "
-                f"{'Ligne ' + str(error.line_number) + ' : ' if error.line_number else ''}{error.message}",
-                language=language,
-            ) from None
-        product = protocol.product(shipment.product_code)
-        limits = TemperatureLimits(product.min_temperature_c, product.max_temperature_c)
-        excursions = detect_excursions(log.readings, limits)
-        temperatures = [r.temperature_c for r in log.readings]
-        record = TemperatureLog.objects.create(
-            shipment=shipment,
-            file_name=file_name[:200],
-            file_sha256=hashlib.sha256(content).hexdigest(),
-            logger_time_zone=logger_time_zone,
-            source_unit=log.source_unit.value,
-            readings_json=json.dumps(
-                [[r.at.isoformat(), round(r.temperature_c, 3), r.line_number] for r in log.readings]
-            ),
-            excursions_json=json.dumps([_excursion_json(e) for e in excursions]),
-            min_temperature_c=min(temperatures),
-            max_temperature_c=max(temperatures),
-            limit_min_c=product.min_temperature_c,
-            limit_max_c=product.max_temperature_c,
-            reading_count=len(log.readings),
-            uploaded_by=user,
-            uploaded_at=now,
+    if len(content) > MAX_TEMPERATURE_FILE_BYTES:
+        raise InvalidInput(
+            "The file is larger than {megabytes} MB: is it a logger export?",
+            code="temperature_log_too_large",
+            item="file",
+            megabytes=MAX_TEMPERATURE_FILE_BYTES // 1_000_000,
         )
-        audit_record(
+    try:
+        zone = ZoneInfo(logger_time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            "Unknown time zone '{zone}'.", code="time_zone_unknown", item="logger_time_zone", zone=logger_time_zone
+        ) from None
+    try:
+        log = parse_temperature_log(content, naive_time_zone=zone)
+    except TemperatureLogError as error:
+        raise InvalidInput(
+            "Temperature file refused, nothing imported. {problem}", code=error.code, item="file", problem=error.message
+        ) from None
+    product = protocol.product(shipment.product_code)
+    limits = TemperatureLimits(product.min_temperature_c, product.max_temperature_c)
+    excursions = detect_excursions(log.readings, limits)
+    temperatures = [r.temperature_c for r in log.readings]
+    record = TemperatureLog.objects.create(
+        shipment=shipment,
+        file_name=file_name[:200],
+        file_sha256=hashlib.sha256(content).hexdigest(),
+        logger_time_zone=logger_time_zone,
+        source_unit=log.source_unit.value,
+        readings_json=json.dumps([[r.at.isoformat(), round(r.temperature_c, 3), r.line_number] for r in log.readings]),
+        excursions_json=json.dumps([_excursion_json(e) for e in excursions]),
+        min_temperature_c=min(temperatures),
+        max_temperature_c=max(temperatures),
+        limit_min_c=product.min_temperature_c,
+        limit_max_c=product.max_temperature_c,
+        reading_count=len(log.readings),
+        uploaded_by_id=actor.user_id,
+        uploaded_at=actor.now,
+    )
+    audit_record(
+        actor=actor,
+        event=AuditEvent.TEMPERATURE_LOG_IMPORTED,
+        entity="temperature_log",
+        entity_id=str(record.pk),
+        subject_code=subject.code,
+        changes=[
+            Change("shipment", None, shipment.pk),
+            Change("file", None, record.file_name),
+            Change("sha256", None, record.file_sha256),
+            Change("readings", None, record.reading_count),
+            Change("excursions", None, len(excursions)),
+        ],
+    )
+    for excursion in excursions:
+        if excursion.tolerated:
+            continue
+        deviation_open(
             actor=actor,
-            event=AuditEvent.TEMPERATURE_LOG_IMPORTED,
-            entity="shipment",
-            entity_id=str(shipment.pk),
-            subject_code=subject.code,
-            changes=[
-                Change("file", None, record.file_name),
-                Change("sha256", None, record.file_sha256),
-                Change("readings", None, record.reading_count),
-                Change("excursions", None, len(excursions)),
-            ],
-            now=now,
+            subject=subject,
+            kind=DeviationKind.TEMPERATURE_EXCURSION,
+            code=excursion.side.value,
+            params={
+                "product": product.code,
+                "limit": excursion.limit_c,
+                "worst_deviation": round(excursion.worst_deviation_c, 1),
+                "duration": round(excursion.duration_min),
+                "start": excursion.start,
+                "line": excursion.first_line_number,
+                "still_open": label(STILL_OPEN_AT_END) if excursion.open_at_end_of_log else "",
+            },
+            step="temperature_log",
+            expected=f"{product.min_temperature_c:g}..{product.max_temperature_c:g} °C",
+            scanned=f"{excursion.worst_temperature_c:g} °C",
+            shipment=shipment,
         )
-        for excursion in excursions:
-            if excursion.tolerated:
-                continue
-            side = "above" if excursion.side.value == "above_max" else "below"
-            deviation_open(
-                actor=actor,
-                user=user,
-                subject=subject,
-                kind=Deviation.Kind.TEMPERATURE_EXCURSION,
-                code=excursion.side.value,
-                message=f"{product.code}: {side} the {excursion.limit_c:g} °C limit by up to "
-                f"{excursion.worst_deviation_c:.1f} °C for {excursion.duration_min:.0f} min "
-                f"from {excursion.start:%Y-%m-%d %H:%M} UTC (file line {excursion.first_line_number})"
-                + (", still out of range at the end of the log" if excursion.open_at_end_of_log else "")
-                + ".",
-                message_fr=f"{product.code} : {'au-dessus de' if side == 'above' else 'en dessous de'} la limite de "
-                f"{excursion.limit_c:g} °C, jusqu'à {excursion.worst_deviation_c:.1f} °C d'écart pendant "
-                f"{excursion.duration_min:.0f} min à partir du {excursion.start:%Y-%m-%d %H:%M} UTC "
-                f"(ligne {excursion.first_line_number} du fichier)"
-                + (", toujours hors limites à la fin du relevé" if excursion.open_at_end_of_log else "")
-                + ".",
-                step="temperature_log",
-                expected=f"{product.min_temperature_c:g}..{product.max_temperature_c:g} °C",
-                scanned=f"{excursion.worst_temperature_c:g} °C",
-                shipment=shipment,
-                now=now,
-            )
-        return record
-
-    return _action(actor=actor, user=user, subject=subject, action="import_temperature_log", body=body)
+    return record
 
 
 def _excursion_json(excursion: Any) -> dict[str, Any]:

@@ -8,38 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from cartrial.apps.accounts.access import (
-    AccessDenied,
-    Scope,
-    access_logistics_action,
-    access_refusal_record,
-    acting_role_for_logistics,
-    acting_role_for_step,
-    scope_for,
-)
+from cartrial.apps.access import Reach, Scope, can, reach_subject, scope_for, subjects_in_scope
 from cartrial.apps.logistics import selectors
-from cartrial.apps.logistics.forms import ACTION_HANDLERS, ActionContext, action_form
+from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform
 from cartrial.apps.logistics.labels import labels_pdf
 from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.plots import temperature_plot, timeline_plot, vein_to_vein_plot
 from cartrial.apps.logistics.presenters import label_specs
-from cartrial.apps.subjects import selectors as subject_selectors
 from cartrial.apps.subjects.models import Subject
+from cartrial.apps.text import current_language, error_text
+from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import DomainError
-from cartrial.domain.logistics_actions import ACTION_LABELS, LogisticsAction
-from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus
-from cartrial.domain.pathway import State, Step, TransitionRefused, next_step, state_label, step_label, steps_from
-from cartrial.domain.roles import Role
+from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus, FailureBranch
+from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, next_step, steps_from
+from cartrial.domain.roles import ACTION_LABELS, Action, Role
+from cartrial.domain.text import N_, protocol_text
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, step_durations, summarise
-from cartrial.protocols import Protocol, active_protocol
 
 # The logistics worklists: the subjects at each stage and the role whose move it is.
 WORKLISTS: tuple[tuple[State, frozenset[Role]], ...] = (
@@ -54,74 +45,36 @@ WORKLISTS: tuple[tuple[State, frozenset[Role]], ...] = (
     (State.LYMPHODEPLETION, frozenset({Role.PHARMACIST, Role.INVESTIGATOR})),
 )
 
-WORKLIST_HINTS: dict[State, dict[str, str]] = {
-    State.APHERESIS_SCHEDULED: {
-        "en": "Collect (a DIN is given to each collection)",
-        "fr": "Recueillir (un DIN par recueil)",
-    },
-    State.APHERESIS_COLLECTED: {
-        "en": "Hand over to the courier (scan the DIN)",
-        "fr": "Remettre au transporteur (scanner le DIN)",
-    },
-    State.MATERIAL_SHIPPED: {
-        "en": "Receive at the lab (scan the DIN)",
-        "fr": "Réceptionner au laboratoire (scanner le DIN)",
-    },
-    State.MANUFACTURING: {
-        "en": "QC results, then release by the QP",
-        "fr": "Résultats de CQ, puis libération par la PQ",
-    },
-    State.MANUFACTURING_FAILED: {
-        "en": "Decide: remanufacture, re-apheresis or no infusion",
-        "fr": "Décider : refabrication, nouvelle aphérèse ou pas de perfusion",
-    },
-    State.PRODUCT_RELEASED: {"en": "Ship the product (scan the CoI)", "fr": "Expédier le produit (scanner le CoI)"},
-    State.PRODUCT_SHIPPED: {
-        "en": "Receive at the pharmacy (scan the CoI)",
-        "fr": "Réceptionner à la pharmacie (scanner le CoI)",
-    },
-    State.PRODUCT_RECEIVED: {"en": "In storage: start lymphodepletion", "fr": "En stock : débuter la lymphodéplétion"},
-    State.LYMPHODEPLETION: {
-        "en": "Thaw, two-person bedside check, infuse",
-        "fr": "Décongeler, double contrôle au lit, perfuser",
-    },
+WORKLIST_HINTS: dict[State, str] = {
+    State.APHERESIS_SCHEDULED: N_("Collect (a DIN is given to each collection)"),
+    State.APHERESIS_COLLECTED: N_("Hand over to the courier (scan the DIN)"),
+    State.MATERIAL_SHIPPED: N_("Receive at the lab (scan the DIN)"),
+    State.MANUFACTURING: N_("QC results, then release by the QP"),
+    State.MANUFACTURING_FAILED: N_("Decide: remanufacture, re-apheresis or no infusion"),
+    State.PRODUCT_RELEASED: N_("Ship the product (scan the CoI)"),
+    State.PRODUCT_SHIPPED: N_("Receive at the pharmacy (scan the CoI)"),
+    State.PRODUCT_RECEIVED: N_("In storage: start lymphodepletion"),
+    State.LYMPHODEPLETION: N_("Thaw, two-person bedside check, infuse"),
 }
 
 
-QC_WORDS_FR = {"negative": "négatif", "positive": "positif"}
-
-
-def _language() -> str:
-    return (translation.get_language() or "fr")[:2]
-
-
-def _protocol() -> Protocol:
-    return active_protocol(settings.CARTRIAL_PROTOCOL_FILE or None)
-
-
-def _subject_or_404(scope: Scope, code: str) -> Subject:
-    try:
-        return subject_selectors.subject_get(scope=scope, code=code)
-    except Subject.DoesNotExist:
-        raise Http404("No such subject") from None
+QC_WORDS = {"negative": N_("negative"), "positive": N_("positive")}
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    language = _language()
+    scope = scope_for(request.user)
+    language = current_language()
     my_roles = set(scope.roles_by_center.values())
-    subjects = list(
-        subject_selectors.subject_list(scope=scope).filter(state__in=[state.value for state, _ in WORKLISTS])
-    )
+    subjects = list(subjects_in_scope(scope).filter(state__in=[state.value for state, _ in WORKLISTS]))
     worklists = []
     for state, roles in WORKLISTS:
         rows = [s for s in subjects if s.state == state.value]
         worklists.append(
             {
                 "state": state.value,
-                "label": state_label(state, language),
-                "hint": WORKLIST_HINTS[state].get(language, WORKLIST_HINTS[state]["en"]),
+                "label": gettext(STATE_LABELS[state]),
+                "hint": gettext(WORKLIST_HINTS[state]),
                 "mine": bool(my_roles & roles),
                 "rows": rows,
             }
@@ -137,15 +90,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for center in sorted(c for c in summaries if c != "ALL") + (["ALL"] if "ALL" in summaries else [])
     ]
     deviations = list(
-        Deviation.objects.filter(subject__in=subject_selectors.subject_list(scope=scope))
+        Deviation.objects.filter(subject__in=subjects_in_scope(scope))
         .select_related("subject__center", "actor")
         .order_by("-at", "-pk")[:20]
     )
     context = {
         "worklists": worklists,
-        "interval_labels": [
-            INTERVAL_LABELS[name].get(language, INTERVAL_LABELS[name]["en"]) for name, _, _ in INTERVALS
-        ],
+        "interval_labels": [gettext(INTERVAL_LABELS[name]) for name, _, _ in INTERVALS],
         "table": table,
         "v2v_plot": vein_to_vein_plot(summaries, language) if milestones else "",
         "milestones": milestones,
@@ -154,49 +105,37 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "logistics/dashboard.html", context)
 
 
-def _available_actions(scope: Scope, subject: Subject, data: selectors.SubjectLogistics) -> list[LogisticsAction]:
+def _available_actions(scope: Scope, subject: Subject, data: selectors.SubjectLogistics) -> list[Action]:
     state = State(subject.state)
     batch = data.batches[-1].batch if data.batches else None
-    wanted: list[LogisticsAction] = []
+    wanted: list[Action] = []
     if state is State.MATERIAL_SHIPPED:
-        wanted.append(LogisticsAction.RECEIVE_MATERIAL)
+        wanted.append(Action.RECEIVE_MATERIAL)
     if state is State.MANUFACTURING and batch is not None:
-        wanted.append(LogisticsAction.RECORD_QC)
+        wanted.append(Action.RECORD_QC)
         if batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is None:
-            wanted.append(LogisticsAction.DOCUMENT_OOS_EXCEPTION)
-    if state is State.MANUFACTURING_FAILED:
-        wanted.append(LogisticsAction.DECIDE_NO_INFUSION)
+            wanted.append(Action.DOCUMENT_OOS_EXCEPTION)
     if state is State.LYMPHODEPLETION and batch is not None and not data.batches[-1].thaw:
-        wanted.append(LogisticsAction.THAW)
-    return [
-        action
-        for action in wanted
-        if acting_role_for_logistics(scope, action, subject.center_id, subject.manufacturing_site_id) is not None
-    ]
+        wanted.append(Action.THAW)
+    return [action for action in wanted if can(scope, action, subject)]
 
 
-def _page_context(
-    request: HttpRequest, subject: Subject, scope: Scope, *, forms: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    language = _language()
-    data = selectors.subject_logistics(subject)
+def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[str, Any]:
+    scope, subject = reach.scope, reach.subject
+    language = current_language()
+    protocol = protocol_in_force()
+    data = selectors.subject_logistics(subject, protocol)
     time_zone = subject.center.time_zone
-    actions = _available_actions(scope, subject, data)
     bound = forms or {}
     action_forms = [
         {
             "action": action.value,
-            "label": ACTION_LABELS[action].get(language, ACTION_LABELS[action]["en"]),
-            "form": bound.get(action.value) or action_form(action, language),
+            "label": gettext(ACTION_LABELS[action]),
+            "form": bound.get(action.value) or action_form(action, protocol, language),
         }
-        for action in actions
+        for action in _available_actions(scope, subject, data)
     ]
-    can_import = (
-        acting_role_for_logistics(
-            scope, LogisticsAction.IMPORT_TEMPERATURE_LOG, subject.center_id, subject.manufacturing_site_id
-        )
-        is not None
-    )
+    can_import = can(scope, Action.IMPORT_TEMPERATURE_LOG, subject)
     shipments = []
     for view in data.shipments:
         plots = [
@@ -218,26 +157,31 @@ def _page_context(
                 "limits": _limits(view.shipment.product_code),
                 "form": bound.get(f"temperature-{view.shipment.pk}")
                 or action_form(
-                    LogisticsAction.IMPORT_TEMPERATURE_LOG,
+                    Action.IMPORT_TEMPERATURE_LOG,
+                    protocol,
                     language,
                     initial={"shipment": view.shipment.pk, "logger_time_zone": time_zone},
                 ),
             }
         )
-    points = sorted(selectors.timeline_points(subject, language), key=lambda p: p[1])
+    points = sorted(
+        ((gettext(msgid), moment) for msgid, moment in selectors.timeline_points(subject)), key=lambda p: p[1]
+    )
     steps = step_durations(points)
-    specification = selectors.release_specification()
+    specification = selectors.release_specification(protocol)
     batches = [
         {
             "view": b,
-            "status_label": BATCH_STATUS_LABELS[BatchStatus(b.batch.status)].get(language),
-            "branch_label": BRANCH_LABELS[b.batch.branch].get(language) if b.batch.branch else "",  # type: ignore[index]
+            "status_label": gettext(BATCH_STATUS_LABELS[BatchStatus(b.batch.status)]),
+            "branch_label": gettext(BRANCH_LABELS[FailureBranch(b.batch.branch)]) if b.batch.branch else "",
             "qc": [
                 {
                     "result": r,
-                    "label": specification[r.test_code].label.get(language, r.test_code),
-                    "spec": specification[r.test_code].describe(language),
-                    "value": QC_WORDS_FR.get(r.value_text, r.value_text) if language == "fr" else r.value_text,
+                    "label": protocol_text(specification[r.test_code].label, language)
+                    if r.test_code in specification
+                    else r.test_code,
+                    "spec": gettext(specification[r.test_code].describe()) if r.test_code in specification else "",
+                    "value": gettext(QC_WORDS[r.value_text]) if r.value_text in QC_WORDS else r.value_text,
                 }
                 for r in b.qc
             ],
@@ -245,19 +189,20 @@ def _page_context(
         for b in data.batches
     ]
     step_buttons = [
-        {"step": step.value, "label": step_label(step, language), "main": step is next_step(State(subject.state))}
+        {"step": step.value, "label": gettext(STEP_LABELS[step]), "main": step is next_step(State(subject.state))}
         for step in steps_from(State(subject.state))
-        if step not in (Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH)
-        and acting_role_for_step(scope, step, subject.center_id, subject.manufacturing_site_id) is not None
+        if step not in (Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH) and can(scope, step, subject)
     ]
-    can_print = data.coi is not None and (
-        acting_role_for_logistics(scope, LogisticsAction.PRINT_LABELS, subject.center_id, subject.manufacturing_site_id)
-        is not None
-    )
+    if State(subject.state) is State.MANUFACTURING_FAILED and can(scope, Action.DECIDE_NO_INFUSION, subject):
+        step_buttons.append(
+            {"step": Action.DECIDE_NO_INFUSION.value, "label": gettext(ACTION_LABELS[Action.DECIDE_NO_INFUSION]),
+             "main": False}
+        )
+    can_print = data.coi is not None and can(scope, Action.PRINT_LABELS, subject)
     return {
         "subject": subject,
         "data": data,
-        "state_label": state_label(State(subject.state), language),
+        "state_label": gettext(STATE_LABELS[State(subject.state)]),
         "time_zone": time_zone,
         "actions": action_forms,
         "shipments": shipments,
@@ -268,12 +213,13 @@ def _page_context(
         "timeline_plot": timeline_plot(steps, time_zone, language) if steps else "",
         "can_print": can_print,
         "step_buttons": step_buttons,
+        "can_manage_deviations": can(scope, Action.MANAGE_DEVIATION, subject),
     }
 
 
 def _limits(product_code: str) -> str:
     try:
-        product = _protocol().product(product_code)
+        product = protocol_in_force().product(product_code)
     except KeyError:
         return product_code
     return f"{product.code}: {product.min_temperature_c:g} … {product.max_temperature_c:g} °C"
@@ -281,52 +227,38 @@ def _limits(product_code: str) -> str:
 
 @login_required
 def subject_page(request: HttpRequest, code: str) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    return render(request, "logistics/subject.html", _page_context(request, subject, scope))
+    reach = reach_subject(request.user, code)
+    return render(request, "logistics/subject.html", _page_context(reach))
 
 
 @login_required
 @require_POST
 def subject_action(request: HttpRequest, code: str, action: str) -> HttpResponse:
     """Perform one logistics action; a refusal re-renders the page with the reason (422)."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    language = _language()
     try:
-        chosen = LogisticsAction(action)
+        chosen = Action(action)
     except ValueError:
         raise Http404("No such action") from None
-    if chosen not in ACTION_HANDLERS:
+    if chosen not in ACTIONS:
         raise Http404("No such action")
-    try:
-        actor = access_logistics_action(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            chosen,
-            center_id=subject.center_id,
-            manufacturing_site_id=subject.manufacturing_site_id,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        access_refusal_record(scope, request.user, subject, f"{chosen.value}", denied)  # type: ignore[arg-type]
-        return HttpResponseForbidden(denied.message)
-    form = action_form(chosen, language, request.POST, request.FILES)
+    reach = reach_subject(request.user, code, chosen)
+    protocol = protocol_in_force()
+    language = current_language()
+    form = action_form(chosen, protocol, language, request.POST, request.FILES)
     key = chosen.value
-    if chosen is LogisticsAction.IMPORT_TEMPERATURE_LOG:
+    if chosen is Action.IMPORT_TEMPERATURE_LOG:
         key = f"temperature-{request.POST.get('shipment', '')}"
     error = None
     if form.is_valid():
-        context = ActionContext(actor, request.user, subject, _protocol(), language)  # type: ignore[arg-type]
         try:
-            ACTION_HANDLERS[chosen][1](form.cleaned_data, context)
+            action_perform(chosen, form.cleaned_data, reach, protocol)
         except DomainError as refusal:
-            error = refusal.message_in(language) if isinstance(refusal, TransitionRefused) else refusal.message
+            error = error_text(refusal)
         else:
-            messages.success(request, ACTION_LABELS[chosen].get(language, ACTION_LABELS[chosen]["en"]) + " ✓")
-            return redirect("logistics:subject", code=subject.code)
-    subject.refresh_from_db()
-    context = _page_context(request, subject, scope, forms={key: form})
+            messages.success(request, gettext(ACTION_LABELS[chosen]) + " ✓")
+            return redirect("logistics:subject", code=reach.subject.code)
+    reach.subject.refresh_from_db()
+    context = _page_context(reach, forms={key: form})
     context["error"] = error
     context["error_action"] = key
     return render(request, "logistics/subject.html", context, status=422)
@@ -334,23 +266,12 @@ def subject_action(request: HttpRequest, code: str, action: str) -> HttpResponse
 
 @login_required
 def subject_labels(request: HttpRequest, code: str) -> HttpResponse:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
-    subject = _subject_or_404(scope, code)
-    try:
-        access_logistics_action(
-            scope,
-            request.user,  # type: ignore[arg-type]
-            LogisticsAction.PRINT_LABELS,
-            center_id=subject.center_id,
-            manufacturing_site_id=subject.manufacturing_site_id,
-            center_code=subject.center.code,
-        )
-    except AccessDenied as denied:
-        return HttpResponseForbidden(denied.message)
-    specs = label_specs(selectors.subject_logistics(subject), _protocol(), _language())
+    reach = reach_subject(request.user, code, Action.PRINT_LABELS)
+    specs = label_specs(selectors.subject_logistics(reach.subject, protocol_in_force()), protocol_in_force(),
+                        current_language())
     if not specs:
         raise Http404("No chain-of-identity code allocated yet")
-    pdf = labels_pdf(specs, document_title=f"{subject.code} labels")
+    pdf = labels_pdf(specs, document_title=f"{reach.subject.code} labels")
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{subject.code}-labels.pdf"'
+    response["Content-Disposition"] = f'inline; filename="{reach.subject.code}-labels.pdf"'
     return response

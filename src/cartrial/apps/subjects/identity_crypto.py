@@ -6,12 +6,19 @@ is put in front to rotate, old ones stay until every row has been re-encrypted.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+
+def _keys() -> list[str]:
+    raw = settings.CARTRIAL_IDENTITY_KEY
+    return [key.strip() for key in raw.split(",") if key.strip()] if raw else []
 
 
 def _cipher() -> MultiFernet:
@@ -42,3 +49,19 @@ def identity_decrypt(ciphertext: str) -> dict[str, Any]:
     except InvalidToken:
         raise ImproperlyConfigured("Identity data cannot be decrypted with the configured key(s).") from None
     return data
+
+
+def hospital_number_digests(center_code: str, hospital_number_key: str) -> list[str]:
+    """Keyed digests (HMAC-SHA256) of a center's hospital number, one per configured key, newest first.
+
+    The hospital number is stored encrypted with a random IV, so duplicates cannot be found by
+    comparing ciphertexts; a keyed digest can (a blind index) without revealing the number to
+    anyone without the key. The first digest is the one stored; the others find rows stored
+    before a key rotation.
+    """
+    _cipher()  # the same configuration error as encryption when no key is set
+    message = f"{center_code}\x1f{hospital_number_key}".encode()
+    return [
+        hmac.new(hashlib.sha256(b"cartrial hospital number index\x1f" + key.encode()).digest(), message, "sha256").hexdigest()
+        for key in _keys()
+    ]

@@ -49,6 +49,13 @@ class SubjectIdentity(models.Model):
 
     subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="identity")
     ciphertext = models.TextField()
+    # Keyed digest of the center and the hospital number (identity_crypto.hospital_number_digests):
+    # finds a second registration of the same patient at a center without decrypting anything.
+    hospital_number_digest = models.CharField(max_length=64, null=True, blank=True, db_index=True)  # noqa: DJ001
+
+    class Meta:
+        # The digest includes the center's code, so one digest is one hospital number at one center.
+        constraints = [models.UniqueConstraint(fields=["hospital_number_digest"], name="hospital_number_once_per_center")]
 
 
 class Consent(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from cartrial.apps.accounts.access import scope_for
+from cartrial.apps.access import scope_for
 from cartrial.apps.trial.selectors import center_list
 
 router = Router(tags=["centers"])
@@ -24,7 +24,7 @@ class CenterOut(Schema):
 
 @router.get("", response=list[CenterOut], summary="Centers where I have a role")
 def centers(request: HttpRequest) -> list[CenterOut]:
-    scope = scope_for(request.user)  # type: ignore[arg-type]
+    scope = scope_for(request.user)
     return [
         CenterOut(
             code=c.code,

@@ -7,11 +7,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import template
-from django.utils import translation
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from cartrial.apps.logistics.selectors import subject_logistics
+from cartrial.apps.logistics.services import deviation_text
+from cartrial.apps.text import render
+from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.deviations import KIND_LABELS, STATUS_LABELS, DeviationKind, DeviationStatus
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BatchStatus
+from cartrial.domain.text import N_
 
 register = template.Library()
 
@@ -34,7 +39,7 @@ def boxed(text: str, check_character: str) -> str:
 @register.inclusion_tag("logistics/_panel_summary.html", takes_context=True)
 def logistics_panel(context: dict[str, Any]) -> dict[str, Any]:
     subject = context["subject"]
-    data = subject_logistics(subject)
+    data = subject_logistics(subject, protocol_in_force())
     last = data.custody[-1] if data.custody else None
     batch = data.batches[-1] if data.batches else None
     return {
@@ -42,7 +47,7 @@ def logistics_panel(context: dict[str, Any]) -> dict[str, Any]:
         "data": data,
         "holder": last,
         "batch": batch,
-        "open_deviations": len(data.deviations),
+        "open_deviations": sum(d.status != DeviationStatus.CLOSED for d in data.deviations),
         "time_zone": subject.center.time_zone,
     }
 
@@ -50,54 +55,54 @@ def logistics_panel(context: dict[str, Any]) -> dict[str, Any]:
 @register.filter
 def batch_status(value: str) -> str:
     """A batch status in the user's language."""
-    language = (translation.get_language() or "fr")[:2]
-    labels = BATCH_STATUS_LABELS[BatchStatus(value)]
-    return labels.get(language, labels["en"])
-
-
-DEVIATION_KIND_LABELS = {
-    "scan_mismatch": {"en": "Scanned code does not match", "fr": "Code scanné discordant"},
-    "bedside_mismatch": {"en": "Bedside identity mismatch", "fr": "Discordance d'identité au lit du patient"},
-    "temperature_excursion": {"en": "Temperature excursion", "fr": "Excursion de température"},
-    "transit_time": {"en": "Transit time beyond the limit", "fr": "Durée de transport au-delà de la limite"},
-}
+    return gettext(BATCH_STATUS_LABELS[BatchStatus(value)])
 
 
 @register.filter
 def deviation_kind(value: str) -> str:
     """A deviation's kind in the user's language."""
-    language = (translation.get_language() or "fr")[:2]
-    labels = DEVIATION_KIND_LABELS.get(value, {"en": value})
-    return labels.get(language, labels["en"])
+    try:
+        return gettext(KIND_LABELS[DeviationKind(value)])
+    except ValueError:
+        return value
+
+
+@register.filter
+def deviation_status(value: str) -> str:
+    """A deviation's status in the user's language."""
+    try:
+        return gettext(STATUS_LABELS[DeviationStatus(value)])
+    except ValueError:
+        return value
 
 
 @register.simple_tag
 def deviation_message(deviation: Any) -> str:
-    """The deviation's message in the user's language (both are recorded)."""
-    language = (translation.get_language() or "fr")[:2]
-    return str(deviation.message_fr if language == "fr" and deviation.message_fr else deviation.message)
+    """What the deviation says, in the user's language (stored as a code and its parameters)."""
+    return render(deviation_text(deviation))
 
 
-_HOLDER_FR = (
-    ("· apheresis unit", "· unité d'aphérèse"),
-    ("· manufacturing", "· fabrication"),
-    ("· pharmacy", "· pharmacie"),
-    ("· bedside", "· lit du patient"),
-    (" · shipper ", " · conteneur "),
+# Custody holders are recorded as stable English codes ("BDX · pharmacy"); people read them translated.
+_HOLDER_PARTS = (
+    ("· apheresis unit", N_("· apheresis unit")),
+    ("· manufacturing", N_("· manufacturing")),
+    ("· pharmacy", N_("· pharmacy")),
+    ("· bedside", N_("· bedside")),
+    (" · shipper ", N_(" · shipper ")),
 )
+_HOLDER_PREFIXES = (("courier ", N_("courier ")), ("material ", N_("material ")), ("product ", N_("product ")),
+                    ("patient ", N_("patient ")))
 
 
 @register.filter
 def holder(value: str | None) -> str:
-    """A custody holder or item as recorded (English codes), shown in the user's language."""
+    """A custody holder or item as recorded (stable codes), shown in the user's language."""
     if value is None:
         return "—"
-    if (translation.get_language() or "fr")[:2] != "fr":
-        return value
     text = value
-    for english, french in _HOLDER_FR:
-        text = text.replace(english, french)
-    for english, french in (("courier ", "transporteur "), ("material ", "matériel "), ("product ", "produit ")):
-        if text.startswith(english):
-            text = french + text[len(english) :]
+    for recorded, msgid in _HOLDER_PARTS:
+        text = text.replace(recorded, gettext(msgid))
+    for recorded, msgid in _HOLDER_PREFIXES:
+        if text.startswith(recorded):
+            text = gettext(msgid) + text[len(recorded) :]
     return text

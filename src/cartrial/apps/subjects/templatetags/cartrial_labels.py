@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from cartrial.domain.roles import Role
-from cartrial.domain.roles import role_label as domain_role_label
+from cartrial.domain.roles import ROLE_LABELS, Role
 
 register = template.Library()
 
@@ -36,6 +34,6 @@ def get_item(mapping: dict[str, str], key: str) -> str:
 def role_label(code: str) -> str:
     """A role code as its label in the current language ('coordinator' → 'Coordinateur (ARC/TEC)')."""
     try:
-        return domain_role_label(Role(code), (get_language() or "fr")[:2])
+        return _(ROLE_LABELS[Role(code)])
     except ValueError:
         return code

@@ -1,12 +1,15 @@
-"""The JSON API root (django-ninja): token authentication, one error format, routers per app.
+"""The JSON API root (django-ninja): token authentication, the one error format, every app's router.
 
-Errors: every refusal is JSON `{"code": <stable machine code>, "message": <words>}` with a 4xx
-status: 401 without a valid token, 403 for a role that may not act, 404 for anything outside
-the user's scope, 409 for a refused pathway step, 422 for invalid input.
+Errors are JSON `{"code": <stable machine code>, "message": <in the request's language>}` (plus
+`item` when one input item is refused, `fields` for field-by-field validation) with a status
+chosen by the error's class: 401 without a valid token, 403 for a role that may not act, 404 for
+anything outside the user's scope, 409 for a rule that refuses (a pathway guard, a wrong stage),
+422 for invalid input. Any other exception is a bug: logged with its traceback, answered 500.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -15,10 +18,12 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
-from cartrial.apps.accounts.access import AccessDenied
 from cartrial.apps.accounts.services import api_token_authenticate
-from cartrial.domain.errors import DomainError, InvalidInput
-from cartrial.domain.pathway import TransitionRefused
+from cartrial.apps.text import FormInvalid, api_language, error_text
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
+from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
+
+logger = logging.getLogger("cartrial.api")
 
 
 class TokenAuth(HttpBearer):
@@ -41,48 +46,27 @@ api = NinjaAPI(
 )
 
 
-class ApiError(Exception):
-    """An error with an HTTP status and a stable code, raised by endpoints."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields or []
-
-
-def _language(request: HttpRequest) -> str:
-    header = request.headers.get("Accept-Language", "en")
-    return "fr" if header.lower().startswith("fr") else "en"
-
-
-@api.exception_handler(ApiError)
-def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.fields:
-        body["fields"] = exc.fields
-    return api.create_response(request, body, status=exc.status)
-
-
-@api.exception_handler(AccessDenied)
-def _access_denied(request: HttpRequest, exc: AccessDenied) -> HttpResponse:
-    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=403)
-
-
-@api.exception_handler(TransitionRefused)
-def _refused(request: HttpRequest, exc: TransitionRefused) -> HttpResponse:
-    return api.create_response(request, {"code": exc.code, "message": exc.message_in(_language(request))}, status=409)
-
-
-@api.exception_handler(InvalidInput)
-def _invalid(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
-    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=422)
+def error_status(error: DomainError) -> int:
+    """The HTTP status of a refusal, by its class."""
+    if isinstance(error, AccessDenied):
+        return 403
+    if isinstance(error, NotFound | UnknownCalculatorError):
+        return 404
+    if isinstance(error, InvalidInput):
+        return 422
+    return 409
 
 
 @api.exception_handler(DomainError)
 def _domain(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=409)
+    body: dict[str, Any] = {"code": exc.code, "message": error_text(exc, api_language(request))}
+    if exc.item:
+        body["item"] = exc.item
+    if isinstance(exc, FormInvalid):
+        body["fields"] = exc.fields
+    elif isinstance(exc, CalculatorInputError) and exc.field_errors:
+        body["fields"] = exc.field_errors
+    return api.create_response(request, body, status=error_status(exc))
 
 
 @api.exception_handler(AuthenticationError)
@@ -115,17 +99,26 @@ def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse
     )
 
 
+@api.exception_handler(Exception)
+def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return api.create_response(
+        request, {"code": "server_error", "message": "An unexpected error occurred; it has been logged."}, status=500
+    )
+
+
 def _register_routers() -> None:
+    from cartrial.apps.biology.api import router as biology_router
     from cartrial.apps.clinical.api import router as clinical_router
     from cartrial.apps.logistics.api import router as logistics_router
-    from cartrial.apps.subjects.api import router as subjects_router
+    from cartrial.apps.pathway.api import router as pathway_router
     from cartrial.apps.trial.api import router as trial_router
 
     api.add_router("/centers", trial_router)
-    api.add_router("/subjects", subjects_router)
+    api.add_router("/subjects", pathway_router)
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)
-    api.add_router("/subjects", "cartrial.apps.biology.api.router")
+    api.add_router("/subjects", biology_router)
 
 
 _register_routers()

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from cartrial.apps.subjects import views
+from cartrial.apps.clinical.views import screening_page
+from cartrial.apps.pathway import views
 
 app_name = "subjects"
 urlpatterns = [
@@ -8,7 +9,8 @@ urlpatterns = [
     path("subjects/", views.subject_list, name="list"),
     path("subjects/new/", views.subject_create, name="create"),
     path("subjects/<str:code>/", views.subject_detail, name="detail"),
-    path("subjects/<str:code>/eligibility/", views.subject_eligibility, name="eligibility"),
+    path("subjects/<str:code>/eligibility/", screening_page, name="eligibility"),
+    path("subjects/<str:code>/consent/", views.consent_page, name="consent"),
     path("subjects/<str:code>/steps/<str:step>/", views.subject_step, name="step"),
     path("subjects/<str:code>/audit/", views.subject_audit, name="audit"),
 ]

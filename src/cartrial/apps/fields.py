@@ -1,0 +1,46 @@
+"""Form fields the apps share: times typed at a center, scanned codes.
+
+A nurse types the wall-clock time of her ward; the API may send an ISO time with an offset.
+`CenterDateTimeField` keeps a naive value naive and `at_center` attaches the center's zone, so
+the same form serves both and the stored instant is right whatever the zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+SCAN_HELP = _("Scan the barcode, or type the code with its boxed check character.")
+
+
+class CenterDateTimeField(forms.DateTimeField):
+    """A date and time as typed at the center: kept naive unless it carries an offset."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip().replace(" ", "T", 1)
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(_("Enter a date and time (YYYY-MM-DD HH:MM)."), code="invalid")
+        return parsed
+
+
+def at_center(value: datetime | None, time_zone: str) -> datetime | None:
+    """A typed time as an aware instant: a naive value is the wall-clock time in `time_zone`."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(time_zone))

@@ -1,0 +1,152 @@
+"""Forms of the pathway steps and of subject registration: one form per step, shared by pages and API.
+
+Each step's form is named in the step table (`steps.py`), so the web page and the JSON API
+validate the same fields and reach the same effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField
+from cartrial.protocols import Protocol
+
+
+class SubjectCreateForm(forms.Form):
+    center = forms.ChoiceField(label=_("Center"))
+    family_name = forms.CharField(label=_("Family name"), max_length=100)
+    given_names = forms.CharField(label=_("Given names"), max_length=100)
+    birth_date = forms.DateField(label=_("Birth date"), widget=DATE_WIDGET)
+    hospital_number = forms.CharField(label=_("Hospital number (IPP)"), max_length=30)
+
+    def __init__(self, *args: Any, center_choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["center"].choices = center_choices
+        if len(center_choices) == 1:
+            self.fields["center"].initial = center_choices[0][0]
+
+
+class NoInputForm(forms.Form):
+    reason = forms.CharField(label=_("Comment (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class StartScreeningForm(forms.Form):
+    document_version = forms.ChoiceField(label=_("Consent document version"))
+    language = forms.ChoiceField(label=_("Language of the consent"), choices=[("fr", "Français"), ("en", "English")])
+    signed_on = forms.DateField(label=_("Date the consent was signed"), widget=DATE_WIDGET)
+
+    def __init__(self, *args: Any, protocol: Protocol, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        versions = sorted({d.version for d in protocol.consent_documents}, reverse=True)
+        self.fields["document_version"].choices = [(v, v) for v in versions]
+
+
+class IncludeForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password (electronic signature)"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("By signing: “I confirm this patient meets all eligibility criteria”."),
+    )
+
+
+class ScheduleApheresisForm(forms.Form):
+    apheresis_date = forms.DateField(label=_("Planned apheresis date"), widget=DATE_WIDGET)
+
+
+class CollectApheresisForm(forms.Form):
+    started_at = CenterDateTimeField(label=_("Collection started at (center time)"))
+    ended_at = CenterDateTimeField(label=_("Collection ended at (center time)"))
+    volume_ml = forms.FloatField(label=_("Volume collected (mL)"), min_value=0.1)
+    tnc_e9 = forms.FloatField(label=_("Total nucleated cells (×10⁹)"), min_value=0, required=False)
+    cd3_cells_e9 = forms.FloatField(label=_("CD3+ cells collected (×10⁹)"), min_value=0, required=False)
+
+
+class ShipMaterialForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Bag label scanned (DIN)"), max_length=40, help_text=SCAN_HELP)
+    courier = forms.CharField(label=_("Courier"), max_length=100)
+    shipper_id = forms.CharField(label=_("Shipper id"), max_length=40)
+    condition = forms.ChoiceField(
+        label=_("Condition"),
+        choices=[("fresh", _("Fresh, 2–8 °C")), ("cryopreserved", _("Cryopreserved, LN2 vapour"))],
+    )
+    planned_departure_at = CenterDateTimeField(label=_("Planned departure (center time)"))
+    planned_arrival_at = CenterDateTimeField(label=_("Planned arrival at the lab (center time)"))
+    actual_departure_at = CenterDateTimeField(
+        label=_("Actual departure (center time)"), required=False, help_text=_("Empty: now.")
+    )
+
+
+class StartManufacturingForm(forms.Form):
+    reason = forms.CharField(label=_("Comment (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReleaseProductForm(forms.Form):
+    bag_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
+    password = forms.CharField(
+        label=_("Your password (electronic signature of the qualified person)"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("By signing: “I release this batch for infusion (qualified person)”."),
+    )
+
+
+class RepeatApheresisForm(forms.Form):
+    apheresis_date = forms.DateField(label=_("Planned apheresis date"), widget=DATE_WIDGET)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ShipProductForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
+    courier = forms.CharField(label=_("Courier"), max_length=100)
+    shipper_id = forms.CharField(label=_("Shipper id"), max_length=40)
+    planned_departure_at = CenterDateTimeField(label=_("Planned departure (center time)"))
+    planned_arrival_at = CenterDateTimeField(label=_("Planned arrival at the center (center time)"))
+    actual_departure_at = CenterDateTimeField(
+        label=_("Actual departure (center time)"), required=False, help_text=_("Empty: now.")
+    )
+    arrival_confirmed = forms.BooleanField(label=_("The courier confirmed the planned arrival"), required=False)
+
+
+class ReceiveProductForm(forms.Form):
+    scanned_code = forms.CharField(label=_("Product bag label scanned (CoI)"), max_length=40, help_text=SCAN_HELP)
+    storage_location = forms.CharField(label=_("Storage location"), max_length=100)
+    received_at = CenterDateTimeField(label=_("Received at (center time)"), required=False, help_text=_("Empty: now."))
+
+
+class StartLymphodepletionForm(forms.Form):
+    planned_infusion_date = forms.DateField(label=_("Planned infusion date (D0)"), widget=DATE_WIDGET)
+
+
+class InfuseForm(forms.Form):
+    infused_on = forms.DateField(label=_("Infusion date (D0)"), widget=DATE_WIDGET)
+    bag_code = forms.CharField(label=_("Bag label you scanned (CoI or DIN)"), max_length=64)
+    wristband_code = forms.CharField(label=_("Wristband you scanned (subject code or CoI)"), max_length=64)
+    password = forms.CharField(label=_("Your password"), widget=forms.PasswordInput)
+    second_username = forms.CharField(label=_("Second checker (username)"), max_length=150)
+    second_bag_code = forms.CharField(label=_("Bag label scanned by the second checker"), max_length=64)
+    second_wristband_code = forms.CharField(label=_("Wristband scanned by the second checker"), max_length=64)
+    second_password = forms.CharField(label=_("Second checker's password"), widget=forms.PasswordInput)
+
+
+class RecordDeathForm(forms.Form):
+    death_date = forms.DateField(label=_("Date of death"), widget=DATE_WIDGET)
+    reason = forms.CharField(label=_("Cause / circumstances"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ConsentWithdrawalForm(forms.Form):
+    withdrawn_on = forms.DateField(label=_("Date of the withdrawal"), widget=DATE_WIDGET)
+    reason = forms.CharField(label=_("Reason (as the patient stated it)"), widget=forms.Textarea(attrs={"rows": 2}))
+    confirm = forms.BooleanField(
+        label=_("I confirm: the withdrawal ends the participation."),
+        required=False,
+    )
+
+
+class NoInfusionForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
