@@ -43,13 +43,18 @@ from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create
 from cartrial.demo import DEMO_PASSWORD, PathwayDriver, build_centers_and_users
 from cartrial.domain.pathway import State, Step, steps_from
-from cartrial.domain.roles import STEP_ROLES, SUBJECT_CREATORS, Role
+from cartrial.domain.roles import STEP_ROLES, Action, Role, roles_for
 from cartrial.protocols import active_protocol
 
 pytestmark = pytest.mark.django_db
 
 # --- the rules under test, written from DESIGN §1/§5 and the brief ------------------------------
 
+# Who registers subjects; who reads screening and consent; who reads a subject's audit trail (its own
+# permission since issue 8: the center's investigators, the monitors and the data managers).
+SUBJECT_CREATORS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+SCREENING_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER})
+AUDIT_READERS = frozenset({Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER})
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -196,6 +201,7 @@ def _build() -> Built:
                 f"{center.lower()}.coordinator",
                 Role.COORDINATOR.value,
                 center,
+                clock.now(),
             ),
             center=centers[center],
             manufacturing_site=centers[site],
@@ -330,6 +336,12 @@ class Case:
     def may(self, step: Step) -> bool:
         return self.role in STEP_ROLES[step]
 
+    def reads_screening(self) -> bool:
+        return self.role in SCREENING_READERS
+
+    def reads_audit(self) -> bool:
+        return self.role in AUDIT_READERS
+
 
 def _page_list(case: Case) -> list[HttpResponse]:
     everything = case.page.get("/subjects/")
@@ -379,8 +391,8 @@ def _page_create_post(case: Case) -> list[HttpResponse]:
         assert Subject.objects.get(code=expected).center.code == case.center
         assert Subject.objects.count() == before + 1
     else:
-        # A creator choosing a center that is not theirs gets the form back; others a 403.
-        assert response.status_code == (200 if case.role in SUBJECT_CREATORS else 403)
+        # A creator choosing a center that is not theirs gets the form back with the error; others a 403.
+        assert response.status_code == (422 if case.role in SUBJECT_CREATORS else 403)
         assert Subject.objects.count() == before
     return [response]
 
@@ -403,7 +415,10 @@ def _page_detail(case: Case) -> list[HttpResponse]:
 def _page_eligibility_get(case: Case) -> list[HttpResponse]:
     subject = case.subject("bdx_screening")
     response = case.page.get(f"/subjects/{subject.code}/eligibility/")
-    assert response.status_code == (200 if case.visible(subject) else 404)
+    if not case.visible(subject):
+        assert response.status_code == 404
+    else:
+        assert response.status_code == (200 if case.reads_screening() else 403)
     return [response]
 
 
@@ -414,13 +429,13 @@ def _page_eligibility_post(case: Case) -> list[HttpResponse]:
     if not case.visible(subject):
         assert response.status_code == 404
         assert _snapshot(subject) == before and _entries_after(since) == []
-    elif case.may(Step.CONFIRM_ELIGIBILITY):
+    elif case.role in roles_for(Action.ENTER_SCREENING_DATA):
         assert response.status_code == 302
         assert EligibilityAssessment.objects.filter(subject=subject).count() == before.assessments + 1
     else:
         assert response.status_code == 403
         assert _snapshot(subject) == before
-        _assert_refusal_recorded(since, case.username, subject, Step.CONFIRM_ELIGIBILITY.value)
+        _assert_refusal_recorded(since, case.username, subject, Action.ENTER_SCREENING_DATA.value)
     return [response]
 
 
@@ -451,11 +466,13 @@ def _page_step_post(case: Case) -> list[HttpResponse]:
 def _page_audit(case: Case) -> list[HttpResponse]:
     subject = case.subject()
     response = case.page.get(f"/subjects/{subject.code}/audit/")
-    if case.visible(subject):
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.reads_audit():
         assert response.status_code == 200
         assert "subject.created" in response.content.decode()
     else:
-        assert response.status_code == 404
+        assert response.status_code == 403
     return [response]
 
 
@@ -557,24 +574,26 @@ def _api_eligibility(case: Case) -> list[HttpResponse]:
     if not case.visible(subject):
         assert response.status_code == 404 and response.json()["code"] == "not_found"
         assert _snapshot(subject) == before and _entries_after(since) == []
-    elif case.may(Step.CONFIRM_ELIGIBILITY):
+    elif case.role in roles_for(Action.ENTER_SCREENING_DATA):
         assert response.status_code == 200 and response.json()["verdict"] == "eligible"
         assert EligibilityAssessment.objects.filter(subject=subject).count() == before.assessments + 1
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
         assert _snapshot(subject) == before
-        _assert_refusal_recorded(since, case.username, subject, Step.CONFIRM_ELIGIBILITY.value)
+        _assert_refusal_recorded(since, case.username, subject, Action.ENTER_SCREENING_DATA.value)
     return [response]
 
 
 def _api_audit(case: Case) -> list[HttpResponse]:
     subject = case.subject()
     response = case.api.get(f"/api/v1/subjects/{subject.code}/audit")
-    if case.visible(subject):
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    elif case.reads_audit():
         assert response.status_code == 200
         assert "subject.created" in {row["event"] for row in response.json()}
     else:
-        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
 
 
@@ -646,6 +665,10 @@ def test_only_step_roles_may_perform_a_step(built: Built, step: Step, role: Role
 def test_every_role_is_in_the_matrix() -> None:
     assert set(ROLE_USERS) == set(Role)
     assert all(STEP_ROLES[step] for step in Step)
+    # The oracles above are written independently of the access table; they must agree with it.
+    assert roles_for(Action.REGISTER_SUBJECT) == SUBJECT_CREATORS
+    assert roles_for(Action.READ_SCREENING) == SCREENING_READERS
+    assert roles_for(Action.READ_AUDIT) == AUDIT_READERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

@@ -341,4 +341,4 @@ def test_refused_registration_is_recorded_in_the_audit_trail(world: Any) -> None
     assert Subject.objects.count() == 0
     refusal = AuditEntry.objects.get(event="access.refused", entity="center", entity_id="BDX")
     assert refusal.actor_username == "bdx.pharmacist" and refusal.role == "pharmacist"
-    assert "register a subject" in refusal.changes_json
+    assert "register_subject" in refusal.changes_json

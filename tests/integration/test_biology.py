@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from cartrial.apps import clock
@@ -65,9 +66,8 @@ def _record(world: Any, subject: Subject, per_day: dict[int, dict[str, float | N
         for day, values in per_day.items()
         for marker, value in values.items()
     ]
-    kinetic_observations_record(
-        actor=world.actor(username), user=world.users[username], subject=subject, entries=entries
-    )
+    with transaction.atomic():
+        kinetic_observations_record(actor=world.actor(username), subject=subject, entries=entries)
 
 
 def _simulated(overrides: dict[str, float], days: tuple[int, ...] = SAMPLE_DAYS) -> dict[int, dict[str, float | None]]:
@@ -551,18 +551,17 @@ def test_results_before_infusion_from_screening_are_listed_but_not_used(world: A
     from cartrial.apps.clinical.services import LabObservationInput, lab_observations_record
 
     subject = _infused(world, days_ago=60)
-    lab_observations_record(
-        actor=world.actor("str.coordinator"),
-        user=world.users["str.coordinator"],
-        subject=subject,
-        observations=[LabObservationInput("anti_dsdna", 300.0, "IU/mL", _at(subject, -20), context="screening")],
-    )
-    lab_observations_record(
-        actor=world.actor("str.coordinator"),
-        user=world.users["str.coordinator"],
-        subject=subject,
-        observations=[LabObservationInput("b_cells", 0.0, "cells/µL", _at(subject, 3), context="follow_up")],
-    )
+    with transaction.atomic():
+        lab_observations_record(
+            actor=world.actor("str.coordinator"),
+            subject=subject,
+            observations=[LabObservationInput("anti_dsdna", 300.0, "IU/mL", _at(subject, -20), context="screening")],
+        )
+        lab_observations_record(
+            actor=world.actor("str.coordinator"),
+            subject=subject,
+            observations=[LabObservationInput("b_cells", 0.0, "cells/µL", _at(subject, 3), context="follow_up")],
+        )
     _record(world, subject, {7: {"anti_dsdna": 250.0, "b_cells": None}})
     rows = biology_selectors.subject_kinetic_rows(subject=subject)
     assert [(row.day, row.usable, row.not_used_because) for row in rows] == [

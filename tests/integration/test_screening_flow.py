@@ -19,9 +19,9 @@ from cartrial.apps import clock
 from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.clinical import services
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.services import LabObservationInput, screening_record
-from cartrial.apps.clinical import services
 from cartrial.apps.pathway.steps import INCLUSION_MEANING, consent_withdraw
 from cartrial.apps.subjects.models import ConsentWithdrawal, EligibilityAssessment, PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD, DEMO_SCREENING_DATA

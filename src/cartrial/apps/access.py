@@ -192,10 +192,11 @@ def _denied(action: Step | Action, where: str) -> AccessDenied:
     )
 
 
-def reach_subject(user: Any, code: str, action: Step | Action | None = None) -> Reach:
+def reach_subject(user: Any, code: str, action: Step | Action | None = None, *, record: bool = True) -> Reach:
     """The subject `code` within the user's scope, authorised for `action` (None: reading it).
 
-    Outside the scope: NotFound. A role that may not take `action`: AccessDenied, recorded.
+    Outside the scope: NotFound. A role that may not take `action`: AccessDenied, recorded as an
+    attempt unless `record` is False (opening a form one may not submit is not an attempt to act).
     """
     scope = scope_for(user)
     subject = (
@@ -212,6 +213,8 @@ def reach_subject(user: Any, code: str, action: Step | Action | None = None) -> 
     role = acting_role(scope, action, subject)
     if role is None:
         denied = _denied(action, subject.center.code)
+        if not record:
+            raise denied
         refused_by = _actor(scope, user, subject.center_id, scope.role_at(subject.center_id))
         audit_refusal(
             actor=refused_by,

@@ -48,11 +48,14 @@ class Extraction:
     """Texts found (context, msgid) → where, and the places that raise untranslatable messages."""
 
     texts: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
+    plurals: dict[tuple[str | None, str], str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
-    def add(self, context: str | None, msgid: str, where: str) -> None:
+    def add(self, context: str | None, msgid: str, where: str, plural: str | None = None) -> None:
         if msgid.strip():
             self.texts.setdefault((context, msgid), []).append(where)
+            if plural:
+                self.plurals[(context, msgid)] = plural
 
 
 def _python_files() -> Iterator[Path]:
@@ -62,19 +65,38 @@ def _python_files() -> Iterator[Path]:
 
 
 def _error_classes(trees: dict[Path, ast.Module]) -> set[str]:
-    """Names of every DomainError subclass defined in the package (by following base names)."""
+    """Names of every DomainError subclass whose first argument is a msgid (following base names).
+
+    A subclass whose own `__init__` takes something else first (a refusal code looked up in a
+    table of msgids, like `TransitionRefused`) is left out: its table is marked with `N_`.
+    """
     names = set(_ERROR_ROOTS)
+    other_first: set[str] = set()
     changed = True
     while changed:
         changed = False
         for tree in trees.values():
             for node in ast.walk(tree):
-                if isinstance(node, ast.ClassDef) and node.name not in names:
+                if isinstance(node, ast.ClassDef) and node.name not in names | other_first:
                     bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
-                    if bases & names:
+                    if not bases & (names | other_first):
+                        continue
+                    first = _first_parameter(node)
+                    if (first is not None and first != "msgid") or bases & other_first:
+                        other_first.add(node.name)
+                    else:
                         names.add(node.name)
-                        changed = True
+                    changed = True
     return names
+
+
+def _first_parameter(node: ast.ClassDef) -> str | None:
+    """The name of the first argument of the class's own `__init__` after self, if it defines one."""
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            arguments = [*item.args.posonlyargs, *item.args.args][1:]
+            return arguments[0].arg if arguments else ""
+    return None
 
 
 def _callee(node: ast.Call) -> str:
@@ -116,11 +138,8 @@ def extract() -> Extraction:
                     text = _literal(node.args[text_index])
                     context = _literal(node.args[context_index]) if context_index is not None else None
                     if text is not None:
-                        found.add(context, text, where)
-                        if name.startswith("ngettext") and len(node.args) > 1:
-                            plural = _literal(node.args[1])
-                            if plural:
-                                found.add(None, plural, where)
+                        plural = _literal(node.args[1]) if name.startswith("ngettext") and len(node.args) > 1 else None
+                        found.add(context, text, where, plural)
                     elif _preformatted(node.args[text_index]):
                         found.problems.append(f"{where}: {name}() of a pre-formatted text")
             elif name in errors:
@@ -154,12 +173,10 @@ def _extract_templates(found: Extraction) -> None:
                 if match.group(1) == "pgettext":
                     found.add(arguments[0], arguments[1], where)
                 elif match.group(1) == "npgettext":
-                    found.add(arguments[0], arguments[1], where)
-                    found.add(arguments[0], arguments[2], where)
+                    found.add(arguments[0], arguments[1], where, arguments[2] if len(arguments) > 2 else None)
                 else:
-                    found.add(None, arguments[0], where)
-                    if match.group(1) == "ngettext" and len(arguments) > 1:
-                        found.add(None, arguments[1], where)
+                    plural = arguments[1] if match.group(1) == "ngettext" and len(arguments) > 1 else None
+                    found.add(None, arguments[0], where, plural)
 
 
 def _call_arguments(line: str, start: int) -> list[str]:
@@ -211,14 +228,19 @@ def update() -> int:
     for (context, msgid), places in found.texts.items():
         message = catalog.get(msgid, context=context)
         locations = [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places]
+        plural = found.plurals.get((context, msgid))
         if message is None:
-            catalog.add(msgid, "", locations=locations, context=context)
+            if plural:
+                catalog.add((msgid, plural), ("", ""), locations=locations, context=context)
+            else:
+                catalog.add(msgid, "", locations=locations, context=context)
         else:
             message.locations = locations
     for message in list(catalog):
-        if message.id and (message.context, message.id) not in wanted:
-            catalog.obsolete[message.id] = message
-            catalog.delete(message.id, context=message.context)
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key and (message.context, key) not in wanted:
+            catalog.obsolete[key] = message
+            catalog.delete(key, context=message.context)
     with PO_FILE.open("wb") as handle:
         write_po(handle, catalog, width=120, sort_output=True, include_previous=False)
     MO_FILE.write_bytes(_compiled(_read_catalog()))

@@ -59,7 +59,7 @@ class KineticEntryRefused(InvalidInput):
         code: str,
         line: int | None = None,
         index: int | None = None,
-        marker: str | None = None,
+        marker_title: str | None = None,
         **params: object,
     ) -> None:
         problem = Message(msgid, params)
@@ -67,8 +67,8 @@ class KineticEntryRefused(InvalidInput):
             super().__init__(LINE_PREFIX, code=code, line=line, problem=problem)
         elif index is not None:
             super().__init__(RESULT_PREFIX, code=code, index=index, problem=problem)
-        elif marker is not None:
-            super().__init__(MARKER_PREFIX, code=code, marker=Message(marker), problem=problem)
+        elif marker_title is not None:
+            super().__init__(MARKER_PREFIX, code=code, marker=Message(marker_title), problem=problem)
         else:
             super().__init__(msgid, code=code, **params)
         self.line = line
@@ -112,14 +112,14 @@ def _number(raw: str, *, field: str, french: bool, fail: _Fail) -> float:
 class _Fail:
     """Builds refusals that all carry the same line or result number."""
 
-    def __init__(self, line: int | None, index: int | None, marker: str | None = None) -> None:
+    def __init__(self, line: int | None, index: int | None, marker_title: str | None = None) -> None:
         self.line = line
         self.index = index
-        self.marker = marker
+        self.marker_title = marker_title
 
     def __call__(self, msgid: str, code: str, **params: object) -> KineticEntryRefused:
         return KineticEntryRefused(
-            msgid, code=f"kinetics_{code}", line=self.line, index=self.index, marker=self.marker, **params
+            msgid, code=f"kinetics_{code}", line=self.line, index=self.index, marker_title=self.marker_title, **params
         )
 
 

@@ -78,7 +78,7 @@ class SampleForm(forms.Form):
                 raise KineticEntryRefused(
                     "give either a value or “< LoQ”, not both.",
                     code="kinetics_value_and_censored",
-                    marker=MARKER_TITLES[marker],
+                    marker_title=MARKER_TITLES[marker],
                 )
             fields = {
                 "marker": marker,

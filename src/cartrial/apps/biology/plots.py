@@ -14,9 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from cartrial.apps.biology.presenters import MARKER_TITLES
 from cartrial.apps.biology.selectors import CohortPatient, KineticRow

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils.translation import get_language, gettext_lazy
-
-from cartrial.domain.text import N_
 from django.utils.translation import gettext as _
 
 from cartrial.domain.kinetics import Flag
 from cartrial.domain.kinetics.published import B_CELL_REAPPEARANCE_CELLS_PER_UL, IGG_HALF_LIFE_UPPER_DAYS
+from cartrial.domain.text import N_
 
 FLAG_TITLES = {
     "car_t_peak_below_band": gettext_lazy("CAR-T peak below the band"),

@@ -27,7 +27,6 @@ from cartrial.apps import clock
 from cartrial.apps.access import Scope, subjects_in_scope
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
-
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.errors import DomainError
 from cartrial.domain.kinetics import (

@@ -31,6 +31,7 @@ from cartrial.domain.kinetics import OBSERVED_MARKERS
 from cartrial.domain.pathway import STATE_LABELS, State
 from cartrial.domain.roles import Action
 
+
 def _marker_plots(kinetics: selectors.SubjectKinetics, *, compact: bool, prefix: str) -> list[dict[str, Any]]:
     assessment = kinetics.assessment
     if assessment is None:
@@ -108,7 +109,7 @@ def _recorded_message(request: HttpRequest, result: services.KineticsRecorded) -
 @login_required
 @require_http_methods(["GET", "POST"])
 def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
-    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS, record=request.method == "POST")
     subject = reach.subject
     preset = selectors.kinetics_preset()
     form = SampleForm(request.POST or None, preset=preset)
@@ -137,7 +138,7 @@ def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def observation_import(request: HttpRequest, code: str) -> HttpResponse:
-    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS)
+    reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS, record=request.method == "POST")
     subject = reach.subject
     form = ImportForm(request.POST or None, request.FILES or None)
     error = ""

@@ -10,8 +10,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
-from cartrial.apps.fields import CenterDateTimeField, at_center
 from cartrial.apps.clinical.services import LabObservationInput
+from cartrial.apps.fields import CenterDateTimeField, at_center
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.eligibility import (
     EULAR_ACR_2019_CRITERIA,

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps.access import Scope, reach_subject, require_somewhere, scope_for
+from cartrial.apps.access import Scope, reach_subject, require_somewhere
 from cartrial.apps.clinical import selectors, services
 from cartrial.apps.clinical.forms import CalculatorForm, ScreeningForm, screening_initial
 from cartrial.apps.text import current_language, error_text

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -81,9 +82,7 @@ def subject_list(request: HttpRequest) -> HttpResponse:
                 "name": f"{identity['family_name'].upper()} {identity['given_names']}" if identity else None,
             }
         )
-    counts: dict[str, int] = {}
-    for subject in subjects_in_scope(scope).only("state"):
-        counts[subject.state] = counts.get(subject.state, 0) + 1
+    counts = subjects_in_scope(scope).order_by().values("state").annotate(count=Count("pk")).order_by("state")
     context = {
         "rows": rows,
         "states": [(s.value, gettext(STATE_LABELS[s])) for s in State],
@@ -91,7 +90,7 @@ def subject_list(request: HttpRequest) -> HttpResponse:
         "state_filter": state_filter or "",
         "center_filter": center_filter or "",
         "can_create": creator_centers(scope).exists(),
-        "counts": [{"state": state, "count": n} for state, n in sorted(counts.items())],
+        "counts": list(counts),
     }
     return render(request, "subjects/list.html", context)
 

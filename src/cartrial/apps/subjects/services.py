@@ -29,8 +29,8 @@ from cartrial.apps.subjects.models import (
 )
 from cartrial.apps.trial.models import Center, ProtocolVersion
 from cartrial.domain.errors import InvalidInput
-from cartrial.domain.patient_identity import hospital_number_key, patient_identity_check
 from cartrial.domain.pathway import State
+from cartrial.domain.patient_identity import hospital_number_key, patient_identity_check
 from cartrial.protocols import Protocol
 
 
