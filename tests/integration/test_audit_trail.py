@@ -141,3 +141,122 @@ def test_postgresql_trigger_refuses_update_and_delete(world) -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEntry.objects.filter(pk=entry.pk).update(reason="via ORM")
     assert audit_verify().intact
+
+
+# --- the chain head: the last entry must be the one the head records -----------------------------
+
+TRUNCATE_TRIGGER = "audit_entry_no_truncate"
+
+
+def _head() -> tuple[int, str]:
+    from cartrial.apps.audit.models import AuditChainHead
+
+    head = AuditChainHead.objects.get(pk=1)
+    return head.last_sequence, head.last_hash
+
+
+def _empty_the_table() -> None:
+    """Remove every entry as an attacker with database access would: TRUNCATE on PostgreSQL
+    (with the refusing triggers disabled, as the table owner can), DELETE on SQLite (no TRUNCATE there)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
+            cursor.execute("TRUNCATE audit_auditentry")
+            cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
+        else:
+            cursor.execute("DELETE FROM audit_auditentry")
+
+
+def test_deleting_the_last_entries_is_found_against_the_chain_head(world) -> None:
+    world.new_subject("BDX")
+    head_sequence, _ = _head()
+    kept = head_sequence - 3
+    _raw("DELETE FROM audit_auditentry WHERE sequence > %s", [kept])
+    report = audit_verify()
+    assert not report.intact
+    assert report.first_break is not None
+    assert report.first_break.sequence == kept + 1
+    assert "chain head" in report.first_break.problem
+    assert f"#{head_sequence}" in report.first_break.problem and f"#{kept}" in report.first_break.problem
+
+
+def test_an_emptied_table_with_a_chain_head_is_broken(world) -> None:
+    world.new_subject("LIL")
+    head_sequence, _ = _head()
+    assert head_sequence > 10
+    _empty_the_table()
+    assert AuditEntry.objects.count() == 0
+    report = audit_verify()
+    assert not report.intact
+    assert report.first_break is not None
+    assert report.first_break.sequence == 1
+    assert "empty" in report.first_break.problem and str(head_sequence) in report.first_break.problem
+    broken = _cli("audit", "verify")
+    assert broken.exit_code == 1
+    assert "empty" in broken.output and "chain head" in broken.output
+
+
+def test_chain_head_hash_differing_from_the_last_entry_is_named(world) -> None:
+    world.new_subject("BDX")
+    head_sequence, _ = _head()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditchainhead SET last_hash = %s WHERE id = 1", ["f" * 64])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == head_sequence
+    assert "chain head" in report.first_break.problem and "hash" in report.first_break.problem
+
+
+def test_a_well_chained_row_added_without_moving_the_head_is_named(world) -> None:
+    from dataclasses import replace
+
+    from cartrial.apps.audit.selectors import _contents
+    from cartrial.domain.audit_chain import entry_hash
+
+    world.new_subject("BDX")
+    head_sequence, head_hash = _head()
+    last = next(c for c, _ in _contents() if c.sequence == head_sequence)
+    forged = replace(last, sequence=head_sequence + 1, previous_hash=head_hash, reason="forged afterwards")
+    _raw(
+        "INSERT INTO audit_auditentry (sequence, occurred_at, actor_id, actor_username, role, center_code, event,"
+        " entity, entity_id, subject_code, changes_json, reason, previous_hash, entry_hash)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            forged.sequence, forged.occurred_at, forged.actor_id, forged.actor_username, forged.role,
+            forged.center_code, forged.event, forged.entity, forged.entity_id, forged.subject_code,
+            forged.changes_json, forged.reason, forged.previous_hash, entry_hash(forged),
+        ],
+    )
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == head_sequence + 1
+    assert f"after the chain head (#{head_sequence})" in report.first_break.problem
+
+
+def test_a_fresh_database_without_entries_or_head_is_intact(db) -> None:
+    report = audit_verify()
+    assert report.intact and report.checked == 0
+
+
+def test_cli_verify_ends_with_the_chain_heads_hash(world) -> None:
+    world.new_subject("BDX")
+    _, head_hash = _head()
+    ok = _cli("audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip().splitlines()[-1] == f"head {head_hash}"
+    assert head_hash == AuditEntry.objects.order_by("-sequence").first().entry_hash
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="TRUNCATE and its trigger are PostgreSQL's")
+def test_postgresql_trigger_refuses_truncate(world) -> None:
+    count = AuditEntry.objects.count()
+    assert count > 0
+    with connection.cursor() as cursor:
+        # The test database keeps this trigger disabled so that flushing between tests works
+        # (tests/conftest.py); enabled here, inside this test's transaction only.
+        cursor.execute(f"ALTER TABLE audit_auditentry ENABLE TRIGGER {TRUNCATE_TRIGGER}")
+    with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE audit_auditentry")
+    assert "append-only" in str(refused.value) and "TRUNCATE" in str(refused.value)
+    assert AuditEntry.objects.count() == count
+    assert audit_verify().intact

@@ -151,13 +151,18 @@ def register(app: typer.Typer) -> None:
 
     @audit_app.command("verify")
     def audit_verify() -> None:
-        """Walk the hash chain; exit 0 when intact, 1 naming the first broken entry."""
+        """Walk the hash chain; exit 0 when intact (last line: `head <hash>`), 1 naming the first broken entry.
+
+        The head's hash, kept outside the database (a log, a monitor's report), later shows that
+        the trail was not cut back and re-headed.
+        """
         _django()
         from cartrial.apps.audit.selectors import audit_verify as verify
 
         report = verify()
         if report.intact:
             typer.echo(f"Audit trail intact: {report.checked} entries verified.")
+            typer.echo(f"head {report.head_hash}")
             return
         assert report.first_break is not None
         typer.echo(

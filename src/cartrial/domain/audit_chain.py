@@ -76,20 +76,37 @@ class ChainBreak:
 
 
 @dataclass(frozen=True)
+class ChainHead:
+    """What the one chain-head row records: the last entry's sequence and hash (0 and genesis when empty).
+
+    The walk alone cannot see entries removed from the end (or every entry): the remaining rows
+    still form an intact chain. Comparing its end with the head, written in the same transaction
+    as each entry, finds them.
+    """
+
+    last_sequence: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
     checked: int
     first_break: ChainBreak | None
+    # The hash of the last entry checked: the chain head's when the trail is intact.
+    head_hash: str = GENESIS_HASH
 
     @property
     def intact(self) -> bool:
         return self.first_break is None
 
 
-def walk_chain(entries: Iterable[tuple[ChainedContent, str]]) -> ChainReport:
-    """Check entries in sequence order: numbering without gap, links, and each stored hash.
+def walk_chain(entries: Iterable[tuple[ChainedContent, str]], head: ChainHead | None) -> ChainReport:
+    """Check entries in sequence order: numbering without gap, links, each stored hash, then the head.
 
-    `entries` yields (content, stored hash). A deleted row shows as a gap, an edited row as a
-    hash mismatch, a re-ordered or forged row as a broken link.
+    `entries` yields (content, stored hash) up to the head's sequence; `head` is the stored chain
+    head, None when no entry was ever written. A deleted row shows as a gap, an edited row as a
+    hash mismatch, a re-ordered or forged row as a broken link, deleted last rows (or all of
+    them) as a trail shorter than the head.
     """
     expected_previous = GENESIS_HASH
     expected_sequence = 1
@@ -107,4 +124,55 @@ def walk_chain(entries: Iterable[tuple[ChainedContent, str]]) -> ChainReport:
         checked += 1
         expected_previous = stored_hash
         expected_sequence += 1
-    return ChainReport(checked, None)
+    head_break = _compare_head(checked, expected_previous, head)
+    if head_break is not None:
+        return ChainReport(min(checked, head_break.sequence - 1), head_break)
+    return ChainReport(checked, None, expected_previous)
+
+
+def _compare_head(last_sequence: int, last_hash: str, head: ChainHead | None) -> ChainBreak | None:
+    """The break between the end of an intact walk and the stored head, or None when they agree."""
+    if head is None:
+        if last_sequence == 0:
+            return None  # a fresh database: nothing was ever recorded
+        return ChainBreak(last_sequence, f"the chain head row is missing although the trail ends at #{last_sequence}")
+    if head.last_sequence > last_sequence:
+        if last_sequence == 0:
+            return ChainBreak(
+                1,
+                f"the audit table is empty but the chain head records {head.last_sequence} entries "
+                f"(last #{head.last_sequence}): every entry was removed",
+            )
+        return ChainBreak(
+            last_sequence + 1,
+            f"the trail ends at #{last_sequence} but the chain head records #{head.last_sequence}: "
+            f"entries #{last_sequence + 1} to #{head.last_sequence} are missing",
+        )
+    if head.last_sequence < last_sequence:
+        return ChainBreak(
+            head.last_sequence + 1,
+            f"entries #{head.last_sequence + 1} to #{last_sequence} come after the chain head "
+            f"(#{head.last_sequence}): they were not written by the audit service",
+        )
+    if head.last_hash != last_hash:
+        if last_sequence == 0:
+            return ChainBreak(1, "the audit table is empty but the chain head's hash is not the genesis hash")
+        return ChainBreak(
+            last_sequence, f"the chain head's hash does not match entry #{last_sequence}'s stored hash"
+        )
+    return None
+
+
+def beyond_head_break(first_sequence: object, count: int, head_sequence: int | None) -> ChainBreak:
+    """The break for rows stored after the chain head: every entry written by the audit service
+    moves the head in the same transaction, so such rows were added some other way."""
+    if head_sequence is None:
+        return ChainBreak(
+            first_sequence if isinstance(first_sequence, int) else 0,
+            f"{count} entries are stored but the chain head row is missing",
+        )
+    return ChainBreak(
+        first_sequence if isinstance(first_sequence, int) else head_sequence + 1,
+        f"{count} entries from #{first_sequence} come after the chain head (#{head_sequence}): "
+        "they were not written by the audit service",
+    )

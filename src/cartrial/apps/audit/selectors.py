@@ -6,14 +6,25 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
-from cartrial.apps.audit.models import AuditEntry
-from cartrial.domain.audit_chain import ChainedContent, ChainReport, walk_chain
+from cartrial.apps.audit.models import AuditChainHead, AuditEntry
+from cartrial.domain.audit_chain import (
+    ChainBreak,
+    ChainedContent,
+    ChainHead,
+    ChainReport,
+    beyond_head_break,
+    walk_chain,
+)
 
 
-def _contents(batch_size: int = 2000) -> Iterator[tuple[ChainedContent, str]]:
-    for row in AuditEntry.objects.order_by("sequence").iterator(chunk_size=batch_size):
+def _contents(up_to: int | None = None, batch_size: int = 2000) -> Iterator[tuple[ChainedContent, str]]:
+    rows = AuditEntry.objects.order_by("sequence")
+    if up_to is not None:
+        rows = rows.filter(sequence__lte=up_to)
+    for row in rows.iterator(chunk_size=batch_size):
         yield (
             ChainedContent(
                 sequence=row.sequence,
@@ -34,9 +45,39 @@ def _contents(batch_size: int = 2000) -> Iterator[tuple[ChainedContent, str]]:
         )
 
 
+def _stored_head() -> ChainHead | None:
+    row = AuditChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first()
+    return None if row is None else ChainHead(last_sequence=row[0], last_hash=row[1])
+
+
+def _first_beyond_current_head() -> ChainBreak | None:
+    """Rows stored after the chain head, read with the head in one statement (one snapshot)."""
+    head_table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    entry_table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    # Table names come from the models, nothing from input.
+    head = f"(SELECT last_sequence FROM {head_table} WHERE id = 1)"  # noqa: S608
+    sql = f"SELECT {head}, MIN(sequence), COUNT(*) FROM {entry_table} WHERE sequence > COALESCE({head}, 0)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        current_head, first, count = cursor.fetchone()
+    return beyond_head_break(first, count, current_head) if count else None
+
+
 def audit_verify() -> ChainReport:
-    """Walk the whole chain from the first entry; names the first broken one."""
-    return walk_chain(_contents())
+    """Walk the chain up to the stored head, compare its end with the head, then look past it.
+
+    Names the first broken entry. The walk stops at the head read before it, so entries
+    appended meanwhile (with their head) are neither walked nor mistaken for strays; rows past
+    the head as it is now were written without moving it.
+    """
+    head = _stored_head()
+    report = walk_chain(_contents(up_to=head.last_sequence if head else 0), head)
+    if not report.intact:
+        return report
+    stray = _first_beyond_current_head()
+    if stray is not None:
+        return ChainReport(report.checked, stray)
+    return report
 
 
 def audit_entries_for_subject(subject_code: str) -> QuerySet[AuditEntry]:
