@@ -260,3 +260,110 @@ def test_postgresql_trigger_refuses_truncate(world) -> None:
     assert "append-only" in str(refused.value) and "TRUNCATE" in str(refused.value)
     assert AuditEntry.objects.count() == count
     assert audit_verify().intact
+
+
+# --- corrupted rows: one clear line naming the entry and the field, never a traceback ------------
+
+SQLITE_ONLY = pytest.mark.skipif(
+    "connection.vendor != 'sqlite'",
+    reason="PostgreSQL's typed columns refuse this value: it cannot be stored there to be read back",
+)
+
+
+def _assert_cli_names(sequence: int, field: str) -> None:
+    result = _cli("audit", "verify")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # a clean exit, not a crash
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert f"#{sequence}" in lines[0] and field in lines[0], lines[0]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("stored", ["not a time", "2026-13-45 10:00:00", ""], ids=["words", "month-13", "empty"])
+def test_an_unreadable_time_is_named_not_a_crash(world, stored: str) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[5]
+    _raw("UPDATE audit_auditentry SET occurred_at = %s WHERE id = %s", [stored, victim.pk])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert "occurred_at" in report.first_break.problem and "time" in report.first_break.problem
+    _assert_cli_names(victim.sequence, "occurred_at")
+
+
+def test_changes_that_are_not_json_are_named(world) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[4]
+    _raw("UPDATE audit_auditentry SET changes_json = %s WHERE id = %s", ["{not json", victim.pk])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert "changes_json" in report.first_break.problem and "JSON" in report.first_break.problem
+    _assert_cli_names(victim.sequence, "changes_json")
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("column", "stored"),
+    [("actor_id", "someone"), ("actor_id", 4.5), ("actor_username", b"\x00\xff")],
+    ids=["text-in-integer", "real-in-integer", "bytes-in-text"],
+)
+def test_a_wrong_typed_value_is_named(world, column: str, stored: object) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[6]
+    with connection.cursor() as cursor:
+        # SQLite keeps a value of another type when the column's affinity cannot convert it.
+        cursor.execute(f"UPDATE audit_auditentry SET {column} = %s WHERE id = %s", [stored, victim.pk])
+        cursor.execute(f"SELECT typeof({column}) FROM audit_auditentry WHERE id = %s", [victim.pk])
+        stored_type = cursor.fetchone()[0]
+    assert stored_type != {"actor_id": "integer"}.get(column, "text")  # the corruption really is stored
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert column in report.first_break.problem
+    _assert_cli_names(victim.sequence, column)
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'",
+    reason="SQLite enforces NOT NULL without a way to lift it for one test (no ALTER COLUMN)",
+)
+def test_a_null_in_a_required_column_is_named(world) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[3]
+    with connection.cursor() as cursor:
+        # Inside this test's transaction only: an owner lifting the constraint, then blanking the field.
+        cursor.execute("ALTER TABLE audit_auditentry ALTER COLUMN reason DROP NOT NULL")
+    _raw("UPDATE audit_auditentry SET reason = NULL WHERE id = %s", [victim.pk])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert "reason" in report.first_break.problem and "missing" in report.first_break.problem
+    _assert_cli_names(victim.sequence, "reason")
+
+
+@SQLITE_ONLY
+def test_text_that_is_not_utf8_is_named(world) -> None:
+    world.new_subject("BDX")
+    victim = AuditEntry.objects.order_by("sequence")[2]
+    _raw("UPDATE audit_auditentry SET reason = CAST(X'41FF42' AS TEXT) WHERE id = %s", [victim.pk])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence == victim.sequence
+    assert "reason" in report.first_break.problem and "UTF-8" in report.first_break.problem
+    _assert_cli_names(victim.sequence, "reason")
+
+
+@SQLITE_ONLY
+def test_an_unreadable_chain_head_is_named_not_a_crash(world) -> None:
+    world.new_subject("BDX")
+    _raw("UPDATE audit_auditchainhead SET last_sequence = %s WHERE id = 1", ["many"])
+    report = audit_verify()
+    assert report.first_break is not None
+    assert report.first_break.sequence is None
+    assert "chain head" in report.first_break.problem and "last_sequence" in report.first_break.problem
+    result = _cli("audit", "verify")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "BROKEN at the chain head" in result.output and "last_sequence" in result.output

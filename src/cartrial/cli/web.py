@@ -165,8 +165,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"head {report.head_hash}")
             return
         assert report.first_break is not None
+        where = "the chain head" if report.first_break.sequence is None else f"entry #{report.first_break.sequence}"
         typer.echo(
-            f"Audit trail BROKEN at entry #{report.first_break.sequence}: {report.first_break.problem} "
+            f"Audit trail BROKEN at {where}: {report.first_break.problem} "
             f"({report.checked} entries verified before it).",
             err=True,
         )
