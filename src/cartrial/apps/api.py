@@ -2,14 +2,18 @@
 
 Errors: every refusal is JSON `{"code": <stable machine code>, "message": <words>}` with a 4xx
 status: 401 without a valid token, 403 for a role that may not act, 404 for anything outside
-the user's scope, 409 for a refused pathway step, 422 for invalid input.
+the user's scope, 409 for a refused pathway step, 422 for invalid input. A bug answers 500
+`server_error` in the same format and is logged with its traceback.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.log import log_response
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -113,6 +117,24 @@ def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse
     return api.create_response(
         request, {"code": "invalid_input", "message": "The request body is not valid.", "fields": fields}, status=422
     )
+
+
+# Django answers these itself with a 4xx (and logs them as it should): not bugs.
+_DJANGO_REQUEST_ERRORS = (PermissionDenied, SuspiciousOperation, BadRequest, MultiPartParserError)
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Only what no handler above (nor ninja's own, e.g. Http404) claims: a bug. Logged on
+    # `django.request` with the traceback, as Django logs a page's 500; the client gets JSON
+    # without the details.
+    if isinstance(exc, _DJANGO_REQUEST_ERRORS):
+        raise exc
+    response = api.create_response(
+        request, {"code": "server_error", "message": "Internal server error; it has been logged."}, status=500
+    )
+    log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exc)
+    return response
 
 
 def _register_routers() -> None:

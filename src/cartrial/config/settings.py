@@ -137,14 +137,21 @@ CARTRIAL_PROTOCOL_FILE = os.environ.get("CARTRIAL_PROTOCOL_FILE", "")
 # Fernet key(s) for identity data at rest, comma-separated, newest first (rotation).
 CARTRIAL_IDENTITY_KEY = os.environ.get("CARTRIAL_IDENTITY_KEY", "")
 
+# Everything goes to stderr (gunicorn's log). Django's default sends request errors only to
+# ADMINS by e-mail when DEBUG is off, so a 500 left no traceback anywhere: `django.request`
+# errors now reach the console with their traceback (the formatter appends exc_info). 4xx
+# answers are the access log's business; security warnings (CSRF, bad Host) are kept.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "cartrial": {"handlers": ["console"], "level": os.environ.get("CARTRIAL_LOG_LEVEL", "INFO")},
-        "axes": {"handlers": ["console"], "level": "WARNING"},
+        "cartrial": {"level": os.environ.get("CARTRIAL_LOG_LEVEL", "INFO")},
+        "axes": {"level": "WARNING"},
+        "django": {"handlers": [], "level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }
 STATICFILES_FINDERS = [
