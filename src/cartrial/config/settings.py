@@ -1,20 +1,33 @@
 """Django settings: one file, driven by the environment (DATABASE_URL, CARTRIAL_* variables).
 
-Defaults make a laptop demo work (an SQLite file in the working directory); production sets
-DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY and CARTRIAL_DEBUG=0.
+Production sets DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY,
+CARTRIAL_ALLOWED_HOSTS and CARTRIAL_HTTPS=1, and refuses to start without a secret key. The
+demo (`cartrial demo`) makes its own keys in files of the working directory and sets them in
+the environment; the test suite uses `cartrial.config.test_settings`.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("CARTRIAL_DEBUG", "0") == "1"
-SECRET_KEY = os.environ.get("CARTRIAL_SECRET_KEY", "insecure-demo-key-change-me-in-production-0123456789abcdef")
+# No key ships with the code: a known key would let anyone forge sessions and signed values.
+SECRET_KEY = os.environ.get("CARTRIAL_SECRET_KEY", "").strip()
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CARTRIAL_SECRET_KEY is not set: generate one with `cartrial keygen --secret` and set it in the "
+            "server's environment (the demo, `cartrial demo`, makes its own in cartrial-demo.secret)."
+        )
+    # Development only: a key for this process (sessions end when it restarts).
+    SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = os.environ.get("CARTRIAL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
@@ -110,6 +123,12 @@ if not DEBUG and os.environ.get("CARTRIAL_HTTPS", "0") == "1":
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
+    # Browsers refuse plain HTTP to this host (and its subdomains) for a year once seen over HTTPS.
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Joining the browsers' HSTS preload list commits a whole registered domain (the hospital's):
+# its owner decides that (hstspreload.org), not this application, so `check --deploy` does not ask.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # django-axes: five failed logins for one username from one address lock it for 30 minutes.
 AXES_FAILURE_LIMIT = int(os.environ.get("CARTRIAL_LOGIN_FAILURE_LIMIT", "5"))
