@@ -31,13 +31,14 @@ def _server_log() -> Iterator[io.StringIO]:
     while logger is not None:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and not type(handler).__module__.startswith("_pytest"):
-                swapped.append((handler, handler.setStream(written)))
+                swapped.append((handler, handler.stream))
+                handler.stream = written
         logger = logger.parent if logger.propagate else None
     try:
         yield written
     finally:
         for handler, stream in swapped:
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 @pytest.fixture

@@ -68,8 +68,11 @@ def _django(generate_key: bool = False) -> None:
     _ensure_secret_key(generate_key)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.settings")
     import django
+    from django.apps import apps
     from django.core.exceptions import ImproperlyConfigured
 
+    if apps.ready:
+        return  # already set up (commands run in-process by the tests): logging stays as configured
     try:
         django.setup()
     except ImproperlyConfigured as error:
