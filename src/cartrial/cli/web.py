@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         from cartrial.apps.accounts.services import api_token_create
         from cartrial.apps.audit.services import Actor
 
-        user = User.objects.filter(username=username, is_active=True).first()
+        user = User.objects.filter(username__iexact=username, is_active=True).first()
         if user is None:
             _fail(f"No active user '{username}'.")
         typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))

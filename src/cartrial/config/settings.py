@@ -137,6 +137,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+# Usernames are accepted in any case at login, so failures are counted in one case too.
+AXES_USERNAME_CALLABLE = "cartrial.apps.accounts.lockout.username_for_lockout"
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]

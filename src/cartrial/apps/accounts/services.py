@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from cartrial.apps import clock
@@ -34,13 +34,23 @@ class SignatureRefused(DomainError):
 def user_create(
     *, actor: Actor, username: str, password: str, first_name: str, last_name: str, email: str = "", language: str = ""
 ) -> User:
-    """Create a person's account (argon2-hashed password)."""
-    if User.objects.filter(username=username).exists():
-        raise InvalidInput(f"The username '{username}' is taken.", code="duplicate_username")
+    """Create a person's account (argon2-hashed password); a username taken in any case is refused.
+
+    One person, one account: a second account in another case would sign and be locked out apart.
+    """
+    existing = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+    if existing is not None:
+        raise _username_taken(username, existing)
     with transaction.atomic():
         user = User(username=username, first_name=first_name, last_name=last_name, email=email, language=language)
         user.set_password(password)
-        user.save()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            # Created meanwhile by a concurrent request: the database constraint decided.
+            taken = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+            raise _username_taken(username, taken or username) from None
         audit_record(
             actor=actor,
             event=AuditEvent.USER_CREATED,
@@ -49,6 +59,15 @@ def user_create(
             changes=changes_between(None, {"username": username, "first_name": first_name, "last_name": last_name}),
         )
     return user
+
+
+def _username_taken(username: str, existing: str) -> InvalidInput:
+    if existing == username:
+        return InvalidInput(f"The username '{username}' is taken.", code="duplicate_username")
+    return InvalidInput(
+        f"The username '{username}' is taken: it is the account '{existing}' (usernames ignore case).",
+        code="duplicate_username",
+    )
 
 
 def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) -> Membership:
