@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from cartrial.config.security_headers import static_file_headers
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("CARTRIAL_DEBUG", "0") == "1"
@@ -50,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After whitenoise (static files keep their caching), before everything that renders.
+    "cartrial.config.security_headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cartrial.apps.accounts.context.memberships",
+                "cartrial.config.security_headers.csp_nonce",
             ],
         },
     }
@@ -152,6 +157,7 @@ STATIC_ROOT = Path(os.environ.get("CARTRIAL_STATIC_ROOT", Path.cwd() / "staticfi
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WHITENOISE_ADD_HEADERS_FUNCTION = static_file_headers
 
 # The protocol in force; validated at start-up (cartrial.apps.trial.apps.TrialConfig.ready).
 CARTRIAL_PROTOCOL_FILE = os.environ.get("CARTRIAL_PROTOCOL_FILE", "")
