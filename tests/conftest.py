@@ -118,6 +118,22 @@ class World:
         return client
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """The test database, with PostgreSQL's trigger refusing TRUNCATE of the audit table disabled.
+
+    Django empties the tables with TRUNCATE after each transactional test (live server, threads);
+    the trigger would refuse it. It stays in place (only disabled), and the test that checks it
+    enables it inside its own transaction.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
+
+
 @pytest.fixture
 def world(db: Any) -> World:
     from cartrial.protocols import active_protocol

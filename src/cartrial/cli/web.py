@@ -13,6 +13,8 @@ from pathlib import Path
 import typer
 
 DEMO_KEY_FILE = "cartrial-demo.key"
+# The demo's Django secret key, made on this machine (production sets CARTRIAL_SECRET_KEY).
+DEMO_SECRET_FILE = "cartrial-demo.secret"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -37,13 +39,40 @@ def _ensure_identity_key(generate: bool) -> None:
         typer.echo(f"Generated a demo identity key in {key_file} (set CARTRIAL_IDENTITY_KEY in production).")
 
 
+def _ensure_secret_key(generate: bool) -> None:
+    """Use CARTRIAL_SECRET_KEY, else the demo's secret file in the working directory (made if asked).
+
+    The settings refuse to start without a key; the demo makes a random one per machine, kept
+    private beside its identity key, so that `cartrial demo` then `cartrial serve` work on a
+    fresh clone and no key is ever shipped with the code.
+    """
+    if os.environ.get("CARTRIAL_SECRET_KEY", "").strip():
+        return
+    key_file = Path.cwd() / DEMO_SECRET_FILE
+    if key_file.exists():
+        os.environ["CARTRIAL_SECRET_KEY"] = key_file.read_text().strip()
+        return
+    if generate:
+        import secrets
+
+        key_file.touch(mode=0o600)
+        key_file.chmod(0o600)
+        key_file.write_text(secrets.token_urlsafe(50) + "\n")
+        os.environ["CARTRIAL_SECRET_KEY"] = key_file.read_text().strip()
+        typer.echo(f"Generated a demo secret key in {key_file} (set CARTRIAL_SECRET_KEY in production).")
+
+
 def _django(generate_key: bool = False) -> None:
     """Configure Django (validates the protocol file: a broken one stops here with its reason)."""
     _ensure_identity_key(generate_key)
+    _ensure_secret_key(generate_key)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.settings")
     import django
+    from django.apps import apps
     from django.core.exceptions import ImproperlyConfigured
 
+    if apps.ready:
+        return  # already set up (commands run in-process by the tests): logging stays as configured
     try:
         django.setup()
     except ImproperlyConfigured as error:
@@ -143,25 +172,38 @@ def register(app: typer.Typer) -> None:
         typer.echo("Database up to date.")
 
     @app.command()
-    def keygen() -> None:
-        """Print a new key for CARTRIAL_IDENTITY_KEY (encryption of identity data at rest)."""
+    def keygen(
+        secret: bool = typer.Option(False, "--secret", help="Print a Django secret key for CARTRIAL_SECRET_KEY."),
+    ) -> None:
+        """Print a new key for CARTRIAL_IDENTITY_KEY (encryption of identity data at rest), or --secret."""
+        if secret:
+            import secrets
+
+            typer.echo(secrets.token_urlsafe(50))
+            return
         from cryptography.fernet import Fernet
 
         typer.echo(Fernet.generate_key().decode())
 
     @audit_app.command("verify")
     def audit_verify() -> None:
-        """Walk the hash chain; exit 0 when intact, 1 naming the first broken entry."""
+        """Walk the hash chain; exit 0 when intact (last line: `head <hash>`), 1 naming the first broken entry.
+
+        The head's hash, kept outside the database (a log, a monitor's report), later shows that
+        the trail was not cut back and re-headed.
+        """
         _django()
         from cartrial.apps.audit.selectors import audit_verify as verify
 
         report = verify()
         if report.intact:
             typer.echo(f"Audit trail intact: {report.checked} entries verified.")
+            typer.echo(f"head {report.head_hash}")
             return
         assert report.first_break is not None
+        where = "the chain head" if report.first_break.sequence is None else f"entry #{report.first_break.sequence}"
         typer.echo(
-            f"Audit trail BROKEN at entry #{report.first_break.sequence}: {report.first_break.problem} "
+            f"Audit trail BROKEN at {where}: {report.first_break.problem} "
             f"({report.checked} entries verified before it).",
             err=True,
         )
@@ -175,7 +217,7 @@ def register(app: typer.Typer) -> None:
         from cartrial.apps.accounts.services import api_token_create
         from cartrial.apps.audit.services import Actor
 
-        user = User.objects.filter(username=username, is_active=True).first()
+        user = User.objects.filter(username__iexact=username, is_active=True).first()
         if user is None:
             _fail(f"No active user '{username}'.")
         typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))

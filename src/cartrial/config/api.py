@@ -4,15 +4,18 @@ Errors are JSON `{"code": <stable machine code>, "message": <in the request's la
 `item` when one input item is refused, `fields` for field-by-field validation) with a status
 chosen by the error's class: 401 without a valid token, 403 for a role that may not act, 404 for
 anything outside the user's scope, 409 for a rule that refuses (a pathway guard, a wrong stage),
-422 for invalid input. Any other exception is a bug: logged with its traceback, answered 500.
+422 for invalid input. Any other exception is a bug: answered 500 `server_error` in the same
+format and logged with its traceback.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.log import log_response
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -23,7 +26,6 @@ from cartrial.apps.text import FormInvalid, api_language, error_text
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
 
-logger = logging.getLogger("cartrial.api")
 
 
 class TokenAuth(HttpBearer):
@@ -99,12 +101,22 @@ def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse
     )
 
 
+# Django answers these itself with a 4xx (and logs them as it should): not bugs.
+_DJANGO_REQUEST_ERRORS = (PermissionDenied, SuspiciousOperation, BadRequest, MultiPartParserError)
+
+
 @api.exception_handler(Exception)
-def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
-    logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    return api.create_response(
-        request, {"code": "server_error", "message": "An unexpected error occurred; it has been logged."}, status=500
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Only what no handler above (nor ninja's own, e.g. Http404) claims: a bug. Logged on
+    # `django.request` with the traceback, as Django logs a page's 500; the client gets JSON
+    # without the details.
+    if isinstance(exc, _DJANGO_REQUEST_ERRORS):
+        raise exc
+    response = api.create_response(
+        request, {"code": "server_error", "message": "Internal server error; it has been logged."}, status=500
     )
+    log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exc)
+    return response
 
 
 def _register_routers() -> None:

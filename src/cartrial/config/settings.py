@@ -1,20 +1,35 @@
 """Django settings: one file, driven by the environment (DATABASE_URL, CARTRIAL_* variables).
 
-Defaults make a laptop demo work (an SQLite file in the working directory); production sets
-DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY and CARTRIAL_DEBUG=0.
+Production sets DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY,
+CARTRIAL_ALLOWED_HOSTS and CARTRIAL_HTTPS=1, and refuses to start without a secret key. The
+demo (`cartrial demo`) makes its own keys in files of the working directory and sets them in
+the environment; the test suite uses `cartrial.config.test_settings`.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from cartrial.config.security_headers import static_file_headers
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("CARTRIAL_DEBUG", "0") == "1"
-SECRET_KEY = os.environ.get("CARTRIAL_SECRET_KEY", "insecure-demo-key-change-me-in-production-0123456789abcdef")
+# No key ships with the code: a known key would let anyone forge sessions and signed values.
+SECRET_KEY = os.environ.get("CARTRIAL_SECRET_KEY", "").strip()
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CARTRIAL_SECRET_KEY is not set: generate one with `cartrial keygen --secret` and set it in the "
+            "server's environment (the demo, `cartrial demo`, makes its own in cartrial-demo.secret)."
+        )
+    # Development only: a key for this process (sessions end when it restarts).
+    SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = os.environ.get("CARTRIAL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
@@ -38,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After whitenoise (static files keep their caching), before everything that renders.
+    "cartrial.config.security_headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cartrial.apps.accounts.context.memberships",
+                "cartrial.config.security_headers.csp_nonce",
             ],
         },
     }
@@ -112,6 +130,12 @@ if not DEBUG and os.environ.get("CARTRIAL_HTTPS", "0") == "1":
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
+    # Browsers refuse plain HTTP to this host (and its subdomains) for a year once seen over HTTPS.
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Joining the browsers' HSTS preload list commits a whole registered domain (the hospital's):
+# its owner decides that (hstspreload.org), not this application, so `check --deploy` does not ask.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # django-axes: five failed logins for one username from one address lock it for 30 minutes.
 AXES_FAILURE_LIMIT = int(os.environ.get("CARTRIAL_LOGIN_FAILURE_LIMIT", "5"))
@@ -120,6 +144,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+# Usernames are accepted in any case at login, so failures are counted in one case too.
+AXES_USERNAME_CALLABLE = "cartrial.apps.accounts.lockout.username_for_lockout"
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]
@@ -133,20 +159,28 @@ STATIC_ROOT = Path(os.environ.get("CARTRIAL_STATIC_ROOT", Path.cwd() / "staticfi
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WHITENOISE_ADD_HEADERS_FUNCTION = static_file_headers
 
 # The protocol in force; validated at start-up (cartrial.apps.trial.apps.TrialConfig.ready).
 CARTRIAL_PROTOCOL_FILE = os.environ.get("CARTRIAL_PROTOCOL_FILE", "")
 # Fernet key(s) for identity data at rest, comma-separated, newest first (rotation).
 CARTRIAL_IDENTITY_KEY = os.environ.get("CARTRIAL_IDENTITY_KEY", "")
 
+# Everything goes to stderr (gunicorn's log). Django's default sends request errors only to
+# ADMINS by e-mail when DEBUG is off, so a 500 left no traceback anywhere: `django.request`
+# errors now reach the console with their traceback (the formatter appends exc_info). 4xx
+# answers are the access log's business; security warnings (CSRF, bad Host) are kept.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "cartrial": {"handlers": ["console"], "level": os.environ.get("CARTRIAL_LOG_LEVEL", "INFO")},
-        "axes": {"handlers": ["console"], "level": "WARNING"},
+        "cartrial": {"level": os.environ.get("CARTRIAL_LOG_LEVEL", "INFO")},
+        "axes": {"level": "WARNING"},
+        "django": {"handlers": [], "level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }
 STATICFILES_FINDERS = [

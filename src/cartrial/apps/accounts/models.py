@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models.functions import Lower
 
 from cartrial.domain.roles import Role
 
 
+class CaseInsensitiveUserManager(UserManager["User"]):
+    """Finds a person by username in any case: the login form and the backends go through here."""
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(username__iexact=username)
+
+
 class User(AbstractUser):
-    """A person using cartrial; what they may do depends on their memberships."""
+    """A person using cartrial; what they may do depends on their memberships.
+
+    The username is kept as typed and unique whatever its case (database constraint), so one
+    person cannot hold two accounts by changing case (domain/usernames.py).
+    """
 
     language = models.CharField(max_length=8, blank=True, help_text="Preferred UI language; empty = center's")
+
+    objects = CaseInsensitiveUserManager()
+
+    class Meta(AbstractUser.Meta):
+        constraints = [models.UniqueConstraint(Lower("username"), name="user_username_unique_any_case")]
 
 
 class Membership(models.Model):

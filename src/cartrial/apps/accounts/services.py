@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 
 from cartrial.apps import clock
 from cartrial.apps.accounts.models import ApiToken, ElectronicSignature, Membership, User
@@ -16,6 +19,12 @@ from cartrial.apps.trial.models import Center
 from cartrial.domain.audit_chain import canonical_json
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.roles import Role
+
+logger = logging.getLogger("cartrial.accounts")
+
+# A token's last use is written at most this often: most API requests then write nothing, so
+# reads do not queue behind a long import for SQLite's one write lock.
+TOKEN_USE_RECORD_INTERVAL = timedelta(minutes=15)
 
 
 class SignatureRefused(Refused):
@@ -27,13 +36,23 @@ class SignatureRefused(Refused):
 def user_create(
     *, actor: Actor, username: str, password: str, first_name: str, last_name: str, email: str = "", language: str = ""
 ) -> User:
-    """Create a person's account (argon2-hashed password)."""
-    if User.objects.filter(username=username).exists():
-        raise InvalidInput("The username '{username}' is taken.", code="duplicate_username", username=username)
+    """Create a person's account (argon2-hashed password); a username taken in any case is refused.
+
+    One person, one account: a second account in another case would sign and be locked out apart.
+    """
+    existing = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+    if existing is not None:
+        raise _username_taken(username, existing)
     with transaction.atomic():
         user = User(username=username, first_name=first_name, last_name=last_name, email=email, language=language)
         user.set_password(password)
-        user.save()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            # Created meanwhile by a concurrent request: the database constraint decided.
+            taken = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+            raise _username_taken(username, taken or username) from None
         audit_record(
             actor=actor,
             event=AuditEvent.USER_CREATED,
@@ -42,6 +61,20 @@ def user_create(
             changes=changes_between(None, {"username": username, "first_name": first_name, "last_name": last_name}),
         )
     return user
+
+
+def _username_taken(username: str, existing: str) -> InvalidInput:
+    if existing == username:
+        return InvalidInput(
+            "The username '{username}' is taken.", code="duplicate_username", item="username", username=username
+        )
+    return InvalidInput(
+        "The username '{username}' is taken: it is the account '{existing}' (usernames ignore case).",
+        code="duplicate_username",
+        item="username",
+        username=username,
+        existing=existing,
+    )
 
 
 def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) -> Membership:
@@ -92,13 +125,32 @@ def api_token_create(*, actor: Actor, user: User, label: str) -> str:
 
 
 def api_token_authenticate(token: str) -> User | None:
-    """The active user owning `token`, or None."""
+    """The active user owning `token`, or None; records the use at most once per interval."""
     digest = hashlib.sha256(token.encode()).hexdigest()
     row = ApiToken.objects.select_related("user").filter(token_sha256=digest, revoked=False).first()
     if row is None or not row.user.is_active:
         return None
-    ApiToken.objects.filter(pk=row.pk).update(last_used_at=clock.now())
+    _token_use_record(row)
     return row.user
+
+
+def _token_use_record(row: ApiToken) -> None:
+    """Write the token's last use when the recorded one is older than the interval (or absent).
+
+    Most requests return without a statement. The UPDATE is conditional, so concurrent requests
+    write once; not audited (usage metadata, not trial data). A failure (SQLite busy behind a
+    long import) is logged and the request goes on: knowing the last use is not worth a refusal.
+    """
+    now = clock.now()
+    threshold = now - TOKEN_USE_RECORD_INTERVAL
+    if row.last_used_at is not None and row.last_used_at > threshold:
+        return
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=threshold)
+    try:
+        with transaction.atomic():
+            ApiToken.objects.filter(stale, pk=row.pk).update(last_used_at=now)
+    except DatabaseError as error:
+        logger.warning("API token %s: its use was not recorded (%s)", row.prefix, error)
 
 
 def signature_apply(

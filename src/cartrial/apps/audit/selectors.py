@@ -4,39 +4,119 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
 
-from cartrial.apps.audit.models import AuditEntry
-from cartrial.domain.audit_chain import ChainedContent, ChainReport, walk_chain
+from cartrial.apps.audit.models import AuditChainHead, AuditEntry
+from cartrial.domain.audit_chain import (
+    ChainBreak,
+    ChainedContent,
+    ChainHead,
+    ChainReport,
+    UnreadableEntry,
+    beyond_head_break,
+    read_entry,
+    read_head,
+    walk_chain,
+)
+
+_STORED_FIELDS = (
+    "id",
+    "sequence",
+    "stored_time",
+    "actor_id",
+    "actor_username",
+    "role",
+    "center_code",
+    "event",
+    "entity",
+    "entity_id",
+    "subject_code",
+    "changes_json",
+    "reason",
+    "previous_hash",
+    "entry_hash",
+)
 
 
-def _contents(batch_size: int = 2000) -> Iterator[tuple[ChainedContent, str]]:
-    for row in AuditEntry.objects.order_by("sequence").iterator(chunk_size=batch_size):
-        yield (
-            ChainedContent(
-                sequence=row.sequence,
-                occurred_at=row.occurred_at,
-                actor_id=row.actor_id,
-                actor_username=row.actor_username,
-                role=row.role,
-                center_code=row.center_code,
-                event=row.event,
-                entity=row.entity,
-                entity_id=row.entity_id,
-                subject_code=row.subject_code,
-                changes_json=row.changes_json,
-                reason=row.reason,
-                previous_hash=row.previous_hash,
-            ),
-            row.entry_hash,
-        )
+def _contents(
+    up_to: int | None = None, batch_size: int = 2000
+) -> Iterator[tuple[ChainedContent, str] | UnreadableEntry]:
+    """The stored entries in sequence order, read as raw values so that a corrupted row is named.
+
+    On SQLite the time is read as the stored text: the ORM's conversion of a malformed time
+    raises (or gives None) before anything could say which entry holds it.
+    """
+    stored_time = Cast("occurred_at", TextField()) if connection.vendor == "sqlite" else F("occurred_at")
+    rows = AuditEntry.objects.annotate(stored_time=stored_time).order_by("sequence", "id")
+    if up_to is not None:
+        rows = rows.filter(sequence__lte=up_to)
+    for values in rows.values_list(*_STORED_FIELDS).iterator(chunk_size=batch_size):
+        named = dict(zip(_STORED_FIELDS, values, strict=True))
+        named["occurred_at"] = named.pop("stored_time")
+        yield read_entry(named)
+
+
+def _stored_head() -> ChainHead | ChainBreak | None:
+    row = AuditChainHead.objects.filter(pk=1).values("last_sequence", "last_hash").first()
+    return None if row is None else read_head(row)
+
+
+@contextmanager
+def _tolerant_text() -> Iterator[None]:
+    """On SQLite, read text whose bytes are not UTF-8 (escaped) so that the walk can name it.
+
+    Python's sqlite3 otherwise fails the whole fetch on such a value. PostgreSQL refuses to
+    store invalid text, so nothing changes there.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    previous = raw.text_factory
+    raw.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    try:
+        yield
+    finally:
+        raw.text_factory = previous
+
+
+def _first_beyond_current_head() -> ChainBreak | None:
+    """Rows stored after the chain head, read with the head in one statement (one snapshot)."""
+    head_table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    entry_table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    # Table names come from the models, nothing from input.
+    head = f"(SELECT last_sequence FROM {head_table} WHERE id = 1)"  # noqa: S608
+    sql = f"SELECT {head}, MIN(sequence), COUNT(*) FROM {entry_table} WHERE sequence > COALESCE({head}, 0)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        current_head, first, count = cursor.fetchone()
+    return beyond_head_break(first, count, current_head) if count else None
 
 
 def audit_verify() -> ChainReport:
-    """Walk the whole chain from the first entry; names the first broken one."""
-    return walk_chain(_contents())
+    """Walk the chain up to the stored head, compare its end with the head, then look past it.
+
+    Names the first broken entry. The walk stops at the head read before it, so entries
+    appended meanwhile (with their head) are neither walked nor mistaken for strays; rows past
+    the head as it is now were written without moving it.
+    """
+    with _tolerant_text():
+        head = _stored_head()
+        if isinstance(head, ChainBreak):
+            return ChainReport(0, head)
+        report = walk_chain(_contents(up_to=head.last_sequence if head else 0), head)
+    if not report.intact:
+        return report
+    stray = _first_beyond_current_head()
+    if stray is not None:
+        return ChainReport(report.checked, stray)
+    return report
 
 
 def audit_entries_for_subject(subject_code: str) -> QuerySet[AuditEntry]:

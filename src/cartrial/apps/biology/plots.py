@@ -1,4 +1,4 @@
-"""Plots of observations against the expected course (Plotly figures without plotly.js; pages load the local copy).
+"""Plots of observations against the expected course (Plotly figures as data; pages load the local plotly.js).
 
 Conventions on every plot: x = days since infusion (D0), y = the marker on a log scale; grey =
 the population's 5-95 % band (virtual cohort of the preset) with its median dotted; blue = this
@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from cartrial.apps.biology.presenters import MARKER_TITLES
 from cartrial.apps.biology.selectors import CohortPatient, KineticRow
+from cartrial.apps.figures import figure_html
 from cartrial.domain.kinetics import Band, Preset, ReappearanceSummary
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -38,8 +39,7 @@ def _d() -> str:
 
 
 def _html(figure: go.Figure, div_id: str) -> str:
-    html: str = figure.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
-    return html
+    return figure_html(figure, div_id, _CONFIG)
 
 
 def _clip(values: np.ndarray, marker: str) -> list[float]:
@@ -142,12 +142,31 @@ def _layout(figure: go.Figure, marker: str, unit: str, x_max: float, y_top: floa
     figure.update_xaxes(
         title_text=_("Days since infusion (D0)"), range=[-2, x_max], gridcolor="#eef1f4", zeroline=False
     )
+    low, high = math.log10(floor), math.log10(max(y_top * 2.0, floor * 10))
+    decades = range(math.floor(low), math.ceil(high) + 1)
     figure.update_yaxes(
         type="log",
-        range=[math.log10(floor), math.log10(max(y_top * 2.0, floor * 10))],
+        range=[low, high],
         gridcolor="#eef1f4",
-        exponentformat="power",
+        tickvals=[10.0**exponent for exponent in decades],
+        ticktext=[power_of_ten(exponent) for exponent in decades],
     )
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(exponent: int) -> str:
+    """A decade's label as 10 with a Unicode superscript exponent (1, 10, 10², 10⁻¹).
+
+    Plotly's own "power" format writes the exponent with <sup>, which it draws with an inline
+    style attribute that the pages' Content-Security-Policy refuses.
+    """
+    if exponent == 0:
+        return "1"
+    if exponent == 1:
+        return "10"
+    return "10" + str(exponent).translate(_SUPERSCRIPT)
 
 
 def x_limit(rows: Sequence[KineticRow], horizon: float, minimum: float = 120.0) -> float:

@@ -1,4 +1,4 @@
-"""Plots of the logistics pages (Plotly, rendered without plotly.js: the page loads the local copy)."""
+"""Plots of the logistics pages (Plotly figures as data: the page loads the local plotly.js and draws them)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
+from cartrial.apps.figures import figure_html
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, IntervalSummary, StepDuration
 
 _CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def _html(figure: go.Figure, div_id: str) -> str:
-    html: str = figure.to_html(
-        full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id, default_width="100%"
-    )
-    return html
+    return figure_html(figure, div_id, _CONFIG)
 
 
 def temperature_plot(
