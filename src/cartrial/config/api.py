@@ -27,7 +27,6 @@ from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotF
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
 
 
-
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer ct_...`; tokens are created with `cartrial token create USERNAME`."""
 
