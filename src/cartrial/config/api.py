@@ -122,10 +122,10 @@ def _register_routers() -> None:
     from cartrial.apps.biology.api import router as biology_router
     from cartrial.apps.clinical.api import router as clinical_router
     from cartrial.apps.logistics.api import router as logistics_router
+    from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
-    from cartrial.apps.trial.api import router as trial_router
 
-    api.add_router("/centers", trial_router)
+    api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)

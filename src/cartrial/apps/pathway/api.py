@@ -17,11 +17,42 @@ from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import ConsentWithdrawal, Subject
 from cartrial.apps.text import api_language, form_invalid, tr
 from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.apps.trial.selectors import center_list
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, next_step, steps_from
 from cartrial.domain.roles import Action
 
 router = Router(tags=["subjects"])
+centers_router = Router(tags=["centers"])
+
+
+class CenterOut(Schema):
+    code: str
+    name: str
+    city: str
+    country: str
+    time_zone: str
+    language: str
+    kind: str
+    my_role: str
+
+
+@centers_router.get("", response=list[CenterOut], summary="Centers where I have a role")
+def centers(request: HttpRequest) -> list[CenterOut]:
+    scope = scope_for(request.user)
+    return [
+        CenterOut(
+            code=c.code,
+            name=c.name,
+            city=c.city,
+            country=c.country,
+            time_zone=c.time_zone,
+            language=c.language,
+            kind=c.kind,
+            my_role=scope.roles_by_center[c.pk].value,
+        )
+        for c in center_list(center_ids=scope.center_ids)
+    ]
 
 
 class IdentityOut(Schema):

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 
-from cartrial.apps.access import Reach
+from cartrial.apps.access import Reach, acting_role, scope_for
 from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.accounts.services import signature_apply
 from cartrial.apps.audit.services import Actor
@@ -298,15 +298,16 @@ def _bedside_checks(call: StepCall) -> tuple[logistics.BedsideCheck, logistics.B
             item="second_username",
             username=call.data["second_username"],
         )
-    center = call.subject.center
-    second_role = second.memberships.filter(center=center).values_list("role", flat=True).first() or ""
+    # The second person's role comes from the access rules, like anyone's: the role with which they
+    # may take part in the infusion at this subject's center (none: the domain refuses them).
+    second_role = acting_role(scope_for(second), Step.INFUSE, call.subject)
     return (
         logistics.BedsideCheck(
             call.user, call.actor.role, call.data["password"], call.data["bag_code"], call.data["wristband_code"]
         ),
         logistics.BedsideCheck(
             second,
-            second_role,
+            second_role.value if second_role else "",
             call.data["second_password"],
             call.data["second_bag_code"],
             call.data["second_wristband_code"],
