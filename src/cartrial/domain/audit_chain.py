@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cartrial.domain.text import N_, Message
+
 # The previous hash of the very first entry.
 GENESIS_HASH = "0" * 64
 
@@ -69,10 +71,10 @@ def entry_hash(content: ChainedContent) -> str:
 
 @dataclass(frozen=True)
 class ChainBreak:
-    """The first entry where the chain does not hold, and why."""
+    """The first entry where the chain does not hold, and why (a message: `str()` is the English)."""
 
     sequence: int
-    problem: str
+    problem: Message
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,17 @@ def walk_chain(entries: Iterable[tuple[ChainedContent, str]]) -> ChainReport:
     checked = 0
     for content, stored_hash in entries:
         if content.sequence != expected_sequence:
-            return ChainReport(
-                checked,
-                ChainBreak(content.sequence, f"sequence jumps from {expected_sequence - 1} to {content.sequence}"),
+            jump = Message(
+                N_("sequence jumps from {previous} to {sequence}"),
+                {"previous": expected_sequence - 1, "sequence": content.sequence},
             )
+            return ChainReport(checked, ChainBreak(content.sequence, jump))
         if content.previous_hash != expected_previous:
-            return ChainReport(checked, ChainBreak(content.sequence, "previous-hash link does not match entry before"))
+            broken = Message(N_("previous-hash link does not match entry before"))
+            return ChainReport(checked, ChainBreak(content.sequence, broken))
         if entry_hash(content) != stored_hash:
-            return ChainReport(checked, ChainBreak(content.sequence, "content does not match its stored hash"))
+            edited = Message(N_("content does not match its stored hash"))
+            return ChainReport(checked, ChainBreak(content.sequence, edited))
         checked += 1
         expected_previous = stored_hash
         expected_sequence += 1
