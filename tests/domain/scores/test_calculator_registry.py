@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
 from cartrial.domain.scores.registry import CALCULATOR_NAMES, CALCULATORS, calculate, describe
+from cartrial.locale import render
 
 # Transcribed from calculators.md: name → (input keys, output keys).
 CONTRACT = {
@@ -183,8 +184,10 @@ def _fields(name: str, payload: object) -> list[str]:
         calculate(name, payload)
     error = caught.value
     assert isinstance(error, InvalidInput)
-    assert "\n" not in error.message
+    assert "\n" not in str(error) and "\n" not in render(error.message, "fr")
     assert all(set(e) == {"field", "message"} for e in error.field_errors)
+    # The API's English field errors are the translatable field messages, rendered.
+    assert [e["message"] for e in error.field_errors] == [" ".join(str(m).split()) for _, m in error.field_messages]
     return [e["field"] for e in error.field_errors]
 
 
