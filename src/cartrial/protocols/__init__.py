@@ -191,15 +191,15 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         criteria = parse_criteria(data.get("eligibility", {}).get("criteria", []))
         validate_rules(criteria)
     except RuleError as error:
-        raise ProtocolError(path, f"eligibility.criteria.{error.criterion_index}.rule", error.message) from None
+        raise ProtocolError(path, f"eligibility.criteria.{error.criterion_index}.rule", str(error)) from None
     except InvalidInput as error:
-        raise ProtocolError(path, "eligibility.criteria", error.message) from None
+        raise ProtocolError(path, "eligibility.criteria", str(error)) from None
     release_specifications = []
     for index, product in enumerate(data["products"]):
         try:
             release_specifications.append(parse_release_specification(product.get("release_specification", [])))
         except InvalidInput as error:
-            raise ProtocolError(path, f"products.{index}.release_specification", error.message) from None
+            raise ProtocolError(path, f"products.{index}.release_specification", str(error)) from None
     study = data["study"]
     return Protocol(
         path=str(path),
