@@ -160,7 +160,8 @@ def test_a_criterion_without_rule_waits_for_attestation() -> None:
     assert verdict.results[0].outcome is MISSING
     assert verdict.verdict is Verdict.INCOMPLETE
     assert str(verdict.results[0].explanation) == "No rule in the protocol: to be attested by the investigator."
-    assert render(verdict.results[0].explanation, "fr") == "Pas de règle dans le protocole : à attester par l'investigateur."
+    french = render(verdict.results[0].explanation, "fr")
+    assert french == "Pas de règle dans le protocole : à attester par l'investigateur."
 
 
 def test_no_criteria_is_never_eligible() -> None:
@@ -195,7 +196,9 @@ def test_explanations_of_lists_counts_and_negations() -> None:
         {"history.immunosuppressants": ["mycophenolate", "mycophenolate"]},
     ).results[0]
     assert str(count.explanation) == "Immunosuppressants failed: Mycophenolate (1), below the minimum of 2"
-    assert render(count.explanation, "fr") == "Immunosuppresseurs en échec : Mycophénolate (1), en dessous du minimum de 2"
+    assert render(count.explanation, "fr") == (
+        "Immunosuppresseurs en échec : Mycophénolate (1), en dessous du minimum de 2"
+    )
     negated = evaluate([criterion({"not": {"item": "prior_cart", "equals": True}})], {"prior_cart": True}).results[0]
     assert str(negated.explanation) == "Prior CAR-T cell therapy: yes"
     assert render(negated.explanation, "fr") == "Traitement antérieur par CAR-T : oui"

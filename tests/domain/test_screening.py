@@ -72,7 +72,9 @@ def test_one_failed_criterion_names_the_value_that_failed() -> None:
     failed = next(r for r in evaluation.verdict.results if r.criterion_id == "I06_CD3")
     assert failed.values_used == {"cd3_per_ul": 99.0}
     assert str(failed.explanation) == "CD3+ T cells: 99 cells/µL, below the minimum of 100 cells/µL"
-    assert render(failed.explanation, "fr") == "Lymphocytes T CD3+ : 99 cellules/µL, en dessous du minimum de 100 cellules/µL"
+    assert render(failed.explanation, "fr") == (
+        "Lymphocytes T CD3+ : 99 cellules/µL, en dessous du minimum de 100 cellules/µL"
+    )
 
 
 def test_a_score_is_never_computed_from_partial_data() -> None:
@@ -119,7 +121,8 @@ def test_age_out_of_the_equation_range_is_not_computed_and_said() -> None:
     assert _outcomes(evaluation)["I05_EGFR"] is Outcome.MISSING
     note = next(str(note) for note in evaluation.notes if str(note).startswith("eGFR"))
     assert note == (
-        "eGFR, CKD-EPI 2021 (race-free, creatinine) not computed: invalid input: age_years: must be from 18 to 120, got 17"
+        "eGFR, CKD-EPI 2021 (race-free, creatinine) not computed: "
+        "invalid input: age_years: must be from 18 to 120, got 17"
     )
 
 
