@@ -694,6 +694,7 @@ ROLE_USERS = {
 )
 def test_only_the_roles_of_an_action_may_post_it(world, action: str) -> None:
     from cartrial.domain.logistics_actions import LOGISTICS_ACTION_ROLES, LogisticsAction
+
     from cartrial.domain.roles import Role
 
     subject = world.new_subject("STR", State.MATERIAL_SHIPPED)
