@@ -29,6 +29,7 @@ from cartrial.domain.errors import InvalidInput
 from cartrial.domain.kinetics import OBSERVED_MARKERS, Preset
 from cartrial.domain.kinetics.observations import observed_units
 from cartrial.domain.lab_catalogue import ANALYTES, normalise_unit
+from cartrial.locale import translator
 
 CSV_COLUMNS: tuple[str, ...] = ("subject", "marker", "sampled_at", "value", "unit", "loq")
 REQUIRED_CSV_COLUMNS: tuple[str, ...] = ("marker", "sampled_at", "value", "unit")
@@ -70,7 +71,7 @@ class KineticEntry:
 
 def marker_label(marker: str, language: str) -> str:
     """The marker's name as the catalogue spells it in that language."""
-    return ANALYTES[marker].label(language)
+    return translator(language)(ANALYTES[marker].label)
 
 
 def _number(raw: str, *, field: str, french: bool, fail: _Fail) -> float:

@@ -17,6 +17,7 @@ from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.forms import SCAN_HELP, CenterDateTimeField, _at_center_zone
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.logistics_actions import LogisticsAction
+from cartrial.locale import render
 from cartrial.protocols import Protocol
 
 
@@ -34,7 +35,7 @@ class QcResultForm(forms.Form):
     def __init__(self, *args: Any, language: str = "en", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["test_code"].choices = [
-            (spec.code, f"{spec.label.get(language, spec.label['en'])} ({spec.describe(language)})")
+            (spec.code, f"{spec.label.get(language, spec.label['en'])} ({render(spec.describe(), language)})")
             for spec in services.release_specification().values()
         ]
 

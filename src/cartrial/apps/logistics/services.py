@@ -780,7 +780,7 @@ def qc_result_record(
             value_text=judged.value_text,
             value_number=judged.value_number,
             unit=spec.unit,
-            specification=spec.describe("en"),
+            specification=str(spec.describe()),
             conforms=judged.conforms,
             recorded_by=user,
             recorded_at=now,

@@ -39,6 +39,8 @@ from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, Ba
 from cartrial.domain.pathway import State, Step, TransitionRefused, next_step, state_label, step_label, steps_from
 from cartrial.domain.roles import Role
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, step_durations, summarise
+from cartrial.locale import render as render_message
+from cartrial.locale import translator
 from cartrial.protocols import Protocol, active_protocol
 
 # The logistics worklists: the subjects at each stage and the role whose move it is.
@@ -144,7 +146,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "worklists": worklists,
         "interval_labels": [
-            INTERVAL_LABELS[name].get(language, INTERVAL_LABELS[name]["en"]) for name, _, _ in INTERVALS
+            translator(language)(INTERVAL_LABELS[name]) for name, _, _ in INTERVALS
         ],
         "table": table,
         "v2v_plot": vein_to_vein_plot(summaries, language) if milestones else "",
@@ -230,13 +232,13 @@ def _page_context(
     batches = [
         {
             "view": b,
-            "status_label": BATCH_STATUS_LABELS[BatchStatus(b.batch.status)].get(language),
-            "branch_label": BRANCH_LABELS[b.batch.branch].get(language) if b.batch.branch else "",  # type: ignore[index]
+            "status_label": translator(language)(BATCH_STATUS_LABELS[BatchStatus(b.batch.status)]),
+            "branch_label": translator(language)(BRANCH_LABELS[b.batch.branch]) if b.batch.branch else "",  # type: ignore[index]
             "qc": [
                 {
                     "result": r,
                     "label": specification[r.test_code].label.get(language, r.test_code),
-                    "spec": specification[r.test_code].describe(language),
+                    "spec": render_message(specification[r.test_code].describe(), language),
                     "value": QC_WORDS_FR.get(r.value_text, r.value_text) if language == "fr" else r.value_text,
                 }
                 for r in b.qc

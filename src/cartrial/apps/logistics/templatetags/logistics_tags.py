@@ -50,9 +50,7 @@ def logistics_panel(context: dict[str, Any]) -> dict[str, Any]:
 @register.filter
 def batch_status(value: str) -> str:
     """A batch status in the user's language."""
-    language = (translation.get_language() or "fr")[:2]
-    labels = BATCH_STATUS_LABELS[BatchStatus(value)]
-    return labels.get(language, labels["en"])
+    return translation.gettext(BATCH_STATUS_LABELS[BatchStatus(value)])
 
 
 DEVIATION_KIND_LABELS = {
