@@ -32,8 +32,8 @@ router = Router(tags=["calculators", "screening"])
 def calculator_error(error: CalculatorInputError) -> ApiError:
     """422 with one entry per field (404 for a calculator name that is not in the contract)."""
     if isinstance(error, UnknownCalculatorError):
-        return ApiError(404, error.code, error.message)
-    return ApiError(422, error.code, error.message, error.field_errors)
+        return ApiError(404, error.code, str(error))
+    return ApiError(422, error.code, str(error), error.field_errors)
 
 
 @router.get("/calculators", response=list[dict[str, Any]], summary="Calculators of the contract")

@@ -243,7 +243,8 @@ def _icans(data: ParsedInput) -> Output:
         "grade": result.grade,
         "domains": [{"domain": d.domain, "grade": d.grade, "finding": d.finding} for d in result.domains],
         "ice_performed": result.ice_performed,
-        "grading": "ASTCT 2019 (adults)",
+        # A name, in the JSON as written; marked so a page can translate it.
+        "grading": N_("ASTCT 2019 (adults)"),
         "explanation": explanation,
     }
 
@@ -480,7 +481,7 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
                     description=N_(
                         "denominator of the highest ANA titre ever on HEp-2 (80 for 1:80, 0 if negative)"
                     ),
-                    label=N_("Highest ANA titre ever, 1:N"),
+                    label=N_("Highest ANA titre ever (1:N)"),
                     minimum=0,
                     maximum=eular_acr_2019.ANA_TITER_MAX,
                 ),
