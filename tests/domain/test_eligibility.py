@@ -531,3 +531,15 @@ def test_overall_verdict_of_answers_matches_the_rule_of_the_module(outcomes: lis
         Verdict.NOT_ELIGIBLE if NOT_MET in outcomes else Verdict.INCOMPLETE if MISSING in outcomes else Verdict.ELIGIBLE
     )
     assert overall_verdict(results) is expected
+
+
+@settings(max_examples=200)
+@given(criteria_lists, full_facts, st.sets(st.sampled_from(sorted(CATALOGUE))))
+def test_every_explanation_renders_whole_in_both_languages(
+    criteria: list[Criterion], facts: dict[str, object], withheld: set[str]
+) -> None:
+    verdict = evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld})
+    for result in verdict.results:
+        for language in ("en", "fr"):
+            text = render(result.explanation, language)
+            assert text and "{" not in text and "}" not in text and "Message(" not in text, text

@@ -914,21 +914,21 @@ def _holds(comparison: _Comparison, value: object, wording: _Wording) -> tuple[b
         if negated:
             if inside:
                 return False, _say(
-                    N_("{item}: {value}, within {low} to {high}, which the rule excludes"),
+                    N_("{item}: {value}, between {low} and {high}, which the rule excludes"),
                     wording,
                     shown,
                     low=low_shown,
                     high=high_shown,
                 )
             return True, _say(
-                N_("{item}: {value}, outside {low} to {high} as required"),
+                N_("{item}: {value}, not between {low} and {high}, as required"),
                 wording,
                 shown,
                 low=low_shown,
                 high=high_shown,
             )
         if inside:
-            within = N_("{item}: {value}, within {low} to {high}")
+            within = N_("{item}: {value}, between {low} and {high}")
             return True, _say(within, wording, shown, low=low_shown, high=high_shown)
         if number < low:
             return False, _say(N_("{item}: {value}, below the minimum of {limit}"), wording, shown, limit=low_shown)
