@@ -87,7 +87,7 @@ def test_fork_is_refused_with_the_earlier_hand_over_named() -> None:
         check_custody_chain(chain, expected={"bag-1": COI})
     assert refused.value.code == "custody_fork"
     assert refused.value.event_index == 3
-    assert "already handed item bag-1 to courier" in refused.value.message
+    assert "already handed item bag-1 to courier" in str(refused.value)
 
 
 def test_second_receipt_at_collection_is_a_fork() -> None:
@@ -100,7 +100,7 @@ def test_gap_is_refused_naming_the_missing_hand_over() -> None:
     with pytest.raises(CustodyGap) as refused:
         check_custody_chain(chain, expected={"bag-1": COI})
     assert refused.value.code == "custody_gap"
-    assert "hand-over from Lille apheresis unit to courier is missing" in refused.value.message
+    assert "hand-over from Lille apheresis unit to courier is missing" in str(refused.value)
 
 
 def test_hand_over_of_an_item_nobody_holds_is_refused() -> None:

@@ -27,6 +27,7 @@ from cartrial.domain.eligibility import (
     verdict_from_answers,
 )
 from cartrial.domain.errors import InvalidInput
+from cartrial.locale import render
 
 TEXT = {"en": "criterion", "fr": "critère"}
 
@@ -132,7 +133,7 @@ def test_absent_or_none_item_is_missing_data_never_not_met() -> None:
     assert outcome_of(rule, {"sledai2k.score": None}) is MISSING
     verdict = evaluate([criterion(rule)], {"sledai2k.score": None})
     assert verdict.verdict is Verdict.INCOMPLETE
-    assert verdict.results[0].explanation == "Missing data: sledai2k.score is missing"
+    assert str(verdict.results[0].explanation) == "SLEDAI-2K: not computed yet"
 
 
 def test_an_empty_list_is_data_not_missing() -> None:
@@ -158,7 +159,9 @@ def test_a_criterion_without_rule_waits_for_attestation() -> None:
     verdict = evaluate([criterion(None)], {"age_years": 40})
     assert verdict.results[0].outcome is MISSING
     assert verdict.verdict is Verdict.INCOMPLETE
-    assert "attested" in verdict.results[0].explanation
+    assert str(verdict.results[0].explanation) == "No rule in the protocol: to be attested by the investigator."
+    french = render(verdict.results[0].explanation, "fr")
+    assert french == "Pas de règle dans le protocole : à attester par l'investigateur."
 
 
 def test_no_criteria_is_never_eligible() -> None:
@@ -176,10 +179,14 @@ def test_the_result_records_the_values_used_and_says_why_in_words() -> None:
     result = evaluate([criterion(rule, "I03")], facts).results[0]
     assert result.outcome is NOT_MET
     assert result.values_used == {"sledai2k.score": 6, "organ_involvement": ["renal"]}
-    assert result.explanation == "Not met: sledai2k.score is 6 points, which is < 8"
+    assert str(result.explanation) == "SLEDAI-2K: 6, below the minimum of 8"
+    assert render(result.explanation, "fr") == "SLEDAI-2K : 6, en dessous du minimum de 8"
     met = evaluate([criterion(rule, "I03")], {**facts, "sledai2k.score": 12}).results[0]
-    assert met.explanation == (
-        "Met: sledai2k.score is 12 points, which is ≥ 8; organ_involvement is [renal], which includes renal"
+    assert str(met.explanation) == (
+        "SLEDAI-2K: 12, at least 8 required: met; Organ involvement: Renal, including Renal"
+    )
+    assert render(met.explanation, "fr") == (
+        "SLEDAI-2K : 12, au moins 8 requis : rempli ; Atteinte d'organe : Rénal, dont Rénal"
     )
 
 
@@ -188,14 +195,16 @@ def test_explanations_of_lists_counts_and_negations() -> None:
         [criterion({"item": "history.immunosuppressants", "count_gte": 2})],
         {"history.immunosuppressants": ["mycophenolate", "mycophenolate"]},
     ).results[0]
-    assert count.explanation == (
-        "Not met: history.immunosuppressants is [mycophenolate, mycophenolate], "
-        "which has 1 distinct entry, not at least 2"
+    assert str(count.explanation) == "Immunosuppressants failed: Mycophenolate (1), below the minimum of 2"
+    assert render(count.explanation, "fr") == (
+        "Immunosuppresseurs en échec : Mycophénolate (1), en dessous du minimum de 2"
     )
     negated = evaluate([criterion({"not": {"item": "prior_cart", "equals": True}})], {"prior_cart": True}).results[0]
-    assert negated.explanation == "Not met: not (prior_cart is true, which is true)"
+    assert str(negated.explanation) == "Prior CAR-T cell therapy: yes"
+    assert render(negated.explanation, "fr") == "Traitement antérieur par CAR-T : oui"
     age = evaluate([criterion({"item": "age_years", "between": [18, 65]})], {"age_years": 66}).results[0]
-    assert age.explanation == "Not met: age_years is 66 years, which is outside 18 to 65"
+    assert str(age.explanation) == "Age: 66 years, above the limit of 65 years"
+    assert render(age.explanation, "fr") == "Âge : 66 ans, au-dessus de la limite de 65 ans"
 
 
 def test_the_verdict_with_its_values_is_plain_json() -> None:
@@ -222,7 +231,8 @@ def test_a_fact_of_the_wrong_type_is_refused_not_guessed(rule: dict[str, object]
     with pytest.raises(InvalidInput) as refused:
         evaluate([criterion(rule)], {str(rule["item"]): value})
     assert refused.value.code == "fact_invalid"
-    assert str(rule["item"]) in refused.value.message
+    assert str(rule["item"]) in str(refused.value)
+    assert str(rule["item"]) in render(refused.value.message, "fr")
 
 
 def refusal(rule: object) -> RuleError:
@@ -231,7 +241,8 @@ def refusal(rule: object) -> RuleError:
         validate_rules(criteria)
     assert refused.value.criterion_id == "I02"
     assert refused.value.criterion_index == 1
-    assert refused.value.message.startswith("criterion I02: ")
+    assert str(refused.value).startswith("criterion I02: ")
+    assert render(refused.value.message, "fr").startswith("critère I02 : ")
     return refused.value
 
 
@@ -239,9 +250,13 @@ def test_an_undeclared_item_is_refused_with_criterion_item_and_a_suggestion() ->
     error = refusal({"all": [{"item": "age_years", "gte": 18}, {"item": "sledai2k.scor", "gte": 8}]})
     assert error.code == "rule_unknown_item"
     assert error.location == "rule.all.1.item"
-    assert error.message == (
+    assert str(error) == (
         "criterion I02: rule.all.1.item: item 'sledai2k.scor' is not a declared screening item; "
         "did you mean 'sledai2k.score'?"
+    )
+    assert render(error.message, "fr") == (
+        "critère I02 : rule.all.1.item : l'item « sledai2k.scor » n'est pas un item de screening déclaré ; "
+        "vouliez-vous dire « sledai2k.score » ?"
     )
 
 
@@ -249,14 +264,14 @@ def test_an_unknown_operator_is_refused_with_its_place_and_the_known_ones() -> N
     error = refusal({"item": "age_years", "at_least": 18})
     assert error.code == "rule_unknown_operator"
     assert error.location == "rule.at_least"
-    assert "'at_least' on item 'age_years' is not an operator" in error.message
-    assert "count_gte" in error.message
+    assert "'at_least' on item 'age_years' is not an operator" in str(error)
+    assert "count_gte" in str(error)
 
 
 def test_an_unknown_combinator_is_refused() -> None:
     error = refusal({"none_of": [{"item": "age_years", "gte": 18}]})
     assert error.code == "rule_unknown_operator"
-    assert "'none_of'" in error.message
+    assert "'none_of'" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -284,7 +299,7 @@ def test_a_wrong_operand_is_refused(rule: dict[str, object], location: str, word
     error = refusal(rule)
     assert error.code == "rule_invalid_operand"
     assert error.location == location
-    assert words in error.message
+    assert words in str(error)
 
 
 @pytest.mark.parametrize(
@@ -299,13 +314,13 @@ def test_a_wrong_operand_is_refused(rule: dict[str, object], location: str, word
 def test_an_operator_that_cannot_test_the_item_type_is_refused(rule: dict[str, object], words: str) -> None:
     error = refusal(rule)
     assert error.code == "rule_type_mismatch"
-    assert words in error.message
+    assert words in str(error)
 
 
 def test_a_threshold_on_a_value_without_fixed_unit_is_refused() -> None:
     error = refusal({"item": "creatinine", "lte": 1.5})
     assert error.code == "rule_unit_ambiguous"
-    assert "creatinine_unit" in error.message
+    assert "creatinine_unit" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -325,7 +340,7 @@ def test_a_threshold_on_a_value_without_fixed_unit_is_refused() -> None:
 def test_a_malformed_rule_is_refused(rule: object, words: str) -> None:
     error = refusal(rule)
     assert error.code in ("rule_invalid", "rule_unknown_operator")
-    assert words in error.message
+    assert words in str(error)
 
 
 def test_a_rule_that_contains_itself_is_refused_by_depth() -> None:
@@ -333,7 +348,7 @@ def test_a_rule_that_contains_itself_is_refused_by_depth() -> None:
     looping["not"] = looping
     error = refusal(looping)
     assert error.code == "rule_invalid"
-    assert "nested deeper than" in error.message
+    assert "nested deeper than" in str(error)
 
 
 def test_evaluate_refuses_an_unknown_operator_rather_than_call_it_missing() -> None:
@@ -516,3 +531,15 @@ def test_overall_verdict_of_answers_matches_the_rule_of_the_module(outcomes: lis
         Verdict.NOT_ELIGIBLE if NOT_MET in outcomes else Verdict.INCOMPLETE if MISSING in outcomes else Verdict.ELIGIBLE
     )
     assert overall_verdict(results) is expected
+
+
+@settings(max_examples=200)
+@given(criteria_lists, full_facts, st.sets(st.sampled_from(sorted(CATALOGUE))))
+def test_every_explanation_renders_whole_in_both_languages(
+    criteria: list[Criterion], facts: dict[str, object], withheld: set[str]
+) -> None:
+    verdict = evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld})
+    for result in verdict.results:
+        for language in ("en", "fr"):
+            text = render(result.explanation, language)
+            assert text and "{" not in text and "}" not in text and "Message(" not in text, text

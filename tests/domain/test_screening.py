@@ -17,6 +17,7 @@ from cartrial.domain.screening import (
     evaluate_screening,
     screening_data_parse,
 )
+from cartrial.locale import render
 from cartrial.protocols import active_protocol
 
 CRITERIA = active_protocol().criteria
@@ -57,7 +58,9 @@ def test_complete_data_gives_an_eligible_verdict_with_the_scores_used() -> None:
     assert evaluation.facts["history.biologics"] == ["rituximab"]
     active = next(r for r in evaluation.verdict.results if r.criterion_id == "I03_ACTIVE")
     assert active.values_used == {"sledai2k.score": 12, "organ_involvement": ["renal"]}
-    assert "12 points" in active.explanation and "renal" in active.explanation
+    assert str(active.explanation) == (
+        "SLEDAI-2K: 12, at least 8 required: met; Organ involvement: Renal, including Renal"
+    )
     assert evaluation.notes == ()
 
 
@@ -67,7 +70,11 @@ def test_one_failed_criterion_names_the_value_that_failed() -> None:
     assert evaluation.verdict.verdict is Verdict.NOT_ELIGIBLE
     assert evaluation.verdict.failed() == ["I06_CD3"]
     failed = next(r for r in evaluation.verdict.results if r.criterion_id == "I06_CD3")
-    assert failed.values_used == {"cd3_per_ul": 99.0} and "< 100" in failed.explanation
+    assert failed.values_used == {"cd3_per_ul": 99.0}
+    assert str(failed.explanation) == "CD3+ T cells: 99 cells/µL, below the minimum of 100 cells/µL"
+    assert render(failed.explanation, "fr") == (
+        "Lymphocytes T CD3+ : 99 cellules/µL, en dessous du minimum de 100 cellules/µL"
+    )
 
 
 def test_a_score_is_never_computed_from_partial_data() -> None:
@@ -77,8 +84,12 @@ def test_a_score_is_never_computed_from_partial_data() -> None:
     assert outcomes["I03_ACTIVE"] is Outcome.MISSING
     assert outcomes["I05_EGFR"] is Outcome.MISSING
     assert "sledai2k.score" not in evaluation.facts and "egfr.egfr" not in evaluation.facts
-    assert "sledai2k not computed: missing descriptors" in evaluation.notes
-    assert "egfr not computed: missing sex" in evaluation.notes
+    notes = [str(note) for note in evaluation.notes]
+    assert "SLEDAI-2K not computed: missing SLEDAI-2K descriptors present" in notes
+    assert "eGFR, CKD-EPI 2021 (race-free, creatinine) not computed: missing Sex" in notes
+    assert "DFGe, CKD-EPI 2021 (sans critère ethnique, créatinine) : calcul impossible, il manque Sexe" in [
+        render(note, "fr") for note in evaluation.notes
+    ]
     assert evaluation.verdict.verdict is Verdict.INCOMPLETE
     scores = {s.calculator: s for s in evaluation.scores}
     assert not scores["sledai2k"].computed and scores["sledai2k"].missing_inputs == ("descriptors",)
@@ -96,7 +107,10 @@ def test_creatinine_below_loq_is_said_and_leaves_egfr_missing() -> None:
     labs = {**LABS, "creatinine": LabFact("creatinine", None, "umol/L")}
     evaluation = evaluate_screening(CRITERIA, screening_data_parse(ELIGIBLE_DATA), labs, age_years=50)
     assert _outcomes(evaluation)["I05_EGFR"] is Outcome.MISSING
-    assert any("limit of quantification" in note for note in evaluation.notes)
+    assert [str(note) for note in evaluation.notes] == [
+        "Creatinine reported below the limit of quantification: eGFR not computed.",
+        "eGFR, CKD-EPI 2021 (race-free, creatinine) not computed: missing Serum creatinine",
+    ]
 
 
 def test_age_out_of_the_equation_range_is_not_computed_and_said() -> None:
@@ -105,8 +119,11 @@ def test_age_out_of_the_equation_range_is_not_computed_and_said() -> None:
     # CKD-EPI 2021 is an adult equation (≥ 18 years): no eGFR, and the reason is kept.
     assert "egfr.egfr" not in evaluation.facts
     assert _outcomes(evaluation)["I05_EGFR"] is Outcome.MISSING
-    note = next(note for note in evaluation.notes if note.startswith("egfr not computed"))
-    assert "age_years" in note
+    note = next(str(note) for note in evaluation.notes if str(note).startswith("eGFR"))
+    assert note == (
+        "eGFR, CKD-EPI 2021 (race-free, creatinine) not computed: "
+        "invalid input: age_years: must be from 18 to 120, got 17"
+    )
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_simulate_refuses_bad_input(app: typer.Typer, arguments: list[str], frag
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        ('{"car_t_peak": -1}', "car_t_peak = -1.0 cells/µL is outside its physical range"),
+        ('{"car_t_peak": -1}', "car_t_peak = -1 cells/µL is outside its physical range"),
         ('{"kappa": 1}', "Unknown kinetics parameter(s) for preset sle-default: kappa"),
         ("[1, 2]", "one JSON object"),
         ("{not json", "invalid JSON"),

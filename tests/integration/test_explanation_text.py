@@ -1,67 +1,45 @@
-"""French rendering of the domain's eligibility explanations (display only; the signed text stays English)."""
+"""The stored verdict shown in the reader's language: explanations and notes from their message data."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from cartrial.apps.clinical.templatetags.clinical_text import explanation_in, fact_value
+from django.utils import translation
+
+from cartrial.apps.clinical.templatetags.clinical_text import calculator_title, clinical_label, explanation, notes
 from cartrial.domain.eligibility import evaluate
+from cartrial.domain.screening import evaluate_screening
 from cartrial.protocols import active_protocol
 
-
-@pytest.mark.parametrize(
-    ("english", "french"),
-    [
-        (
-            "Met: age_years is 46 years, which is between 18 and 65 inclusive",
-            "Rempli : age_years = 46 ans, compris entre 18 et 65 inclus",
-        ),
-        ("Not met: cd3_per_ul is 85.0 cells/µL, which is < 100", "Non rempli : cd3_per_ul = 85.0 cells/µL, < 100"),
-        (
-            "Missing data: sledai2k.score is missing; organ_involvement is missing",
-            "Donnée manquante : sledai2k.score manquant; organ_involvement manquant",
-        ),
-        ("Met: infection_active is false, which is false", "Rempli : infection_active = faux, égal à faux"),
-        (
-            "Not met: history.immunosuppressants is [rituximab], which has 1 distinct entry, not at least 2",
-            "Non rempli : history.immunosuppressants = [rituximab], 1 élément(s) distinct(s), moins de 2",
-        ),
-        (
-            "Met: organ_involvement is [renal], which includes renal",
-            "Rempli : organ_involvement = [renal], inclut renal",
-        ),
-        (
-            "Not met: organ_involvement is [musculoskeletal], which includes none of renal, cardiorespiratory",
-            "Non rempli : organ_involvement = [musculoskeletal], n'inclut aucun de renal, cardiorespiratory",
-        ),
-        ("No rule in the protocol: to be attested", "Pas de règle dans le protocole : à attester"),
-    ],
-)
-def test_french_rendering(english: str, french: str) -> None:
-    assert explanation_in(english, "fr") == french
-    assert explanation_in(english, "en") == english
+CRITERIA = active_protocol().criteria
 
 
-def test_every_protocol_explanation_loses_its_english_words_in_french() -> None:
-    criteria = active_protocol().criteria
-    facts = {
-        "age_years": 70,
-        "eular_acr_2019.classified": True,
-        "sledai2k.score": 4,
-        "organ_involvement": ["renal"],
-        "history.glucocorticoids_failed": True,
-        "history.immunosuppressants": ["rituximab"],
-        "history.biologics": ["rituximab"],
-        "cd3_per_ul": 150.0,
-        "infection_active": False,
-        "prior_cart": False,
-    }
-    for result in evaluate(criteria, facts).results:
-        french = explanation_in(result.explanation, "fr")
-        for word in (" which ", " is ", "Met:", "missing", "includes", "distinct entr"):
-            assert word not in french, (result.criterion_id, french)
+def stored(facts: dict[str, object]) -> dict[str, object]:
+    """The verdict as the database keeps it (JSON), to show it as a page does."""
+    return json.loads(json.dumps(evaluate(CRITERIA, facts).as_dict()))
 
 
-def test_fact_values_read_naturally() -> None:
-    assert fact_value(None) == "—" and fact_value(["renal", "cardiorespiratory"]) == "renal, cardiorespiratory"
-    assert fact_value([]) == "∅" and fact_value(12) == "12"
+def test_a_stored_explanation_is_shown_in_french_and_in_english() -> None:
+    age = next(c for c in stored({"age_years": 72})["criteria"] if c["id"] == "I01_AGE")  # type: ignore[union-attr]
+    assert age["explanation"] == "Age: 72 years, above the limit of 65 years"
+    with translation.override("fr"):
+        assert explanation(age) == "Âge : 72 ans, au-dessus de la limite de 65 ans"
+    with translation.override("en"):
+        assert explanation(age) == "Age: 72 years, above the limit of 65 years"
+
+
+def test_a_verdict_stored_before_message_data_shows_its_english_text() -> None:
+    old = {"id": "I01_AGE", "explanation": "Met: age_years is 46 years, which is between 18 and 65 inclusive"}
+    with translation.override("fr"):
+        assert explanation(old) == old["explanation"]
+
+
+def test_notes_and_score_names_read_in_french() -> None:
+    evaluation = json.loads(json.dumps(evaluate_screening(CRITERIA, {}, {}, age_years=40).as_dict()))
+    with translation.override("fr"):
+        assert notes(evaluation)[0] == (
+            "SLEDAI-2K : calcul impossible, il manque Descripteurs SLEDAI-2K présents"
+        )
+        assert calculator_title("egfr") == "DFGe, CKD-EPI 2021 (sans critère ethnique, créatinine)"
+        assert clinical_label("organic_brain_syndrome") == "Syndrome cérébral organique"
+    assert notes({"notes": ["an old note"]}) == ["an old note"]

@@ -65,7 +65,9 @@ def test_a_patient_meeting_every_criterion_is_eligible() -> None:
     assert verdict.verdict is Verdict.ELIGIBLE
     assert [r.outcome for r in verdict.results] == [Outcome.MET] * len(CRITERIA)
     by_id = {r.criterion_id: r for r in verdict.results}
-    assert by_id["I05_EGFR"].explanation == "Met: egfr.egfr is 73.04 mL/min/1.73m2, which is ≥ 30"
+    assert str(by_id["I05_EGFR"].explanation) == (
+        "eGFR (CKD-EPI 2021): 73.04 mL/min/1.73 m², at least 30 mL/min/1.73 m² required: met"
+    )
     assert by_id["I05_EGFR"].values_used == {"egfr.egfr": 73.04}
 
 

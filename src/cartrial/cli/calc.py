@@ -67,7 +67,7 @@ def calc(
                 raise _fail("the input must be one JSON object ({...})")
             result = calculate(name, payload)
     except CalculatorInputError as exc:
-        raise _fail(exc.message) from None
+        raise _fail(str(exc)) from None
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 

@@ -251,11 +251,17 @@ def update() -> int:
     return 0
 
 
+def _has_string(string: str | tuple[str, ...]) -> bool:
+    """A msgstr, or every plural form of one, is filled in."""
+    return bool(string) if isinstance(string, str) else all(string)
+
+
 def _untranslated(found: Extraction, catalog) -> list[tuple[str | None, str]]:  # type: ignore[no-untyped-def]
     missing = []
     for context, msgid in sorted(found.texts, key=lambda k: (k[0] or "", k[1])):
         message = catalog.get(msgid, context=context)
-        if message is None or message.fuzzy or not (message.string if isinstance(message.string, str) else all(message.string)):
+        translated = message is not None and not message.fuzzy and _has_string(message.string)
+        if not translated:
             missing.append((context, msgid))
     return missing
 

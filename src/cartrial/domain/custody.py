@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cartrial.domain.errors import DomainError, InvalidInput
 from cartrial.domain.identity import (
@@ -23,6 +24,15 @@ from cartrial.domain.identity import (
     IdentifierError,
     parse_identifier,
 )
+from cartrial.domain.text import N_, Message, label
+
+# The parts of a custody record, as a refusal names the missing one.
+_RECORD_PARTS = {
+    "item_id": N_("an item"),
+    "to_holder": N_("a receiving holder"),
+    "actor": N_("an actor"),
+    "location": N_("a location"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,18 +48,21 @@ class CustodyEvent:
     scanned_code: str
 
     def __post_init__(self) -> None:
-        for name in ("item_id", "to_holder", "actor", "location"):
+        for name, part in _RECORD_PARTS.items():
             if not getattr(self, name).strip():
-                raise CustodyEventInvalid(f"A custody record needs a {name.replace('_', ' ')}.")
+                raise CustodyEventInvalid("A custody record needs {part}.", item=name, part=label(part))
         if self.from_holder is not None and not self.from_holder.strip():
-            raise CustodyEventInvalid("The holder handing the item over is blank.")
+            raise CustodyEventInvalid("The holder handing the item over is blank.", item="from_holder")
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise CustodyEventInvalid(
-                "The hand-over time has no time zone: record it with its zone (stored in UTC)."
+                "The hand-over time has no time zone: record it with its zone (stored in UTC).", item="at"
             )
         if self.from_holder == self.to_holder:
             raise CustodyEventInvalid(
-                f"{self.to_holder} cannot hand item {self.item_id} over to itself."
+                "{holder} cannot hand item {item_id} over to itself.",
+                item="to_holder",
+                holder=self.to_holder,
+                item_id=self.item_id,
             )
 
 
@@ -69,7 +82,8 @@ class ScanDeviation:
     """What was expected against what was scanned at a refused step; recorded as a deviation.
 
     `reason_code` is stable: `scan_unreadable`, `scan_wrong_kind` (a DIN where the CoI was
-    expected or the reverse) or `scan_other_identifier` (a readable code of another product).
+    expected or the reverse) or `scan_other_identifier` (a readable code of another product);
+    `reason` says it in words (a message: `str()` is the English kept in the record).
     """
 
     item_id: str
@@ -77,7 +91,7 @@ class ScanDeviation:
     scanned_code: str
     scanned_content: str | None
     reason_code: str
-    reason: str
+    reason: Message
     actor: str
     at: datetime
     location: str
@@ -94,8 +108,8 @@ class CustodyRefused(DomainError):
 
     code = "custody_refused"
 
-    def __init__(self, message: str, *, item_id: str, event_index: int) -> None:
-        super().__init__(message)
+    def __init__(self, msgid: str, /, *, item_id: str, event_index: int, **params: Any) -> None:
+        super().__init__(msgid, item_id=item_id, **params)
         self.item_id = item_id
         self.event_index = event_index
 
@@ -129,10 +143,13 @@ class CustodyScanMismatch(CustodyRefused):
 
     def __init__(self, deviation: ScanDeviation, *, event_index: int) -> None:
         super().__init__(
-            f"Identity check failed for item {deviation.item_id}: {deviation.reason} "
-            "Stop: do not hand the item over; a deviation is opened.",
+            N_(
+                "Identity check failed for item {item_id}: {reason} "
+                "Stop: do not hand the item over; a deviation is opened."
+            ),
             item_id=deviation.item_id,
             event_index=event_index,
+            reason=deviation.reason,
         )
         self.deviation = deviation
 
@@ -148,7 +165,11 @@ def verify_scan(event: CustodyEvent, expected: Identifier) -> ScanDeviation | No
         scanned = parse_identifier(event.scanned_code)
     except IdentifierError as error:
         return _deviation(
-            event, expected, None, "scan_unreadable", f"the scanned code is unreadable: {error}"
+            event,
+            expected,
+            None,
+            "scan_unreadable",
+            Message(N_("the scanned code is unreadable: {problem}"), {"problem": error.message}),
         )
     if type(scanned) is not type(expected):
         return _deviation(
@@ -156,8 +177,15 @@ def verify_scan(event: CustodyEvent, expected: Identifier) -> ScanDeviation | No
             expected,
             scanned.content,
             "scan_wrong_kind",
-            f"a {_kind(scanned)} ({scanned.content}) was scanned where the {expected_kind} "
-            f"{expected.content} was expected.",
+            Message(
+                N_("a {scanned_kind} ({scanned}) was scanned where the {expected_kind} {expected} was expected."),
+                {
+                    "scanned_kind": _kind(scanned),
+                    "scanned": scanned.content,
+                    "expected_kind": expected_kind,
+                    "expected": expected.content,
+                },
+            ),
         )
     if scanned.content != expected.content:
         return _deviation(
@@ -165,8 +193,10 @@ def verify_scan(event: CustodyEvent, expected: Identifier) -> ScanDeviation | No
             expected,
             scanned.content,
             "scan_other_identifier",
-            f"scanned {expected_kind} {scanned.content} is not {expected.content}, the one "
-            "this item carries.",
+            Message(
+                N_("scanned {kind} {scanned} is not {expected}, the one this item carries."),
+                {"kind": expected_kind, "scanned": scanned.content, "expected": expected.content},
+            ),
         )
     return None
 
@@ -182,7 +212,9 @@ def check_hand_over(
     for earlier in history:
         if earlier.item_id != event.item_id:
             raise CustodyEventInvalid(
-                f"The history of item {event.item_id} contains a record of item {earlier.item_id}."
+                "The history of item {item_id} contains a record of item {other}.",
+                item_id=event.item_id,
+                other=earlier.item_id,
             )
     positions = check_custody_chain([*history, event], expected={event.item_id: expected})
     return positions[event.item_id]
@@ -201,8 +233,9 @@ def check_custody_chain(
     for index, event in enumerate(events):
         if event.item_id not in expected:
             raise CustodyEventInvalid(
-                f"Item {event.item_id} has no registered identifier (CoI or DIN) to check scans "
-                "against: register it before recording its custody."
+                "Item {item_id} has no registered identifier (CoI or DIN) to check scans against: "
+                "register it before recording its custody.",
+                item_id=event.item_id,
             )
         deviation = verify_scan(event, expected[event.item_id])
         if deviation is not None:
@@ -224,43 +257,53 @@ def _advance(line: _CustodyLine | None, event: CustodyEvent, index: int) -> _Cus
     if line is None:
         if event.from_holder is not None:
             raise CustodyNotHeld(
-                f"{event.from_holder} hands item {item} over, but no one is recorded as holding "
-                "it: its custody must start with its receipt at collection (no 'from' holder).",
+                "{holder} hands item {item_id} over, but no one is recorded as holding it: its custody "
+                "must start with its receipt at collection (no 'from' holder).",
                 item_id=item,
                 event_index=index,
+                holder=event.from_holder,
             )
         return _CustodyLine(_position_after(event, 1), {})
     current = line.position
     if event.at.astimezone(UTC) < current.since.astimezone(UTC):
         raise CustodyOutOfOrder(
-            f"The hand-over of item {item} at {_when(event.at)} is earlier than the previous one "
-            f"({_when(current.since)}): custody records must follow each other in time.",
+            "The hand-over of item {item_id} at {at} is earlier than the previous one ({previous}): "
+            "custody records must follow each other in time.",
             item_id=item,
             event_index=index,
+            at=_when(event.at),
+            previous=_when(current.since),
         )
     if event.from_holder is None:
         raise CustodyFork(
-            f"Item {item} is already held by {current.holder} since {_when(current.since)}: a "
-            "second receipt at collection would start a second custody line.",
+            "Item {item_id} is already held by {holder} since {since}: a second receipt at collection "
+            "would start a second custody line.",
             item_id=item,
             event_index=index,
+            holder=current.holder,
+            since=_when(current.since),
         )
     if event.from_holder != current.holder:
         earlier = line.handed_on.get(event.from_holder)
         if earlier is not None:
             raise CustodyFork(
-                f"{event.from_holder} already handed item {item} to {earlier.to_holder} at "
-                f"{_when(earlier.at)}; it cannot also hand it to {event.to_holder}: the item "
-                "would be in two places.",
+                "{holder} already handed item {item_id} to {receiver} at {at}; it cannot also hand it "
+                "to {other}: the item would be in two places.",
                 item_id=item,
                 event_index=index,
+                holder=event.from_holder,
+                receiver=earlier.to_holder,
+                at=_when(earlier.at),
+                other=event.to_holder,
             )
         raise CustodyGap(
-            f"Item {item} is recorded with {current.holder} since {_when(current.since)}, but "
-            f"this hand-over starts from {event.from_holder}: the hand-over from "
-            f"{current.holder} to {event.from_holder} is missing.",
+            "Item {item_id} is recorded with {holder} since {since}, but this hand-over starts from "
+            "{giver}: the hand-over from {holder} to {giver} is missing.",
             item_id=item,
             event_index=index,
+            holder=current.holder,
+            since=_when(current.since),
+            giver=event.from_holder,
         )
     handed_on = {**line.handed_on, current.holder: event}
     handed_on.pop(event.to_holder, None)
@@ -276,7 +319,7 @@ def _deviation(
     expected: Identifier,
     scanned_content: str | None,
     reason_code: str,
-    reason: str,
+    reason: Message,
 ) -> ScanDeviation:
     return ScanDeviation(
         item_id=event.item_id,

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, label
 
 MOD37_2_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 """ISO/IEC 7064 MOD 37-2 output alphabet; value of a character = its index (logistics.md §2.3)."""
@@ -66,8 +67,9 @@ class IdentifierError(InvalidInput):
 
     code = "identifier_invalid"
 
-    def __init__(self, message: str, *, position: int | None = None, code: str | None = None):
-        super().__init__(message, code=code)
+    def __init__(self, msgid: str, /, *, position: int | None = None, code: str | None = None, **params: Any
+    ) -> None:
+        super().__init__(msgid, code=code, **params)
         self.position = position
 
 
@@ -128,9 +130,10 @@ def mod37_2_checksum(data: str) -> int:
         value = MOD37_2_ALPHABET.find(character)
         if value < 0 or value == 36:
             raise IdentifierCharacterError(
-                f"{character!r} at position {position} cannot be part of the data: "
+                "'{character}' at position {position} cannot be part of the data: "
                 "only 0-9 and A-Z (upper case) are allowed.",
                 position=position,
+                character=character,
             )
         running = ((running + value) * 2) % 37
     return (38 - running) % 37
@@ -298,8 +301,9 @@ def parse_coi(text: str) -> ChainOfIdentityIdentifier:
         content, positions = _normalise(stripped[len(COI_DATA_IDENTIFIER) :], offset=2)
         if len(content) != COI_LENGTH:
             raise IdentifierLengthError(
-                f"A scanned CoI is '&/' followed by {COI_LENGTH} characters; "
-                f"this one has {len(content)} after '&/'."
+                "A scanned CoI is '&/' followed by {expected} characters; this one has {length} after '&/'.",
+                expected=COI_LENGTH,
+                length=len(content),
             )
         _check_characters(content, positions, check_character_last=False)
         return _coi_from_content(content, positions)
@@ -308,8 +312,9 @@ def parse_coi(text: str) -> ChainOfIdentityIdentifier:
     content, positions = _normalise(stripped)
     if not content.startswith(COI_LITERAL):
         raise CoiLiteralError(
-            f"A CoI starts with 'CH'; this one starts with {content[:2]!r}.",
+            "A CoI starts with 'CH'; this one starts with '{start}'.",
             position=positions[0] if positions else None,
+            start=content[:2],
         )
     _check_typed_length(content, COI_LENGTH, "CoI")
     _check_characters(content, positions, check_character_last=True)
@@ -336,9 +341,10 @@ def parse_identifier(text: str) -> Identifier:
         return parse_din(stripped)
     _check_characters(content, positions, check_character_last=True)
     raise IdentifierLengthError(
-        f"Not a DIN or a CoI: {len(content)} characters without spaces. A DIN is typed as "
-        f"{DIN_LENGTH} characters and its check character, a CoI as 'CH' + 13 characters and "
-        "its check character."
+        "Not a DIN or a CoI: {length} characters without spaces. A DIN is typed as {din_length} characters "
+        "and its check character, a CoI as 'CH' + 13 characters and its check character.",
+        length=len(content),
+        din_length=DIN_LENGTH,
     )
 
 
@@ -350,8 +356,11 @@ def _parse_din_barcode(stripped: str) -> DonationIdentificationNumber:
     expected_length = DIN_LENGTH + DIN_FLAGS_LENGTH
     if len(content) != expected_length:
         raise IdentifierLengthError(
-            f"A scanned DIN is '=' followed by {expected_length} characters "
-            f"({DIN_LENGTH} for the DIN, 2 flags); this one has {len(content)} after '='."
+            "A scanned DIN is '=' followed by {expected} characters ({din_length} for the DIN, 2 flags); "
+            "this one has {length} after '='.",
+            expected=expected_length,
+            din_length=DIN_LENGTH,
+            length=len(content),
         )
     _check_characters(content[:DIN_LENGTH], positions, check_character_last=False)
     _check_din_components(content, positions)
@@ -363,8 +372,9 @@ def _parse_din_barcode(stripped: str) -> DonationIdentificationNumber:
 def _coi_from_content(content: str, positions: Sequence[int]) -> ChainOfIdentityIdentifier:
     if content[:2] != COI_LITERAL:
         raise CoiLiteralError(
-            f"A CoI starts with 'CH'; this one starts with {content[:2]!r}.",
+            "A CoI starts with 'CH'; this one starts with '{start}'.",
             position=positions[0],
+            start=content[:2],
         )
     _check_facility_number(content[2:7], positions[2:7])
     _check_year(content[7:9], positions[7:9])
@@ -391,13 +401,18 @@ def _positions_from(first: int, count: int) -> list[int]:
 def _check_typed_length(content: str, length: int, name: str) -> None:
     if len(content) == length:
         raise CheckCharacterMissingError(
-            f"The check character of this {name} is missing: type the boxed character printed "
-            "after the code on the label. Without it a typing error cannot be detected."
+            "The check character of this {name} is missing: type the boxed character printed "
+            "after the code on the label. Without it a typing error cannot be detected.",
+            name=name,
         )
     if len(content) != length + 1:
         raise IdentifierLengthError(
-            f"A {name} is typed as {length} characters followed by its check character "
-            f"({length + 1} without spaces); this one has {len(content)}."
+            "A {name} is typed as {length} characters followed by its check character "
+            "({typed} without spaces); this one has {found}.",
+            name=name,
+            length=length,
+            typed=length + 1,
+            found=len(content),
         )
 
 
@@ -409,14 +424,16 @@ def _check_characters(content: str, positions: Sequence[int], *, check_character
             continue
         position = positions[index]
         if char.isascii() and char.islower():
-            reason = "codes are upper case"
+            reason = N_("codes are upper case")
         elif char == "*":
-            reason = "'*' can only be the check character"
+            reason = N_("'*' can only be the check character")
         else:
-            reason = "only 0-9 and A-Z are allowed"
+            reason = N_("only 0-9 and A-Z are allowed")
         raise IdentifierCharacterError(
-            f"Character {char!r} at position {position} is not allowed: {reason}.",
+            "Character '{character}' at position {position} is not allowed: {reason}.",
             position=position,
+            character=char,
+            reason=label(reason),
         )
 
 
@@ -424,76 +441,83 @@ def _check_facility_number(facility_number: str, positions: Sequence[int]) -> No
     """FIN `αpppp`: α in A–N, P–Z, 1–9; p1–p2 letters (not O) or digits; p3–p4 digits."""
     if len(facility_number) != 5:
         raise FacilityNumberError(
-            f"A facility identification number (FIN) has 5 characters; {facility_number!r} "
-            f"has {len(facility_number)}."
+            "A facility identification number (FIN) has 5 characters; '{fin}' has {length}.",
+            fin=facility_number,
+            length=len(facility_number),
         )
     rules = (
-        (_FIN_FIRST_CHARACTERS, "A-N, P-Z or 1-9 (never O or 0)"),
-        (_FIN_SECOND_THIRD_CHARACTERS, "A-N, P-Z or 0-9 (never O)"),
-        (_FIN_SECOND_THIRD_CHARACTERS, "A-N, P-Z or 0-9 (never O)"),
-        (_DIGITS, "a digit"),
-        (_DIGITS, "a digit"),
+        (_FIN_FIRST_CHARACTERS, N_("A-N, P-Z or 1-9 (never O or 0)")),
+        (_FIN_SECOND_THIRD_CHARACTERS, N_("A-N, P-Z or 0-9 (never O)")),
+        (_FIN_SECOND_THIRD_CHARACTERS, N_("A-N, P-Z or 0-9 (never O)")),
+        (_DIGITS, N_("a digit")),
+        (_DIGITS, N_("a digit")),
     )
     for index, (char, (allowed, wording)) in enumerate(zip(facility_number, rules, strict=True)):
         if char not in allowed:
             raise FacilityNumberError(
-                f"Facility number {facility_number!r}: character {index + 1} must be {wording}, "
-                f"not {char!r} (position {positions[index]}).",
+                "Facility number '{fin}': character {index} must be {wording}, "
+                "not '{character}' (position {position}).",
                 position=positions[index],
+                fin=facility_number,
+                index=index + 1,
+                wording=label(wording),
+                character=char,
             )
 
 
 def _check_year(year_yy: str, positions: Sequence[int]) -> None:
     if len(year_yy) != 2 or not set(year_yy) <= _DIGITS:
         raise IdentifierYearError(
-            f"The year is two digits; got {year_yy!r} at position {positions[0]}.",
+            "The year is two digits; got '{year}' at position {position}.",
             position=positions[0],
+            year=year_yy,
         )
 
 
 def _check_din_sequence(sequence: str, positions: Sequence[int]) -> None:
     if len(sequence) != 6:
-        raise IdentifierSequenceError(f"A DIN sequence number has 6 digits; got {sequence!r}.")
+        raise IdentifierSequenceError("A DIN sequence number has 6 digits; got '{sequence}'.", sequence=sequence)
     for index, char in enumerate(sequence):
         if char not in _DIGITS:
             raise IdentifierSequenceError(
-                f"A DIN sequence number is 6 digits; {char!r} at position {positions[index]} "
-                "is not a digit.",
+                "A DIN sequence number is 6 digits; '{character}' at position {position} is not a digit.",
                 position=positions[index],
+                character=char,
             )
 
 
 def _check_coi_sequence(sequence: str, positions: Sequence[int]) -> None:
     if len(sequence) != 6:
-        raise IdentifierSequenceError(f"A CoI sequence has 6 characters; got {sequence!r}.")
+        raise IdentifierSequenceError("A CoI sequence has 6 characters; got '{sequence}'.", sequence=sequence)
     for index, char in enumerate(sequence):
         if char not in DATA_CHARACTERS:
             raise IdentifierSequenceError(
-                f"A CoI sequence is 6 characters A-Z or 0-9; {char!r} at position "
-                f"{positions[index]} is not allowed.",
+                "A CoI sequence is 6 characters A-Z or 0-9; '{character}' at position {position} is not allowed.",
                 position=positions[index],
+                character=char,
             )
 
 
 def _check_din_flags(flags: str, din_content: str, positions: Sequence[int]) -> None:
     """Flags `ff`: 97–99 reserved; 60–96 is a type-3 flag and must equal 60 + checksum."""
     if len(flags) != DIN_FLAGS_LENGTH:
-        raise DinFlagError(f"DIN flags are 2 characters; got {flags!r}.")
+        raise DinFlagError("DIN flags are 2 characters; got '{flags}'.", flags=flags)
     for index, char in enumerate(flags):
         if char not in _DIN_FLAG_CHARACTERS:
             raise DinFlagError(
-                f"DIN flag character {char!r} at position {positions[index]} is not allowed "
-                "(0-9, A-H, J-N, P, R-Y).",
+                "DIN flag character '{character}' at position {position} is not allowed (0-9, A-H, J-N, P, R-Y).",
                 position=positions[index],
+                character=char,
             )
     if not set(flags) <= _DIGITS:
         return
     value = int(flags)
     if value in _RESERVED_FLAG_VALUES:
         raise DinFlagError(
-            f"DIN flags {flags!r} are reserved by ISBT 128 and never printed on a label.",
+            "DIN flags '{flags}' are reserved by ISBT 128 and never printed on a label.",
             position=positions[0],
             code="din_flag_reserved",
+            flags=flags,
         )
     if _TYPE_3_FLAG_OFFSET <= value <= _TYPE_3_FLAG_OFFSET + 36 and (
         value != _TYPE_3_FLAG_OFFSET + mod37_2_checksum(din_content)
@@ -516,29 +540,29 @@ def _check_check_character(expected: str, content: str, positions: Sequence[int]
 
 
 _OTHER_DATA_IDENTIFIERS: Final = {
-    "=<": "product code (Data Structure 003)",
-    "=,": "product divisions (Data Structure 032)",
-    "=(": "flexible date and time (Data Structure 031)",
-    "=/": "processing facility FIN(P) (Data Structure 034)",
-    "&+": "processing facility FIN(P) (Data Structure 033)",
-    "&>": "expiry date and time (Data Structure 005)",
-    "&*": "collection date and time (Data Structure 007)",
-    "&#": "patient identification (Data Structure 025)",
+    "=<": N_("the ISBT 128 product code (Data Structure 003)"),
+    "=,": N_("the ISBT 128 product divisions (Data Structure 032)"),
+    "=(": N_("the ISBT 128 flexible date and time (Data Structure 031)"),
+    "=/": N_("the ISBT 128 processing facility FIN(P) (Data Structure 034)"),
+    "&+": N_("the ISBT 128 processing facility FIN(P) (Data Structure 033)"),
+    "&>": N_("the ISBT 128 expiry date and time (Data Structure 005)"),
+    "&*": N_("the ISBT 128 collection date and time (Data Structure 007)"),
+    "&#": N_("the ISBT 128 patient identification (Data Structure 025)"),
 }
 
 
 def _wrong_data_identifier(stripped: str, *, expected: str) -> DataIdentifierError:
     prefix = stripped[:2]
     if prefix == COI_DATA_IDENTIFIER:
-        meaning = "a chain-of-identity identifier (CoI)"
-    elif prefix in _OTHER_DATA_IDENTIFIERS:
-        meaning = f"the ISBT 128 {_OTHER_DATA_IDENTIFIERS[prefix]}"
+        meaning = N_("a chain-of-identity identifier (CoI)")
     else:
-        meaning = "not a data identifier we read"
+        meaning = _OTHER_DATA_IDENTIFIERS.get(prefix, N_("not a data identifier we read"))
     return DataIdentifierError(
-        f"This barcode is not a {expected}: its data identifier {prefix!r} is {meaning}. "
-        f"Scan the {expected} barcode.",
+        "This barcode is not a {expected}: its data identifier '{prefix}' is {meaning}. Scan the {expected} barcode.",
         position=1,
+        expected=expected,
+        prefix=prefix,
+        meaning=label(meaning),
     )
 
 
@@ -546,17 +570,21 @@ def _check_generation(facility_number: str, year: int, sequence_number: int) -> 
     _check_facility_number(facility_number, _positions_from(1, 5))
     if not is_validation_facility_number(facility_number):
         raise FacilityNotRegisteredError(
-            f"FIN {facility_number} is not an ICCBBA validation FIN: cartrial generates "
-            "identifiers only for A9990-A9999. Production FINs need ICCBBA registration, and "
-            "issuing CoIs needs registration as a CoI issuing organisation (ST-028)."
+            "FIN {fin} is not an ICCBBA validation FIN: cartrial generates identifiers only for "
+            "A9990-A9999. Production FINs need ICCBBA registration, and issuing CoIs needs "
+            "registration as a CoI issuing organisation (ST-028).",
+            fin=facility_number,
         )
     if year not in GENERATION_YEARS:
         raise IdentifierYearError(
-            f"The year must be between {GENERATION_YEARS.start} and {GENERATION_YEARS.stop - 1} "
-            f"(the label keeps two digits); got {year}."
+            "The year must be between {first} and {last} (the label keeps two digits); got {year}.",
+            first=GENERATION_YEARS.start,
+            last=GENERATION_YEARS.stop - 1,
+            year=year,
         )
     if sequence_number not in SEQUENCE_NUMBERS:
         raise IdentifierSequenceError(
-            f"The sequence number must be between 0 and {SEQUENCE_NUMBERS.stop - 1}; "
-            f"got {sequence_number}."
+            "The sequence number must be between 0 and {last}; got {sequence}.",
+            last=SEQUENCE_NUMBERS.stop - 1,
+            sequence=sequence_number,
         )

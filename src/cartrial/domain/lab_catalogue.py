@@ -11,39 +11,35 @@ import math
 from dataclasses import dataclass
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, label
 
 
 @dataclass(frozen=True)
 class AnalyteSpec:
-    """One analyte: stable code, bilingual label, accepted units (the first is the usual one)."""
+    """One analyte: stable code, label (a msgid: adapters translate it), accepted units (the first is the usual one)."""
 
     code: str
-    label_en: str
-    label_fr: str
+    label: str
     units: tuple[str, ...]
     kinetic_marker: bool = False
 
-    def label(self, language: str) -> str:
-        return self.label_fr if language == "fr" else self.label_en
-
 
 CATALOGUE: tuple[AnalyteSpec, ...] = (
-    AnalyteSpec("creatinine", "Creatinine", "Créatinine", ("umol/L", "mg/dL")),
-    AnalyteSpec("upcr", "Urine protein/creatinine ratio", "Rapport protéinurie/créatininurie", ("mg/mmol", "g/g")),
-    AnalyteSpec("c3", "Complement C3", "Complément C3", ("g/L", "mg/dL")),
-    AnalyteSpec("c4", "Complement C4", "Complément C4", ("g/L", "mg/dL")),
-    AnalyteSpec("igg", "Immunoglobulin G", "Immunoglobulines G", ("g/L", "mg/dL")),
-    AnalyteSpec("hemoglobin", "Haemoglobin", "Hémoglobine", ("g/dL", "g/L", "mmol/L")),
-    AnalyteSpec("wbc", "White blood cells", "Leucocytes", ("10^9/L",)),
-    AnalyteSpec("neutrophils", "Neutrophils", "Polynucléaires neutrophiles", ("10^9/L",)),
-    AnalyteSpec("lymphocytes", "Lymphocytes", "Lymphocytes", ("10^9/L",)),
-    AnalyteSpec("platelets", "Platelets", "Plaquettes", ("10^9/L",)),
-    AnalyteSpec("cd3", "CD3+ T cells", "Lymphocytes T CD3+", ("cells/µL",)),
-    AnalyteSpec("crp", "C-reactive protein", "Protéine C-réactive", ("mg/L",)),
-    AnalyteSpec("anti_dsdna", "Anti-dsDNA antibodies", "Anticorps anti-ADN natif", ("IU/mL",), kinetic_marker=True),
-    AnalyteSpec("b_cells", "CD19+ B cells", "Lymphocytes B CD19+", ("cells/µL",), kinetic_marker=True),
-    AnalyteSpec("car_t", "CAR-T cells (transgene)", "Cellules CAR-T (transgène)", ("copies/µg", "cells/µL"),
-                kinetic_marker=True),
+    AnalyteSpec("creatinine", N_("Creatinine"), ("umol/L", "mg/dL")),
+    AnalyteSpec("upcr", N_("Urine protein/creatinine ratio"), ("mg/mmol", "g/g")),
+    AnalyteSpec("c3", N_("Complement C3"), ("g/L", "mg/dL")),
+    AnalyteSpec("c4", N_("Complement C4"), ("g/L", "mg/dL")),
+    AnalyteSpec("igg", N_("Immunoglobulin G"), ("g/L", "mg/dL")),
+    AnalyteSpec("hemoglobin", N_("Haemoglobin"), ("g/dL", "g/L", "mmol/L")),
+    AnalyteSpec("wbc", N_("White blood cells"), ("10^9/L",)),
+    AnalyteSpec("neutrophils", N_("Neutrophils"), ("10^9/L",)),
+    AnalyteSpec("lymphocytes", N_("Lymphocytes"), ("10^9/L",)),
+    AnalyteSpec("platelets", N_("Platelets"), ("10^9/L",)),
+    AnalyteSpec("cd3", N_("CD3+ T cells"), ("cells/µL",)),
+    AnalyteSpec("crp", N_("C-reactive protein"), ("mg/L",)),
+    AnalyteSpec("anti_dsdna", N_("Anti-dsDNA antibodies"), ("IU/mL",), kinetic_marker=True),
+    AnalyteSpec("b_cells", N_("CD19+ B cells"), ("cells/µL",), kinetic_marker=True),
+    AnalyteSpec("car_t", N_("CAR-T cells (transgene)"), ("copies/µg", "cells/µL"), kinetic_marker=True),
 )
 
 ANALYTES: dict[str, AnalyteSpec] = {spec.code: spec for spec in CATALOGUE}
@@ -73,13 +69,25 @@ class LabValue:
     limit_of_quantification: float | None
 
 
-def _finite(name: str, value: float | None) -> float | None:
+# The names of the numbers of a lab value, as the refusals say them, and the input item of each.
+_NUMBER_NAMES = {
+    "value": N_("The value"),
+    "lower_limit": N_("The lower limit of normal"),
+    "upper_limit": N_("The upper limit of normal"),
+    "limit_of_quantification": N_("The limit of quantification"),
+}
+
+
+def _finite(item: str, value: float | None) -> float | None:
     if value is None:
         return None
+    name = label(_NUMBER_NAMES[item])
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a number.", code="lab_value_not_a_number")
+        raise InvalidInput("{name} must be a number.", code="lab_value_not_a_number", item=item, name=name)
     if value < 0:
-        raise InvalidInput(f"{name} cannot be negative ({value}).", code="lab_value_negative")
+        raise InvalidInput(
+            "{name} cannot be negative ({value}).", code="lab_value_negative", item=item, name=name, value=value
+        )
     return float(value)
 
 
@@ -99,19 +107,36 @@ def validate_lab_value(
     spec = ANALYTES.get(analyte)
     if spec is None:
         raise InvalidInput(
-            f"Unknown analyte '{analyte}' (known: {', '.join(sorted(ANALYTES))}).", code="unknown_analyte"
+            "Unknown analyte '{analyte}' (known: {known}).",
+            code="unknown_analyte",
+            item="analyte",
+            analyte=analyte,
+            known=sorted(ANALYTES),
         )
     canonical_unit = normalise_unit(unit)
     if canonical_unit not in spec.units:
         raise InvalidInput(
-            f"Unit '{unit}' is not accepted for {analyte} (accepted: {', '.join(spec.units)}).", code="unknown_unit"
+            "Unit '{unit}' is not accepted for {analyte} (accepted: {accepted}).",
+            code="unknown_unit",
+            item="unit",
+            unit=unit,
+            analyte=label(spec.label),
+            accepted=list(spec.units),
         )
-    checked = _finite("The value", value)
-    low = _finite("The lower limit of normal", lower_limit)
-    high = _finite("The upper limit of normal", upper_limit)
-    loq = _finite("The limit of quantification", limit_of_quantification)
+    checked = _finite("value", value)
+    low = _finite("lower_limit", lower_limit)
+    high = _finite("upper_limit", upper_limit)
+    loq = _finite("limit_of_quantification", limit_of_quantification)
     if checked is None and loq is None:
-        raise InvalidInput("Give a value, or the limit of quantification for '< LoQ'.", code="lab_value_missing")
+        raise InvalidInput(
+            "Give a value, or the limit of quantification for '< LoQ'.", code="lab_value_missing", item="value"
+        )
     if low is not None and high is not None and low > high:
-        raise InvalidInput(f"Reference range reversed: {low} > {high}.", code="reference_range_reversed")
+        raise InvalidInput(
+            "Reference range reversed: {low} > {high}.",
+            code="reference_range_reversed",
+            item="upper_limit",
+            low=low,
+            high=high,
+        )
     return LabValue(analyte, checked, canonical_unit, low, high, loq)

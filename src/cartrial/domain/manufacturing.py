@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, Message
 
 
 class BatchStatus(StrEnum):
@@ -41,23 +42,20 @@ class FailureBranch(StrEnum):
     NO_INFUSION = "no_infusion"
 
 
-BATCH_STATUS_LABELS: dict[BatchStatus, dict[str, str]] = {
-    BatchStatus.RECEIVED: {"en": "Material received", "fr": "Matériel reçu"},
-    BatchStatus.IN_PRODUCTION: {"en": "In production", "fr": "En production"},
-    BatchStatus.QC: {"en": "Quality control", "fr": "Contrôle qualité"},
-    BatchStatus.RELEASED: {"en": "Released", "fr": "Libéré"},
-    BatchStatus.OUT_OF_SPECIFICATION: {"en": "Out of specification", "fr": "Hors spécification"},
-    BatchStatus.FAILED: {"en": "Failed", "fr": "Échec"},
+BATCH_STATUS_LABELS: dict[BatchStatus, str] = {
+    BatchStatus.RECEIVED: N_("Material received"),
+    BatchStatus.IN_PRODUCTION: N_("In production"),
+    BatchStatus.QC: N_("Quality control"),
+    BatchStatus.RELEASED: N_("Released"),
+    BatchStatus.OUT_OF_SPECIFICATION: N_("Out of specification"),
+    BatchStatus.FAILED: N_("Failed"),
 }
 
-BRANCH_LABELS: dict[FailureBranch, dict[str, str]] = {
-    FailureBranch.REMANUFACTURE: {"en": "Remanufacture", "fr": "Refabrication"},
-    FailureBranch.RE_APHERESIS: {"en": "Re-apheresis", "fr": "Nouvelle aphérèse"},
-    FailureBranch.OOS_EXCEPTION: {
-        "en": "Infusion of the out-of-specification product under a documented exception",
-        "fr": "Perfusion du produit hors spécification sous dérogation documentée",
-    },
-    FailureBranch.NO_INFUSION: {"en": "No infusion", "fr": "Pas de perfusion"},
+BRANCH_LABELS: dict[FailureBranch, str] = {
+    FailureBranch.REMANUFACTURE: N_("Remanufacture"),
+    FailureBranch.RE_APHERESIS: N_("Re-apheresis"),
+    FailureBranch.OOS_EXCEPTION: N_("Infusion of the out-of-specification product under a documented exception"),
+    FailureBranch.NO_INFUSION: N_("No infusion"),
 }
 
 
@@ -68,6 +66,8 @@ class QcKind(StrEnum):
 
 @dataclass(frozen=True)
 class QcSpecification:
+    """One release test of the protocol; `label` is protocol data in French and English."""
+
     code: str
     label: Mapping[str, str]
     kind: QcKind
@@ -75,15 +75,17 @@ class QcSpecification:
     minimum: float | None = None
     maximum: float | None = None
 
-    def describe(self, language: str = "en") -> str:
+    def describe(self) -> Message:
+        """The acceptance criterion as the lab reads it ("≥ 70 %", "negative"), for an adapter to render."""
         if self.kind is QcKind.NEGATIVE:
-            return "négatif" if language == "fr" else "negative"
-        parts = []
+            return Message(N_("negative"))
+        unit = {"unit": self.unit}
+        if self.minimum is not None and self.maximum is not None:
+            bounds = {"minimum": self.minimum, "maximum": self.maximum}
+            return Message(N_("≥ {minimum}; ≤ {maximum} {unit}"), {**bounds, **unit})
         if self.minimum is not None:
-            parts.append(f"≥ {self.minimum:g}")
-        if self.maximum is not None:
-            parts.append(f"≤ {self.maximum:g}")
-        return " ; ".join(parts) + (f" {self.unit}" if self.unit else "")
+            return Message(N_("≥ {minimum} {unit}"), {"minimum": self.minimum, **unit})
+        return Message(N_("≤ {maximum} {unit}"), {"maximum": self.maximum, **unit})
 
 
 ReleaseSpecification = Mapping[str, QcSpecification]
@@ -96,19 +98,26 @@ def parse_release_specification(raw: Sequence[Mapping[str, object]]) -> dict[str
         code = str(item.get("code", ""))
         label = item.get("label")
         if not code or code in tests:
-            raise InvalidInput(f"release test {index}: missing or duplicate code '{code}'", code="release_spec_invalid")
+            raise InvalidInput(
+                "release test {index}: missing or duplicate code '{test}'",
+                code="release_spec_invalid",
+                index=index,
+                test=code,
+            )
         if not isinstance(label, Mapping) or not label.get("en") or not label.get("fr"):
-            raise InvalidInput(f"release test {code}: label needs 'en' and 'fr'", code="release_spec_invalid")
+            raise InvalidInput("release test {test}: label needs 'en' and 'fr'", code="release_spec_invalid", test=code)
         try:
             kind = QcKind(str(item.get("kind", "")))
         except ValueError:
             raise InvalidInput(
-                f"release test {code}: kind must be numeric or negative", code="release_spec_invalid"
+                "release test {test}: kind must be numeric or negative", code="release_spec_invalid", test=code
             ) from None
         minimum, maximum = item.get("minimum"), item.get("maximum")
         if kind is QcKind.NUMERIC and minimum is None and maximum is None:
             raise InvalidInput(
-                f"release test {code}: a numeric test needs a minimum or a maximum", code="release_spec_invalid"
+                "release test {test}: a numeric test needs a minimum or a maximum",
+                code="release_spec_invalid",
+                test=code,
             )
         tests[code] = QcSpecification(
             code=code,
@@ -141,23 +150,33 @@ def judge_qc_result(code: str, value: str, specification: ReleaseSpecification) 
     """Read one result as the lab reports it and say whether it conforms to the specification."""
     spec = specification.get(code)
     if spec is None:
-        raise QcResultInvalid(f"'{code}' is not a release test ({', '.join(specification)}).")
+        raise QcResultInvalid(
+            "'{test}' is not a release test ({tests}).", item="test", test=code, tests=list(specification)
+        )
     text = value.strip()
     if not text:
-        raise QcResultInvalid(f"The result of {code} is empty.")
+        raise QcResultInvalid("The result of {test} is empty.", item="value", test=code)
     if spec.kind is QcKind.NEGATIVE:
         word = text.lower()
         if word in _NEGATIVE_WORDS:
             return QcJudgement(code, "negative", None, True)
         if word in _POSITIVE_WORDS:
             return QcJudgement(code, "positive", None, False)
-        raise QcResultInvalid(f"The result of {code} must be 'negative' or 'positive', not '{text}'.")
+        raise QcResultInvalid(
+            "The result of {test} must be 'negative' or 'positive', not '{value}'.", item="value", test=code, value=text
+        )
     try:
         number = float(text.replace(",", "."))
     except ValueError:
-        raise QcResultInvalid(f"The result of {code} must be a number in {spec.unit}, not '{text}'.") from None
+        raise QcResultInvalid(
+            "The result of {test} must be a number in {unit}, not '{value}'.",
+            item="value",
+            test=code,
+            unit=spec.unit,
+            value=text,
+        ) from None
     if not math.isfinite(number) or number < 0:
-        raise QcResultInvalid(f"The result of {code} must be a finite, non-negative number.")
+        raise QcResultInvalid("The result of {test} must be a finite, non-negative number.", item="value", test=code)
     conforms = (spec.minimum is None or number >= spec.minimum) and (spec.maximum is None or number <= spec.maximum)
     return QcJudgement(code, f"{number:g}", number, conforms)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from cartrial.domain.errors import Refused
 from cartrial.domain.text import N_, Message, label
@@ -261,12 +262,16 @@ class Facts:
 
 
 class TransitionRefused(Refused):
-    """A step was refused; `code` names the guard, the message (a msgid of REFUSALS) says why."""
+    """A step was refused; `code` names the guard, the message (a msgid of REFUSALS) says why.
+
+    Raised with keywords (`code=...`): its first argument is a code, not a msgid to extract.
+    """
 
     code = "transition_refused"
 
     def __init__(self, code: str, step: Step | str, state: State, **params: object) -> None:
-        values: dict[str, object] = {"state_label": label(STATE_LABELS[state])}
+        # Any: the refusal's own parameters, never `code` or `item` (which DomainError takes apart).
+        values: dict[str, Any] = {"state_label": label(STATE_LABELS[state])}
         if isinstance(step, Step):
             values["step_label"] = label(STEP_LABELS[step])
             values["expected"] = sorted_labels(STATE_LABELS[s] for s in TRANSITIONS_BY_STEP[step].sources)
@@ -293,14 +298,27 @@ REFUSALS: dict[str, str] = {
     "signature_missing": N_("Inclusion needs the investigator's electronic signature."),
     "apheresis_date_missing": N_("Give the planned apheresis date."),
     "material_not_received": N_("The manufacturing lab has not confirmed receipt of the apheresis material."),
-    "qc_not_passed": N_("The product cannot be released: quality control has not passed (every release test must be recorded and conform, or an out-of-specification exception be signed)."),
+    "qc_not_passed": N_(
+        "The product cannot be released: quality control has not passed (every release test must be recorded "
+        "and conform, or an out-of-specification exception be signed)."
+    ),
     "product_not_thawed": N_("Infusion refused: the thaw of the product is not recorded."),
-    "thaw_limit_exceeded": N_("Infusion refused: the product was thawed {minutes} min ago, beyond its limit of {limit} min from thaw to infusion."),
-    "product_not_available": N_("Lymphodepletion cannot start: the released product is neither received at the center nor in transit with a confirmed arrival before day 0."),
+    "thaw_limit_exceeded": N_(
+        "Infusion refused: the product was thawed {minutes} min ago, beyond its limit of {limit} min "
+        "from thaw to infusion."
+    ),
+    "product_not_available": N_(
+        "Lymphodepletion cannot start: the released product is neither received at the center nor in transit "
+        "with a confirmed arrival before day 0."
+    ),
     "product_not_released": N_("Lymphodepletion cannot start: the product has not been released by the lab."),
     "product_not_received": N_("Infusion refused: the center pharmacy has not recorded receipt of the product."),
-    "identity_check_failed": N_("Infusion refused: the bedside identity check of the bag and the wristband has not passed."),
-    "identity_check_one_person": N_("Infusion refused: the bedside identity check needs two different qualified people."),
+    "identity_check_failed": N_(
+        "Infusion refused: the bedside identity check of the bag and the wristband has not passed."
+    ),
+    "identity_check_one_person": N_(
+        "Infusion refused: the bedside identity check needs two different qualified people."
+    ),
     "too_early": N_("Too early: this step is possible from day {min_day} after infusion (today is day {day})."),
     "infusion_date_missing": N_("The infusion date is not recorded."),
     "reason_required": N_("Give the reason for this step."),
@@ -327,7 +345,7 @@ def parse_state(value: str) -> State:
     try:
         return State(value)
     except ValueError:
-        raise TransitionRefused("unknown_state", value, State.PRE_SCREENING, value=value) from None
+        raise TransitionRefused(code="unknown_state", step=value, state=State.PRE_SCREENING, value=value) from None
 
 
 def parse_step(value: str, state: State = State.PRE_SCREENING) -> Step:
@@ -335,7 +353,7 @@ def parse_step(value: str, state: State = State.PRE_SCREENING) -> Step:
     try:
         return Step(value)
     except ValueError:
-        raise TransitionRefused("unknown_step", value, state, value=value) from None
+        raise TransitionRefused(code="unknown_step", step=value, state=state, value=value) from None
 
 
 def _refuse(code: str, step: Step, state: State, **params: object) -> TransitionRefused:
@@ -443,9 +461,9 @@ def attempt(state: State, step: Step, facts: Facts, rules: PathwayRules) -> Stat
     then the guards in the order a coordinator would fix them.
     """
     if state in FINAL_STATES:
-        raise TransitionRefused("final_state", step, state)
+        raise TransitionRefused(code="final_state", step=step, state=state)
     if state not in TRANSITIONS_BY_STEP[step].sources:
-        raise TransitionRefused("wrong_state", step, state)
+        raise TransitionRefused(code="wrong_state", step=step, state=state)
     _check_guard(step, state, facts, rules)
     return TRANSITIONS_BY_STEP[step].target
 

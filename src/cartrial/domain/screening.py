@@ -24,6 +24,7 @@ from cartrial.domain.eligibility import (
     BIOLOGICS,
     EULAR_ACR_2019_CRITERIA,
     IMMUNOSUPPRESSANTS,
+    KNOWN_SCREENING_ITEMS,
     ORGAN_DOMAINS,
     SLEDAI2K_DESCRIPTORS,
     Criterion,
@@ -45,7 +46,8 @@ from cartrial.domain.scores.input_fields import (
     IntegerInput,
     parse_input,
 )
-from cartrial.domain.scores.registry import calculate
+from cartrial.domain.scores.registry import CALCULATORS, calculate
+from cartrial.domain.text import N_, Message, label, labels, message_data
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,39 +73,41 @@ ANA_TITER_MAX = 100_000
 # The screening data contract, shared by the page, the API and the service: one key per item.
 SCREENING_FIELDS: Mapping[str, InputField] = MappingProxyType(
     {
-        "sex": _optional(ChoiceInput(description="sex used by CKD-EPI 2021", choices=("female", "male"))),
+        "sex": _optional(ChoiceInput(description=N_("sex used by CKD-EPI 2021"), choices=("female", "male"))),
         "ana_titer": _optional(
             IntegerInput(
-                description="highest ANA titre ever as its denominator (80 for 1:80, 0 if negative)",
+                description=N_("highest ANA titre ever as its denominator (80 for 1:80, 0 if negative)"),
                 minimum=0,
                 maximum=ANA_TITER_MAX,
             )
         ),
         "eular_acr_criteria": _optional(
-            ChoiceListInput(description="2019 EULAR/ACR criteria ever present", choices=EULAR_ACR_2019_CRITERIA)
+            ChoiceListInput(description=N_("2019 EULAR/ACR criteria ever present"), choices=EULAR_ACR_2019_CRITERIA)
         ),
         "sledai2k_descriptors": _optional(
             ChoiceListInput(
-                description="SLEDAI-2K descriptors present over the look-back", choices=SLEDAI2K_DESCRIPTORS
+                description=N_("SLEDAI-2K descriptors present over the look-back"), choices=SLEDAI2K_DESCRIPTORS
             )
         ),
         "sledai2k_lookback_days": IntegerInput(
-            description="SLEDAI-2K look-back, days", choices=(10, 30), required=False, default=10
+            description=N_("SLEDAI-2K look-back, days"), choices=(10, 30), required=False, default=10
         ),
         "organ_involvement": _optional(
-            ChoiceListInput(description="organ domains with active lupus (BILAG-2004)", choices=ORGAN_DOMAINS)
+            ChoiceListInput(description=N_("organ domains with active lupus (BILAG-2004)"), choices=ORGAN_DOMAINS)
         ),
-        "glucocorticoids_failed": _optional(BooleanInput(description="inadequate response to glucocorticoids")),
+        "glucocorticoids_failed": _optional(BooleanInput(description=N_("inadequate response to glucocorticoids"))),
         "immunosuppressants_failed": _optional(
             ChoiceListInput(
-                description="immunosuppressants and biologics failed, each ≥ 3 months at adequate dose "
-                "(intolerance does not count)",
+                description=N_(
+                    "immunosuppressants and biologics failed, each ≥ 3 months at adequate dose "
+                    "(intolerance does not count)"
+                ),
                 choices=IMMUNOSUPPRESSANTS,
             )
         ),
-        "infection_active": _optional(BooleanInput(description="active infection at screening")),
-        "prior_cart": _optional(BooleanInput(description="any CAR-T cell therapy before")),
-        "prior_gene_therapy": _optional(BooleanInput(description="any gene therapy before")),
+        "infection_active": _optional(BooleanInput(description=N_("active infection at screening"))),
+        "prior_cart": _optional(BooleanInput(description=N_("any CAR-T cell therapy before"))),
+        "prior_gene_therapy": _optional(BooleanInput(description=N_("any gene therapy before"))),
     }
 )
 
@@ -144,19 +148,21 @@ class ScoreOutcome:
     calculator: str
     result: Mapping[str, object] | None
     missing_inputs: tuple[str, ...] = ()
-    refused: str = ""
+    refused: Message | None = None
 
     @property
     def computed(self) -> bool:
         return self.result is not None
 
     def as_dict(self) -> dict[str, object]:
+        """As stored: the refusal in English and as message data (shown again in any language)."""
         return {
             "calculator": self.calculator,
             "computed": self.computed,
             "result": dict(self.result) if self.result is not None else None,
             "missing_inputs": list(self.missing_inputs),
-            "refused": self.refused,
+            "refused": str(self.refused) if self.refused is not None else "",
+            "refused_message": message_data(self.refused) if self.refused is not None else None,
         }
 
 
@@ -167,14 +173,15 @@ class ScreeningEvaluation:
     facts: Mapping[str, object]
     scores: tuple[ScoreOutcome, ...]
     verdict: EligibilityVerdict
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Message, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, object]:
         """The verdict (per criterion with values used) plus the facts and scores it came from."""
         return self.verdict.as_dict() | {
             "facts": {key: self.facts[key] for key in sorted(self.facts)},
             "scores": [score.as_dict() for score in self.scores],
-            "notes": list(self.notes),
+            "notes": [str(note) for note in self.notes],
+            "notes_messages": [message_data(note) for note in self.notes],
         }
 
 
@@ -190,6 +197,29 @@ def _score(calculator: str, inputs: Mapping[str, object]) -> ScoreOutcome:
         return ScoreOutcome(calculator, None, (), error.message)
 
 
+# The screening item behind each calculator input, whose label says what is missing.
+_INPUT_ITEMS: Mapping[str, str] = MappingProxyType(
+    {
+        "descriptors": "sledai2k_descriptors",
+        "lookback_days": "sledai2k_lookback_days",
+        "ana_titer": "ana_titer",
+        "criteria": "eular_acr_criteria",
+        "creatinine": "creatinine",
+        "creatinine_unit": "creatinine_unit",
+        "age_years": "age_years",
+        "sex": "sex",
+    }
+)
+
+
+def _not_computed(score: ScoreOutcome) -> Message:
+    title = label(CALCULATORS[score.calculator].title)
+    if score.missing_inputs:
+        missing = labels([KNOWN_SCREENING_ITEMS[_INPUT_ITEMS[key]].label for key in score.missing_inputs])
+        return Message(N_("{score} not computed: missing {inputs}"), {"score": title, "inputs": missing})
+    return Message(N_("{score} not computed: {reason}"), {"score": title, "reason": score.refused})
+
+
 def _attested(
     criteria: Sequence[Criterion], verdict: EligibilityVerdict, attestations: Mapping[str, str]
 ) -> EligibilityVerdict:
@@ -198,15 +228,19 @@ def _attested(
     for criterion_id, answer in attestations.items():
         criterion = by_id.get(criterion_id)
         if criterion is None:
-            raise InvalidInput(f"Unknown criterion: {criterion_id}", code="unknown_criterion")
+            raise InvalidInput("Unknown criterion: {criteria}", code="unknown_criterion", criteria=[criterion_id])
         if criterion.rule is not None:
             raise InvalidInput(
-                f"Criterion {criterion_id} is computed from the screening data and cannot be attested.",
+                "Criterion {criterion} is computed from the screening data and cannot be attested.",
                 code="criterion_computed",
+                criterion=criterion_id,
             )
         if answer not in {outcome.value for outcome in Outcome}:
             raise InvalidInput(
-                f"Criterion {criterion_id}: '{answer}' is not one of met, not_met, missing", code="invalid_answer"
+                "Criterion {criterion}: '{answer}' is not one of met, not_met, missing",
+                code="invalid_answer",
+                criterion=criterion_id,
+                answer=answer,
             )
     results = tuple(
         CriterionResult(
@@ -214,7 +248,7 @@ def _attested(
             r.kind,
             Outcome(attestations[r.criterion_id]),
             {"attested": attestations[r.criterion_id]},
-            "attested by the investigator",
+            Message(N_("Attested by the investigator.")),
         )
         if r.criterion_id in attestations
         else r
@@ -261,9 +295,9 @@ def evaluate_screening(
     }
     notes = []
     if creatinine is not None and creatinine.value is None:
-        notes.append("creatinine reported below the limit of quantification: eGFR not computed")
+        notes.append(Message(N_("Creatinine reported below the limit of quantification: eGFR not computed.")))
     if cd3 is not None and cd3.value is None:
-        notes.append("CD3+ count reported below the limit of quantification: no value to compare")
+        notes.append(Message(N_("CD3+ count reported below the limit of quantification: no value to compare.")))
     scores = (
         _score(
             "sledai2k", {"descriptors": facts["sledai2k_descriptors"], "lookback_days": facts["sledai2k_lookback_days"]}
@@ -282,10 +316,8 @@ def evaluate_screening(
     for score in scores:
         if score.result is not None:
             facts.update(facts_from_calculator(score.calculator, score.result))
-        elif score.missing_inputs:
-            notes.append(f"{score.calculator} not computed: missing {', '.join(score.missing_inputs)}")
         else:
-            notes.append(f"{score.calculator} not computed: {score.refused}")
+            notes.append(_not_computed(score))
     present = {key: value for key, value in facts.items() if value is not None}
     verdict = _attested(criteria, evaluate(criteria, present), attestations or {})
     return ScreeningEvaluation(present, scores, verdict, tuple(notes))

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, Message
 
 DEFAULT_TOLERATED_DURATION_MIN: Final = 0.0
 """No tolerance unless the protocol gives one: logistics.md §3 gives no tolerated excursion
@@ -47,9 +48,13 @@ class TemperatureLogError(InvalidInput):
 
     code = "temperature_log_invalid"
 
-    def __init__(self, message: str, *, line_number: int | None = None, code: str | None = None):
-        prefix = f"Line {line_number}: " if line_number is not None else ""
-        super().__init__(prefix + message, code=code)
+    def __init__(self, msgid: str, /, *, line_number: int | None = None, code: str | None = None, **params: Any
+    ) -> None:
+        if line_number is None:
+            super().__init__(msgid, code=code, **params)
+        else:
+            problem = Message(msgid, params)
+            super().__init__(N_("Line {line_number}: {problem}"), code=code, line_number=line_number, problem=problem)
         self.line_number = line_number
 
 
@@ -72,7 +77,7 @@ class TemperatureReading:
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
-            raise InvalidInput("A temperature reading needs a time with its time zone.")
+            raise InvalidInput("A temperature reading needs a time with its time zone.", item="at")
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ class TemperatureLimits:
             raise TemperatureLimitsError("Temperature limits and tolerated duration must be numbers.")
         if self.min_temperature_c >= self.max_temperature_c:
             raise TemperatureLimitsError(
-                f"The minimum temperature ({self.min_temperature_c} °C) must be below the maximum "
-                f"({self.max_temperature_c} °C)."
+                "The minimum temperature ({minimum} °C) must be below the maximum ({maximum} °C).",
+                minimum=self.min_temperature_c,
+                maximum=self.max_temperature_c,
             )
         if self.tolerated_duration_min < 0:
             raise TemperatureLimitsError("The tolerated excursion duration cannot be negative.")
@@ -246,13 +252,22 @@ def _split(line: str, separator: str, line_number: int) -> list[str]:
         fields.pop()
     if len(fields) == 2:
         return fields
-    hint = ""
-    if separator == "," and len(fields) == 3 and fields[2].isdigit():
-        hint = " If the temperature has a decimal comma, the columns must be separated by ';'."
+    hint = separator == "," and len(fields) == 3 and fields[2].isdigit()
+    if hint:
+        raise TemperatureLogError(
+            "expected 2 columns (time, temperature) separated by {separator}, found {count}. "
+            "If the temperature has a decimal comma, the columns must be separated by ';'.",
+            line_number=line_number,
+            code="temperature_log_columns",
+            separator=repr(separator),
+            count=len(fields),
+        )
     raise TemperatureLogError(
-        f"expected 2 columns (time, temperature) separated by {separator!r}, found {len(fields)}.{hint}",
+        "expected 2 columns (time, temperature) separated by {separator}, found {count}.",
         line_number=line_number,
         code="temperature_log_columns",
+        separator=repr(separator),
+        count=len(fields),
     )
 
 
@@ -279,24 +294,27 @@ def _parse_timestamp(field: str, line_number: int, naive_time_zone: tzinfo | Non
             raise ValueError(field)
     except ValueError:
         raise TemperatureLogError(
-            f"time {field!r} is not ISO-8601 (2026-03-02T08:00:00+01:00) or dd/mm/yyyy hh:mm[:ss].",
+            "time '{time}' is not ISO-8601 (2026-03-02T08:00:00+01:00) or dd/mm/yyyy hh:mm[:ss].",
             line_number=line_number,
             code="temperature_log_timestamp",
+            time=field,
         ) from None
     if moment.tzinfo is not None:
         return moment
     if naive_time_zone is None:
         raise TemperatureLogError(
-            f"time {field!r} has no time zone: give the logger's time zone to read this file.",
+            "time '{time}' has no time zone: give the logger's time zone to read this file.",
             line_number=line_number,
             code="temperature_log_time_zone",
+            time=field,
         )
     localised = moment.replace(tzinfo=naive_time_zone)
     if localised.astimezone(UTC).astimezone(naive_time_zone).replace(tzinfo=None) != moment:
         raise TemperatureLogError(
-            f"time {field!r} does not exist in the logger's time zone (clocks moved forward).",
+            "time '{time}' does not exist in the logger's time zone (clocks moved forward).",
             line_number=line_number,
             code="temperature_log_time_zone",
+            time=field,
         )
     return localised
 
@@ -305,10 +323,11 @@ def _day_first(match: re.Match[str], line_number: int) -> datetime:
     day, month = int(match["day"]), int(match["month"])
     if month > 12 and day <= 12:
         raise TemperatureLogError(
-            f"month {month} does not exist: this looks like a month/day/year date. Export the log "
+            "month {month} does not exist: this looks like a month/day/year date. Export the log "
             "with day/month/year or ISO-8601 dates.",
             line_number=line_number,
             code="temperature_log_timestamp",
+            month=month,
         )
     return datetime(
         int(match["year"]), month, day, int(match["hour"]), int(match["minute"]), int(match["second"] or 0)
@@ -323,15 +342,17 @@ def _parse_temperature_c(field: str, unit: TemperatureUnit, line_number: int) ->
     number = _clean_number(field)
     if not _NUMBER.fullmatch(number):
         raise TemperatureLogError(
-            f"temperature {field!r} is not a number.", line_number=line_number, code="temperature_log_value"
+            "temperature '{value}' is not a number.", line_number=line_number, code="temperature_log_value", value=field
         )
     value = float(number.replace(",", "."))
     temperature_c = fahrenheit_to_celsius(value) if unit is TemperatureUnit.FAHRENHEIT else value
     if temperature_c < ABSOLUTE_ZERO_C:
         raise TemperatureLogError(
-            f"temperature {field} {unit} is below absolute zero: the file or its unit is wrong.",
+            "temperature {value} {unit} is below absolute zero: the file or its unit is wrong.",
             line_number=line_number,
             code="temperature_log_value",
+            value=field,
+            unit=unit.value,
         )
     return temperature_c
 
@@ -343,14 +364,38 @@ def _has_zone(field: str) -> bool:
 def _order_error(
     at: datetime, previous: TemperatureReading, line_number: int, *, local_time: bool
 ) -> TemperatureLogError:
-    relation = "repeats" if at == previous.at else "is earlier than"
-    hint = " (a local hour repeated when clocks go back?)" if local_time else ""
-    return TemperatureLogError(
-        f"this time {relation} the one on line {previous.line_number}{hint}: readings must be in "
-        "increasing time.",
-        line_number=line_number,
-        code="temperature_log_order",
-    )
+    previous_line = previous.line_number
+    if at == previous.at and local_time:
+        error = TemperatureLogError(
+            "this time repeats the one on line {previous} (a local hour repeated when clocks go back?): "
+            "readings must be in increasing time.",
+            line_number=line_number,
+            code="temperature_log_order",
+            previous=previous_line,
+        )
+    elif at == previous.at:
+        error = TemperatureLogError(
+            "this time repeats the one on line {previous}: readings must be in increasing time.",
+            line_number=line_number,
+            code="temperature_log_order",
+            previous=previous_line,
+        )
+    elif local_time:
+        error = TemperatureLogError(
+            "this time is earlier than the one on line {previous} (a local hour repeated when clocks go back?): "
+            "readings must be in increasing time.",
+            line_number=line_number,
+            code="temperature_log_order",
+            previous=previous_line,
+        )
+    else:
+        error = TemperatureLogError(
+            "this time is earlier than the one on line {previous}: readings must be in increasing time.",
+            line_number=line_number,
+            code="temperature_log_order",
+            previous=previous_line,
+        )
+    return error
 
 
 def _side(temperature_c: float, limits: TemperatureLimits) -> ExcursionSide | None:

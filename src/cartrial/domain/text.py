@@ -93,6 +93,50 @@ def labels(msgids: Sequence[str]) -> list[Message]:
     return [Message(m) for m in msgids]
 
 
+def joined(parts: Sequence[Message]) -> Message:
+    """Several sentences read as one, separated by semicolons (the French catalog spaces them)."""
+    if not parts:
+        raise ValueError("nothing to join")
+    result = parts[0]
+    for part in parts[1:]:
+        result = Message(N_("{before}; {after}"), {"before": result, "after": part})
+    return result
+
+
+def message_data(message: Message) -> dict[str, object]:
+    """A message as JSON-ready data, so a stored record can be shown again in any language.
+
+    Dates are stored as they are shown (they read the same in every language), numbers and
+    booleans as themselves (their wording depends on the reader), messages recursively.
+    """
+    return {"msgid": message.msgid, "params": {name: _param_data(value) for name, value in message.params.items()}}
+
+
+def _param_data(value: object) -> object:
+    if isinstance(value, Message):
+        return message_data(value)
+    if isinstance(value, list | tuple):
+        return [_param_data(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return render_value(value)
+
+
+def message_from_data(data: Mapping[str, object]) -> Message:
+    """The message stored by `message_data`."""
+    params = data.get("params")
+    values = params if isinstance(params, Mapping) else {}
+    return Message(str(data.get("msgid", "")), {str(name): _param_value(value) for name, value in values.items()})
+
+
+def _param_value(value: object) -> object:
+    if isinstance(value, Mapping) and "msgid" in value:
+        return message_from_data(value)
+    if isinstance(value, list):
+        return [_param_value(item) for item in value]
+    return value
+
+
 def protocol_text(texts: Mapping[str, str], language: str) -> str:
     """A text of the protocol file in `language` (English when the file lacks that language)."""
     return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from cartrial.domain.errors import InvalidInput
 
@@ -75,8 +76,8 @@ class UnitConversionError(InvalidInput):
 
     code = "unit_conversion_invalid"
 
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
+    def __init__(self, msgid: str, /, *, field: str, **params: Any) -> None:
+        super().__init__(msgid, item=field, **params)
         self.field = field
 
 
@@ -103,22 +104,25 @@ def convert(*, analyte: Analyte | str, value: float, from_unit: str, to_unit: st
     try:
         known_analyte = Analyte(analyte)
     except ValueError:
-        accepted = ", ".join(a.value for a in Analyte)
         raise UnitConversionError(
-            f"unknown analyte {analyte!r}; accepted: {accepted}", field="analyte"
+            "unknown analyte '{analyte}'; accepted: {accepted}",
+            field="analyte",
+            analyte=analyte,
+            accepted=[a.value for a in Analyte],
         ) from None
     factors = _FACTORS[known_analyte]
     source, target = normalize_unit(from_unit), normalize_unit(to_unit)
     for field, unit in (("from", source), ("to", target)):
         if unit not in factors:
             raise UnitConversionError(
-                f"unknown unit {unit!r} for {known_analyte.value}; accepted: {', '.join(factors)}",
+                "unknown unit '{unit}' for {analyte}; accepted: {accepted}",
                 field=field,
+                unit=unit,
+                analyte=known_analyte.value,
+                accepted=list(factors),
             )
     if not math.isfinite(value) or value < 0:
-        raise UnitConversionError(
-            f"value must be a finite number ≥ 0, got {value!r}", field="value"
-        )
+        raise UnitConversionError("value must be a finite number ≥ 0, got {value}", field="value", value=value)
     return Quantity(value=value * factors[source] / factors[target], unit=target)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cartrial.domain.text import N_
+
 SECONDS_PER_DAY = 86400.0
 
 INTERVALS: tuple[tuple[str, str, str], ...] = (
@@ -22,13 +24,10 @@ INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("release_to_infusion", "release_at", "infusion_at"),
     ("apheresis_to_infusion", "apheresis_at", "infusion_at"),
 )
-INTERVAL_LABELS: dict[str, dict[str, str]] = {
-    "apheresis_to_release": {"en": "Apheresis → release", "fr": "Aphérèse → libération"},
-    "release_to_infusion": {"en": "Release → infusion", "fr": "Libération → perfusion"},
-    "apheresis_to_infusion": {
-        "en": "Apheresis → infusion (vein to vein)",
-        "fr": "Aphérèse → perfusion (veine à veine)",
-    },
+INTERVAL_LABELS: dict[str, str] = {
+    "apheresis_to_release": N_("Apheresis → release"),
+    "release_to_infusion": N_("Release → infusion"),
+    "apheresis_to_infusion": N_("Apheresis → infusion (vein to vein)"),
 }
 ALL_CENTERS = "ALL"
 

@@ -16,6 +16,7 @@ from cartrial.domain.kinetics.flags import (
     no_b_cell_depletion_by_day_14,
     observed_b_cell_reappearance_day,
 )
+from cartrial.locale import render
 
 SLE = preset_named("sle-default")
 VISITS = [0.0, 4.0, 7.0, 10.0, 14.0, 21.0, 28.0, 60.0, 90.0, 120.0, 180.0, 270.0, 365.0]
@@ -64,7 +65,8 @@ def test_the_typical_course_raises_nothing(population: CohortResult) -> None:
 
 def test_poor_expansion_is_flagged(population: CohortResult) -> None:
     flag = car_t_peak_below_band([car_t(7, 0.05), car_t(10, 0.2), car_t(14, 0.1), car_t(21, None)], population.band)
-    assert flag.raised is True and "poor expansion" in flag.message
+    assert flag.raised is True and str(flag.message).endswith(": poor expansion.")
+    assert render(flag.message, "fr").endswith(" : expansion insuffisante.")
     assert car_t_peak_below_band([b_cells(7, 3.0)], population.band).raised is None
     # A limit of quantification above the expected 5 % level cannot tell.
     high_limit = Observation("car_t", 10.0, None, "cells/µL", 50.0)
@@ -98,7 +100,8 @@ def test_slow_anti_dsdna_decline_is_flagged() -> None:
 def test_rise_after_b_cell_return_is_flagged() -> None:
     relapse = course({"regenerated_autoreactivity": 1.0})
     flag = anti_dsdna_rise_after_b_cell_return(relapse)
-    assert flag.raised is True and "possible relapse" in flag.message
+    assert flag.raised is True and str(flag.message).endswith(": possible relapse.")
+    assert render(flag.message, "fr").endswith(" : rechute possible.")
     assert anti_dsdna_rise_after_b_cell_return(course()).raised is False
     not_back = [b_cells(14, None), anti_dsdna(0, 200.0), anti_dsdna(90, 40.0)]
     assert anti_dsdna_rise_after_b_cell_return(not_back).raised is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gettext
 
 import jsonschema
 import pytest
@@ -11,7 +12,19 @@ from hypothesis import strategies as st
 
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
-from cartrial.domain.scores.registry import CALCULATOR_NAMES, CALCULATORS, calculate, describe
+from cartrial.domain.scores.input_fields import ChoiceInput, ChoiceListInput, RecordListInput
+from cartrial.domain.scores.registry import (
+    CALCULATOR_NAMES,
+    CALCULATORS,
+    RESULT_LABELS,
+    Calculator,
+    calculate,
+    calculate_readable,
+    describe,
+    result_label,
+)
+from cartrial.domain.text import Message
+from cartrial.locale import LOCALE_DIR, render
 
 # Transcribed from calculators.md: name → (input keys, output keys).
 CONTRACT = {
@@ -183,8 +196,10 @@ def _fields(name: str, payload: object) -> list[str]:
         calculate(name, payload)
     error = caught.value
     assert isinstance(error, InvalidInput)
-    assert "\n" not in error.message
+    assert "\n" not in str(error) and "\n" not in render(error.message, "fr")
     assert all(set(e) == {"field", "message"} for e in error.field_errors)
+    # The API's English field errors are the translatable field messages, rendered.
+    assert [e["message"] for e in error.field_errors] == [" ".join(str(m).split()) for _, m in error.field_messages]
     return [e["field"] for e in error.field_errors]
 
 
@@ -332,3 +347,97 @@ def test_any_json_either_computes_or_is_refused_as_input_never_crashes(name: str
         assert error.field_errors
     else:
         assert CONTRACT[name][1] <= set(output)
+
+
+# --- what the calculator pages show: labels from the catalog, explanations in the reader's language --
+
+FRENCH = gettext.translation("django", localedir=LOCALE_DIR, languages=["fr"])
+
+
+def _translated(msgid: str) -> bool:
+    return msgid in FRENCH._catalog  # type: ignore[attr-defined]
+
+
+def _texts_of(calculator: Calculator) -> list[str]:
+    """Every msgid the calculator's page shows: title, description, fields, units, choices, outputs."""
+    texts = [calculator.title, calculator.description, *calculator.outputs.values()]
+    fields = list(calculator.inputs.values())
+    for spec in list(fields):
+        if isinstance(spec, RecordListInput):
+            fields += list(spec.fields.values())
+    for spec in fields:
+        texts += [spec.label, spec.description] + ([spec.unit] if spec.unit else [])
+        if isinstance(spec, ChoiceInput | ChoiceListInput):
+            texts += [spec.choice_label(choice) for choice in spec.choices if "_" in choice or choice.isalpha()]
+    return texts
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_text_of_a_calculator_page_is_in_the_french_catalog(name: str) -> None:
+    untranslated = [text for text in _texts_of(CALCULATORS[name]) if not _translated(text)]
+    assert untranslated == []
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in _keys(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _keys(item)}
+    return set()
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_output_key_of_a_result_has_a_translated_label(name: str) -> None:
+    calculator = CALCULATORS[name]
+    output = calculate(name, EXAMPLES[name][0])
+    for key in _keys(output):
+        text = result_label(calculator, key)
+        assert text in (*calculator.outputs.values(), *RESULT_LABELS.values()), key
+        assert _translated(text), key
+
+
+def test_the_json_keeps_the_codes_while_the_page_reads_labels() -> None:
+    payload = {"ana_titer": 160, "criteria": ["anti_dsdna", "low_c3", "low_c4", "oral_ulcers", "acute_cutaneous_lupus"]}
+    assert calculate("eular-acr-2019", payload)["explanation"] == [
+        "mucocutaneous: acute_cutaneous_lupus +6",
+        "complement_proteins: low_c3_and_low_c4 +4",
+        "sle_specific_antibodies: anti_dsdna +6",
+        "mucocutaneous: oral_ulcers not counted, acute_cutaneous_lupus weighs as much or more",
+        "total 16 (≥ 10 needed) and a clinical criterion is met",
+    ]
+    readable = calculate_readable("eular-acr-2019", payload)["explanation"]
+    assert isinstance(readable, list)
+    assert [render(line, "fr") for line in readable] == [
+        "Cutanéo-muqueux : Lupus cutané aigu +6",
+        "Protéines du complément : C3 bas et C4 bas +4",
+        "Anticorps spécifiques du LES : Anticorps anti-ADN natif +6",
+        "Cutanéo-muqueux : Ulcérations buccales non compté, Lupus cutané aigu pèse autant ou plus",
+        "total 16 (≥ 10 requis) et un critère clinique est rempli",
+    ]
+    assert render(readable[1], "en") == "Complement proteins: Low C3 and low C4 +4"
+
+
+def test_a_reason_names_the_finding_by_its_label_on_the_page_and_its_code_in_the_json() -> None:
+    payload = dict(EXAMPLES["crs"][0], hypotension="one_vasopressor", hypoxia="high_flow")
+    assert calculate("crs", payload)["reason"] == "hypotension: one_vasopressor and hypoxia: high_flow"
+    reason = calculate_readable("crs", payload)["reason"]
+    assert isinstance(reason, Message)
+    assert render(reason, "fr") == (
+        "hypotension : Un vasopresseur (avec ou sans vasopressine) et "
+        "hypoxie : Haut débit : > 6 L/min, masque facial, masque à haute concentration ou Venturi"
+    )
+    icans = calculate("icans", EXAMPLES["icans"][0])
+    assert icans["domains"][1] == {"domain": "consciousness", "grade": 2, "finding": "awakens_to_voice"}  # type: ignore[index]
+
+
+def test_a_field_error_reads_in_french_on_the_page_and_in_english_in_the_api() -> None:
+    with pytest.raises(CalculatorInputError) as caught:
+        calculate("egfr", dict(EXAMPLES["egfr"][0], age_years=12))
+    error = caught.value
+    assert error.field_errors == [{"field": "age_years", "message": "must be from 18 to 120, got 12"}]
+    assert [(field, render(m, "fr")) for field, m in error.field_messages] == [
+        ("age_years", "doit être de 18 à 120, reçu 12")
+    ]
+    assert str(error) == "invalid input: age_years: must be from 18 to 120, got 12"
+    assert render(error.message, "fr") == "saisie invalide : age_years : doit être de 18 à 120, reçu 12"
+    assert error.item == "age_years"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from cartrial.domain.kinetics import Flag
 from cartrial.domain.kinetics.published import B_CELL_REAPPEARANCE_CELLS_PER_UL, IGG_HALF_LIFE_UPPER_DAYS
 from cartrial.domain.text import N_
+from cartrial.locale import render
 
 FLAG_TITLES = {
     "car_t_peak_below_band": gettext_lazy("CAR-T peak below the band"),
@@ -69,13 +70,13 @@ def _cannot_tell(flag: Flag) -> str:
             "Needs anti-dsDNA values both before and after B-cell return."
         ),
     }
-    if flag.message in known:
-        return known[flag.message]
+    if flag.message.msgid in known:
+        return known[flag.message.msgid]
     if flag.code == "no_b_cell_depletion_by_day_14":
         return _("B cells below a limit of quantification above %(threshold)s cells/µL; depth unknown.") % {
             "threshold": number(B_CELL_REAPPEARANCE_CELLS_PER_UL)
         }
-    return flag.message
+    return render(flag.message, (get_language() or "fr")[:2])
 
 
 def flag_message(flag: Flag) -> str:
@@ -151,7 +152,7 @@ def flag_message(flag: Flag) -> str:
             }
         if not raised:
             return _("No anti-dsDNA rebound after B-cell return on D%(day)s.") % {"day": number(returned)}
-    return flag.message
+    return render(flag.message, (get_language() or "fr")[:2])
 
 
 @dataclass(frozen=True)

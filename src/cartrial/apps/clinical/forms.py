@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
@@ -90,7 +91,7 @@ class ScreeningForm(forms.Form):
             self.fields[item] = forms.MultipleChoiceField(
                 label=label,
                 required=False,
-                choices=[(choice, clinical_label(choice, language)) for choice in choices],
+                choices=[(choice, gettext(clinical_label(choice))) for choice in choices],
                 widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
             )
             self.fields[_complete_name(item)] = forms.BooleanField(
@@ -273,39 +274,56 @@ def screening_initial(
 # --- calculators -------------------------------------------------------------------------------
 
 
-def _form_field(key: str, spec: InputField) -> forms.Field:
-    """A form field for one calculator input, from its declaration (required, range, choices)."""
-    label = f"{key} — {spec.description}"
+def _field_label(spec: InputField) -> str:
+    """The input's label in the user's language, with its unit ("Age (years)")."""
+    text = gettext(spec.label or spec.description)
+    return f"{text} ({gettext(spec.unit)})" if spec.unit else text
+
+
+def _form_field(spec: InputField) -> forms.Field:
+    """A form field for one calculator input, from its declaration (label, unit, range, choices)."""
+    label = _field_label(spec)
+    help_text = gettext(spec.description) if spec.label else ""
     if isinstance(spec, BooleanInput):
-        return forms.BooleanField(label=label, required=False)
+        return forms.BooleanField(label=label, required=False, help_text=help_text)
     if isinstance(spec, IntegerInput):
         if spec.choices is not None:
+            unit = f" {gettext(spec.unit)}" if spec.unit else ""
             return forms.TypedChoiceField(
-                label=label, choices=[(c, c) for c in spec.choices], coerce=int, initial=spec.default
+                label=gettext(spec.label or spec.description),
+                choices=[(c, f"{c}{unit}") for c in spec.choices],
+                coerce=int,
+                initial=spec.default,
+                help_text=help_text,
             )
         return forms.IntegerField(
             label=label,
             required=spec.required and not spec.nullable,
             initial=spec.default,
-            help_text=_("Leave empty if it cannot be performed.") if spec.nullable else "",
+            help_text=_("Leave empty if it cannot be performed.") if spec.nullable else help_text,
         )
     if isinstance(spec, NumberInput):
-        return forms.FloatField(label=label, required=spec.required, widget=forms.NumberInput(attrs={"step": "any"}))
+        return forms.FloatField(
+            label=label, required=spec.required, widget=forms.NumberInput(attrs={"step": "any"}), help_text=help_text
+        )
     if isinstance(spec, ChoiceInput):
-        return forms.ChoiceField(label=label, choices=[(c, c.replace("_", " ")) for c in spec.choices])
+        choices = [(c, gettext(spec.choice_label(c))) for c in spec.choices]
+        # Choices with their own labels say it all; the description names the codes for API users.
+        return forms.ChoiceField(label=label, choices=choices, help_text="" if spec.choice_labels else help_text)
     if isinstance(spec, ChoiceListInput):
         return forms.MultipleChoiceField(
             label=label,
             required=False,
-            choices=[(c, c.replace("_", " ")) for c in spec.choices],
+            choices=[(c, gettext(spec.choice_label(c))) for c in spec.choices],
             widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
+            help_text=help_text,
         )
     if isinstance(spec, RecordListInput):
-        keys = ", ".join(spec.fields)
+        columns = ", ".join(_field_label(column) for column in spec.fields.values())
         return forms.CharField(
             label=label,
             widget=forms.Textarea(attrs={"rows": 4}),
-            help_text=_("One record per line: %(keys)s (comma-separated)") % {"keys": keys},
+            help_text=_("One record per line: %(keys)s (comma-separated)") % {"keys": columns},
         )
     raise TypeError(f"no form field for {type(spec).__name__}")
 
@@ -317,7 +335,7 @@ class CalculatorForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.inputs = inputs
         for key, spec in inputs.items():
-            self.fields[key] = _form_field(key, spec)
+            self.fields[key] = _form_field(spec)
 
     def payload(self) -> dict[str, object]:
         """The cleaned form as the calculator's JSON input."""

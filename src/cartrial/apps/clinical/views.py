@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -21,12 +22,22 @@ from cartrial.apps.clinical import selectors, services
 from cartrial.apps.clinical.forms import CalculatorForm, ScreeningForm, screening_initial
 from cartrial.apps.text import current_language, error_text
 from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.errors import DomainError
 from cartrial.domain.pathway import STATE_LABELS, State
 from cartrial.domain.roles import Action
 from cartrial.domain.scores.errors import CalculatorInputError
-from cartrial.domain.scores.registry import CALCULATORS, calculate
-from cartrial.domain.text import N_, protocol_text
+from cartrial.domain.scores.registry import (
+    CALCULATORS,
+    RESULT_LABELS,
+    Calculator,
+    calculate,
+    calculate_readable,
+    result_label,
+)
+from cartrial.domain.text import N_, Message, label, protocol_text, render_value
+from cartrial.locale import render as render_message
+from cartrial.locale import translator
 from cartrial.protocols import Protocol
 
 SCREENING_EDIT_STATES = frozenset({State.SCREENING.value, State.ELIGIBLE.value})
@@ -118,36 +129,100 @@ def screening_page(request: HttpRequest, code: str) -> HttpResponse:
 # --- calculators ---------------------------------------------------------------------------------
 
 
+def _calculator_header(calculator: Calculator) -> dict[str, str]:
+    """Name, title and description in the user's language (the source is a citation, as written)."""
+    return {
+        "name": calculator.name,
+        "title": gettext(calculator.title),
+        "description": gettext(calculator.description),
+        "source": calculator.source,
+    }
+
+
 @login_required
 def calculator_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "clinical/calculators.html", {"calculators": list(CALCULATORS.values())})
+    calculators = [_calculator_header(calculator) for calculator in CALCULATORS.values()]
+    return render(request, "clinical/calculators.html", {"calculators": calculators})
+
+
+_RECORD_PATH = re.compile(r"^(?P<key>\w+)\[(?P<index>\d+)\]")
+
+
+def _field_error(path: str, problem: Message, language: str) -> tuple[str, str]:
+    """The form field a calculator's field error belongs to, and the error in words (`anc[1].day` is line 2)."""
+    record = _RECORD_PATH.match(path)
+    if record is None:
+        return path, render_message(problem, language)
+    line = Message(N_("Line {line_number}: {problem}"), {"line_number": int(record["index"]) + 1, "problem": problem})
+    return record["key"], render_message(line, language)
+
+
+def _shown(value: object, calculator: Calculator, language: str) -> str:
+    """One output value as a person reads it: codes by their label, numbers in the reader's notation."""
+    translate = translator(language)
+    if isinstance(value, str):
+        return translate(clinical_label(value))
+    if isinstance(value, dict):
+        return ", ".join(
+            render_message(
+                Message(
+                    N_("{name}: {value}"),
+                    {"name": label(RESULT_LABELS.get(key, key)), "value": _shown(item, calculator, language)},
+                ),
+                language,
+            )
+            for key, item in value.items()
+        )
+    if isinstance(value, list) and all(isinstance(item, int | float) for item in value):
+        return render_value(value, translate, language) if value else "—"
+    return "—" if value is None else render_value(value, translate, language)
+
+
+def _result_rows(calculator: Calculator, result: dict[str, object], language: str) -> list[dict[str, object]]:
+    """Each output key with its label, whether the contract fixes it, and its value (a list for lists)."""
+    translate = translator(language)
+    rows = []
+    for key, value in result.items():
+        many = isinstance(value, list) and not all(isinstance(item, int | float) for item in value)
+        rows.append(
+            {
+                "key": key,
+                "label": translate(result_label(calculator, key)),
+                "contract": key in calculator.outputs,
+                "items": [_shown(item, calculator, language) for item in value] if many else None,  # type: ignore[union-attr]
+                "value": None if many else _shown(value, calculator, language),
+            }
+        )
+    return rows
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def calculator_page(request: HttpRequest, name: str) -> HttpResponse:
-    """One calculator: a form generated from its contract, the JSON result and what counted."""
+    """One calculator: a form generated from its contract, what counted in the user's language, and the JSON."""
     calculator = CALCULATORS.get(name)
     if calculator is None:
         raise Http404("No such calculator")
+    language = current_language()
     form = CalculatorForm(request.POST or None, inputs=dict(calculator.inputs))
     result = None
+    rows: list[dict[str, object]] = []
     payload = None
     if request.method == "POST" and form.is_valid():
         payload = form.payload()
         try:
+            rows = _result_rows(calculator, calculate_readable(name, payload), language)
             result = calculate(name, payload)
         except CalculatorInputError as refused:
-            for entry in refused.field_errors:
-                field = entry["field"].split("[")[0].split(".")[0]
-                form.add_error(field if field in form.fields else None, f"{entry['field']}: {entry['message']}")
+            for path, problem in refused.field_messages:
+                field, words = _field_error(path, problem, language)
+                form.add_error(field if field in form.fields else None, words)
     context = {
-        "calculator": calculator,
+        "calculator": _calculator_header(calculator),
         "form": form,
-        "result": result,
+        "rows": rows,
         "payload_json": json.dumps(payload, ensure_ascii=False) if payload is not None else "",
         "result_json": json.dumps(result, ensure_ascii=False) if result is not None else "",
-        "contract_keys": list(calculator.outputs),
     }
     return render(request, "clinical/calculator.html", context, status=422 if form.errors else 200)
 

@@ -20,7 +20,7 @@ from cartrial.apps.logistics import services
 from cartrial.apps.logistics.models import Shipment
 from cartrial.apps.logistics.selectors import release_specification
 from cartrial.apps.subjects.services import subject_lock
-from cartrial.apps.text import tr
+from cartrial.apps.text import render
 from cartrial.domain.errors import NotFound
 from cartrial.domain.pathway import State
 from cartrial.domain.roles import Action, action_state_check
@@ -42,7 +42,7 @@ class QcResultForm(forms.Form):
     def __init__(self, *args: Any, protocol: Protocol, language: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["test_code"].choices = [
-            (spec.code, f"{protocol_text(spec.label, language)} ({tr(spec.describe(), language)})")
+            (spec.code, f"{protocol_text(spec.label, language)} ({render(spec.describe(), language)})")
             for spec in release_specification(protocol).values()
         ]
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from cartrial.apps.figures import figure_html
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, IntervalSummary, StepDuration
+from cartrial.locale import translator
 
 _CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -75,7 +76,7 @@ def vein_to_vein_plot(summaries: Mapping[str, Mapping[str, IntervalSummary]], la
     centers = sorted(c for c in summaries if c != "ALL") + (["ALL"] if "ALL" in summaries else [])
     figure = go.Figure()
     for name, _, _ in INTERVALS:
-        label = INTERVAL_LABELS[name].get(language, INTERVAL_LABELS[name]["en"])
+        label = translator(language)(INTERVAL_LABELS[name])
         medians, low, high, texts = [], [], [], []
         for center in centers:
             summary = summaries[center][name]

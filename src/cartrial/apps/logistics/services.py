@@ -625,7 +625,7 @@ def qc_result_record(*, actor: Actor, subject: Subject, protocol: Protocol, test
         value_text=judged.value_text,
         value_number=judged.value_number,
         unit=spec.unit,
-        specification=spec.describe(),
+        specification=str(spec.describe()),
         conforms=judged.conforms,
         recorded_by_id=actor.user_id,
         recorded_at=actor.now,

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 
-from cartrial.apps import clock
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, audit_record, changes_between
 from cartrial.apps.trial.models import Center, ProtocolVersion
@@ -31,9 +30,13 @@ def center_create(
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"Unknown time zone '{time_zone}'.", code="unknown_time_zone") from None
+        raise InvalidInput(
+            "Unknown time zone '{zone}'.", code="unknown_time_zone", item="time_zone", zone=time_zone
+        ) from None
     if Center.objects.filter(code=code).exists():
-        raise InvalidInput(f"A center with code '{code}' already exists.", code="duplicate_center")
+        raise InvalidInput(
+            "A center with code '{center}' already exists.", code="duplicate_center", item="code", center=code
+        )
     with transaction.atomic():
         center = Center.objects.create(
             code=code, name=name, city=city, country=country, time_zone=time_zone, language=language, kind=kind
@@ -58,14 +61,16 @@ def protocol_register(*, actor: Actor, protocol: Protocol) -> ProtocolVersion:
     if existing is not None:
         if existing.file_sha256 != digest:
             raise InvalidInput(
-                f"Protocol {protocol.code} v{protocol.version} is already registered with other content: "
+                "Protocol {study} v{version} is already registered with other content: "
                 "an amendment needs a new version number.",
                 code="protocol_version_reused",
+                study=protocol.code,
+                version=protocol.version,
             )
         return existing
     with transaction.atomic():
         version = ProtocolVersion.objects.create(
-            study_code=protocol.code, version=protocol.version, file_sha256=digest, registered_at=clock.now()
+            study_code=protocol.code, version=protocol.version, file_sha256=digest, registered_at=actor.now
         )
         audit_record(
             actor=actor,

@@ -104,7 +104,7 @@ def assessment_document(assessment: SubjectAssessment) -> dict[str, object]:
             {
                 "code": flag.code,
                 "raised": flag.raised,
-                "message": flag.message,
+                "message": str(flag.message),
                 "evidence": {key: _finite_or_none(value) for key, value in flag.evidence.items()},
             }
             for flag in assessment.flags

@@ -220,9 +220,9 @@ def _reappearance_summary(
 def output_day_grid(horizon_days: float, step_days: float = 1.0) -> FloatArray:
     """Output days 0, step, 2·step, … up to the horizon (inclusive when it falls on the grid)."""
     if not math.isfinite(horizon_days) or horizon_days <= 0:
-        raise InvalidSimulationRequest(f"The horizon must be > 0 days, got {horizon_days!r}.")
+        raise InvalidSimulationRequest("The horizon must be > 0 days, got {value}.", value=horizon_days)
     if not math.isfinite(step_days) or step_days <= 0:
-        raise InvalidSimulationRequest(f"The step must be > 0 days, got {step_days!r}.")
+        raise InvalidSimulationRequest("The step must be > 0 days, got {value}.", value=step_days)
     count = math.floor(horizon_days / step_days + 1e-9)
     return np.arange(count + 1, dtype=np.float64) * step_days
 
@@ -270,9 +270,11 @@ def simulate_cohort(
     of this size are too short for the GIL to be released usefully.)
     """
     if not 1 <= patients <= MAXIMUM_PATIENTS:
-        raise InvalidSimulationRequest(f"A cohort needs 1 to {MAXIMUM_PATIENTS} patients, got {patients}.")
+        raise InvalidSimulationRequest(
+            "A cohort needs 1 to {maximum} patients, got {patients}.", maximum=MAXIMUM_PATIENTS, patients=patients
+        )
     if chunk_patients < 1:
-        raise InvalidSimulationRequest(f"Chunks need at least one patient, got {chunk_patients}.")
+        raise InvalidSimulationRequest("Chunks need at least one patient, got {value}.", value=chunk_patients)
     grid = np.asarray(days, dtype=np.float64)
     integration_days(grid)
     rng = np.random.default_rng(seed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, Message
 
 
 class KineticsInputError(InvalidInput):
@@ -28,8 +31,8 @@ class ParameterOutOfRange(KineticsInputError):
 
     code = "kinetics_parameter_out_of_range"
 
-    def __init__(self, message: str, *, parameter: str) -> None:
-        super().__init__(message)
+    def __init__(self, msgid: str, /, *, parameter: str, **params: Any) -> None:
+        super().__init__(msgid, item=parameter, **params)
         self.parameter = parameter
 
 
@@ -38,8 +41,11 @@ class InvalidObservation(KineticsInputError):
 
     code = "kinetics_invalid_observation"
 
-    def __init__(self, message: str, *, row: int | None = None) -> None:
-        super().__init__(message if row is None else f"Observation {row}: {message}")
+    def __init__(self, msgid: str, /, *, row: int | None = None, **params: Any) -> None:
+        if row is None:
+            super().__init__(msgid, **params)
+        else:
+            super().__init__(N_("Observation {row}: {problem}"), row=row, problem=Message(msgid, params))
         self.row = row
 
 

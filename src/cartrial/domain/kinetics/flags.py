@@ -17,6 +17,7 @@ from cartrial.domain.kinetics.cohort import Band, ReappearanceSummary
 from cartrial.domain.kinetics.observations import Observation
 from cartrial.domain.kinetics.parameters import Preset
 from cartrial.domain.kinetics.published import B_CELL_REAPPEARANCE_CELLS_PER_UL, IGG_HALF_LIFE_UPPER_DAYS
+from cartrial.domain.text import N_, Message
 
 # Acute monitoring window D0-D28 (clinical.md §5.5), where the CAR-T peak is expected.
 CAR_T_EXPANSION_WINDOW_DAYS = (0.0, 28.0)
@@ -44,8 +45,17 @@ class Flag:
 
     code: str
     raised: bool | None
-    message: str
+    message: Message
     evidence: dict[str, float] = field(default_factory=dict)
+
+
+def _say(msgid: str, **params: object) -> Message:
+    return Message(msgid, params)
+
+
+def _rounded(value: float, digits: int) -> float:
+    """`value` to `digits` significant digits, as the message shows it."""
+    return float(f"{value:.{digits}g}")
 
 
 def _of(observations: Sequence[Observation], marker: str, window: tuple[float, float]) -> list[Observation]:
@@ -58,7 +68,7 @@ def car_t_peak_below_band(observations: Sequence[Observation], population: Band)
     code = "car_t_peak_below_band"
     window = _of(observations, "car_t", CAR_T_EXPANSION_WINDOW_DAYS)
     if not window:
-        return Flag(code, None, "No CAR-T measurement between day 0 and day 28.")
+        return Flag(code, None, _say(N_("No CAR-T measurement between day 0 and day 28.")))
     ratios = [(o, o.upper_bound / float(population.at_day("car_t", o.day)[0])) for o in window]
     reached = [(o, ratio) for o, ratio in ratios if not o.censored and ratio >= 1.0]
     if reached:
@@ -66,19 +76,30 @@ def car_t_peak_below_band(observations: Sequence[Observation], population: Band)
         return Flag(
             code,
             False,
-            f"CAR-T expanded into the expected range (day {best.day:g}: {best.value:g} {best.unit}, "
-            f"{ratio:.2g} × the 5 % band).",
+            _say(
+                N_("CAR-T expanded into the expected range (day {day}: {value} {unit}, {ratio} × the 5 % band)."),
+                day=best.day,
+                value=best.value,
+                unit=best.unit,
+                ratio=_rounded(ratio, 2),
+            ),
             {"day": best.day, "value_over_lower_band": ratio},
         )
     undecided = [o for o, ratio in ratios if o.censored and ratio >= 1.0]
     if undecided:
-        return Flag(code, None, "CAR-T was below the assay limit, which is above the expected 5 % level.")
+        return Flag(code, None, _say(N_("CAR-T was below the assay limit, which is above the expected 5 % level.")))
     best, ratio = max(ratios, key=lambda item: item[1])
     return Flag(
         code,
         True,
-        f"Every CAR-T value up to day 28 is below the 5 % band (highest: day {best.day:g}, "
-        f"{ratio:.2g} × the band's lower edge): poor expansion.",
+        _say(
+            N_(
+                "Every CAR-T value up to day 28 is below the 5 % band (highest: day {day}, "
+                "{ratio} × the band's lower edge): poor expansion."
+            ),
+            day=best.day,
+            ratio=_rounded(ratio, 2),
+        ),
         {"day": best.day, "value_over_lower_band": ratio},
     )
 
@@ -94,7 +115,7 @@ def no_b_cell_depletion_by_day_14(observations: Sequence[Observation]) -> Flag:
     code = "no_b_cell_depletion_by_day_14"
     window = _of(observations, "b_cells", B_CELL_DEPLETION_WINDOW_DAYS)
     if not window:
-        return Flag(code, None, "No B-cell count between day 7 and day 14.")
+        return Flag(code, None, _say(N_("No B-cell count between day 7 and day 14.")))
     threshold = B_CELL_DEPLETED_BELOW_CELLS_PER_UL
     depleted = [o for o in window if _known_depleted(o)]
     lowest = min(window, key=lambda o: o.upper_bound)
@@ -102,16 +123,30 @@ def no_b_cell_depletion_by_day_14(observations: Sequence[Observation]) -> Flag:
         return Flag(
             code,
             False,
-            f"B cells depleted by day {depleted[0].day:g} (< {threshold:g} cells/µL).",
+            _say(
+                N_("B cells depleted by day {day} (< {threshold} cells/µL)."),
+                day=depleted[0].day,
+                threshold=threshold,
+            ),
             {"day": depleted[0].day},
         )
     if any(o.censored for o in window):
-        return Flag(code, None, f"B cells below an assay limit above {threshold:g} cells/µL; depth unknown.")
+        return Flag(
+            code,
+            None,
+            _say(N_("B cells below an assay limit above {threshold} cells/µL; depth unknown."), threshold=threshold),
+        )
     return Flag(
         code,
         True,
-        f"B cells still at {lowest.upper_bound:g} cells/µL or more between day 7 and 14 "
-        f"(depletion means < {threshold:g} cells/µL).",
+        _say(
+            N_(
+                "B cells still at {lowest} cells/µL or more between day 7 and 14 "
+                "(depletion means < {threshold} cells/µL)."
+            ),
+            lowest=lowest.upper_bound,
+            threshold=threshold,
+        ),
         {"lowest_cells_per_ul": lowest.upper_bound, "day": lowest.day},
     )
 
@@ -135,17 +170,23 @@ def early_b_cell_return(observations: Sequence[Observation], reappearance: Reapp
     day = observed_b_cell_reappearance_day(observations)
     earliest_expected = reappearance.quantile_days[0.05]
     if day is None:
-        return Flag(code, False, "B cells have not been seen coming back after depletion.")
+        return Flag(code, False, _say(N_("B cells have not been seen coming back after depletion.")))
     evidence = {"reappearance_day": day, "expected_5th_percentile_day": earliest_expected}
     if day < earliest_expected:
         return Flag(
             code,
             True,
-            f"B cells back by day {day:g}, before 95 % of comparable patients "
-            f"(5th percentile: day {earliest_expected:g}): CAR-T persistence may be short.",
+            _say(
+                N_(
+                    "B cells back by day {day}, before 95 % of comparable patients "
+                    "(5th percentile: day {earliest}): CAR-T persistence may be short."
+                ),
+                day=day,
+                earliest=earliest_expected,
+            ),
             evidence,
         )
-    return Flag(code, False, f"B cells back on day {day:g}, within the expected range.", evidence)
+    return Flag(code, False, _say(N_("B cells back on day {day}, within the expected range."), day=day), evidence)
 
 
 def anti_dsdna_slow_decline(observations: Sequence[Observation], preset: Preset) -> Flag:
@@ -154,7 +195,7 @@ def anti_dsdna_slow_decline(observations: Sequence[Observation], preset: Preset)
     baseline = [o for o in _of(observations, "anti_dsdna", (0.0, 7.0)) if not o.censored]
     later = _of(observations, "anti_dsdna", ANTI_DSDNA_DECLINE_CHECK_DAYS)
     if not baseline or not later:
-        return Flag(code, None, "Needs an anti-dsDNA value by day 7 and another between day 28 and 180.")
+        return Flag(code, None, _say(N_("Needs an anti-dsDNA value by day 7 and another between day 28 and 180.")))
     reference = baseline[0]
     assert reference.value is not None
     llpc = preset.spec("llpc_antibody_fraction")
@@ -167,14 +208,22 @@ def anti_dsdna_slow_decline(observations: Sequence[Observation], preset: Preset)
         if not observation.censored and remaining > allowed and (worst is None or remaining / allowed > worst[1]):
             worst = (observation, remaining / allowed, remaining)
     if worst is None:
-        return Flag(code, False, "Anti-dsDNA falls as fast as IgG clearance allows.")
+        return Flag(code, False, _say(N_("Anti-dsDNA falls as fast as IgG clearance allows.")))
     observation, excess, remaining = worst
     return Flag(
         code,
         True,
-        f"Anti-dsDNA at day {observation.day:g} is {remaining:.0%} of its day-{reference.day:g} value, "
-        f"{excess:.1f} × the most IgG clearance (t½ ≤ {IGG_HALF_LIFE_UPPER_DAYS:g} d) allows: "
-        "antibody production continues.",
+        _say(
+            N_(
+                "Anti-dsDNA at day {day} is {percent}% of its day-{reference_day} value, {excess} × the most "
+                "IgG clearance (t½ ≤ {half_life} d) allows: antibody production continues."
+            ),
+            day=observation.day,
+            percent=round(100 * remaining),
+            reference_day=reference.day,
+            excess=round(excess, 1),
+            half_life=IGG_HALF_LIFE_UPPER_DAYS,
+        ),
         {"day": observation.day, "fraction_of_baseline": remaining, "excess_over_allowed": excess},
     )
 
@@ -184,12 +233,12 @@ def anti_dsdna_rise_after_b_cell_return(observations: Sequence[Observation]) -> 
     code = "anti_dsdna_rise_after_b_cell_return"
     returned = observed_b_cell_reappearance_day(observations)
     if returned is None:
-        return Flag(code, None, "B cells have not come back yet; nothing to compare.")
+        return Flag(code, None, _say(N_("B cells have not come back yet; nothing to compare.")))
     titres = [o for o in observations if o.marker == "anti_dsdna"]
     before = [o for o in titres if o.day <= returned]
     after = [o for o in titres if o.day > returned and not o.censored]
     if not before or not after:
-        return Flag(code, None, "Needs anti-dsDNA values both before and after B-cell return.")
+        return Flag(code, None, _say(N_("Needs anti-dsDNA values both before and after B-cell return.")))
     nadir = min(o.upper_bound for o in before)
     peak = max(after, key=lambda o: o.upper_bound)
     rise = peak.upper_bound / nadir
@@ -198,11 +247,19 @@ def anti_dsdna_rise_after_b_cell_return(observations: Sequence[Observation]) -> 
         return Flag(
             code,
             True,
-            f"Anti-dsDNA rose {rise:.1f}-fold after B cells returned on day {returned:g} "
-            f"(day {peak.day:g}: {peak.upper_bound:g} IU/mL): possible relapse.",
+            _say(
+                N_(
+                    "Anti-dsDNA rose {fold}-fold after B cells returned on day {returned} "
+                    "(day {day}: {value} IU/mL): possible relapse."
+                ),
+                fold=round(rise, 1),
+                returned=returned,
+                day=peak.day,
+                value=peak.upper_bound,
+            ),
             evidence,
         )
-    return Flag(code, False, "No anti-dsDNA rebound after B-cell return.", evidence)
+    return Flag(code, False, _say(N_("No anti-dsDNA rebound after B-cell return.")), evidence)
 
 
 def assess_flags(

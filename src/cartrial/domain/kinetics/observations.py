@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from cartrial.domain.kinetics.errors import InvalidObservation
 from cartrial.domain.kinetics.parameters import Preset
+from cartrial.domain.text import N_, label
 
 # Markers a subject's data can inform, with their clinical units (clinical.md §6).
 OBSERVED_MARKERS: tuple[str, ...] = ("car_t", "b_cells", "anti_dsdna")
@@ -61,19 +62,30 @@ class Observation:
         return self.value
 
 
+# The numbers of an observation, as a refusal names them.
+_FIELD_NAMES = {
+    "day": N_("day (days since infusion)"),
+    "loq": N_("limit of quantification"),
+    "value": N_("value"),
+}
+
+
 def _number(raw: object, *, field: str, row: int, required: bool) -> float | None:
+    name = label(_FIELD_NAMES[field])
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         if required:
-            raise InvalidObservation(f"the {field} is missing.", row=row)
+            raise InvalidObservation("the {field} is missing.", row=row, field=name)
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise InvalidObservation(f"the {field} must be a number, got {raw!r}.", row=row)
+        raise InvalidObservation("the {field} must be a number, got {raw}.", row=row, field=name, raw=repr(raw))
     try:
         number = float(raw)
     except ValueError:
-        raise InvalidObservation(f"the {field} must be a number, got {raw!r}.", row=row) from None
+        raise InvalidObservation(
+            "the {field} must be a number, got {raw}.", row=row, field=name, raw=repr(raw)
+        ) from None
     if not math.isfinite(number):
-        raise InvalidObservation(f"the {field} must be finite, got {raw!r}.", row=row)
+        raise InvalidObservation("the {field} must be finite, got {raw}.", row=row, field=name, raw=repr(raw))
     return number
 
 
@@ -81,27 +93,38 @@ def parse_observation(fields: Mapping[str, object], preset: Preset, *, row: int)
     """Check one record (as read from a CSV row or JSON object) and build the observation."""
     missing = [column for column in ("marker", "day", "value", "unit") if column not in fields]
     if missing:
-        raise InvalidObservation(f"missing column(s): {', '.join(missing)}.", row=row)
+        raise InvalidObservation("missing column(s): {columns}.", row=row, columns=missing)
     marker = str(fields["marker"] or "").strip()
     if marker not in OBSERVED_MARKERS:
-        known = ", ".join(OBSERVED_MARKERS)
-        raise InvalidObservation(f"unknown marker {marker!r}; use one of {known}.", row=row)
-    day = _number(fields["day"], field="day (days since infusion)", row=row, required=True)
+        raise InvalidObservation(
+            "unknown marker '{marker}'; use one of {known}.", row=row, marker=marker, known=list(OBSERVED_MARKERS)
+        )
+    day = _number(fields["day"], field="day", row=row, required=True)
     assert day is not None
     if day < 0:
-        raise InvalidObservation(f"day {day:g} is before the infusion; days count from infusion (day 0).", row=row)
+        raise InvalidObservation(
+            "day {day} is before the infusion; days count from infusion (day 0).", row=row, day=day
+        )
     expected_unit = observed_units(preset)[marker]
     unit = str(fields["unit"] or "").strip()
     if _unit_key(unit) != _unit_key(expected_unit):
-        raise InvalidObservation(f"unit {unit!r} is not accepted for {marker}; report it in {expected_unit}.", row=row)
-    loq = _number(fields.get("loq"), field="limit of quantification", row=row, required=False)
+        raise InvalidObservation(
+            "unit '{unit}' is not accepted for {marker}; report it in {expected}.",
+            row=row,
+            unit=unit,
+            marker=marker,
+            expected=expected_unit,
+        )
+    loq = _number(fields.get("loq"), field="loq", row=row, required=False)
     if loq is not None and loq <= 0:
-        raise InvalidObservation(f"the limit of quantification must be > 0, got {loq:g}.", row=row)
+        raise InvalidObservation("the limit of quantification must be > 0, got {loq}.", row=row, loq=loq)
     value = _number(fields["value"], field="value", row=row, required=False)
     if value is None and loq is None:
         raise InvalidObservation("the value is missing and no limit of quantification is given.", row=row)
     if value is not None and value < 0:
-        raise InvalidObservation(f"a {marker} level cannot be negative, got {value:g}.", row=row)
+        raise InvalidObservation(
+            "a {marker} level cannot be negative, got {value}.", row=row, marker=marker, value=value
+        )
     if value == 0 and loq is None:
         raise InvalidObservation(
             "a value of 0 needs the assay's limit of quantification (it is then below it).", row=row

@@ -99,9 +99,13 @@ class ParameterSpec:
         """Return the value if it lies in the physical range, else refuse it by name."""
         if not math.isfinite(value) or not self.lower <= value <= self.upper:
             raise ParameterOutOfRange(
-                f"{self.name} = {value!r} {self.unit} is outside its physical range "
-                f"[{self.lower:g}, {self.upper:g}] {self.unit}.",
+                "{name} = {value} {unit} is outside its physical range [{lower}, {upper}] {unit}.",
                 parameter=self.name,
+                name=self.name,
+                value=value,
+                unit=self.unit,
+                lower=self.lower,
+                upper=self.upper,
             )
         return value
 
@@ -138,10 +142,10 @@ class ModelParameters:
         names = parameter_names()
         unknown = sorted(set(columns) - set(names))
         if unknown:
-            raise UnknownParameter(f"Unknown kinetics parameter(s): {', '.join(unknown)}.")
+            raise UnknownParameter("Unknown kinetics parameter(s): {names}.", names=unknown)
         missing = [name for name in names if name not in columns]
         if missing:
-            raise UnknownParameter(f"Missing kinetics parameter(s): {', '.join(missing)}.")
+            raise UnknownParameter("Missing kinetics parameter(s): {names}.", names=missing)
         arrays = {name: np.atleast_1d(np.asarray(columns[name], dtype=np.float64)) for name in names}
         sizes = {array.shape for array in arrays.values()}
         if len(sizes) != 1 or len(next(iter(sizes))) != 1:
@@ -159,7 +163,7 @@ class ModelParameters:
     def column(self, name: str) -> FloatArray:
         """The (N,) array of one parameter, by table name."""
         if name not in parameter_names():
-            raise UnknownParameter(f"Unknown kinetics parameter: {name}.")
+            raise UnknownParameter("Unknown kinetics parameter: {name}.", item=name, name=name)
         value: FloatArray = getattr(self, name)
         return value
 
@@ -193,7 +197,7 @@ class Preset:
         for spec in self.parameters:
             if spec.name == name:
                 return spec
-        raise UnknownParameter(f"Preset {self.name} has no parameter {name!r}.")
+        raise UnknownParameter("Preset {preset} has no parameter '{name}'.", item=name, preset=self.name, name=name)
 
     def typical_values(self) -> dict[str, float]:
         """Name → typical value."""
@@ -208,10 +212,14 @@ class Preset:
         by_name = {spec.name: spec for spec in self.parameters}
         unknown = sorted(set(overrides) - set(by_name))
         if unknown:
-            raise UnknownParameter(f"Unknown kinetics parameter(s) for preset {self.name}: {', '.join(unknown)}.")
+            raise UnknownParameter(
+                "Unknown kinetics parameter(s) for preset {preset}: {names}.", preset=self.name, names=unknown
+            )
         for name, value in overrides.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ParameterOutOfRange(f"{name} must be a number, got {value!r}.", parameter=name)
+                raise ParameterOutOfRange(
+                    "{name} must be a number, got {value}.", parameter=name, name=name, value=repr(value)
+                )
             by_name[name] = replace(by_name[name], typical=by_name[name].check(float(value)))
         return replace(self, parameters=tuple(by_name[spec.name] for spec in self.parameters))
 
@@ -220,11 +228,15 @@ class Preset:
         by_name = {spec.name: spec for spec in self.parameters}
         for name, variance in variances.items():
             if name not in by_name:
-                raise UnknownParameter(f"Preset {self.name} has no parameter {name!r}.")
+                raise UnknownParameter(
+                    "Preset {preset} has no parameter '{name}'.", item=name, preset=self.name, name=name
+                )
             if not math.isfinite(variance) or variance < 0:
                 raise ParameterOutOfRange(
-                    f"The between-patient variance of {name} must be ≥ 0, got {variance!r}.",
+                    "The between-patient variance of {name} must be ≥ 0, got {value}.",
                     parameter=name,
+                    name=name,
+                    value=variance,
                 )
             by_name[name] = replace(by_name[name], between_patient_variance=variance)
         return replace(self, parameters=tuple(by_name[spec.name] for spec in self.parameters))
@@ -644,5 +656,6 @@ def preset_named(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        known = ", ".join(sorted(PRESETS))
-        raise UnknownPreset(f"Unknown kinetics preset {name!r}; known presets: {known}.") from None
+        raise UnknownPreset(
+            "Unknown kinetics preset '{name}'; known presets: {known}.", item="preset", name=name, known=sorted(PRESETS)
+        ) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.text import N_, Message, label
 
 FEVER_MIN_INCLUSIVE_C = 38.0
 LOW_FLOW_MAX_INCLUSIVE_L_PER_MIN = 6.0
@@ -46,6 +47,20 @@ class Hypoxia(StrEnum):
     POSITIVE_PRESSURE = "positive_pressure"
 
 
+# How each finding reads on a form and in the reason (msgids; the JSON keeps the codes).
+HYPOTENSION_LABELS: dict[Hypotension, str] = {
+    Hypotension.NONE: N_("None"),
+    Hypotension.NO_VASOPRESSOR: N_("Without vasopressor"),
+    Hypotension.ONE_VASOPRESSOR: N_("One vasopressor (with or without vasopressin)"),
+    Hypotension.MULTIPLE_VASOPRESSORS: N_("Several vasopressors (vasopressin not counted)"),
+}
+HYPOXIA_LABELS: dict[Hypoxia, str] = {
+    Hypoxia.NONE: N_("None"),
+    Hypoxia.LOW_FLOW: N_("Low flow: nasal cannula ≤ 6 L/min or blow-by"),
+    Hypoxia.HIGH_FLOW: N_("High flow: > 6 L/min, facemask, non-rebreather or Venturi"),
+    Hypoxia.POSITIVE_PRESSURE: N_("Positive pressure: CPAP, BiPAP, intubation"),
+}
+
 _HYPOTENSION_GRADE = {
     Hypotension.NONE: 1,
     Hypotension.NO_VASOPRESSOR: 2,
@@ -65,7 +80,7 @@ class CrsGrade:
     """The grade and the words that say which finding set it."""
 
     grade: int
-    reason: str
+    reason: Message
 
 
 def grade_crs(
@@ -79,30 +94,34 @@ def grade_crs(
     """ASTCT 2019 CRS grade (0 = no CRS)."""
     hypotension, hypoxia = Hypotension(hypotension), Hypoxia(hypoxia)
     if death_from_crs:
-        return CrsGrade(grade=5, reason="death from CRS")
+        return CrsGrade(grade=5, reason=Message(N_("death from CRS")))
     if not fever and not antipyretic_or_anticytokine_given:
         return CrsGrade(
             grade=0,
-            reason="no fever and no antipyretic or anti-cytokine treatment: not CRS "
-            "(hypotension or hypoxia without fever is graded elsewhere)",
+            reason=Message(
+                N_(
+                    "no fever and no antipyretic or anti-cytokine treatment: not CRS "
+                    "(hypotension or hypoxia without fever is graded elsewhere)"
+                )
+            ),
         )
     hypotension_grade = _HYPOTENSION_GRADE[hypotension]
     hypoxia_grade = _HYPOXIA_GRADE[hypoxia]
     grade = max(hypotension_grade, hypoxia_grade)
     if grade == 1:
         if fever:
-            return CrsGrade(grade=1, reason="fever without hypotension or hypoxia")
+            return CrsGrade(grade=1, reason=Message(N_("fever without hypotension or hypoxia")))
         return CrsGrade(
             grade=TREATED_AFEBRILE_WITHOUT_HYPOTENSION_OR_HYPOXIA_GRADE,
-            reason="afebrile after antipyretic or anti-cytokine treatment, "
-            "without hypotension or hypoxia",
+            reason=Message(N_("afebrile after antipyretic or anti-cytokine treatment, without hypotension or hypoxia")),
         )
-    drivers = []
-    if hypotension_grade == grade:
-        drivers.append(f"hypotension: {hypotension.value}")
-    if hypoxia_grade == grade:
-        drivers.append(f"hypoxia: {hypoxia.value}")
-    return CrsGrade(grade=grade, reason=" and ".join(drivers))
+    hypotension_words = Message(N_("hypotension: {finding}"), {"finding": label(HYPOTENSION_LABELS[hypotension])})
+    hypoxia_words = Message(N_("hypoxia: {finding}"), {"finding": label(HYPOXIA_LABELS[hypoxia])})
+    if hypotension_grade == grade and hypoxia_grade == grade:
+        reason = Message(N_("{first} and {second}"), {"first": hypotension_words, "second": hypoxia_words})
+    else:
+        reason = hypotension_words if hypotension_grade == grade else hypoxia_words
+    return CrsGrade(grade=grade, reason=reason)
 
 
 def crs_fever_present(*, temperature_c: float) -> bool:
@@ -113,7 +132,7 @@ def crs_fever_present(*, temperature_c: float) -> bool:
 def hypoxia_for_nasal_cannula(*, flow_l_per_min: float) -> Hypoxia:
     """Nasal-cannula oxygen: ≤ 6 L/min is low flow (grade 2), above it high flow (grade 3)."""
     if flow_l_per_min < 0:
-        raise CalculatorInputError.for_field("flow_l_per_min", "must be ≥ 0")
+        raise CalculatorInputError.for_field("flow_l_per_min", Message("must be ≥ 0"))
     if flow_l_per_min == 0:
         return Hypoxia.NONE
     if flow_l_per_min <= LOW_FLOW_MAX_INCLUSIVE_L_PER_MIN:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import N_, Message
 
 # Open item (clinical.md §4.3 and §7.6): v5.0 and v6.0 both exist and v6.0 renames terms
 # (e.g. "Thrombocytopenia"); the grades below are v5.0's, and the version is reported with
@@ -72,7 +73,7 @@ class CtcaeLabGrade:
 
     grade: int
     term: CtcaeLabTerm
-    band: str
+    band: Message
     version: str = CTCAE_VERSION
 
 
@@ -89,36 +90,54 @@ def grade_lab_value(*, term: CtcaeLabTerm, value: float, unit: str, lln: float) 
     accepted = units_for(term)
     if unit not in accepted:
         raise CalculatorInputError.for_field(
-            "unit", f"unit {unit!r} does not apply to {term.value}; accepted: {', '.join(accepted)}"
+            "unit",
+            Message(
+                "unit '{unit}' does not apply to {term}; accepted: {accepted}",
+                {"unit": unit, "term": term.value, "accepted": list(accepted)},
+            ),
         )
     ceiling = PLAUSIBLE_MAX_BY_UNIT[unit]
-    errors = [
-        (field, f"must be a finite number from 0 to {ceiling:g} {unit}, got {number!r}")
+    errors: list[FieldError] = [
+        (
+            field,
+            Message(
+                "must be a finite number from 0 to {ceiling} {unit}, got {value}",
+                {"ceiling": ceiling, "unit": unit, "value": number},
+            ),
+        )
         for field, number in (("value", value), ("lln", lln))
         if not (math.isfinite(number) and 0 <= number <= ceiling)
     ]
     if not errors and lln == 0:
-        errors.append(("lln", "the lower limit of normal must be > 0"))
+        errors.append(("lln", Message("the lower limit of normal must be > 0")))
     if errors:
         raise CalculatorInputError(errors)
 
     if value >= lln:
-        return CtcaeLabGrade(grade=0, term=term, band=f"value ≥ LLN ({lln:g} {unit})")
+        return CtcaeLabGrade(grade=0, term=term, band=_band(N_("value ≥ LLN ({lln} {unit})"), lln=lln, unit=unit))
     if term is CtcaeLabTerm.ANEMIA:
         grade_2_bound, grade_3_bound = ANEMIA_BOUNDS_BY_UNIT[unit]
         if value < grade_3_bound:
-            return CtcaeLabGrade(
-                grade=3, term=term, band=f"value < {grade_3_bound:g} {unit} (grade 4 needs clinical assessment)"
-            )
+            band = _band(N_("value < {high} {unit} (grade 4 needs clinical assessment)"), high=grade_3_bound, unit=unit)
+            return CtcaeLabGrade(grade=3, term=term, band=band)
         if value < grade_2_bound:
-            return CtcaeLabGrade(grade=2, term=term, band=f"{grade_3_bound:g} ≤ value < {grade_2_bound:g} {unit}")
-        return CtcaeLabGrade(grade=1, term=term, band=f"{grade_2_bound:g} ≤ value < LLN ({lln:g} {unit})")
+            band = _band(N_("{low} ≤ value < {high} {unit}"), low=grade_3_bound, high=grade_2_bound, unit=unit)
+            return CtcaeLabGrade(grade=2, term=term, band=band)
+        band = _band(N_("{low} ≤ value < LLN ({lln} {unit})"), low=grade_2_bound, lln=lln, unit=unit)
+        return CtcaeLabGrade(grade=1, term=term, band=band)
 
     bounds = _COUNT_BOUNDS_10E9_PER_L[term]
     if value < bounds[2]:
-        return CtcaeLabGrade(grade=4, term=term, band=f"value < {bounds[2]:g} {unit}")
+        return CtcaeLabGrade(grade=4, term=term, band=_band(N_("value < {high} {unit}"), high=bounds[2], unit=unit))
     if value < bounds[1]:
-        return CtcaeLabGrade(grade=3, term=term, band=f"{bounds[2]:g} ≤ value < {bounds[1]:g} {unit}")
+        band = _band(N_("{low} ≤ value < {high} {unit}"), low=bounds[2], high=bounds[1], unit=unit)
+        return CtcaeLabGrade(grade=3, term=term, band=band)
     if value < bounds[0]:
-        return CtcaeLabGrade(grade=2, term=term, band=f"{bounds[1]:g} ≤ value < {bounds[0]:g} {unit}")
-    return CtcaeLabGrade(grade=1, term=term, band=f"{bounds[0]:g} ≤ value < LLN ({lln:g} {unit})")
+        band = _band(N_("{low} ≤ value < {high} {unit}"), low=bounds[1], high=bounds[0], unit=unit)
+        return CtcaeLabGrade(grade=2, term=term, band=band)
+    band = _band(N_("{low} ≤ value < LLN ({lln} {unit})"), low=bounds[0], lln=lln, unit=unit)
+    return CtcaeLabGrade(grade=1, term=term, band=band)
+
+
+def _band(msgid: str, **bounds: object) -> Message:
+    return Message(msgid, bounds)

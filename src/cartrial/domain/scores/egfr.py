@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import Message
 from cartrial.domain.units import (
     CREATININE_UMOL_PER_MGDL,
     UnitConversionError,
@@ -61,7 +62,7 @@ def estimate_egfr_ckd_epi_2021(
     *, creatinine: float, creatinine_unit: str, age_years: float, sex: Sex
 ) -> EgfrEstimate:
     """eGFR from serum creatinine (mg/dL or µmol/L), age and sex."""
-    errors: list[tuple[str, str]] = []
+    errors: list[FieldError] = []
     scr: float | None = None
     try:
         scr = creatinine_mg_per_dl(creatinine=creatinine, creatinine_unit=creatinine_unit)
@@ -71,21 +72,29 @@ def estimate_egfr_ckd_epi_2021(
         errors.append(
             (
                 "creatinine",
-                f"must be > 0 and ≤ {MAX_CREATININE_MG_PER_DL:g} mg/dL "
-                f"({MAX_CREATININE_MG_PER_DL * CREATININE_UMOL_PER_MGDL:g} umol/L), "
-                f"got {creatinine:g} {creatinine_unit}",
+                Message(
+                    "must be > 0 and ≤ {maximum} mg/dL ({maximum_umol} umol/L), got {value} {unit}",
+                    {
+                        "maximum": MAX_CREATININE_MG_PER_DL,
+                        "maximum_umol": MAX_CREATININE_MG_PER_DL * CREATININE_UMOL_PER_MGDL,
+                        "value": creatinine,
+                        "unit": creatinine_unit,
+                    },
+                ),
             )
         )
     if not (math.isfinite(age_years) and MIN_AGE_YEARS <= age_years <= MAX_AGE_YEARS):
         errors.append(
             (
                 "age_years",
-                f"CKD-EPI 2021 applies to adults: must be {MIN_AGE_YEARS:g} to "
-                f"{MAX_AGE_YEARS:g} years, got {age_years:g}",
+                Message(
+                    "CKD-EPI 2021 applies to adults: must be {minimum} to {maximum} years, got {value}",
+                    {"minimum": MIN_AGE_YEARS, "maximum": MAX_AGE_YEARS, "value": age_years},
+                ),
             )
         )
     if sex not in (Sex.FEMALE, Sex.MALE):
-        errors.append(("sex", f"must be 'female' or 'male', got {sex!r}"))
+        errors.append(("sex", Message("must be 'female' or 'male', got {value}", {"value": repr(sex)})))
     if errors or scr is None:
         raise CalculatorInputError(errors)
     sex = Sex(sex)

@@ -1,7 +1,8 @@
 """The one error every calculator raises on input it cannot score, with one entry per field.
 
-A web form shows each entry beside its field, the API returns the list with a 422 and the
-CLI prints the one-line message; so the field names are the contract's input keys.
+A web form shows each entry beside its field (translated: `field_messages`), the API returns the
+list with a 422 (`field_errors`, English, part of the contract) and the CLI prints the one-line
+message; so the field names are the contract's input keys.
 """
 
 from __future__ import annotations
@@ -9,27 +10,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.text import N_, Message, joined
+
+FieldError = tuple[str, Message]
 
 
 class CalculatorInputError(InvalidInput):
-    """Input a calculator refuses: unknown key, wrong type, value out of range, unknown term."""
+    """Input a calculator refuses: unknown key, wrong type, value out of range, unknown term.
+
+    Each field error is (path, message), the path naming the input key (`anc[2].day`); `item` is
+    the path when a single field is at fault.
+    """
 
     code = "calculator_input_invalid"
 
-    def __init__(self, field_errors: Sequence[tuple[str, str]], *, message: str | None = None) -> None:
+    def __init__(self, field_errors: Sequence[FieldError]) -> None:
         if not field_errors:
             raise ValueError("a CalculatorInputError needs at least one field error")
+        self.field_messages: list[FieldError] = list(field_errors)
         self.field_errors: list[dict[str, str]] = [
-            {"field": field, "message": _one_line(text)} for field, text in field_errors
+            {"field": field, "message": _one_line(str(message))} for field, message in field_errors
         ]
-        summary = "; ".join(
-            f"{entry['field']}: {entry['message']}" if entry["field"] else entry["message"]
-            for entry in self.field_errors
-        )
-        super().__init__(_one_line(message) if message is not None else f"invalid input: {summary}")
+        problems = [
+            Message(N_("{field}: {problem}"), {"field": field, "problem": message}) if field else message
+            for field, message in field_errors
+        ]
+        only = field_errors[0][0] if len(field_errors) == 1 and field_errors[0][0] else None
+        super().__init__(N_("invalid input: {problems}"), item=only, problems=joined(problems))
+
+    def __str__(self) -> str:
+        return _one_line(super().__str__())
 
     @classmethod
-    def for_field(cls, field: str, message: str) -> CalculatorInputError:
+    def for_field(cls, field: str, message: Message) -> CalculatorInputError:
         """The common case of a single offending field."""
         return cls([(field, message)])
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import Message
 
 ANA_ENTRY_MIN_TITER = 80
 CLASSIFICATION_MIN_SCORE = 10
@@ -109,12 +110,17 @@ class EularAcr2019Classification:
 
 def classify_eular_acr_2019(*, ana_titer: int, criteria: Collection[str]) -> EularAcr2019Classification:
     """Apply the entry criterion, then count the highest-weighted criterion met in each domain."""
-    errors: list[tuple[str, str]] = []
+    errors: list[FieldError] = []
     if not 0 <= ana_titer <= ANA_TITER_MAX:
-        errors.append(("ana_titer", f"must be between 0 and {ANA_TITER_MAX}, got {ana_titer}"))
+        errors.append(
+            (
+                "ana_titer",
+                Message("must be between 0 and {maximum}, got {value}", {"maximum": ANA_TITER_MAX, "value": ana_titer}),
+            )
+        )
     unknown = sorted(set(criteria) - set(CRITERION_KEYS))
     if unknown:
-        errors.append(("criteria", f"unknown EULAR/ACR 2019 criteria: {', '.join(unknown)}"))
+        errors.append(("criteria", Message("unknown EULAR/ACR 2019 criteria: {criteria}", {"criteria": unknown})))
     if errors:
         raise CalculatorInputError(errors)
 

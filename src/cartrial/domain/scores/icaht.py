@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import Message
 
 EarlyDurationRule = Literal["cumulative", "longest_episode"]
 
@@ -98,29 +99,34 @@ class IcahtGrades:
     ignored_days: tuple[int, ...]
 
 
-def validate_anc_values(anc: Sequence[AncValue]) -> list[tuple[str, str]]:
+def validate_anc_values(anc: Sequence[AncValue]) -> list[FieldError]:
     """Field errors for a series of counts (empty when the series can be graded)."""
     if not anc:
-        return [("anc", "needs at least one ANC value")]
-    errors: list[tuple[str, str]] = []
+        return [("anc", Message("needs at least one ANC value"))]
+    errors: list[FieldError] = []
     seen: set[int] = set()
     for index, value in enumerate(anc):
         if not 0 <= value.day <= ANC_DAY_MAX:
             errors.append(
                 (
                     f"anc[{index}].day",
-                    f"must be 0 (infusion) to {ANC_DAY_MAX}, got {value.day}; "
-                    "pre-infusion counts do not enter ICAHT",
+                    Message(
+                        "must be 0 (infusion) to {maximum}, got {day}; pre-infusion counts do not enter ICAHT",
+                        {"maximum": ANC_DAY_MAX, "day": value.day},
+                    ),
                 )
             )
         elif value.day in seen:
-            errors.append((f"anc[{index}].day", f"day {value.day} is given twice"))
+            errors.append((f"anc[{index}].day", Message("day {day} is given twice", {"day": value.day})))
         seen.add(value.day)
         if not (math.isfinite(value.anc_per_ul) and 0 <= value.anc_per_ul <= ANC_MAX_PER_UL):
             errors.append(
                 (
                     f"anc[{index}].anc_per_ul",
-                    f"must be from 0 to {ANC_MAX_PER_UL:g} cells/µL, got {value.anc_per_ul!r}",
+                    Message(
+                        "must be from 0 to {maximum} cells/µL, got {value}",
+                        {"maximum": ANC_MAX_PER_UL, "value": value.anc_per_ul},
+                    ),
                 )
             )
     return errors

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from cartrial.domain.scores.errors import CalculatorInputError
 from cartrial.domain.scores.ice import MAX_SCORE as ICE_MAX_SCORE
+from cartrial.domain.text import N_, Message, label
 
 # The footnote to the ICE row says an ICE of 0 "may be classified" as grade 3 (awake with
 # global aphasia) or grade 4 (unarousable); clinical.md §4.2 takes it as the rule. So the ICE
@@ -57,6 +58,32 @@ class CerebralEdema(StrEnum):
     DIFFUSE = "diffuse"
 
 
+# How each finding reads on a form and in the explanation (msgids; the JSON keeps the codes).
+CONSCIOUSNESS_LABELS: dict[Consciousness, str] = {
+    Consciousness.NORMAL: N_("Normal"),
+    Consciousness.AWAKENS_SPONTANEOUSLY: N_("Awakens spontaneously"),
+    Consciousness.AWAKENS_TO_VOICE: N_("Awakens to voice"),
+    Consciousness.AWAKENS_TO_TACTILE: N_("Awakens only to tactile stimulus"),
+    Consciousness.UNAROUSABLE: N_("Unarousable, or needs vigorous or repetitive stimuli; stupor or coma"),
+}
+SEIZURE_LABELS: dict[Seizure, str] = {
+    Seizure.NONE: N_("None"),
+    Seizure.RAPIDLY_RESOLVING: N_("Any seizure that resolves rapidly, or non-convulsive seizures on EEG that resolve"),
+    Seizure.PROLONGED_OR_REPETITIVE: N_("Prolonged (> 5 min) or repetitive seizures without return to baseline"),
+}
+MOTOR_WEAKNESS_LABELS: dict[MotorWeakness, str] = {
+    MotorWeakness.NONE: N_("No motor weakness"),
+    MotorWeakness.DEEP_FOCAL: N_("Deep focal motor weakness (hemiparesis, paraparesis)"),
+}
+CEREBRAL_EDEMA_LABELS: dict[CerebralEdema, str] = {
+    CerebralEdema.NONE: N_("No oedema"),
+    CerebralEdema.FOCAL: N_("Focal or local oedema on imaging"),
+    CerebralEdema.DIFFUSE: N_(
+        "Diffuse oedema on imaging, decerebrate or decorticate posturing, cranial nerve VI palsy, "
+        "papilloedema or Cushing's triad"
+    ),
+}
+
 _CONSCIOUSNESS_GRADE = {
     Consciousness.NORMAL: 0,
     Consciousness.AWAKENS_SPONTANEOUSLY: 1,
@@ -75,7 +102,7 @@ class DomainGrade:
 
     domain: str
     grade: int
-    finding: str
+    finding: Message
 
 
 @dataclass(frozen=True)
@@ -111,21 +138,25 @@ def grade_icans(
     motor_weakness, cerebral_edema = MotorWeakness(motor_weakness), CerebralEdema(cerebral_edema)
     if ice_score is not None and not 0 <= ice_score <= ICE_MAX_SCORE:
         raise CalculatorInputError.for_field(
-            "ice_score", f"must be 0 to {ICE_MAX_SCORE} or null, got {ice_score}"
+            "ice_score",
+            Message("must be 0 to {maximum} or null, got {value}", {"maximum": ICE_MAX_SCORE, "value": ice_score}),
         )
     if consciousness is Consciousness.UNAROUSABLE and ice_score not in (None, 0):
         raise CalculatorInputError.for_field(
             "ice_score",
-            f"an unarousable patient cannot score {ice_score} on the ICE; give 0 or null",
+            Message("an unarousable patient cannot score {value} on the ICE; give 0 or null", {"value": ice_score}),
         )
     domains = [
-        DomainGrade("consciousness", _CONSCIOUSNESS_GRADE[consciousness], consciousness.value),
-        DomainGrade("seizure", _SEIZURE_GRADE[seizure], seizure.value),
-        DomainGrade("motor_weakness", _MOTOR_GRADE[motor_weakness], motor_weakness.value),
-        DomainGrade("cerebral_edema", _EDEMA_GRADE[cerebral_edema], cerebral_edema.value),
+        DomainGrade(
+            "consciousness", _CONSCIOUSNESS_GRADE[consciousness], label(CONSCIOUSNESS_LABELS[consciousness])
+        ),
+        DomainGrade("seizure", _SEIZURE_GRADE[seizure], label(SEIZURE_LABELS[seizure])),
+        DomainGrade("motor_weakness", _MOTOR_GRADE[motor_weakness], label(MOTOR_WEAKNESS_LABELS[motor_weakness])),
+        DomainGrade("cerebral_edema", _EDEMA_GRADE[cerebral_edema], label(CEREBRAL_EDEMA_LABELS[cerebral_edema])),
     ]
     if ice_score is not None:
-        domains.insert(0, DomainGrade("ice", ice_domain_grade(ice_score), f"ICE {ice_score}/10"))
+        finding = Message(N_("ICE {score}/10"), {"score": ice_score})
+        domains.insert(0, DomainGrade("ice", ice_domain_grade(ice_score), finding))
     return IcansGrade(
         grade=max(d.grade for d in domains),
         domains=tuple(domains),

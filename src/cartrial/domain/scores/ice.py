@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.text import Message
 
 ITEM_MAX_POINTS: MappingProxyType[str, int] = MappingProxyType(
     {"orientation": 4, "naming": 3, "command": 1, "writing": 1, "attention": 1}
@@ -38,7 +39,10 @@ def score_ice(*, orientation: int, naming: int, command: int, writing: int, atte
         "attention": attention,
     }
     errors = [
-        (item, f"must be 0 to {ITEM_MAX_POINTS[item]} points, got {value}")
+        (
+            item,
+            Message("must be 0 to {maximum} points, got {value}", {"maximum": ITEM_MAX_POINTS[item], "value": value}),
+        )
         for item, value in points.items()
         if not 0 <= value <= ITEM_MAX_POINTS[item]
     ]

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.clinical_labels import clinical_label
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import N_, Message
 
-FieldErrors = list[tuple[str, str]]
+FieldErrors = list[FieldError]
 
 
 def _is_integer(value: object) -> bool:
@@ -46,11 +48,25 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _alternatives(values: Sequence[object]) -> object:
+    """`10 or 30`: the values a field accepts, joined the way the reader's language says "or"."""
+    result: object = values[0]
+    for value in values[1:]:
+        result = Message(N_("{before} or {after}"), {"before": result, "after": value})
+    return result
+
+
 @dataclass(frozen=True, kw_only=True)
 class InputField(ABC):
-    """One input key: what it means, whether it must be given, and its default otherwise."""
+    """One input key: what it means, whether it must be given, and its default otherwise.
+
+    `description` (English, the JSON Schema's), `label` and `unit` are msgids: a form shows the
+    label with its unit, the description as help, each translated by the page.
+    """
 
     description: str
+    label: str = ""
+    unit: str = ""
     required: bool = True
     default: object = None
 
@@ -75,7 +91,7 @@ class BooleanInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, bool):
-            errors.append((path, f"must be true or false, got {_type_name(value)}"))
+            errors.append((path, Message("must be true or false, got {type}", {"type": _type_name(value)})))
             return None
         return value
 
@@ -96,19 +112,22 @@ class IntegerInput(InputField):
         if value is None and self.nullable:
             return None
         if not _is_integer(value):
-            expected = "an integer or null" if self.nullable else "an integer"
-            errors.append((path, f"must be {expected}, got {_type_name(value)}"))
+            if self.nullable:
+                errors.append((path, Message("must be an integer or null, got {type}", {"type": _type_name(value)})))
+            else:
+                errors.append((path, Message("must be an integer, got {type}", {"type": _type_name(value)})))
             return None
         if not isinstance(value, int):
             return None
         if self.choices is not None and value not in self.choices:
-            allowed = " or ".join(str(c) for c in self.choices)
-            errors.append((path, f"must be {allowed}, got {value}"))
+            allowed = _alternatives(self.choices)
+            errors.append((path, Message("must be {allowed}, got {value}", {"allowed": allowed, "value": value})))
             return None
         if (self.minimum is not None and value < self.minimum) or (
             self.maximum is not None and value > self.maximum
         ):
-            errors.append((path, f"must be {_range_text(self.minimum, self.maximum)}, got {value}"))
+            bounds = _range_text(self.minimum, self.maximum)
+            errors.append((path, Message("must be {range}, got {value}", {"range": bounds, "value": value})))
             return None
         return value
 
@@ -133,19 +152,19 @@ class NumberInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not _is_number(value) or not isinstance(value, int | float):
-            errors.append((path, f"must be a number, got {_type_name(value)}"))
+            errors.append((path, Message("must be a number, got {type}", {"type": _type_name(value)})))
             return None
         number = float(value)
         if not math.isfinite(number):
-            errors.append((path, "must be a finite number"))
+            errors.append((path, Message("must be a finite number")))
             return None
         too_low = self.minimum is not None and (
             number <= self.minimum if self.exclusive_minimum else number < self.minimum
         )
         too_high = self.maximum is not None and number > self.maximum
         if too_low or too_high:
-            text = _range_text(self.minimum, self.maximum, exclusive_minimum=self.exclusive_minimum)
-            errors.append((path, f"must be {text}, got {value}"))
+            bounds = _range_text(self.minimum, self.maximum, exclusive_minimum=self.exclusive_minimum)
+            errors.append((path, Message("must be {range}, got {value}", {"range": bounds, "value": value})))
             return None
         return number
 
@@ -158,18 +177,35 @@ class NumberInput(InputField):
         return self._with_common(schema)
 
 
+def _no_labels() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, kw_only=True)
-class ChoiceInput(InputField):
-    """One string out of a fixed vocabulary."""
+class _Vocabulary(InputField):
+    """A field whose values come from a fixed vocabulary, each with a label (msgid) for forms."""
 
     choices: tuple[str, ...]
+    choice_labels: Mapping[str, str] = field(default_factory=_no_labels)
+
+    def choice_label(self, value: str) -> str:
+        """The value as a person reads it: this field's own label, else the clinical one."""
+        return self.choice_labels.get(value) or clinical_label(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoiceInput(_Vocabulary):
+    """One string out of a fixed vocabulary."""
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, str):
-            errors.append((path, f"must be a string, got {_type_name(value)}"))
+            errors.append((path, Message("must be a string, got {type}", {"type": _type_name(value)})))
             return None
         if value not in self.choices:
-            errors.append((path, f"unknown value {value!r}; accepted: {', '.join(self.choices)}"))
+            accepted = list(self.choices)
+            errors.append(
+                (path, Message("unknown value '{value}'; accepted: {accepted}", {"value": value, "accepted": accepted}))
+            )
             return None
         return value
 
@@ -178,26 +214,24 @@ class ChoiceInput(InputField):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChoiceListInput(InputField):
+class ChoiceListInput(_Vocabulary):
     """A list of distinct strings out of a fixed vocabulary (empty allowed: nothing present)."""
-
-    choices: tuple[str, ...]
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, list):
-            errors.append((path, f"must be an array of strings, got {_type_name(value)}"))
+            errors.append((path, Message("must be an array of strings, got {type}", {"type": _type_name(value)})))
             return None
         parsed: list[str] = []
         ok = True
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                errors.append((f"{path}[{index}]", f"must be a string, got {_type_name(item)}"))
+                errors.append((f"{path}[{index}]", Message("must be a string, got {type}", {"type": _type_name(item)})))
                 ok = False
             elif item not in self.choices:
-                errors.append((f"{path}[{index}]", f"unknown value {item!r}"))
+                errors.append((f"{path}[{index}]", Message("unknown value '{value}'", {"value": item})))
                 ok = False
             elif item in parsed:
-                errors.append((f"{path}[{index}]", f"{item!r} is listed twice"))
+                errors.append((f"{path}[{index}]", Message("'{value}' is listed twice", {"value": item})))
                 ok = False
             else:
                 parsed.append(item)
@@ -222,10 +256,10 @@ class RecordListInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, list):
-            errors.append((path, f"must be an array of objects, got {_type_name(value)}"))
+            errors.append((path, Message("must be an array of objects, got {type}", {"type": _type_name(value)})))
             return None
         if len(value) < self.min_items:
-            errors.append((path, f"needs at least {self.min_items} item(s)"))
+            errors.append((path, Message("needs at least {count} item(s)", {"count": self.min_items})))
             return None
         before = len(errors)
         records = tuple(
@@ -244,17 +278,16 @@ class RecordListInput(InputField):
         )
 
 
-def _range_text(
-    minimum: float | None, maximum: float | None, *, exclusive_minimum: bool = False
-) -> str:
-    low = ">" if exclusive_minimum else "≥"
+def _range_text(minimum: float | None, maximum: float | None, *, exclusive_minimum: bool = False) -> Message:
     if minimum is not None and maximum is not None:
         if exclusive_minimum:
-            return f"> {minimum:g} and ≤ {maximum:g}"
-        return f"from {minimum:g} to {maximum:g}"
+            return Message(N_("> {minimum} and ≤ {maximum}"), {"minimum": minimum, "maximum": maximum})
+        return Message(N_("from {minimum} to {maximum}"), {"minimum": minimum, "maximum": maximum})
     if minimum is not None:
-        return f"{low} {minimum:g}"
-    return f"≤ {maximum:g}"
+        if exclusive_minimum:
+            return Message(N_("> {minimum}"), {"minimum": minimum})
+        return Message(N_("≥ {minimum}"), {"minimum": minimum})
+    return Message(N_("≤ {maximum}"), {"maximum": maximum})
 
 
 @dataclass(frozen=True)
@@ -315,18 +348,17 @@ def _parse_object(
 ) -> ParsedInput:
     prefix = f"{path}." if path else ""
     if not isinstance(payload, Mapping):
-        errors.append((path, f"must be a JSON object, got {_type_name(payload)}"))
+        errors.append((path, Message("must be a JSON object, got {type}", {"type": _type_name(payload)})))
         return ParsedInput(MappingProxyType({}))
     values: dict[str, object] = {}
     for key in payload:
         if key not in fields:
-            known = ", ".join(fields)
-            errors.append((f"{prefix}{key}", f"unknown key; accepted keys: {known}"))
+            errors.append((f"{prefix}{key}", Message("unknown key; accepted keys: {keys}", {"keys": list(fields)})))
     for key, spec in fields.items():
         if key in payload:
             values[key] = spec.parse(payload[key], f"{prefix}{key}", errors)
         elif spec.required:
-            errors.append((f"{prefix}{key}", "is required"))
+            errors.append((f"{prefix}{key}", Message("is required")))
         else:
             values[key] = spec.default
     return ParsedInput(MappingProxyType(values))

@@ -17,8 +17,10 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from cartrial.domain.clinical_labels import clinical_labels
 from cartrial.domain.scores import sledai2k
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
+from cartrial.domain.text import N_, Message
 
 PGA_MIN = 0.0
 PGA_MAX = 3.0
@@ -62,7 +64,7 @@ class UnmetCriterion:
     """A criterion that failed: a stable code and the words that say why."""
 
     code: str
-    reason: str
+    reason: Message
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,10 @@ class LldasAssessment:
     unmet: tuple[UnmetCriterion, ...]
 
 
-def _check_pga_and_prednisone(pga: float, prednisone_mg_per_day: float) -> list[tuple[str, str]]:
-    errors = []
+def _check_pga_and_prednisone(pga: float, prednisone_mg_per_day: float) -> list[FieldError]:
+    errors: list[FieldError] = []
     if not (math.isfinite(pga) and PGA_MIN <= pga <= PGA_MAX):
-        errors.append(("pga", f"must be from 0.0 to 3.0, got {pga!r}"))
+        errors.append(("pga", Message("must be from 0.0 to 3.0, got {value}", {"value": pga})))
     if not (
         math.isfinite(prednisone_mg_per_day)
         and 0 <= prednisone_mg_per_day <= PREDNISONE_MAX_PLAUSIBLE_MG_PER_DAY
@@ -95,11 +97,20 @@ def _check_pga_and_prednisone(pga: float, prednisone_mg_per_day: float) -> list[
         errors.append(
             (
                 "prednisone_mg_per_day",
-                f"must be from 0 to {PREDNISONE_MAX_PLAUSIBLE_MG_PER_DAY:g} mg/day, "
-                f"got {prednisone_mg_per_day!r}",
+                Message(
+                    "must be from 0 to {maximum} mg/day, got {value}",
+                    {"maximum": PREDNISONE_MAX_PLAUSIBLE_MG_PER_DAY, "value": prednisone_mg_per_day},
+                ),
             )
         )
     return errors
+
+
+def doris_prednisone_bound() -> Message:
+    """The DORIS glucocorticoid bound as configured ("≤ 5 mg/day")."""
+    if DORIS_PRED_INCLUSIVE:
+        return Message(N_("≤ {limit} mg/day"), {"limit": DORIS_PRED_MAX_MG})
+    return Message(N_("< {limit} mg/day"), {"limit": DORIS_PRED_MAX_MG})
 
 
 def doris_prednisone_allowed(prednisone_mg_per_day: float) -> bool:
@@ -121,29 +132,32 @@ def assess_doris_2021(
     try:
         csledai = sledai2k.clinical_sledai(sledai_descriptors, field="sledai_descriptors")
     except CalculatorInputError as exc:
-        errors.extend((e["field"], e["message"]) for e in exc.field_errors)
+        errors.extend(exc.field_messages)
     if errors:
         raise CalculatorInputError(errors)
 
-    bound = "≤" if DORIS_PRED_INCLUSIVE else "<"
     unmet = []
     if csledai != 0:
-        unmet.append(UnmetCriterion("clinical_sledai", f"clinical SLEDAI is {csledai}, must be 0"))
+        unmet.append(
+            UnmetCriterion("clinical_sledai", Message(N_("clinical SLEDAI is {score}, must be 0"), {"score": csledai}))
+        )
     if not pga < DORIS_PGA_MAX_EXCLUSIVE:
-        unmet.append(UnmetCriterion("pga", f"PGA is {pga:g}, must be < 0.5"))
+        unmet.append(UnmetCriterion("pga", Message(N_("PGA is {pga}, must be < 0.5"), {"pga": pga})))
     if not doris_prednisone_allowed(prednisone_mg_per_day):
         unmet.append(
             UnmetCriterion(
                 "prednisone_mg_per_day",
-                f"prednisone {prednisone_mg_per_day:g} mg/day, must be {bound} "
-                f"{DORIS_PRED_MAX_MG:g} mg/day",
+                Message(
+                    N_("prednisone {dose} mg/day, must be {bound}"),
+                    {"dose": prednisone_mg_per_day, "bound": doris_prednisone_bound()},
+                ),
             )
         )
     if not maintenance_therapy_stable:
         unmet.append(
             UnmetCriterion(
                 "maintenance_therapy_stable",
-                "antimalarials, immunosuppressives and biologics are allowed only at stable doses",
+                Message(N_("antimalarials, immunosuppressives and biologics are allowed only at stable doses")),
             )
         )
     return DorisAssessment(remission=not unmet, clinical_sledai=csledai, unmet=tuple(unmet))
@@ -166,13 +180,13 @@ def assess_lldas(
     try:
         present = sledai2k.validate_descriptors(sledai_descriptors, field="sledai_descriptors")
     except CalculatorInputError as exc:
-        errors.extend((e["field"], e["message"]) for e in exc.field_errors)
+        errors.extend(exc.field_messages)
     try:
         previous = sledai2k.validate_descriptors(
             previous_sledai_descriptors, field="previous_sledai_descriptors"
         )
     except CalculatorInputError as exc:
-        errors.extend((e["field"], e["message"]) for e in exc.field_errors)
+        errors.extend(exc.field_messages)
     if errors:
         raise CalculatorInputError(errors)
 
@@ -185,40 +199,44 @@ def assess_lldas(
     ]
     unmet = []
     if score > LLDAS_SLEDAI_MAX_INCLUSIVE:
-        unmet.append(UnmetCriterion("sledai", f"SLEDAI-2K is {score}, must be ≤ 4"))
+        unmet.append(UnmetCriterion("sledai", Message(N_("SLEDAI-2K is {score}, must be ≤ 4"), {"score": score})))
     if major:
         unmet.append(
             UnmetCriterion(
                 "major_organ_activity",
-                f"activity in a major organ system: {', '.join(major)}",
+                Message(N_("activity in a major organ system: {descriptors}"), {"descriptors": clinical_labels(major)}),
             )
         )
     if hemolytic_anemia:
-        unmet.append(UnmetCriterion("hemolytic_anemia", "haemolytic anaemia is present"))
+        unmet.append(UnmetCriterion("hemolytic_anemia", Message(N_("haemolytic anaemia is present"))))
     if gi_activity:
-        unmet.append(UnmetCriterion("gi_activity", "gastrointestinal activity is present"))
+        unmet.append(UnmetCriterion("gi_activity", Message(N_("gastrointestinal activity is present"))))
     if new:
         unmet.append(
             UnmetCriterion(
                 "new_features",
-                f"new since the previous assessment: {', '.join(new)}",
+                Message(N_("new since the previous assessment: {descriptors}"), {"descriptors": clinical_labels(new)}),
             )
         )
     if pga > LLDAS_PGA_MAX_INCLUSIVE:
-        unmet.append(UnmetCriterion("pga", f"PGA is {pga:g}, must be ≤ 1"))
+        unmet.append(UnmetCriterion("pga", Message(N_("PGA is {pga}, must be ≤ 1"), {"pga": pga})))
     if prednisone_mg_per_day > LLDAS_PRED_MAX_INCLUSIVE_MG:
         unmet.append(
             UnmetCriterion(
                 "prednisone_mg_per_day",
-                f"prednisone {prednisone_mg_per_day:g} mg/day, must be ≤ 7.5 mg/day",
+                Message(N_("prednisone {dose} mg/day, must be ≤ 7.5 mg/day"), {"dose": prednisone_mg_per_day}),
             )
         )
     if not standard_maintenance_only:
         unmet.append(
             UnmetCriterion(
                 "standard_maintenance_only",
-                "only well-tolerated standard maintenance doses of immunosuppressives and "
-                "approved biologics are allowed (no investigational drugs)",
+                Message(
+                    N_(
+                        "only well-tolerated standard maintenance doses of immunosuppressives and "
+                        "approved biologics are allowed (no investigational drugs)"
+                    )
+                ),
             )
         )
     return LldasAssessment(

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.text import Message
 
 ArthritisRule = Literal[">2", ">=2"]
 
@@ -112,7 +113,7 @@ def validate_descriptors(descriptors: Collection[str], *, field: str) -> frozens
     unknown = sorted(set(descriptors) - set(DESCRIPTOR_KEYS))
     if unknown:
         raise CalculatorInputError.for_field(
-            field, f"unknown SLEDAI-2K descriptor(s): {', '.join(unknown)}"
+            field, Message("unknown SLEDAI-2K descriptor(s): {descriptors}", {"descriptors": unknown})
         )
     return frozenset(descriptors)
 
@@ -124,7 +125,7 @@ def score_sledai2k(
     present = validate_descriptors(descriptors, field="descriptors")
     if lookback_days not in LOOKBACK_DAYS_CHOICES:
         raise CalculatorInputError.for_field(
-            "lookback_days", f"must be 10 or 30 (days), got {lookback_days!r}"
+            "lookback_days", Message("must be 10 or 30 (days), got {value}", {"value": repr(lookback_days)})
         )
     counted = tuple(
         CountedDescriptor(descriptor=d.key, weight=d.weight, serology=d.serology)
@@ -151,7 +152,7 @@ def clinical_sledai(descriptors: Collection[str], *, field: str = "descriptors")
 def arthritis_present(*, inflamed_joint_count: int, rule: ArthritisRule = ARTHRITIS_RULE) -> bool:
     """Whether the count of joints with inflammatory signs meets the arthritis descriptor."""
     if inflamed_joint_count < 0:
-        raise CalculatorInputError.for_field("inflamed_joint_count", "must be ≥ 0")
+        raise CalculatorInputError.for_field("inflamed_joint_count", Message("must be ≥ 0"))
     if rule == ">2":
         return inflamed_joint_count > 2
     return inflamed_joint_count >= 2

@@ -17,8 +17,9 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cartrial.domain.scores.errors import CalculatorInputError
+from cartrial.domain.scores.errors import CalculatorInputError, FieldError
 from cartrial.domain.scores.sledai2k import MAX_SCORE as SLEDAI_MAX_SCORE
+from cartrial.domain.text import N_, Message
 
 # Open item (clinical.md §3.4 and §7.3): Furie 2009 used SELENA-SLEDAI, current trials use
 # SLEDAI-2K. Both SLEDAI inputs must be on the same scale; we state SLEDAI-2K (the trial's
@@ -39,7 +40,7 @@ class UnmetComponent:
     """A failed SRI-4 component: a stable code and the words that say why."""
 
     code: str
-    reason: str
+    reason: Message
 
 
 @dataclass(frozen=True)
@@ -63,24 +64,30 @@ def assess_sri4(
     current_pga: float,
 ) -> Sri4Assessment:
     """SRI-4 response versus baseline."""
-    errors: list[tuple[str, str]] = [
-        (field, f"must be 0 to {SLEDAI_MAX_SCORE}, got {value}")
+    errors: list[FieldError] = [
+        (field, Message("must be 0 to {maximum}, got {value}", {"maximum": SLEDAI_MAX_SCORE, "value": value}))
         for field, value in (("baseline_sledai", baseline_sledai), ("current_sledai", current_sledai))
         if not 0 <= value <= SLEDAI_MAX_SCORE
     ]
     errors += [
-        (field, f"must be 0 to {BILAG_DOMAIN_COUNT} domains, got {value}")
+        (
+            field,
+            Message("must be 0 to {maximum} domains, got {value}", {"maximum": BILAG_DOMAIN_COUNT, "value": value}),
+        )
         for field, value in (("new_bilag_a", new_bilag_a), ("new_bilag_b", new_bilag_b))
         if not 0 <= value <= BILAG_DOMAIN_COUNT
     ]
     errors += [
-        (field, f"must be from 0.0 to 3.0, got {value!r}")
+        (field, Message("must be from 0.0 to 3.0, got {value}", {"value": value}))
         for field, value in (("baseline_pga", baseline_pga), ("current_pga", current_pga))
         if not (math.isfinite(value) and PGA_MIN <= value <= PGA_MAX)
     ]
     if not errors and new_bilag_a + new_bilag_b > BILAG_DOMAIN_COUNT:
         errors.append(
-            ("new_bilag_b", f"new A and new B domains together exceed the {BILAG_DOMAIN_COUNT} domains")
+            (
+                "new_bilag_b",
+                Message("new A and new B domains together exceed the {count} domains", {"count": BILAG_DOMAIN_COUNT}),
+            )
         )
     if errors:
         raise CalculatorInputError(errors)
@@ -94,19 +101,29 @@ def assess_sri4(
         unmet.append(
             UnmetComponent(
                 "sledai_reduction",
-                f"SLEDAI went from {baseline_sledai} to {current_sledai} "
-                f"(reduction {reduction}), needs a reduction of ≥ 4",
+                Message(
+                    N_("SLEDAI went from {baseline} to {current} (reduction {reduction}), needs a reduction of ≥ 4"),
+                    {"baseline": baseline_sledai, "current": current_sledai, "reduction": reduction},
+                ),
             )
         )
     if new_bilag_a > NEW_BILAG_A_MAX:
-        unmet.append(UnmetComponent("new_bilag_a", f"{new_bilag_a} new BILAG A domain(s), needs 0"))
+        unmet.append(
+            UnmetComponent(
+                "new_bilag_a", Message(N_("{count} new BILAG A domain(s), needs 0"), {"count": new_bilag_a})
+            )
+        )
     if new_bilag_b > NEW_BILAG_B_MAX:
         unmet.append(
-            UnmetComponent("new_bilag_b", f"{new_bilag_b} new BILAG B domains, needs ≤ 1")
+            UnmetComponent(
+                "new_bilag_b", Message(N_("{count} new BILAG B domains, needs ≤ 1"), {"count": new_bilag_b})
+            )
         )
     if pga_change >= PGA_WORSENING_MIN:
         unmet.append(
-            UnmetComponent("pga_worsening", f"PGA rose by {pga_change}, must rise by < 0.3")
+            UnmetComponent(
+                "pga_worsening", Message(N_("PGA rose by {change}, must rise by < 0.3"), {"change": float(pga_change)})
+            )
         )
     return Sri4Assessment(
         responder=not unmet,

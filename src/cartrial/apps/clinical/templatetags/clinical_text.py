@@ -1,70 +1,59 @@
-"""The eligibility explanations in the reader's language.
+"""The eligibility verdict and its scores in the reader's language.
 
-The domain words each criterion's explanation in English, and that text is what is stored,
-hashed and signed. A French page shows the same sentence rendered in French here, phrase by
-phrase (the phrases are the finite set `domain/eligibility.py` produces); anything unknown is
-left as written rather than guessed.
+The domain words each explanation as a message; a stored verdict keeps it as English text (what is
+signed) and as message data, rendered here from the project catalog. A verdict stored before the
+message data existed is shown as its English text.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 
 from django import template
 from django.utils import translation
 
+from cartrial.domain.clinical_labels import clinical_label as domain_clinical_label
+from cartrial.domain.scores.registry import CALCULATORS
+from cartrial.domain.text import message_from_data
+from cartrial.locale import render
+
 register = template.Library()
 
-_FRENCH: tuple[tuple[str, str], ...] = (
-    (r"^Met: ", "Rempli : "),
-    (r"^Not met: ", "Non rempli : "),
-    (r"^Missing data: ", "Donnée manquante : "),
-    (r"^No rule in the protocol: to be attested$", "Pas de règle dans le protocole : à attester"),
-    (r"^attested by the investigator$", "attesté par l'investigateur"),
-    (r"(\S+) is missing", r"\1 manquant"),
-    (r"(\S+) is (.*?), which ", r"\1 = \2, "),
-    (r", is between (\S+) and (\S+) inclusive", r", compris entre \1 et \2 inclus"),
-    (r", is outside (\S+) to (\S+)", r", hors de l'intervalle \1 à \2"),
-    (r", is one of ", ", parmi "),
-    (r", is none of ", ", hors de "),
-    (r", is not ", ", différent de "),
-    (r", is ([≥>≤<]) ", r", \1 "),
-    (r", is ", ", égal à "),
-    (r", does not include ", ", n'inclut pas "),
-    (r", includes none of ", ", n'inclut aucun de "),
-    (r", includes ", ", inclut "),
-    (r", has (\d+) distinct entr(?:y|ies), not at least (\d+)", r", \1 élément(s) distinct(s), moins de \2"),
-    (r", has (\d+) distinct entr(?:y|ies), not at most (\d+)", r", \1 élément(s) distinct(s), plus de \2"),
-    (r", has (\d+) distinct entr(?:y|ies), at least (\d+)", r", \1 élément(s) distinct(s), au moins \2"),
-    (r", has (\d+) distinct entr(?:y|ies), at most (\d+)", r", \1 élément(s) distinct(s), au plus \2"),
-    (r"\bnot \(", "non ("),
-    (r"\btrue\b", "vrai"),
-    (r"\bfalse\b", "faux"),
-    (r"(\d) years\b", r"\1 ans"),
-)
+
+def _language() -> str:
+    return (translation.get_language() or "fr")[:2]
 
 
-def explanation_in(text: str, language: str) -> str:
-    """`text` (an English explanation from the domain) in `language` ("fr" or "en")."""
-    if not language.startswith("fr"):
-        return text
-    for pattern, replacement in _FRENCH:
-        text = re.sub(pattern, replacement, text)
-    return text
+def _rendered(data: object, fallback: object = "") -> str:
+    if isinstance(data, Mapping) and "msgid" in data:
+        return render(message_from_data(data), _language())
+    return str(fallback)
 
 
 @register.filter
-def explanation(text: str) -> str:
-    return explanation_in(str(text), translation.get_language() or "fr")
+def explanation(criterion: Mapping[str, object]) -> str:
+    """A stored criterion's explanation in the reader's language."""
+    return _rendered(criterion.get("explanation_message"), criterion.get("explanation", ""))
 
 
 @register.filter
-def fact_value(value: object) -> str:
-    """A fact as a reader expects it: yes/no for booleans, lists without brackets, — when missing."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(translation.gettext("Yes") if value else translation.gettext("No"))
-    if isinstance(value, list | tuple):
-        return ", ".join(str(entry) for entry in value) or "∅"
-    return str(value)
+def notes(evaluation: Mapping[str, object]) -> list[str]:
+    """A stored evaluation's notes (scores not computed, values below quantification) in the reader's language."""
+    stored = evaluation.get("notes_messages")
+    if isinstance(stored, list):
+        return [_rendered(note) for note in stored]
+    english = evaluation.get("notes")
+    return [str(note) for note in english] if isinstance(english, list) else []
+
+
+@register.filter
+def clinical_label(code: str) -> str:
+    """A contract code (`organic_brain_syndrome`) as its label in the reader's language."""
+    return translation.gettext(domain_clinical_label(str(code)))
+
+
+@register.filter
+def calculator_title(name: str) -> str:
+    """A calculator's title in the reader's language (its contract name when unknown)."""
+    calculator = CALCULATORS.get(str(name))
+    return translation.gettext(calculator.title) if calculator else str(name)
