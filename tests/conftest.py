@@ -106,6 +106,12 @@ class World:
         )
         if state is not State.PRE_SCREENING:
             start = clock.now() - timedelta(days=900)
+            if state is State.LYMPHODEPLETION:
+                # Lymphodepletion started four days ago, so that D0 today is inside the protocol's
+                # D-5..D-3 window: a test may infuse now.
+                from cartrial.demo import DAYS_TO_REACH
+
+                start = clock.now() - timedelta(days=DAYS_TO_REACH[State.LYMPHODEPLETION] + 4)
             PathwayDriver(self.protocol, self.users, subject, start).advance_to(state)
             subject.refresh_from_db()
         return subject

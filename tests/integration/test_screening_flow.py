@@ -137,9 +137,9 @@ def test_partial_data_gives_incomplete_and_says_which_score_was_not_computed(wor
     saved = screen(world, subject, sledai2k_descriptors=None)
     result = saved.assessment.result_json
     assert saved.assessment.verdict == "incomplete"
-    assert "sledai2k not computed: missing descriptors" in result["notes"]
+    assert "SLEDAI-2K not computed: missing SLEDAI-2K descriptors present" in result["notes"]
     active = next(c for c in result["criteria"] if c["id"] == "I03_ACTIVE")
-    assert active["outcome"] == "missing" and "sledai2k.score is missing" in active["explanation"]
+    assert active["outcome"] == "missing" and "SLEDAI-2K: not computed yet" in active["explanation"]
 
 
 def test_screening_data_is_refused_outside_screening(world: Any) -> None:
@@ -190,7 +190,8 @@ def test_page_live_preview_stores_nothing_and_save_stores(world: Any) -> None:
     preview = client.post(url, form_post(cd3="90"), HTTP_HX_REQUEST="true")
     body = preview.content.decode()
     assert preview.status_code == 200 and 'data-verdict="not_eligible"' in body
-    assert 'data-criterion="I06_CD3" data-outcome="not_met"' in body and "cd3_per_ul" in body
+    # The criterion says what was compared, in words: the CD3+ count typed, not an internal key.
+    assert 'data-criterion="I06_CD3" data-outcome="not_met"' in body and "CD3+" in body and "cd3_per_ul" not in body
     assert _counts(subject) == before
     saved = client.post(url, {**form_post(), "save": "1"})
     assert saved.status_code == 302
@@ -225,7 +226,7 @@ def test_api_screening_bad_input_is_422_with_fields(world: Any) -> None:
     unit["labs"][0]["unit"] = "mmol/L"
     response = client.post(f"/api/v1/subjects/{subject.code}/eligibility", unit, content_type="application/json")
     assert response.status_code == 422 and response.json()["code"] == "unknown_unit"
-    assert "creatinine" in response.json()["message"]
+    assert "Creatinine" in response.json()["message"]
     assert not ScreeningRecord.objects.filter(subject=subject).exists()
     assert not LabObservation.objects.filter(subject=subject).exists()
 

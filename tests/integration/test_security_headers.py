@@ -80,7 +80,7 @@ def _pages(world: Any) -> list[tuple[str, str]]:
         ("str.coordinator", "/calculators/"),
         ("str.coordinator", "/calculators/sledai2k/"),
         ("str.coordinator", "/subjects/STR-003/eligibility/"),
-        ("str.coordinator", "/subjects/STR-003/audit/"),
+        ("str.investigator", "/subjects/STR-003/audit/"),  # the audit trail is the investigators' (and monitors')
         ("str.coordinator", "/screening-log/"),
         ("str.coordinator", "/dashboard/consort/"),
         ("lab.manufacturing", "/logistics/subjects/PAR-002/"),

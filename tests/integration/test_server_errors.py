@@ -45,10 +45,11 @@ def _server_log() -> Iterator[io.StringIO]:
 def buggy_subject_list(monkeypatch: pytest.MonkeyPatch) -> None:
     """The subject list's selector raises, as a bug would, for the page and the API alike."""
 
-    def broken(**kwargs: Any) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError(BUG)
 
-    monkeypatch.setattr("cartrial.apps.subjects.selectors.subject_list", broken)
+    for adapter in ("cartrial.apps.pathway.views", "cartrial.apps.pathway.api"):
+        monkeypatch.setattr(f"{adapter}.subjects_in_scope", broken)
 
 
 def _assert_logged_with_traceback(caplog: pytest.LogCaptureFixture, written: str, path: str) -> None:
@@ -105,8 +106,8 @@ def test_djangos_own_refusals_in_the_api_stay_4xx(world: Any, monkeypatch: pytes
     client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {token}")
     for error, status in ((PermissionDenied, 403), (SuspiciousOperation, 400)):
 
-        def refuse(error: type[Exception] = error, **kwargs: Any) -> Any:
+        def refuse(*args: Any, error: type[Exception] = error, **kwargs: Any) -> Any:
             raise error("refused by Django")
 
-        monkeypatch.setattr("cartrial.apps.subjects.selectors.subject_list", refuse)
+        monkeypatch.setattr("cartrial.apps.pathway.api.subjects_in_scope", refuse)
         assert client.get("/api/v1/subjects").status_code == status

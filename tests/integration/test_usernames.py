@@ -43,7 +43,7 @@ def test_user_create_refuses_it_naming_the_existing_account(world: Any) -> None:
             last_name="Account",
         )
     assert refused.value.code == "duplicate_username"
-    assert "'lil.coordinator'" in refused.value.message and "LIL.Coordinator" in refused.value.message
+    assert "'lil.coordinator'" in str(refused.value) and "LIL.Coordinator" in str(refused.value)
     assert User.objects.filter(username__iexact="lil.coordinator").count() == 1
     assert AuditEntry.objects.count() == entries
 

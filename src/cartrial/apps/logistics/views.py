@@ -23,7 +23,8 @@ from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.plots import temperature_plot, timeline_plot, vein_to_vein_plot
 from cartrial.apps.logistics.presenters import label_specs
 from cartrial.apps.subjects.models import Subject
-from cartrial.apps.text import current_language, error_text, render
+from cartrial.apps.text import current_language, error_text
+from cartrial.apps.text import render as render_text
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import DomainError
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus, FailureBranch
@@ -180,7 +181,7 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
                     "label": protocol_text(specification[r.test_code].label, language)
                     if r.test_code in specification
                     else r.test_code,
-                    "spec": render(specification[r.test_code].describe()) if r.test_code in specification else "",
+                    "spec": render_text(specification[r.test_code].describe()) if r.test_code in specification else "",
                     "value": gettext(QC_WORDS[r.value_text]) if r.value_text in QC_WORDS else r.value_text,
                 }
                 for r in b.qc
