@@ -234,7 +234,7 @@ class PathwayDriver:
     def step(self, username: str, action: Step | Action, days_later: float, **data: Any) -> None:
         """Take a pathway step as `username`, `days_later` after the previous move, with the clock there."""
         self.moment += timedelta(days=days_later)
-        with clock.frozen_at(self.moment):
+        with clock.frozen_at(self.moment), transaction.atomic():
             actor, user = self._actor(username)
             step_perform(actor=actor, user=user, subject=self.subject, action=action, data=data, protocol=self.protocol)
         self.subject.refresh_from_db()
@@ -352,7 +352,7 @@ class PathwayDriver:
     def _screen(self, *, cd3_per_ul: float) -> None:
         """The coordinator enters the screening data and labs; the verdict is computed from them."""
         sampled_at = self.moment - timedelta(hours=2)
-        with clock.frozen_at(self.moment):
+        with clock.frozen_at(self.moment), transaction.atomic():
             actor, _user = self._actor(f"{self.prefix}.coordinator")
             clinical_services.screening_record(
                 actor=actor,
@@ -368,7 +368,7 @@ class PathwayDriver:
     def at(self, username: str, days_later: float, action: Callable[[Actor, User, datetime], Any]) -> None:
         """Run a logistics action as `username`, `days_later` after the previous one, with the clock there."""
         self.moment += timedelta(days=days_later)
-        with clock.frozen_at(self.moment):
+        with clock.frozen_at(self.moment), transaction.atomic():
             actor, user = self._actor(username)
             action(actor, user, self.moment)
         self.subject.refresh_from_db()
@@ -467,7 +467,7 @@ class PathwayDriver:
         )
         shipment = self.subject.shipments.filter(direction="to_center").order_by("-pk").first()
         assert shipment is not None
-        with clock.frozen_at(self.moment):
+        with clock.frozen_at(self.moment), transaction.atomic():
             actor, _user = self._actor(f"{self.prefix}.pharmacist")
             logistics_services.temperature_log_import(
                 actor=actor,
@@ -483,7 +483,7 @@ class PathwayDriver:
 
     def _infuse(self) -> None:
         self.moment += timedelta(days=5)
-        with clock.frozen_at(self.moment - timedelta(minutes=18)):
+        with clock.frozen_at(self.moment - timedelta(minutes=18)), transaction.atomic():
             actor, _user = self._actor(f"{self.prefix}.pharmacist")
             logistics_services.product_thaw(
                 actor=actor, subject=self.subject, protocol=self.protocol, scanned_code=self._coi_scan()
@@ -648,6 +648,6 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
                 value = None if below else float(f"{level:.3g}")
                 unit = preset.car_t_unit if marker == "car_t" else ("cells/µL" if marker == "b_cells" else "IU/mL")
                 entries.append(KineticEntry(marker, moment, value, unit, loq[marker]))
-            with clock.frozen_at(min(moment + timedelta(hours=6), today)):
+            with clock.frozen_at(min(moment + timedelta(hours=6), today)), transaction.atomic():
                 actor = Actor(user.pk, user.username, Role.COORDINATOR.value, subject.center.code, clock.now())
                 kinetic_observations_record(actor=actor, subject=subject, entries=entries)

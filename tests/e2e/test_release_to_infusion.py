@@ -3,12 +3,14 @@ with the right bag the infusion is recorded: in the browser, each role in its ow
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from cartrial.apps import clock
 from cartrial.apps.logistics.models import ChainOfIdentity, Deviation, Infusion
 from cartrial.apps.logistics.services import coi_of
 from cartrial.apps.subjects.models import Subject
@@ -32,9 +34,15 @@ def _local(moment: datetime) -> str:
 
 
 def test_lab_releases_pharmacy_receives_wrong_bag_refused_right_bag_infused(
-    world, live_server, new_page, login
+    world, live_server, new_page, login, request
 ) -> None:
     base = live_server.url
+    # Release, shipment, receipt and the start of lymphodepletion happen four days before D0 (the
+    # protocol's D-5..D-3 window): the one clock, shared with the live server, is set back for them.
+    today = datetime.now(ZoneInfo("UTC"))
+    days_before = contextlib.ExitStack()
+    days_before.enter_context(clock.frozen_at(today - timedelta(days=4)))
+    request.addfinalizer(days_before.close)
     subject = world.new_subject("STR", State.MANUFACTURING)
     other = world.new_subject("STR", State.PRODUCT_RECEIVED)
     code = subject.code
@@ -66,7 +74,7 @@ def test_lab_releases_pharmacy_receives_wrong_bag_refused_right_bag_infused(
     lab.click("#step-form button[type=submit]")
     lab.wait_for_selector("h1 .chip.state-product_released")
     # ...and hands it to the courier with a confirmed arrival.
-    now = datetime.now(ZoneInfo("UTC"))
+    now = clock.now()
     lab.click("button[data-step=ship_product]")
     lab.fill("#step-form #id_scanned_code", bag)
     lab.fill("#step-form #id_courier", "CryoTrans")
@@ -92,9 +100,10 @@ def test_lab_releases_pharmacy_receives_wrong_bag_refused_right_bag_infused(
     login(investigator, "str.investigator", DEMO_PASSWORD)
     investigator.goto(f"{base}/subjects/{code}/")
     investigator.click("button[data-step=start_lymphodepletion]")
-    investigator.fill("#id_planned_infusion_date", (now + timedelta(days=5)).date().isoformat())
+    investigator.fill("#id_planned_infusion_date", (now + timedelta(days=4)).date().isoformat())
     investigator.click("#step-form button[type=submit]")
     investigator.wait_for_selector("h1 .chip.state-lymphodepletion")
+    days_before.close()  # D0: today
     pharmacy.goto(f"{base}/logistics/subjects/{code}/")
     thaw = pharmacy.locator("form[data-action=thaw]")
     thaw.locator("input[name=scanned_code]").fill(bag)
@@ -105,7 +114,7 @@ def test_lab_releases_pharmacy_receives_wrong_bag_refused_right_bag_infused(
     def bedside(first_bag: str) -> None:
         investigator.goto(f"{base}/subjects/{code}/")
         investigator.click("button[data-step=infuse]")
-        investigator.fill("#id_infused_on", now.date().isoformat())
+        investigator.fill("#id_infused_on", today.astimezone(ZoneInfo("Europe/Paris")).date().isoformat())
         investigator.fill("#id_bag_code", bag)
         investigator.fill("#id_wristband_code", code)
         investigator.fill("#id_password", DEMO_PASSWORD)

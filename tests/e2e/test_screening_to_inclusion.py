@@ -74,7 +74,8 @@ def test_bordeaux_screens_investigator_includes_lille_cannot_see(world, live_ser
     assert coordinator.inner_text("[data-testid=verdict]") == "Éligible"
     for criterion in ("I01_AGE", "I02_EULAR_ACR", "I03_ACTIVE", "I04_REFRACTORY", "I05_EGFR", "I06_CD3"):
         assert coordinator.locator(f"tr[data-criterion={criterion}]").get_attribute("data-outcome") == "met"
-    assert "sledai2k.score" in coordinator.inner_text("tr[data-criterion=I03_ACTIVE]")
+    # The criterion reads as a clinician writes it: the score, its threshold, the organs involved.
+    assert "SLEDAI-2K : 12, au moins 8 requis" in coordinator.inner_text("tr[data-criterion=I03_ACTIVE]")
     coordinator.click("button[name=save]")
     coordinator.wait_for_url(re.compile(r".*/subjects/BDX-001/$"))
     coordinator.click("button[data-step=confirm_eligibility]")

@@ -215,7 +215,9 @@ def subject_step(request: HttpRequest, code: str, step: str) -> HttpResponse:
         try:
             steps.step_run(reach, chosen, form.cleaned_data, protocol)
         except DomainError as refusal:
-            if refusal.item and refusal.item in form.fields:
+            # Invalid input is shown at its field; a refusal of the step itself (a guard, a wrong
+            # signature, an identity mismatch) above the form, where the person acting reads it first.
+            if isinstance(refusal, InvalidInput) and refusal.item in form.fields:
                 form.add_error(refusal.item, error_text(refusal))
             else:
                 error = error_text(refusal)
