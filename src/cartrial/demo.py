@@ -285,8 +285,13 @@ class PathwayDriver:
                 State.PRODUCT_RELEASED,
                 lambda: (
                     self.at("lab.manufacturing", 13.5 + self.spread_days, self._record_qc),
-                    self.step("lab.manufacturing", Step.RELEASE_PRODUCT, 0.5, password=DEMO_PASSWORD,
-                              bag_code=self._coi_scan()),
+                    self.step(
+                        "lab.manufacturing",
+                        Step.RELEASE_PRODUCT,
+                        0.5,
+                        password=DEMO_PASSWORD,
+                        bag_code=self._coi_scan(),
+                    ),
                 ),
             ),
             (State.PRODUCT_SHIPPED, lambda: self._ship_product(2 + self.spread_days / 2)),
@@ -474,9 +479,7 @@ class PathwayDriver:
                 subject=self.subject,
                 protocol=self.protocol,
                 shipment=shipment,
-                content=logger_csv(
-                    shipment.actual_departure_at, self.moment, low_c=-178.0, high_c=-168.0, fresh=False
-                ),
+                content=logger_csv(shipment.actual_departure_at, self.moment, low_c=-178.0, high_c=-168.0, fresh=False),
                 file_name=f"dryshipper-{shipment.shipper_id}.csv",
                 logger_time_zone="UTC",
             )

@@ -191,9 +191,7 @@ def test_times_compare_as_instants_in_the_repeated_autumn_hour() -> None:
     second = replace(hand_over("A", "B", 0), at=datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=paris))
     assert check_custody_chain([first, second], expected={"bag-1": COI})["bag-1"].holder == "B"
     with pytest.raises(CustodyOutOfOrder):
-        check_custody_chain(
-            [replace(first, at=second.at), replace(second, at=first.at)], expected={"bag-1": COI}
-        )
+        check_custody_chain([replace(first, at=second.at), replace(second, at=first.at)], expected={"bag-1": COI})
 
 
 def test_times_in_other_zones_compare_as_instants() -> None:

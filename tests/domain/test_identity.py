@@ -85,9 +85,7 @@ def test_iso_vectors(data: str, check_character: str) -> None:
 
 
 @pytest.mark.parametrize(("content", "with_ch", "without_ch"), DERIVED_COI_VECTORS)
-def test_derived_coi_vectors_follow_the_working_rule(
-    content: str, with_ch: str, without_ch: str
-) -> None:
+def test_derived_coi_vectors_follow_the_working_rule(content: str, with_ch: str, without_ch: str) -> None:
     assert COI_CHECK_CHARACTER_COVERS_CH_LITERAL
     assert coi_check_character_input(content) == content
     assert mod37_2_check_character(content) == with_ch
@@ -171,9 +169,7 @@ def test_parse_identifier_dispatches() -> None:
         ("XYZ", IdentifierLengthError, "identifier_length", None),
     ],
 )
-def test_refusals_are_precise(
-    text: str, error: type[IdentifierError], code: str, position: int | None
-) -> None:
+def test_refusals_are_precise(text: str, error: type[IdentifierError], code: str, position: int | None) -> None:
     with pytest.raises(error) as raised:
         parse_identifier(text)
     assert raised.value.code == code
@@ -219,9 +215,7 @@ def test_generation_uses_validation_fins_only() -> None:
         ("A9999", 2026, 1_000_000, IdentifierSequenceError),
     ],
 )
-def test_generation_bounds(
-    fin: str, year: int, sequence_number: int, error: type[IdentifierError]
-) -> None:
+def test_generation_bounds(fin: str, year: int, sequence_number: int, error: type[IdentifierError]) -> None:
     with pytest.raises(error):
         new_coi(facility_number=fin, year=year, sequence_number=sequence_number)
     with pytest.raises(error):
@@ -229,9 +223,7 @@ def test_generation_bounds(
 
 
 def test_generation_bounds_inclusive() -> None:
-    assert new_din(facility_number="A9999", year=2099, sequence_number=999_999).content == (
-        "A999999999999"
-    )
+    assert new_din(facility_number="A9999", year=2099, sequence_number=999_999).content == ("A999999999999")
     assert new_coi(facility_number="A9999", year=2000, sequence_number=0).sequence == "000000"
 
 
@@ -262,9 +254,7 @@ def test_mod37_2_detects_any_single_substitution(data: str, index: st.DataObject
     protected = data + mod37_2_check_character(data)
     assert _accepted(protected)
     position = index.draw(st.integers(0, len(protected) - 1))
-    replacement = index.draw(
-        st.sampled_from(MOD37_2_ALPHABET).filter(lambda c: c != protected[position])
-    )
+    replacement = index.draw(st.sampled_from(MOD37_2_ALPHABET).filter(lambda c: c != protected[position]))
     assert not _accepted(protected[:position] + replacement + protected[position + 1 :])
 
 

@@ -32,8 +32,7 @@ FRESH = TemperatureLimits(min_temperature_c=2.0, max_temperature_c=8.0, tolerate
 
 def series(*temperatures_c: float, step_min: float = 5.0) -> list[TemperatureReading]:
     return [
-        TemperatureReading(T0 + timedelta(minutes=i * step_min), value, i + 1)
-        for i, value in enumerate(temperatures_c)
+        TemperatureReading(T0 + timedelta(minutes=i * step_min), value, i + 1) for i, value in enumerate(temperatures_c)
     ]
 
 

@@ -222,9 +222,20 @@ def test_a_well_chained_row_added_without_moving_the_head_is_named(world) -> Non
         " entity, entity_id, subject_code, changes_json, reason, previous_hash, entry_hash)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
-            forged.sequence, forged.occurred_at, forged.actor_id, forged.actor_username, forged.role,
-            forged.center_code, forged.event, forged.entity, forged.entity_id, forged.subject_code,
-            forged.changes_json, forged.reason, forged.previous_hash, entry_hash(forged),
+            forged.sequence,
+            forged.occurred_at,
+            forged.actor_id,
+            forged.actor_username,
+            forged.role,
+            forged.center_code,
+            forged.event,
+            forged.entity,
+            forged.entity_id,
+            forged.subject_code,
+            forged.changes_json,
+            forged.reason,
+            forged.previous_hash,
+            entry_hash(forged),
         ],
     )
     report = audit_verify()

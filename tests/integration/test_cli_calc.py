@@ -73,8 +73,12 @@ def test_reads_the_input_file(app: typer.Typer, tmp_path: Path) -> None:
         ("sledai2k", '["seizure"]', "one JSON object"),
         ("sledai2k", '{"descriptors": ["seizure"], "visit": 3}', "visit: unknown key"),
         ("ice", '{"orientation": true, "naming": 3, "command": 1, "writing": 1, "attention": 1}', "orientation"),
-        ("sri4", '{"baseline_sledai": 8, "current_sledai": 4, "new_bilag_a": -1, "new_bilag_b": 0, '
-         '"baseline_pga": 1, "current_pga": 1}', "new_bilag_a"),
+        (
+            "sri4",
+            '{"baseline_sledai": 8, "current_sledai": 4, "new_bilag_a": -1, "new_bilag_b": 0, '
+            '"baseline_pga": 1, "current_pga": 1}',
+            "new_bilag_a",
+        ),
         ("ctcae-lab", '{"term": "anemia", "value": 9.0, "unit": "g/100mL", "lln": 12}', "unit"),
         ("crs", '{"fever": true}', "is required"),
         ("sledai", '{"descriptors": []}', "unknown calculator 'sledai'"),

@@ -37,9 +37,7 @@ def test_a_verdict_stored_before_message_data_shows_its_english_text() -> None:
 def test_notes_and_score_names_read_in_french() -> None:
     evaluation = json.loads(json.dumps(evaluate_screening(CRITERIA, {}, {}, age_years=40).as_dict()))
     with translation.override("fr"):
-        assert notes(evaluation)[0] == (
-            "SLEDAI-2K : calcul impossible, il manque Descripteurs SLEDAI-2K présents"
-        )
+        assert notes(evaluation)[0] == ("SLEDAI-2K : calcul impossible, il manque Descripteurs SLEDAI-2K présents")
         assert calculator_title("egfr") == "DFGe, CKD-EPI 2021 (sans critère ethnique, créatinine)"
         assert clinical_label("organic_brain_syndrome") == "Syndrome cérébral organique"
     assert notes({"notes": ["an old note"]}) == ["an old note"]

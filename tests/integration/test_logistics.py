@@ -168,7 +168,9 @@ def test_scan_of_another_patients_bag_is_refused_at_the_pharmacy(world) -> None:
     assert deviation.code == "scan_other_identifier"
     assert deviation.scanned == _coi_scan(other)
     # The right bag is then accepted.
-    world.step("par.pharmacist", subject, Step.RECEIVE_PRODUCT, scanned_code=_coi_scan(subject), storage_location="cuve 1")
+    world.step(
+        "par.pharmacist", subject, Step.RECEIVE_PRODUCT, scanned_code=_coi_scan(subject), storage_location="cuve 1"
+    )
     assert Subject.objects.get(pk=subject.pk).state == State.PRODUCT_RECEIVED.value
 
 
@@ -268,7 +270,9 @@ def test_release_without_qc_is_refused_and_nothing_is_signed(world) -> None:
     subject = world.new_subject("PAR", State.MANUFACTURING)
     before = _snapshot(subject)
     with pytest.raises(TransitionRefused) as refused:
-        world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
+        world.step(
+            "lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject)
+        )
     assert refused.value.code == "qc_not_passed" and "contrôle qualité" in render(refused.value.message, "fr")
     assert _snapshot(subject) == before
     assert AuditEntry.objects.filter(subject_code=subject.code, event="pathway.step_refused").count() == 1
@@ -293,7 +297,9 @@ def test_out_of_specification_product_released_only_under_a_signed_exception(wor
     batch = ManufacturingBatch.objects.get(subject=subject)
     assert batch.status == BatchStatus.OUT_OF_SPECIFICATION
     with pytest.raises(TransitionRefused):
-        world.step("lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject))
+        world.step(
+            "lab.manufacturing", subject, Step.RELEASE_PRODUCT, password=DEMO_PASSWORD, bag_code=_coi_scan(subject)
+        )
     # The investigator documents the exception (wrong password first: refused and recorded).
     with pytest.raises(Exception) as wrong:
         world.act(

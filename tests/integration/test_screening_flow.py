@@ -446,14 +446,19 @@ def test_withdrawal_without_exit_freezes_every_step_but_the_exits(world: Any) ->
     from dataclasses import replace
 
     # The protocol decides (`consent.withdrawal_exits_study`): here a protocol where it does not exit.
-    frozen = replace(world.protocol, pathway_rules=replace(world.protocol.pathway_rules, consent_withdrawal_exits_study=False))
+    frozen = replace(
+        world.protocol, pathway_rules=replace(world.protocol.pathway_rules, consent_withdrawal_exits_study=False)
+    )
     subject = world.new_subject("BDX", State.INCLUDED)
     _withdraw(world, "bdx.coordinator", subject, frozen, reason="Stops visits")
     assert Subject.objects.get(pk=subject.pk).state == State.INCLUDED.value
     assert ConsentWithdrawal.objects.get(subject=subject).exited_study is False
     with pytest.raises(TransitionRefused) as refused:
         world.step(
-            "bdx.coordinator", subject, Step.SCHEDULE_APHERESIS, protocol=frozen,
+            "bdx.coordinator",
+            subject,
+            Step.SCHEDULE_APHERESIS,
+            protocol=frozen,
             apheresis_date=clock.now().date() + timedelta(days=3),
         )
     assert refused.value.code == "consent_withdrawn"
@@ -467,7 +472,9 @@ def test_withdrawal_refusals(world: Any) -> None:
         _withdraw(world, "bdx.coordinator", subject, world.protocol, reason=" ")
     assert empty.value.code == "reason_required"
     with pytest.raises(InvalidInput) as future:
-        _withdraw(world, "bdx.coordinator", subject, world.protocol, reason="x", on=clock.now().date() + timedelta(days=3))
+        _withdraw(
+            world, "bdx.coordinator", subject, world.protocol, reason="x", on=clock.now().date() + timedelta(days=3)
+        )
     assert future.value.code == "withdrawal_date_future"
     assert Subject.objects.get(pk=subject.pk).state == State.SCREENING.value
 

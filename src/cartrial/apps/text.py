@@ -66,7 +66,9 @@ class FormInvalid(InvalidInput):
 def form_invalid(form: forms.Form, language: str | None = None) -> FormInvalid:
     """The refusal of an invalid bound form, its field messages in `language` (the API's)."""
     with translation.override(language or current_language()):
-        fields = [{"field": name, "message": " ".join(str(m) for m in messages)} for name, messages in form.errors.items()]
+        fields = [
+            {"field": name, "message": " ".join(str(m) for m in messages)} for name, messages in form.errors.items()
+        ]
     error = FormInvalid(
         "The data is not valid: {fields}.",
         item=fields[0]["field"] if fields else None,

@@ -94,9 +94,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing half-way (subject codes and the audit chain are read-then-write).
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("CARTRIAL_TEST_DB_NAME")} if os.environ.get(
-    "CARTRIAL_TEST_DB_NAME"
-) else {}
+DATABASES["default"]["TEST"] = (
+    {"NAME": os.environ.get("CARTRIAL_TEST_DB_NAME")} if os.environ.get("CARTRIAL_TEST_DB_NAME") else {}
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -233,9 +233,7 @@ class ChainReport:
         return self.first_break is None
 
 
-def walk_chain(
-    entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], head: ChainHead | None
-) -> ChainReport:
+def walk_chain(entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], head: ChainHead | None) -> ChainReport:
     """Check entries in sequence order: numbering without gap, links, each stored hash, then the head.
 
     `entries` yields (content, stored hash) up to the head's sequence; `head` is the stored chain

@@ -201,9 +201,7 @@ def verify_scan(event: CustodyEvent, expected: Identifier) -> ScanDeviation | No
     return None
 
 
-def check_hand_over(
-    history: Sequence[CustodyEvent], event: CustodyEvent, *, expected: Identifier
-) -> CustodyPosition:
+def check_hand_over(history: Sequence[CustodyEvent], event: CustodyEvent, *, expected: Identifier) -> CustodyPosition:
     """Accept or refuse the next hand-over of one item, given its already-accepted history.
 
     Raises `CustodyScanMismatch` (carrying the `ScanDeviation` to record) or another

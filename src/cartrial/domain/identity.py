@@ -67,8 +67,7 @@ class IdentifierError(InvalidInput):
 
     code = "identifier_invalid"
 
-    def __init__(self, msgid: str, /, *, position: int | None = None, code: str | None = None, **params: Any
-    ) -> None:
+    def __init__(self, msgid: str, /, *, position: int | None = None, code: str | None = None, **params: Any) -> None:
         super().__init__(msgid, code=code, **params)
         self.position = position
 
@@ -200,9 +199,7 @@ class DonationIdentificationNumber:
 
     def eye_readable(self) -> EyeReadable:
         """As printed by ST-001 §7.5.1.1: `A9998 18 123456` with K boxed beside it."""
-        return EyeReadable(
-            f"{self.facility_number} {self.year_yy} {self.sequence}", self.check_character
-        )
+        return EyeReadable(f"{self.facility_number} {self.year_yy} {self.sequence}", self.check_character)
 
     def barcode_data(self, flags: str | None = None) -> str:
         """`=` + DIN + flags; a type-3 flag by default so the scan carries its own check."""

@@ -204,6 +204,7 @@ MAIN_NEXT_STEP: dict[State, Step] = {
 # (screen failure, withdrawal, loss to follow-up, death). Every other step waits for re-consent.
 CONSENT_EXEMPT_STEPS: frozenset[Step] = frozenset({Step.FAIL_SCREENING, *_EXIT_STEPS})
 
+
 @dataclass(frozen=True)
 class PathwayRules:
     """The protocol's durations and windows that the guards read (`pathway:` in the protocol file).

@@ -46,7 +46,9 @@ class PatientIdentity:
 def _clean_text(item: str, value: str, max_length: int) -> str:
     text = " ".join(value.split())
     if not text:
-        raise InvalidInput("The {field} is required.", code="identity_incomplete", item=item, field=label(FIELD_LABELS[item]))
+        raise InvalidInput(
+            "The {field} is required.", code="identity_incomplete", item=item, field=label(FIELD_LABELS[item])
+        )
     for character in value:
         if unicodedata.category(character) in ("Cc", "Cf", "Co", "Cs") and character not in " ":
             raise InvalidInput(

@@ -48,7 +48,8 @@ class TemperatureLogError(InvalidInput):
 
     code = "temperature_log_invalid"
 
-    def __init__(self, msgid: str, /, *, line_number: int | None = None, code: str | None = None, **params: Any
+    def __init__(
+        self, msgid: str, /, *, line_number: int | None = None, code: str | None = None, **params: Any
     ) -> None:
         if line_number is None:
             super().__init__(msgid, code=code, **params)
@@ -157,9 +158,7 @@ class LoggingGap:
         return _minutes_between(self.start, self.end)
 
 
-def parse_temperature_log(
-    content: str | bytes, *, naive_time_zone: tzinfo | None = None
-) -> TemperatureLog:
+def parse_temperature_log(content: str | bytes, *, naive_time_zone: tzinfo | None = None) -> TemperatureLog:
     """Parse a logger CSV of `timestamp, temperature`.
 
     Tolerated: `,`, `;` or tab separator (one per file); decimal comma (with `;`, tab, or quoted); an
@@ -196,9 +195,7 @@ def parse_temperature_log(
     return TemperatureLog(tuple(readings), unit)
 
 
-def detect_excursions(
-    readings: Sequence[TemperatureReading], limits: TemperatureLimits
-) -> list[TemperatureExcursion]:
+def detect_excursions(readings: Sequence[TemperatureReading], limits: TemperatureLimits) -> list[TemperatureExcursion]:
     """Every excursion outside `limits`, in time order, tolerated or not (all are reported)."""
     excursions: list[TemperatureExcursion] = []
     run: list[TemperatureReading] = []
@@ -219,9 +216,7 @@ def detect_excursions(
     return excursions
 
 
-def find_logging_gaps(
-    readings: Sequence[TemperatureReading], *, max_interval_min: float
-) -> list[LoggingGap]:
+def find_logging_gaps(readings: Sequence[TemperatureReading], *, max_interval_min: float) -> list[LoggingGap]:
     """Intervals longer than `max_interval_min` between readings: an excursion could hide there."""
     if not max_interval_min > 0:
         raise TemperatureLimitsError("The maximum logging interval must be a positive number of minutes.")
@@ -329,9 +324,7 @@ def _day_first(match: re.Match[str], line_number: int) -> datetime:
             code="temperature_log_timestamp",
             month=month,
         )
-    return datetime(
-        int(match["year"]), month, day, int(match["hour"]), int(match["minute"]), int(match["second"] or 0)
-    )
+    return datetime(int(match["year"]), month, day, int(match["hour"]), int(match["minute"]), int(match["second"] or 0))
 
 
 def _clean_number(field: str) -> str:

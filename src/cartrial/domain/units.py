@@ -55,9 +55,7 @@ _FACTORS: MappingProxyType[Analyte, MappingProxyType[str, float]] = MappingProxy
                 "mg/g": CREATININE_MOLAR_MASS_G_PER_MOL / 1000,
             }
         ),
-        Analyte.CREATININE: MappingProxyType(
-            {"umol/L": 1.0, "mg/dL": CREATININE_UMOL_PER_MGDL}
-        ),
+        Analyte.CREATININE: MappingProxyType({"umol/L": 1.0, "mg/dL": CREATININE_UMOL_PER_MGDL}),
         Analyte.C3: MappingProxyType({"g/L": 1.0, "mg/dL": 0.01}),
         Analyte.C4: MappingProxyType({"g/L": 1.0, "mg/dL": 0.01}),
         Analyte.IGG: MappingProxyType({"g/L": 1.0, "mg/dL": 0.01}),
@@ -128,6 +126,4 @@ def convert(*, analyte: Analyte | str, value: float, from_unit: str, to_unit: st
 
 def creatinine_mg_per_dl(*, creatinine: float, creatinine_unit: str) -> float:
     """Serum creatinine in mg/dL, the unit CKD-EPI is defined in."""
-    return convert(
-        analyte=Analyte.CREATININE, value=creatinine, from_unit=creatinine_unit, to_unit="mg/dL"
-    ).value
+    return convert(analyte=Analyte.CREATININE, value=creatinine, from_unit=creatinine_unit, to_unit="mg/dL").value

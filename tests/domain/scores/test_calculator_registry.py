@@ -185,9 +185,7 @@ def test_describe_gives_title_description_and_contract_outputs(name: str) -> Non
 def test_lookback_days_defaults_to_10_and_only_it_is_optional() -> None:
     assert calculate("sledai2k", {"descriptors": []})["lookback_days"] == 10
     assert calculate("sledai2k", {"descriptors": [], "lookback_days": 30})["lookback_days"] == 30
-    optional = [
-        (name, key) for name, c in CALCULATORS.items() for key, spec in c.inputs.items() if not spec.required
-    ]
+    optional = [(name, key) for name, c in CALCULATORS.items() for key, spec in c.inputs.items() if not spec.required]
     assert optional == [("sledai2k", "lookback_days")]
 
 
@@ -328,7 +326,7 @@ def test_icaht_says_when_a_window_has_no_data() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=12),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=8,
 )

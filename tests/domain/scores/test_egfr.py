@@ -51,18 +51,14 @@ def test_published_vectors_in_mg_per_dl(sex: Sex, age: int, scr: float, expected
 
 def test_micromoles_are_converted_with_88_4() -> None:
     # CRAN egfr vignette: 88.4 µmol/L → 1.0 mg/dL → 68.63 for a 50-year-old woman.
-    result = estimate_egfr_ckd_epi_2021(
-        creatinine=88.4, creatinine_unit="umol/L", age_years=50, sex=Sex.FEMALE
-    )
+    result = estimate_egfr_ckd_epi_2021(creatinine=88.4, creatinine_unit="umol/L", age_years=50, sex=Sex.FEMALE)
     assert result.creatinine_mg_per_dl == pytest.approx(1.0)
     assert round(result.egfr_ml_per_min_per_1_73m2, 2) == 68.63
 
 
 def test_micro_sign_spelling_is_the_same_unit() -> None:
     # 61.88 µmol/L = 0.7 mg/dL (61.88 / 88.4); F 40 → 112.05 as above.
-    result = estimate_egfr_ckd_epi_2021(
-        creatinine=61.88, creatinine_unit="µmol/L", age_years=40, sex=Sex.FEMALE
-    )
+    result = estimate_egfr_ckd_epi_2021(creatinine=61.88, creatinine_unit="µmol/L", age_years=40, sex=Sex.FEMALE)
     assert round(result.egfr_ml_per_min_per_1_73m2, 2) == 112.05
 
 
@@ -70,12 +66,8 @@ def test_micro_sign_spelling_is_the_same_unit() -> None:
 def test_equation_is_continuous_at_kappa(sex: Sex) -> None:
     kappa = 0.7 if sex is Sex.FEMALE else 0.9
     at = estimate_egfr_ckd_epi_2021(creatinine=kappa, creatinine_unit="mg/dL", age_years=40, sex=sex)
-    just_below = estimate_egfr_ckd_epi_2021(
-        creatinine=kappa - 1e-9, creatinine_unit="mg/dL", age_years=40, sex=sex
-    )
-    just_above = estimate_egfr_ckd_epi_2021(
-        creatinine=kappa + 1e-9, creatinine_unit="mg/dL", age_years=40, sex=sex
-    )
+    just_below = estimate_egfr_ckd_epi_2021(creatinine=kappa - 1e-9, creatinine_unit="mg/dL", age_years=40, sex=sex)
+    just_above = estimate_egfr_ckd_epi_2021(creatinine=kappa + 1e-9, creatinine_unit="mg/dL", age_years=40, sex=sex)
     assert just_below.egfr_ml_per_min_per_1_73m2 == pytest.approx(at.egfr_ml_per_min_per_1_73m2)
     assert just_above.egfr_ml_per_min_per_1_73m2 == pytest.approx(at.egfr_ml_per_min_per_1_73m2)
 

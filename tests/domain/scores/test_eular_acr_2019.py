@@ -77,9 +77,7 @@ def test_class_iv_nephritis_alone_classifies() -> None:
 
 def test_haematologic_domain_counts_only_its_highest_criterion() -> None:
     # leukopenia 3, thrombocytopenia 4, haemolysis 4 share one domain → 4, not 11 → not classified.
-    result = classify_eular_acr_2019(
-        ana_titer=80, criteria=["leukopenia", "thrombocytopenia", "autoimmune_hemolysis"]
-    )
+    result = classify_eular_acr_2019(ana_titer=80, criteria=["leukopenia", "thrombocytopenia", "autoimmune_hemolysis"])
     assert result.score == 4
     assert result.classified is False
     assert [(c.domain, c.weight) for c in result.counted] == [("hematologic", 4)]
@@ -88,9 +86,7 @@ def test_haematologic_domain_counts_only_its_highest_criterion() -> None:
 
 def test_oral_ulcers_with_acute_cutaneous_lupus_and_proteinuria() -> None:
     # mucocutaneous: acute cutaneous 6 outweighs oral ulcers 2; renal proteinuria 4 → 6 + 4 = 10 → classified.
-    result = classify_eular_acr_2019(
-        ana_titer=80, criteria=["oral_ulcers", "acute_cutaneous_lupus", "proteinuria"]
-    )
+    result = classify_eular_acr_2019(ana_titer=80, criteria=["oral_ulcers", "acute_cutaneous_lupus", "proteinuria"])
     assert (result.score, result.classified) == (10, True)
 
 

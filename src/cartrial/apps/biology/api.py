@@ -99,7 +99,9 @@ def observations_record(request: HttpRequest, code: str, payload: ObservationsIn
         preset=selectors.kinetics_preset(),
         zone=ZoneInfo(subject.center.time_zone),
     )
-    result = reach.run(lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries))
+    result = reach.run(
+        lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries)
+    )
     return Status(201, _recorded(subject, result))
 
 
@@ -118,7 +120,9 @@ def observations_import(request: HttpRequest, code: str) -> Status[dict[str, Any
         preset=selectors.kinetics_preset(),
         zone=ZoneInfo(subject.center.time_zone),
     )
-    result = reach.run(lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries))
+    result = reach.run(
+        lambda: services.kinetic_observations_record(actor=reach.actor, subject=subject, entries=entries)
+    )
     return Status(201, _recorded(subject, result))
 
 

@@ -103,7 +103,9 @@ def _number(raw: str, *, field: str, french: bool, fail: _Fail) -> float:
             N_("the {field} must be a number, got “{raw}”."), "not_a_number", field=Message(field), raw=raw
         ) from None
     if not math.isfinite(number):
-        raise fail(N_("the {field} must be a finite number, got “{raw}”."), "not_a_number", field=Message(field), raw=raw)
+        raise fail(
+            N_("the {field} must be a finite number, got “{raw}”."), "not_a_number", field=Message(field), raw=raw
+        )
     if number < 0:
         raise fail(N_("the {field} cannot be negative ({raw})."), "negative_value", field=Message(field), raw=raw)
     return number
@@ -129,7 +131,9 @@ def parse_sample_time(raw: str, zone: ZoneInfo, fail: _Fail) -> datetime:
     if not text:
         raise fail(N_("the sample time is missing."), "missing_time")
     if _DATE_ONLY.match(text):
-        raise fail(N_("the sample time “{raw}” has no time of day; give it as YYYY-MM-DD HH:MM."), "missing_time", raw=raw)
+        raise fail(
+            N_("the sample time “{raw}” has no time of day; give it as YYYY-MM-DD HH:MM."), "missing_time", raw=raw
+        )
     french = _FRENCH_DATETIME.match(text)
     try:
         if french:
@@ -138,7 +142,9 @@ def parse_sample_time(raw: str, zone: ZoneInfo, fail: _Fail) -> datetime:
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise fail(N_("the sample time “{raw}” is not a date and time (YYYY-MM-DD HH:MM)."), "bad_time", raw=raw) from None
+        raise fail(
+            N_("the sample time “{raw}” is not a date and time (YYYY-MM-DD HH:MM)."), "bad_time", raw=raw
+        ) from None
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
 
@@ -170,7 +176,9 @@ def parse_entry(
     expected_unit = observed_units(preset)[marker]
     unit = str(fields.get("unit") or "").strip()
     if not unit:
-        raise fail(N_("the unit is missing; report {marker} in {unit}."), "unknown_unit", marker=marker, unit=expected_unit)
+        raise fail(
+            N_("the unit is missing; report {marker} in {unit}."), "unknown_unit", marker=marker, unit=expected_unit
+        )
     if normalise_unit(unit) != normalise_unit(expected_unit):
         raise fail(
             N_("unit “{unit}” is not accepted for {marker}; report it in {expected}."),
@@ -196,14 +204,18 @@ def parse_entry(
     elif below:
         stated = _number(below.group(1), field=LOQ, french=french_numbers, fail=fail)
         if loq is not None and not math.isclose(stated, loq):
-            raise fail(N_("the value says below {stated} but the LoQ column says {loq}."), "bad_loq", stated=stated, loq=loq)
+            raise fail(
+                N_("the value says below {stated} but the LoQ column says {loq}."), "bad_loq", stated=stated, loq=loq
+            )
         if stated <= 0:
             raise fail(N_("the limit of quantification must be above 0."), "bad_loq")
         value, loq = None, stated
     else:
         value = _number(text, field=N_("value"), french=french_numbers, fail=fail)
         if value == 0 and loq is None:
-            raise fail(N_("a value of 0 needs the assay's limit of quantification (it is then below it)."), "missing_value")
+            raise fail(
+                N_("a value of 0 needs the assay's limit of quantification (it is then below it)."), "missing_value"
+            )
     return KineticEntry(marker, sampled_at, value, expected_unit, loq, line)
 
 

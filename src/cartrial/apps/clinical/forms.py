@@ -110,7 +110,9 @@ class ScreeningForm(forms.Form):
             )
             # Typed as the wall-clock time of the center and kept naive until `at_center`: Django's own
             # DateTimeField would read it in the server's zone (UTC) and the time would move at each save.
-            self.fields[f"{analyte}_sampled_at"] = CenterDateTimeField(label=_("Sampled at (center time)"), required=False)
+            self.fields[f"{analyte}_sampled_at"] = CenterDateTimeField(
+                label=_("Sampled at (center time)"), required=False
+            )
         for criterion in protocol.criteria:
             if criterion.rule is None:
                 self.fields[f"attest_{criterion.id}"] = forms.ChoiceField(

@@ -52,12 +52,16 @@ def lab_observations_record(
     for index, item in enumerate(observations, start=1):
         if item.sampled_at.tzinfo is None:
             raise InvalidInput(
-                "Result {index}: the sample time needs a time zone.", code="naive_datetime", item="sampled_at",
+                "Result {index}: the sample time needs a time zone.",
+                code="naive_datetime",
+                item="sampled_at",
                 index=index,
             )
         if item.sampled_at > now:
             raise InvalidInput(
-                "Result {index}: the sample time is in the future.", code="sample_in_future", item="sampled_at",
+                "Result {index}: the sample time is in the future.",
+                code="sample_in_future",
+                item="sampled_at",
                 index=index,
             )
         try:
@@ -237,9 +241,7 @@ def eligibility_assess(*, actor: Actor, subject: Subject, protocol: Protocol) ->
 # --- re-consent -------------------------------------------------------------------------------------
 
 
-def consent_reconsent(
-    *, actor: Actor, subject: Subject, protocol: Protocol, language: str, signed_on: date
-) -> Consent:
+def consent_reconsent(*, actor: Actor, subject: Subject, protocol: Protocol, language: str, signed_on: date) -> Consent:
     """Record the signature of the current consent version by a subject who signed an older one."""
     if is_final(State(subject.state)):
         raise InvalidInput("The pathway has ended for this subject: no re-consent.", code="pathway_ended")
@@ -253,7 +255,9 @@ def consent_reconsent(
     version = protocol.current_consent_versions().get(language)
     if version is None:
         raise InvalidInput(
-            "No current consent version in '{language}'.", code="unknown_consent_version", item="language",
+            "No current consent version in '{language}'.",
+            code="unknown_consent_version",
+            item="language",
             language=language,
         )
     return subject_services.consent_record(

@@ -28,7 +28,12 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
             eye_readable=coi.eye_readable(),
             barcode_data=coi.barcode_data(),
             lines=[
-                render(Message(N_("Subject {subject} · {center}"), {"subject": subject.code, "center": subject.center.code}), language),
+                render(
+                    Message(
+                        N_("Subject {subject} · {center}"), {"subject": subject.code, "center": subject.center.code}
+                    ),
+                    language,
+                ),
                 tr(N_("For autologous use only"), language),
                 render(Message(N_("Store ≤ {limit} °C (LN2 vapour)"), {"limit": product.max_temperature_c}), language),
                 tr(VALIDATION_NOTE, language),

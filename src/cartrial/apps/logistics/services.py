@@ -229,7 +229,9 @@ def _hand_over(
                 scanned=found.scanned_code,
                 location=found.location,
                 # A shipment created by the refused step was rolled back with it.
-                shipment=shipment if shipment is not None and Shipment.objects.filter(pk=shipment.pk).exists() else None,
+                shipment=shipment
+                if shipment is not None and Shipment.objects.filter(pk=shipment.pk).exists()
+                else None,
             )
         )
         raise

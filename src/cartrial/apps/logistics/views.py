@@ -196,8 +196,11 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
     ]
     if State(subject.state) is State.MANUFACTURING_FAILED and can(scope, Action.DECIDE_NO_INFUSION, subject):
         step_buttons.append(
-            {"step": Action.DECIDE_NO_INFUSION.value, "label": gettext(ACTION_LABELS[Action.DECIDE_NO_INFUSION]),
-             "main": False}
+            {
+                "step": Action.DECIDE_NO_INFUSION.value,
+                "label": gettext(ACTION_LABELS[Action.DECIDE_NO_INFUSION]),
+                "main": False,
+            }
         )
     can_print = data.coi is not None and can(scope, Action.PRINT_LABELS, subject)
     return {
@@ -268,8 +271,9 @@ def subject_action(request: HttpRequest, code: str, action: str) -> HttpResponse
 @login_required
 def subject_labels(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.PRINT_LABELS)
-    specs = label_specs(selectors.subject_logistics(reach.subject, protocol_in_force()), protocol_in_force(),
-                        current_language())
+    specs = label_specs(
+        selectors.subject_logistics(reach.subject, protocol_in_force()), protocol_in_force(), current_language()
+    )
     if not specs:
         raise Http404("No chain-of-identity code allocated yet")
     pdf = labels_pdf(specs, document_title=f"{reach.subject.code} labels")

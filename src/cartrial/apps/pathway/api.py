@@ -211,9 +211,7 @@ def _form_value(value: Any) -> Any:
     return str(value)
 
 
-@router.post(
-    "/{code}/consent/reconsent", response=dict[str, Any], summary="Record re-consent on the current version"
-)
+@router.post("/{code}/consent/reconsent", response=dict[str, Any], summary="Record re-consent on the current version")
 def consent_reconsent(request: HttpRequest, code: str, payload: ReconsentIn) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.RECORD_RECONSENT)
     consent = reach.run(

@@ -62,6 +62,8 @@ def hospital_number_digests(center_code: str, hospital_number_key: str) -> list[
     _cipher()  # the same configuration error as encryption when no key is set
     message = f"{center_code}\x1f{hospital_number_key}".encode()
     return [
-        hmac.new(hashlib.sha256(b"cartrial hospital number index\x1f" + key.encode()).digest(), message, "sha256").hexdigest()
+        hmac.new(
+            hashlib.sha256(b"cartrial hospital number index\x1f" + key.encode()).digest(), message, "sha256"
+        ).hexdigest()
         for key in _keys()
     ]

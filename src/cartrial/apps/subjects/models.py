@@ -55,7 +55,9 @@ class SubjectIdentity(models.Model):
 
     class Meta:
         # The digest includes the center's code, so one digest is one hospital number at one center.
-        constraints = [models.UniqueConstraint(fields=["hospital_number_digest"], name="hospital_number_once_per_center")]
+        constraints = [
+            models.UniqueConstraint(fields=["hospital_number_digest"], name="hospital_number_once_per_center")
+        ]
 
 
 class Consent(models.Model):

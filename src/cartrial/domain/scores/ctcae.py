@@ -41,15 +41,13 @@ class CtcaeLabTerm(StrEnum):
 
 
 # Lower bounds of grades 2, 3 and 4 bands: a value below the grade-n bound is at least grade n+1.
-_COUNT_BOUNDS_10E9_PER_L: MappingProxyType[CtcaeLabTerm, tuple[float, float, float]] = (
-    MappingProxyType(
-        {
-            CtcaeLabTerm.NEUTROPHIL_COUNT_DECREASED: (1.5, 1.0, 0.5),
-            CtcaeLabTerm.PLATELET_COUNT_DECREASED: (75.0, 50.0, 25.0),
-            CtcaeLabTerm.WHITE_BLOOD_CELL_DECREASED: (3.0, 2.0, 1.0),
-            CtcaeLabTerm.LYMPHOCYTE_COUNT_DECREASED: (0.8, 0.5, 0.2),
-        }
-    )
+_COUNT_BOUNDS_10E9_PER_L: MappingProxyType[CtcaeLabTerm, tuple[float, float, float]] = MappingProxyType(
+    {
+        CtcaeLabTerm.NEUTROPHIL_COUNT_DECREASED: (1.5, 1.0, 0.5),
+        CtcaeLabTerm.PLATELET_COUNT_DECREASED: (75.0, 50.0, 25.0),
+        CtcaeLabTerm.WHITE_BLOOD_CELL_DECREASED: (3.0, 2.0, 1.0),
+        CtcaeLabTerm.LYMPHOCYTE_COUNT_DECREASED: (0.8, 0.5, 0.2),
+    }
 )
 
 # Open choice, the three units disagree slightly: CTCAE prints anemia bounds in each unit

@@ -58,9 +58,7 @@ class EgfrEstimate:
     equation: str = EQUATION
 
 
-def estimate_egfr_ckd_epi_2021(
-    *, creatinine: float, creatinine_unit: str, age_years: float, sex: Sex
-) -> EgfrEstimate:
+def estimate_egfr_ckd_epi_2021(*, creatinine: float, creatinine_unit: str, age_years: float, sex: Sex) -> EgfrEstimate:
     """eGFR from serum creatinine (mg/dL or µmol/L), age and sex."""
     errors: list[FieldError] = []
     scr: float | None = None

@@ -144,9 +144,7 @@ def classify_eular_acr_2019(*, ana_titer: int, criteria: Collection[str]) -> Eul
         best = _best_in_domain(met)
         counted.append(best)
         outweighed.extend(
-            OutweighedCriterion(
-                domain=domain, criterion=c.key, weight=c.weight, counted_instead=best.criterion
-            )
+            OutweighedCriterion(domain=domain, criterion=c.key, weight=c.weight, counted_instead=best.criterion)
             for c in met
             if c.key != best.criterion and not _is_part_of(c.key, best.criterion)
         )
@@ -174,9 +172,7 @@ def _best_in_domain(met: list[Criterion]) -> CountedCriterion:
             clinical=False,
         )
     best = max(met, key=lambda c: c.weight)  # max keeps the first of equal weights
-    return CountedCriterion(
-        domain=best.domain, criterion=best.key, weight=best.weight, clinical=best.clinical
-    )
+    return CountedCriterion(domain=best.domain, criterion=best.key, weight=best.weight, clinical=best.clinical)
 
 
 def _is_part_of(key: str, counted_criterion: str) -> bool:

@@ -132,9 +132,7 @@ def validate_anc_values(anc: Sequence[AncValue]) -> list[FieldError]:
     return errors
 
 
-def grade_icaht(
-    *, anc: Sequence[AncValue], early_duration: EarlyDurationRule = EARLY_ICAHT_DURATION
-) -> IcahtGrades:
+def grade_icaht(*, anc: Sequence[AncValue], early_duration: EarlyDurationRule = EARLY_ICAHT_DURATION) -> IcahtGrades:
     """Grade early and late neutrophil ICAHT from counts on days since infusion."""
     errors = validate_anc_values(anc)
     if errors:
@@ -170,9 +168,7 @@ def _neutropenic_days(daily: dict[int, float], threshold_per_ul: float) -> list[
         if periods:
             last = max(periods[-1])
             between = range(last + 1, day)
-            if len(between) < ICAHT_RECOVERY_MIN_CONSECUTIVE_DAYS and all(
-                d in daily for d in between
-            ):
+            if len(between) < ICAHT_RECOVERY_MIN_CONSECUTIVE_DAYS and all(d in daily for d in between):
                 periods[-1].update(between)
                 periods[-1].add(day)
                 continue
@@ -240,15 +236,9 @@ def late_grade_for_anc(anc_per_ul: float) -> int:
 
 
 def _grade_late(ordered: Sequence[AncValue]) -> LateIcaht:
-    values = sorted(
-        v.anc_per_ul
-        for v in ordered
-        if LATE_WINDOW_FIRST_DAY <= v.day <= LATE_ICAHT_WINDOW_LAST_DAY
-    )
+    values = sorted(v.anc_per_ul for v in ordered if LATE_WINDOW_FIRST_DAY <= v.day <= LATE_ICAHT_WINDOW_LAST_DAY)
     if not values:
-        return LateIcaht(
-            grade=None, nadir_anc_per_ul=None, confirming_anc_per_ul=None, values_in_window=0
-        )
+        return LateIcaht(grade=None, nadir_anc_per_ul=None, confirming_anc_per_ul=None, values_in_window=0)
     nadir = values[0]
     if len(values) == 1:
         return LateIcaht(

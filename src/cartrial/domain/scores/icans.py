@@ -147,9 +147,7 @@ def grade_icans(
             Message("an unarousable patient cannot score {value} on the ICE; give 0 or null", {"value": ice_score}),
         )
     domains = [
-        DomainGrade(
-            "consciousness", _CONSCIOUSNESS_GRADE[consciousness], label(CONSCIOUSNESS_LABELS[consciousness])
-        ),
+        DomainGrade("consciousness", _CONSCIOUSNESS_GRADE[consciousness], label(CONSCIOUSNESS_LABELS[consciousness])),
         DomainGrade("seizure", _SEIZURE_GRADE[seizure], label(SEIZURE_LABELS[seizure])),
         DomainGrade("motor_weakness", _MOTOR_GRADE[motor_weakness], label(MOTOR_WEAKNESS_LABELS[motor_weakness])),
         DomainGrade("cerebral_edema", _EDEMA_GRADE[cerebral_edema], label(CEREBRAL_EDEMA_LABELS[cerebral_edema])),

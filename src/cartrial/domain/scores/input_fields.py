@@ -123,9 +123,7 @@ class IntegerInput(InputField):
             allowed = _alternatives(self.choices)
             errors.append((path, Message("must be {allowed}, got {value}", {"allowed": allowed, "value": value})))
             return None
-        if (self.minimum is not None and value < self.minimum) or (
-            self.maximum is not None and value > self.maximum
-        ):
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             bounds = _range_text(self.minimum, self.maximum)
             errors.append((path, Message("must be {range}, got {value}", {"range": bounds, "value": value})))
             return None
@@ -263,8 +261,7 @@ class RecordListInput(InputField):
             return None
         before = len(errors)
         records = tuple(
-            _parse_object(item, self.fields, f"{path}[{index}]", errors)
-            for index, item in enumerate(value)
+            _parse_object(item, self.fields, f"{path}[{index}]", errors) for index, item in enumerate(value)
         )
         return records if len(errors) == before else None
 
@@ -343,9 +340,7 @@ class ParsedInput:
         return tuple(item for item in value if isinstance(item, ParsedInput))
 
 
-def _parse_object(
-    payload: object, fields: Mapping[str, InputField], path: str, errors: FieldErrors
-) -> ParsedInput:
+def _parse_object(payload: object, fields: Mapping[str, InputField], path: str, errors: FieldErrors) -> ParsedInput:
     prefix = f"{path}." if path else ""
     if not isinstance(payload, Mapping):
         errors.append((path, Message("must be a JSON object, got {type}", {"type": _type_name(payload)})))

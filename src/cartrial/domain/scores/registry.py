@@ -84,9 +84,7 @@ class Calculator:
 
     def input_schema(self) -> dict[str, object]:
         """JSON Schema of the input object, for API documentation and form generation."""
-        return {"title": self.title, "description": self.description} | object_schema(
-            self.inputs
-        )
+        return {"title": self.title, "description": self.description} | object_schema(self.inputs)
 
 
 def _significant(value: float) -> float:
@@ -105,9 +103,7 @@ _DESCRIPTORS_FIELD = N_("SLEDAI-2K descriptors present at the visit or within th
 
 
 def _sledai2k(data: ParsedInput) -> Output:
-    result = sledai2k.score_sledai2k(
-        descriptors=data.texts("descriptors"), lookback_days=data.integer("lookback_days")
-    )
+    result = sledai2k.score_sledai2k(descriptors=data.texts("descriptors"), lookback_days=data.integer("lookback_days"))
     explanation = [
         Message(
             N_("{descriptor}: +{weight} (serology, not in clinical SLEDAI)")
@@ -169,9 +165,7 @@ def _eular_acr_2019(data: ParsedInput) -> Output:
         "score": result.score,
         "clinical_criterion_met": result.clinical_criterion_met,
         "classified": result.classified,
-        "counted": [
-            {"domain": c.domain, "criterion": c.criterion, "weight": c.weight} for c in result.counted
-        ],
+        "counted": [{"domain": c.domain, "criterion": c.criterion, "weight": c.weight} for c in result.counted],
         "outweighed": [
             {
                 "domain": o.domain,
@@ -358,9 +352,7 @@ def _icaht(data: ParsedInput) -> Output:
     elif late.confirming_anc_per_ul is None:
         explanation.append(Message(N_("late ICAHT graded on a single ANC value (no confirming count)")))
     elif late.confirming_anc_per_ul > icaht.LATE_CONFIRMATION_MAX_ANC_PER_UL:
-        explanation.append(
-            Message(N_("late nadir not confirmed by a second count ≤ 1500/µL: transient, grade 0"))
-        )
+        explanation.append(Message(N_("late nadir not confirmed by a second count ≤ 1500/µL: transient, grade 0")))
     if result.ignored_days:
         explanation.append(
             Message(
@@ -392,10 +384,7 @@ def _icaht(data: ParsedInput) -> Output:
 # Units -------------------------------------------------------------------------------------
 
 _ALL_UNITS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        [unit for analyte in units.Analyte for unit in units.units_for(analyte)]
-        + ["µmol/L", "μmol/L"]
-    )
+    dict.fromkeys([unit for analyte in units.Analyte for unit in units.units_for(analyte)] + ["µmol/L", "μmol/L"])
 )
 
 
@@ -478,17 +467,13 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
         inputs=MappingProxyType(
             {
                 "ana_titer": IntegerInput(
-                    description=N_(
-                        "denominator of the highest ANA titre ever on HEp-2 (80 for 1:80, 0 if negative)"
-                    ),
+                    description=N_("denominator of the highest ANA titre ever on HEp-2 (80 for 1:80, 0 if negative)"),
                     label=N_("Highest ANA titre ever (1:N)"),
                     minimum=0,
                     maximum=eular_acr_2019.ANA_TITER_MAX,
                 ),
                 "criteria": ChoiceListInput(
-                    description=N_(
-                        "criteria that occurred at least once, with no more likely explanation than SLE"
-                    ),
+                    description=N_("criteria that occurred at least once, with no more likely explanation than SLE"),
                     label=N_("Criteria present"),
                     choices=eular_acr_2019.CRITERION_KEYS,
                 ),
@@ -530,9 +515,7 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
                     minimum=egfr.MIN_AGE_YEARS,
                     maximum=egfr.MAX_AGE_YEARS,
                 ),
-                "sex": ChoiceInput(
-                    description=N_("sex"), label=N_("Sex"), choices=tuple(s.value for s in egfr.Sex)
-                ),
+                "sex": ChoiceInput(description=N_("sex"), label=N_("Sex"), choices=tuple(s.value for s in egfr.Sex)),
             }
         ),
         outputs=MappingProxyType(
@@ -579,9 +562,7 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
                     choices=tuple(h.value for h in crs.Hypoxia),
                     choice_labels=MappingProxyType({h.value: text for h, text in crs.HYPOXIA_LABELS.items()}),
                 ),
-                "death_from_crs": BooleanInput(
-                    description=N_("death attributed to CRS"), label=N_("Death from CRS")
-                ),
+                "death_from_crs": BooleanInput(description=N_("death attributed to CRS"), label=N_("Death from CRS")),
             }
         ),
         outputs=MappingProxyType({"grade": N_("CRS grade 0-5 (0 = no CRS)")}),
@@ -765,8 +746,7 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
                 "prednisone_mg_per_day": _PREDNISONE,
                 "standard_maintenance_only": BooleanInput(
                     description=N_(
-                        "well-tolerated standard maintenance doses of immunosuppressives "
-                        "and approved biologics only"
+                        "well-tolerated standard maintenance doses of immunosuppressives and approved biologics only"
                     ),
                     label=N_("Standard maintenance treatment only"),
                 ),
@@ -823,9 +803,7 @@ _CALCULATOR_LIST: tuple[Calculator, ...] = (
                 ),
             }
         ),
-        outputs=MappingProxyType(
-            {"responder": N_("SRI-4 responder"), "unmet": N_("codes of the components not met")}
-        ),
+        outputs=MappingProxyType({"responder": N_("SRI-4 responder"), "unmet": N_("codes of the components not met")}),
         compute=_sri4,
     ),
     Calculator(

@@ -90,10 +90,7 @@ def _check_pga_and_prednisone(pga: float, prednisone_mg_per_day: float) -> list[
     errors: list[FieldError] = []
     if not (math.isfinite(pga) and PGA_MIN <= pga <= PGA_MAX):
         errors.append(("pga", Message("must be from 0.0 to 3.0, got {value}", {"value": pga})))
-    if not (
-        math.isfinite(prednisone_mg_per_day)
-        and 0 <= prednisone_mg_per_day <= PREDNISONE_MAX_PLAUSIBLE_MG_PER_DAY
-    ):
+    if not (math.isfinite(prednisone_mg_per_day) and 0 <= prednisone_mg_per_day <= PREDNISONE_MAX_PLAUSIBLE_MG_PER_DAY):
         errors.append(
             (
                 "prednisone_mg_per_day",
@@ -182,9 +179,7 @@ def assess_lldas(
     except CalculatorInputError as exc:
         errors.extend(exc.field_messages)
     try:
-        previous = sledai2k.validate_descriptors(
-            previous_sledai_descriptors, field="previous_sledai_descriptors"
-        )
+        previous = sledai2k.validate_descriptors(previous_sledai_descriptors, field="previous_sledai_descriptors")
     except CalculatorInputError as exc:
         errors.extend(exc.field_messages)
     if errors:
@@ -192,11 +187,7 @@ def assess_lldas(
 
     score = sledai2k.score_sledai2k(descriptors=present).score
     major = [k for k in sledai2k.DESCRIPTOR_KEYS if k in present & LLDAS_MAJOR_ORGAN_DESCRIPTORS]
-    new = [
-        k
-        for k in sledai2k.DESCRIPTOR_KEYS
-        if k in (present - previous) & LLDAS_NEW_FEATURE_DESCRIPTORS
-    ]
+    new = [k for k in sledai2k.DESCRIPTOR_KEYS if k in (present - previous) & LLDAS_NEW_FEATURE_DESCRIPTORS]
     unmet = []
     if score > LLDAS_SLEDAI_MAX_INCLUSIVE:
         unmet.append(UnmetCriterion("sledai", Message(N_("SLEDAI-2K is {score}, must be ≤ 4"), {"score": score})))
@@ -239,6 +230,4 @@ def assess_lldas(
                 ),
             )
         )
-    return LldasAssessment(
-        lldas=not unmet, sledai=score, new_features=tuple(new), unmet=tuple(unmet)
-    )
+    return LldasAssessment(lldas=not unmet, sledai=score, new_features=tuple(new), unmet=tuple(unmet))

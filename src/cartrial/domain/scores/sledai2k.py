@@ -118,9 +118,7 @@ def validate_descriptors(descriptors: Collection[str], *, field: str) -> frozens
     return frozenset(descriptors)
 
 
-def score_sledai2k(
-    *, descriptors: Collection[str], lookback_days: int = DEFAULT_LOOKBACK_DAYS
-) -> Sledai2kScore:
+def score_sledai2k(*, descriptors: Collection[str], lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Sledai2kScore:
     """Score the descriptors present at the visit or within the lookback window."""
     present = validate_descriptors(descriptors, field="descriptors")
     if lookback_days not in LOOKBACK_DAYS_CHOICES:

@@ -109,15 +109,11 @@ def assess_sri4(
         )
     if new_bilag_a > NEW_BILAG_A_MAX:
         unmet.append(
-            UnmetComponent(
-                "new_bilag_a", Message(N_("{count} new BILAG A domain(s), needs 0"), {"count": new_bilag_a})
-            )
+            UnmetComponent("new_bilag_a", Message(N_("{count} new BILAG A domain(s), needs 0"), {"count": new_bilag_a}))
         )
     if new_bilag_b > NEW_BILAG_B_MAX:
         unmet.append(
-            UnmetComponent(
-                "new_bilag_b", Message(N_("{count} new BILAG B domains, needs ≤ 1"), {"count": new_bilag_b})
-            )
+            UnmetComponent("new_bilag_b", Message(N_("{count} new BILAG B domains, needs ≤ 1"), {"count": new_bilag_b}))
         )
     if pga_change >= PGA_WORSENING_MIN:
         unmet.append(

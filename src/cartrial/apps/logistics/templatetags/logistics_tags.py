@@ -90,8 +90,12 @@ _HOLDER_PARTS = (
     ("· bedside", N_("· bedside")),
     (" · shipper ", N_(" · shipper ")),
 )
-_HOLDER_PREFIXES = (("courier ", N_("courier ")), ("material ", N_("material ")), ("product ", N_("product ")),
-                    ("patient ", N_("patient ")))
+_HOLDER_PREFIXES = (
+    ("courier ", N_("courier ")),
+    ("material ", N_("material ")),
+    ("product ", N_("product ")),
+    ("patient ", N_("patient ")),
+)
 
 
 @register.filter
