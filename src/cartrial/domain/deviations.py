@@ -11,10 +11,11 @@ Pure: the logistics app stores deviations and asks this module what they say and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
-from cartrial.domain.errors import InvalidInput, Refused
-from cartrial.domain.roles import Role
+from cartrial.domain.errors import AccessDenied, InvalidInput, Refused
+from cartrial.domain.roles import ROLE_LABELS, Role
 from cartrial.domain.text import N_, Message
 
 
@@ -87,44 +88,104 @@ def deviation_message(code: str, params: Mapping[str, object]) -> Message:
     return Message(msgid, dict(params))
 
 
-# Who manages a deviation, by the step where it happened: the people who were there, and the
-# investigators and coordinators of the center (the lab for what happened at the lab).
-_STEP_OWNERS: dict[str, frozenset[Role]] = {
-    "collect_apheresis": frozenset({Role.APHERESIS, Role.INVESTIGATOR, Role.COORDINATOR}),
-    "ship_material": frozenset({Role.APHERESIS, Role.INVESTIGATOR, Role.COORDINATOR}),
-    "receive_material": frozenset({Role.MANUFACTURING}),
-    "release_product": frozenset({Role.MANUFACTURING}),
-    "ship_product": frozenset({Role.MANUFACTURING}),
-    "receive_product": frozenset({Role.PHARMACIST, Role.INVESTIGATOR, Role.COORDINATOR}),
-    "thaw": frozenset({Role.PHARMACIST, Role.INVESTIGATOR, Role.COORDINATOR}),
-    "infuse": frozenset({Role.PHARMACIST, Role.INVESTIGATOR, Role.COORDINATOR}),
+# Who manages a deviation. Two circles (docs/logistics.md, "Deviations"):
+# - the people of the place where it happened take it in charge (acknowledge) and comment;
+# - among them, those accountable for its consequence close it (and may reopen it): the unit's own
+#   head role and the investigator for the patient; the lab for what happened at the lab; a bedside
+#   identity mismatch, a never-event for the patient, only by the investigator.
+# The coordinator documents (acknowledges, comments) but does not close. The monitor oversees every
+# deviation of its centers: comments, and reopens a closure it finds unsupported, but neither takes a
+# deviation in charge (that would hide it from the site's "open" list) nor closes one.
+_APHERESIS_UNIT = frozenset({Role.APHERESIS, Role.INVESTIGATOR, Role.COORDINATOR})
+_LAB = frozenset({Role.MANUFACTURING})
+_PHARMACY = frozenset({Role.PHARMACIST, Role.INVESTIGATOR, Role.COORDINATOR})
+_CLINICAL = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+_STEP_PLACES: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
+    "collect_apheresis": (_APHERESIS_UNIT, frozenset({Role.APHERESIS, Role.INVESTIGATOR})),
+    "ship_material": (_APHERESIS_UNIT, frozenset({Role.APHERESIS, Role.INVESTIGATOR})),
+    "receive_material": (_LAB, _LAB),
+    "release_product": (_LAB, _LAB),
+    "ship_product": (_LAB, _LAB),
+    "receive_product": (_PHARMACY, frozenset({Role.PHARMACIST, Role.INVESTIGATOR})),
+    "thaw": (_PHARMACY, frozenset({Role.PHARMACIST, Role.INVESTIGATOR})),
+    "infuse": (_PHARMACY, frozenset({Role.INVESTIGATOR})),
 }
-# Monitors follow every deviation of their centers and may acknowledge, comment and close them.
+_ELSEWHERE = (_CLINICAL, frozenset({Role.INVESTIGATOR}))
+_TO_LAB = (_APHERESIS_UNIT | _LAB, frozenset({Role.MANUFACTURING, Role.INVESTIGATOR}))
+_TO_CENTER = (_PHARMACY | _LAB, frozenset({Role.MANUFACTURING, Role.PHARMACIST, Role.INVESTIGATOR}))
+# Monitors follow every deviation of their centers: they comment and may reopen a closed one.
 OVERSEERS: frozenset[Role] = frozenset({Role.MONITOR})
 
 
-def deviation_owners(kind: DeviationKind, step: str, shipment_to_lab: bool | None = None) -> frozenset[Role]:
-    """The roles that manage a deviation of `kind` that happened at `step`.
+@dataclass(frozen=True)
+class DeviationOwners:
+    """Who manages one deviation (of `kind`): who takes it in charge and comments, who closes and reopens it."""
 
-    A temperature excursion belongs to whoever ships: the apheresis unit for material sent to the
-    lab, the lab for the product sent back (`shipment_to_lab`).
+    kind: DeviationKind
+    handlers: frozenset[Role]
+    closers: frozenset[Role]
+
+    def roles_for(self, move: str) -> frozenset[Role]:
+        """The roles that may make `move` (an unknown move: nobody)."""
+        return {
+            "acknowledge": self.handlers,
+            "comment": self.handlers | OVERSEERS,
+            "close": self.closers,
+            "reopen": self.closers | OVERSEERS,
+        }.get(move, frozenset())
+
+
+def deviation_owners(kind: DeviationKind, step: str, shipment_to_lab: bool | None = None) -> DeviationOwners:
+    """Who manages a deviation of `kind` that happened at `step`.
+
+    A bedside mismatch is the bedside's whatever step recorded it. A temperature excursion or a
+    transit time belongs to both ends of its shipment (`shipment_to_lab`): the apheresis unit and
+    the lab for material sent to the lab, the lab and the pharmacy for the product sent back; a
+    transit time without its shipment is the way to the lab (it is measured at the lab's receipt).
     """
-    if kind is DeviationKind.TEMPERATURE_EXCURSION or kind is DeviationKind.TRANSIT_TIME:
-        if shipment_to_lab:
-            owners = frozenset({Role.APHERESIS, Role.INVESTIGATOR, Role.COORDINATOR, Role.MANUFACTURING})
-        else:
-            owners = frozenset({Role.MANUFACTURING, Role.PHARMACIST, Role.INVESTIGATOR, Role.COORDINATOR})
+    if kind is DeviationKind.BEDSIDE_MISMATCH:
+        handlers, closers = _STEP_PLACES["infuse"]
+    elif kind is DeviationKind.TEMPERATURE_EXCURSION or kind is DeviationKind.TRANSIT_TIME:
+        to_lab = shipment_to_lab if shipment_to_lab is not None else step == "receive_material"
+        handlers, closers = _TO_LAB if to_lab else _TO_CENTER
     else:
-        owners = _STEP_OWNERS.get(step, frozenset({Role.INVESTIGATOR, Role.COORDINATOR}))
-    return owners | OVERSEERS
+        handlers, closers = _STEP_PLACES.get(step, _ELSEWHERE)
+    return DeviationOwners(kind=kind, handlers=handlers, closers=closers)
 
 
-# The moves of a deviation's life; closing needs a reason, a comment needs text.
+def deviation_authorise(role: Role | None, owners: DeviationOwners, move: str) -> None:
+    """Refuses a move to a role that does not own it, naming the roles that may."""
+    _known(move)
+    allowed = owners.roles_for(move)
+    if role is not None and role in allowed:
+        return
+    raise AccessDenied(
+        "Your role ({role}) may not “{move}” this deviation ({kind}); who may: {roles}.",
+        code="deviation_not_owner",
+        role=Message(ROLE_LABELS[role]) if role is not None else Message(N_("none")),
+        move=Message(MOVE_LABELS[move]),
+        kind=Message(KIND_LABELS[owners.kind]),
+        roles=[Message(ROLE_LABELS[r]) for r in sorted(allowed, key=_ROLE_ORDER.index)],
+    )
+
+
+def deviation_moves_open_to(role: Role | None, status: DeviationStatus, owners: DeviationOwners) -> list[str]:
+    """The moves `role` may make now on a deviation at `status` (the forms to offer), in order."""
+    if role is None:
+        return []
+    return [move for move in DEVIATION_MOVES if status in _MOVES[move][0] and role in owners.roles_for(move)]
+
+
+_ROLE_ORDER = list(Role)
+
+
+# The moves of a deviation's life; closing and reopening need a reason, a comment needs text.
+# Reopened, a deviation is open again: someone must take it in charge anew.
 _MOVES: dict[str, tuple[frozenset[DeviationStatus], DeviationStatus | None]] = {
     "acknowledge": (frozenset({DeviationStatus.OPEN}), DeviationStatus.ACKNOWLEDGED),
     "comment": (frozenset({DeviationStatus.OPEN, DeviationStatus.ACKNOWLEDGED}), None),
     "close": (frozenset({DeviationStatus.OPEN, DeviationStatus.ACKNOWLEDGED}), DeviationStatus.CLOSED),
-    "reopen": (frozenset({DeviationStatus.CLOSED}), DeviationStatus.ACKNOWLEDGED),
+    "reopen": (frozenset({DeviationStatus.CLOSED}), DeviationStatus.OPEN),
 }
 DEVIATION_MOVES = tuple(_MOVES)
 MOVE_LABELS: dict[str, str] = {
@@ -135,14 +196,18 @@ MOVE_LABELS: dict[str, str] = {
 }
 
 
-def deviation_move(status: DeviationStatus, move: str, text: str) -> DeviationStatus:
-    """The status after `move`, or a refusal saying why (wrong status, missing reason or comment)."""
+def _known(move: str) -> None:
     if move not in _MOVES:
         raise InvalidInput("'{move}' is not something done to a deviation.", code="unknown_move", move=move)
+
+
+def deviation_move(status: DeviationStatus, move: str, text: str) -> DeviationStatus:
+    """The status after `move`, or a refusal saying why (wrong status, missing reason or comment)."""
+    _known(move)
     allowed, target = _MOVES[move]
     if status not in allowed:
         raise Refused(
-            "This deviation is {status}: “{move}” is not possible now.",
+            "This deviation is “{status}”: “{move}” is not possible now.",
             code="deviation_wrong_status",
             status=Message(STATUS_LABELS[status]),
             move=Message(MOVE_LABELS[move]),

@@ -116,7 +116,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # and the data managers (not the lab, not the other center staff).
     Action.READ_AUDIT: frozenset({Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER}),
     # Deviations are acknowledged, commented and closed by the center's clinical staff and the lab
-    # (each for what it owns, see `custody.deviation_owners`), and by the monitors.
+    # (each for what it owns, see `deviations.deviation_owners`), and by the monitors.
     Action.MANAGE_DEVIATION: frozenset(
         {Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST, Role.MANUFACTURING, Role.MONITOR}
     ),

@@ -14,7 +14,7 @@ from cartrial.apps import clock
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditChainHead, AuditEntry
 from cartrial.domain.audit_chain import GENESIS_HASH, ChainedContent, canonical_json, entry_hash
-from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput
 
 logger = logging.getLogger("cartrial.audit")
 T = TypeVar("T")
@@ -152,14 +152,20 @@ def audited_attempt(
     """Run `work` in one transaction; if a rule refuses it, record the refusal after the rollback.
 
     The one place where refusals are recorded: `event` is the refusal's kind (a step, a logistics
-    action...), a refused signature is recorded as such, and the records the refusal carries in
+    action...), a refused signature and a refused role are recorded as such, and the records the refusal carries in
     `after_rollback` (e.g. the deviation of a wrong scan) are written too, each in its own transaction.
     """
     try:
         with transaction.atomic():
             return work()
     except DomainError as refusal:
-        kind = AuditEvent.SIGNATURE_FAILED if refusal.code in SIGNATURE_REFUSAL_CODES else event
+        kind = event
+        if refusal.code in SIGNATURE_REFUSAL_CODES:
+            kind = AuditEvent.SIGNATURE_FAILED
+        elif isinstance(refusal, AccessDenied):
+            # A role refused by a rule that needs the record itself (who owns this deviation) is
+            # an access refusal like those of the entry point.
+            kind = AuditEvent.ACCESS_REFUSED
         audit_refusal(
             actor=actor,
             event=kind,

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from cartrial.apps.access import Reach
 from cartrial.apps.fields import SCAN_HELP, CenterDateTimeField, at_center
 from cartrial.apps.logistics import services
-from cartrial.apps.logistics.models import Shipment
+from cartrial.apps.logistics.models import Deviation, Shipment
 from cartrial.apps.logistics.selectors import release_specification
 from cartrial.apps.subjects.services import subject_lock
 from cartrial.apps.text import render
@@ -172,3 +172,26 @@ def action_perform(action: Action, data: dict[str, Any], reach: Reach, protocol:
         return ACTIONS[action].handler(data, reach, protocol)
 
     return reach.run(work)
+
+
+class DeviationMoveForm(forms.Form):
+    """The one field of every move on a deviation: the note, the comment, or the reason."""
+
+    text = forms.CharField(
+        label=_("Comment or reason"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required to comment, close or reopen; optional to acknowledge."),
+    )
+
+
+def deviation_perform(reach: Reach, deviation_id: int, move: str, text: str) -> Deviation:
+    """One move on a deviation of a subject reached for `MANAGE_DEVIATION`: one transaction, the
+    owner check and the move's rules in the service, a refusal recorded after the rollback."""
+    return reach.run(
+        lambda: services.deviation_manage(
+            actor=reach.actor, subject=reach.subject, deviation_id=deviation_id, move=move, text=text
+        ),
+        what=f"{move} deviation {deviation_id}",
+    )

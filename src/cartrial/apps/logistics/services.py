@@ -27,6 +27,7 @@ from cartrial.apps.logistics.models import (
     Collection,
     CustodyRecord,
     Deviation,
+    DeviationComment,
     IdentifierCounter,
     Infusion,
     ManufacturingBatch,
@@ -41,8 +42,17 @@ from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.bedside import BedsideScan, IdentityMismatch, bedside_mismatches
 from cartrial.domain.custody import CustodyEvent, CustodyScanMismatch, check_hand_over
-from cartrial.domain.deviations import STILL_OPEN_AT_END, DeviationKind, deviation_message
-from cartrial.domain.errors import InvalidInput, Refused
+from cartrial.domain.deviations import (
+    STILL_OPEN_AT_END,
+    DeviationKind,
+    DeviationOwners,
+    DeviationStatus,
+    deviation_authorise,
+    deviation_message,
+    deviation_move,
+    deviation_owners,
+)
+from cartrial.domain.errors import InvalidInput, NotFound, Refused
 from cartrial.domain.identity import (
     ChainOfIdentityIdentifier,
     DonationIdentificationNumber,
@@ -66,7 +76,7 @@ from cartrial.domain.temperature import (
     detect_excursions,
     parse_temperature_log,
 )
-from cartrial.domain.text import Message, label, params_from_json, params_to_json
+from cartrial.domain.text import N_, Message, label, params_from_json, params_to_json
 from cartrial.protocols import Protocol
 
 # ICCBBA validation FINs only (logistics.md §2, §6 rule 7): production identifiers need ICCBBA
@@ -325,6 +335,159 @@ def deviation_open(
 def deviation_text(deviation: Deviation) -> Message:
     """The message of a stored deviation, to render in the reader's language."""
     return deviation_message(deviation.code, params_from_json(deviation.params or {}))
+
+
+def deviation_owners_of(deviation: Deviation) -> DeviationOwners:
+    """Who manages this deviation (by its kind, where it happened, and which way its shipment went)."""
+    to_lab = deviation.shipment.direction == Shipment.Direction.TO_LAB if deviation.shipment_id else None
+    return deviation_owners(DeviationKind(deviation.kind), deviation.step, to_lab)
+
+
+DEVIATION_MOVE_EVENTS: dict[str, AuditEvent] = {
+    "acknowledge": AuditEvent.DEVIATION_ACKNOWLEDGED,
+    "comment": AuditEvent.DEVIATION_COMMENTED,
+    "close": AuditEvent.DEVIATION_CLOSED,
+    "reopen": AuditEvent.DEVIATION_REOPENED,
+}
+
+
+def _acting_role(actor: Actor) -> Role | None:
+    try:
+        return Role(actor.role)
+    except ValueError:
+        return None
+
+
+def deviation_manage(*, actor: Actor, subject: Subject, deviation_id: int, move: str, text: str) -> Deviation:
+    """One move in a deviation's life (acknowledge, comment, close, reopen) by a role that owns it.
+
+    The deviation is found through its subject (another subject's: NotFound) and locked; the
+    domain says whether the actor's role owns this move on it (AccessDenied naming who may) and
+    whether the move is possible now (wrong status: Refused; a comment or reason missing:
+    InvalidInput). Every move leaves a comment row (the acknowledgement's note, the comment, the
+    closing or reopening reason); the deviation and the comment get one audit entry each, under
+    the move's event.
+    """
+    deviation = Deviation.objects.select_for_update().filter(pk=deviation_id, subject=subject).first()
+    if deviation is None:
+        raise NotFound(
+            "No deviation {deviation} for subject {subject}.",
+            code="deviation_not_found",
+            deviation=deviation_id,
+            subject=subject.code,
+        )
+    deviation_authorise(_acting_role(actor), deviation_owners_of(deviation), move)
+    before = DeviationStatus(deviation.status)
+    after = deviation_move(before, move, text)
+    text = text.strip()
+    event = DEVIATION_MOVE_EVENTS[move]
+    fields: dict[str, Any] = {}
+    if move == "acknowledge":
+        fields = {"acknowledged_at": actor.now, "acknowledged_by_id": actor.user_id}
+    elif move == "close":
+        fields = {"closed_at": actor.now, "closed_by_id": actor.user_id, "closing_reason": text}
+    elif move == "reopen":
+        # Open again, to be taken in charge anew; the earlier acknowledgement and closure stay in
+        # the comments and the audit trail.
+        fields = {
+            "acknowledged_at": None,
+            "acknowledged_by_id": None,
+            "closed_at": None,
+            "closed_by_id": None,
+            "closing_reason": "",
+        }
+    if after is not before:
+        _deviation_update(actor, subject, deviation, event, {"status": after.value, **fields}, reason=text)
+    _deviation_comment(actor, subject, deviation, event, move, text)
+    return deviation
+
+
+def deviation_close_as_no_longer_applying(*, actor: Actor, deviation: Deviation, reason: str) -> Deviation:
+    """Close a deviation that a correction made no longer apply (e.g. a corrected receipt time that
+    brings the transit within the product's limit), inside the correction's transaction.
+
+    The correcting service's own access check covers this: no owner check, since what closes it
+    is the corrected record, not someone's judgement; the reason says which correction. The
+    closing is recorded like any other (comment row, `logistics.deviation_closed` on both records,
+    marked `closed_because: no_longer_applies`). A deviation already closed is left as it is.
+    """
+    if not reason.strip():
+        raise InvalidInput("Write the {what}.", code="reason_required", item="reason", what=Message(N_("reason")))
+    locked = Deviation.objects.select_for_update().select_related("subject").get(pk=deviation.pk)
+    if locked.status == DeviationStatus.CLOSED:
+        return locked
+    reason = reason.strip()
+    event = AuditEvent.DEVIATION_CLOSED
+    fields = {
+        "status": DeviationStatus.CLOSED.value,
+        "closed_at": actor.now,
+        "closed_by_id": actor.user_id,
+        "closing_reason": reason,
+    }
+    _deviation_update(
+        actor,
+        locked.subject,
+        locked,
+        event,
+        fields,
+        reason=reason,
+        extra=[Change("closed_because", None, "no_longer_applies")],
+    )
+    _deviation_comment(actor, locked.subject, locked, event, "close", reason)
+    return locked
+
+
+def _deviation_update(
+    actor: Actor,
+    subject: Subject,
+    deviation: Deviation,
+    event: AuditEvent,
+    fields: dict[str, Any],
+    *,
+    reason: str,
+    extra: list[Change] | None = None,
+) -> None:
+    changes = []
+    for name, new in fields.items():
+        old = getattr(deviation, name)
+        setattr(deviation, name, new)
+        if old != new:
+            changes.append(Change(name, _audit_value(old), _audit_value(new)))
+    deviation.save(update_fields=[name.removesuffix("_id") for name in fields])
+    audit_record(
+        actor=actor,
+        event=event,
+        entity="deviation",
+        entity_id=str(deviation.pk),
+        subject_code=subject.code,
+        changes=[*changes, *(extra or [])],
+        reason=reason,
+    )
+
+
+def _deviation_comment(
+    actor: Actor, subject: Subject, deviation: Deviation, event: AuditEvent, move: str, text: str
+) -> DeviationComment:
+    comment = DeviationComment.objects.create(
+        deviation=deviation, text=text, author_id=actor.user_id, role=actor.role, move=move, at=actor.now
+    )
+    audit_record(
+        actor=actor,
+        event=event,
+        entity="deviation_comment",
+        entity_id=str(comment.pk),
+        subject_code=subject.code,
+        changes=[
+            Change("deviation", None, deviation.pk),
+            Change("move", None, move),
+            Change("text", None, text),
+        ],
+    )
+    return comment
+
+
+def _audit_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 # --- collections and material shipments --------------------------------------------------------
