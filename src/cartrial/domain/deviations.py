@@ -162,7 +162,7 @@ def deviation_authorise(role: Role | None, owners: DeviationOwners, move: str) -
     raise AccessDenied(
         "Your role ({role}) may not “{move}” this deviation ({kind}); who may: {roles}.",
         code="deviation_not_owner",
-        role=Message(ROLE_LABELS[role]) if role is not None else Message(N_("none")),
+        role=Message(ROLE_LABELS[role]) if role is not None else Message(N_("no role")),
         move=Message(MOVE_LABELS[move]),
         kind=Message(KIND_LABELS[owners.kind]),
         roles=[Message(ROLE_LABELS[r]) for r in sorted(allowed, key=_ROLE_ORDER.index)],

@@ -13,14 +13,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
+from cartrial.apps import clock
 from cartrial.apps.access import reach_subject, scope_for
 from cartrial.apps.logistics import selectors
-from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform
+from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform, deviation_perform
 from cartrial.apps.logistics.labels import labels_pdf
+from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.presenters import label_specs
 from cartrial.apps.logistics.services import deviation_text
 from cartrial.apps.text import api_language, form_invalid, render
 from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.roles import Action
 from cartrial.domain.vein_to_vein import INTERVALS, summarise
@@ -143,10 +146,153 @@ def logistics_detail(request: HttpRequest, code: str) -> dict[str, Any]:
                 "message": render(deviation_text(d), language),
                 "expected": d.expected,
                 "scanned": d.scanned,
+                "thread": [_comment(c) for c in d.comments.all()],
             }
             for d in data.deviations
         ],
     }
+
+
+class DeviationOut(Schema):
+    """A deviation as lists show it; `message` is in the request's language (`Accept-Language`)."""
+
+    id: int
+    subject: str
+    center: str
+    kind: str
+    code: str
+    status: str
+    message: str
+    step: str
+    location: str
+    expected: str
+    scanned: str
+    opened_at: str
+    opened_by: str | None
+    age_hours: float
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    closed_at: str | None
+    closed_by: str | None
+    closing_reason: str
+    comments: int
+
+
+class DeviationCommentOut(Schema):
+    """One entry of a deviation's thread: the move it came with, its text, who wrote it, as what, when."""
+
+    move: str
+    text: str
+    author: str
+    role: str
+    at: str
+
+
+class DeviationDetailOut(DeviationOut):
+    thread: list[DeviationCommentOut]
+
+
+class DeviationListOut(Schema):
+    total: int
+    deviations: list[DeviationOut]
+
+
+class DeviationMoveIn(Schema):
+    text: str = ""
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def _comment(comment: Any) -> dict[str, Any]:
+    return {
+        "move": comment.move,
+        "text": comment.text,
+        "author": comment.author.get_username(),
+        "role": comment.role,
+        "at": _when(comment.at),
+    }
+
+
+def _deviation(deviation: Deviation, language: str, now: datetime, comments: int) -> dict[str, Any]:
+    return {
+        "id": deviation.pk,
+        "subject": deviation.subject.code,
+        "center": deviation.subject.center.code,
+        "kind": deviation.kind,
+        "code": deviation.code,
+        "status": deviation.status,
+        "message": render(deviation_text(deviation), language),
+        "step": deviation.step,
+        "location": deviation.location,
+        "expected": deviation.expected,
+        "scanned": deviation.scanned,
+        "opened_at": _when(deviation.at),
+        "opened_by": _username(deviation.actor),
+        "age_hours": round(max(0.0, (now - deviation.at).total_seconds() / 3600), 1),
+        "acknowledged_at": _when(deviation.acknowledged_at),
+        "acknowledged_by": _username(deviation.acknowledged_by),
+        "closed_at": _when(deviation.closed_at),
+        "closed_by": _username(deviation.closed_by),
+        "closing_reason": deviation.closing_reason,
+        "comments": comments,
+    }
+
+
+@router.get(
+    "/deviations",
+    response=DeviationListOut,
+    summary="Deviations of the subjects in your scope, oldest first",
+    description=(
+        "Filters: `status` (open, acknowledged, closed; all when absent), `center` (a subject's center "
+        "code, e.g. BDX), `limit` (1–1000, default 200; `total` counts them all). `message` is in the "
+        "request's language; `age_hours` is the time since the deviation was opened."
+    ),
+)
+def logistics_deviations(
+    request: HttpRequest, status: str | None = None, center: str | None = None, limit: int = 200
+) -> dict[str, Any]:
+    if status is not None and status not in set(DeviationStatus):
+        raise InvalidInput(
+            "Unknown deviation status '{status}'; expected: {expected}.",
+            code="unknown_status",
+            item="status",
+            status=status,
+            expected=", ".join(DeviationStatus),
+        )
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000.", code="invalid_limit", item="limit")
+    found = selectors.deviations_in_scope(
+        scope_for(request.user), statuses=(status,) if status else None, center_code=center
+    )
+    language = api_language(request)
+    now = clock.now()
+    return {
+        "total": found.count(),
+        "deviations": [_deviation(d, language, now, d.comment_count) for d in found[:limit]],
+    }
+
+
+@router.post(
+    "/subjects/{code}/deviations/{deviation_id}/{move}",
+    response=DeviationDetailOut,
+    summary="Acknowledge, comment, close or reopen a deviation",
+    description=(
+        "`move`: acknowledge (text optional), comment, close, reopen (text required: the comment or the "
+        "reason). Only the roles that own the deviation may make each move (docs/logistics.md). Errors: "
+        "422 `reason_required` or `unknown_move`, 409 `deviation_wrong_status`, 403 `deviation_not_owner` "
+        "(the message names who may) or `access_denied`, 404 outside your scope or another subject's deviation."
+    ),
+)
+def logistics_deviation_move(
+    request: HttpRequest, code: str, deviation_id: int, move: str, payload: DeviationMoveIn
+) -> dict[str, Any]:
+    reach = reach_subject(request.user, code, Action.MANAGE_DEVIATION)
+    deviation = selectors.deviation_thread(deviation_perform(reach, deviation_id, move, payload.text))
+    thread = list(deviation.comments.all())
+    body = _deviation(deviation, api_language(request), reach.actor.now, len(thread))
+    return {**body, "thread": [_comment(c) for c in thread]}
 
 
 def _perform(request: HttpRequest, code: str, action: Action, data: dict[str, Any], files: Any = None) -> Any:

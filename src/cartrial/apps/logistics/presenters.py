@@ -1,13 +1,26 @@
-"""What the labels say, built from a subject's logistics records."""
+"""What the labels and the deviations say, built from a subject's logistics records."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cartrial.apps.logistics.labels import LabelSpec
+from cartrial.apps.logistics.models import Deviation, Shipment
 from cartrial.apps.logistics.selectors import SubjectLogistics
-from cartrial.apps.logistics.services import coi_of, din_of
+from cartrial.apps.logistics.services import coi_of, deviation_owners_of, deviation_text, din_of, place_label
 from cartrial.apps.text import render, tr
+from cartrial.domain.deviations import (
+    KIND_LABELS,
+    MOVE_LABELS,
+    STATUS_LABELS,
+    DeviationKind,
+    DeviationStatus,
+    deviation_moves_open_to,
+)
+from cartrial.domain.roles import ROLE_LABELS, Role
 from cartrial.domain.text import N_, Message, protocol_text
 from cartrial.protocols import Protocol
 
@@ -80,3 +93,81 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
                 )
             )
     return specs
+
+
+# --- deviations --------------------------------------------------------------------------------
+
+
+@dataclass
+class DeviationView:
+    """One deviation as a page shows it, in the page's language, with the moves the reader may make."""
+
+    deviation: Deviation
+    kind_label: str
+    status_label: str
+    message: str
+    place: str
+    opened_by: str
+    thread: list[dict[str, Any]]
+    moves: list[dict[str, str]]
+    error: str = ""
+    text: str = ""
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return tr(N_("the system"))
+    return str(user.get_full_name() or user.get_username())
+
+
+def _role_label(role: str) -> str:
+    try:
+        return tr(ROLE_LABELS[Role(role)])
+    except ValueError:
+        return role
+
+
+def deviation_place(deviation: Deviation) -> str:
+    """Where it happened: the step (or the shipment of a temperature log), and the site recorded."""
+    if deviation.step == "temperature_log" and deviation.shipment is not None:
+        to_lab = deviation.shipment.direction == Shipment.Direction.TO_LAB
+        where = tr(N_("Apheresis material to the lab") if to_lab else N_("Product to the center"))
+    else:
+        where = tr(place_label(deviation.step)) if deviation.step else ""
+    return " · ".join(part for part in (where, deviation.location) if part)
+
+
+def deviation_view(deviation: Deviation, role: Role | None, *, error: str = "", text: str = "") -> DeviationView:
+    """A deviation read with its shipment and prefetched comments (`selectors.deviation_thread`)."""
+    status = DeviationStatus(deviation.status)
+    return DeviationView(
+        deviation=deviation,
+        kind_label=tr(KIND_LABELS[DeviationKind(deviation.kind)]),
+        status_label=tr(STATUS_LABELS[status]),
+        message=render(deviation_text(deviation)),
+        place=deviation_place(deviation),
+        opened_by=_person(deviation.actor),
+        thread=[
+            {
+                "comment": comment,
+                "author": _person(comment.author),
+                "role": _role_label(comment.role),
+                "move": tr(MOVE_LABELS.get(comment.move, comment.move)),
+            }
+            for comment in deviation.comments.all()
+        ],
+        moves=[
+            {"move": move, "label": tr(MOVE_LABELS[move])}
+            for move in deviation_moves_open_to(role, status, deviation_owners_of(deviation))
+        ],
+        error=error,
+        text=text,
+    )
+
+
+def deviation_age(opened_at: datetime, now: datetime) -> Message:
+    """How long a deviation has waited: hours on its first day, then whole days."""
+    hours = max(0.0, (now - opened_at).total_seconds() / 3600)
+    if hours < 24:
+        return Message(N_("{hours} h"), {"hours": int(hours)})
+    return Message(N_("{days} d"), {"days": int(hours // 24)})

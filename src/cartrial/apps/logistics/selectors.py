@@ -12,12 +12,15 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import Count, Prefetch, QuerySet
+
 from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
     CustodyRecord,
     Deviation,
+    DeviationComment,
     Infusion,
     ManufacturingBatch,
     ProductReceipt,
@@ -27,6 +30,7 @@ from cartrial.apps.logistics.models import (
     Thaw,
 )
 from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.identity import ChainOfIdentityIdentifier, DonationIdentificationNumber
 from cartrial.domain.manufacturing import BatchStatus, QcVerdict, ReleaseSpecification, qc_verdict
 from cartrial.domain.pathway import Step
@@ -199,7 +203,61 @@ def subject_logistics(subject: Subject, protocol: Protocol) -> SubjectLogistics:
         shipments=shipments,
         custody=list(CustodyRecord.objects.filter(subject=subject).select_related("actor").order_by("at", "pk")),
         batches=batches,
-        deviations=list(Deviation.objects.filter(subject=subject).select_related("actor").order_by("at", "pk")),
+        deviations=list(
+            Deviation.objects.filter(subject=subject)
+            .select_related("actor", "acknowledged_by", "closed_by", "shipment")
+            .prefetch_related(_THREAD)
+            .order_by("at", "pk")
+        ),
+    )
+
+
+# A deviation's comments in the order they were written, with their authors.
+_THREAD = Prefetch("comments", queryset=DeviationComment.objects.select_related("author").order_by("at", "pk"))
+NOT_CLOSED = (DeviationStatus.OPEN.value, DeviationStatus.ACKNOWLEDGED.value)
+
+
+def deviations_in_scope(
+    scope: Scope, *, statuses: tuple[str, ...] | None = None, center_code: str | None = None
+) -> QuerySet[Deviation]:
+    """The deviations of the subjects a scope may read, oldest first, with what a list shows
+    (subject and center, who opened, acknowledged and closed it, its shipment, how many comments)."""
+    queryset = Deviation.objects.filter(subject__in=Subject.objects.filter(subject_filter(scope)).values("pk"))
+    if statuses is not None:
+        queryset = queryset.filter(status__in=statuses)
+    if center_code:
+        queryset = queryset.filter(subject__center__code=center_code.strip().upper())
+    return (
+        queryset.select_related("subject__center", "actor", "acknowledged_by", "closed_by", "shipment")
+        .annotate(comment_count=Count("comments"))
+        .order_by("at", "pk")
+    )
+
+
+def deviation_counts(scope: Scope) -> dict[str, dict[str, int]]:
+    """Deviations not closed per center of the scope's subjects: by kind and by status, in one query."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Deviation.objects.filter(
+            subject__in=Subject.objects.filter(subject_filter(scope)).values("pk"), status__in=NOT_CLOSED
+        )
+        .values_list("subject__center__code", "kind", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for center, kind, status, n in rows:
+        row = counts.setdefault(center, {})
+        row[kind] = row.get(kind, 0) + n
+        row[status] = row.get(status, 0) + n
+    return counts
+
+
+def deviation_thread(deviation: Deviation) -> Deviation:
+    """One deviation again with its people, shipment and comments (after a move, to show it)."""
+    return (
+        Deviation.objects.select_related("actor", "acknowledged_by", "closed_by", "shipment", "subject__center")
+        .prefetch_related(_THREAD)
+        .get(pk=deviation.pk)
     )
 
 

@@ -230,7 +230,7 @@ def _hand_over(
                 kind=DeviationKind.SCAN_MISMATCH,
                 code=found.reason_code,
                 params={
-                    "step": label(_place_label(step)),
+                    "step": label(place_label(step)),
                     "expected": found.expected_code,
                     "scanned": found.scanned_code,
                 },
@@ -274,7 +274,7 @@ def _hand_over(
     return record
 
 
-def _place_label(step: str) -> str:
+def place_label(step: str) -> str:
     """The name of the place in the chain where a scan is made, as a deviation says it."""
     for table in (STEP_LABELS, ACTION_LABELS):
         for key, msgid in table.items():

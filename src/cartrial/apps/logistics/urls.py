@@ -8,4 +8,5 @@ urlpatterns = [
     path("subjects/<str:code>/", views.subject_page, name="subject"),
     path("subjects/<str:code>/actions/<str:action>/", views.subject_action, name="action"),
     path("subjects/<str:code>/labels.pdf", views.subject_labels, name="labels"),
+    path("subjects/<str:code>/deviations/<int:deviation_id>/<str:move>/", views.deviation_move, name="deviation_move"),
 ]

@@ -12,21 +12,32 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from cartrial.apps.access import Reach, Scope, can, reach_subject, scope_for, subjects_in_scope
+from cartrial.apps import clock
+from cartrial.apps.access import Reach, Scope, acting_role, can, reach_subject, scope_for, subjects_in_scope
 from cartrial.apps.logistics import selectors
-from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform
+from cartrial.apps.logistics.forms import ACTIONS, DeviationMoveForm, action_form, action_perform, deviation_perform
 from cartrial.apps.logistics.labels import labels_pdf
 from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.plots import temperature_plot, timeline_plot, vein_to_vein_plot
-from cartrial.apps.logistics.presenters import label_specs
+from cartrial.apps.logistics.presenters import DeviationView, deviation_age, deviation_view, label_specs
+from cartrial.apps.logistics.services import deviation_owners_of, deviation_text
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.text import current_language, error_text
 from cartrial.apps.text import render as render_text
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.errors import DomainError
+from cartrial.domain.deviations import (
+    DEVIATION_MOVES,
+    KIND_LABELS,
+    MOVE_LABELS,
+    STATUS_LABELS,
+    DeviationKind,
+    DeviationStatus,
+)
+from cartrial.domain.errors import DomainError, NotFound
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus, FailureBranch
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, next_step, steps_from
 from cartrial.domain.roles import ACTION_LABELS, Action, Role
@@ -90,20 +101,63 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for center in sorted(c for c in summaries if c != "ALL") + (["ALL"] if "ALL" in summaries else [])
     ]
-    deviations = list(
-        Deviation.objects.filter(subject__in=subjects_in_scope(scope))
-        .select_related("subject__center", "actor")
-        .order_by("-at", "-pk")[:20]
-    )
     context = {
         "worklists": worklists,
         "interval_labels": [gettext(INTERVAL_LABELS[name]) for name, _, _ in INTERVALS],
         "table": table,
         "v2v_plot": vein_to_vein_plot(summaries, language) if milestones else "",
         "milestones": milestones,
-        "deviations": deviations,
+        **_deviations_to_manage(scope),
     }
     return render(request, "logistics/dashboard.html", context)
+
+
+# The dashboard lists the oldest deviations not closed, up to this many (the counts cover them all).
+DASHBOARD_DEVIATIONS = 50
+
+
+def _deviations_to_manage(scope: Scope) -> dict[str, Any]:
+    """Deviations not closed in the user's scope: counts per center by kind and status, and the
+    oldest ones with their age; whether the user's role is the one to take each in charge.
+
+    Two queries whatever the number of deviations (the counts, and the bounded list)."""
+    now = clock.now()
+    counts = selectors.deviation_counts(scope)
+    kinds = list(DeviationKind)
+    table = [
+        {
+            "center": center,
+            "kinds": [(kind.value, counts[center].get(kind.value, 0)) for kind in kinds],
+            "open": counts[center].get(DeviationStatus.OPEN.value, 0),
+            "acknowledged": counts[center].get(DeviationStatus.ACKNOWLEDGED.value, 0),
+        }
+        for center in sorted(counts)
+    ]
+    waiting = selectors.deviations_in_scope(scope, statuses=selectors.NOT_CLOSED)[:DASHBOARD_DEVIATIONS]
+    rows = []
+    for deviation in waiting:
+        role = acting_role(scope, Action.MANAGE_DEVIATION, deviation.subject)
+        owners = deviation_owners_of(deviation)
+        rows.append(
+            {
+                "deviation": deviation,
+                "kind_label": gettext(KIND_LABELS[DeviationKind(deviation.kind)]),
+                "status_label": gettext(STATUS_LABELS[DeviationStatus(deviation.status)]),
+                "message": render_text(deviation_text(deviation)),
+                "age": render_text(deviation_age(deviation.at, now)),
+                "to_take_in_charge": deviation.status == DeviationStatus.OPEN
+                and role is not None
+                and role in owners.roles_for("acknowledge"),
+            }
+        )
+    total = sum(row["open"] + row["acknowledged"] for row in table)
+    return {
+        "deviation_kinds": [gettext(KIND_LABELS[kind]) for kind in kinds],
+        "deviation_table": table,
+        "deviations_waiting": rows,
+        "deviations_total": total,
+        "deviations_more": max(0, total - len(rows)),
+    }
 
 
 def _available_actions(scope: Scope, subject: Subject, data: selectors.SubjectLogistics) -> list[Action]:
@@ -121,7 +175,9 @@ def _available_actions(scope: Scope, subject: Subject, data: selectors.SubjectLo
     return [action for action in wanted if can(scope, action, subject)]
 
 
-def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[str, Any]:
+def _page_context(
+    reach: Reach, *, forms: dict[str, Any] | None = None, deviation_refusal: tuple[int, str, str] | None = None
+) -> dict[str, Any]:
     scope, subject = reach.scope, reach.subject
     language = current_language()
     protocol = protocol_in_force()
@@ -217,8 +273,22 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
         "timeline_plot": timeline_plot(steps, time_zone, language) if steps else "",
         "can_print": can_print,
         "step_buttons": step_buttons,
-        "can_manage_deviations": can(scope, Action.MANAGE_DEVIATION, subject),
+        "deviations": _deviation_views(reach, data.deviations, deviation_refusal),
     }
+
+
+def _deviation_views(
+    reach: Reach, deviations: list[Deviation], refusal: tuple[int, str, str] | None
+) -> list[DeviationView]:
+    """The subject's deviations, those not closed first, each with the moves the user may make;
+    a refused move keeps its reason and the text typed on its own deviation."""
+    role = acting_role(reach.scope, Action.MANAGE_DEVIATION, reach.subject)
+    refused_id, error, text = refusal or (None, "", "")
+    ordered = sorted(deviations, key=lambda d: (d.status == DeviationStatus.CLOSED, d.at, d.pk))
+    return [
+        deviation_view(d, role, error=error, text=text) if d.pk == refused_id else deviation_view(d, role)
+        for d in ordered
+    ]
 
 
 def _limits(product_code: str) -> str:
@@ -280,3 +350,43 @@ def subject_labels(request: HttpRequest, code: str) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{reach.subject.code}-labels.pdf"'
     return response
+
+
+@login_required
+@require_POST
+def deviation_move(request: HttpRequest, code: str, deviation_id: int, move: str) -> HttpResponse:
+    """One move on a deviation. htmx gets the deviation again (422 with the reason when refused);
+    without JavaScript, back to the page at the deviation, or the page with the reason (422)."""
+    if move not in DEVIATION_MOVES:
+        raise Http404("No such move")
+    reach = reach_subject(request.user, code, Action.MANAGE_DEVIATION)
+    form = DeviationMoveForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            deviation_perform(reach, deviation_id, move, form.cleaned_data["text"])
+        except NotFound:
+            raise
+        except DomainError as refusal:
+            error = error_text(refusal)
+    else:
+        error = " ".join(str(message) for messages_ in form.errors.values() for message in messages_)
+    text = request.POST.get("text", "") if error else ""
+    if request.headers.get("HX-Request"):
+        deviation = Deviation.objects.filter(pk=deviation_id, subject=reach.subject).first()
+        if deviation is None:
+            raise Http404("No such deviation")
+        role = acting_role(reach.scope, Action.MANAGE_DEVIATION, reach.subject)
+        context = {
+            "v": deviation_view(selectors.deviation_thread(deviation), role, error=error, text=text),
+            "subject": reach.subject,
+            "time_zone": reach.subject.center.time_zone,
+        }
+        return render(request, "logistics/_deviation.html", context, status=422 if error else 200)
+    if not error:
+        messages.success(request, gettext(MOVE_LABELS[move]) + " ✓")
+        target = reverse("logistics:subject", kwargs={"code": reach.subject.code})
+        return redirect(f"{target}#deviation-{deviation_id}")
+    reach.subject.refresh_from_db()
+    context = _page_context(reach, deviation_refusal=(deviation_id, error, text))
+    return render(request, "logistics/subject.html", context, status=422)

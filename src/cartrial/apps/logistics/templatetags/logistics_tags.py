@@ -11,10 +11,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 
 from cartrial.apps.logistics.selectors import subject_logistics
-from cartrial.apps.logistics.services import deviation_text
-from cartrial.apps.text import render
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.deviations import KIND_LABELS, STATUS_LABELS, DeviationKind, DeviationStatus
+from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BatchStatus
 from cartrial.domain.text import N_
 
@@ -56,30 +54,6 @@ def logistics_panel(context: dict[str, Any]) -> dict[str, Any]:
 def batch_status(value: str) -> str:
     """A batch status in the user's language."""
     return gettext(BATCH_STATUS_LABELS[BatchStatus(value)])
-
-
-@register.filter
-def deviation_kind(value: str) -> str:
-    """A deviation's kind in the user's language."""
-    try:
-        return gettext(KIND_LABELS[DeviationKind(value)])
-    except ValueError:
-        return value
-
-
-@register.filter
-def deviation_status(value: str) -> str:
-    """A deviation's status in the user's language."""
-    try:
-        return gettext(STATUS_LABELS[DeviationStatus(value)])
-    except ValueError:
-        return value
-
-
-@register.simple_tag
-def deviation_message(deviation: Any) -> str:
-    """What the deviation says, in the user's language (stored as a code and its parameters)."""
-    return render(deviation_text(deviation))
 
 
 # Custody holders are recorded as stable English codes ("BDX · pharmacy"); people read them translated.
