@@ -8,6 +8,7 @@ look like a trial that started in early 2025. All demo patients are marked synth
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -584,6 +585,7 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
             PathwayDriver(protocol, users, subject, start, excursion_c=excursion).advance_to(target)
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
         seed_kinetics_demo(users, today)
+        seed_deviations_demo(protocol, users, today)
     return DemoWorld(centers=centers, users=users, api_token=token)
 
 
@@ -654,3 +656,89 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
             with clock.frozen_at(min(moment + timedelta(hours=6), today)), transaction.atomic():
                 actor = Actor(user.pk, user.username, Role.COORDINATOR.value, subject.center.code, clock.now())
                 kinetic_observations_record(actor=actor, subject=subject, entries=entries)
+
+
+def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: datetime) -> None:
+    """Deviations at each point of their life, opened by the real steps and managed by their owners.
+
+    Lille: a DIN mistyped at the hand-over to the courier two days ago, closed by the apheresis
+    unit, and again this morning, still open. Paris: the demo's temperature excursion of the
+    material, taken in charge by the lab and commented by the center.
+    """
+    from cartrial.apps.audit.events import AuditEvent
+    from cartrial.apps.audit.services import audited_attempt
+    from cartrial.apps.logistics.models import Deviation
+    from cartrial.domain.errors import DomainError
+
+    def actor_of(username: str) -> tuple[Actor, User]:
+        user = users[username]
+        membership = user.memberships.select_related("center").first()
+        assert membership is not None
+        return Actor(user.pk, username, membership.role, membership.center.code, clock.now()), user
+
+    def mistyped_din(subject: Subject, moment: datetime) -> Deviation:
+        collection = subject.collections.order_by("-number").first()
+        assert collection is not None
+        wrong = "1" if collection.check_character != "1" else "2"
+        with clock.frozen_at(moment), contextlib.suppress(DomainError):
+            actor, user = actor_of(f"{subject.center.code.lower()}.apheresis")
+            audited_attempt(
+                actor=actor,
+                event=AuditEvent.STEP_REFUSED,
+                entity="subject",
+                entity_id=subject.code,
+                what=Step.SHIP_MATERIAL.value,
+                subject_code=subject.code,
+                work=lambda: step_perform(
+                    actor=actor,
+                    user=user,
+                    subject=subject,
+                    action=Step.SHIP_MATERIAL,
+                    data={
+                        "courier": "BioLogistics Express (synthetic)",
+                        "shipper_id": f"BLX-{collection.din[-4:]}",
+                        "condition": "fresh",
+                        "planned_departure_at": moment,
+                        "planned_arrival_at": moment + timedelta(hours=20),
+                        "actual_departure_at": moment,
+                        "scanned_code": collection.din + wrong,
+                    },
+                    protocol=protocol,
+                ),
+            )
+        return Deviation.objects.filter(subject=subject).latest("pk")
+
+    def move(username: str, deviation: Deviation, what: str, text: str, moment: datetime) -> None:
+        with clock.frozen_at(moment), transaction.atomic():
+            actor, _ = actor_of(username)
+            logistics_services.deviation_manage(
+                actor=actor, subject=deviation.subject, deviation_id=deviation.pk, move=what, text=text
+            )
+
+    collected = Subject.objects.get(center__code="LIL", state=State.APHERESIS_COLLECTED, synthetic=True)
+    first = today - timedelta(days=2)
+    closed = mistyped_din(collected, first)
+    move("lil.apheresis", closed, "acknowledge", "", first + timedelta(minutes=5))
+    move(
+        "lil.apheresis",
+        closed,
+        "close",
+        "Check character typed by hand from the label; the courier left without the bag, nothing was handed over.",
+        first + timedelta(hours=2),
+    )
+    mistyped_din(collected, today - timedelta(hours=5))
+    excursion = Deviation.objects.get(subject__center__code="PAR", kind="temperature_excursion")
+    move(
+        "lab.manufacturing",
+        excursion,
+        "acknowledge",
+        "Material received at 6 °C; viability checked before production.",
+        excursion.at + timedelta(hours=3),
+    )
+    move(
+        "par.coordinator",
+        excursion,
+        "comment",
+        "The courier's van stood 45 min at the hospital gate; the carrier has been told.",
+        excursion.at + timedelta(hours=20),
+    )
