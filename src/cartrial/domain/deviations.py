@@ -39,6 +39,14 @@ KIND_LABELS: dict[DeviationKind, str] = {
     DeviationKind.TRANSIT_TIME: N_("Transit time beyond the product's limit"),
 }
 
+# Column headings where space is short (the dashboard's counts); the full label goes in the title.
+KIND_SHORT_LABELS: dict[DeviationKind, str] = {
+    DeviationKind.SCAN_MISMATCH: N_("Scan"),
+    DeviationKind.BEDSIDE_MISMATCH: N_("Bedside"),
+    DeviationKind.TEMPERATURE_EXCURSION: N_("Temperature"),
+    DeviationKind.TRANSIT_TIME: N_("Transit time"),
+}
+
 STATUS_LABELS: dict[DeviationStatus, str] = {
     DeviationStatus.OPEN: N_("Open"),
     DeviationStatus.ACKNOWLEDGED: N_("Acknowledged"),
@@ -193,6 +201,13 @@ MOVE_LABELS: dict[str, str] = {
     "comment": N_("Comment"),
     "close": N_("Close"),
     "reopen": N_("Reopen"),
+}
+# A move as its thread entry says it, once made.
+MOVE_DONE_LABELS: dict[str, str] = {
+    "acknowledge": N_("Acknowledged"),
+    "comment": N_("Commented"),
+    "close": N_("Closed"),
+    "reopen": N_("Reopened"),
 }
 
 

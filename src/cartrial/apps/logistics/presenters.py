@@ -14,6 +14,7 @@ from cartrial.apps.logistics.services import coi_of, deviation_owners_of, deviat
 from cartrial.apps.text import render, tr
 from cartrial.domain.deviations import (
     KIND_LABELS,
+    MOVE_DONE_LABELS,
     MOVE_LABELS,
     STATUS_LABELS,
     DeviationKind,
@@ -152,7 +153,7 @@ def deviation_view(deviation: Deviation, role: Role | None, *, error: str = "", 
                 "comment": comment,
                 "author": _person(comment.author),
                 "role": _role_label(comment.role),
-                "move": tr(MOVE_LABELS.get(comment.move, comment.move)),
+                "move": tr(MOVE_DONE_LABELS.get(comment.move, comment.move)),
             }
             for comment in deviation.comments.all()
         ],

@@ -32,6 +32,7 @@ from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.deviations import (
     DEVIATION_MOVES,
     KIND_LABELS,
+    KIND_SHORT_LABELS,
     MOVE_LABELS,
     STATUS_LABELS,
     DeviationKind,
@@ -152,7 +153,7 @@ def _deviations_to_manage(scope: Scope) -> dict[str, Any]:
         )
     total = sum(row["open"] + row["acknowledged"] for row in table)
     return {
-        "deviation_kinds": [gettext(KIND_LABELS[kind]) for kind in kinds],
+        "deviation_kinds": [(gettext(KIND_SHORT_LABELS[kind]), gettext(KIND_LABELS[kind])) for kind in kinds],
         "deviation_table": table,
         "deviations_waiting": rows,
         "deviations_total": total,
