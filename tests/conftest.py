@@ -6,6 +6,7 @@ settings object; the crypto and hashers read them at call time.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -54,7 +55,8 @@ class World:
 
         self.protocol = protocol
         self.centers, self.users = build_centers_and_users(protocol)
-        self._counter = 0
+        # One number per subject even when threads register at once (next() on a count is atomic).
+        self._numbers = itertools.count(1)
 
     def actor(self, username: str) -> Actor:
         """One action of `username` in their (first) role, now."""
@@ -93,13 +95,13 @@ class World:
         from cartrial.apps.subjects.services import IdentityInput, subject_create
         from cartrial.demo import PathwayDriver
 
-        self._counter += 1
+        number = next(self._numbers)
         subject = subject_create(
             actor=self.actor(f"{center_code.lower()}.coordinator"),
             center=self.centers[center_code],
             manufacturing_site=self.centers["LAB"],
             identity=IdentityInput(
-                "Testpatient", f"Ann {self._counter}", clock.now().date().replace(year=1985), f"IPP{self._counter:05d}"
+                "Testpatient", f"Ann {number}", clock.now().date().replace(year=1985), f"IPP{number:05d}"
             ),
             protocol=self.protocol,
             synthetic=True,

@@ -152,7 +152,11 @@ def subject_create(
 
 def subject_lock(subject: Subject) -> Subject:
     """The subject's row locked for the rest of the transaction: one action on a subject at a time."""
-    locked = Subject.objects.select_for_update().select_related("center", "manufacturing_site").get(pk=subject.pk)
+    locked = (
+        Subject.objects.select_for_update(of=("self",))
+        .select_related("center", "manufacturing_site")
+        .get(pk=subject.pk)
+    )
     subject.state = locked.state
     return locked
 
