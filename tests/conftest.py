@@ -13,6 +13,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Examples are judged by what they show, never by how fast a loaded 2-core machine runs them: no
+# deadline and no "too slow" health check (speed is measured by the benchmarks, not by the tests).
+hypothesis_settings.register_profile("cartrial", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("cartrial")
 
 from cartrial.domain.pathway import State
 

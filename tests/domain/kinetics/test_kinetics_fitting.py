@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -106,9 +105,10 @@ def test_only_informed_parameters_with_variability_are_fitted() -> None:
     assert not any(name.startswith("inflammation") for name in names)
 
 
-def test_one_fit_is_fast() -> None:
-    observations = observe(SLE.typical_patient(), noise_seed=3)
-    started = time.perf_counter()
-    fit_subject(observations, SLE)
-    # Target 1 s (benchmarks/kinetics_cohort.py measures it); 3 s here leaves room for a busy CI.
-    assert time.perf_counter() - started < 3.0
+def test_one_fit_is_bounded_in_work() -> None:
+    """The fit's cost is bounded by its number of model evaluations, not by the machine's load: its time
+    is measured by benchmarks/kinetics_cohort.py (docs/benchmarks.md), never by a timed unit test."""
+    from cartrial.domain.kinetics.fitting import DEFAULT_MAX_EVALUATIONS
+
+    fit = fit_subject(observe(SLE.typical_patient(), noise_seed=3), SLE)
+    assert fit.converged and 0 < fit.evaluations <= DEFAULT_MAX_EVALUATIONS
