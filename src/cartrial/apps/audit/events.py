@@ -39,3 +39,6 @@ class AuditEvent(StrEnum):
     DEVIATION_OPENED = "logistics.deviation_opened"
     LOGISTICS_REFUSED = "logistics.refused"
     ACTION_REFUSED = "action.refused"
+    RECORD_CORRECTED = "record.corrected"
+    SIGNATURE_VOIDED = "signature.voided"
+    DEVIATION_CLOSED = "logistics.deviation_closed"
