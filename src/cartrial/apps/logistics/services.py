@@ -339,11 +339,9 @@ class CollectionInput:
     cd3_cells_e9: float | None = None
 
 
-def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
-    """A new collection with its own DIN under the CoI; its custody starts at the apheresis unit."""
-    coi = ChainOfIdentity.objects.filter(subject=subject).first()
-    if coi is None:
-        raise Refused("No chain-of-identity code (CoI) is allocated: schedule the apheresis first.", code="coi_missing")
+def collection_input_check(data: CollectionInput, now: datetime) -> None:
+    """What a collection must say (new or corrected): it ends after it starts, not in the future,
+    with a volume and non-negative cell counts."""
     if data.ended_at < data.started_at:
         raise InvalidInput(
             "The collection ends ({ended_at}) before it starts ({started_at}).",
@@ -352,7 +350,20 @@ def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) 
             ended_at=data.ended_at,
             started_at=data.started_at,
         )
-    not_in_future(data.ended_at, actor.now, item="ended_at")
+    not_in_future(data.ended_at, now, item="ended_at")
+    if not data.volume_ml > 0:
+        raise InvalidInput("The volume collected must be above 0 mL.", code="collection_volume", item="volume_ml")
+    for name, count in (("tnc_e9", data.tnc_e9), ("cd3_cells_e9", data.cd3_cells_e9)):
+        if count is not None and count < 0:
+            raise InvalidInput("A cell count cannot be negative.", code="collection_cell_count", item=name)
+
+
+def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
+    """A new collection with its own DIN under the CoI; its custody starts at the apheresis unit."""
+    coi = ChainOfIdentity.objects.filter(subject=subject).first()
+    if coi is None:
+        raise Refused("No chain-of-identity code (CoI) is allocated: schedule the apheresis first.", code="coi_missing")
+    collection_input_check(data, actor.now)
     din = new_din(
         facility_number=DIN_FACILITY_NUMBER,
         year=data.ended_at.year,
@@ -817,6 +828,21 @@ def product_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> 
     return shipment
 
 
+def storage_location_check(storage_location: str) -> None:
+    """Where the product is stored is said (new or corrected)."""
+    if not storage_location.strip():
+        raise InvalidInput(
+            "Give the storage location of the product.", code="storage_location_missing", item="storage_location"
+        )
+    if len(storage_location.strip()) > 100:
+        raise InvalidInput(
+            "The storage location is at most {size} characters.",
+            code="storage_location_too_long",
+            item="storage_location",
+            size=100,
+        )
+
+
 def product_receive(
     *, actor: Actor, subject: Subject, scanned_code: str, storage_location: str, received_at: datetime | None = None
 ) -> ProductReceipt:
@@ -825,10 +851,7 @@ def product_receive(
 
     Three records, one audit entry each (custody, shipment, receipt); the pathway step adds its own.
     """
-    if not storage_location.strip():
-        raise InvalidInput(
-            "Give the storage location of the product.", code="storage_location_missing", item="storage_location"
-        )
+    storage_location_check(storage_location)
     at = received_at or actor.now
     shipment = _in_transit(subject, Shipment.Direction.TO_CENTER)
     if shipment is None or shipment.batch is None:
