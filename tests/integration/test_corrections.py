@@ -26,7 +26,15 @@ from cartrial.apps.biology.entries import KineticEntry
 from cartrial.apps.biology.services import kinetic_observations_record
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.services import LabObservationInput, screening_record
-from cartrial.apps.logistics.models import Collection, CustodyRecord, Deviation, Infusion, ManufacturingBatch, Shipment
+from cartrial.apps.logistics.models import (
+    Collection,
+    CustodyRecord,
+    Deviation,
+    Infusion,
+    ManufacturingBatch,
+    ProductReceipt,
+    Shipment,
+)
 from cartrial.apps.subjects.models import EligibilityAssessment, PathwayEvent, Subject
 from cartrial.demo import DEMO_PASSWORD, DEMO_SCREENING_DATA
 from cartrial.domain.corrections import CORRECTION_MEANING
@@ -533,3 +541,326 @@ def test_the_audit_chain_stays_intact_after_corrections(world: Any) -> None:
     assert response.status_code == 200, response.content
     report = audit_verify()
     assert report.intact, report
+
+
+# --- the other kinds of record ----------------------------------------------------------------------
+
+
+def test_a_qc_result_after_release_is_corrected_by_the_qp_who_signs_the_release_again(world: Any) -> None:
+    subject = world.new_subject("BDX", State.PRODUCT_RELEASED)
+    batch = ManufacturingBatch.objects.get(subject=subject)
+    old_release = batch.release_signature
+    assert old_release is not None
+    viability = batch.qc_results.get(test_code="viability")
+    body = {"record": "qc_result", "id": str(viability.pk), "field": "value", "value": "91", "reason": "Report v2"}
+    client = _api(world, "lab.manufacturing")
+
+    _error(_correct(client, subject, **body), 422, "password_required")
+    response = _correct(client, subject, **body, password=DEMO_PASSWORD)
+
+    assert response.status_code == 200, response.content
+    batch.refresh_from_db()
+    old_release.refresh_from_db()
+    viability.refresh_from_db()
+    assert (viability.value_text, viability.conforms) == ("91", True)
+    assert old_release.voided_at is not None and old_release.superseded_by_id == batch.release_signature_id
+    assert batch.release_signature is not None and batch.release_signature.meaning == CORRECTION_MEANING
+    assert batch.status == "released" and not batch.released_under_exception
+    assert [s["id"] for s in response.json()["voided_signatures"]] == [old_release.pk]
+
+
+def test_a_qc_result_before_release_is_judged_again_and_the_batch_status_follows(world: Any) -> None:
+    from cartrial.domain.roles import Action
+
+    subject = world.new_subject("BDX", State.MANUFACTURING)
+    world.act("lab.manufacturing", subject, Action.RECORD_QC, test_code="viability", value="55")
+    batch = ManufacturingBatch.objects.get(subject=subject)
+    assert batch.status == "out_of_specification"
+    result = batch.qc_results.get(test_code="viability")
+
+    response = _correct(
+        _api(world, "lab.manufacturing"),
+        subject,
+        record="qc_result",
+        id=str(result.pk),
+        field="value",
+        value="75",
+        reason="55 was the pre-wash count",
+    )
+
+    assert response.status_code == 200, response.content
+    batch.refresh_from_db()
+    assert batch.status == "qc"
+    (entry,) = _corrections("qc_result", result.pk)
+    assert entry_changes(entry) == [
+        {"field": "value", "old": "55", "new": "75"},
+        {"field": "conforms", "old": False, "new": True},
+    ]
+    _error(
+        _correct(
+            _api(world, "lab.manufacturing"),
+            subject,
+            record="qc_result",
+            id=str(result.pk),
+            field="value",
+            value="seventy",
+            reason="r",
+        ),
+        422,
+        "qc_result_invalid",
+    )
+
+
+def test_a_couriers_name_is_corrected_and_the_custody_chain_follows(world: Any) -> None:
+    subject = world.new_subject("BDX", State.PRODUCT_RECEIVED)
+    shipment = Shipment.objects.get(subject=subject, direction="to_center")
+    old_holder = f"courier {shipment.courier} · shipper {shipment.shipper_id}"
+    new_holder = f"courier CryoTrans Sud · shipper {shipment.shipper_id}"
+
+    response = _correct(
+        _api(world, "lab.manufacturing"),
+        subject,
+        record="product_shipment",
+        id=str(shipment.pk),
+        field="courier",
+        value="CryoTrans Sud",
+        reason="Subcontracted courier",
+    )
+
+    assert response.status_code == 200, response.content
+    records = CustodyRecord.objects.filter(shipment=shipment)
+    assert not records.filter(to_holder=old_holder).exists() and not records.filter(from_holder=old_holder).exists()
+    assert records.filter(to_holder=new_holder).count() == 1 and records.filter(from_holder=new_holder).count() == 1
+    assert len(_corrections("custody", records.get(to_holder=new_holder).pk)) == 1
+
+
+def test_a_departure_after_the_arrival_is_refused(world: Any) -> None:
+    subject = world.new_subject("BDX", State.PRODUCT_RECEIVED)
+    shipment = Shipment.objects.get(subject=subject, direction="to_center")
+    assert shipment.actual_arrival_at is not None
+
+    _error(
+        _correct(
+            _api(world, "lab.manufacturing"),
+            subject,
+            record="product_shipment",
+            id=str(shipment.pk),
+            field="actual_departure_at",
+            value=(shipment.actual_arrival_at + timedelta(hours=1)).isoformat(),
+            reason="r",
+        ),
+        422,
+        "shipment_arrival_before_departure",
+    )
+
+
+def test_the_pharmacy_receipt_and_storage_are_corrected_and_the_arrival_follows(world: Any) -> None:
+    subject = world.new_subject("BDX", State.PRODUCT_RECEIVED)
+    receipt = ProductReceipt.objects.get(batch__subject=subject)
+    client = _api(world, "bdx.pharmacist")
+    earlier = receipt.received_at - timedelta(hours=2)
+
+    assert (
+        _correct(
+            client,
+            subject,
+            record="product_receipt",
+            id=str(receipt.pk),
+            field="storage_location",
+            value="PUI – cuve n°3",
+            reason="Moved before the first entry was saved",
+        ).status_code
+        == 200
+    )
+    response = _correct(
+        client,
+        subject,
+        record="product_receipt",
+        id=str(receipt.pk),
+        field="received_at",
+        value=earlier.isoformat(),
+        reason="Time of the delivery note",
+    )
+
+    assert response.status_code == 200, response.content
+    receipt.refresh_from_db()
+    assert (receipt.storage_location, receipt.received_at) == ("PUI – cuve n°3", earlier)
+    assert receipt.shipment.actual_arrival_at == earlier
+    assert CustodyRecord.objects.get(shipment=receipt.shipment, to_holder__startswith="BDX · pharmacy").at == earlier
+    _error(
+        _correct(
+            client,
+            subject,
+            record="product_receipt",
+            id=str(receipt.pk),
+            field="storage_location",
+            value=" ",
+            reason="r",
+        ),
+        422,
+        "value_missing",
+    )
+
+
+def test_a_thaw_time_correction_gives_the_minutes_from_thaw_again(world: Any) -> None:
+    subject = world.new_subject("BDX", State.INFUSED)
+    infusion = Infusion.objects.get(batch__subject=subject)
+    thaw = infusion.thaw
+    earlier = thaw.thawed_at - timedelta(minutes=10)
+
+    response = _correct(
+        _api(world, "bdx.pharmacist"),
+        subject,
+        record="thaw",
+        id=str(thaw.pk),
+        field="thawed_at",
+        value=earlier.isoformat(),
+        reason="Thaw time from the water-bath log",
+    )
+
+    assert response.status_code == 200, response.content
+    infusion.refresh_from_db()
+    assert round(infusion.minutes_from_thaw) == 28
+    assert len(_corrections("infusion", infusion.pk)) == 1
+
+
+def test_a_consent_date_correction_recomputes_the_age_criterion(world: Any) -> None:
+    subject = world.new_subject("BDX", State.ELIGIBLE)
+    consent = subject.consents.get()
+    before = EligibilityAssessment.objects.filter(subject=subject).count()
+
+    response = _correct(
+        _api(world, "bdx.coordinator"),
+        subject,
+        record="consent",
+        id=str(consent.pk),
+        field="signed_on",
+        value=(consent.signed_on - timedelta(days=3)).isoformat(),
+        reason="Date on the signed form",
+    )
+
+    assert response.status_code == 200, response.content
+    consent.refresh_from_db()
+    assert EligibilityAssessment.objects.filter(subject=subject).count() == before + 1
+    _error(
+        _correct(
+            _api(world, "bdx.coordinator"),
+            subject,
+            record="consent",
+            id=str(consent.pk),
+            field="signed_on",
+            value=(clock.now().date() + timedelta(days=3)).isoformat(),
+            reason="r",
+        ),
+        422,
+        "date_in_future",
+    )
+
+
+def test_a_screening_item_after_inclusion_is_corrected_and_the_recomputed_verdict_is_signed(world: Any) -> None:
+    subject = world.new_subject("BDX", State.INCLUDED)
+    record = subject.screening_record
+    include = PathwayEvent.objects.get(subject=subject, step=Step.INCLUDE.value)
+
+    response = _correct(
+        _api(world, "bdx.investigator"),
+        subject,
+        record="screening_data",
+        id=str(record.pk),
+        field="infection_active",
+        value=True,
+        reason="Active infection found on the screening report",
+        password=DEMO_PASSWORD,
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["verdict"] == "not_eligible"
+    include.refresh_from_db()
+    assert include.signature is not None and include.signature.meaning == CORRECTION_MEANING
+    record.refresh_from_db()
+    assert record.data_json["infection_active"] is True and record.revision == 2
+    _error(
+        _correct(
+            _api(world, "bdx.investigator"),
+            subject,
+            record="screening_data",
+            id=str(record.pk),
+            field="ana_titer",
+            value=-4,
+            reason="r",
+            password=DEMO_PASSWORD,
+        ),
+        422,
+        "calculator_input_invalid",  # the screening data contract's refusal, as the form gets it
+    )
+
+
+def test_planned_apheresis_date_is_corrected_until_the_collection_gives_it(world: Any) -> None:
+    subject = world.new_subject("BDX", State.APHERESIS_SCHEDULED)
+    assert subject.apheresis_date is not None
+    client = _api(world, "bdx.apheresis")
+    new = subject.apheresis_date + timedelta(days=2)
+
+    response = _correct(
+        client,
+        subject,
+        record="planned_apheresis",
+        id=subject.code,
+        field="apheresis_date",
+        value=new.isoformat(),
+        reason="Slot moved",
+    )
+
+    assert response.status_code == 200, response.content
+    subject.refresh_from_db()
+    assert subject.apheresis_date == new
+    collected = world.new_subject("BDX", State.APHERESIS_COLLECTED)
+    assert collected.apheresis_date is not None
+    _error(
+        _correct(
+            client,
+            collected,
+            record="planned_apheresis",
+            id=collected.code,
+            field="apheresis_date",
+            value=(collected.apheresis_date + timedelta(days=1)).isoformat(),
+            reason="r",
+        ),
+        409,
+        "correction_derived",
+    )
+
+
+def test_a_death_date_is_corrected_and_must_follow_d0(world: Any) -> None:
+    subject = world.new_subject("BDX", State.INFUSED)
+    assert subject.infusion_date is not None
+    died = subject.infusion_date + timedelta(days=10)
+    event = world.step("bdx.investigator", subject, Step.RECORD_DEATH, death_date=died, reason="Septic shock")
+    client = _api(world, "bdx.coordinator")
+
+    response = _correct(
+        client,
+        subject,
+        record="death",
+        id=str(event.pk),
+        field="death_date",
+        value=(died + timedelta(days=1)).isoformat(),
+        reason="Death certificate",
+    )
+
+    assert response.status_code == 200, response.content
+    event.refresh_from_db()
+    assert event.details["death_date"] == (died + timedelta(days=1)).isoformat()
+    _error(
+        _correct(
+            client,
+            subject,
+            record="death",
+            id=str(event.pk),
+            field="death_date",
+            value=(subject.infusion_date - timedelta(days=1)).isoformat(),
+            reason="r",
+        ),
+        422,
+        "dates_out_of_order",
+    )

@@ -442,7 +442,8 @@ def qc_result_correct(
         follows=follows,
     )
     batch = result.batch
-    if batch.status in _QC_STATUSES and batch.status != BatchStatus.IN_PRODUCTION:
+    # Before the QP decides: the status follows the results (a failed or released batch keeps its own).
+    if batch.failed_at is None and batch.status in _QC_STATUSES and batch.status != BatchStatus.IN_PRODUCTION:
         verdict = qc_verdict(latest_qc_conformity(batch), specification)
         target = BatchStatus.OUT_OF_SPECIFICATION if verdict is QcVerdict.OUT_OF_SPECIFICATION else BatchStatus.QC
         if batch.status != target:
