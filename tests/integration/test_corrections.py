@@ -864,3 +864,45 @@ def test_a_death_date_is_corrected_and_must_follow_d0(world: Any) -> None:
         422,
         "dates_out_of_order",
     )
+
+
+def test_the_history_page_shows_in_french_and_in_english(world: Any) -> None:
+    subject = world.new_subject("BDX", State.INFUSED)
+    result = _kinetic_result(world, subject, day=7)
+    _correct(
+        _api(world, "bdx.coordinator"),
+        subject,
+        record="lab_observation",
+        id=str(result.pk),
+        field="value",
+        value=21.5,
+        reason="Faute de frappe",
+    )
+    url = f"/subjects/{subject.code}/corrections/lab_observation/{result.pk}/"
+
+    english = world.client_for("bdx.coordinator")
+    english.cookies.load({"django_language": "en"})
+    page_en = english.get(url).content.decode()
+    french = world.client_for("bdx.coordinator")
+    french.cookies.load({"django_language": "fr"})
+    page_fr = french.get(url).content.decode()
+
+    assert "History of corrections" in page_en and "Historique des corrections" in page_fr
+    coordinator = world.users["bdx.coordinator"].get_full_name()
+    for page in (page_en, page_fr):
+        assert "Faute de frappe" in page and coordinator in page
+    assert "12.5 → 21.5" in page_en
+    assert "12,5 → 21,5" in page_fr
+    assert "value" in page_en and "valeur" in page_fr
+
+
+def test_pages_offer_correct_only_to_roles_that_may(world: Any) -> None:
+    subject = world.new_subject("BDX", State.INFUSED)
+    _kinetic_result(world, subject, day=7)
+    link = f"/subjects/{subject.code}/corrections/lab_observation/"
+
+    coordinator = world.client_for("bdx.coordinator").get(f"/biology/subjects/{subject.code}/").content.decode()
+    monitor = world.client_for("cra.monitor").get(f"/biology/subjects/{subject.code}/").content.decode()
+
+    assert link in coordinator and 'data-correct="lab_observation"' in coordinator
+    assert link in monitor and 'data-correct="lab_observation"' not in monitor  # history only

@@ -33,7 +33,7 @@ from cartrial.domain.screening import SCREENING_FIELDS
 from cartrial.domain.text import N_, label
 
 # The meaning of the signature that replaces a voided one, over the corrected record.
-CORRECTION_MEANING = "I confirm the corrected record"
+CORRECTION_MEANING = N_("I confirm the corrected record")
 
 
 class RecordKind(StrEnum):
