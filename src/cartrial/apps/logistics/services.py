@@ -66,7 +66,7 @@ from cartrial.domain.temperature import (
     detect_excursions,
     parse_temperature_log,
 )
-from cartrial.domain.text import Message, label, params_from_json, params_to_json
+from cartrial.domain.text import N_, Message, label, params_from_json, params_to_json
 from cartrial.protocols import Protocol
 
 # ICCBBA validation FINs only (logistics.md §2, §6 rule 7): production identifiers need ICCBBA
@@ -79,9 +79,10 @@ CRYOPRESERVED_PRODUCT = "CART_CRYO"
 # A logger reading every minute for 30 days is ~40 000 lines (~1.5 MB); anything far larger is not a log.
 MAX_TEMPERATURE_FILE_BYTES = 5_000_000
 
-RELEASE_MEANING = "I release this batch for infusion (qualified person)"
-OOS_EXCEPTION_MEANING = "I request infusion of this out-of-specification product under a documented exception"
-BEDSIDE_MEANING = "I verified the product's and the patient's identity at the bedside"
+# Meanings are stored in English with the signature and shown in the reader's language (msgids).
+RELEASE_MEANING = N_("I release this batch for infusion (qualified person)")
+OOS_EXCEPTION_MEANING = N_("I request infusion of this out-of-specification product under a documented exception")
+BEDSIDE_MEANING = N_("I verified the product's and the patient's identity at the bedside")
 
 
 # --- identifiers -------------------------------------------------------------------------------

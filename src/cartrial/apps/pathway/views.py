@@ -178,6 +178,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
             "state_label": _state_label(event.to_state),
             "role_label": _role_label(event.role),
             "date": dates.get(event.pk),
+            "meaning": gettext(event.signature.meaning) if event.signature else "",
         }
         for event in subject.pathway_events.select_related("actor", "signature").order_by("occurred_at", "pk")
     ]
