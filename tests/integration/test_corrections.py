@@ -906,3 +906,51 @@ def test_pages_offer_correct_only_to_roles_that_may(world: Any) -> None:
 
     assert link in coordinator and 'data-correct="lab_observation"' in coordinator
     assert link in monitor and 'data-correct="lab_observation"' not in monitor  # history only
+
+
+# --- a temperature log imported again ------------------------------------------------------------------
+
+
+def test_a_re_imported_temperature_log_closes_the_excursions_it_no_longer_shows(world: Any) -> None:
+    from cartrial.demo import logger_csv
+    from cartrial.domain.errors import InvalidInput
+    from cartrial.domain.roles import Action
+
+    subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
+    shipment = Shipment.objects.get(subject=subject)
+    end = shipment.actual_departure_at + timedelta(hours=6)
+
+    def log(excursion_c: float | None, **extra: Any) -> Any:
+        content = logger_csv(
+            shipment.actual_departure_at, end, low_c=3.0, high_c=6.0, fresh=True, excursion_c=excursion_c
+        )
+        return world.act(
+            "lil.apheresis",
+            subject,
+            Action.IMPORT_TEMPERATURE_LOG,
+            shipment=shipment.pk,
+            file=content,
+            logger_time_zone="UTC",
+            **extra,
+        )
+
+    wrong = log(11.5)
+    (excursion,) = Deviation.objects.filter(subject=subject, kind="temperature_excursion")
+    with pytest.raises(InvalidInput) as no_reason:
+        log(None, replaces=wrong.pk, reason=" ")
+    assert no_reason.value.code == "reason_required"
+
+    same = log(11.5, replaces=wrong.pk, reason="Same file exported again")
+    assert Deviation.objects.filter(subject=subject, kind="temperature_excursion").count() == 1  # not opened twice
+    excursion.refresh_from_db()
+    assert excursion.status == "open"
+
+    log(None, replaces=same.pk, reason="The first file was another shipper's logger")
+    excursion.refresh_from_db()
+    assert excursion.status == "closed"
+    assert excursion.closing_reason == "The first file was another shipper's logger"
+    imported = AuditEntry.objects.filter(subject_code=subject.code, event="logistics.temperature_log_imported")
+    assert imported.last().reason == "The first file was another shipper's logger"  # type: ignore[union-attr]
+    page = world.client_for("lil.apheresis").get(f"/logistics/subjects/{subject.code}/").content.decode()
+    assert f'data-replaced="{wrong.pk}"' in page and f'data-replaced="{same.pk}"' in page
+    assert "The first file was another shipper&#x27;s logger" in page

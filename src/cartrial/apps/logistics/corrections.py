@@ -23,8 +23,7 @@ from zoneinfo import ZoneInfo
 
 from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.accounts.services import signature_apply, signature_void
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record
+from cartrial.apps.audit.services import Actor, Change, audit_correction
 from cartrial.apps.logistics.models import (
     Collection,
     CustodyRecord,
@@ -45,6 +44,7 @@ from cartrial.apps.logistics.services import (
     batch_label,
     coi_of,
     collection_input_check,
+    deviation_close_automatically,
     deviation_open,
     din_of,
     holder_bedside,
@@ -102,31 +102,6 @@ def _custody_chain_check(item_id: str, expected: Identifier) -> None:
     """The item's custody chain as corrected passes the rules a new hand-over passes."""
     records = CustodyRecord.objects.filter(item_id=item_id).select_related("actor").order_by("pk")
     check_custody_chain([_domain_event(r) for r in records], expected={item_id: expected})
-
-
-def deviation_close_automatically(*, actor: Actor, deviation: Deviation, reason: str, cause: str) -> Deviation:
-    """Close a deviation that a correction made void: who, when, why (the correction's reason).
-
-    The one place corrections set a deviation's status; deviation management (acknowledge,
-    comment, close by a person) is its own feature and may call this for the same fields.
-    """
-    old_status = deviation.status
-    deviation.status = DeviationStatus.CLOSED.value
-    deviation.closed_at = actor.now
-    deviation.closed_by_id = actor.user_id
-    deviation.closing_reason = reason.strip()
-    deviation.save(update_fields=["status", "closed_at", "closed_by", "closing_reason"])
-    audit_record(
-        actor=actor,
-        event=AuditEvent.DEVIATION_CLOSED,
-        entity="deviation",
-        entity_id=str(deviation.pk),
-        subject_code=deviation.subject.code,
-        changes=[Change("status", old_status, deviation.status), Change("closed_by_correction", None, cause)],
-        reason=reason.strip(),
-        is_correction=True,
-    )
-    return deviation
 
 
 def transit_deviation_reevaluate(

@@ -41,7 +41,7 @@ from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.bedside import BedsideScan, IdentityMismatch, bedside_mismatches
 from cartrial.domain.custody import CustodyEvent, CustodyScanMismatch, check_hand_over
-from cartrial.domain.deviations import STILL_OPEN_AT_END, DeviationKind, deviation_message
+from cartrial.domain.deviations import STILL_OPEN_AT_END, DeviationKind, DeviationStatus, deviation_message
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.identity import (
     ChainOfIdentityIdentifier,
@@ -319,6 +319,31 @@ def deviation_open(
             Change("scanned", None, scanned),
             Change("message", None, deviation.message),
         ],
+    )
+    return deviation
+
+
+def deviation_close_automatically(*, actor: Actor, deviation: Deviation, reason: str, cause: str) -> Deviation:
+    """Close a deviation that a correction made void: who, when, why (the correction's reason).
+
+    The one place corrections set a deviation's status; deviation management (acknowledge,
+    comment, close by a person) is its own feature and may call this for the same fields.
+    """
+    old_status = deviation.status
+    deviation.status = DeviationStatus.CLOSED.value
+    deviation.closed_at = actor.now
+    deviation.closed_by_id = actor.user_id
+    deviation.closing_reason = reason.strip()
+    deviation.save(update_fields=["status", "closed_at", "closed_by", "closing_reason"])
+    audit_record(
+        actor=actor,
+        event=AuditEvent.DEVIATION_CLOSED,
+        entity="deviation",
+        entity_id=str(deviation.pk),
+        subject_code=deviation.subject.code,
+        changes=[Change("status", old_status, deviation.status), Change("closed_by_correction", None, cause)],
+        reason=reason.strip(),
+        is_correction=True,
     )
     return deviation
 
@@ -1062,11 +1087,29 @@ def temperature_log_import(
     content: bytes,
     file_name: str,
     logger_time_zone: str,
+    replaces: TemperatureLog | None = None,
+    reason: str = "",
 ) -> TemperatureLog:
     """Import a data-logger CSV for a shipment; excursions against the product's limits open deviations.
 
     A file that cannot be read with certainty is refused whole, with its line number: nothing is stored.
+    A file imported again in place of a wrong one (`replaces`, with a reason) is a correction: both
+    files stay, and the excursions are evaluated anew: one the new file shows again keeps its
+    deviation, one it no longer shows has its deviation closed with the reason, a new one opens one.
     """
+    if replaces is not None:
+        if replaces.shipment_id != shipment.pk:
+            raise InvalidInput(
+                "The file replaced must be a log of the same shipment.",
+                code="temperature_log_other_shipment",
+                item="replaces",
+            )
+        if not reason.strip():
+            raise InvalidInput(
+                "A reason for the correction is required: the value was already saved.",
+                code="reason_required",
+                item="reason",
+            )
     if len(content) > MAX_TEMPERATURE_FILE_BYTES:
         raise InvalidInput(
             "The file is larger than {megabytes} MB: is it a logger export?",
@@ -1118,10 +1161,19 @@ def temperature_log_import(
             Change("sha256", None, record.file_sha256),
             Change("readings", None, record.reading_count),
             Change("excursions", None, len(excursions)),
+            *([Change("replaces", None, replaces.pk)] if replaces is not None else []),
         ],
+        reason=reason.strip() if replaces is not None else "",
+        is_correction=replaces is not None,
     )
+    kept = _excursion_deviations(replaces) if replaces is not None else {}
+    found = set()
     for excursion in excursions:
         if excursion.tolerated:
+            continue
+        key = (excursion.side.value, params_to_json({"start": excursion.start})["start"])
+        found.add(key)
+        if key in kept:
             continue
         deviation_open(
             actor=actor,
@@ -1142,7 +1194,30 @@ def temperature_log_import(
             scanned=f"{excursion.worst_temperature_c:g} °C",
             shipment=shipment,
         )
+    if replaces is not None:
+        for key, deviation in kept.items():
+            if key not in found:
+                deviation_close_automatically(
+                    actor=actor,
+                    deviation=deviation,
+                    reason=reason,
+                    cause=f"temperature_log {record.pk} replaces {replaces.pk}",
+                )
     return record
+
+
+def _excursion_deviations(log: TemperatureLog) -> dict[tuple[str, object], Deviation]:
+    """The deviations still in force that a log's excursions opened, by (side, start)."""
+    keys = {
+        (e["side"], params_to_json({"start": datetime.fromisoformat(e["start"])})["start"])
+        for e in json.loads(log.excursions_json)
+    }
+    deviations = (
+        Deviation.objects.filter(shipment=log.shipment, kind=DeviationKind.TEMPERATURE_EXCURSION.value)
+        .exclude(status=DeviationStatus.CLOSED.value)
+        .select_related("subject")
+    )
+    return {(d.code, d.params.get("start")): d for d in deviations if (d.code, d.params.get("start")) in keys}
 
 
 def _excursion_json(excursion: Any) -> dict[str, Any]:

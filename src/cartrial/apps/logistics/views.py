@@ -16,6 +16,9 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from cartrial.apps.access import Reach, Scope, can, reach_subject, scope_for, subjects_in_scope
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.selectors import entry_changes
 from cartrial.apps.logistics import selectors
 from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform
 from cartrial.apps.logistics.labels import labels_pdf
@@ -137,6 +140,7 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
         for action in _available_actions(scope, subject, data)
     ]
     can_import = can(scope, Action.IMPORT_TEMPERATURE_LOG, subject)
+    replaced = _replaced_logs(subject)
     shipments = []
     for view in data.shipments:
         plots = [
@@ -151,18 +155,26 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
             )
             for log in view.logs
         ]
+        form = bound.get(f"temperature-{view.shipment.pk}") or action_form(
+            Action.IMPORT_TEMPERATURE_LOG,
+            protocol,
+            language,
+            initial={"shipment": view.shipment.pk, "logger_time_zone": time_zone},
+        )
+        if view.logs:
+            # A file imported again in place of a wrong one: which one, and why (a correction).
+            form.fields["replaces"].widget.choices = [("", "—")] + [
+                (log["log"].pk, log["log"].file_name) for log in view.logs if log["log"].pk not in replaced
+            ]
+        else:
+            form.fields.pop("replaces", None)
+            form.fields.pop("reason", None)
         shipments.append(
             {
                 "shipment": view.shipment,
-                "logs": list(zip(view.logs, plots, strict=True)),
+                "logs": [(log, plot, replaced.get(log["log"].pk)) for log, plot in zip(view.logs, plots, strict=True)],
                 "limits": _limits(view.shipment.product_code),
-                "form": bound.get(f"temperature-{view.shipment.pk}")
-                or action_form(
-                    Action.IMPORT_TEMPERATURE_LOG,
-                    protocol,
-                    language,
-                    initial={"shipment": view.shipment.pk, "logger_time_zone": time_zone},
-                ),
+                "form": form,
             }
         )
     points = sorted(
@@ -219,6 +231,19 @@ def _page_context(reach: Reach, *, forms: dict[str, Any] | None = None) -> dict[
         "step_buttons": step_buttons,
         "can_manage_deviations": can(scope, Action.MANAGE_DEVIATION, subject),
     }
+
+
+def _replaced_logs(subject: Subject) -> dict[int, dict[str, Any]]:
+    """Temperature logs replaced by a file imported again, with the new file's id and the reason."""
+    replaced: dict[int, dict[str, Any]] = {}
+    entries = AuditEntry.objects.filter(
+        subject_code=subject.code, event=AuditEvent.TEMPERATURE_LOG_IMPORTED.value
+    ).exclude(reason="")
+    for entry in entries.order_by("sequence"):
+        for change in entry_changes(entry):
+            if change.get("field") == "replaces" and change.get("new") is not None:
+                replaced[int(change["new"])] = {"by": entry.entity_id, "reason": entry.reason, "at": entry.occurred_at}
+    return replaced
 
 
 def _limits(product_code: str) -> str:
