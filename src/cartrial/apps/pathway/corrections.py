@@ -477,8 +477,7 @@ def correction_apply(
     reach = reach_subject(user, code, correction_action(record, target.signed))
     subject = reach.subject
     new = parse_corrected_value(spec, value, ZoneInfo(subject.center.time_zone))
-    old = target.values[field]
-    correction_check(old, new, reason)
+    correction_check(target.values[field], new, reason)
     if target.signed is not None and not password:
         raise InvalidInput(
             "This record is signed: re-enter your password to sign the corrected record.",
@@ -488,20 +487,28 @@ def correction_apply(
 
     def work() -> CorrectionDone:
         locked = subjects.subject_lock(subject)
-        call = _Call(reach, locked, target, field, new, reason.strip(), protocol, password)
+        # Read again under the subject's lock: corrections of one subject are applied one at a time,
+        # each against the value stored when it runs.
+        current = correction_target(locked, record, target.record_id)
+        if current.signed is not target.signed:
+            raise Refused("The record changed while you were correcting it: open it again.", code="record_changed")
+        previous = current.values[field]
+        correction_check(previous, new, reason)
+        call = _Call(reach, locked, current, field, new, reason.strip(), protocol, password)
         APPLY[record.kind](call)
         verdict = None
-        if _feeds_verdict(target) and latest_assessment(locked) is not None:
+        if _feeds_verdict(current) and latest_assessment(locked) is not None:
             verdict = clinical.eligibility_assess(
                 actor=reach.actor, subject=locked, protocol=protocol, after_correction=True
             ).verdict
-        signature, voided = None, ()
-        if target.signed is not None:
+        signature: ElectronicSignature | None = None
+        voided: tuple[ElectronicSignature, ...] = ()
+        if current.signed is not None:
             summary = {
                 "record": record.kind.value,
-                "id": target.record_id,
+                "id": current.record_id,
                 "field": field,
-                "old": stored_form(old),
+                "old": stored_form(previous),
                 "new": stored_form(new),
             }
             signature, voided = _resign(call, summary)
@@ -509,7 +516,7 @@ def correction_apply(
         return CorrectionDone(
             correction_target(locked, record, target.record_id),
             field,
-            old,
+            previous,
             new,
             reason.strip(),
             verdict,
