@@ -153,7 +153,12 @@ def subject_create(
 
 def subject_lock(subject: Subject) -> Subject:
     """The subject's row locked for the rest of the transaction: one action on a subject at a time."""
-    locked = Subject.objects.select_for_update().select_related("center", "manufacturing_site").get(pk=subject.pk)
+    # `of=("self",)`: PostgreSQL cannot lock the nullable side of the outer join to the manufacturing site.
+    locked = (
+        Subject.objects.select_for_update(of=("self",))
+        .select_related("center", "manufacturing_site")
+        .get(pk=subject.pk)
+    )
     subject.state = locked.state
     return locked
 
