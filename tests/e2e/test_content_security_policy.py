@@ -32,6 +32,7 @@ PAGES: list[tuple[str, str, str, int]] = [
     ("str.coordinator", "/logistics/subjects/STR-003/", ".plotly svg.main-svg", 2),
     ("str.coordinator", "/calculators/", "main a", 1),
     ("str.coordinator", "/subjects/STR-003/eligibility/", "#verdict", 1),
+    ("str.investigator", "/subjects/STR-003/corrections/infusion/STR-003/", "details.correct summary", 1),
     ("str.coordinator", "/api/v1/docs", ".swagger-ui .opblock", 10),
     ("lab.manufacturing", "/logistics/", "main h1", 1),
     ("lab.manufacturing", "/logistics/subjects/PAR-002/", ".plotly svg.main-svg", 1),

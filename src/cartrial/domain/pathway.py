@@ -395,7 +395,7 @@ def _check_guard(step: Step, state: State, facts: Facts, rules: PathwayRules) ->
             raise _refuse("product_not_released", step, state)
         if not (facts.product_received or facts.product_arrival_confirmed_before_d0):
             raise _refuse("product_not_available", step, state)
-        _check_lymphodepletion_window(step, state, facts.today, facts.planned_infusion_date, rules)
+        lymphodepletion_window_check(step, state, facts.today, facts.planned_infusion_date, rules)
     if step is Step.INFUSE:
         if not facts.product_received:
             raise _refuse("product_not_received", step, state)
@@ -409,7 +409,7 @@ def _check_guard(step: Step, state: State, facts: Facts, rules: PathwayRules) ->
             raise _refuse("identity_check_one_person", step, state)
         if not facts.identity_check_passed:
             raise _refuse("identity_check_failed", step, state)
-        _check_lymphodepletion_window(step, state, facts.lymphodepletion_started_on, facts.infusion_date, rules)
+        lymphodepletion_window_check(step, state, facts.lymphodepletion_started_on, facts.infusion_date, rules)
     minimum_day = _minimum_day(step, state, rules)
     if minimum_day is not None:
         day = _days_since_infusion(facts)
@@ -432,10 +432,11 @@ def _minimum_day(step: Step, state: State, rules: PathwayRules) -> int | None:
     return None
 
 
-def _check_lymphodepletion_window(
+def lymphodepletion_window_check(
     step: Step, state: State, started_on: date | None, infusion_on: date | None, rules: PathwayRules
 ) -> None:
-    """Lymphodepletion starts within the protocol's window before D0 (e.g. D-5 to D-3)."""
+    """Lymphodepletion starts within the protocol's window before D0 (e.g. D-5 to D-3): checked when
+    the step is taken, and when D0 or the start is corrected afterwards."""
     if infusion_on is None:
         raise _refuse("infusion_date_missing", step, state)
     if started_on is None:

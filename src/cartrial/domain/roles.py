@@ -57,6 +57,23 @@ class Action(StrEnum):
     ENTER_KINETIC_RESULTS = "enter_kinetic_results"
     READ_AUDIT = "read_audit"
     MANAGE_DEVIATION = "manage_deviation"
+    # Corrections of stored records (domain/corrections.py): one action per kind of record, and one
+    # per signed record for a correction that voids its signature and signs again.
+    CORRECT_SCREENING_DATA = "correct_screening_data"
+    CORRECT_LAB_RESULT = "correct_lab_result"
+    CORRECT_CONSENT_DATE = "correct_consent_date"
+    CORRECT_APHERESIS_DATE = "correct_apheresis_date"
+    CORRECT_COLLECTION = "correct_collection"
+    CORRECT_MATERIAL_SHIPMENT = "correct_material_shipment"
+    CORRECT_LAB_RECEIPT = "correct_lab_receipt"
+    CORRECT_QC_RESULT = "correct_qc_result"
+    CORRECT_PRODUCT_SHIPMENT = "correct_product_shipment"
+    CORRECT_PRODUCT_RECEIPT = "correct_product_receipt"
+    CORRECT_THAW = "correct_thaw"
+    CORRECT_INFUSION_DATE = "correct_infusion_date"
+    CORRECT_DEATH_DATE = "correct_death_date"
+    CORRECT_SIGNED_INCLUSION = "correct_signed_inclusion"
+    CORRECT_SIGNED_RELEASE = "correct_signed_release"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -120,6 +137,25 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.MANAGE_DEVIATION: frozenset(
         {Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST, Role.MANUFACTURING, Role.MONITOR}
     ),
+    # A record is corrected by the roles that record it (the authority of its step or action); the
+    # sponsor's roles raise queries, they never change a center's or the lab's data.
+    Action.CORRECT_SCREENING_DATA: _CLINICAL,
+    Action.CORRECT_LAB_RESULT: _CLINICAL,
+    Action.CORRECT_CONSENT_DATE: _CLINICAL,
+    Action.CORRECT_APHERESIS_DATE: _CLINICAL | {Role.APHERESIS},
+    Action.CORRECT_COLLECTION: frozenset({Role.APHERESIS}),
+    Action.CORRECT_MATERIAL_SHIPMENT: frozenset({Role.APHERESIS}),
+    Action.CORRECT_LAB_RECEIPT: _LAB,
+    Action.CORRECT_QC_RESULT: _LAB,
+    Action.CORRECT_PRODUCT_SHIPMENT: _LAB,
+    Action.CORRECT_PRODUCT_RECEIPT: frozenset({Role.PHARMACIST}),
+    Action.CORRECT_THAW: frozenset({Role.PHARMACIST}),
+    Action.CORRECT_DEATH_DATE: _CLINICAL,
+    # A signed record is corrected only by a role that may sign it: the investigator for the
+    # inclusion and for D0 (the bedside check covers the infusion), the lab's QP for the release.
+    Action.CORRECT_INFUSION_DATE: frozenset({Role.INVESTIGATOR}),
+    Action.CORRECT_SIGNED_INCLUSION: frozenset({Role.INVESTIGATOR}),
+    Action.CORRECT_SIGNED_RELEASE: _LAB,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -138,6 +174,21 @@ ACTION_LABELS: dict[Action, str] = {
     Action.ENTER_KINETIC_RESULTS: N_("Enter kinetic results"),
     Action.READ_AUDIT: N_("Read the audit trail"),
     Action.MANAGE_DEVIATION: N_("Manage deviations"),
+    Action.CORRECT_SCREENING_DATA: N_("Correct screening data"),
+    Action.CORRECT_LAB_RESULT: N_("Correct a lab result"),
+    Action.CORRECT_CONSENT_DATE: N_("Correct the date a consent was signed"),
+    Action.CORRECT_APHERESIS_DATE: N_("Correct the planned apheresis date"),
+    Action.CORRECT_COLLECTION: N_("Correct a collection"),
+    Action.CORRECT_MATERIAL_SHIPMENT: N_("Correct a shipment of apheresis material"),
+    Action.CORRECT_LAB_RECEIPT: N_("Correct the receipt of material at the lab"),
+    Action.CORRECT_QC_RESULT: N_("Correct a QC result"),
+    Action.CORRECT_PRODUCT_SHIPMENT: N_("Correct a shipment of the product"),
+    Action.CORRECT_PRODUCT_RECEIPT: N_("Correct the receipt of the product at the pharmacy"),
+    Action.CORRECT_THAW: N_("Correct the thaw"),
+    Action.CORRECT_INFUSION_DATE: N_("Correct the infusion date (D0)"),
+    Action.CORRECT_DEATH_DATE: N_("Correct the date of death"),
+    Action.CORRECT_SIGNED_INCLUSION: N_("Correct a record covered by the inclusion signature"),
+    Action.CORRECT_SIGNED_RELEASE: N_("Correct a record covered by the release signature"),
 }
 
 

@@ -58,7 +58,12 @@ class ApiToken(models.Model):
 
 
 class ElectronicSignature(models.Model):
-    """A 21 CFR Part 11 style signature: who, meaning, when, and the hash of what was signed."""
+    """A 21 CFR Part 11 style signature: who, meaning, when, and the hash of what was signed.
+
+    Never edited nor deleted. A correction of what it covers voids it (who, when, why) and the
+    corrected record is signed again: `superseded_by` is that new signature, which the record
+    now points to (docs/corrections.md).
+    """
 
     signer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="signatures")
     signer_name = models.CharField(max_length=200, help_text="Printed name at signing time")
@@ -69,6 +74,24 @@ class ElectronicSignature(models.Model):
     entity = models.CharField(max_length=48)
     entity_id = models.CharField(max_length=64)
     content_sha256 = models.CharField(max_length=64)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    void_reason = models.TextField(blank=True)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(voided_at__isnull=True) | ~models.Q(void_reason=""),
+                name="signature_void_has_reason",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.signer_name}: {self.meaning} ({self.signed_at:%Y-%m-%d %H:%M} UTC)"
+
+    @property
+    def void(self) -> bool:
+        return self.voided_at is not None

@@ -197,3 +197,44 @@ def signature_apply(
         changes=[Change("meaning", None, meaning), Change("content_sha256", None, digest)],
     )
     return signature
+
+
+def signature_void(
+    *,
+    actor: Actor,
+    signature: ElectronicSignature,
+    reason: str,
+    superseded_by: ElectronicSignature,
+    subject_code: str = "",
+) -> ElectronicSignature:
+    """Void a signature whose record was corrected: kept, marked void (who, when, why), pointing to
+    the signature of the corrected record. Runs inside the correction's transaction."""
+    if signature.voided_at is not None:
+        raise Refused("This signature was already voided.", code="signature_void")
+    if not reason.strip():
+        raise InvalidInput(
+            "A reason for the correction is required: the value was already saved.",
+            code="reason_required",
+            item="reason",
+        )
+    signature.voided_at = actor.now
+    signature.voided_by_id = actor.user_id
+    signature.void_reason = reason.strip()
+    signature.superseded_by = superseded_by
+    signature.save(update_fields=["voided_at", "voided_by", "void_reason", "superseded_by"])
+    audit_record(
+        actor=actor,
+        event=AuditEvent.SIGNATURE_VOIDED,
+        entity="signature",
+        entity_id=str(signature.pk),
+        subject_code=subject_code,
+        changes=[
+            Change("signer", None, signature.signer_name),
+            Change("meaning", None, signature.meaning),
+            Change("voided_at", None, actor.now.isoformat()),
+            Change("superseded_by", None, superseded_by.pk),
+        ],
+        reason=reason.strip(),
+        is_correction=True,
+    )
+    return signature

@@ -43,3 +43,5 @@ class AuditEvent(StrEnum):
     DEVIATION_REOPENED = "logistics.deviation_reopened"
     LOGISTICS_REFUSED = "logistics.refused"
     ACTION_REFUSED = "action.refused"
+    RECORD_CORRECTED = "record.corrected"
+    SIGNATURE_VOIDED = "signature.voided"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
@@ -119,6 +119,45 @@ def audit_record(
     head.last_hash = digest
     head.save(update_fields=["last_sequence", "last_hash"])
     return entry
+
+
+def audit_correction(
+    *,
+    actor: Actor,
+    entity: str,
+    entity_id: str,
+    field: str,
+    old: Any,
+    new: Any,
+    reason: str,
+    subject_code: str,
+    follows: Sequence[Change] = (),
+) -> AuditEntry:
+    """One correction of one stored record: `field` old → new, why, and what followed in the same record.
+
+    The history of a record's corrections is these entries (event `record.corrected`, entity the
+    kind of record, entity_id its id): the audit trail is the one store of old values (ADR 0004).
+    """
+    return audit_record(
+        actor=actor,
+        event=AuditEvent.RECORD_CORRECTED,
+        entity=entity,
+        entity_id=entity_id,
+        subject_code=subject_code,
+        changes=[
+            Change(field, _plain(old), _plain(new)),
+            *(Change(c.field, _plain(c.old), _plain(c.new)) for c in follows),
+        ],
+        reason=reason.strip(),
+        is_correction=True,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A value as the trail keeps it: times and dates as ISO text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 def audit_refusal(

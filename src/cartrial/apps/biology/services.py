@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cartrial.apps.audit.services import Actor
-from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused
-from cartrial.apps.biology.selectors import KINETICS_CONTEXT, day_since_infusion
+from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused, parse_entry
+from cartrial.apps.biology.selectors import KINETICS_CONTEXT, day_since_infusion, kinetics_preset
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
-from cartrial.apps.clinical.services import LabObservationInput, lab_observations_record
+from cartrial.apps.clinical.services import LabObservationInput, lab_observation_correct, lab_observations_record
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.kinetics import OBSERVED_MARKERS
 
@@ -35,6 +36,43 @@ def _key(marker: str, entry_time: object, value: float | None, unit: str, loq: f
     return (marker, entry_time, value, unit, loq)
 
 
+def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *, index: int | None = None) -> None:
+    """A kinetic result counts from D0 and was not sampled in the future (new or corrected)."""
+    if subject.infusion_date is None:
+        raise KineticEntryRefused(
+            "{subject} has not been infused: kinetic results count from the infusion (D0).",
+            code="kinetics_not_infused",
+            subject=subject.code,
+        )
+    zone = ZoneInfo(subject.center.time_zone)
+    where: dict[str, int] = {}
+    if entry.line is not None:
+        where = {"line": entry.line}
+    elif index is not None:
+        where = {"index": index}
+    day = day_since_infusion(entry.sampled_at, subject.infusion_date, zone)
+    local = entry.sampled_at.astimezone(zone)
+    if day < 0:
+        raise KineticEntryRefused(
+            "sampled on {when} ({zone}), {days} day(s) before the infusion on {d0}; "
+            "kinetic results count from the infusion day (D0).",
+            code="kinetics_before_infusion",
+            when=f"{local:%Y-%m-%d %H:%M}",
+            zone=zone.key,
+            days=-day,
+            d0=subject.infusion_date,
+            **where,
+        )
+    if entry.sampled_at > now:
+        raise KineticEntryRefused(
+            "the sample time {when} ({zone}) is in the future.",
+            code="kinetics_sample_in_future",
+            when=f"{local:%Y-%m-%d %H:%M}",
+            zone=zone.key,
+            **where,
+        )
+
+
 def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequence[KineticEntry]) -> KineticsRecorded:
     """Store one subject's CAR-T, B-cell and anti-dsDNA results, all or none."""
     if subject.infusion_date is None:
@@ -45,31 +83,8 @@ def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequ
         )
     if not entries:
         raise KineticEntryRefused("there are no results to record.", code="kinetics_missing_value")
-    zone = ZoneInfo(subject.center.time_zone)
-    now = actor.now
     for index, entry in enumerate(entries, start=1):
-        where = {"line": entry.line} if entry.line is not None else {"index": index}
-        day = day_since_infusion(entry.sampled_at, subject.infusion_date, zone)
-        local = entry.sampled_at.astimezone(zone)
-        if day < 0:
-            raise KineticEntryRefused(
-                "sampled on {when} ({zone}), {days} day(s) before the infusion on {d0}; "
-                "kinetic results count from the infusion day (D0).",
-                code="kinetics_before_infusion",
-                when=f"{local:%Y-%m-%d %H:%M}",
-                zone=zone.key,
-                days=-day,
-                d0=subject.infusion_date,
-                **where,
-            )
-        if entry.sampled_at > now:
-            raise KineticEntryRefused(
-                "the sample time {when} ({zone}) is in the future.",
-                code="kinetics_sample_in_future",
-                when=f"{local:%Y-%m-%d %H:%M}",
-                zone=zone.key,
-                **where,
-            )
+        kinetic_entry_check(subject, entry, actor.now, index=index)
     existing = {
         _key(row.analyte, row.sampled_at, row.value, row.unit, row.limit_of_quantification)
         for row in lab_observations(subject=subject, analytes=OBSERVED_MARKERS)
@@ -94,3 +109,42 @@ def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequ
         )
     recorded = lab_observations_record(actor=actor, subject=subject, observations=new) if new else []
     return KineticsRecorded(recorded=recorded, skipped_duplicates=skipped)
+
+
+# The stored result's fields, as the entry parser names them.
+_ENTRY_NAMES = {
+    "value": "value",
+    "unit": "unit",
+    "limit_of_quantification": "loq",
+    "sampled_at": "sampled_at",
+}
+
+
+def kinetic_observation_correct(
+    *, actor: Actor, subject: Subject, observation: LabObservation, field: str, value: object, reason: str
+) -> LabObservation:
+    """Correct a kinetic result: the corrected result is read by the same parser and checks as a
+    new one (marker's unit, value or LoQ, from D0, not in the future), then stored by the clinical app."""
+    if field not in _ENTRY_NAMES:
+        raise KineticEntryRefused(
+            "'{field}' cannot be corrected on a kinetic result.", code="kinetics_unknown_field", field=field
+        )
+    fields: dict[str, object] = {
+        "marker": observation.analyte,
+        "sampled_at": observation.sampled_at,
+        "value": "" if observation.value is None else observation.value,
+        "unit": observation.unit,
+        "loq": observation.limit_of_quantification,
+    }
+    fields[_ENTRY_NAMES[field]] = "" if value is None else value
+    entry = parse_entry(fields, kinetics_preset(), ZoneInfo(subject.center.time_zone))
+    kinetic_entry_check(subject, entry, actor.now)
+    corrected = {
+        "value": entry.value,
+        "unit": entry.unit,
+        "limit_of_quantification": entry.loq,
+        "sampled_at": entry.sampled_at,
+    }
+    return lab_observation_correct(
+        actor=actor, subject=subject, observation=observation, field=field, value=corrected[field], reason=reason
+    )

@@ -71,6 +71,13 @@ def screening_labs(*, subject: Subject) -> dict[str, LabObservation]:
     return latest
 
 
+def screening_lab_rows(*, subject: Subject) -> QuerySet[LabObservation]:
+    """Every screening result stored, oldest first (the latest of each analyte is the one used)."""
+    return LabObservation.objects.filter(subject=subject, context=SCREENING_CONTEXT).order_by(
+        "analyte", "sampled_at", "pk"
+    )
+
+
 def lab_fact(row: LabObservation) -> LabFact:
     return LabFact(row.analyte, row.value, row.unit, row.lower_limit, row.upper_limit, row.sampled_at.date())
 

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from django.db import transaction
 
 from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, audit_record, changes_between
+from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record, changes_between
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.selectors import (
     SCREENING_ANALYTES,
@@ -24,8 +24,9 @@ from cartrial.apps.clinical.selectors import (
 )
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Consent, ConsentWithdrawal, EligibilityAssessment, Subject
-from cartrial.domain.errors import InvalidInput
-from cartrial.domain.lab_catalogue import normalise_unit, validate_lab_value
+from cartrial.domain.corrections import correction_check
+from cartrial.domain.errors import InvalidInput, NotFound
+from cartrial.domain.lab_catalogue import LabValue, normalise_unit, validate_lab_value
 from cartrial.domain.pathway import State, is_final
 from cartrial.domain.screening import screening_data_parse
 from cartrial.protocols import Protocol
@@ -43,41 +44,44 @@ class LabObservationInput:
     context: str = ""
 
 
+def lab_observation_check(item: LabObservationInput, now: datetime, index: int = 1) -> LabValue:
+    """What a result must be to be stored (new or corrected): an aware sample time not in the
+    future, an analyte and unit of the catalogue, a value or a LoQ, a range in order."""
+    if item.sampled_at.tzinfo is None:
+        raise InvalidInput(
+            "Result {index}: the sample time needs a time zone.",
+            code="naive_datetime",
+            item="sampled_at",
+            index=index,
+        )
+    if item.sampled_at > now:
+        raise InvalidInput(
+            "Result {index}: the sample time is in the future.",
+            code="sample_in_future",
+            item="sampled_at",
+            index=index,
+        )
+    try:
+        return validate_lab_value(
+            analyte=item.analyte,
+            value=item.value,
+            unit=item.unit,
+            lower_limit=item.lower_limit,
+            upper_limit=item.upper_limit,
+            limit_of_quantification=item.limit_of_quantification,
+        )
+    except InvalidInput as error:
+        raise InvalidInput(
+            "Result {index}: {problem}", code=error.code, item=error.item, index=index, problem=error.message
+        ) from None
+
+
 def lab_observations_record(
     *, actor: Actor, subject: Subject, observations: Sequence[LabObservationInput]
 ) -> list[LabObservation]:
     """Store a batch of results for one subject: all valid or none stored (e.g. one CSV import)."""
     now = actor.now
-    checked = []
-    for index, item in enumerate(observations, start=1):
-        if item.sampled_at.tzinfo is None:
-            raise InvalidInput(
-                "Result {index}: the sample time needs a time zone.",
-                code="naive_datetime",
-                item="sampled_at",
-                index=index,
-            )
-        if item.sampled_at > now:
-            raise InvalidInput(
-                "Result {index}: the sample time is in the future.",
-                code="sample_in_future",
-                item="sampled_at",
-                index=index,
-            )
-        try:
-            value = validate_lab_value(
-                analyte=item.analyte,
-                value=item.value,
-                unit=item.unit,
-                lower_limit=item.lower_limit,
-                upper_limit=item.upper_limit,
-                limit_of_quantification=item.limit_of_quantification,
-            )
-        except InvalidInput as error:
-            raise InvalidInput(
-                "Result {index}: {problem}", code=error.code, item=error.item, index=index, problem=error.message
-            ) from None
-        checked.append((item, value))
+    checked = [(item, lab_observation_check(item, now, index)) for index, item in enumerate(observations, start=1)]
     stored = []
     with transaction.atomic():
         for item, value in checked:
@@ -117,6 +121,70 @@ def lab_observations_record(
             )
             stored.append(row)
     return stored
+
+
+# Fields of a stored result that a correction may change (domain.corrections, lab_observation).
+LAB_CORRECTABLE_FIELDS = ("value", "unit", "limit_of_quantification", "lower_limit", "upper_limit", "sampled_at")
+
+
+def _as_input(row: LabObservation) -> LabObservationInput:
+    return LabObservationInput(
+        analyte=row.analyte,
+        value=row.value,
+        unit=row.unit,
+        sampled_at=row.sampled_at,
+        lower_limit=row.lower_limit,
+        upper_limit=row.upper_limit,
+        limit_of_quantification=row.limit_of_quantification,
+        context=row.context,
+    )
+
+
+def lab_observation_correct(
+    *, actor: Actor, subject: Subject, observation: LabObservation, field: str, value: object, reason: str
+) -> LabObservation:
+    """Correct one field of a stored result: the corrected result passes the checks of a new one.
+
+    The old value stays in the audit trail (old → new, who, when, why); the verdict computed from
+    a screening lab is recomputed by the caller (`eligibility_assess`).
+    """
+    if field not in LAB_CORRECTABLE_FIELDS:
+        raise InvalidInput(
+            "'{field}' cannot be corrected on a lab result.", code="unknown_field", item="field", field=field
+        )
+    corrected = replace(_as_input(observation), **{field: value})
+    checked = lab_observation_check(corrected, actor.now)
+    stored = {
+        "value": checked.value,
+        "unit": checked.unit,
+        "limit_of_quantification": checked.limit_of_quantification,
+        "lower_limit": checked.lower_limit,
+        "upper_limit": checked.upper_limit,
+        "sampled_at": corrected.sampled_at,
+    }
+    old = getattr(observation, field)
+    correction_check(old, stored[field], reason)
+    follows = [
+        Change(name, getattr(observation, name), new)
+        for name, new in stored.items()
+        if name != field and getattr(observation, name) != new
+    ]
+    with transaction.atomic():
+        for name, new in stored.items():
+            setattr(observation, name, new)
+        observation.save(update_fields=list(stored))
+        audit_correction(
+            actor=actor,
+            entity="lab_observation",
+            entity_id=str(observation.pk),
+            field=field,
+            old=old,
+            new=stored[field],
+            reason=reason,
+            subject_code=subject.code,
+            follows=follows,
+        )
+    return observation
 
 
 # --- screening data ---------------------------------------------------------------------------
@@ -224,8 +292,11 @@ def screening_record(
     return ScreeningSaved(record, stored, assessment)
 
 
-def eligibility_assess(*, actor: Actor, subject: Subject, protocol: Protocol) -> EligibilityAssessment:
-    """Keep the verdict COMPUTED from the stored screening data and labs (after each save)."""
+def eligibility_assess(
+    *, actor: Actor, subject: Subject, protocol: Protocol, after_correction: bool = False
+) -> EligibilityAssessment:
+    """Keep the verdict COMPUTED from the stored screening data and labs (after each save, and
+    after a correction of what it is computed from, at any stage: the verdict follows the data)."""
     evaluation = screening_evaluation(subject=subject, protocol=protocol)
     verdict = evaluation.verdict
     return subject_services.eligibility_assessment_record(
@@ -235,7 +306,41 @@ def eligibility_assess(*, actor: Actor, subject: Subject, protocol: Protocol) ->
         verdict=verdict.verdict.value,
         result=evaluation.as_dict(),
         failed=verdict.failed(),
+        after_correction=after_correction,
     )
+
+
+def screening_data_correct(
+    *, actor: Actor, subject: Subject, field: str, value: object, reason: str
+) -> ScreeningRecord:
+    """Correct one screening item, read by the screening data contract like the form's save.
+
+    The form corrects during screening; this corrects at any stage (after inclusion the caller
+    voids the inclusion signature and signs the recomputed verdict).
+    """
+    record = ScreeningRecord.objects.select_for_update().filter(subject=subject).first()
+    if record is None:
+        raise NotFound("No screening data is recorded for {subject}.", code="not_found", subject=subject.code)
+    parsed = screening_data_parse(dict(record.data_json) | {field: value})
+    old, new = record.data_json.get(field), parsed.get(field)
+    correction_check(old, new, reason)
+    with transaction.atomic():
+        record.data_json = parsed
+        record.revision += 1
+        record.recorded_by_id, record.updated_at = actor.user_id, actor.now
+        record.save(update_fields=["data_json", "revision", "recorded_by", "updated_at"])
+        audit_correction(
+            actor=actor,
+            entity="screening_data",
+            entity_id=str(record.pk),
+            field=field,
+            old=old,
+            new=new,
+            reason=reason,
+            subject_code=subject.code,
+            follows=[Change("revision", record.revision - 1, record.revision)],
+        )
+    return record
 
 
 # --- re-consent -------------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ from django.views.decorators.http import require_http_methods
 from cartrial.apps.access import Scope, reach_subject, require_somewhere
 from cartrial.apps.clinical import selectors, services
 from cartrial.apps.clinical.forms import CalculatorForm, ScreeningForm, screening_initial
-from cartrial.apps.text import current_language, error_text
+from cartrial.apps.text import current_language, error_text, value_text
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.errors import DomainError
+from cartrial.domain.lab_catalogue import ANALYTES
 from cartrial.domain.pathway import STATE_LABELS, State
 from cartrial.domain.roles import Action
 from cartrial.domain.scores.errors import CalculatorInputError
@@ -35,6 +36,7 @@ from cartrial.domain.scores.registry import (
     calculate_readable,
     result_label,
 )
+from cartrial.domain.screening import SCREENING_FIELDS
 from cartrial.domain.text import N_, Message, label, protocol_text, render_value
 from cartrial.locale import render as render_message
 from cartrial.locale import translator
@@ -109,6 +111,12 @@ def screening_page(request: HttpRequest, code: str) -> HttpResponse:
         evaluation = selectors.screening_evaluation(subject=subject, protocol=protocol)
     preview = evaluation.as_dict() if evaluation else None
     context = {
+        "stored_labs": [
+            {"row": lab, "label": gettext(ANALYTES[lab.analyte].label) if lab.analyte in ANALYTES else lab.analyte}
+            for lab in selectors.screening_lab_rows(subject=subject)
+        ],
+        "stored_items": _stored_items(record),
+        "consents": list(subject.consents.order_by("signed_on", "pk")),
         "subject": subject,
         "form": form,
         "sections": form.sections(),
@@ -124,6 +132,25 @@ def screening_page(request: HttpRequest, code: str) -> HttpResponse:
     if request.headers.get("HX-Request") and not saving:
         return render(request, "clinical/_verdict.html", context, status=status)
     return render(request, "clinical/screening.html", context, status=status)
+
+
+def _stored_items(record: Any) -> list[dict[str, Any]]:
+    """The saved screening items as a reader sees them (label, value), for their "Correct" controls."""
+    if record is None:
+        return []
+    rows = []
+    for name, spec in SCREENING_FIELDS.items():
+        value = record.data_json.get(name)
+        if value is None:
+            shown = gettext("Not assessed")
+        elif isinstance(value, list):
+            shown = ", ".join(gettext(clinical_label(str(v))) for v in value) or gettext("none")
+        elif isinstance(value, str):
+            shown = gettext(clinical_label(value))
+        else:
+            shown = value_text(value)
+        rows.append({"name": name, "label": gettext(spec.description), "value": shown})
+    return rows
 
 
 # --- calculators ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from cartrial.apps import clock
 from cartrial.apps.access import reach_subject, scope_for
@@ -40,6 +40,8 @@ class TemperatureLogIn(Schema):
     csv: str
     file_name: str = "logger.csv"
     logger_time_zone: str
+    replaces: int | None = Field(None, description="A log of the same shipment this file corrects (with a reason)")
+    reason: str = ""
 
 
 class ActionOut(Schema):
@@ -340,7 +342,12 @@ def logistics_temperature_log(request: HttpRequest, code: str, payload: Temperat
         request,
         code,
         Action.IMPORT_TEMPERATURE_LOG,
-        {"shipment": payload.shipment, "logger_time_zone": payload.logger_time_zone},
+        {
+            "shipment": payload.shipment,
+            "logger_time_zone": payload.logger_time_zone,
+            "replaces": payload.replaces,
+            "reason": payload.reason,
+        },
         files={"file": upload},
     )
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from cartrial.apps.access import Reach
 from cartrial.apps.fields import SCAN_HELP, CenterDateTimeField, at_center
 from cartrial.apps.logistics import services
-from cartrial.apps.logistics.models import Deviation, Shipment
+from cartrial.apps.logistics.models import Deviation, Shipment, TemperatureLog
 from cartrial.apps.logistics.selectors import release_specification
 from cartrial.apps.subjects.services import subject_lock
 from cartrial.apps.text import render
@@ -54,6 +54,18 @@ class TemperatureLogForm(forms.Form):
         label=_("Time zone of the logger's clock"),
         max_length=64,
         help_text=_("Used for times written without a zone, e.g. Europe/Paris or UTC."),
+    )
+    replaces = forms.IntegerField(
+        label=_("In place of the file imported before"),
+        required=False,
+        widget=forms.Select(choices=[("", "—")]),
+        help_text=_("Only to correct a wrong file: its excursions are evaluated anew with this one."),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required when the file replaces another."),
     )
 
 
@@ -99,6 +111,11 @@ def _temperature(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
     shipment = Shipment.objects.filter(pk=data["shipment"], subject=reach.subject).first()
     if shipment is None:
         raise NotFound("No such shipment.", code="shipment_missing", item="shipment")
+    replaces = None
+    if data.get("replaces"):
+        replaces = TemperatureLog.objects.filter(pk=data["replaces"], shipment__subject=reach.subject).first()
+        if replaces is None:
+            raise NotFound("No such temperature log.", code="temperature_log_missing", item="replaces")
     upload = data["file"]
     content = upload.read() if hasattr(upload, "read") else bytes(upload)
     return services.temperature_log_import(
@@ -109,6 +126,8 @@ def _temperature(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
         content=content,
         file_name=getattr(upload, "name", "logger.csv"),
         logger_time_zone=data["logger_time_zone"],
+        replaces=replaces,
+        reason=data.get("reason") or "",
     )
 
 

@@ -89,9 +89,10 @@ CRYOPRESERVED_PRODUCT = "CART_CRYO"
 # A logger reading every minute for 30 days is ~40 000 lines (~1.5 MB); anything far larger is not a log.
 MAX_TEMPERATURE_FILE_BYTES = 5_000_000
 
-RELEASE_MEANING = "I release this batch for infusion (qualified person)"
-OOS_EXCEPTION_MEANING = "I request infusion of this out-of-specification product under a documented exception"
-BEDSIDE_MEANING = "I verified the product's and the patient's identity at the bedside"
+# Meanings are stored in English with the signature and shown in the reader's language (msgids).
+RELEASE_MEANING = N_("I release this batch for infusion (qualified person)")
+OOS_EXCEPTION_MEANING = N_("I request infusion of this out-of-specification product under a documented exception")
+BEDSIDE_MEANING = N_("I verified the product's and the patient's identity at the bedside")
 
 
 # --- identifiers -------------------------------------------------------------------------------
@@ -402,7 +403,9 @@ def deviation_manage(*, actor: Actor, subject: Subject, deviation_id: int, move:
     return deviation
 
 
-def deviation_close_as_no_longer_applying(*, actor: Actor, deviation: Deviation, reason: str) -> Deviation:
+def deviation_close_as_no_longer_applying(
+    *, actor: Actor, deviation: Deviation, reason: str, cause: str = "no_longer_applies"
+) -> Deviation:
     """Close a deviation that a correction made no longer apply (e.g. a corrected receipt time that
     brings the transit within the product's limit), inside the correction's transaction.
 
@@ -431,7 +434,7 @@ def deviation_close_as_no_longer_applying(*, actor: Actor, deviation: Deviation,
         event,
         fields,
         reason=reason,
-        extra=[Change("closed_because", None, "no_longer_applies")],
+        extra=[Change("closed_because", None, cause)],
     )
     _deviation_comment(actor, locked.subject, locked, event, "close", reason)
     return locked
@@ -502,11 +505,9 @@ class CollectionInput:
     cd3_cells_e9: float | None = None
 
 
-def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
-    """A new collection with its own DIN under the CoI; its custody starts at the apheresis unit."""
-    coi = ChainOfIdentity.objects.filter(subject=subject).first()
-    if coi is None:
-        raise Refused("No chain-of-identity code (CoI) is allocated: schedule the apheresis first.", code="coi_missing")
+def collection_input_check(data: CollectionInput, now: datetime) -> None:
+    """What a collection must say (new or corrected): it ends after it starts, not in the future,
+    with a volume and non-negative cell counts."""
     if data.ended_at < data.started_at:
         raise InvalidInput(
             "The collection ends ({ended_at}) before it starts ({started_at}).",
@@ -515,7 +516,20 @@ def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) 
             ended_at=data.ended_at,
             started_at=data.started_at,
         )
-    not_in_future(data.ended_at, actor.now, item="ended_at")
+    not_in_future(data.ended_at, now, item="ended_at")
+    if not data.volume_ml > 0:
+        raise InvalidInput("The volume collected must be above 0 mL.", code="collection_volume", item="volume_ml")
+    for name, count in (("tnc_e9", data.tnc_e9), ("cd3_cells_e9", data.cd3_cells_e9)):
+        if count is not None and count < 0:
+            raise InvalidInput("A cell count cannot be negative.", code="collection_cell_count", item=name)
+
+
+def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
+    """A new collection with its own DIN under the CoI; its custody starts at the apheresis unit."""
+    coi = ChainOfIdentity.objects.filter(subject=subject).first()
+    if coi is None:
+        raise Refused("No chain-of-identity code (CoI) is allocated: schedule the apheresis first.", code="coi_missing")
+    collection_input_check(data, actor.now)
     din = new_din(
         facility_number=DIN_FACILITY_NUMBER,
         year=data.ended_at.year,
@@ -980,6 +994,21 @@ def product_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> 
     return shipment
 
 
+def storage_location_check(storage_location: str) -> None:
+    """Where the product is stored is said (new or corrected)."""
+    if not storage_location.strip():
+        raise InvalidInput(
+            "Give the storage location of the product.", code="storage_location_missing", item="storage_location"
+        )
+    if len(storage_location.strip()) > 100:
+        raise InvalidInput(
+            "The storage location is at most {size} characters.",
+            code="storage_location_too_long",
+            item="storage_location",
+            size=100,
+        )
+
+
 def product_receive(
     *, actor: Actor, subject: Subject, scanned_code: str, storage_location: str, received_at: datetime | None = None
 ) -> ProductReceipt:
@@ -988,10 +1017,7 @@ def product_receive(
 
     Three records, one audit entry each (custody, shipment, receipt); the pathway step adds its own.
     """
-    if not storage_location.strip():
-        raise InvalidInput(
-            "Give the storage location of the product.", code="storage_location_missing", item="storage_location"
-        )
+    storage_location_check(storage_location)
     at = received_at or actor.now
     shipment = _in_transit(subject, Shipment.Direction.TO_CENTER)
     if shipment is None or shipment.batch is None:
@@ -1201,11 +1227,29 @@ def temperature_log_import(
     content: bytes,
     file_name: str,
     logger_time_zone: str,
+    replaces: TemperatureLog | None = None,
+    reason: str = "",
 ) -> TemperatureLog:
     """Import a data-logger CSV for a shipment; excursions against the product's limits open deviations.
 
     A file that cannot be read with certainty is refused whole, with its line number: nothing is stored.
+    A file imported again in place of a wrong one (`replaces`, with a reason) is a correction: both
+    files stay, and the excursions are evaluated anew: one the new file shows again keeps its
+    deviation, one it no longer shows has its deviation closed with the reason, a new one opens one.
     """
+    if replaces is not None:
+        if replaces.shipment_id != shipment.pk:
+            raise InvalidInput(
+                "The file replaced must be a log of the same shipment.",
+                code="temperature_log_other_shipment",
+                item="replaces",
+            )
+        if not reason.strip():
+            raise InvalidInput(
+                "A reason for the correction is required: the value was already saved.",
+                code="reason_required",
+                item="reason",
+            )
     if len(content) > MAX_TEMPERATURE_FILE_BYTES:
         raise InvalidInput(
             "The file is larger than {megabytes} MB: is it a logger export?",
@@ -1257,10 +1301,19 @@ def temperature_log_import(
             Change("sha256", None, record.file_sha256),
             Change("readings", None, record.reading_count),
             Change("excursions", None, len(excursions)),
+            *([Change("replaces", None, replaces.pk)] if replaces is not None else []),
         ],
+        reason=reason.strip() if replaces is not None else "",
+        is_correction=replaces is not None,
     )
+    kept = _excursion_deviations(replaces) if replaces is not None else {}
+    found = set()
     for excursion in excursions:
         if excursion.tolerated:
+            continue
+        key = (excursion.side.value, params_to_json({"start": excursion.start})["start"])
+        found.add(key)
+        if key in kept:
             continue
         deviation_open(
             actor=actor,
@@ -1281,7 +1334,30 @@ def temperature_log_import(
             scanned=f"{excursion.worst_temperature_c:g} °C",
             shipment=shipment,
         )
+    if replaces is not None:
+        for key, deviation in kept.items():
+            if key not in found:
+                deviation_close_as_no_longer_applying(
+                    actor=actor,
+                    deviation=deviation,
+                    reason=reason,
+                    cause=f"temperature_log {record.pk} replaces {replaces.pk}",
+                )
     return record
+
+
+def _excursion_deviations(log: TemperatureLog) -> dict[tuple[str, object], Deviation]:
+    """The deviations still in force that a log's excursions opened, by (side, start)."""
+    keys = {
+        (e["side"], params_to_json({"start": datetime.fromisoformat(e["start"])})["start"])
+        for e in json.loads(log.excursions_json)
+    }
+    deviations = (
+        Deviation.objects.filter(shipment=log.shipment, kind=DeviationKind.TEMPERATURE_EXCURSION.value)
+        .exclude(status=DeviationStatus.CLOSED.value)
+        .select_related("subject")
+    )
+    return {(d.code, d.params.get("start")): d for d in deviations if (d.code, d.params.get("start")) in keys}
 
 
 def _excursion_json(excursion: Any) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from django.views.decorators.http import require_POST
 
 from cartrial.apps import clock
 from cartrial.apps.access import Reach, Scope, acting_role, can, reach_subject, scope_for, subjects_in_scope
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.selectors import entry_changes
 from cartrial.apps.logistics import selectors
 from cartrial.apps.logistics.forms import ACTIONS, DeviationMoveForm, action_form, action_perform, deviation_perform
 from cartrial.apps.logistics.labels import labels_pdf
@@ -194,6 +197,7 @@ def _page_context(
         for action in _available_actions(scope, subject, data)
     ]
     can_import = can(scope, Action.IMPORT_TEMPERATURE_LOG, subject)
+    replaced = _replaced_logs(subject)
     shipments = []
     for view in data.shipments:
         plots = [
@@ -208,18 +212,26 @@ def _page_context(
             )
             for log in view.logs
         ]
+        form = bound.get(f"temperature-{view.shipment.pk}") or action_form(
+            Action.IMPORT_TEMPERATURE_LOG,
+            protocol,
+            language,
+            initial={"shipment": view.shipment.pk, "logger_time_zone": time_zone},
+        )
+        if view.logs:
+            # A file imported again in place of a wrong one: which one, and why (a correction).
+            form.fields["replaces"].widget.choices = [("", "—")] + [
+                (log["log"].pk, log["log"].file_name) for log in view.logs if log["log"].pk not in replaced
+            ]
+        else:
+            form.fields.pop("replaces", None)
+            form.fields.pop("reason", None)
         shipments.append(
             {
                 "shipment": view.shipment,
-                "logs": list(zip(view.logs, plots, strict=True)),
+                "logs": [(log, plot, replaced.get(log["log"].pk)) for log, plot in zip(view.logs, plots, strict=True)],
                 "limits": _limits(view.shipment.product_code),
-                "form": bound.get(f"temperature-{view.shipment.pk}")
-                or action_form(
-                    Action.IMPORT_TEMPERATURE_LOG,
-                    protocol,
-                    language,
-                    initial={"shipment": view.shipment.pk, "logger_time_zone": time_zone},
-                ),
+                "form": form,
             }
         )
     points = sorted(
@@ -290,6 +302,19 @@ def _deviation_views(
         deviation_view(d, role, error=error, text=text) if d.pk == refused_id else deviation_view(d, role)
         for d in ordered
     ]
+
+
+def _replaced_logs(subject: Subject) -> dict[int, dict[str, Any]]:
+    """Temperature logs replaced by a file imported again, with the new file's id and the reason."""
+    replaced: dict[int, dict[str, Any]] = {}
+    entries = AuditEntry.objects.filter(
+        subject_code=subject.code, event=AuditEvent.TEMPERATURE_LOG_IMPORTED.value
+    ).exclude(reason="")
+    for entry in entries.order_by("sequence"):
+        for change in entry_changes(entry):
+            if change.get("field") == "replaces" and change.get("new") is not None:
+                replaced[int(change["new"])] = {"by": entry.entity_id, "reason": entry.reason, "at": entry.occurred_at}
+    return replaced
 
 
 def _limits(product_code: str) -> str:

@@ -6,18 +6,20 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from cartrial.apps.access import can, reach_center, reach_subject, scope_for, subject_identity, subjects_in_scope
+from cartrial.apps.accounts.models import ElectronicSignature
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
 from cartrial.apps.clinical import services as clinical
-from cartrial.apps.pathway import steps
+from cartrial.apps.pathway import corrections, steps
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import ConsentWithdrawal, Subject
 from cartrial.apps.text import api_language, form_invalid, tr
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.apps.trial.selectors import center_list
+from cartrial.domain.corrections import RecordKind, stored_form
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, next_step, steps_from
 from cartrial.domain.roles import Action
@@ -103,6 +105,69 @@ class AuditOut(Schema):
     changes: list[dict[str, Any]]
     reason: str
     entry_hash: str
+
+
+class CorrectionIn(Schema):
+    record: str = Field(description="Kind of record: " + ", ".join(k.value for k in RecordKind))
+    id: str = Field(description="The record's id (the subject's code for planned_apheresis and infusion)")
+    field: str = Field(description="The field corrected (see docs/corrections.md for each kind's fields)")
+    value: Any = Field(
+        None,
+        description="The corrected value: a number, text, a date (YYYY-MM-DD) or a date and time "
+        "(ISO; without an offset, the center's time); null empties an optional number",
+    )
+    reason: str = Field("", description="Why: required (422 reason_required)")
+    password: str = Field("", description="Your password, when the record is signed: you sign the corrected record")
+
+
+class SignatureOut(Schema):
+    id: int
+    signer: str
+    signer_name: str
+    role: str
+    meaning: str
+    signed_at: datetime
+    content_sha256: str
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str
+    superseded_by: int | None
+
+
+class CorrectionOut(Schema):
+    record: str
+    id: str
+    values: dict[str, Any]
+    signed_by: str | None
+    field: str
+    old: Any
+    new: Any
+    reason: str
+    verdict: str | None
+    signature: SignatureOut | None
+    voided_signatures: list[SignatureOut]
+
+
+class HistoryEntryOut(Schema):
+    at: datetime
+    by: str
+    name: str
+    role: str
+    center: str
+    field: str
+    old: Any
+    new: Any
+    reason: str
+    follows: list[dict[str, Any]]
+
+
+class HistoryOut(Schema):
+    record: str
+    id: str
+    values: dict[str, Any]
+    signed_by: str | None
+    history: list[HistoryEntryOut]
+    signatures: list[SignatureOut]
 
 
 class ReconsentIn(Schema):
@@ -257,3 +322,97 @@ def subject_audit(request: HttpRequest, code: str) -> list[AuditOut]:
         )
         for e in audit_entries_for_subject(reach.subject.code)
     ]
+
+
+def _signature_out(signature: ElectronicSignature) -> SignatureOut:
+    return SignatureOut(
+        id=signature.pk,
+        signer=signature.signer.get_username(),
+        signer_name=signature.signer_name,
+        role=signature.role,
+        meaning=signature.meaning,
+        signed_at=signature.signed_at,
+        content_sha256=signature.content_sha256,
+        voided_at=signature.voided_at,
+        voided_by=signature.voided_by.get_username() if signature.voided_by else None,
+        void_reason=signature.void_reason,
+        superseded_by=signature.superseded_by_id,
+    )
+
+
+def _values(target: corrections.Target) -> dict[str, Any]:
+    return {name: stored_form(value) for name, value in target.values.items()}
+
+
+@router.post(
+    "/{code}/corrections",
+    response=CorrectionOut,
+    summary="Correct a stored record (with a reason; a signed record is signed again)",
+    description=(
+        "Correct one field of one stored record of the subject, with the checks of a new value. The old value "
+        "stays in the audit trail with who, when and why. A record covered by a signature (the inclusion, the "
+        "QP's release, the bedside check for D0) is corrected only by a role that may sign it, who re-enters "
+        "their password: the old signature is voided and the corrected record signed. 422 `reason_required`, "
+        "`no_change`, `password_required` or the value's own refusal; 403 for a role that may not correct it; "
+        "404 outside your scope or for a record of another subject. Kinds and fields: docs/corrections.md."
+    ),
+)
+def correction_create(request: HttpRequest, code: str, payload: CorrectionIn) -> CorrectionOut:
+    done = corrections.correction_apply(
+        request.user,
+        code,
+        kind=payload.record,
+        record_id=payload.id,
+        field=payload.field,
+        value=payload.value,
+        reason=payload.reason,
+        password=payload.password,
+        protocol=protocol_in_force(),
+    )
+    return CorrectionOut(
+        record=done.target.record.kind.value,
+        id=done.target.record_id,
+        values=_values(done.target),
+        signed_by=done.target.signed.value if done.target.signed else None,
+        field=done.field,
+        old=stored_form(done.old),
+        new=stored_form(done.new),
+        reason=done.reason,
+        verdict=done.verdict,
+        signature=_signature_out(done.signature) if done.signature else None,
+        voided_signatures=[_signature_out(s) for s in done.voided],
+    )
+
+
+@router.get(
+    "/{code}/corrections",
+    response=HistoryOut,
+    summary="A stored record's corrections and signatures",
+    description="Old → new, who, when and why for each correction of the record, and the signatures that "
+    "covered it (voided ones with who, when and why). Readable by whoever may see the record.",
+)
+def correction_list(request: HttpRequest, code: str, record: str, id: str) -> HistoryOut:
+    history = corrections.correction_history(request.user, code, kind=record, record_id=id)
+    target = history.target
+    return HistoryOut(
+        record=target.record.kind.value,
+        id=target.record_id,
+        values=_values(target),
+        signed_by=target.signed.value if target.signed else None,
+        history=[
+            HistoryEntryOut(
+                at=e.at,
+                by=e.username,
+                name=e.name,
+                role=e.role,
+                center=e.center,
+                field=e.field,
+                old=e.old,
+                new=e.new,
+                reason=e.reason,
+                follows=e.follows,
+            )
+            for e in history.entries
+        ],
+        signatures=[_signature_out(s) for s in history.signatures],
+    )

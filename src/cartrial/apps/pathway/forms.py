@@ -6,12 +6,20 @@ validate the same fields and reach the same effect.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField
+from cartrial.domain.clinical_labels import clinical_label
+from cartrial.domain.corrections import CorrectableField, ValueType
+from cartrial.domain.scores.input_fields import BooleanInput, ChoiceInput, ChoiceListInput, InputField, IntegerInput
+from cartrial.domain.screening import SCREENING_FIELDS
+from cartrial.domain.text import format_number
 from cartrial.protocols import Protocol
 
 
@@ -150,3 +158,100 @@ class ConsentWithdrawalForm(forms.Form):
 
 class NoInfusionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+_TRISTATE = [("", _("Not assessed")), ("yes", _("Yes")), ("no", _("No"))]
+
+
+class CorrectionForm(forms.Form):
+    """One field of a stored record corrected: the new value (typed as its field), why, and the
+    password when the record is signed. The reason is checked by the domain, like the API's."""
+
+    reason = forms.CharField(
+        label=_("Reason for the correction"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, spec: CorrectableField, signed: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        self.fields["value"] = _value_field(spec)
+        if isinstance(self.fields["value"], forms.MultipleChoiceField):
+            self.fields["value_assessed"] = forms.BooleanField(
+                label=_("Section assessed: unticked items are absent"), required=False
+            )
+        self.order_fields(["value", "value_assessed", "reason"])
+        if signed:
+            self.fields["password"] = forms.CharField(
+                label=_("Your password (electronic signature of the corrected record)"),
+                required=False,
+                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                help_text=_("By signing: “I confirm the corrected record”. The signature it replaces is voided."),
+            )
+
+    def corrected_value(self) -> object:
+        """The value as the correction service reads it (a JSON-like value for a screening item)."""
+        value = self.cleaned_data.get("value")
+        if self.spec.type is not ValueType.SCREENING_ITEM:
+            return value
+        if isinstance(self.fields["value"], forms.MultipleChoiceField):
+            return list(value or []) if (value or self.cleaned_data.get("value_assessed")) else None
+        if isinstance(self.fields["value"], forms.ChoiceField) and [c[0] for c in self.fields["value"].choices] == [
+            c[0] for c in _TRISTATE
+        ]:
+            return {"yes": True, "no": False}.get(str(value or ""))
+        return None if value in ("", None) else value
+
+
+def _value_field(spec: CorrectableField) -> forms.Field:
+    label = _("Corrected value")
+    if spec.type is ValueType.INSTANT:
+        return CenterDateTimeField(label=_("Corrected date and time (center time)"))
+    if spec.type is ValueType.DATE:
+        return forms.DateField(label=label, widget=DATE_WIDGET)
+    if spec.type in (ValueType.NUMBER, ValueType.OPTIONAL_NUMBER):
+        help_text = _("Empty: below the limit of quantification.") if spec.type is ValueType.OPTIONAL_NUMBER else ""
+        return forms.CharField(
+            label=label, required=False, help_text=help_text, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        )
+    if spec.type is ValueType.SCREENING_ITEM:
+        return _screening_item_field(SCREENING_FIELDS[spec.name])
+    return forms.CharField(label=label, required=False, max_length=100)
+
+
+def _screening_item_field(item: InputField) -> forms.Field:
+    inner = getattr(item, "inner", item)
+    label = _("Corrected value")
+    if isinstance(inner, ChoiceListInput):
+        return forms.MultipleChoiceField(
+            label=label,
+            required=False,
+            choices=[(c, gettext(clinical_label(c))) for c in inner.choices],
+            widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
+        )
+    if isinstance(inner, ChoiceInput):
+        return forms.ChoiceField(
+            label=label,
+            required=False,
+            choices=[("", _("Not assessed"))] + [(c, gettext(clinical_label(c))) for c in inner.choices],
+        )
+    if isinstance(inner, BooleanInput):
+        return forms.ChoiceField(label=label, required=False, choices=_TRISTATE)
+    if isinstance(inner, IntegerInput) and inner.choices:
+        return forms.TypedChoiceField(label=label, choices=[(c, str(c)) for c in inner.choices], coerce=int)
+    return forms.IntegerField(label=label, required=False)
+
+
+def correction_initial(spec: CorrectableField, current: object, time_zone: str) -> dict[str, Any]:
+    """The form's starting point: the value stored now, as its field shows it."""
+    if spec.type is ValueType.INSTANT and isinstance(current, datetime):
+        return {"value": current.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)}
+    if spec.type is ValueType.SCREENING_ITEM:
+        if isinstance(current, bool):
+            return {"value": "yes" if current else "no"}
+        if isinstance(current, list):
+            return {"value": current, "value_assessed": True}
+    if isinstance(current, float):
+        return {"value": format_number(current)}
+    return {"value": "" if current is None else current}

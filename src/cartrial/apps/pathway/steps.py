@@ -43,9 +43,10 @@ from cartrial.domain.bedside import bedside_checkers_check
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import CONSENT_EXEMPT_STEPS, State, Step, attempt, steps_from
 from cartrial.domain.roles import Action, action_state_check
+from cartrial.domain.text import N_
 from cartrial.protocols import Protocol
 
-INCLUSION_MEANING = "I confirm this patient meets all eligibility criteria"
+INCLUSION_MEANING = N_("I confirm this patient meets all eligibility criteria")
 
 
 @dataclass(frozen=True)

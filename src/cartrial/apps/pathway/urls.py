@@ -13,4 +13,5 @@ urlpatterns = [
     path("subjects/<str:code>/consent/", views.consent_page, name="consent"),
     path("subjects/<str:code>/steps/<str:step>/", views.subject_step, name="step"),
     path("subjects/<str:code>/audit/", views.subject_audit, name="audit"),
+    path("subjects/<str:code>/corrections/<str:record>/<str:record_id>/", views.record_corrections, name="correction"),
 ]

@@ -8,14 +8,17 @@ refusal is shown in the user's language.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
@@ -31,14 +34,23 @@ from cartrial.apps.access import (
 )
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
 from cartrial.apps.clinical import services as clinical
-from cartrial.apps.pathway import steps
-from cartrial.apps.pathway.forms import SubjectCreateForm
+from cartrial.apps.pathway import corrections, steps
+from cartrial.apps.pathway.forms import CorrectionForm, SubjectCreateForm, correction_initial
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, subject_facts
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import ConsentWithdrawal, Subject
-from cartrial.apps.text import current_language, error_text
+from cartrial.apps.text import current_language, error_text, value_text
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.clinical_labels import clinical_label
+from cartrial.domain.corrections import (
+    SIGNED_RECORDS,
+    CorrectableField,
+    CorrectableRecord,
+    ValueType,
+    correctable,
+    correction_action,
+)
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, is_final, next_step, steps_from
 from cartrial.domain.roles import ACTION_LABELS, ROLE_LABELS, Action, Role
 from cartrial.domain.text import protocol_text
@@ -158,12 +170,15 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
     language = current_language()
     protocol = protocol_in_force()
     facts = subject_facts(subject, protocol, now=reach.actor.now)
+    dates = _timeline_dates(subject)
     timeline = [
         {
             "event": event,
             "step_label": gettext(STEP_LABELS[Step(event.step)]),
             "state_label": _state_label(event.to_state),
             "role_label": _role_label(event.role),
+            "date": dates.get(event.pk),
+            "meaning": gettext(event.signature.meaning) if event.signature else "",
         }
         for event in subject.pathway_events.select_related("actor", "signature").order_by("occurred_at", "pk")
     ]
@@ -185,6 +200,46 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
         "time_zone": subject.center.time_zone,
     }
     return render(request, "subjects/detail.html", context)
+
+
+def _timeline_dates(subject: Subject) -> dict[int, dict[str, Any]]:
+    """The correctable date each step set, by timeline event: consent, planned apheresis, D0, death.
+
+    Only the step that set the date in force carries it (the latest of its kind); the planned
+    apheresis date is the collection's once collected, corrected on the logistics page.
+    """
+    events = list(subject.pathway_events.order_by("occurred_at", "pk").values_list("pk", "step", "details"))
+    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    for pk, step, details in events:
+        latest[step] = (pk, details)
+    dates: dict[int, dict[str, Any]] = {}
+    first_consent = subject.consents.order_by("signed_on", "pk").first()
+    if Step.START_SCREENING.value in latest and first_consent is not None:
+        dates[latest[Step.START_SCREENING.value][0]] = {
+            "label": gettext("consent signed on"),
+            "value": first_consent.signed_on,
+            "kind": "consent",
+            "id": first_consent.pk,
+        }
+    scheduled = [latest[s][0] for s in (Step.SCHEDULE_APHERESIS.value, Step.REPEAT_APHERESIS.value) if s in latest]
+    if scheduled and subject.apheresis_date and not subject.collections.exists():
+        dates[max(scheduled)] = {
+            "label": gettext("planned apheresis date"),
+            "value": subject.apheresis_date,
+            "kind": "planned_apheresis",
+            "id": subject.code,
+        }
+    if Step.INFUSE.value in latest and subject.infusion_date:
+        dates[latest[Step.INFUSE.value][0]] = {
+            "label": gettext("infusion date (D0)"),
+            "value": subject.infusion_date,
+            "kind": "infusion",
+            "id": subject.code,
+        }
+    if Step.RECORD_DEATH.value in latest:
+        pk, details = latest[Step.RECORD_DEATH.value]
+        dates[pk] = {"label": gettext("date of death"), "value": details.get("death_date"), "kind": "death", "id": pk}
+    return dates
 
 
 def _chosen_step(step: str) -> Step | Action:
@@ -301,3 +356,149 @@ def subject_audit(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.READ_AUDIT)
     entries = [{"entry": e, "changes": entry_changes(e)} for e in audit_entries_for_subject(reach.subject.code)]
     return render(request, "subjects/audit.html", {"subject": reach.subject, "entries": entries})
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+
+def _shown(spec: CorrectableField | None, value: object, time_zone: str) -> str:
+    """A stored or audited value as a person reads it: times at the center (and UTC), labels, numbers."""
+    if value is None or value == "":
+        return "—"
+    if spec is not None and spec.type is ValueType.INSTANT:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if isinstance(moment, datetime):
+            local = moment.astimezone(ZoneInfo(time_zone))
+            return f"{local:%Y-%m-%d %H:%M} ({moment.astimezone(UTC):%H:%M} UTC)"
+    if isinstance(value, list):
+        return ", ".join(gettext(clinical_label(str(v))) for v in value) if value else gettext("none")
+    if isinstance(value, str):
+        return gettext(clinical_label(value)) if spec is not None and spec.type is ValueType.SCREENING_ITEM else value
+    return value_text(value)
+
+
+def _field_label(record: CorrectableRecord, name: str) -> str:
+    for spec in record.fields:
+        if spec.name == name:
+            return gettext(spec.label)
+    return name
+
+
+def _spec(record: CorrectableRecord, name: str) -> CorrectableField | None:
+    return next((spec for spec in record.fields if spec.name == name), None)
+
+
+def _back(request: HttpRequest, subject: Subject) -> str:
+    """The page the person came from (a path of this site only), else the subject page."""
+    back = request.GET.get("back", "")
+    if back.startswith("/") and not back.startswith("//") and url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        return back
+    return reverse("subjects:detail", kwargs={"code": subject.code})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_corrections(request: HttpRequest, code: str, record: str, record_id: str) -> HttpResponse:
+    """One stored record: its values, a form per field for whoever may correct it, and its history
+    (old → new, who, when, why; the signatures that covered it, voided ones with who, when, why)."""
+    try:
+        kind = correctable(record)
+    except InvalidInput:
+        raise Http404("No such kind of record") from None
+    history = corrections.correction_history(request.user, code, kind=record, record_id=record_id)
+    reach, target = history.reach, history.target
+    subject = reach.subject
+    time_zone = subject.center.time_zone
+    signed = target.signed is not None
+    may_correct = can(reach.scope, correction_action(kind, target.signed), subject)
+    bound: dict[str, CorrectionForm] = {}
+    error = None
+    if request.method == "POST":
+        if not may_correct:
+            # The entry point refuses and records the attempt (403).
+            reach_subject(request.user, code, correction_action(kind, target.signed))
+        name = request.POST.get("field", "")
+        spec = _spec(kind, name)
+        if spec is None:
+            raise Http404("No such field")
+        form = CorrectionForm(request.POST, spec=spec, signed=signed)
+        bound[name] = form
+        if form.is_valid():
+            try:
+                corrections.correction_apply(
+                    request.user,
+                    code,
+                    kind=record,
+                    record_id=record_id,
+                    field=name,
+                    value=form.corrected_value(),
+                    reason=form.cleaned_data.get("reason") or "",
+                    password=form.cleaned_data.get("password") or "",
+                    protocol=protocol_in_force(),
+                )
+            except (AccessDenied, NotFound):
+                raise
+            except DomainError as refusal:
+                if refusal.item in ("value", "reason", "password") or refusal.item == name:
+                    form.add_error("value" if refusal.item == name else refusal.item, error_text(refusal))
+                else:
+                    error = error_text(refusal)
+            else:
+                messages.success(request, gettext("Corrected: {field}.").format(field=_field_label(kind, name)))
+                target_url = reverse(
+                    "subjects:correction",
+                    kwargs={"code": subject.code, "record": record, "record_id": target.record_id},
+                )
+                return redirect(f"{target_url}?{urlencode({'back': _back(request, subject)})}")
+    fields = [
+        {
+            "name": spec.name,
+            "label": gettext(spec.label),
+            "unit": spec.unit,
+            "value": _shown(spec, target.values.get(spec.name), time_zone),
+            "form": bound.get(spec.name)
+            or CorrectionForm(
+                spec=spec, signed=signed, initial=correction_initial(spec, target.values.get(spec.name), time_zone)
+            ),
+            "open": spec.name in bound or request.GET.get("field") == spec.name,
+        }
+        for spec in kind.fields
+    ]
+    entries = [
+        {
+            "entry": entry,
+            "field": _field_label(kind, entry.field),
+            "old": _shown(_spec(kind, entry.field), entry.old, time_zone),
+            "new": _shown(_spec(kind, entry.field), entry.new, time_zone),
+            "role": _role_label(entry.role),
+            "follows": [
+                {
+                    "field": f.get("field"),
+                    "old": _shown(None, f.get("old"), time_zone),
+                    "new": _shown(None, f.get("new"), time_zone),
+                }
+                for f in entry.follows
+            ],
+        }
+        for entry in history.entries
+    ]
+    signatures = [
+        {"signature": s, "meaning": gettext(s.meaning), "role": _role_label(s.role)} for s in history.signatures
+    ]
+    context = {
+        "subject": subject,
+        "record": kind,
+        "record_label": gettext(kind.label),
+        "record_id": target.record_id,
+        "signed_label": gettext(SIGNED_RECORDS[target.signed].label) if target.signed else "",
+        "covered_by_label": gettext(SIGNED_RECORDS[kind.covered_by].label) if kind.covered_by else "",
+        "may_correct": may_correct,
+        "fields": fields,
+        "entries": entries,
+        "signatures": signatures,
+        "error": error,
+        "time_zone": time_zone,
+        "back": _back(request, subject),
+    }
+    status = 422 if error or any(f.errors for f in bound.values()) else 200
+    return render(request, "subjects/corrections.html", context, status=status)

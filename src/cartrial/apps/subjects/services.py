@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
+from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record, changes_between
 from cartrial.apps.subjects.identity_crypto import hospital_number_digests, identity_decrypt, identity_encrypt
 from cartrial.apps.subjects.models import (
     Consent,
@@ -28,6 +28,7 @@ from cartrial.apps.subjects.models import (
     SubjectIdentity,
 )
 from cartrial.apps.trial.models import Center, ProtocolVersion
+from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import State
 from cartrial.domain.patient_identity import hospital_number_key, patient_identity_check
@@ -152,6 +153,7 @@ def subject_create(
 
 def subject_lock(subject: Subject) -> Subject:
     """The subject's row locked for the rest of the transaction: one action on a subject at a time."""
+    # `of=("self",)`: PostgreSQL cannot lock the nullable side of the outer join to the manufacturing site.
     locked = (
         Subject.objects.select_for_update(of=("self",))
         .select_related("center", "manufacturing_site")
@@ -208,18 +210,23 @@ def consent_document_check(protocol: Protocol, document_version: str, language: 
         )
 
 
-def consent_record(
-    *, actor: Actor, subject: Subject, protocol: Protocol, document_version: str, language: str, signed_on: date
-) -> Consent:
-    """Record a signed consent; the version must be one the protocol issued in that language."""
-    consent_document_check(protocol, document_version, language)
-    if signed_on > local_today(subject.center, actor.now):
+def consent_date_check(subject: Subject, signed_on: date, now: datetime) -> None:
+    """A consent is signed on a day that has come (new or corrected)."""
+    if signed_on > local_today(subject.center, now):
         raise InvalidInput(
             "The consent signature date {signed_on} is in the future.",
             code="consent_date_future",
             item="signed_on",
             signed_on=signed_on,
         )
+
+
+def consent_record(
+    *, actor: Actor, subject: Subject, protocol: Protocol, document_version: str, language: str, signed_on: date
+) -> Consent:
+    """Record a signed consent; the version must be one the protocol issued in that language."""
+    consent_document_check(protocol, document_version, language)
+    consent_date_check(subject, signed_on, actor.now)
     with transaction.atomic():
         consent = Consent.objects.create(
             subject=subject,
@@ -312,10 +319,20 @@ def consent_withdrawal_record(
 
 
 def eligibility_assessment_record(
-    *, actor: Actor, subject: Subject, protocol: Protocol, verdict: str, result: Mapping[str, Any], failed: list[str]
+    *,
+    actor: Actor,
+    subject: Subject,
+    protocol: Protocol,
+    verdict: str,
+    result: Mapping[str, Any],
+    failed: list[str],
+    after_correction: bool = False,
 ) -> EligibilityAssessment:
-    """Keep one computed verdict (per criterion, with the values used) under the protocol in force."""
-    if subject.state not in (State.SCREENING.value, State.ELIGIBLE.value):
+    """Keep one computed verdict (per criterion, with the values used) under the protocol in force.
+
+    Assessed during screening, and again at any later stage when what it is computed from is corrected.
+    """
+    if not after_correction and subject.state not in (State.SCREENING.value, State.ELIGIBLE.value):
         raise InvalidInput("Eligibility is assessed during screening only.", code="not_in_screening")
     assessment = EligibilityAssessment.objects.create(
         subject=subject,
@@ -393,5 +410,109 @@ def pathway_event_record(
         subject_code=subject.code,
         changes=[*changes, Change("step", None, step)],
         reason=reason,
+    )
+    return event
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+
+def consent_date_correct(*, actor: Actor, subject: Subject, consent: Consent, signed_on: date, reason: str) -> Consent:
+    """Correct the date a consent was signed (checked as a new one); the caller recomputes the verdict
+    (the age criterion is the age at consent)."""
+    consent_date_check(subject, signed_on, actor.now)
+    withdrawal = ConsentWithdrawal.objects.filter(consent=consent).first()
+    if withdrawal is not None and withdrawal.withdrawn_on < signed_on:
+        raise InvalidInput(
+            "The withdrawal date {withdrawn_on} is before the consent was signed ({signed_on}).",
+            code="withdrawal_before_consent",
+            item="value",
+            withdrawn_on=withdrawal.withdrawn_on,
+            signed_on=signed_on,
+        )
+    old = consent.signed_on
+    correction_check(old, signed_on, reason)
+    consent.signed_on = signed_on
+    consent.save(update_fields=["signed_on"])
+    audit_correction(
+        actor=actor,
+        entity="consent",
+        entity_id=str(consent.pk),
+        field="signed_on",
+        old=old,
+        new=signed_on,
+        reason=reason,
+        subject_code=subject.code,
+    )
+    return consent
+
+
+# The pathway dates a correction may change on the subject, and the step that set each.
+SUBJECT_DATE_RECORDS = {"apheresis_date": "planned_apheresis", "infusion_date": "infusion"}
+
+
+def subject_date_correct(*, actor: Actor, subject: Subject, field: str, value: date, reason: str) -> Subject:
+    """Correct a pathway date kept on the (locked) subject: the planned apheresis date or D0.
+
+    The checks a new date passes are the pathway's (its guard, asked by the caller); what is
+    computed from the date (days since D0, visits, kinetics) is computed on read and follows.
+    """
+    if field not in SUBJECT_DATE_RECORDS:
+        raise InvalidInput("'{field}' is not a pathway date.", code="unknown_field", item="field", field=field)
+    old = getattr(subject, field)
+    correction_check(old, value, reason)
+    setattr(subject, field, value)
+    subject.save(update_fields=[field])
+    audit_correction(
+        actor=actor,
+        entity=SUBJECT_DATE_RECORDS[field],
+        entity_id=subject.code,
+        field=field,
+        old=old,
+        new=value,
+        reason=reason,
+        subject_code=subject.code,
+    )
+    return subject
+
+
+def death_date_correct(
+    *, actor: Actor, subject: Subject, event: PathwayEvent, death_date: date, reason: str
+) -> PathwayEvent:
+    """Correct the date of death recorded with the step (the step itself stays as it was taken)."""
+    old_text = event.details.get("death_date")
+    old = date.fromisoformat(old_text) if old_text else None
+    correction_check(old, death_date, reason)
+    event.details = {**event.details, "death_date": death_date.isoformat()}
+    event.save(update_fields=["details"])
+    audit_correction(
+        actor=actor,
+        entity="death",
+        entity_id=str(event.pk),
+        field="death_date",
+        old=old,
+        new=death_date,
+        reason=reason,
+        subject_code=subject.code,
+    )
+    return event
+
+
+def pathway_event_signature_replace(
+    *, actor: Actor, subject: Subject, event: PathwayEvent, signature_id: int, reason: str
+) -> PathwayEvent:
+    """The step's record now points to the signature of the corrected record (the old one is voided)."""
+    old = event.signature_id
+    event.signature_id = signature_id
+    event.save(update_fields=["signature"])
+    audit_record(
+        actor=actor,
+        event=AuditEvent.RECORD_CORRECTED,
+        entity="pathway_event",
+        entity_id=str(event.pk),
+        subject_code=subject.code,
+        changes=[Change("signature", old, signature_id)],
+        reason=reason,
+        is_correction=True,
     )
     return event
