@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import event, find, given, settings
 from hypothesis import strategies as st
 
 from cartrial.domain.errors import InvalidInput
@@ -281,3 +281,154 @@ def test_logging_gaps_boundary() -> None:
     assert find_logging_gaps(readings, max_interval_min=31.0) == []
     with pytest.raises(TemperatureLimitsError):
         find_logging_gaps(readings, max_interval_min=0)
+
+
+# ---- files that are not a logger's text; fuzzing: readings or a TemperatureLogError, never another error ----
+
+# The five bytes Windows-1252 leaves undefined: a file holding one is neither UTF-8 nor Windows-1252 text.
+CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+
+
+@pytest.mark.parametrize("byte", CP1252_UNDEFINED, ids=lambda b: f"0x{b:02X}")
+def test_bytes_of_no_known_encoding_are_refused_as_not_text(byte: int) -> None:
+    content = b"Time;Temp \xb0C\n2026-03-02T07:00Z;-150,5\n2026-03-02T07:05Z;-149" + bytes([byte]) + b"\n"
+    with pytest.raises(TemperatureLogError) as refused:
+        parse_temperature_log(content)
+    assert refused.value.code == "temperature_log_encoding"
+    assert refused.value.line_number is None
+    assert str(refused.value) == (
+        "The file is not a text file in a known encoding (UTF-8 or Windows-1252): is it the logger's CSV export?"
+    )
+
+
+def test_text_with_characters_no_encoding_can_write_is_refused_as_not_text() -> None:
+    """Text given as a string (the API's JSON) may hold a lone surrogate, which no file can contain."""
+    with pytest.raises(TemperatureLogError) as refused:
+        parse_temperature_log("2026-03-02T07:00Z;-150,5\n2026-03-02T07:05Z;-149\udc81\n")
+    assert refused.value.code == "temperature_log_encoding"
+
+
+@pytest.mark.parametrize("value", ["1" * 400, "-" + "9" * 400 + ",5"], ids=["huge", "huge-negative"])
+def test_a_temperature_too_large_to_be_a_number_is_refused(value: str) -> None:
+    with pytest.raises(TemperatureLogError) as refused:
+        parse_temperature_log(f"2026-03-02T07:00Z;5\n2026-03-02T07:05Z;{value}\n")
+    assert (refused.value.code, refused.value.line_number) == ("temperature_log_value", 2)
+
+
+@pytest.mark.parametrize(
+    ("time", "zone"),
+    [("9999-12-31T23:00", ZoneInfo("America/Toronto")), ("0001-01-01T00:30+01:00", None)],
+    ids=["past-year-9999-in-utc", "before-year-1-in-utc"],
+)
+def test_a_time_that_utc_cannot_hold_is_refused(time: str, zone: ZoneInfo | None) -> None:
+    with pytest.raises(TemperatureLogError) as refused:
+        parse_temperature_log(f"{time};5\n", naive_time_zone=zone)
+    assert (refused.value.code, refused.value.line_number) == ("temperature_log_timestamp", 1)
+
+
+@pytest.mark.parametrize("quote", ["", '"'], ids=["plain", "unclosed-quote"])
+def test_a_cell_longer_than_the_csv_modules_limit_is_refused_with_its_line(quote: str) -> None:
+    """The csv module stops at 131072 characters per field; files up to 5 MB are accepted."""
+    with pytest.raises(TemperatureLogError) as refused:
+        parse_temperature_log(f"2026-03-02T07:00Z;5\n2026-03-02T07:05Z;{quote}{'1' * 200_000}\n")
+    assert (refused.value.code, refused.value.line_number) == ("temperature_log_columns", 2)
+
+
+def _outcome(content: str | bytes, zone: ZoneInfo | None = PARIS) -> str:
+    """What the parser made of `content`: 'parsed', or the code of its refusal. Any other exception escapes."""
+    try:
+        log = parse_temperature_log(content, naive_time_zone=zone)
+    except TemperatureLogError as refused:
+        return refused.code
+    assert log.readings and all(r.at.tzinfo is UTC for r in log.readings)
+    assert all(a.at < b.at for a, b in zip(log.readings, log.readings[1:], strict=False))
+    return "parsed"
+
+
+_TIMES = st.sampled_from(
+    [
+        "2026-03-02T08:00:00+01:00",
+        "2026-03-29T02:30",  # does not exist in Paris (clocks move forward)
+        "2026-10-25 02:30",  # happens twice in Paris
+        "02/03/2026 08:00",
+        "2.3.2026 08:00:05",
+        "13/13/2026 08:00",
+        "2026-02-30T07:00Z",
+        "9999-12-31T23:59",
+        "0001-01-01T00:00+14:00",
+        "2026-03-02",
+        "",
+        "time",
+    ]
+)
+# Readable values four times out of five, so that whole files are read too (the odd ones need one line).
+_GOOD_TEMPERATURES = ["-150,5", "-149.0", "5", "−3,2", '"4,5"']
+_TEMPERATURES = st.sampled_from(_GOOD_TEMPERATURES * 5 + ["1e3", "nan", "-300", "", "°C", "9" * 400])
+_SEPARATORS = st.sampled_from([";", "\t"] * 8 + [",", "|", " ", ";;", ",,"])
+_LINE_ENDS = st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\n\n"])
+
+
+@st.composite
+def logger_files(draw: st.DrawFn) -> str | bytes:
+    """Logger-like files: plausible and implausible times, numbers, separators and line ends, a header,
+    a BOM, stray quotes, and as bytes in UTF-8, Windows-1252 or with a byte no encoding defines."""
+    separator = draw(_SEPARATORS)
+    ending = draw(_LINE_ENDS)
+    lines = []
+    if draw(st.booleans()):
+        header = draw(
+            st.sampled_from([("Time", "Temp (°C)"), ("timestamp", "temperature_f"), ("Horodatage", "Température")])
+        )
+        lines.append(separator.join(header))
+    moment = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+    for _ in range(draw(st.integers(0, 6))):
+        moment += timedelta(minutes=draw(st.sampled_from([-5, 0, 5, 15])))
+        time = draw(st.one_of(st.just(f"{moment:%Y-%m-%dT%H:%MZ}"), st.just(f"{moment:%d/%m/%Y %H:%M}"), _TIMES))
+        fields = [time, draw(_TEMPERATURES)]
+        if draw(st.integers(0, 29)) == 0:
+            fields.append(draw(st.sampled_from(["", "x", '"'])))
+        lines.append(draw(_SEPARATORS) if draw(st.integers(0, 29)) == 0 else separator.join(fields))
+    text = ("\ufeff" if draw(st.booleans()) else "") + ending.join(lines) + draw(st.sampled_from(["", ending]))
+    encoding = draw(st.sampled_from(["str", "utf-8", "cp1252", "str", "utf-8", "cp1252", "undefined-byte"]))
+    if encoding == "str":
+        return text
+    data = text.encode("utf-8" if encoding == "utf-8" else "cp1252", errors="replace")
+    if encoding == "undefined-byte":
+        cut = draw(st.integers(0, len(data)))
+        data = data[:cut] + bytes([draw(st.sampled_from(CP1252_UNDEFINED))]) + data[cut:]
+    return data
+
+
+def test_the_file_generator_reaches_both_readings_and_refusals() -> None:
+    """The fuzzing below is only worth something if its files are sometimes read and sometimes refused."""
+    wide = settings(max_examples=5000, database=None)
+    assert _outcome(find(logger_files(), lambda f: _outcome(f) == "parsed", settings=wide)) == "parsed"
+    for code in (
+        "temperature_log_encoding",
+        "temperature_log_timestamp",
+        "temperature_log_value",
+        "temperature_log_order",
+    ):
+        assert _outcome(find(logger_files(), lambda f, code=code: _outcome(f) == code, settings=wide)) == code
+
+
+@settings(max_examples=400, deadline=None)
+@given(logger_files(), st.sampled_from([PARIS, ZoneInfo("America/Toronto"), ZoneInfo("Pacific/Kiritimati"), None]))
+def test_logger_like_files_give_readings_or_a_refusal(content: str | bytes, zone: ZoneInfo | None) -> None:
+    event(_outcome(content, zone))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_bytes_give_readings_or_a_refusal(content: bytes) -> None:
+    event(_outcome(content))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8") | st.sampled_from(';,\t\r\n\x85\u2028"0123456789:-TZ+/'), max_size=300
+    )
+)
+def test_any_text_gives_readings_or_a_refusal(content: str) -> None:
+    event(_outcome(content))

@@ -167,7 +167,7 @@ def parse_temperature_log(content: str | bytes, *, naive_time_zone: tzinfo | Non
     without zone are read in `naive_time_zone`, and refused when it is not given. Readings must
     be in strictly increasing time. Anything else is refused with its line number.
     """
-    text = _decode(content)
+    text = logger_file_text(content)
     lines = text.splitlines()
     first_line = next((line for line in lines if line.strip()), None)
     if first_line is None:
@@ -231,18 +231,38 @@ def fahrenheit_to_celsius(temperature_f: float) -> float:
     return (temperature_f - 32.0) * 5.0 / 9.0
 
 
-def _decode(content: str | bytes) -> str:
-    """UTF-8 (BOM or not); Windows-1252 as fallback because logger software on Windows writes `°` so."""
-    if isinstance(content, bytes):
-        try:
-            return content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return content.decode("cp1252")
+def logger_file_text(content: str | bytes) -> str:
+    """The file's text: UTF-8 (BOM or not); Windows-1252 as fallback because logger software on Windows writes `°` so.
+
+    Bytes neither encoding defines (0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined in Windows-1252), or text
+    holding a lone surrogate (possible in a JSON string, never in a file), mean this is not a logger's text.
+    """
+    try:
+        if isinstance(content, bytes):
+            try:
+                return content.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return content.decode("cp1252")
+        content.encode("utf-8")
+    except UnicodeError:
+        raise TemperatureLogError(
+            "The file is not a text file in a known encoding (UTF-8 or Windows-1252): is it the logger's CSV export?",
+            code="temperature_log_encoding",
+        ) from None
     return content.removeprefix("\ufeff")
 
 
 def _split(line: str, separator: str, line_number: int) -> list[str]:
-    fields = [field.strip() for field in next(csv.reader([line], delimiter=separator))]
+    try:
+        fields = [field.strip() for field in next(csv.reader([line], delimiter=separator))]
+    except csv.Error:
+        # The csv module's one refusal here: a field longer than its limit (131072 characters).
+        raise TemperatureLogError(
+            "a field is longer than {limit} characters: this is not a line of a logger's export.",
+            line_number=line_number,
+            code="temperature_log_columns",
+            limit=csv.field_size_limit(),
+        ) from None
     while len(fields) > 2 and not fields[-1]:
         fields.pop()
     if len(fields) == 2:
@@ -287,15 +307,16 @@ def _parse_timestamp(field: str, line_number: int, naive_time_zone: tzinfo | Non
             moment = datetime.fromisoformat(field)
         else:
             raise ValueError(field)
-    except ValueError:
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # OverflowError: a time at the very edge of the calendar (year 1 or 9999) that UTC cannot hold.
         raise TemperatureLogError(
             "time '{time}' is not ISO-8601 (2026-03-02T08:00:00+01:00) or dd/mm/yyyy hh:mm[:ss].",
             line_number=line_number,
             code="temperature_log_timestamp",
             time=field,
         ) from None
-    if moment.tzinfo is not None:
-        return moment
     if naive_time_zone is None:
         raise TemperatureLogError(
             "time '{time}' has no time zone: give the logger's time zone to read this file.",
@@ -304,7 +325,17 @@ def _parse_timestamp(field: str, line_number: int, naive_time_zone: tzinfo | Non
             time=field,
         )
     localised = moment.replace(tzinfo=naive_time_zone)
-    if localised.astimezone(UTC).astimezone(naive_time_zone).replace(tzinfo=None) != moment:
+    try:
+        instant = localised.astimezone(UTC)
+        round_trip = instant.astimezone(naive_time_zone).replace(tzinfo=None)
+    except OverflowError:
+        raise TemperatureLogError(
+            "time '{time}' is not ISO-8601 (2026-03-02T08:00:00+01:00) or dd/mm/yyyy hh:mm[:ss].",
+            line_number=line_number,
+            code="temperature_log_timestamp",
+            time=field,
+        ) from None
+    if round_trip != moment:
         raise TemperatureLogError(
             "time '{time}' does not exist in the logger's time zone (clocks moved forward).",
             line_number=line_number,
@@ -338,6 +369,10 @@ def _parse_temperature_c(field: str, unit: TemperatureUnit, line_number: int) ->
             "temperature '{value}' is not a number.", line_number=line_number, code="temperature_log_value", value=field
         )
     value = float(number.replace(",", "."))
+    if not math.isfinite(value):
+        raise TemperatureLogError(
+            "temperature '{value}' is not a number.", line_number=line_number, code="temperature_log_value", value=field
+        )
     temperature_c = fahrenheit_to_celsius(value) if unit is TemperatureUnit.FAHRENHEIT else value
     if temperature_c < ABSOLUTE_ZERO_C:
         raise TemperatureLogError(

@@ -18,7 +18,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -244,10 +244,9 @@ def parse_csv(content: bytes | str, *, subject_code: str, preset: Preset, zone: 
     if not header_line:
         raise KineticEntryRefused("the file is empty.", code="kinetics_bad_file")
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header: list[str] | None = None
     entries: list[KineticEntry] = []
-    for number, row in enumerate(reader, start=1):
+    for number, row in enumerate(_csv_rows(text, delimiter), start=1):
         if not any(cell.strip() for cell in row):
             continue
         if header is None:
@@ -290,6 +289,26 @@ def parse_csv(content: bytes | str, *, subject_code: str, preset: Preset, zone: 
     if not entries:
         raise KineticEntryRefused("the file has no result rows.", code="kinetics_bad_file")
     return entries
+
+
+def _csv_rows(text: str, delimiter: str) -> Iterator[list[str]]:
+    """The rows of the file; the csv module's one refusal (a field longer than its limit) names its line."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            raise KineticEntryRefused(
+                "a field is longer than {limit} characters.",
+                code="kinetics_bad_row",
+                line=number + 1,
+                limit=csv.field_size_limit(),
+            ) from None
+        number += 1
+        yield row
 
 
 def entries_from_objects(

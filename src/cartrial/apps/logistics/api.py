@@ -20,12 +20,13 @@ from cartrial.apps.logistics.forms import ACTIONS, action_form, action_perform, 
 from cartrial.apps.logistics.labels import labels_pdf
 from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.presenters import label_specs
-from cartrial.apps.logistics.services import deviation_text
+from cartrial.apps.logistics.services import deviation_text, temperature_log_refused
 from cartrial.apps.text import api_language, form_invalid, render
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.roles import Action
+from cartrial.domain.temperature import TemperatureLogError, logger_file_text
 from cartrial.domain.vein_to_vein import INTERVALS, summarise
 
 router = Router(tags=["logistics"])
@@ -337,7 +338,13 @@ def logistics_action(request: HttpRequest, code: str, action: str, payload: Acti
 
 @router.post("/subjects/{code}/temperature-logs", response=ActionOut, summary="Import a data-logger CSV for a shipment")
 def logistics_temperature_log(request: HttpRequest, code: str, payload: TemperatureLogIn) -> Any:
-    upload = SimpleUploadedFile(payload.file_name, payload.csv.encode("utf-8"), content_type="text/csv")
+    reach_subject(request.user, code, Action.IMPORT_TEMPERATURE_LOG)  # 404/403 before anything is said of the file
+    try:
+        # JSON can carry what no file holds (a lone surrogate): refused as the page refuses such a file.
+        text = logger_file_text(payload.csv)
+    except TemperatureLogError as error:
+        raise temperature_log_refused(error, item="csv") from None
+    upload = SimpleUploadedFile(payload.file_name, text.encode("utf-8"), content_type="text/csv")
     return _perform(
         request,
         code,

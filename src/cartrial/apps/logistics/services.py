@@ -1218,6 +1218,13 @@ def infusion_record(
 # --- temperature logs --------------------------------------------------------------------------
 
 
+def temperature_log_refused(error: TemperatureLogError, item: str = "file") -> InvalidInput:
+    """A logger file that cannot be read with certainty, as the refusal of the import (the whole file)."""
+    return InvalidInput(
+        "Temperature file refused, nothing imported. {problem}", code=error.code, item=item, problem=error.message
+    )
+
+
 def temperature_log_import(
     *,
     actor: Actor,
@@ -1266,9 +1273,7 @@ def temperature_log_import(
     try:
         log = parse_temperature_log(content, naive_time_zone=zone)
     except TemperatureLogError as error:
-        raise InvalidInput(
-            "Temperature file refused, nothing imported. {problem}", code=error.code, item="file", problem=error.message
-        ) from None
+        raise temperature_log_refused(error) from None
     product = protocol.product(shipment.product_code)
     limits = TemperatureLimits(product.min_temperature_c, product.max_temperature_c)
     excursions = detect_excursions(log.readings, limits)
