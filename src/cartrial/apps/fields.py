@@ -39,6 +39,15 @@ class CenterDateTimeField(forms.DateTimeField):
         return parsed
 
 
+def center_wall_clock(value: datetime, time_zone: str) -> datetime:
+    """A stored instant as the center's wall-clock time, naive: what a `CenterDateTimeField` shows.
+
+    Given an aware value, Django would show it in the server's zone (UTC); typed back, it would then be
+    read as the center's time and move by the zone's offset at each save.
+    """
+    return value.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+
+
 def at_center(value: datetime | None, time_zone: str) -> datetime | None:
     """A typed time as an aware instant: a naive value is the wall-clock time in `time_zone`."""
     if value is None or value.tzinfo is not None:

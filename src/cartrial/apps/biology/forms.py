@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.biology.entries import MAX_CSV_BYTES, KineticEntry, KineticEntryRefused, parse_entry
 from cartrial.apps.biology.presenters import MARKER_TITLES
+from cartrial.apps.fields import CenterDateTimeField, at_center
 from cartrial.domain.kinetics import OBSERVED_MARKERS, Preset
 from cartrial.domain.lab_catalogue import ANALYTES
 
@@ -21,11 +22,10 @@ from cartrial.domain.lab_catalogue import ANALYTES
 class SampleForm(forms.Form):
     """One sample time and, for each kinetic marker measured on it, value or "< LoQ", unit and LoQ."""
 
-    sampled_at = forms.DateTimeField(
+    # The center's wall-clock time, kept naive until `at_center` (Django's DateTimeField reads it in UTC).
+    sampled_at = CenterDateTimeField(
         label=_("Sample date and time (center's time zone)"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        error_messages={"required": _("Give the sample date and time."), "invalid": _("Enter a date and a time.")},
+        error_messages={"required": _("Give the sample date and time.")},
     )
 
     def __init__(self, *args: object, preset: Preset, **kwargs: object) -> None:
@@ -82,7 +82,7 @@ class SampleForm(forms.Form):
                 )
             fields = {
                 "marker": marker,
-                "sampled_at": moment.replace(tzinfo=None).replace(tzinfo=zone),
+                "sampled_at": at_center(moment, zone.key),
                 "value": "" if below else value,
                 "unit": self.cleaned_data.get(f"{marker}_unit") or "",
                 "loq": loq,

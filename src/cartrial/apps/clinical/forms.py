@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils.translation import gettext
@@ -12,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.services import LabObservationInput
-from cartrial.apps.fields import CenterDateTimeField, at_center
+from cartrial.apps.fields import CenterDateTimeField, at_center, center_wall_clock
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.eligibility import (
     EULAR_ACR_2019_CRITERIA,
@@ -267,7 +266,7 @@ def screening_initial(
                 f"{analyte}_unit": row.unit,
                 f"{analyte}_lower_limit": row.lower_limit,
                 f"{analyte}_upper_limit": row.upper_limit,
-                f"{analyte}_sampled_at": row.sampled_at.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None),
+                f"{analyte}_sampled_at": center_wall_clock(row.sampled_at, time_zone),
             }
         )
     return initial
