@@ -540,3 +540,40 @@ def test_the_main_path_through_the_pages_stores_the_times_typed(
         "infuse.infused_on",
     }
     assert expected <= checked, expected - checked
+
+
+# --- the consent page's dates (plain date inputs, no Django form) ----------------------------------------
+
+
+def _form_by_testid(page: str, testid: str) -> str:
+    match = re.search(rf'<form[^>]*data-testid="{testid}".*?</form>', page, re.S)
+    assert match is not None, f"no form {testid} on the page"
+    return match.group(0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("center", ["BDX", "MTL"])
+def test_the_consent_pages_date_is_the_centers_today_and_is_stored_as_shown(
+    world: Any, center: str, language: str
+) -> None:
+    """At 22:30 in Montréal it is already tomorrow in UTC (and 04:30 in Paris): the date shown and stored
+    is the center's."""
+    from cartrial.apps import clock
+    from cartrial.apps.subjects.models import ConsentWithdrawal
+    from cartrial.domain.pathway import State
+
+    now = datetime(2026, 11, 2, 3, 30, tzinfo=ZoneInfo("UTC"))
+    local_day = now.astimezone(ZoneInfo(world.centers[center].time_zone)).date()
+    with clock.frozen_at(now):
+        subject = world.new_subject(center, State.SCREENING)
+        client = world.client_for(f"{center.lower()}.investigator")
+        client.cookies["django_language"] = language
+        url = f"/subjects/{subject.code}/consent/"
+        form = _form_by_testid(client.get(url).content.decode(), "withdraw-form")
+        posted = browser_post(form)
+        assert posted["date"] == local_day.isoformat()
+        posted |= {"confirm": "yes", "reason": "Ne souhaite plus participer"}
+        response = client.post(url, posted)
+        assert response.status_code == 302, response.content.decode()[-1500:]
+    assert ConsentWithdrawal.objects.get(subject=subject).withdrawn_on == local_day
