@@ -188,13 +188,19 @@ def signature_apply(
         entity_id=entity_id,
         content_sha256=digest,
     )
+    # The signature is a record of its own: one entry names it, and says what it signs. Audited under
+    # the signed record, it would give that record a second entry in the same action (issue 8).
     audit_record(
         actor=actor,
         event=AuditEvent.SIGNATURE_APPLIED,
-        entity=entity,
-        entity_id=entity_id,
+        entity="signature",
+        entity_id=str(signature.pk),
         subject_code=subject_code,
-        changes=[Change("meaning", None, meaning), Change("content_sha256", None, digest)],
+        changes=[
+            Change("signed", None, f"{entity} {entity_id}"),
+            Change("meaning", None, meaning),
+            Change("content_sha256", None, digest),
+        ],
     )
     return signature
 
