@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from cartrial.domain.pathway import (
@@ -95,6 +95,7 @@ def test_no_consent_yet_is_not_outdated_in_pre_screening() -> None:
 def test_allowed_steps_under_a_consent_problem_are_only_exits(state: State, outdated: bool, withdrawn: bool) -> None:
     facts = replace(ALL_GOOD, consent_current=not outdated, consent_withdrawn=withdrawn)
     offered = set(allowed_steps(state, facts, RULES))
+    event("consent outdated or withdrawn" if outdated or withdrawn else "consent in order")
     if outdated or withdrawn:
         assert offered <= CONSENT_EXEMPT_STEPS
     assert {Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH} <= offered

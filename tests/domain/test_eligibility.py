@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, find, given, settings
 from hypothesis import strategies as st
 
 from cartrial.domain.eligibility import (
@@ -485,6 +485,27 @@ criteria_lists = st.lists(st.tuples(rules, st.sampled_from(("inclusion", "exclus
 )
 
 
+def _partial_verdict(case: tuple[list[Criterion], dict[str, object], set[str]]) -> Verdict:
+    criteria, facts, withheld = case
+    return evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld}).verdict
+
+
+@pytest.mark.parametrize("verdict", list(Verdict), ids=lambda v: v.value)
+def test_the_criteria_generator_reaches_each_partial_verdict(verdict: Verdict) -> None:
+    """The property below asserts per partial verdict (eligible, not eligible, incomplete): each is reached,
+    the incomplete one with some criteria decided (the case where completion must not reverse them)."""
+    cases = st.tuples(criteria_lists, full_facts, st.sets(st.sampled_from(sorted(CATALOGUE))))
+
+    def reached(case: tuple[list[Criterion], dict[str, object], set[str]]) -> bool:
+        if _partial_verdict(case) is not verdict:
+            return False
+        criteria, facts, withheld = case
+        partial = evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld})
+        return verdict is not Verdict.INCOMPLETE or any(r.outcome is not MISSING for r in partial.results)
+
+    assert _partial_verdict(find(cases, reached, settings=settings(database=None))) is verdict
+
+
 @settings(max_examples=200)
 @given(criteria_lists, full_facts, st.sets(st.sampled_from(sorted(CATALOGUE))))
 def test_adding_missing_data_settles_criteria_but_never_reverses_them(
@@ -493,6 +514,7 @@ def test_adding_missing_data_settles_criteria_but_never_reverses_them(
     validate_rules(criteria, CATALOGUE)
     partial = evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld})
     complete = evaluate(criteria, facts)
+    event(f"partial verdict {partial.verdict.value}")
     assert MISSING not in [r.outcome for r in complete.results]
     for before, after in zip(partial.results, complete.results, strict=True):
         if before.outcome is not MISSING:

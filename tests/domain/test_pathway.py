@@ -333,6 +333,16 @@ def test_infusion_unreachable_when_a_required_state_is_removed_from_the_graph(re
     assert State.INFUSED not in _reachable(State.PRE_SCREENING, without=required)
 
 
+def test_the_move_generator_stops_in_active_states_beyond_screening() -> None:
+    """The exit property below asserts from active states: the moves stop in some beyond screening."""
+    found = find(
+        moves_strategy(),
+        lambda moves: _play(moves)[0][-1] in ACTIVE_STATES - {State.PRE_SCREENING, State.SCREENING},
+        settings=settings(max_examples=5000, database=None),
+    )
+    assert _play(found)[0][-1] in ACTIVE_STATES
+
+
 @settings(max_examples=200, deadline=None)
 @given(moves_strategy(), st.sampled_from([Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH]))
 def test_exit_possible_from_every_active_state_and_final(moves, exit_step) -> None:

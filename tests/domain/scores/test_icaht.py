@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, find, given, settings
 from hypothesis import strategies as st
 
 from cartrial.domain.scores import icaht
@@ -178,6 +178,16 @@ series = st.dictionaries(
 )
 
 
+def test_the_series_generator_reaches_series_graded_early_and_late_above_0() -> None:
+    """The property below compares grades only where both exist: the generator gives such series."""
+
+    def graded(counts: dict[int, float]) -> bool:
+        result = grade_icaht(anc=[AncValue(d, a) for d, a in counts.items()])
+        return bool(result.early.grade and result.late.grade)
+
+    assert graded(find(series, graded, settings=settings(database=None)))
+
+
 @FAST
 @given(counts=series, data=st.data())
 def test_lowering_one_count_never_lowers_a_grade(counts: dict[int, float], data: st.DataObject) -> None:
@@ -187,6 +197,7 @@ def test_lowering_one_count_never_lowers_a_grade(counts: dict[int, float], data:
     rule = data.draw(st.sampled_from(["cumulative", "longest_episode"]))
     before = grade_icaht(anc=[AncValue(d, a) for d, a in counts.items()], early_duration=rule)
     after = grade_icaht(anc=[AncValue(d, a) for d, a in lowered.items()], early_duration=rule)
+    event(f"graded: early {before.early.grade is not None}, late {before.late.grade is not None}")
     for old, new in ((before.early.grade, after.early.grade), (before.late.grade, after.late.grade)):
         assert (old is None) == (new is None)
         if old is not None and new is not None:
