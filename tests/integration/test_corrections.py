@@ -264,7 +264,12 @@ def test_a_collection_end_correction_re_evaluates_the_transit_deviation(world: A
     assert closed.status == "closed"
     assert closed.closed_at is not None and closed.closed_by_id == world.users["bdx.apheresis"].pk
     assert "Back to the apheresis sheet" in closed.closing_reason
-    assert AuditEntry.objects.filter(event="logistics.deviation_closed", entity_id=str(closed.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            event="logistics.deviation_closed", entity="deviation", entity_id=str(closed.pk)
+        ).count()
+        == 1
+    )
 
 
 def test_a_lab_receipt_time_correction_opens_the_transit_deviation_it_implies(world: Any) -> None:
