@@ -36,6 +36,8 @@ from django.urls import get_resolver
 from django.utils import translation
 
 from cartrial.apps.fields import CenterDateTimeField, at_center, center_wall_clock
+from cartrial.apps.pathway.forms import correction_initial
+from cartrial.domain.corrections import CORRECTABLE, parse_corrected_value
 from cartrial.domain.kinetics import preset_named
 from cartrial.domain.scores.registry import CALCULATORS
 from cartrial.protocols import active_protocol
@@ -108,7 +110,8 @@ def _app_forms() -> list[type[forms.Form]]:
 
 
 def _constructions(form_class: type[forms.Form], language: str) -> Iterator[dict[str, Any]]:
-    """The keyword arguments each form is built with by its page (one set per calculator for calculators)."""
+    """The keyword arguments each form is built with by its page: one set per calculator for calculators,
+    per correctable field (signed and not) for the correction form."""
     wanted = [
         name
         for name, parameter in inspect.signature(form_class.__init__).parameters.items()
@@ -123,6 +126,14 @@ def _constructions(form_class: type[forms.Form], language: str) -> Iterator[dict
     if "inputs" in wanted:
         for calculator in CALCULATORS.values():
             yield {name: known[name] for name in wanted if name != "inputs"} | {"inputs": dict(calculator.inputs)}
+        return
+    if "spec" in wanted:
+        for record in CORRECTABLE.values():
+            for spec in record.fields:
+                yield {name: known[name] for name in wanted if name not in ("spec", "signed")} | {
+                    "spec": spec,
+                    "signed": record.covered_by is not None,
+                }
         return
     unknown = [name for name in wanted if name not in known]
     assert not unknown, f"{form_class.__qualname__} needs {unknown}: say here how its page builds it"
@@ -139,7 +150,8 @@ class TemporalField:
     name: str
 
     def __str__(self) -> str:
-        return f"{self.form_class.__qualname__}.{self.name}"
+        spec = self.build("en").__dict__.get("spec")  # the correction form: which stored field it corrects
+        return f"{self.form_class.__qualname__}.{self.name}" + (f"[{spec.name}]" if spec is not None else "")
 
     def build(self, language: str, **form_args: Any) -> forms.Form:
         kwargs = list(_constructions(self.form_class, language))[self.kwargs_index]
@@ -258,6 +270,23 @@ def _round_trip(field: TemporalField, language: str, initial: Any) -> tuple[str,
         return html, bound.cleaned_data.get(field.name)
 
 
+def _shown_initial(field: TemporalField, stored: date | datetime, zone: str) -> Any:
+    """The initial value the page gives the field for a stored value: the correction form's own function
+    (it shows the stored record), else a stored instant as the center's wall-clock time."""
+    spec = field.build("en").__dict__.get("spec")
+    if spec is not None:
+        return correction_initial(spec, stored, zone)["value"]
+    return center_wall_clock(stored, zone) if isinstance(stored, datetime) else stored
+
+
+def _as_stored(field: TemporalField, cleaned: Any, zone: str) -> Any:
+    """The cleaned value as the app stores it: the correction form's parser, else `at_center`."""
+    spec = field.build("en").__dict__.get("spec")
+    if spec is not None:
+        return parse_corrected_value(spec, cleaned, ZoneInfo(zone))
+    return at_center(cleaned, zone) if isinstance(cleaned, datetime) else cleaned
+
+
 @pytest.mark.parametrize("field", TEMPORAL_FIELDS, ids=str)
 def test_every_date_and_time_field_round_trips(field: TemporalField) -> None:
     form_field = field.build("en").fields[field.name]
@@ -268,19 +297,20 @@ def test_every_date_and_time_field_round_trips(field: TemporalField) -> None:
         for zone in ZONES:
             for language in LANGUAGES:
                 for stored in stored_instants(zone):
-                    html, cleaned = _round_trip(field, language, center_wall_clock(stored, zone))
+                    html, cleaned = _round_trip(field, language, _shown_initial(field, stored, zone))
                     shown = f'value="{stored.astimezone(ZoneInfo(zone)):%Y-%m-%dT%H:%M}"'
                     assert shown in html, f"{field} shows {html} for {stored} in {zone}"
-                    assert at_center(cleaned, zone) == stored, (
+                    assert _as_stored(field, cleaned, zone) == stored, (
                         f"{field}: {stored} came back {cleaned} ({zone}, {language})"
                     )
     elif isinstance(form_field, forms.DateField):
         assert form_field.widget.input_type == "date", f"{field}: a browser date picker"
         for language in LANGUAGES:
             for stored_date in STORED_DATES:
-                html, cleaned = _round_trip(field, language, stored_date)
+                html, cleaned = _round_trip(field, language, _shown_initial(field, stored_date, "Europe/Paris"))
                 assert f'value="{stored_date.isoformat()}"' in html, f"{field} shows {html}"
-                assert cleaned == stored_date, f"{field}: {stored_date} came back {cleaned} ({language})"
+                back = _as_stored(field, cleaned, "Europe/Paris")
+                assert back == stored_date, f"{field}: {stored_date} came back {back} ({language})"
     else:
         pytest.fail(f"{field}: a {type(form_field).__name__}; write how its value is typed and stored, then test it")
 

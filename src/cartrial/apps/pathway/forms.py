@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField
+from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField, center_wall_clock
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.corrections import CorrectableField, ValueType
 from cartrial.domain.scores.input_fields import BooleanInput, ChoiceInput, ChoiceListInput, InputField, IntegerInput
@@ -246,7 +245,7 @@ def _screening_item_field(item: InputField) -> forms.Field:
 def correction_initial(spec: CorrectableField, current: object, time_zone: str) -> dict[str, Any]:
     """The form's starting point: the value stored now, as its field shows it."""
     if spec.type is ValueType.INSTANT and isinstance(current, datetime):
-        return {"value": current.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)}
+        return {"value": center_wall_clock(current, time_zone)}
     if spec.type is ValueType.SCREENING_ITEM:
         if isinstance(current, bool):
             return {"value": "yes" if current else "no"}
