@@ -1,4 +1,4 @@
-"""Form fields the apps share: times typed at a center, scanned codes.
+"""Form fields the apps share: times typed at a center, scanned codes, numbers with plausible bounds.
 
 A nurse types the wall-clock time of her ward; the API may send an ISO time with an offset.
 `CenterDateTimeField` keeps a naive value naive and `at_center` attaches the center's zone, so
@@ -53,3 +53,19 @@ def at_center(value: datetime | None, time_zone: str) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=ZoneInfo(time_zone))
+
+
+def _attribute(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
+
+
+def plausible_number_field(
+    bounds: tuple[float, float], *, label: Any, required: bool = True, integer: bool = False
+) -> forms.Field:
+    """A number whose browser bounds (`min`/`max`) are the catalogue's plausible range
+    (`domain/quantities.py`, `domain/lab_catalogue.py`). The form itself does not refuse a value
+    outside: the domain does, in its own words and on this field, for the page and the API alike."""
+    low, high = bounds
+    attrs = {"min": _attribute(low), "max": _attribute(high), "step": "1" if integer else "any"}
+    field_class = forms.IntegerField if integer else forms.FloatField
+    return field_class(label=label, required=required, widget=forms.NumberInput(attrs=attrs))

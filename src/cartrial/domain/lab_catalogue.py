@@ -8,38 +8,64 @@ be stored and in which unit. Unit *conversions* stay in `cartrial.domain.units`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from cartrial.domain.errors import InvalidInput
-from cartrial.domain.text import N_, label
+from cartrial.domain.quantities import Quantity, plausible_check, plausible_optional
+from cartrial.domain.text import N_, Message, label
 
 
 @dataclass(frozen=True)
 class AnalyteSpec:
-    """One analyte: stable code, label (a msgid: adapters translate it), accepted units (the first is the usual one)."""
+    """One analyte: stable code, label (a msgid: adapters translate it), accepted units (the first is the
+    usual one) with the plausible range of a result in each (`ranges[unit] = (minimum, maximum)`)."""
 
     code: str
     label: str
-    units: tuple[str, ...]
+    ranges: Mapping[str, tuple[float, float]]
     kinetic_marker: bool = False
 
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(self.ranges)
 
+    def quantity(self, unit: str) -> Quantity:
+        """The analyte reported in `unit` as a numeric input item of the catalogue (`domain/quantities.py`)."""
+        minimum, maximum = self.ranges[unit]
+        return Quantity(f"lab.{self.code}", self.label, unit, minimum, maximum)
+
+    def bounds(self) -> tuple[float, float]:
+        """The widest (min, max) over the accepted units, for a form whose unit is chosen beside the value."""
+        return min(low for low, _ in self.ranges.values()), max(high for _, high in self.ranges.values())
+
+
+# Plausible ranges: physiology's extremes and the widest values labs report, not reference ranges
+# (a creatinine of 1500 µmol/L is plausible in acute kidney injury; 10⁹ is a typing error).
 CATALOGUE: tuple[AnalyteSpec, ...] = (
-    AnalyteSpec("creatinine", N_("Creatinine"), ("umol/L", "mg/dL")),
-    AnalyteSpec("upcr", N_("Urine protein/creatinine ratio"), ("mg/mmol", "g/g")),
-    AnalyteSpec("c3", N_("Complement C3"), ("g/L", "mg/dL")),
-    AnalyteSpec("c4", N_("Complement C4"), ("g/L", "mg/dL")),
-    AnalyteSpec("igg", N_("Immunoglobulin G"), ("g/L", "mg/dL")),
-    AnalyteSpec("hemoglobin", N_("Haemoglobin"), ("g/dL", "g/L", "mmol/L")),
-    AnalyteSpec("wbc", N_("White blood cells"), ("10^9/L",)),
-    AnalyteSpec("neutrophils", N_("Neutrophils"), ("10^9/L",)),
-    AnalyteSpec("lymphocytes", N_("Lymphocytes"), ("10^9/L",)),
-    AnalyteSpec("platelets", N_("Platelets"), ("10^9/L",)),
-    AnalyteSpec("cd3", N_("CD3+ T cells"), ("cells/µL",)),
-    AnalyteSpec("crp", N_("C-reactive protein"), ("mg/L",)),
-    AnalyteSpec("anti_dsdna", N_("Anti-dsDNA antibodies"), ("IU/mL",), kinetic_marker=True),
-    AnalyteSpec("b_cells", N_("CD19+ B cells"), ("cells/µL",), kinetic_marker=True),
-    AnalyteSpec("car_t", N_("CAR-T cells (transgene)"), ("copies/µg", "cells/µL"), kinetic_marker=True),
+    AnalyteSpec("creatinine", N_("Creatinine"), {"umol/L": (5, 2000), "mg/dL": (0.05, 25)}),
+    AnalyteSpec("upcr", N_("Urine protein/creatinine ratio"), {"mg/mmol": (0, 2000), "g/g": (0, 20)}),
+    AnalyteSpec("c3", N_("Complement C3"), {"g/L": (0, 5), "mg/dL": (0, 500)}),
+    AnalyteSpec("c4", N_("Complement C4"), {"g/L": (0, 2), "mg/dL": (0, 200)}),
+    AnalyteSpec("igg", N_("Immunoglobulin G"), {"g/L": (0, 100), "mg/dL": (0, 10_000)}),
+    AnalyteSpec("hemoglobin", N_("Haemoglobin"), {"g/dL": (1, 25), "g/L": (10, 250), "mmol/L": (0.6, 15.5)}),
+    AnalyteSpec("wbc", N_("White blood cells"), {"10^9/L": (0, 500)}),
+    AnalyteSpec("neutrophils", N_("Neutrophils"), {"10^9/L": (0, 300)}),
+    AnalyteSpec("lymphocytes", N_("Lymphocytes"), {"10^9/L": (0, 500)}),
+    AnalyteSpec("platelets", N_("Platelets"), {"10^9/L": (0, 2000)}),
+    # Normal CD3+ counts are ~700–2100/µL; 20 000/µL would be a T-cell leukaemia.
+    AnalyteSpec("cd3", N_("CD3+ T cells"), {"cells/µL": (0, 20_000)}),
+    AnalyteSpec("crp", N_("C-reactive protein"), {"mg/L": (0, 1000)}),
+    # Kinetic markers (kinetics.md): anti-dsDNA assays report up to a few thousand IU/mL after dilution;
+    # B cells are ~100–500/µL; CAR-T peaks reach 10²–10³ cells/µL (10⁴–10⁵ copies/µg DNA) in lupus.
+    AnalyteSpec("anti_dsdna", N_("Anti-dsDNA antibodies"), {"IU/mL": (0, 10_000)}, kinetic_marker=True),
+    AnalyteSpec("b_cells", N_("CD19+ B cells"), {"cells/µL": (0, 5000)}, kinetic_marker=True),
+    AnalyteSpec(
+        "car_t",
+        N_("CAR-T cells (transgene)"),
+        {"copies/µg": (0, 10_000_000), "cells/µL": (0, 100_000)},
+        kinetic_marker=True,
+    ),
 )
 
 ANALYTES: dict[str, AnalyteSpec] = {spec.code: spec for spec in CATALOGUE}
@@ -139,4 +165,37 @@ def validate_lab_value(
             low=low,
             high=high,
         )
+    lab_value_plausible_check(spec, canonical_unit, value=checked, lower_limit=low, upper_limit=high, loq=loq)
     return LabValue(analyte, checked, canonical_unit, low, high, loq)
+
+
+# How a refusal names each number of a lab value, after the analyte's label.
+_PLAUSIBLE_NAMES = {
+    "lower_limit": N_("{analyte} (lower limit of normal)"),
+    "upper_limit": N_("{analyte} (upper limit of normal)"),
+    "limit_of_quantification": N_("{analyte} (limit of quantification)"),
+}
+
+
+def lab_value_plausible_check(
+    spec: AnalyteSpec,
+    unit: str,
+    *,
+    value: float | None,
+    lower_limit: float | None = None,
+    upper_limit: float | None = None,
+    loq: float | None = None,
+) -> None:
+    """Each number of a lab value within the analyte's plausible range in `unit` (a canonical unit).
+
+    The limit of quantification may lie below the range's minimum (an assay reads lower than any
+    patient), never above its maximum.
+    """
+    quantity = spec.quantity(unit)
+    plausible_optional(quantity, value, item="value")
+    for item, number in (("lower_limit", lower_limit), ("upper_limit", upper_limit)):
+        name = Message(_PLAUSIBLE_NAMES[item], {"analyte": label(spec.label)})
+        plausible_optional(quantity, number, item=item, name=name)
+    if loq is not None:
+        name = Message(_PLAUSIBLE_NAMES["limit_of_quantification"], {"analyte": label(spec.label)})
+        plausible_check(replace(quantity, minimum=0), loq, item="limit_of_quantification", name=name)

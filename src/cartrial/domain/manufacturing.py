@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cartrial.domain.errors import InvalidInput
-from cartrial.domain.text import N_, Message
+from cartrial.domain.quantities import QC_PHYSICAL_LIMITS, Quantity, plausible_check
+from cartrial.domain.text import N_, Message, ProtocolText
 
 
 class BatchStatus(StrEnum):
@@ -74,6 +75,9 @@ class QcSpecification:
     unit: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    # What a result in this unit can be at all (a percentage 0–100): a result outside is refused, not
+    # judged. From the catalogue by unit (`quantities.QC_PHYSICAL_LIMITS`) or the test's `plausible`.
+    plausible: Quantity | None = None
 
     def describe(self) -> Message:
         """The acceptance criterion as the lab reads it ("≥ 70 %", "negative"), for an adapter to render."""
@@ -119,15 +123,63 @@ def parse_release_specification(raw: Sequence[Mapping[str, object]]) -> dict[str
                 code="release_spec_invalid",
                 test=code,
             )
+        unit = str(item.get("unit", ""))
+        low = float(minimum) if isinstance(minimum, int | float) else None
+        high = float(maximum) if isinstance(maximum, int | float) else None
+        plausible = _plausible_range(code, unit, item.get("plausible")) if kind is QcKind.NUMERIC else None
+        if plausible is not None:
+            for limit in (low, high):
+                if limit is not None and not plausible.contains(limit):
+                    raise InvalidInput(
+                        "release test {test}: the specification limit {limit} {unit} lies outside what a result "
+                        "can be ({minimum}–{maximum} {unit})",
+                        code="release_spec_invalid",
+                        test=code,
+                        limit=limit,
+                        unit=unit,
+                        minimum=plausible.minimum,
+                        maximum=plausible.maximum,
+                    )
         tests[code] = QcSpecification(
             code=code,
             label={"en": str(label["en"]), "fr": str(label["fr"])},
             kind=kind,
-            unit=str(item.get("unit", "")),
-            minimum=float(minimum) if isinstance(minimum, int | float) else None,
-            maximum=float(maximum) if isinstance(maximum, int | float) else None,
+            unit=unit,
+            minimum=low,
+            maximum=high,
+            plausible=plausible,
         )
     return tests
+
+
+def _plausible_range(code: str, unit: str, declared: object) -> Quantity:
+    """The range a numeric test's result can take: the protocol's `plausible: [min, max]` for the test,
+    else the physical limits of its unit in the catalogue; a unit unknown to both is refused."""
+    if declared is not None:
+        if (
+            not isinstance(declared, Sequence)
+            or isinstance(declared, str)
+            or len(declared) != 2
+            or not all(isinstance(bound, int | float) and not isinstance(bound, bool) for bound in declared)
+            or not declared[0] < declared[1]
+        ):
+            raise InvalidInput(
+                "release test {test}: plausible must be [minimum, maximum] with minimum < maximum",
+                code="release_spec_invalid",
+                test=code,
+            )
+        return Quantity(f"qc.{code}", N_("Release test result"), unit, float(declared[0]), float(declared[1]))
+    known = QC_PHYSICAL_LIMITS.get(unit)
+    if known is None:
+        raise InvalidInput(
+            "release test {test}: no physical limits are known for the unit '{unit}' (known: {units}); "
+            "give plausible: [minimum, maximum]",
+            code="release_spec_invalid",
+            test=code,
+            unit=unit,
+            units=sorted(QC_PHYSICAL_LIMITS),
+        )
+    return known
 
 
 _NEGATIVE_WORDS = {"negative", "négatif", "negatif", "neg", "nég"}
@@ -177,6 +229,9 @@ def judge_qc_result(code: str, value: str, specification: ReleaseSpecification) 
         ) from None
     if not math.isfinite(number) or number < 0:
         raise QcResultInvalid("The result of {test} must be a finite, non-negative number.", item="value", test=code)
+    if spec.plausible is not None:
+        # Outside what the unit allows (a viability of 150 %) is a wrong result, never "conforming".
+        plausible_check(spec.plausible, number, item="value", name=ProtocolText(spec.label))
     conforms = (spec.minimum is None or number >= spec.minimum) and (spec.maximum is None or number <= spec.maximum)
     return QcJudgement(code, f"{number:g}", number, conforms)
 

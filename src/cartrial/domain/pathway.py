@@ -223,6 +223,8 @@ class PathwayRules:
     lymphodepletion_window_days: tuple[int, int]
     # Withdrawing consent exits the study (True) or freezes the pathway until an exit is recorded.
     consent_withdrawal_exits_study: bool
+    # A planned date (apheresis, D0) at most this many days ahead of today: beyond, a typing error.
+    planning_horizon_days: int = 180
 
 
 @dataclass(frozen=True)

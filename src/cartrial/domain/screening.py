@@ -36,6 +36,7 @@ from cartrial.domain.eligibility import (
     overall_verdict,
 )
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.quantities import ANA_TITER
 from cartrial.domain.scores.errors import CalculatorInputError
 from cartrial.domain.scores.input_fields import (
     BooleanInput,
@@ -67,9 +68,6 @@ def _optional(inner: InputField) -> _Optional:
     return _Optional(description=inner.description, inner=inner, required=False, default=None)
 
 
-# ANA titres are reported as 1:N; 1:10 240 is the usual last dilution, far above any entry rule.
-ANA_TITER_MAX = 100_000
-
 # The screening data contract, shared by the page, the API and the service: one key per item.
 SCREENING_FIELDS: Mapping[str, InputField] = MappingProxyType(
     {
@@ -77,8 +75,9 @@ SCREENING_FIELDS: Mapping[str, InputField] = MappingProxyType(
         "ana_titer": _optional(
             IntegerInput(
                 description=N_("highest ANA titre ever as its denominator (80 for 1:80, 0 if negative)"),
-                minimum=0,
-                maximum=ANA_TITER_MAX,
+                # The plausible range of the catalogue of numeric inputs (domain/quantities.py).
+                minimum=int(ANA_TITER.minimum),
+                maximum=int(ANA_TITER.maximum),
             )
         ),
         "eular_acr_criteria": _optional(

@@ -1,14 +1,15 @@
 """Shipments of apheresis material and of the frozen product: what a dispatch and an arrival must say.
 
 Pure rules the logistics records obey: a courier and a shipper id, a planned arrival after the
-planned departure, an arrival after the departure, and a transit time within the product's
-limit (beyond it the material is still received, and a deviation is opened).
+planned departure, an arrival after the departure, a transit time within the product's limit
+(beyond it the material is still received, and a deviation is opened), and a data-logger file
+whose readings meet the transit and are not in the future.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cartrial.domain.errors import InvalidInput
 
@@ -64,6 +65,42 @@ def arrival_check(departed_at: datetime, arrived_at: datetime, now: datetime) ->
             departure=departed_at,
         )
     not_in_future(arrived_at, now, item="received_at")
+
+
+def logger_period_check(
+    first_reading_at: datetime,
+    last_reading_at: datetime,
+    *,
+    departed_at: datetime,
+    arrived_at: datetime | None,
+    now: datetime,
+) -> None:
+    """A data-logger file belongs to its shipment: no reading in the future (beyond the clock's
+    tolerance), and its readings overlap the transit (departure to arrival, or to now in transit).
+
+    A logger is started while packing and stopped after unpacking, so readings may begin before the
+    departure and end after the arrival; a file that never meets the transit is another shipment's,
+    or its clock or time zone is wrong.
+    """
+    if last_reading_at > now + CLOCK_TOLERANCE:
+        raise InvalidInput(
+            "The readings run until {last} UTC, in the future: check the logger's clock and time zone.",
+            code="temperature_log_in_future",
+            item="file",
+            last=last_reading_at.astimezone(UTC).replace(tzinfo=None),
+        )
+    transit_end = arrived_at or now
+    if last_reading_at < departed_at or first_reading_at > transit_end:
+        raise InvalidInput(
+            "The readings ({first} to {last} UTC) do not cover the shipment's transit ({departed} to {arrived} UTC): "
+            "is it the logger of this shipment?",
+            code="temperature_log_outside_shipment",
+            item="file",
+            first=first_reading_at.astimezone(UTC).replace(tzinfo=None),
+            last=last_reading_at.astimezone(UTC).replace(tzinfo=None),
+            departed=departed_at.astimezone(UTC).replace(tzinfo=None),
+            arrived=transit_end.astimezone(UTC).replace(tzinfo=None),
+        )
 
 
 def transit_hours_beyond_limit(

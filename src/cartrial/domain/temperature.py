@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.quantities import LOGGER_TEMPERATURE_C, plausible_check
 from cartrial.domain.text import N_, Message
 
 DEFAULT_TOLERATED_DURATION_MIN: Final = 0.0
@@ -382,6 +383,13 @@ def _parse_temperature_c(field: str, unit: TemperatureUnit, line_number: int) ->
             value=field,
             unit=unit.value,
         )
+    try:
+        plausible_check(LOGGER_TEMPERATURE_C, temperature_c)
+    except InvalidInput as error:
+        # The catalogue's words, on the line they are about.
+        raise TemperatureLogError(
+            error.message.msgid, line_number=line_number, code=error.code, **error.message.params
+        ) from None
     return temperature_c
 
 

@@ -59,10 +59,23 @@ class _Defaulting(dict[str, str]):
         return "{" + key + "}"
 
 
+@dataclass(frozen=True)
+class ProtocolText:
+    """A text of the protocol file (`{en, fr}`) used as a parameter of a message: shown in the reader's
+    language, e.g. the protocol's name of a release test inside a refusal."""
+
+    texts: Mapping[str, str]
+
+    def __str__(self) -> str:
+        return protocol_text(self.texts, "en")
+
+
 def render_value(value: object, translate: Translate = _untranslated, language: str = "en") -> str:
     """One parameter as text: messages translated, lists joined, numbers in the reader's notation."""
     if isinstance(value, Message):
         return value.render(translate, language)
+    if isinstance(value, ProtocolText):
+        return protocol_text(value.texts, language)
     if isinstance(value, bool):
         return translate(N_("yes") if value else N_("no"))
     if isinstance(value, float | int):
@@ -115,6 +128,8 @@ def message_data(message: Message) -> dict[str, object]:
 def _param_data(value: object) -> object:
     if isinstance(value, Message):
         return message_data(value)
+    if isinstance(value, ProtocolText):
+        return {"protocol_text": dict(value.texts)}
     if isinstance(value, list | tuple):
         return [_param_data(item) for item in value]
     if value is None or isinstance(value, bool | int | float | str):
@@ -132,6 +147,8 @@ def message_from_data(data: Mapping[str, object]) -> Message:
 def _param_value(value: object) -> object:
     if isinstance(value, Mapping) and "msgid" in value:
         return message_from_data(value)
+    if isinstance(value, Mapping) and isinstance(value.get("protocol_text"), Mapping):
+        return ProtocolText({str(k): str(v) for k, v in value["protocol_text"].items()})
     if isinstance(value, list):
         return [_param_value(item) for item in value]
     return value
@@ -153,6 +170,8 @@ def params_to_json(params: Mapping[str, object]) -> dict[str, object]:
 def _to_json(value: object) -> object:
     if isinstance(value, Message):
         return {"msgid": value.msgid, "params": params_to_json(value.params)}
+    if isinstance(value, ProtocolText):
+        return {"protocol_text": dict(value.texts)}
     if isinstance(value, list | tuple):
         return [_to_json(v) for v in value]
     if isinstance(value, datetime):
@@ -171,6 +190,8 @@ def _from_json(value: object) -> object:
     if isinstance(value, dict) and "msgid" in value:
         nested = value.get("params", {})
         return Message(str(value["msgid"]), params_from_json(nested if isinstance(nested, dict) else {}))
+    if isinstance(value, dict) and isinstance(value.get("protocol_text"), dict):
+        return ProtocolText({str(k): str(v) for k, v in value["protocol_text"].items()})
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value

@@ -143,6 +143,9 @@ def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
         raise ProtocolError(path, "pathway.lymphodepletion_window_days", f"window [{low}, {high}] is reversed")
 
 
+# How far ahead a planned date may be when the protocol file does not say (`pathway.planning_horizon_days`).
+DEFAULT_PLANNING_HORIZON_DAYS = 180
+
 # A month and a year of follow-up as whole days from D0: M24 is day 730 as in the visit schedule.
 DAYS_PER_YEAR = 365.25
 
@@ -156,6 +159,7 @@ def _pathway_rules(data: Mapping[str, Any]) -> PathwayRules:
         long_term_follow_up_days=round(pathway["long_term_follow_up_years"] * DAYS_PER_YEAR),
         lymphodepletion_window_days=(low, high),
         consent_withdrawal_exits_study=data["consent"]["withdrawal_exits_study"],
+        planning_horizon_days=pathway.get("planning_horizon_days", DEFAULT_PLANNING_HORIZON_DAYS),
     )
 
 

@@ -37,6 +37,7 @@ NOT_USED_REASONS = {
     "other_unit": gettext_lazy("in a unit the model does not use"),
     "not_infused": gettext_lazy("no infusion date"),
     "zero_without_loq": gettext_lazy("0 without the assay's limit of quantification: not used by the model"),
+    "implausible": gettext_lazy("outside the plausible range: not used by the model"),
 }
 
 

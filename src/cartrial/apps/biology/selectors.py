@@ -3,7 +3,9 @@
 Day since infusion = the calendar date of the sample in the center's time zone minus the
 infusion date (D0), as the protocol counts its visits (D7, D14, M3...). Results before D0 (e.g.
 an anti-dsDNA titre entered at screening) are listed but not used by the model, which starts at
-the infusion. Every subject is reached through the scoped subject selectors first.
+the infusion; so are values outside the marker's plausible range (stored before the checks
+existed): listed with the reason, never given to the fit. Every subject is reached through the
+scoped subject selectors first.
 
 The model's reference cohort is simulated once per (preset, horizon) per process (~0.3-0.8 s)
 and a subject's assessment (fit + band, ~0.3-0.6 s) is kept per exact set of observations, so a
@@ -28,7 +30,7 @@ from cartrial.apps.access import Scope, subjects_in_scope
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
 from cartrial.apps.subjects.models import Subject
-from cartrial.domain.errors import DomainError
+from cartrial.domain.errors import DomainError, InvalidInput
 from cartrial.domain.kinetics import (
     OBSERVED_MARKERS,
     CohortResult,
@@ -43,8 +45,8 @@ from cartrial.domain.kinetics import (
 )
 from cartrial.domain.kinetics.flags import observed_b_cell_reappearance_day
 from cartrial.domain.kinetics.observations import observed_units
+from cartrial.domain.lab_catalogue import ANALYTES, lab_value_plausible_check
 
-KINETICS_CONTEXT = "kinetics"
 # The trial's model: the SLE preset of kinetics.md (priors until the trial's own data re-estimate them).
 KINETICS_PRESET = "sle-default"
 # Bands are simulated over whole years, so a subject's horizon falls on one of a few cached cohorts.
@@ -127,6 +129,9 @@ def _rows(subject: Subject, observations: Iterable[LabObservation], preset: Pres
             reason = "before_infusion"
         elif observation.unit != units[observation.analyte]:
             reason = "other_unit"
+        elif not _plausible(observation):
+            # Stored before the plausibility checks (or by a path that skipped them): listed, never fitted.
+            reason = "implausible"
         elif observation.value == 0 and observation.limit_of_quantification is None:
             # Another form may store a 0 without the assay's limit; the model cannot read it.
             reason = "zero_without_loq"
@@ -145,6 +150,20 @@ def _rows(subject: Subject, observations: Iterable[LabObservation], preset: Pres
             )
         )
     return rows
+
+
+def _plausible(observation: LabObservation) -> bool:
+    """The stored value and LoQ lie within the marker's plausible range in its unit (`domain/lab_catalogue.py`)."""
+    spec = ANALYTES.get(observation.analyte)
+    if spec is None or observation.unit not in spec.ranges:
+        return False
+    try:
+        lab_value_plausible_check(
+            spec, observation.unit, value=observation.value, loq=observation.limit_of_quantification
+        )
+    except InvalidInput:
+        return False
+    return True
 
 
 def subject_kinetic_rows(*, subject: Subject) -> list[KineticRow]:

@@ -2,9 +2,10 @@
 
 Refused before anything is stored (the batch is all or nothing): a subject not infused yet, a
 sample taken before the infusion day (kinetics count from D0; pre-infusion results belong to
-screening), a sample time in the future. A result identical to one already stored (same marker,
-sample time, value, unit and LoQ) is skipped, so re-importing a cumulative lab export adds only
-the new rows.
+screening) or before birth, a sample time in the future, a value or LoQ outside the marker's
+plausible range (`domain/lab_catalogue.py`), each naming its line (CSV) or result (API). A result
+identical to one already stored (same marker, sample time, value, unit and LoQ) is skipped, so
+re-importing a cumulative lab export adds only the new rows.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from zoneinfo import ZoneInfo
 
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused, parse_entry
-from cartrial.apps.biology.selectors import KINETICS_CONTEXT, day_since_infusion, kinetics_preset
+from cartrial.apps.biology.selectors import day_since_infusion, kinetics_preset
 from cartrial.apps.clinical.models import LabObservation
-from cartrial.apps.clinical.selectors import lab_observations
+from cartrial.apps.clinical.selectors import KINETICS_CONTEXT, lab_observations, subject_birth_date
 from cartrial.apps.clinical.services import LabObservationInput, lab_observation_correct, lab_observations_record
 from cartrial.apps.subjects.models import Subject
+from cartrial.domain.chronology import Milestone, chronology_check
+from cartrial.domain.errors import InvalidInput
 from cartrial.domain.kinetics import OBSERVED_MARKERS
+from cartrial.domain.lab_catalogue import ANALYTES, lab_value_plausible_check, normalise_unit
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,19 @@ def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *,
             zone=zone.key,
             **where,
         )
+    birth = subject_birth_date(subject)
+    try:
+        lab_value_plausible_check(ANALYTES[entry.marker], normalise_unit(entry.unit), value=entry.value, loq=entry.loq)
+        if birth is not None:
+            chronology_check(
+                {Milestone.BIRTH: birth, Milestone.KINETIC_SAMPLE: entry.sampled_at},
+                now=now,
+                zone=zone,
+                entered=[Milestone.KINETIC_SAMPLE],
+            )
+    except InvalidInput as error:
+        # The domain's own words, placed on the line (CSV) or result (API) they are about.
+        raise KineticEntryRefused(error.message.msgid, code=error.code, **where, **error.message.params) from None
 
 
 def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequence[KineticEntry]) -> KineticsRecorded:

@@ -66,6 +66,7 @@ def _kinetics_context(reach: Reach, *, compact: bool) -> dict[str, Any]:
     zone = ZoneInfo(subject.center.time_zone)
     return {
         "subject": subject,
+        "scope": reach.scope,
         "state_label": gettext(STATE_LABELS[State(subject.state)]),
         "kinetics": kinetics,
         "assessment": assessment,

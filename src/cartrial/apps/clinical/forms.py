@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.services import LabObservationInput
-from cartrial.apps.fields import CenterDateTimeField, at_center, center_wall_clock
+from cartrial.apps.fields import CenterDateTimeField, at_center, center_wall_clock, plausible_number_field
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.eligibility import (
     EULAR_ACR_2019_CRITERIA,
@@ -19,6 +19,8 @@ from cartrial.domain.eligibility import (
     ORGAN_DOMAINS,
     SLEDAI2K_DESCRIPTORS,
 )
+from cartrial.domain.lab_catalogue import ANALYTES
+from cartrial.domain.quantities import ANA_TITER
 from cartrial.domain.scores.input_fields import (
     BooleanInput,
     ChoiceInput,
@@ -69,8 +71,12 @@ class ScreeningForm(forms.Form):
         required=False,
         choices=[("", _("Not assessed")), ("female", _("Female")), ("male", _("Male"))],
     )
+    # The catalogue's range (domain/quantities.py), checked here too so the page lists every error at once.
     ana_titer = forms.IntegerField(
-        label=_("Highest ANA titre ever, 1:N (0 if negative)"), required=False, min_value=0, max_value=100000
+        label=_("Highest ANA titre ever, 1:N (0 if negative)"),
+        required=False,
+        min_value=int(ANA_TITER.minimum),
+        max_value=int(ANA_TITER.maximum),
     )
     sledai2k_lookback_days = forms.TypedChoiceField(
         label=_("SLEDAI-2K look-back"),
@@ -99,13 +105,15 @@ class ScreeningForm(forms.Form):
         for item, label in BOOLEAN_ITEMS:
             self.fields[item] = forms.ChoiceField(label=label, required=False, choices=TRISTATE)
         for analyte, label, units in LABS:
-            self.fields[f"{analyte}_value"] = forms.FloatField(label=label, required=False, min_value=0)
+            # The browser's bounds span every unit offered; the domain checks the value in its unit.
+            bounds = ANALYTES[analyte].bounds()
+            self.fields[f"{analyte}_value"] = plausible_number_field(bounds, label=label, required=False)
             self.fields[f"{analyte}_unit"] = forms.ChoiceField(label=_("Unit"), choices=units, required=False)
-            self.fields[f"{analyte}_lower_limit"] = forms.FloatField(
-                label=_("Lab's lower limit of normal"), required=False, min_value=0
+            self.fields[f"{analyte}_lower_limit"] = plausible_number_field(
+                bounds, label=_("Lab's lower limit of normal"), required=False
             )
-            self.fields[f"{analyte}_upper_limit"] = forms.FloatField(
-                label=_("Lab's upper limit of normal"), required=False, min_value=0
+            self.fields[f"{analyte}_upper_limit"] = plausible_number_field(
+                bounds, label=_("Lab's upper limit of normal"), required=False
             )
             # Typed as the wall-clock time of the center and kept naive until `at_center`: Django's own
             # DateTimeField would read it in the server's zone (UTC) and the time would move at each save.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, QuerySet
 
@@ -19,6 +20,7 @@ from cartrial.apps.subjects.models import (
     Subject,
     SubjectIdentity,
 )
+from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.pathway import State, Step, is_final
 from cartrial.domain.roles import Action
 from cartrial.domain.screening import LabFact, ScreeningEvaluation, age_in_completed_years, evaluate_screening
@@ -44,6 +46,8 @@ def latest_lab_values(*, subject: Subject) -> dict[str, LabObservation]:
 # --- screening ------------------------------------------------------------------------------
 
 SCREENING_CONTEXT = "screening"
+# Kinetic markers entered after infusion (the biology app's results) are stored with this context.
+KINETICS_CONTEXT = "kinetics"
 SCREENING_ANALYTES = ("creatinine", "cd3")
 
 
@@ -82,13 +86,22 @@ def lab_fact(row: LabObservation) -> LabFact:
     return LabFact(row.analyte, row.value, row.unit, row.lower_limit, row.upper_limit, row.sampled_at.date())
 
 
+def subject_birth_date(subject: Subject) -> date | None:
+    """The birth date from the encrypted identity (None when no identity is recorded)."""
+    identity = SubjectIdentity.objects.filter(subject=subject).first()
+    if identity is None:
+        return None
+    return date.fromisoformat(identity_decrypt(identity.ciphertext)["birth_date"])
+
+
 def subject_age_at_consent(*, subject: Subject) -> int | None:
     """Completed years on the date the first consent was signed (criterion I01 says "at consent")."""
     consent = subject.consents.order_by("signed_on", "pk").first()
-    identity = SubjectIdentity.objects.filter(subject=subject).first()
-    if consent is None or identity is None:
+    if consent is None:
         return None
-    birth = date.fromisoformat(identity_decrypt(identity.ciphertext)["birth_date"])
+    birth = subject_birth_date(subject)
+    if birth is None:
+        return None
     try:
         return age_in_completed_years(birth, consent.signed_on)
     except ValueError:
@@ -114,6 +127,59 @@ def screening_evaluation(
     return evaluate_screening(
         protocol.criteria, data, labs, age_years=subject_age_at_consent(subject=subject), attestations=attestations
     )
+
+
+# --- the subject's dates along the pathway (chronology) -------------------------------------------
+
+# The pathway events that date a milestone: when they were recorded, or a date they carry.
+_EVENT_MILESTONES = {
+    Step.START_SCREENING.value: Milestone.SCREENING_STARTED,
+    Step.INCLUDE.value: Milestone.INCLUDED,
+    Step.START_LYMPHODEPLETION.value: Milestone.LYMPHODEPLETION_STARTED,
+}
+
+
+def clinical_milestones(subject: Subject) -> dict[Milestone, Moment]:
+    """The subject's own and clinical milestones: birth, first consent, screening start, inclusion,
+    planned apheresis, lymphodepletion start and planned D0 (the latest), D0, withdrawal, death.
+
+    The logistics milestones (collection, shipments, batch, receipt, thaw) are added by
+    `logistics.selectors.subject_milestones`, the one selector the pathway engine reads.
+    """
+    dates: dict[Milestone, Moment] = {}
+    birth = subject_birth_date(subject)
+    if birth is not None:
+        dates[Milestone.BIRTH] = birth
+    consent = subject.consents.order_by("signed_on", "pk").first()
+    if consent is not None:
+        dates[Milestone.CONSENT] = consent.signed_on
+    events = PathwayEvent.objects.filter(
+        subject=subject, step__in=[*_EVENT_MILESTONES, Step.RECORD_DEATH.value]
+    ).order_by("occurred_at", "pk")
+    for event in events:
+        if event.step == Step.RECORD_DEATH.value:
+            if event.details.get("death_date"):
+                dates[Milestone.DEATH] = date.fromisoformat(event.details["death_date"])
+            continue
+        milestone = _EVENT_MILESTONES[event.step]
+        if milestone is Milestone.SCREENING_STARTED and milestone in dates:
+            continue
+        dates[milestone] = event.occurred_at
+        if milestone is Milestone.LYMPHODEPLETION_STARTED and event.details.get("planned_infusion_date"):
+            dates[Milestone.INFUSION_PLANNED] = date.fromisoformat(event.details["planned_infusion_date"])
+    if subject.apheresis_date is not None:
+        dates[Milestone.APHERESIS_PLANNED] = subject.apheresis_date
+    if subject.infusion_date is not None:
+        dates[Milestone.INFUSED] = subject.infusion_date
+    withdrawal = ConsentWithdrawal.objects.filter(subject=subject).first()
+    if withdrawal is not None:
+        dates[Milestone.CONSENT_WITHDRAWN] = withdrawal.withdrawn_on
+    return dates
+
+
+def subject_zone(subject: Subject) -> ZoneInfo:
+    """The center's time zone: clinical dates are the center's calendar dates."""
+    return ZoneInfo(subject.center.time_zone)
 
 
 # --- screening log, CONSORT flow, re-consent list -----------------------------------------------

@@ -16,14 +16,19 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record, changes_between
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.clinical.selectors import (
+    KINETICS_CONTEXT,
     SCREENING_ANALYTES,
     SCREENING_CONTEXT,
+    clinical_milestones,
     consent_facts,
     screening_evaluation,
     screening_labs,
+    subject_birth_date,
+    subject_zone,
 )
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Consent, ConsentWithdrawal, EligibilityAssessment, Subject
+from cartrial.domain.chronology import Milestone, chronology_check
 from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.lab_catalogue import LabValue, normalise_unit, validate_lab_value
@@ -44,9 +49,12 @@ class LabObservationInput:
     context: str = ""
 
 
-def lab_observation_check(item: LabObservationInput, now: datetime, index: int = 1) -> LabValue:
+def lab_observation_check(
+    item: LabObservationInput, now: datetime, index: int = 1, *, subject: Subject | None = None
+) -> LabValue:
     """What a result must be to be stored (new or corrected): an aware sample time not in the
-    future, an analyte and unit of the catalogue, a value or a LoQ, a range in order."""
+    future nor before the subject's birth, an analyte and unit of the catalogue, every number within
+    the analyte's plausible range, a value or a LoQ, a range in order."""
     if item.sampled_at.tzinfo is None:
         raise InvalidInput(
             "Result {index}: the sample time needs a time zone.",
@@ -61,8 +69,9 @@ def lab_observation_check(item: LabObservationInput, now: datetime, index: int =
             item="sampled_at",
             index=index,
         )
+    birth = subject_birth_date(subject) if subject is not None else None
     try:
-        return validate_lab_value(
+        value = validate_lab_value(
             analyte=item.analyte,
             value=item.value,
             unit=item.unit,
@@ -70,6 +79,16 @@ def lab_observation_check(item: LabObservationInput, now: datetime, index: int =
             upper_limit=item.upper_limit,
             limit_of_quantification=item.limit_of_quantification,
         )
+        if subject is not None and birth is not None:
+            sample = Milestone.KINETIC_SAMPLE if item.context == KINETICS_CONTEXT else Milestone.LAB_SAMPLE
+            chronology_check(
+                {Milestone.BIRTH: birth, sample: item.sampled_at},
+                now=now,
+                zone=subject_zone(subject),
+                entered=[sample],
+                items={sample: "sampled_at"},
+            )
+        return value
     except InvalidInput as error:
         raise InvalidInput(
             "Result {index}: {problem}", code=error.code, item=error.item, index=index, problem=error.message
@@ -79,9 +98,16 @@ def lab_observation_check(item: LabObservationInput, now: datetime, index: int =
 def lab_observations_record(
     *, actor: Actor, subject: Subject, observations: Sequence[LabObservationInput]
 ) -> list[LabObservation]:
-    """Store a batch of results for one subject: all valid or none stored (e.g. one CSV import)."""
+    """Store a batch of results for one subject: all valid or none stored (e.g. one CSV import).
+
+    Each result: a known analyte in an accepted unit, every number within the analyte's plausible
+    range (`domain/lab_catalogue.py`), sampled with a time zone, not in the future, not before birth.
+    """
     now = actor.now
-    checked = [(item, lab_observation_check(item, now, index)) for index, item in enumerate(observations, start=1)]
+    checked = [
+        (item, lab_observation_check(item, now, index, subject=subject))
+        for index, item in enumerate(observations, start=1)
+    ]
     stored = []
     with transaction.atomic():
         for item, value in checked:
@@ -153,7 +179,7 @@ def lab_observation_correct(
             "'{field}' cannot be corrected on a lab result.", code="unknown_field", item="field", field=field
         )
     corrected = replace(_as_input(observation), **{field: value})
-    checked = lab_observation_check(corrected, actor.now)
+    checked = lab_observation_check(corrected, actor.now, subject=subject)
     stored = {
         "value": checked.value,
         "unit": checked.unit,
@@ -365,6 +391,13 @@ def consent_reconsent(*, actor: Actor, subject: Subject, protocol: Protocol, lan
             item="language",
             language=language,
         )
+    chronology_check(
+        {**clinical_milestones(subject), Milestone.RECONSENT: signed_on},
+        now=actor.now,
+        zone=subject_zone(subject),
+        entered=[Milestone.RECONSENT],
+        items={Milestone.RECONSENT: "signed_on"},
+    )
     return subject_services.consent_record(
         actor=actor,
         subject=subject,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Prefetch, QuerySet
 
 from cartrial.apps.access import Scope, subject_filter
+from cartrial.apps.clinical.selectors import clinical_milestones
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
@@ -30,6 +31,7 @@ from cartrial.apps.logistics.models import (
     Thaw,
 )
 from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.identity import ChainOfIdentityIdentifier, DonationIdentificationNumber
 from cartrial.domain.manufacturing import BatchStatus, QcVerdict, ReleaseSpecification, qc_verdict
@@ -54,6 +56,43 @@ def current_batch(subject: Subject) -> ManufacturingBatch | None:
         .order_by("-number")
         .first()
     )
+
+
+def subject_milestones(subject: Subject) -> dict[Milestone, Moment]:
+    """Every known milestone of the subject (`domain.chronology`): the clinical ones and those of the
+    logistics records of the current cycle (the latest collection, its shipment, the batch made from
+    it, that batch's shipment, receipt and thaw), so a repeat apheresis is compared with its own cycle.
+    """
+    dates = clinical_milestones(subject)
+    collection = Collection.objects.filter(subject=subject).order_by("-number").first()
+    if collection is None:
+        return dates
+    dates[Milestone.COLLECTION_STARTED] = collection.started_at
+    dates[Milestone.COLLECTION_ENDED] = collection.ended_at
+    to_lab = Shipment.objects.filter(subject=subject, collection=collection).order_by("-pk").first()
+    if to_lab is not None:
+        dates[Milestone.MATERIAL_SHIPPED] = to_lab.actual_departure_at
+        if to_lab.actual_arrival_at is not None:
+            dates[Milestone.MATERIAL_RECEIVED] = to_lab.actual_arrival_at
+    batch = current_batch(subject)
+    if batch is None or batch.collection_id != collection.pk:
+        return dates
+    for milestone, moment in (
+        (Milestone.MANUFACTURING_STARTED, batch.started_at),
+        (Milestone.RELEASED, batch.released_at),
+    ):
+        if moment is not None:
+            dates[milestone] = moment
+    to_center = Shipment.objects.filter(subject=subject, batch=batch).order_by("-pk").first()
+    if to_center is not None:
+        dates[Milestone.PRODUCT_SHIPPED] = to_center.actual_departure_at
+    receipt = ProductReceipt.objects.filter(batch=batch).order_by("-received_at").first()
+    if receipt is not None:
+        dates[Milestone.PRODUCT_RECEIVED] = receipt.received_at
+    thaw = Thaw.objects.filter(batch=batch).order_by("-thawed_at").first()
+    if thaw is not None:
+        dates[Milestone.THAWED] = thaw.thawed_at
+    return dates
 
 
 def latest_qc_conformity(batch: ManufacturingBatch) -> dict[str, bool]:

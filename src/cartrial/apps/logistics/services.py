@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,10 +38,11 @@ from cartrial.apps.logistics.models import (
     TemperatureLog,
     Thaw,
 )
-from cartrial.apps.logistics.selectors import current_batch, latest_qc_conformity
+from cartrial.apps.logistics.selectors import current_batch, latest_qc_conformity, subject_milestones
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.bedside import BedsideScan, IdentityMismatch, bedside_mismatches
+from cartrial.domain.chronology import Milestone, Moment, chronology_check
 from cartrial.domain.custody import CustodyEvent, CustodyScanMismatch, check_hand_over
 from cartrial.domain.deviations import (
     STILL_OPEN_AT_END,
@@ -62,11 +64,13 @@ from cartrial.domain.identity import (
 )
 from cartrial.domain.manufacturing import BatchStatus, FailureBranch, QcVerdict, judge_qc_result, qc_verdict
 from cartrial.domain.pathway import STEP_LABELS
+from cartrial.domain.quantities import collection_counts_check
 from cartrial.domain.roles import ACTION_LABELS, Role
 from cartrial.domain.shipping import (
     DispatchInput,
     arrival_check,
     dispatch_check,
+    logger_period_check,
     not_in_future,
     transit_hours_beyond_limit,
 )
@@ -148,6 +152,28 @@ def coi_ensure(*, actor: Actor, subject: Subject) -> ChainOfIdentity:
         changes=[Change("coi", None, coi.content), Change("check_character", None, coi.check_character)],
     )
     return coi
+
+
+# --- the order of dates ----------------------------------------------------------------------------
+
+
+def milestones_check(
+    subject: Subject,
+    entered: Mapping[Milestone, tuple[Moment, str | None]],
+    *,
+    now: datetime,
+    planning_horizon_days: int | None = None,
+) -> None:
+    """The dates an action brings (milestone → (date or instant, input item)): none in the future, none
+    before what must precede it among the subject's known milestones (`selectors.subject_milestones`)."""
+    chronology_check(
+        {**subject_milestones(subject), **{milestone: at for milestone, (at, _item) in entered.items()}},
+        now=now,
+        zone=ZoneInfo(subject.center.time_zone),
+        entered=list(entered),
+        items={milestone: item for milestone, (_at, item) in entered.items() if item},
+        planning_horizon_days=planning_horizon_days,
+    )
 
 
 # --- custody -----------------------------------------------------------------------------------
@@ -507,7 +533,7 @@ class CollectionInput:
 
 def collection_input_check(data: CollectionInput, now: datetime) -> None:
     """What a collection must say (new or corrected): it ends after it starts, not in the future,
-    with a volume and non-negative cell counts."""
+    with volume and cell counts in their plausible ranges (`quantities`)."""
     if data.ended_at < data.started_at:
         raise InvalidInput(
             "The collection ends ({ended_at}) before it starts ({started_at}).",
@@ -517,11 +543,7 @@ def collection_input_check(data: CollectionInput, now: datetime) -> None:
             started_at=data.started_at,
         )
     not_in_future(data.ended_at, now, item="ended_at")
-    if not data.volume_ml > 0:
-        raise InvalidInput("The volume collected must be above 0 mL.", code="collection_volume", item="volume_ml")
-    for name, count in (("tnc_e9", data.tnc_e9), ("cd3_cells_e9", data.cd3_cells_e9)):
-        if count is not None and count < 0:
-            raise InvalidInput("A cell count cannot be negative.", code="collection_cell_count", item=name)
+    collection_counts_check(volume_ml=data.volume_ml, tnc_e9=data.tnc_e9, cd3_cells_e9=data.cd3_cells_e9)
 
 
 def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) -> Collection:
@@ -1084,6 +1106,9 @@ def product_thaw(
         scanned_code=scanned_code,
         step="thaw",
     )
+    # After the scan and the custody chain (a wrong bag is a deviation whatever the time): the thaw
+    # follows the start of lymphodepletion and the receipt, and precedes any D0 (`domain.chronology`).
+    milestones_check(subject, {Milestone.THAWED: (at, "thawed_at")}, now=actor.now)
     limit = protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
     thaw = Thaw.objects.create(
         batch=batch,
@@ -1243,6 +1268,8 @@ def temperature_log_import(
     A file imported again in place of a wrong one (`replaces`, with a reason) is a correction: both
     files stay, and the excursions are evaluated anew: one the new file shows again keeps its
     deviation, one it no longer shows has its deviation closed with the reason, a new one opens one.
+    So is a reading outside what a logger can read (`quantities.LOGGER_TEMPERATURE_C`), a reading in
+    the future, or a file whose readings never meet the shipment's transit.
     """
     if replaces is not None:
         if replaces.shipment_id != shipment.pk:
@@ -1274,6 +1301,13 @@ def temperature_log_import(
         log = parse_temperature_log(content, naive_time_zone=zone)
     except TemperatureLogError as error:
         raise temperature_log_refused(error) from None
+    logger_period_check(
+        log.readings[0].at,
+        log.readings[-1].at,
+        departed_at=shipment.actual_departure_at,
+        arrived_at=shipment.actual_arrival_at,
+        now=actor.now,
+    )
     product = protocol.product(shipment.product_code)
     limits = TemperatureLimits(product.min_temperature_c, product.max_temperature_c)
     excursions = detect_excursions(log.readings, limits)

@@ -31,10 +31,9 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import entry_changes
 from cartrial.apps.biology import services as biology
-from cartrial.apps.biology.selectors import KINETICS_CONTEXT
 from cartrial.apps.clinical import services as clinical
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
-from cartrial.apps.clinical.selectors import SCREENING_CONTEXT, screening_evaluation
+from cartrial.apps.clinical.selectors import KINETICS_CONTEXT, SCREENING_CONTEXT, screening_evaluation
 from cartrial.apps.logistics import corrections as logistics
 from cartrial.apps.logistics.models import Collection, Infusion, ProductReceipt, QcResult, Shipment, Thaw
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, lymphodepletion_event

@@ -13,9 +13,10 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField, center_wall_clock
+from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField, center_wall_clock, plausible_number_field
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.corrections import CorrectableField, ValueType
+from cartrial.domain.quantities import APHERESIS_CD3_E9, APHERESIS_TNC_E9, APHERESIS_VOLUME_ML
 from cartrial.domain.scores.input_fields import BooleanInput, ChoiceInput, ChoiceListInput, InputField, IntegerInput
 from cartrial.domain.screening import SCREENING_FIELDS
 from cartrial.domain.text import format_number
@@ -70,9 +71,11 @@ class ScheduleApheresisForm(forms.Form):
 class CollectApheresisForm(forms.Form):
     started_at = CenterDateTimeField(label=_("Collection started at (center time)"))
     ended_at = CenterDateTimeField(label=_("Collection ended at (center time)"))
-    volume_ml = forms.FloatField(label=_("Volume collected (mL)"), min_value=0.1)
-    tnc_e9 = forms.FloatField(label=_("Total nucleated cells (×10⁹)"), min_value=0, required=False)
-    cd3_cells_e9 = forms.FloatField(label=_("CD3+ cells collected (×10⁹)"), min_value=0, required=False)
+    volume_ml = plausible_number_field(APHERESIS_VOLUME_ML.bounds(), label=_("Volume collected (mL)"))
+    tnc_e9 = plausible_number_field(APHERESIS_TNC_E9.bounds(), label=_("Total nucleated cells (×10⁹)"), required=False)
+    cd3_cells_e9 = plausible_number_field(
+        APHERESIS_CD3_E9.bounds(), label=_("CD3+ cells collected (×10⁹)"), required=False
+    )
 
 
 class ShipMaterialForm(forms.Form):

@@ -8,7 +8,10 @@ records the storage location; the engine then moves the subject to `product_rece
 `step_perform` runs one step, all or nothing, inside the caller's transaction (`Reach.run`):
 1. lock the subject; gather the facts the guards read (`selectors.subject_facts`);
 2. `establishes(call)`: the facts the step itself brings (the signature it will carry, the
-   scans it checks, the dates it sets), which may refuse before anything is written;
+   scans it checks, the dates it sets), which may refuse before anything is written; the
+   milestones it dates are checked against the subject's known ones (`domain.chronology`: in the
+   pathway's order, nothing that happened in the future, a planned date within the protocol's
+   horizon), a date out of order refused naming both dates;
 3. the domain's guard (`domain.pathway.attempt`, with the protocol's durations and windows);
 4. `effect(call)`: the records of the step, written by the app that owns them;
 5. the subject's new state and its timeline event, one audit entry.
@@ -40,6 +43,7 @@ from cartrial.apps.pathway.selectors import latest_assessment, subject_facts
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.domain.bedside import bedside_checkers_check
+from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import CONSENT_EXEMPT_STEPS, State, Step, attempt, steps_from
 from cartrial.domain.roles import Action, action_state_check
@@ -73,6 +77,9 @@ class Established:
     dates: dict[str, date] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     prepared: dict[str, Any] = field(default_factory=dict)
+    # The pathway's milestones this step dates, each with the input item that gave it (None: the
+    # action's own time), checked for order before the guard.
+    milestones: dict[Milestone, tuple[Moment, str | None]] = field(default_factory=dict)
 
 
 Establish = Callable[[StepCall], Established]
@@ -98,6 +105,7 @@ def _start_screening(call: StepCall) -> Established:
     current = call.protocol.current_consent_versions().get(language) == version
     return Established(
         facts={"consent_signed": True, "consent_current": current},
+        milestones={Milestone.CONSENT: (call.data["signed_on"], "signed_on")},
         details={
             "consent_version": version,
             "consent_language": language,
@@ -165,8 +173,11 @@ def _sign_inclusion(call: StepCall, established: Established) -> ElectronicSigna
 
 
 def _apheresis_date(call: StepCall) -> Established:
+    planned = call.data["apheresis_date"]
     return Established(
-        facts={"apheresis_date": call.data["apheresis_date"]}, dates={"apheresis_date": call.data["apheresis_date"]}
+        facts={"apheresis_date": planned},
+        dates={"apheresis_date": planned},
+        milestones={Milestone.APHERESIS_PLANNED: (planned, "apheresis_date")},
     )
 
 
@@ -181,6 +192,10 @@ def _collected(call: StepCall) -> Established:
         facts={"apheresis_date": local_day},
         dates={"apheresis_date": local_day},
         details={k: call.data.get(k) for k in ("volume_ml", "tnc_e9", "cd3_cells_e9")},
+        milestones={
+            Milestone.COLLECTION_STARTED: (call.at_center("started_at"), "started_at"),
+            Milestone.COLLECTION_ENDED: (ended_at, "ended_at"),
+        },
     )
 
 
@@ -211,9 +226,21 @@ def _dispatch(call: StepCall, condition: str) -> logistics.DispatchInput:
     )
 
 
-def _shipment_details(call: StepCall) -> Established:
+def _shipment_details(call: StepCall, milestone: Milestone) -> Established:
     keys = ("courier", "shipper_id", "condition", "arrival_confirmed")
-    return Established(details={k: call.data[k] for k in keys if k in call.data})
+    departed = call.at_center("actual_departure_at") or call.actor.now
+    return Established(
+        details={k: call.data[k] for k in keys if k in call.data},
+        milestones={milestone: (departed, "actual_departure_at")},
+    )
+
+
+def _material_shipment(call: StepCall) -> Established:
+    return _shipment_details(call, Milestone.MATERIAL_SHIPPED)
+
+
+def _product_shipment(call: StepCall) -> Established:
+    return _shipment_details(call, Milestone.PRODUCT_SHIPPED)
 
 
 def _ship_material(call: StepCall, established: Established) -> None:
@@ -265,7 +292,11 @@ def _ship_product(call: StepCall, established: Established) -> None:
 
 
 def _receipt_details(call: StepCall) -> Established:
-    return Established(details={"storage_location": call.data["storage_location"]})
+    received = call.at_center("received_at") or call.actor.now
+    return Established(
+        details={"storage_location": call.data["storage_location"]},
+        milestones={Milestone.PRODUCT_RECEIVED: (received, "received_at")},
+    )
 
 
 def _receive_product(call: StepCall, established: Established) -> None:
@@ -287,6 +318,10 @@ def _lymphodepletion(call: StepCall) -> Established:
             "product_arrival_confirmed_before_d0": confirmed["product_arrival_confirmed_before_d0"],
         },
         details={"planned_infusion_date": planned},
+        milestones={
+            Milestone.LYMPHODEPLETION_STARTED: (call.actor.now, None),
+            Milestone.INFUSION_PLANNED: (planned, "planned_infusion_date"),
+        },
     )
 
 
@@ -327,6 +362,7 @@ def _infuse(call: StepCall) -> Established:
         dates={"infusion_date": infused_on},
         details={"checkers": [c.user.get_username() for c in checks]},
         prepared={"checks": checks},
+        milestones={Milestone.INFUSED: (infused_on, "infused_on")},
     )
 
 
@@ -335,7 +371,10 @@ def _record_infusion(call: StepCall, established: Established) -> ElectronicSign
 
 
 def _death(call: StepCall) -> Established:
-    return Established(details={"death_date": call.data["death_date"]})
+    return Established(
+        details={"death_date": call.data["death_date"]},
+        milestones={Milestone.DEATH: (call.data["death_date"], "death_date")},
+    )
 
 
 def _consent_withdrawal(call: StepCall) -> Established:
@@ -343,7 +382,8 @@ def _consent_withdrawal(call: StepCall) -> Established:
         actor=call.actor, subject=call.subject, withdrawn_on=call.data["withdrawn_on"], reason=call.data["reason"]
     )
     return Established(
-        details={"consent_withdrawn_on": call.data["withdrawn_on"], "stops": withdrawal_stops(call.subject)}
+        details={"consent_withdrawn_on": call.data["withdrawn_on"], "stops": withdrawal_stops(call.subject)},
+        milestones={Milestone.CONSENT_WITHDRAWN: (call.data["withdrawn_on"], "withdrawn_on")},
     )
 
 
@@ -374,13 +414,13 @@ STEPS: dict[Step | Action, StepSpec] = {
         Step.SCHEDULE_APHERESIS, _f.ScheduleApheresisForm, _apheresis_date, _allocate_coi
     ),
     Step.COLLECT_APHERESIS: StepSpec(Step.COLLECT_APHERESIS, _f.CollectApheresisForm, _collected, _record_collection),
-    Step.SHIP_MATERIAL: StepSpec(Step.SHIP_MATERIAL, _f.ShipMaterialForm, _shipment_details, _ship_material),
+    Step.SHIP_MATERIAL: StepSpec(Step.SHIP_MATERIAL, _f.ShipMaterialForm, _material_shipment, _ship_material),
     Step.START_MANUFACTURING: StepSpec(Step.START_MANUFACTURING, _f.StartManufacturingForm, None, _start_batch),
     Step.RELEASE_PRODUCT: StepSpec(Step.RELEASE_PRODUCT, _f.ReleaseProductForm, _release_details, _release),
     Step.FAIL_MANUFACTURING: StepSpec(Step.FAIL_MANUFACTURING, _f.ReasonForm, None, _fail_batch),
     Step.REMANUFACTURE: StepSpec(Step.REMANUFACTURE, _f.ReasonForm, None, _remanufacture),
     Step.REPEAT_APHERESIS: StepSpec(Step.REPEAT_APHERESIS, _f.RepeatApheresisForm, _apheresis_date, _re_apheresis),
-    Step.SHIP_PRODUCT: StepSpec(Step.SHIP_PRODUCT, _f.ShipProductForm, _shipment_details, _ship_product),
+    Step.SHIP_PRODUCT: StepSpec(Step.SHIP_PRODUCT, _f.ShipProductForm, _product_shipment, _ship_product),
     Step.RECEIVE_PRODUCT: StepSpec(Step.RECEIVE_PRODUCT, _f.ReceiveProductForm, _receipt_details, _receive_product),
     Step.START_LYMPHODEPLETION: StepSpec(Step.START_LYMPHODEPLETION, _f.StartLymphodepletionForm, _lymphodepletion),
     Step.INFUSE: StepSpec(Step.INFUSE, _f.InfuseForm, _infuse, _record_infusion),
@@ -421,6 +461,13 @@ def step_perform(
     reason = _reason(action, data)
     facts = subject_facts(locked, protocol, now=actor.now, reason=reason)
     established = spec.establishes(call) if spec.establishes else Established()
+    if established.milestones:
+        logistics.milestones_check(
+            locked,
+            established.milestones,
+            now=actor.now,
+            planning_horizon_days=protocol.pathway_rules.planning_horizon_days,
+        )
     facts = replace(facts, **established.facts)
     target = attempt(State(locked.state), spec.step, facts, protocol.pathway_rules)
     signature = spec.effect(call, established) if spec.effect else None

@@ -28,6 +28,7 @@ from cartrial.apps.subjects.models import (
     SubjectIdentity,
 )
 from cartrial.apps.trial.models import Center, ProtocolVersion
+from cartrial.domain.chronology import Milestone, chronology_check
 from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import State
@@ -169,8 +170,19 @@ def manufacturing_site_for(center: Center) -> Center | None:
 
 
 def subject_identity_correct(*, actor: Actor, subject: Subject, identity: IdentityInput, reason: str) -> None:
-    """Correct identity data; a reason is required because the data was already saved."""
+    """Correct identity data; a reason is required because the data was already saved.
+
+    The corrected birth date must still precede the consent (`domain.chronology`).
+    """
     fields = _checked_identity(identity, subject.center, actor.now)
+    consent = subject.consents.order_by("signed_on", "pk").first()
+    if consent is not None:
+        chronology_check(
+            {Milestone.BIRTH: identity.birth_date, Milestone.CONSENT: consent.signed_on},
+            now=actor.now,
+            zone=ZoneInfo(subject.center.time_zone),
+            items={Milestone.BIRTH: "birth_date"},
+        )
     with transaction.atomic():
         row = SubjectIdentity.objects.select_for_update().get(subject=subject)
         before = identity_decrypt(row.ciphertext)

@@ -29,8 +29,8 @@ register = template.Library()
 class _Seen:
     """What one request knows: the user's scope and, per subject, the records corrected."""
 
-    def __init__(self, user: Any) -> None:
-        self.scope: Scope = scope_for(user)
+    def __init__(self, user: Any, scope: Scope | None) -> None:
+        self.scope: Scope = scope if scope is not None else scope_for(user)
         self.corrected: dict[int, set[tuple[str, str]]] = {}
 
     def corrected_of(self, subject: Subject) -> set[tuple[str, str]]:
@@ -48,7 +48,8 @@ def _seen(context: template.Context) -> _Seen | None:
         return None
     seen = getattr(request, "_cartrial_corrections", None)
     if seen is None:
-        seen = _Seen(request.user)
+        # A page that reached its subject passes the scope it read (`scope` in its context): not read twice.
+        seen = _Seen(request.user, context.get("scope"))
         request._cartrial_corrections = seen
     return seen
 
