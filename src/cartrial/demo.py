@@ -597,7 +597,8 @@ def demo_epoch() -> datetime:
 def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
     """Synthetic CAR-T, B-cell and anti-dsDNA results for every infused demo subject (issue 5).
 
-    Each subject is one virtual patient drawn from the `sle-default` prior (seeded by its code),
+    Each subject is one virtual patient drawn from the protocol's model preset
+    (`model.kinetics_preset`, `sle-default`; seeded by its code),
     sampled at the protocol's usual days up to today, with the preset's log-normal residual
     error and the assays' limits of quantification (CAR-T 0.02 cells/µL, B cells 1 cell/µL,
     anti-dsDNA 10 IU/mL). Two depart from the expected course so that the flags show: the
@@ -611,11 +612,12 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
     import numpy as np
 
     from cartrial.apps.biology.entries import KineticEntry
+    from cartrial.apps.biology.selectors import kinetics_preset
     from cartrial.apps.biology.services import kinetic_observations_record
-    from cartrial.domain.kinetics import ModelParameters, preset_named, simulate_markers
+    from cartrial.domain.kinetics import ModelParameters, simulate_markers
     from cartrial.domain.kinetics.parameters import sample_patients
 
-    preset = preset_named("sle-default")
+    preset = kinetics_preset()
     loq = {"car_t": 0.02, "b_cells": 1.0, "anti_dsdna": 10.0}
     sample_days = (0, 1, 3, 5, 7, 10, 14, 21, 28, 42, 60, 90, 120, 180, 270, 365, 455, 545, 635, 730)
     departures = {

@@ -6,6 +6,7 @@ Only loads YAML (no database): run with `-p no:django`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,3 +217,33 @@ def test_a_broken_release_specification_stops_the_protocol(tmp_path) -> None:
         load_protocol(broken)
     assert error.value.key == "products.1.release_specification"
     assert "minimum or a maximum" in error.value.problem
+
+
+def test_the_pathway_products_are_named_by_their_role_in_the_protocol() -> None:
+    from cartrial.protocols import load_protocol
+
+    protocol = load_protocol()
+    assert protocol.starting_material.code == "APHERESIS_FRESH"
+    assert protocol.drug_product.code == "CART_CRYO"
+    assert protocol.drug_product.max_thaw_to_infusion_min is not None
+
+
+def test_a_protocol_with_two_drug_products_stops_loading(tmp_path: Path) -> None:
+    path = broken_copy(
+        tmp_path,
+        "    condition: fresh\n    role: starting_material\n",
+        "    condition: fresh\n    role: drug_product\n",
+    )
+    with pytest.raises(ProtocolError) as refused:
+        load_protocol(path)
+    assert refused.value.key == "products"
+    assert refused.value.problem == "exactly one product must have role 'starting_material' (found 0)"
+
+
+def test_the_kinetics_model_preset_is_the_protocols(tmp_path: Path, settings: Any) -> None:
+    from cartrial.apps.biology.selectors import kinetics_preset
+
+    assert kinetics_preset().name == "sle-default"
+    path = broken_copy(tmp_path, "kinetics_preset: sle-default", "kinetics_preset: stein2019")
+    settings.CARTRIAL_PROTOCOL_FILE = str(path)
+    assert kinetics_preset().name == "stein2019"

@@ -64,6 +64,7 @@ class ProductLimits:
     code: str
     label: Mapping[str, str]
     condition: str
+    role: str
     min_temperature_c: float
     max_temperature_c: float
     max_transit_hours: float | None
@@ -87,6 +88,7 @@ class Protocol:
     follow_up_months: int
     long_term_follow_up_years: int
     manufacturing_slots_per_week: int
+    kinetics_preset: str
     criteria: tuple[Criterion, ...]
     raw: Mapping[str, Any]
 
@@ -100,6 +102,23 @@ class Protocol:
             if product.code == code:
                 return product
         raise KeyError(code)
+
+    def product_of_role(self, role: str) -> ProductLimits:
+        """The product the pathway handles in that role (`starting_material` or `drug_product`)."""
+        for product in self.products:
+            if product.role == role:
+                return product
+        raise KeyError(role)
+
+    @property
+    def starting_material(self) -> ProductLimits:
+        """The apheresis material collected at the center and shipped to the manufacturing lab."""
+        return self.product_of_role(STARTING_MATERIAL)
+
+    @property
+    def drug_product(self) -> ProductLimits:
+        """The released CAR-T product shipped back, thawed and infused."""
+        return self.product_of_role(DRUG_PRODUCT)
 
 
 def _schema() -> dict[str, Any]:
@@ -138,10 +157,21 @@ def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
             raise ProtocolError(
                 path, f"products.{index}.min_temperature_c", "min_temperature_c must be below max_temperature_c"
             )
+    for role in (STARTING_MATERIAL, DRUG_PRODUCT):
+        holders = [i for i, product in enumerate(data["products"]) if product["role"] == role]
+        if len(holders) != 1:
+            raise ProtocolError(path, "products", f"exactly one product must have role '{role}' (found {len(holders)})")
     low, high = data["pathway"]["lymphodepletion_window_days"]
     if low > high:
         raise ProtocolError(path, "pathway.lymphodepletion_window_days", f"window [{low}, {high}] is reversed")
 
+
+# The two product roles of the pathway (`products[].role`).
+STARTING_MATERIAL = "starting_material"
+DRUG_PRODUCT = "drug_product"
+
+# The expected-biology preset when the protocol file has no `model.kinetics_preset`.
+DEFAULT_KINETICS_PRESET = "sle-default"
 
 # How far ahead a planned date may be when the protocol file does not say (`pathway.planning_horizon_days`).
 DEFAULT_PLANNING_HORIZON_DAYS = 180
@@ -227,6 +257,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
                 code=p["code"],
                 label=p["label"],
                 condition=p["condition"],
+                role=p["role"],
                 min_temperature_c=float(p["min_temperature_c"]),
                 max_temperature_c=float(p["max_temperature_c"]),
                 max_transit_hours=p.get("max_transit_hours"),
@@ -239,6 +270,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         follow_up_months=data["pathway"]["follow_up_months"],
         long_term_follow_up_years=data["pathway"]["long_term_follow_up_years"],
         manufacturing_slots_per_week=data.get("capacities", {}).get("manufacturing_slots_per_week", 1),
+        kinetics_preset=data.get("model", {}).get("kinetics_preset", DEFAULT_KINETICS_PRESET),
         criteria=criteria,
         raw=data,
     )

@@ -30,6 +30,7 @@ from cartrial.apps.access import Scope, subjects_in_scope
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
 from cartrial.apps.subjects.models import Subject
+from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import DomainError, InvalidInput
 from cartrial.domain.kinetics import (
     OBSERVED_MARKERS,
@@ -47,8 +48,6 @@ from cartrial.domain.kinetics.flags import observed_b_cell_reappearance_day
 from cartrial.domain.kinetics.observations import observed_units
 from cartrial.domain.lab_catalogue import ANALYTES, lab_value_plausible_check
 
-# The trial's model: the SLE preset of kinetics.md (priors until the trial's own data re-estimate them).
-KINETICS_PRESET = "sle-default"
 # Bands are simulated over whole years, so a subject's horizon falls on one of a few cached cohorts.
 HORIZON_STEP_DAYS = 365
 # CAR-T window in which the observed peak is read (the acute monitoring period, D0-D28).
@@ -62,8 +61,13 @@ def day_since_infusion(sampled_at: datetime, infusion_date: date, zone: ZoneInfo
     return (sampled_at.astimezone(zone).date() - infusion_date).days
 
 
+def kinetics_preset_name() -> str:
+    """The model preset the protocol in force names (`model.kinetics_preset`)."""
+    return protocol_in_force().kinetics_preset
+
+
 def kinetics_preset() -> Preset:
-    return preset_named(KINETICS_PRESET)
+    return preset_named(kinetics_preset_name())
 
 
 @lru_cache(maxsize=8)
@@ -75,7 +79,7 @@ def reference_population(preset_name: str, horizon_days: int) -> CohortResult:
 def warm_reference_populations(horizons_days: tuple[int, ...] = (365, 730)) -> None:
     """Simulate the usual reference cohorts now (server start), not in the first subject page."""
     for horizon_days in horizons_days:
-        reference_population(KINETICS_PRESET, horizon_days)
+        reference_population(kinetics_preset_name(), horizon_days)
 
 
 def horizon_for(last_day: float) -> int:
@@ -217,7 +221,7 @@ def subject_kinetics(*, subject: Subject) -> SubjectKinetics:
     if not records:
         return SubjectKinetics(subject, rows, None)
     try:
-        assessment = _assess(KINETICS_PRESET, records)
+        assessment = _assess(kinetics_preset_name(), records)
     except DomainError as error:
         return SubjectKinetics(subject, rows, None, error=error.message)
     except np.linalg.LinAlgError:
@@ -310,9 +314,9 @@ def cohort_kinetics(*, scope: Scope, center_code: str | None = None) -> Cohort:
             subject,
             rows[subject.pk],
             preset,
-            reference_population(KINETICS_PRESET, horizon_for(last_day(rows[subject.pk]))),
+            reference_population(kinetics_preset_name(), horizon_for(last_day(rows[subject.pk]))),
         )
         for subject in subjects
     ]
-    population = reference_population(KINETICS_PRESET, horizon_for(max(map(last_day, rows.values()), default=1)))
+    population = reference_population(kinetics_preset_name(), horizon_for(max(map(last_day, rows.values()), default=1)))
     return Cohort(patients, population, preset)

@@ -37,7 +37,6 @@ from cartrial.apps.logistics.models import (
 )
 from cartrial.apps.logistics.selectors import latest_qc_conformity
 from cartrial.apps.logistics.services import (
-    CRYOPRESERVED_PRODUCT,
     CollectionInput,
     _domain_event,
     _set_status,
@@ -398,7 +397,7 @@ def qc_result_correct(
 ) -> QcResult:
     """Correct a QC result as the lab reported it: judged again against the specification (as a new
     result); before release the batch's QC status follows; after it the caller has the QP sign again."""
-    specification = protocol.product(CRYOPRESERVED_PRODUCT).release_specification
+    specification = protocol.drug_product.release_specification
     judged = judge_qc_result(result.test_code, "" if value is None else str(value), specification)
     old = result.value_text
     correction_check(old, judged.value_text, reason)
@@ -429,7 +428,7 @@ def qc_result_correct(
 def release_content(batch: ManufacturingBatch, protocol: Protocol) -> tuple[dict[str, Any], bool]:
     """What the QP signs at release: the batch, its DIN and its QC conformity; and whether out of spec."""
     conformity = latest_qc_conformity(batch)
-    verdict = qc_verdict(conformity, protocol.product(CRYOPRESERVED_PRODUCT).release_specification)
+    verdict = qc_verdict(conformity, protocol.drug_product.release_specification)
     under_exception = verdict is not QcVerdict.CONFORMS
     content = {
         "coi": batch.coi.content,

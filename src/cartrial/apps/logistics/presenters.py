@@ -35,7 +35,7 @@ def label_specs(data: SubjectLogistics, protocol: Protocol, language: str) -> li
     coi = coi_of(data.coi)
     subject = data.subject
     zone = ZoneInfo(subject.center.time_zone)
-    product = protocol.product("CART_CRYO")
+    product = protocol.drug_product
     specs = [
         LabelSpec(
             title=protocol_text(product.label, language),

@@ -40,12 +40,10 @@ from cartrial.domain.text import N_
 from cartrial.domain.vein_to_vein import Milestones
 from cartrial.protocols import Protocol
 
-CRYOPRESERVED_PRODUCT = "CART_CRYO"
-
 
 def release_specification(protocol: Protocol) -> ReleaseSpecification:
     """The release tests of the protocol in force, for the cryopreserved CAR-T product."""
-    return protocol.product(CRYOPRESERVED_PRODUCT).release_specification
+    return protocol.drug_product.release_specification
 
 
 def current_batch(subject: Subject) -> ManufacturingBatch | None:
@@ -167,7 +165,7 @@ def logistics_facts(
 
 def _thaw_limit(protocol: Protocol) -> float | None:
     try:
-        return protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
+        return protocol.drug_product.max_thaw_to_infusion_min
     except KeyError:
         return None
 

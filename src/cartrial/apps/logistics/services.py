@@ -87,9 +87,6 @@ from cartrial.protocols import Protocol
 # registration, and issuing CoIs a registration as a CoI issuing organisation.
 COI_FACILITY_NUMBER = "A9999"
 DIN_FACILITY_NUMBER = "A9998"
-# Products whose limits apply to what travels (protocol `products:`).
-FRESH_APHERESIS_PRODUCT = "APHERESIS_FRESH"
-CRYOPRESERVED_PRODUCT = "CART_CRYO"
 # A logger reading every minute for 30 days is ~40 000 lines (~1.5 MB); anything far larger is not a log.
 MAX_TEMPERATURE_FILE_BYTES = 5_000_000
 
@@ -656,7 +653,7 @@ def _shipment_create(
     return shipment
 
 
-def material_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> Shipment:
+def material_dispatch(*, actor: Actor, subject: Subject, protocol: Protocol, data: DispatchInput) -> Shipment:
     """The latest collection leaves the apheresis unit with the courier, its DIN scanned."""
     dispatch_check(data, actor.now)
     collection = Collection.objects.filter(subject=subject).order_by("-number").first()
@@ -665,7 +662,10 @@ def material_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) ->
     lab = subject.manufacturing_site
     if lab is None:
         raise Refused("No manufacturing lab is assigned.", code="lab_missing")
-    product = FRESH_APHERESIS_PRODUCT if data.condition == Shipment.Condition.FRESH else CRYOPRESERVED_PRODUCT
+    # Fresh material travels under the starting material's limits; cryopreserved material under the
+    # cryopreserved product's (the protocol has no separate cryopreserved-apheresis product yet).
+    fresh = data.condition == Shipment.Condition.FRESH
+    product = (protocol.starting_material if fresh else protocol.drug_product).code
     shipment = _shipment_create(
         actor=actor,
         subject=subject,
@@ -817,7 +817,7 @@ def qc_result_record(*, actor: Actor, subject: Subject, protocol: Protocol, test
             code="batch_not_in_production",
             status=batch.status,
         )
-    specification = protocol.product(CRYOPRESERVED_PRODUCT).release_specification
+    specification = protocol.drug_product.release_specification
     judged = judge_qc_result(test_code, value, specification)
     spec = specification[test_code]
     result = QcResult.objects.create(
@@ -861,7 +861,7 @@ def batch_release(
     """The qualified person signs the release; the product's custody starts at the lab (CoI scanned)."""
     batch = _batch_or_refuse(subject)
     conformity = latest_qc_conformity(batch)
-    verdict = qc_verdict(conformity, protocol.product(CRYOPRESERVED_PRODUCT).release_specification)
+    verdict = qc_verdict(conformity, protocol.drug_product.release_specification)
     under_exception = verdict is not QcVerdict.CONFORMS
     signature = signature_apply(
         actor=actor,
@@ -985,7 +985,7 @@ def batch_document_oos_exception(
 # --- product shipment, receipt, thaw, infusion -------------------------------------------------
 
 
-def product_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> Shipment:
+def product_dispatch(*, actor: Actor, subject: Subject, protocol: Protocol, data: DispatchInput) -> Shipment:
     """The released product leaves the lab in LN2 vapour with the courier, its CoI scanned."""
     dispatch_check(data, actor.now)
     batch = _batch_or_refuse(subject)
@@ -995,7 +995,7 @@ def product_dispatch(*, actor: Actor, subject: Subject, data: DispatchInput) -> 
         subject=subject,
         data=data,
         direction=Shipment.Direction.TO_CENTER,
-        product_code=CRYOPRESERVED_PRODUCT,
+        product_code=protocol.drug_product.code,
         origin=lab,
         destination=subject.center,
         batch=batch,
@@ -1109,7 +1109,7 @@ def product_thaw(
     # After the scan and the custody chain (a wrong bag is a deviation whatever the time): the thaw
     # follows the start of lymphodepletion and the receipt, and precedes any D0 (`domain.chronology`).
     milestones_check(subject, {Milestone.THAWED: (at, "thawed_at")}, now=actor.now)
-    limit = protocol.product(CRYOPRESERVED_PRODUCT).max_thaw_to_infusion_min
+    limit = protocol.drug_product.max_thaw_to_infusion_min
     thaw = Thaw.objects.create(
         batch=batch,
         thawed_at=at,

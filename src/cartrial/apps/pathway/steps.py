@@ -244,7 +244,9 @@ def _product_shipment(call: StepCall) -> Established:
 
 
 def _ship_material(call: StepCall, established: Established) -> None:
-    logistics.material_dispatch(actor=call.actor, subject=call.subject, data=_dispatch(call, call.data["condition"]))
+    logistics.material_dispatch(
+        actor=call.actor, subject=call.subject, protocol=call.protocol, data=_dispatch(call, call.data["condition"])
+    )
 
 
 def _start_batch(call: StepCall, established: Established) -> None:
@@ -288,7 +290,9 @@ def _decide_no_infusion(call: StepCall, established: Established) -> None:
 
 
 def _ship_product(call: StepCall, established: Established) -> None:
-    logistics.product_dispatch(actor=call.actor, subject=call.subject, data=_dispatch(call, "cryopreserved"))
+    logistics.product_dispatch(
+        actor=call.actor, subject=call.subject, protocol=call.protocol, data=_dispatch(call, "cryopreserved")
+    )
 
 
 def _receipt_details(call: StepCall) -> Established:
