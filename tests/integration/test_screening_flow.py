@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.db import transaction
 from django.test import Client
 from screening_data import api_payload, form_post, labs, screen
@@ -502,13 +503,16 @@ def test_consent_page_withdrawal_by_role(world: Any) -> None:
 
 
 def test_a_criterion_without_rule_is_attested_on_the_page_and_only_it(world: Any, tmp_path: Any, settings: Any) -> None:
-    source = Path(world.protocol.path).read_text(encoding="utf-8")
-    extra = (
-        "\n    - id: E03_OTHER_AUTOIMMUNE\n      kind: exclusion\n"
-        '      text: {en: "No other systemic autoimmune disease", fr: "Absence d\'autre maladie auto-immune"}\n'
+    document = yaml.safe_load(Path(world.protocol.path).read_text(encoding="utf-8"))
+    document["eligibility"]["criteria"].append(
+        {
+            "id": "E03_OTHER_AUTOIMMUNE",
+            "kind": "exclusion",
+            "text": {"en": "No other systemic autoimmune disease", "fr": "Absence d'autre maladie auto-immune"},
+        }
     )
     path = tmp_path / "with_attested.yaml"
-    path.write_text(source.rstrip("\n") + extra, encoding="utf-8")
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
     settings.CARTRIAL_PROTOCOL_FILE = str(path)
     subject = world.new_subject("BDX", State.SCREENING)
     client = world.client_for("bdx.investigator")
