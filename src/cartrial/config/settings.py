@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "cartrial.apps.clinical",
     "cartrial.apps.logistics",
     "cartrial.apps.biology",
+    "cartrial.apps.casebook",
     "cartrial.apps.pathway",
 ]
 

@@ -74,6 +74,15 @@ class Action(StrEnum):
     CORRECT_DEATH_DATE = "correct_death_date"
     CORRECT_SIGNED_INCLUSION = "correct_signed_inclusion"
     CORRECT_SIGNED_RELEASE = "correct_signed_release"
+    # The casebook after inclusion (issue 9): visits, eCRF forms, queries, SDV, lock, signature.
+    READ_CASEBOOK = "read_casebook"
+    ENTER_FORM_DATA = "enter_form_data"
+    RAISE_QUERY = "raise_query"
+    ANSWER_QUERY = "answer_query"
+    CLOSE_QUERY = "close_query"
+    VERIFY_SOURCE = "verify_source"
+    LOCK_DATA = "lock_data"
+    SIGN_CASEBOOK = "sign_casebook"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -156,6 +165,18 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.CORRECT_INFUSION_DATE: frozenset({Role.INVESTIGATOR}),
     Action.CORRECT_SIGNED_INCLUSION: frozenset({Role.INVESTIGATOR}),
     Action.CORRECT_SIGNED_RELEASE: _LAB,
+    # The casebook is clinical data: the center's investigators and coordinators enter it and
+    # answer queries; the monitors verify it against the source and raise queries; the data
+    # managers raise queries and lock; the investigator signs. Not the lab, the apheresis unit or
+    # the pharmacy. Closing and reopening a query is the raiser's side (monitor, data manager).
+    Action.READ_CASEBOOK: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER},
+    Action.ENTER_FORM_DATA: _CLINICAL,
+    Action.RAISE_QUERY: frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    Action.ANSWER_QUERY: _CLINICAL,
+    Action.CLOSE_QUERY: frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    Action.VERIFY_SOURCE: frozenset({Role.MONITOR}),
+    Action.LOCK_DATA: frozenset({Role.DATA_MANAGER}),
+    Action.SIGN_CASEBOOK: frozenset({Role.INVESTIGATOR}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -189,6 +210,14 @@ ACTION_LABELS: dict[Action, str] = {
     Action.CORRECT_DEATH_DATE: N_("Correct the date of death"),
     Action.CORRECT_SIGNED_INCLUSION: N_("Correct a record covered by the inclusion signature"),
     Action.CORRECT_SIGNED_RELEASE: N_("Correct a record covered by the release signature"),
+    Action.READ_CASEBOOK: N_("Read the casebook"),
+    Action.ENTER_FORM_DATA: N_("Enter visits and eCRF forms"),
+    Action.RAISE_QUERY: N_("Raise a data query"),
+    Action.ANSWER_QUERY: N_("Answer a data query"),
+    Action.CLOSE_QUERY: N_("Close or reopen a data query"),
+    Action.VERIFY_SOURCE: N_("Verify data against the source (SDV)"),
+    Action.LOCK_DATA: N_("Lock or unlock forms"),
+    Action.SIGN_CASEBOOK: N_("Sign the casebook"),
 }
 
 

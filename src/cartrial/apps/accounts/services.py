@@ -210,11 +210,12 @@ def signature_void(
     actor: Actor,
     signature: ElectronicSignature,
     reason: str,
-    superseded_by: ElectronicSignature,
+    superseded_by: ElectronicSignature | None,
     subject_code: str = "",
 ) -> ElectronicSignature:
     """Void a signature whose record was corrected: kept, marked void (who, when, why), pointing to
-    the signature of the corrected record. Runs inside the correction's transaction."""
+    the signature of the corrected record (None when the record is to be signed again later, as a
+    casebook reopened by an unlock). Runs inside the correction's transaction."""
     if signature.voided_at is not None:
         raise Refused("This signature was already voided.", code="signature_void")
     if not reason.strip():
@@ -238,7 +239,7 @@ def signature_void(
             Change("signer", None, signature.signer_name),
             Change("meaning", None, signature.meaning),
             Change("voided_at", None, actor.now.isoformat()),
-            Change("superseded_by", None, superseded_by.pk),
+            Change("superseded_by", None, superseded_by.pk if superseded_by else None),
         ],
         reason=reason.strip(),
         is_correction=True,

@@ -1,0 +1,330 @@
+"""Reads of the casebook, always scoped by the acting user: a subject's visits and forms, the study
+grid and a center's worklist (in a fixed number of queries whatever the number of subjects), the
+query inbox, a form's item history (from the audit trail, the one store of old values)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+
+from cartrial.apps.access import Scope, subject_filter
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
+from cartrial.apps.clinical.models import ScreeningRecord
+from cartrial.apps.clinical.selectors import subject_birth_date
+from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.apps.subjects.services import local_today
+from cartrial.domain.casebook import QueryStatus
+from cartrial.domain.ecrf import FormContext, FormStatus
+from cartrial.domain.errors import NotFound
+from cartrial.domain.pathway import Step
+from cartrial.domain.visits import (
+    AnchorDates,
+    ScheduledVisit,
+    VisitDefinition,
+    VisitStatus,
+    is_unscheduled,
+    visit_schedule,
+    visit_status,
+)
+from cartrial.protocols import Protocol
+
+
+def subject_today(subject: Subject, now: datetime) -> date:
+    """Today in the subject's center (visit dates are the center's calendar dates)."""
+    return local_today(subject.center, now)
+
+
+def _inclusion_dates(subject_ids: Iterable[int]) -> dict[int, date]:
+    rows = (
+        PathwayEvent.objects.filter(subject_id__in=list(subject_ids), step=Step.INCLUDE.value)
+        .select_related("subject__center")
+        .order_by("occurred_at")
+    )
+    dates: dict[int, date] = {}
+    for row in rows:
+        dates.setdefault(row.subject_id, row.occurred_at.astimezone(ZoneInfo(row.subject.center.time_zone)).date())
+    return dates
+
+
+def subject_anchors(subject: Subject) -> AnchorDates:
+    """The dates the schedule hangs on: inclusion (the investigator's signed step) and D0."""
+    return AnchorDates(inclusion=_inclusion_dates([subject.pk]).get(subject.pk), infusion=subject.infusion_date)
+
+
+def visit_definition(protocol: Protocol, code: str) -> VisitDefinition | None:
+    """The protocol's visit `code`; None for an unscheduled visit; NotFound for an unknown code."""
+    if is_unscheduled(code):
+        return None
+    for visit in protocol.visits:
+        if visit.code == code:
+            return visit
+    raise NotFound("No visit '{visit}' in the protocol.", code="visit_unknown", item="visit", visit=code)
+
+
+def scheduled_visit_of(protocol: Protocol, anchors: AnchorDates, code: str) -> ScheduledVisit | None:
+    """The visit with its dates for this subject (None for an unscheduled visit)."""
+    definition = visit_definition(protocol, code)
+    if definition is None:
+        return None
+    return next(s for s in visit_schedule((definition,), anchors))
+
+
+def form_context(
+    subject: Subject, protocol: Protocol, visit_code: str, *, done_on: date | None, exclude_form: str = ""
+) -> FormContext:
+    """What the engine needs around a form: the visit's window and date, the anchors, the subject's
+    sex and age for derived items (eGFR), and the visit's other forms for cross-form checks."""
+    anchors = subject_anchors(subject)
+    scheduled = scheduled_visit_of(protocol, anchors, visit_code)
+    screening = ScreeningRecord.objects.filter(subject=subject).first()
+    sex = (screening.data_json or {}).get("sex") if screening else None
+    birth = subject_birth_date(subject)
+    age = None
+    if birth is not None and done_on is not None:
+        age = done_on.year - birth.year - ((done_on.month, done_on.day) < (birth.month, birth.day))
+    others = {
+        r.form_code: r.values_json
+        for r in FormRecord.objects.filter(subject=subject, visit_code=visit_code).exclude(form_code=exclude_form)
+    }
+    return FormContext(
+        visit_code=visit_code,
+        target=scheduled.target if scheduled else None,
+        earliest=scheduled.earliest if scheduled else None,
+        latest=scheduled.latest if scheduled else None,
+        done_on=done_on,
+        inclusion_date=anchors.inclusion,
+        infusion_date=anchors.infusion,
+        sex=sex,
+        age_years=age,
+        other_forms=others,
+    )
+
+
+# --- a subject's casebook -----------------------------------------------------------------------
+
+
+@dataclass
+class VisitRow:
+    """One visit of a subject's grid: its dates, status, the forms it collects and their status."""
+
+    code: str
+    label: dict[str, str] | Any
+    phase: str
+    target: date | None
+    earliest: date | None
+    latest: date | None
+    status: VisitStatus
+    done_on: date | None
+    missed_reason: str
+    forms: list[tuple[str, FormStatus]]
+    open_queries: int = 0
+    unscheduled: bool = False
+
+
+def _rows(
+    protocol: Protocol,
+    anchors: AnchorDates,
+    today: date,
+    visits: dict[str, VisitRecord],
+    forms: dict[tuple[str, str], str],
+    open_queries: dict[str, int],
+) -> list[VisitRow]:
+    rows = []
+    for scheduled in visit_schedule(protocol.visits, anchors):
+        definition = scheduled.definition
+        record = visits.get(definition.code)
+        done_on = record.done_on if record else None
+        missed = record is not None and record.outcome == VisitRecord.Outcome.MISSED
+        rows.append(
+            VisitRow(
+                code=definition.code,
+                label=definition.label,
+                phase=str(definition.phase),
+                target=scheduled.target,
+                earliest=scheduled.earliest,
+                latest=scheduled.latest,
+                status=visit_status(scheduled, today, done_on, missed),
+                done_on=done_on,
+                missed_reason=record.missed_reason if record else "",
+                forms=[
+                    (code, FormStatus(forms.get((definition.code, code), FormStatus.NOT_STARTED.value)))
+                    for code in definition.forms
+                ],
+                open_queries=open_queries.get(definition.code, 0),
+            )
+        )
+    for code, record in sorted(visits.items()):
+        if not is_unscheduled(code):
+            continue
+        rows.append(
+            VisitRow(
+                code=code,
+                label={"en": code, "fr": code},
+                phase="unscheduled",
+                target=None,
+                earliest=None,
+                latest=None,
+                status=VisitStatus.DONE if record.outcome == VisitRecord.Outcome.DONE else VisitStatus.MISSED,
+                done_on=record.done_on,
+                missed_reason=record.missed_reason,
+                forms=[(f, FormStatus(s)) for (v, f), s in sorted(forms.items()) if v == code],
+                open_queries=open_queries.get(code, 0),
+                unscheduled=True,
+            )
+        )
+    return rows
+
+
+def subject_visit_rows(subject: Subject, protocol: Protocol, today: date) -> list[VisitRow]:
+    """The subject × visit grid of one subject, in protocol order, unscheduled visits last."""
+    visits = {r.visit_code: r for r in VisitRecord.objects.filter(subject=subject)}
+    forms = {(v, f): s for v, f, s in FormRecord.objects.filter(subject=subject).values_list("visit_code", "form_code", "status")}
+    counts: dict[str, int] = defaultdict(int)
+    for visit_code in Query.objects.filter(subject=subject).exclude(status=QueryStatus.CLOSED.value).values_list(
+        "visit_code", flat=True
+    ):
+        counts[visit_code] += 1
+    return _rows(protocol, subject_anchors(subject), today, visits, forms, counts)
+
+
+def form_record_get(subject: Subject, visit_code: str, form_code: str) -> FormRecord | None:
+    return (
+        FormRecord.objects.filter(subject=subject, visit_code=visit_code, form_code=form_code)
+        .select_related("protocol_version", "subject__center")
+        .first()
+    )
+
+
+def visit_record_get(subject: Subject, visit_code: str) -> VisitRecord | None:
+    return VisitRecord.objects.filter(subject=subject, visit_code=visit_code).first()
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One change of one item: old → new, who, when, why (from the audit trail)."""
+
+    item: str
+    old: Any
+    new: Any
+    user: str
+    at: Any
+    reason: str
+
+
+def form_history(record: FormRecord) -> list[ItemChange]:
+    """Every change of the form's items, oldest first; status lines are left out."""
+    entries = AuditEntry.objects.filter(entity="form_record", entity_id=str(record.pk)).order_by("sequence")
+    changes = []
+    for entry in entries:
+        for change in json.loads(entry.changes_json):
+            if change["field"] in ("form", "status", "verified"):
+                continue
+            changes.append(
+                ItemChange(change["field"], change["old"], change["new"], entry.actor_username, entry.occurred_at, entry.reason)
+            )
+    return changes
+
+
+def form_queries(subject: Subject, visit_code: str, form_code: str) -> QuerySet[Query]:
+    return Query.objects.filter(subject=subject, visit_code=visit_code, form_code=form_code).prefetch_related("messages").order_by("raised_at", "pk")
+
+
+# --- across subjects: study grid, worklist, inbox -----------------------------------------------
+
+
+@dataclass
+class SubjectGridRow:
+    subject: Subject
+    visits: list[VisitRow] = field(default_factory=list)
+
+
+def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[SubjectGridRow]:
+    """Every subject's visit rows in five queries (subjects, inclusions, visits, forms, queries)."""
+    ids = [s.pk for s in subjects]
+    inclusions = _inclusion_dates(ids)
+    visits: dict[int, dict[str, VisitRecord]] = defaultdict(dict)
+    for record in VisitRecord.objects.filter(subject_id__in=ids):
+        visits[record.subject_id][record.visit_code] = record
+    forms: dict[int, dict[tuple[str, str], str]] = defaultdict(dict)
+    for sid, v, f, s in FormRecord.objects.filter(subject_id__in=ids).values_list("subject_id", "visit_code", "form_code", "status"):
+        forms[sid][(v, f)] = s
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for sid, v in Query.objects.filter(subject_id__in=ids).exclude(status=QueryStatus.CLOSED.value).values_list("subject_id", "visit_code"):
+        counts[sid][v] += 1
+    grid = []
+    for subject in subjects:
+        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        today = subject_today(subject, now)
+        rows = _rows(protocol, anchors, today, visits[subject.pk], forms[subject.pk], counts[subject.pk])
+        grid.append(SubjectGridRow(subject, rows))
+    return grid
+
+
+def _included_subjects(scope: Scope, center_code: str | None) -> list[Subject]:
+    queryset = Subject.objects.filter(subject_filter(scope), pathway_events__step=Step.INCLUDE.value).select_related("center")
+    if center_code:
+        queryset = queryset.filter(center__code=center_code)
+    return list(queryset.distinct().order_by("center__code", "number"))
+
+
+def study_grid(scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None) -> list[SubjectGridRow]:
+    """The subject × visit grid of every included subject the user may see."""
+    return _grid(_included_subjects(scope, center_code), protocol, now)
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    subject: Subject
+    visit: VisitRow
+
+
+@dataclass(frozen=True)
+class CenterWorklist:
+    overdue: list[WorklistRow]
+    due: list[WorklistRow]
+    upcoming: list[WorklistRow]
+
+
+def center_worklist(scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None, horizon_days: int = 7) -> CenterWorklist:
+    """Visits overdue, due now (window open) and coming within `horizon_days`, per subject."""
+    overdue, due, upcoming = [], [], []
+    for row in study_grid(scope, protocol, now, center_code=center_code):
+        today = subject_today(row.subject, now)
+        for visit in row.visits:
+            if visit.status is VisitStatus.OVERDUE:
+                overdue.append(WorklistRow(row.subject, visit))
+            elif visit.status is VisitStatus.DUE:
+                due.append(WorklistRow(row.subject, visit))
+            elif visit.status is VisitStatus.UPCOMING and visit.earliest and (visit.earliest - today).days <= horizon_days:
+                upcoming.append(WorklistRow(row.subject, visit))
+
+    def key(r: WorklistRow) -> tuple[date, str]:
+        return (r.visit.earliest or date.max, r.subject.code)
+
+    return CenterWorklist(sorted(overdue, key=key), sorted(due, key=key), sorted(upcoming, key=key))
+
+
+def queries_in_scope(scope: Scope, *, status: str | None = None, center_code: str | None = None) -> QuerySet[Query]:
+    """The queries on subjects the user may see, oldest first, optionally by status and center."""
+    queryset = Query.objects.filter(subject__in=Subject.objects.filter(subject_filter(scope))).select_related("subject__center")
+    if status:
+        queryset = queryset.filter(status=status)
+    if center_code:
+        queryset = queryset.filter(subject__center__code=center_code)
+    return queryset.order_by("raised_at", "pk")
+
+
+def query_get(scope: Scope, query_id: int) -> Query:
+    """A query on a subject of the user's scope; NotFound otherwise (never revealing it exists)."""
+    query = queries_in_scope(scope).filter(pk=query_id).first()
+    if query is None:
+        raise NotFound("No query {query} in your scope.", code="not_found", query=query_id)
+    return query

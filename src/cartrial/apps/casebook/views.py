@@ -1,0 +1,485 @@
+"""Pages of the casebook: the study grid, a center's worklist, a subject's visits, a visit, a form
+(entry, queries, SDV, lock), a form's history and the query inbox.
+
+Adapters only: every subject is reached through the access entry point with the action the page
+needs (reading the casebook, entering data, raising or answering queries, verifying, locking,
+signing); the services do the work in one transaction, audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from cartrial.apps import clock
+from cartrial.apps.access import Reach, can, centers_for, reach_subject, require_somewhere
+from cartrial.apps.casebook import presenters, selectors, services
+from cartrial.apps.casebook.models import FormRecord
+from cartrial.apps.text import error_text, render as render_message
+from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.casebook import QueryMove, QueryStatus
+from cartrial.domain.ecrf import FormStatus
+from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.roles import Action
+from cartrial.domain.text import message_from_data
+from cartrial.domain.visits import next_unscheduled_code
+
+
+def _center_choice(request: HttpRequest, codes: list[str]) -> str | None:
+    chosen = request.GET.get("center") or None
+    return chosen if chosen in codes else None
+
+
+@login_required
+def study_grid(request: HttpRequest) -> HttpResponse:
+    """Every included subject of the user's scope × the protocol's visits, status by colour."""
+    scope = require_somewhere(request.user, Action.READ_CASEBOOK, "casebook")
+    codes = sorted(scope.center_codes[c] for c in centers_for(scope, Action.READ_CASEBOOK))
+    center = _center_choice(request, codes)
+    protocol = protocol_in_force()
+    grid = selectors.study_grid(scope, protocol, clock.now(), center_code=center)
+    visits = [(v.code, presenters.text_of(v.label)) for v in protocol.visits]
+    rows = [
+        {
+            "subject": row.subject,
+            "cells": [
+                {"visit": v, "status": presenters.visit_status_view(v.status)} for v in row.visits if not v.unscheduled
+            ],
+        }
+        for row in grid
+    ]
+    return render(request, "casebook/grid.html", {"rows": rows, "visits": visits, "centers": codes, "center": center or ""})
+
+
+@login_required
+def worklist(request: HttpRequest) -> HttpResponse:
+    """A center's visits overdue, due now and coming this week."""
+    scope = require_somewhere(request.user, Action.READ_CASEBOOK, "worklist")
+    codes = sorted(scope.center_codes[c] for c in centers_for(scope, Action.READ_CASEBOOK))
+    center = _center_choice(request, codes)
+    work = selectors.center_worklist(scope, protocol_in_force(), clock.now(), center_code=center)
+
+    def rows(entries: list[selectors.WorklistRow]) -> list[dict[str, Any]]:
+        return [
+            {"subject": e.subject, "visit": e.visit, "label": presenters.text_of(e.visit.label), "status": presenters.visit_status_view(e.visit.status)}
+            for e in entries
+        ]
+
+    context = {
+        "sections": [
+            (_("Overdue"), rows(work.overdue), "overdue"),
+            (_("Due now (window open)"), rows(work.due), "due"),
+            (_("Coming within 7 days"), rows(work.upcoming), "upcoming"),
+        ],
+        "centers": codes,
+        "center": center or "",
+    }
+    return render(request, "casebook/worklist.html", context)
+
+
+def _visit_rows(reach: Reach) -> list[dict[str, Any]]:
+    today = selectors.subject_today(reach.subject, reach.actor.now)
+    return [
+        {
+            "row": row,
+            "label": presenters.text_of(row.label),
+            "status": presenters.visit_status_view(row.status),
+            "forms": [{"code": code, "status": presenters.form_status_view(status)} for code, status in row.forms],
+        }
+        for row in selectors.subject_visit_rows(reach.subject, protocol_in_force(), today)
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
+    """A subject's visits (grid of statuses and forms), unscheduled visits, lock and signature."""
+    reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
+    error = ""
+    if request.method == "POST":
+        op = request.POST.get("op", "")
+        try:
+            if op == "lock":
+                acting = reach_subject(request.user, code, Action.LOCK_DATA)
+                records = list(FormRecord.objects.filter(subject=acting.subject).exclude(status__in=[FormStatus.LOCKED.value, FormStatus.SIGNED.value]))
+                acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock subject")
+                messages.success(request, _("Every saved form of the casebook is locked."))
+            elif op == "sign":
+                acting = reach_subject(request.user, code, Action.SIGN_CASEBOOK)
+                acting.run(
+                    lambda: services.casebook_sign(
+                        actor=acting.actor, user=acting.user, subject=acting.subject, password=request.POST.get("password", "")
+                    ),
+                    what="sign casebook",
+                )
+                messages.success(request, _("The casebook is signed."))
+            elif op == "unscheduled":
+                acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
+                existing = [r.code for r in selectors.subject_visit_rows(acting.subject, protocol_in_force(), selectors.subject_today(acting.subject, acting.actor.now))]
+                new_code = next_unscheduled_code(existing)
+                done_on = _posted_date(request.POST.get("done_on", ""), "done_on")
+                acting.run(
+                    lambda: services.visit_done_record(
+                        actor=acting.actor, subject=acting.subject, protocol=protocol_in_force(), visit_code=new_code, done_on=done_on
+                    ),
+                    what="unscheduled visit",
+                )
+                return redirect("casebook:visit", code=code, visit=new_code)
+            else:
+                raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except DomainError as refusal:
+            error = error_text(refusal)
+        else:
+            return redirect("casebook:subject", code=code)
+    signature = services.casebook_signature_in_force(reach.subject)
+    context = {
+        "subject": reach.subject,
+        "visits": _visit_rows(reach),
+        "signature": signature.signature if signature else None,
+        "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
+        "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
+        "can_sign": can(reach.scope, Action.SIGN_CASEBOOK, reach.subject),
+        "meaning": services.CASEBOOK_SIGNATURE_MEANING,
+        "error": error,
+    }
+    return render(request, "casebook/subject.html", context, status=422 if error else 200)
+
+
+def _posted_date(value: str, item: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput("'{value}' is not a date (YYYY-MM-DD).", code="invalid_date", item=item, value=value) from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
+    """One visit: its date (or missed with a reason), its forms, lock of the visit."""
+    reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
+    protocol = protocol_in_force()
+    selectors.visit_definition(protocol, visit)
+    error = ""
+    if request.method == "POST":
+        op = request.POST.get("op", "")
+        try:
+            if op == "done":
+                acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
+                done_on = _posted_date(request.POST.get("done_on", ""), "done_on")
+                acting.run(
+                    lambda: services.visit_done_record(
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        protocol=protocol,
+                        visit_code=visit,
+                        done_on=done_on,
+                        reason=request.POST.get("reason", ""),
+                    ),
+                    what="visit date",
+                )
+            elif op == "missed":
+                acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
+                acting.run(
+                    lambda: services.visit_missed_record(
+                        actor=acting.actor, subject=acting.subject, protocol=protocol, visit_code=visit, reason=request.POST.get("reason", "")
+                    ),
+                    what="visit missed",
+                )
+            elif op in ("lock", "unlock"):
+                acting = reach_subject(request.user, code, Action.LOCK_DATA)
+                records = list(FormRecord.objects.filter(subject=acting.subject, visit_code=visit))
+                if op == "lock":
+                    records = [r for r in records if not services.frozen(r)]
+                    acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock visit")
+                else:
+                    records = [r for r in records if services.frozen(r)]
+                    acting.run(
+                        lambda: services.forms_unlock(actor=acting.actor, records=records, reason=request.POST.get("reason", "")),
+                        what="unlock visit",
+                    )
+            else:
+                raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except DomainError as refusal:
+            error = error_text(refusal)
+        else:
+            return redirect("casebook:visit", code=code, visit=visit)
+    row = next((r for r in _visit_rows(reach) if r["row"].code == visit), None)
+    context = {
+        "subject": reach.subject,
+        "visit": row,
+        "visit_code": visit,
+        "record": selectors.visit_record_get(reach.subject, visit),
+        "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
+        "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
+        "all_forms": sorted(protocol.forms),
+        "error": error,
+    }
+    return render(request, "casebook/visit.html", context, status=422 if error else 200)
+
+
+def _query_views(queries: Any) -> list[dict[str, Any]]:
+    views = []
+    for query in queries:
+        text = query.text
+        if query.message_json:
+            text = render_message(message_from_data(query.message_json))
+        thread = [
+            {"message": m, "move": presenters.query_move_label(m.move), "by": m.by_name or _("Edit check")}
+            for m in query.messages.all()
+        ]
+        views.append(
+            {"query": query, "text": text, "status": presenters.query_status_label(query.status), "item": query.item, "thread": thread}
+        )
+    return views
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpResponse:
+    """One form of one visit: entry through the eCRF engine (a reason for each later change), its
+    queries beside the items, SDV for the monitor, lock and unlock for the data manager."""
+    reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
+    protocol = protocol_in_force()
+    definition = services.form_definition(protocol, visit, form)
+    error = ""
+    error_item = ""
+    posted: dict[str, Any] | None = None
+    if request.method == "POST":
+        op = request.POST.get("op", "save")
+        try:
+            if op == "save":
+                acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
+                posted = presenters.posted_items(definition, request.POST)
+                saved = acting.run(
+                    lambda: services.form_save(
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        protocol=protocol,
+                        visit_code=visit,
+                        form_code=form,
+                        items=posted or {},
+                        reason=request.POST.get("reason", ""),
+                    ),
+                    what=f"save {visit}/{form}",
+                )
+                if saved.queries_opened:
+                    messages.warning(request, _("Saved. An edit check opened %(count)d query: see below.") % {"count": len(saved.queries_opened)})
+                else:
+                    messages.success(request, _("Saved."))
+            elif op == "query":
+                acting = reach_subject(request.user, code, Action.RAISE_QUERY)
+                acting.run(
+                    lambda: services.query_raise(
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        protocol=protocol,
+                        visit_code=visit,
+                        form_code=form,
+                        item=request.POST.get("item", ""),
+                        text=request.POST.get("text", ""),
+                    ),
+                    what="raise query",
+                )
+            elif op == "verify":
+                acting = reach_subject(request.user, code, Action.VERIFY_SOURCE)
+                record = _record_or_refuse(acting, visit, form)
+                chosen = request.POST.getlist("verify") or None
+                acting.run(lambda: services.form_verify(actor=acting.actor, record=record, items=chosen), what="verify")
+            elif op in ("lock", "unlock"):
+                acting = reach_subject(request.user, code, Action.LOCK_DATA)
+                record = _record_or_refuse(acting, visit, form)
+                if op == "lock":
+                    acting.run(lambda: services.forms_lock(actor=acting.actor, records=[record]), what="lock form")
+                else:
+                    acting.run(
+                        lambda: services.forms_unlock(actor=acting.actor, records=[record], reason=request.POST.get("reason", "")),
+                        what="unlock form",
+                    )
+            elif op in ("answer", "close", "reopen"):
+                _query_move_from_post(request, reach, op)
+            else:
+                raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except DomainError as refusal:
+            error = error_text(refusal)
+            error_item = refusal.item or ""
+        else:
+            return redirect("casebook:form", code=code, visit=visit, form=form)
+    record = selectors.form_record_get(reach.subject, visit, form)
+    values = record.values_json if record else {}
+    if posted is not None:
+        values = posted
+    queries = list(selectors.form_queries(reach.subject, visit, form))
+    status = FormStatus(record.status) if record else FormStatus.NOT_STARTED
+    context = {
+        "subject": reach.subject,
+        "visit_code": visit,
+        "form_code": form,
+        "form_label": presenters.text_of(definition.label),
+        "groups": presenters.form_view(definition, values, record.verified_json if record else {}, queries),
+        "record": record,
+        "status": presenters.form_status_view(status),
+        "frozen": record is not None and services.frozen(record),
+        "queries": _query_views(queries),
+        "items": [(i.name, presenters.text_of(i.label)) for i in definition.items],
+        "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
+        "can_query": can(reach.scope, Action.RAISE_QUERY, reach.subject),
+        "can_answer": can(reach.scope, Action.ANSWER_QUERY, reach.subject),
+        "can_close": can(reach.scope, Action.CLOSE_QUERY, reach.subject),
+        "can_verify": can(reach.scope, Action.VERIFY_SOURCE, reach.subject),
+        "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
+        "error": error,
+        "error_item": error_item,
+    }
+    return render(request, "casebook/form.html", context, status=422 if error else 200)
+
+
+def _record_or_refuse(reach: Reach, visit: str, form: str) -> FormRecord:
+    record = selectors.form_record_get(reach.subject, visit, form)
+    if record is None:
+        raise InvalidInput("This form has not been saved yet.", code="form_not_started", item="form")
+    return record
+
+
+_MOVES = {
+    "answer": (QueryMove.ANSWER, Action.ANSWER_QUERY),
+    "close": (QueryMove.CLOSE, Action.CLOSE_QUERY),
+    "reopen": (QueryMove.REOPEN, Action.CLOSE_QUERY),
+}
+
+
+def _query_move_from_post(request: HttpRequest, reach: Reach, op: str) -> None:
+    move, action = _MOVES[op]
+    try:
+        query_id = int(request.POST.get("query", ""))
+    except ValueError:
+        raise InvalidInput("Which query?", code="query_unknown", item="query") from None
+    query = selectors.query_get(reach.scope, query_id)
+    acting = reach_subject(request.user, query.subject.code, action)
+    acting.run(lambda: services.query_move(actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")), what=f"query {op}")
+
+
+@login_required
+def form_history(request: HttpRequest, code: str, visit: str, form: str) -> HttpResponse:
+    """Every change of the form's items: old → new, who, when, why."""
+    reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
+    definition = services.form_definition(protocol_in_force(), visit, form)
+    record = selectors.form_record_get(reach.subject, visit, form)
+    labels = {i.name: presenters.text_of(i.label) for i in definition.items}
+    labels.update({g.name: presenters.text_of(g.label) for g in definition.groups})
+    changes = selectors.form_history(record) if record else []
+    context = {
+        "subject": reach.subject,
+        "visit_code": visit,
+        "form_code": form,
+        "form_label": presenters.text_of(definition.label),
+        "changes": [{"change": c, "label": labels.get(c.item, c.item)} for c in changes],
+    }
+    return render(request, "casebook/history.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def query_inbox(request: HttpRequest) -> HttpResponse:
+    """The queries of the user's scope by status and age: the center answers, the raiser closes."""
+    scope = require_somewhere(request.user, Action.READ_CASEBOOK, "queries")
+    error = ""
+    if request.method == "POST":
+        op = request.POST.get("op", "")
+        try:
+            if op not in _MOVES:
+                raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+            move, action = _MOVES[op]
+            query = selectors.query_get(scope, int(request.POST.get("query", "0") or 0))
+            acting = reach_subject(request.user, query.subject.code, action)
+            acting.run(lambda: services.query_move(actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")), what=f"query {op}")
+        except DomainError as refusal:
+            error = error_text(refusal)
+        else:
+            return redirect(request.get_full_path())
+    codes = sorted(scope.center_codes[c] for c in centers_for(scope, Action.READ_CASEBOOK))
+    center = _center_choice(request, codes)
+    status = request.GET.get("status", QueryStatus.OPEN.value)
+    if status not in {s.value for s in QueryStatus} and status != "all":
+        status = QueryStatus.OPEN.value
+    queries = selectors.queries_in_scope(scope, status=None if status == "all" else status, center_code=center).prefetch_related("messages")
+    now = clock.now()
+    rows = []
+    for view in _query_views(queries):
+        query = view["query"]
+        view["age_days"] = (now - query.raised_at).days
+        view["can_answer"] = can(scope, Action.ANSWER_QUERY, query.subject)
+        view["can_close"] = can(scope, Action.CLOSE_QUERY, query.subject)
+        rows.append(view)
+    open_by_center: dict[str, list[int]] = {}
+    for view in rows:
+        if view["query"].status != QueryStatus.CLOSED.value:
+            open_by_center.setdefault(view["query"].subject.center.code, []).append(view["age_days"])
+    summary = [
+        {"center": c, "count": len(ages), "over_30": sum(1 for a in ages if a > 30), "oldest": max(ages)}
+        for c, ages in sorted(open_by_center.items())
+    ]
+    context = {
+        "rows": rows,
+        "summary": summary,
+        "status": status,
+        "statuses": [(s.value, presenters.query_status_label(s.value)) for s in QueryStatus],
+        "centers": codes,
+        "center": center or "",
+        "error": error,
+    }
+    return render(request, "casebook/queries.html", context, status=422 if error else 200)
+
+
+# What the monitor checks of each item against the source document (shown beside the values).
+SOURCE_CHECKLIST = (
+    gettext_lazy("The source document is identified (medical record, lab report) and dated on the visit day."),
+    gettext_lazy("The value and its unit match the source."),
+    gettext_lazy("For a lab result, the lab's reference range matches the report."),
+    gettext_lazy("Nothing in the source is missing from the form (an adverse event, a medication)."),
+)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpResponse:
+    """Source-data verification: the form's values beside the source checklist, a box per item."""
+    reach = reach_subject(request.user, code, Action.VERIFY_SOURCE, record=request.method == "POST")
+    definition = services.form_definition(protocol_in_force(), visit, form)
+    error = ""
+    record = selectors.form_record_get(reach.subject, visit, form)
+    if request.method == "POST":
+        try:
+            found = _record_or_refuse(reach, visit, form)
+            chosen = request.POST.getlist("verify")
+            if not chosen:
+                raise InvalidInput("Tick the items you verified against the source.", code="nothing_verified", item="verify")
+            reach.run(lambda: services.form_verify(actor=reach.actor, record=found, items=chosen), what="verify")
+        except DomainError as refusal:
+            error = error_text(refusal)
+        else:
+            messages.success(request, _("Verification recorded."))
+            return redirect("casebook:verify", code=code, visit=visit, form=form)
+    values = record.values_json if record else {}
+    verified = record.verified_json if record else {}
+    groups = presenters.form_view(definition, values, verified, [])
+    context = {
+        "subject": reach.subject,
+        "visit_code": visit,
+        "form_code": form,
+        "form_label": presenters.text_of(definition.label),
+        "groups": groups,
+        "record": record,
+        "status": presenters.form_status_view(FormStatus(record.status) if record else FormStatus.NOT_STARTED),
+        "checklist": SOURCE_CHECKLIST,
+        "error": error,
+    }
+    return render(request, "casebook/verify.html", context, status=422 if error else 200)
