@@ -121,7 +121,7 @@ def lab_observations_record(
                 limit_of_quantification=value.limit_of_quantification,
                 sampled_at=item.sampled_at,
                 context=item.context,
-                recorded_by_id=actor.user_id,
+                recorded_by_id=actor.recording_user_id,
                 recorded_at=now,
                 protocol_version=subject.protocol_version,
             )
@@ -290,7 +290,7 @@ def screening_record(
                 subject=locked,
                 data_json=parsed,
                 attestations_json=attested,
-                recorded_by_id=actor.user_id,
+                recorded_by_id=actor.recording_user_id,
                 first_recorded_at=now,
                 updated_at=now,
                 protocol_version=locked.protocol_version,
@@ -298,7 +298,7 @@ def screening_record(
         elif changes:
             record.data_json, record.attestations_json = parsed, attested
             record.revision += 1
-            record.recorded_by_id, record.updated_at = actor.user_id, now
+            record.recorded_by_id, record.updated_at = actor.recording_user_id, now
             record.save()
         if changes or before is None:
             audit_record(
@@ -353,7 +353,7 @@ def screening_data_correct(
     with transaction.atomic():
         record.data_json = parsed
         record.revision += 1
-        record.recorded_by_id, record.updated_at = actor.user_id, actor.now
+        record.recorded_by_id, record.updated_at = actor.recording_user_id, actor.now
         record.save(update_fields=["data_json", "revision", "recorded_by", "updated_at"])
         audit_correction(
             actor=actor,
