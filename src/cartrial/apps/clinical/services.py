@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -178,7 +179,9 @@ def lab_observation_correct(
         raise InvalidInput(
             "'{field}' cannot be corrected on a lab result.", code="unknown_field", item="field", field=field
         )
-    corrected = replace(_as_input(observation), **{field: value})
+    # The value comes as typed in the correction; it is checked below as a new result's would be.
+    change: dict[str, Any] = {field: value}
+    corrected = replace(_as_input(observation), **change)
     checked = lab_observation_check(corrected, actor.now, subject=subject)
     stored = {
         "value": checked.value,
