@@ -363,7 +363,8 @@ def deviation_text(deviation: Deviation) -> Message:
 
 def deviation_owners_of(deviation: Deviation) -> DeviationOwners:
     """Who manages this deviation (by its kind, where it happened, and which way its shipment went)."""
-    to_lab = deviation.shipment.direction == Shipment.Direction.TO_LAB if deviation.shipment_id else None
+    shipment = deviation.shipment  # None without a query when the deviation has no shipment
+    to_lab = shipment.direction == Shipment.Direction.TO_LAB if shipment is not None else None
     return deviation_owners(DeviationKind(deviation.kind), deviation.step, to_lab)
 
 
@@ -612,7 +613,12 @@ def _shipment_create(
     collection: Collection | None = None,
     batch: ManufacturingBatch | None = None,
 ) -> Shipment:
-    item_code = collection.din if collection is not None else batch.coi.content  # type: ignore[union-attr]
+    if collection is not None:
+        item_code = collection.din
+    elif batch is not None:
+        item_code = batch.coi.content
+    else:
+        raise ValueError("a shipment carries an apheresis collection or a manufactured batch")
     shipment = Shipment.objects.create(
         subject=subject,
         direction=direction,
