@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,6 +205,16 @@ DEMO_SCREENING_DATA: dict[str, object] = {
 }
 
 
+def _in_order(*moves: Callable[[], None]) -> Callable[[], None]:
+    """One entry of a subject's plan made of several moves, run one after the other."""
+
+    def run() -> None:
+        for move in moves:
+            move()
+
+    return run
+
+
 class PathwayDriver:
     """Moves one subject along the main path with the roles of its center, dates back-dated."""
 
@@ -261,9 +272,9 @@ class PathwayDriver:
             ),
             (
                 State.ELIGIBLE,
-                lambda: (
-                    self._screen(cd3_per_ul=650.0),
-                    self.step(f"{p}.investigator", Step.CONFIRM_ELIGIBILITY, 0.1),
+                _in_order(
+                    lambda: self._screen(cd3_per_ul=650.0),
+                    lambda: self.step(f"{p}.investigator", Step.CONFIRM_ELIGIBILITY, 0.1),
                 ),
             ),
             (State.INCLUDED, lambda: self.step(f"{p}.investigator", Step.INCLUDE, 2, password=DEMO_PASSWORD)),
@@ -277,16 +288,16 @@ class PathwayDriver:
             (State.MATERIAL_SHIPPED, lambda: self._ship_material(0.2)),
             (
                 State.MANUFACTURING,
-                lambda: (
-                    self.at("lab.manufacturing", 0.9, self._receive_at_lab),
-                    self.step("lab.manufacturing", Step.START_MANUFACTURING, 0.1),
+                _in_order(
+                    lambda: self.at("lab.manufacturing", 0.9, self._receive_at_lab),
+                    lambda: self.step("lab.manufacturing", Step.START_MANUFACTURING, 0.1),
                 ),
             ),
             (
                 State.PRODUCT_RELEASED,
-                lambda: (
-                    self.at("lab.manufacturing", 13.5 + self.spread_days, self._record_qc),
-                    self.step(
+                _in_order(
+                    lambda: self.at("lab.manufacturing", 13.5 + self.spread_days, self._record_qc),
+                    lambda: self.step(
                         "lab.manufacturing",
                         Step.RELEASE_PRODUCT,
                         0.5,
@@ -314,9 +325,9 @@ class PathwayDriver:
         if target is State.SCREEN_FAILED:
             plan[1] = (
                 State.SCREEN_FAILED,
-                lambda: (
-                    self._screen(cd3_per_ul=80.0),
-                    self.step(
+                _in_order(
+                    lambda: self._screen(cd3_per_ul=80.0),
+                    lambda: self.step(
                         f"{p}.investigator",
                         Step.FAIL_SCREENING,
                         0.1,
@@ -327,9 +338,9 @@ class PathwayDriver:
         if target is State.MANUFACTURING_FAILED:
             plan[7] = (
                 State.MANUFACTURING_FAILED,
-                lambda: (
-                    self.at("lab.manufacturing", 11.5, lambda a, u, m: self._record_qc(a, u, m, viability="55")),
-                    self.step(
+                _in_order(
+                    lambda: self.at("lab.manufacturing", 11.5, partial(self._record_qc, viability="55")),
+                    lambda: self.step(
                         "lab.manufacturing",
                         Step.FAIL_MANUFACTURING,
                         0.5,
@@ -636,8 +647,8 @@ def seed_kinetics_demo(users: dict[str, User], today: datetime) -> None:
         last_moment = subject.state_changed_at if subject.state in (State.COMPLETED, State.WITHDRAWN) else today
         rng = np.random.default_rng(zlib.crc32(subject.code.encode()))
         columns = sample_patients(preset, 1, rng).as_columns()
-        for name, value in departures.get(State(subject.state), {}).items():
-            columns[name] = np.array([value])
+        for name, departure in departures.get(State(subject.state), {}).items():
+            columns[name] = np.array([departure])
         start = datetime.combine(subject.infusion_date, datetime.min.time(), zone).replace(hour=8)
         moments = [start + timedelta(days=day) for day in sample_days if start + timedelta(days=day) <= last_moment]
         if not moments:

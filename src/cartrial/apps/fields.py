@@ -8,7 +8,7 @@ the same form serves both and the stored instant is right whatever the zone.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -48,6 +48,10 @@ def center_wall_clock(value: datetime, time_zone: str) -> datetime:
     return value.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
 
 
+@overload
+def at_center(value: datetime, time_zone: str) -> datetime: ...
+@overload
+def at_center(value: None, time_zone: str) -> None: ...
 def at_center(value: datetime | None, time_zone: str) -> datetime | None:
     """A typed time as an aware instant: a naive value is the wall-clock time in `time_zone`."""
     if value is None or value.tzinfo is not None:

@@ -17,11 +17,15 @@ import ast
 import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # babel is a development dependency: imported only by the commands that use it
+    from babel.messages.catalog import Catalog
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PO_FILE = PACKAGE_DIR / "locale" / "fr" / "LC_MESSAGES" / "django.po"
@@ -203,14 +207,14 @@ def _call_arguments(line: str, start: int) -> list[str]:
     return [value for value in (_literal(arg) for arg in call.args) if value is not None]
 
 
-def _read_catalog():  # type: ignore[no-untyped-def]
+def _read_catalog() -> Catalog:
     from babel.messages.pofile import read_po
 
     with PO_FILE.open("rb") as handle:
         return read_po(handle, locale="fr")
 
 
-def _compiled(catalog) -> bytes:  # type: ignore[no-untyped-def]
+def _compiled(catalog: Catalog) -> bytes:
     from babel.messages.mofile import write_mo
 
     buffer = io.BytesIO()
@@ -237,7 +241,7 @@ def update() -> int:
         else:
             message.locations = locations
     for message in list(catalog):
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        key = message.id if isinstance(message.id, str) else message.id[0]
         if key and (message.context, key) not in wanted:
             catalog.obsolete[key] = message
             catalog.delete(key, context=message.context)
@@ -251,13 +255,13 @@ def update() -> int:
     return 0
 
 
-def _has_string(string: str | tuple[str, ...]) -> bool:
+def _has_string(string: str | Sequence[str] | None) -> bool:
     """A msgstr, or every plural form of one, is filled in."""
-    return bool(string) if isinstance(string, str) else all(string)
+    return bool(string) if string is None or isinstance(string, str) else all(string)
 
 
-def _untranslated(found: Extraction, catalog) -> list[tuple[str | None, str]]:  # type: ignore[no-untyped-def]
-    missing = []
+def _untranslated(found: Extraction, catalog: Catalog) -> list[tuple[str | None, str]]:
+    missing: list[tuple[str | None, str]] = []
     for context, msgid in sorted(found.texts, key=lambda k: (k[0] or "", k[1])):
         message = catalog.get(msgid, context=context)
         translated = message is not None and not message.fuzzy and _has_string(message.string)

@@ -58,6 +58,7 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         nonce = secrets.token_urlsafe(18)
+        # Read back by the `csp_nonce` context processor; HttpRequest declares no such attribute.
         request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", content_security_policy(nonce))

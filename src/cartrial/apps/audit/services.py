@@ -43,6 +43,17 @@ class Actor:
         """The actor of set-up commands run from the CLI (demo, protocol registration)."""
         return cls(user_id=None, username=name, role="system", center_code="", now=now or clock.now())
 
+    @property
+    def recording_user_id(self) -> int:
+        """The acting user's id, for the records a person answers for (`recorded_by`, `thawed_by` ...).
+
+        Those columns are not nullable: a system actor has no user, and writing one of them in its
+        name is a bug, named here rather than as an integrity error from the database.
+        """
+        if self.user_id is None:
+            raise ValueError(f"the system actor {self.username!r} cannot record what a person answers for")
+        return self.user_id
+
 
 @dataclass(frozen=True)
 class Change:

@@ -8,7 +8,7 @@ result to assess yet.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
@@ -137,8 +137,9 @@ def assessment(request: HttpRequest, code: str) -> dict[str, Any]:
             "{subject} has no kinetic result since the infusion.", code="kinetics_no_observations", subject=subject.code
         )
     document = assessment_document(kinetics.assessment)
+    flag_entries = cast(list[dict[str, object]], document["flags"])  # one JSON object per flag, in order
     with translation.override(api_language(request)):
-        for flag, entry in zip(kinetics.assessment.flags, document["flags"], strict=True):  # type: ignore[call-overload]
+        for flag, entry in zip(kinetics.assessment.flags, flag_entries, strict=True):
             entry["message_localised"] = flag_message(flag)
     return {
         "subject": subject.code,

@@ -70,7 +70,7 @@ class KineticEntryRefused(InvalidInput):
         elif marker_title is not None:
             super().__init__(MARKER_PREFIX, code=code, marker=Message(marker_title), problem=problem)
         else:
-            super().__init__(msgid, code=code, **params)
+            super().__init__(msgid, code=code, item=None, **params)  # a whole entry or file: no single item
         self.line = line
 
 

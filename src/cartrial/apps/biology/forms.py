@@ -6,6 +6,7 @@ shared with the API.
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -28,8 +29,8 @@ class SampleForm(forms.Form):
         error_messages={"required": _("Give the sample date and time.")},
     )
 
-    def __init__(self, *args: object, preset: Preset, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, preset: Preset, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.preset = preset
         for marker in OBSERVED_MARKERS:
             units = ANALYTES[marker].units

@@ -47,6 +47,7 @@ from cartrial.domain.kinetics import (
 from cartrial.domain.kinetics.flags import observed_b_cell_reappearance_day
 from cartrial.domain.kinetics.observations import observed_units
 from cartrial.domain.lab_catalogue import ANALYTES, lab_value_plausible_check
+from cartrial.domain.text import Message
 
 # Bands are simulated over whole years, so a subject's horizon falls on one of a few cached cohorts.
 HORIZON_STEP_DAYS = 365
@@ -200,7 +201,7 @@ class SubjectKinetics:
     subject: Subject
     rows: list[KineticRow]
     assessment: SubjectAssessment | None
-    error: str = ""
+    error: Message | str = ""  # the model's refusal (a message), or a text already translated
 
     @property
     def usable_rows(self) -> list[KineticRow]:
@@ -245,7 +246,7 @@ class CohortPatient:
     reappearance_day: float | None = None
     depleted_until_day: int | None = None
     last_day: int | None = None
-    error: str = ""
+    error: Message | str = ""  # the model's refusal (a message), or a text already translated
     series: dict[str, list[KineticRow]] = field(default_factory=dict)
 
     @property

@@ -49,11 +49,6 @@ def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *,
             subject=subject.code,
         )
     zone = ZoneInfo(subject.center.time_zone)
-    where: dict[str, int] = {}
-    if entry.line is not None:
-        where = {"line": entry.line}
-    elif index is not None:
-        where = {"index": index}
     day = day_since_infusion(entry.sampled_at, subject.infusion_date, zone)
     local = entry.sampled_at.astimezone(zone)
     if day < 0:
@@ -65,7 +60,8 @@ def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *,
             zone=zone.key,
             days=-day,
             d0=subject.infusion_date,
-            **where,
+            line=entry.line,
+            index=index,
         )
     if entry.sampled_at > now:
         raise KineticEntryRefused(
@@ -73,7 +69,8 @@ def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *,
             code="kinetics_sample_in_future",
             when=f"{local:%Y-%m-%d %H:%M}",
             zone=zone.key,
-            **where,
+            line=entry.line,
+            index=index,
         )
     birth = subject_birth_date(subject)
     try:
@@ -87,7 +84,14 @@ def kinetic_entry_check(subject: Subject, entry: KineticEntry, now: datetime, *,
             )
     except InvalidInput as error:
         # The domain's own words, placed on the line (CSV) or result (API) they are about.
-        raise KineticEntryRefused(error.message.msgid, code=error.code, **where, **error.message.params) from None
+        raise KineticEntryRefused(
+            error.message.msgid,
+            code=error.code,
+            line=entry.line,
+            index=index,
+            marker_title=None,
+            **error.message.params,
+        ) from None
 
 
 def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequence[KineticEntry]) -> KineticsRecorded:

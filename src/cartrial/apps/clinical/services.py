@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -121,7 +122,7 @@ def lab_observations_record(
                 limit_of_quantification=value.limit_of_quantification,
                 sampled_at=item.sampled_at,
                 context=item.context,
-                recorded_by_id=actor.user_id,
+                recorded_by_id=actor.recording_user_id,
                 recorded_at=now,
                 protocol_version=subject.protocol_version,
             )
@@ -178,7 +179,9 @@ def lab_observation_correct(
         raise InvalidInput(
             "'{field}' cannot be corrected on a lab result.", code="unknown_field", item="field", field=field
         )
-    corrected = replace(_as_input(observation), **{field: value})
+    # The value comes as typed in the correction; it is checked below as a new result's would be.
+    change: dict[str, Any] = {field: value}
+    corrected = replace(_as_input(observation), **change)
     checked = lab_observation_check(corrected, actor.now, subject=subject)
     stored = {
         "value": checked.value,
@@ -290,7 +293,7 @@ def screening_record(
                 subject=locked,
                 data_json=parsed,
                 attestations_json=attested,
-                recorded_by_id=actor.user_id,
+                recorded_by_id=actor.recording_user_id,
                 first_recorded_at=now,
                 updated_at=now,
                 protocol_version=locked.protocol_version,
@@ -298,7 +301,7 @@ def screening_record(
         elif changes:
             record.data_json, record.attestations_json = parsed, attested
             record.revision += 1
-            record.recorded_by_id, record.updated_at = actor.user_id, now
+            record.recorded_by_id, record.updated_at = actor.recording_user_id, now
             record.save()
         if changes or before is None:
             audit_record(
@@ -353,7 +356,7 @@ def screening_data_correct(
     with transaction.atomic():
         record.data_json = parsed
         record.revision += 1
-        record.recorded_by_id, record.updated_at = actor.user_id, actor.now
+        record.recorded_by_id, record.updated_at = actor.recording_user_id, actor.now
         record.save(update_fields=["data_json", "revision", "recorded_by", "updated_at"])
         audit_correction(
             actor=actor,

@@ -210,14 +210,14 @@ def _result_rows(calculator: Calculator, result: dict[str, object], language: st
     translate = translator(language)
     rows = []
     for key, value in result.items():
-        many = isinstance(value, list) and not all(isinstance(item, int | float) for item in value)
+        many = value if isinstance(value, list) and not all(isinstance(item, int | float) for item in value) else None
         rows.append(
             {
                 "key": key,
                 "label": translate(result_label(calculator, key)),
                 "contract": key in calculator.outputs,
-                "items": [_shown(item, calculator, language) for item in value] if many else None,  # type: ignore[union-attr]
-                "value": None if many else _shown(value, calculator, language),
+                "items": None if many is None else [_shown(item, calculator, language) for item in many],
+                "value": _shown(value, calculator, language) if many is None else None,
             }
         )
     return rows

@@ -207,7 +207,8 @@ def shipment_correct(
         condition=shipment.condition,
         arrival_confirmed=shipment.arrival_confirmed,
     )
-    corrected = replace(data, **{field: value.strip() if isinstance(value, str) else value})
+    change: dict[str, Any] = {field: value.strip() if isinstance(value, str) else value}
+    corrected = replace(data, **change)
     dispatch_check(corrected, actor.now)
     if shipment.actual_arrival_at is not None:
         arrival_check(corrected.actual_departure_at, shipment.actual_arrival_at, actor.now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -41,7 +41,7 @@ class QcResultForm(forms.Form):
 
     def __init__(self, *args: Any, protocol: Protocol, language: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["test_code"].choices = [
+        cast(forms.ChoiceField, self.fields["test_code"]).choices = [
             (spec.code, f"{protocol_text(spec.label, language)} ({render(spec.describe(), language)})")
             for spec in release_specification(protocol).values()
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Prefetch, QuerySet
@@ -38,6 +38,9 @@ from cartrial.domain.manufacturing import BatchStatus, QcVerdict, ReleaseSpecifi
 from cartrial.domain.pathway import Step
 from cartrial.domain.text import N_
 from cartrial.domain.vein_to_vein import Milestones
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 from cartrial.protocols import Protocol
 
 
@@ -254,9 +257,13 @@ _THREAD = Prefetch("comments", queryset=DeviationComment.objects.select_related(
 NOT_CLOSED = (DeviationStatus.OPEN.value, DeviationStatus.ACKNOWLEDGED.value)
 
 
+class CommentCount(TypedDict):
+    comment_count: int
+
+
 def deviations_in_scope(
     scope: Scope, *, statuses: tuple[str, ...] | None = None, center_code: str | None = None
-) -> QuerySet[Deviation]:
+) -> QuerySet[WithAnnotations[Deviation, CommentCount]]:
     """The deviations of the subjects a scope may read, oldest first, with what a list shows
     (subject and center, who opened, acknowledged and closed it, its shipment, how many comments)."""
     queryset = Deviation.objects.filter(subject__in=Subject.objects.filter(subject_filter(scope)).values("pk"))
@@ -321,18 +328,22 @@ def milestones_for(scope: Scope) -> list[Milestones]:
     )
     ids = [s.pk for s in subjects]
     first_collection: dict[int, datetime] = {}
-    for row in Collection.objects.filter(subject_id__in=ids, number=1).values("subject_id", "ended_at"):
-        first_collection[row["subject_id"]] = row["ended_at"]
-    released: dict[int, datetime] = {}
-    for row in (
+    for subject_id, ended_at in Collection.objects.filter(subject_id__in=ids, number=1).values_list(
+        "subject_id", "ended_at"
+    ):
+        first_collection[subject_id] = ended_at
+    released: dict[int, datetime | None] = {}  # never None (filtered): the column is nullable
+    for subject_id, released_at in (
         ManufacturingBatch.objects.filter(subject_id__in=ids, released_at__isnull=False)
         .order_by("released_at")
-        .values("subject_id", "released_at")
+        .values_list("subject_id", "released_at")
     ):
-        released.setdefault(row["subject_id"], row["released_at"])
+        released.setdefault(subject_id, released_at)
     infused: dict[int, datetime] = {}
-    for row in Infusion.objects.filter(batch__subject_id__in=ids).values("batch__subject_id", "infused_at"):
-        infused[row["batch__subject_id"]] = row["infused_at"]
+    for subject_id, infused_at in Infusion.objects.filter(batch__subject_id__in=ids).values_list(
+        "batch__subject_id", "infused_at"
+    ):
+        infused[subject_id] = infused_at
     return [
         Milestones(s.code, s.center.code, first_collection.get(s.pk), released.get(s.pk), infused.get(s.pk))
         for s in subjects

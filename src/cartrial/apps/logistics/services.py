@@ -138,7 +138,7 @@ def coi_ensure(*, actor: Actor, subject: Subject) -> ChainOfIdentity:
         content=identifier.content,
         check_character=identifier.check_character,
         allocated_at=actor.now,
-        allocated_by_id=actor.user_id,
+        allocated_by_id=actor.recording_user_id,
     )
     audit_record(
         actor=actor,
@@ -275,7 +275,7 @@ def _hand_over(
         item_code=expected.content,
         from_holder=from_holder,
         to_holder=to_holder,
-        actor_id=actor.user_id,
+        actor_id=actor.recording_user_id,
         at=at,
         location=location,
         scanned_code=scanned_code.strip(),
@@ -363,7 +363,8 @@ def deviation_text(deviation: Deviation) -> Message:
 
 def deviation_owners_of(deviation: Deviation) -> DeviationOwners:
     """Who manages this deviation (by its kind, where it happened, and which way its shipment went)."""
-    to_lab = deviation.shipment.direction == Shipment.Direction.TO_LAB if deviation.shipment_id else None
+    shipment = deviation.shipment  # None without a query when the deviation has no shipment
+    to_lab = shipment.direction == Shipment.Direction.TO_LAB if shipment is not None else None
     return deviation_owners(DeviationKind(deviation.kind), deviation.step, to_lab)
 
 
@@ -495,7 +496,7 @@ def _deviation_comment(
     actor: Actor, subject: Subject, deviation: Deviation, event: AuditEvent, move: str, text: str
 ) -> DeviationComment:
     comment = DeviationComment.objects.create(
-        deviation=deviation, text=text, author_id=actor.user_id, role=actor.role, move=move, at=actor.now
+        deviation=deviation, text=text, author_id=actor.recording_user_id, role=actor.role, move=move, at=actor.now
     )
     audit_record(
         actor=actor,
@@ -566,7 +567,7 @@ def collection_record(*, actor: Actor, subject: Subject, data: CollectionInput) 
         volume_ml=data.volume_ml,
         tnc_e9=data.tnc_e9,
         cd3_cells_e9=data.cd3_cells_e9,
-        recorded_by_id=actor.user_id,
+        recorded_by_id=actor.recording_user_id,
         recorded_at=actor.now,
     )
     audit_record(
@@ -612,7 +613,12 @@ def _shipment_create(
     collection: Collection | None = None,
     batch: ManufacturingBatch | None = None,
 ) -> Shipment:
-    item_code = collection.din if collection is not None else batch.coi.content  # type: ignore[union-attr]
+    if collection is not None:
+        item_code = collection.din
+    elif batch is not None:
+        item_code = batch.coi.content
+    else:
+        raise ValueError("a shipment carries an apheresis collection or a manufactured batch")
     shipment = Shipment.objects.create(
         subject=subject,
         direction=direction,
@@ -629,7 +635,7 @@ def _shipment_create(
         planned_arrival_at=data.planned_arrival_at,
         actual_departure_at=data.actual_departure_at,
         arrival_confirmed=data.arrival_confirmed,
-        created_by_id=actor.user_id,
+        created_by_id=actor.recording_user_id,
         created_at=actor.now,
     )
     audit_record(
@@ -828,7 +834,7 @@ def qc_result_record(*, actor: Actor, subject: Subject, protocol: Protocol, test
         unit=spec.unit,
         specification=str(spec.describe()),
         conforms=judged.conforms,
-        recorded_by_id=actor.user_id,
+        recorded_by_id=actor.recording_user_id,
         recorded_at=actor.now,
     )
     audit_record(
@@ -1063,7 +1069,7 @@ def product_receive(
         shipment=shipment,
         batch=batch,
         received_at=at,
-        received_by_id=actor.user_id,
+        received_by_id=actor.recording_user_id,
         storage_location=storage_location.strip(),
         scanned_code=scanned_code.strip(),
     )
@@ -1113,7 +1119,7 @@ def product_thaw(
     thaw = Thaw.objects.create(
         batch=batch,
         thawed_at=at,
-        thawed_by_id=actor.user_id,
+        thawed_by_id=actor.recording_user_id,
         scanned_code=scanned_code.strip(),
         max_thaw_to_infusion_min=limit,
     )
@@ -1325,7 +1331,7 @@ def temperature_log_import(
         limit_min_c=product.min_temperature_c,
         limit_max_c=product.max_temperature_c,
         reading_count=len(log.readings),
-        uploaded_by_id=actor.user_id,
+        uploaded_by_id=actor.recording_user_id,
         uploaded_at=actor.now,
     )
     audit_record(

@@ -154,7 +154,10 @@ def _deviations_to_manage(scope: Scope) -> dict[str, Any]:
                 and role in owners.roles_for("acknowledge"),
             }
         )
-    total = sum(row["open"] + row["acknowledged"] for row in table)
+    total = sum(
+        row.get(DeviationStatus.OPEN.value, 0) + row.get(DeviationStatus.ACKNOWLEDGED.value, 0)
+        for row in counts.values()
+    )
     return {
         "deviation_kinds": [(gettext(KIND_SHORT_LABELS[kind]), gettext(KIND_LABELS[kind])) for kind in kinds],
         "deviation_table": table,

@@ -7,7 +7,7 @@ validate the same fields and reach the same effect.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.utils.translation import gettext
@@ -22,6 +22,9 @@ from cartrial.domain.screening import SCREENING_FIELDS
 from cartrial.domain.text import format_number
 from cartrial.protocols import Protocol
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class SubjectCreateForm(forms.Form):
     center = forms.ChoiceField(label=_("Center"))
@@ -32,7 +35,7 @@ class SubjectCreateForm(forms.Form):
 
     def __init__(self, *args: Any, center_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["center"].choices = center_choices
+        cast(forms.ChoiceField, self.fields["center"]).choices = center_choices
         if len(center_choices) == 1:
             self.fields["center"].initial = center_choices[0][0]
 
@@ -53,7 +56,7 @@ class StartScreeningForm(forms.Form):
     def __init__(self, *args: Any, protocol: Protocol, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         versions = sorted({d.version for d in protocol.consent_documents}, reverse=True)
-        self.fields["document_version"].choices = [(v, v) for v in versions]
+        cast(forms.ChoiceField, self.fields["document_version"]).choices = [(v, v) for v in versions]
 
 
 class IncludeForm(forms.Form):
@@ -167,6 +170,13 @@ class NoInfusionForm(forms.Form):
 _TRISTATE = [("", _("Not assessed")), ("yes", _("Yes")), ("no", _("No"))]
 
 
+class _TristateField(forms.ChoiceField):
+    """A yes/no screening item that may stay unassessed; its value is read as True, False or None."""
+
+    def __init__(self, *, label: StrOrPromise) -> None:
+        super().__init__(label=label, required=False, choices=_TRISTATE)
+
+
 class CorrectionForm(forms.Form):
     """One field of a stored record corrected: the new value (typed as its field), why, and the
     password when the record is signed. The reason is checked by the domain, like the API's."""
@@ -199,9 +209,7 @@ class CorrectionForm(forms.Form):
             return value
         if isinstance(self.fields["value"], forms.MultipleChoiceField):
             return list(value or []) if (value or self.cleaned_data.get("value_assessed")) else None
-        if isinstance(self.fields["value"], forms.ChoiceField) and [c[0] for c in self.fields["value"].choices] == [
-            c[0] for c in _TRISTATE
-        ]:
+        if isinstance(self.fields["value"], _TristateField):
             return {"yes": True, "no": False}.get(str(value or ""))
         return None if value in ("", None) else value
 
@@ -239,7 +247,7 @@ def _screening_item_field(item: InputField) -> forms.Field:
             choices=[("", _("Not assessed"))] + [(c, gettext(clinical_label(c))) for c in inner.choices],
         )
     if isinstance(inner, BooleanInput):
-        return forms.ChoiceField(label=label, required=False, choices=_TRISTATE)
+        return _TristateField(label=label)
     if isinstance(inner, IntegerInput) and inner.choices:
         return forms.TypedChoiceField(label=label, choices=[(c, str(c)) for c in inner.choices], coerce=int)
     return forms.IntegerField(label=label, required=False)

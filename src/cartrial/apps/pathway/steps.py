@@ -47,6 +47,7 @@ from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import CONSENT_EXEMPT_STEPS, State, Step, attempt, steps_from
 from cartrial.domain.roles import Action, action_state_check
+from cartrial.domain.shipping import DispatchInput
 from cartrial.domain.text import N_
 from cartrial.protocols import Protocol
 
@@ -213,8 +214,8 @@ def _record_collection(call: StepCall, established: Established) -> None:
     )
 
 
-def _dispatch(call: StepCall, condition: str) -> logistics.DispatchInput:
-    return logistics.DispatchInput(
+def _dispatch(call: StepCall, condition: str) -> DispatchInput:
+    return DispatchInput(
         courier=call.data["courier"],
         shipper_id=call.data["shipper_id"],
         planned_departure_at=call.at_center("planned_departure_at"),

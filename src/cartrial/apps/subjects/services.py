@@ -245,7 +245,7 @@ def consent_record(
             document_version=document_version,
             language=language,
             signed_on=signed_on,
-            obtained_by_id=actor.user_id,
+            obtained_by_id=actor.recording_user_id,
             recorded_at=actor.now,
         )
         audit_record(
@@ -303,7 +303,7 @@ def consent_withdrawal_record(
         reason=reason.strip(),
         stops=list(stops),
         exited_study=exited_study,
-        recorded_by_id=actor.user_id,
+        recorded_by_id=actor.recording_user_id,
         recorded_at=actor.now,
     )
     audit_record(
@@ -350,7 +350,7 @@ def eligibility_assessment_record(
         subject=subject,
         verdict=verdict,
         result_json=dict(result),
-        assessed_by_id=actor.user_id,
+        assessed_by_id=actor.recording_user_id,
         assessed_at=actor.now,
         protocol_version=protocol_version_of(protocol),
     )
@@ -407,7 +407,7 @@ def pathway_event_record(
         from_state=source,
         to_state=target.value,
         occurred_at=actor.now,
-        actor_id=actor.user_id,
+        actor_id=actor.recording_user_id,
         role=actor.role,
         center_code=actor.center_code,
         reason=reason,
