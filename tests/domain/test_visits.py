@@ -124,9 +124,7 @@ def test_a_visit_not_done_is_upcoming_due_or_overdue_by_today(today: date, expec
         (LATEST + ONE_DAY, VisitStatus.DONE_OUT_OF_WINDOW),
     ],
 )
-def test_a_done_visit_is_done_inside_its_window_and_out_of_window_outside(
-    done_on: date, expected: VisitStatus
-) -> None:
+def test_a_done_visit_is_done_inside_its_window_and_out_of_window_outside(done_on: date, expected: VisitStatus) -> None:
     assert visit_status(D28_SCHEDULED, LATEST + timedelta(days=30), done_on=done_on) is expected
 
 
@@ -228,7 +226,9 @@ def test_unscheduled_visits_are_numbered_after_the_highest() -> None:
     assert next_unscheduled_code(["U1", "U3"]) == "U4"
 
 
-@pytest.mark.parametrize(("code", "expected"), [("U1", True), ("U12", True), ("U0", False), ("U", False), ("D7", False)])
+@pytest.mark.parametrize(
+    ("code", "expected"), [("U1", True), ("U12", True), ("U0", False), ("U", False), ("D7", False)]
+)
 def test_is_unscheduled(code: str, expected: bool) -> None:
     assert is_unscheduled(code) is expected
 
@@ -236,7 +236,9 @@ def test_is_unscheduled(code: str, expected: bool) -> None:
 # --- the worklist --------------------------------------------------------------------------------
 
 
-def _subject(code: str, infusion: date | None, done: dict[str, date] | None = None, missed: frozenset[str] = frozenset()):
+def _subject(
+    code: str, infusion: date | None, done: dict[str, date] | None = None, missed: frozenset[str] = frozenset()
+):
     return SubjectVisits(code, VISITS, AnchorDates(INCLUSION, infusion), done or {}, missed)
 
 
@@ -330,6 +332,8 @@ def test_bad_input_is_refused_naming_the_item(changes: dict[str, object], code: 
     with pytest.raises(InvalidInput) as refused:
         visits_status_report(VISITS, _payload(**changes))
     assert (refused.value.code, refused.value.item) == (code, item)
+    text = str(refused.value)
+    assert text.startswith(item.split(".")[0]) and "{" not in text
 
 
 @pytest.mark.parametrize("key", ["inclusion_date", "infusion_date", "today", "done", "missed"])

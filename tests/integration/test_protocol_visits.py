@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cartrial.domain.visits import Anchor, VisitDefinition, VisitPhase
-from cartrial.protocols import DEFAULT_PROTOCOL_FILE, DAYS_PER_YEAR, ProtocolError, Visit, load_protocol
+from cartrial.protocols import DAYS_PER_YEAR, DEFAULT_PROTOCOL_FILE, ProtocolError, Visit, load_protocol
 
 PROTOCOL = load_protocol()
 BY_CODE = {visit.code: visit for visit in PROTOCOL.visits}
@@ -64,7 +64,8 @@ def test_the_schedule_agrees_with_the_pathway_durations() -> None:
     assert last_of[VisitPhase.FOLLOW_UP].day == rules.follow_up_days
     assert last_of[VisitPhase.LONG_TERM_FOLLOW_UP].day == rules.long_term_follow_up_days
     assert all(
-        BY_CODE[f"Y{year}"].day == round(year * DAYS_PER_YEAR) for year in range(3, PROTOCOL.long_term_follow_up_years + 1)
+        BY_CODE[f"Y{year}"].day == round(year * DAYS_PER_YEAR)
+        for year in range(3, PROTOCOL.long_term_follow_up_years + 1)
     )
     # Lymphodepletion's window is the pathway's (days -5 to -3 before D0).
     ld = BY_CODE["LD"]

@@ -266,9 +266,10 @@ def _parse_date(value: object, item: str) -> date:
         except ValueError:
             pass
     raise InvalidInput(
-        N_("{item} must be a calendar date written YYYY-MM-DD (got {value})."),
+        N_("{key} must be a calendar date written YYYY-MM-DD (got {value})."),
         code="date_malformed",
         item=item,
+        key=item,
         value=repr(value),
     )
 
@@ -280,9 +281,10 @@ def _optional_date(value: object, item: str) -> date | None:
 def _known_code(code: object, known: Collection[str], item: str) -> str:
     if not isinstance(code, str) or code not in known:
         raise InvalidInput(
-            N_("{item}: {visit} is not a visit of the protocol."),
+            N_("{key}: {visit} is not a visit of the protocol."),
             code="visit_unknown",
             item=item,
+            key=item,
             visit=repr(code),
         )
     return code
@@ -304,9 +306,13 @@ def visits_status_report(visits: Sequence[VisitDefinition], payload: Mapping[str
     today = _parse_date(payload["today"], "today")
     done_given, missed_given = payload["done"], payload["missed"]
     if not isinstance(done_given, Mapping):
-        raise InvalidInput(N_("{item} must be an object of visit codes and dates."), code="done_malformed", item="done")
+        raise InvalidInput(
+            N_("{key} must be an object of visit codes and dates."), code="done_malformed", item="done", key="done"
+        )
     if not isinstance(missed_given, list):
-        raise InvalidInput(N_("{item} must be a list of visit codes."), code="missed_malformed", item="missed")
+        raise InvalidInput(
+            N_("{key} must be a list of visit codes."), code="missed_malformed", item="missed", key="missed"
+        )
     known = {definition.code for definition in visits}
     done = {
         _known_code(code, known, f"done.{code}"): _parse_date(value, f"done.{code}")
@@ -345,4 +351,3 @@ def visit_phase_label(phase: VisitPhase) -> str:
 def visit_status_label(status: VisitStatus) -> str:
     """The msgid naming a visit status (the grid's legend, the worklist's column)."""
     return VISIT_STATUS_LABELS[status]
-
