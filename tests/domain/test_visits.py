@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cartrial.domain.errors import InvalidInput
@@ -144,13 +144,16 @@ def test_missed_is_kept_whatever_today_is_and_a_done_date_wins_over_it(today: da
     assert visit_status(D28_SCHEDULED, today, done_on=TARGET, missed=True) is VisitStatus.DONE
 
 
+# Offsets from the target within a little more than the widest window, so that every status is
+# frequent: the events of the run show each one reached.
+@settings(max_examples=300)
 @given(
-    offset=st.integers(min_value=-400, max_value=400),
+    offset=st.integers(min_value=-70, max_value=70),
     before=st.integers(min_value=0, max_value=60),
     after=st.integers(min_value=0, max_value=60),
-    done_offset=st.one_of(st.none(), st.integers(min_value=-80, max_value=80)),
+    done_offset=st.one_of(st.none(), st.none(), st.integers(min_value=-70, max_value=70)),
     missed=st.booleans(),
-    anchored=st.booleans(),
+    anchored=st.sampled_from([True, True, True, False]),
 )
 def test_status_agrees_with_the_window(
     offset: int, before: int, after: int, done_offset: int | None, missed: bool, anchored: bool
