@@ -24,6 +24,7 @@ from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, va
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
 from cartrial.domain.pathway import PathwayRules
+from cartrial.domain.visits import UNSCHEDULED_PREFIX, Anchor, VisitDefinition, VisitPhase
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
 
@@ -49,14 +50,8 @@ class ConsentDocument:
     current: bool
 
 
-@dataclass(frozen=True)
-class Visit:
-    code: str
-    label: Mapping[str, str]
-    anchor: str
-    day: int
-    window_before_days: int
-    window_after_days: int
+# The name of a protocol visit before the schedule had phases and forms.
+Visit = VisitDefinition
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ class Protocol:
     title: Mapping[str, str]
     effective_date: date
     consent_documents: tuple[ConsentDocument, ...]
-    visits: tuple[Visit, ...]
+    visits: tuple[VisitDefinition, ...]
     products: tuple[ProductLimits, ...]
     pathway_rules: PathwayRules
     follow_up_months: int
@@ -95,6 +90,13 @@ class Protocol:
     def current_consent_versions(self) -> dict[str, str]:
         """The consent version subjects must have signed, per language."""
         return {d.language: d.version for d in self.consent_documents if d.current}
+
+    def visit(self, code: str) -> VisitDefinition:
+        """One visit of the schedule by code."""
+        for visit in self.visits:
+            if visit.code == code:
+                return visit
+        raise KeyError(code)
 
     def product(self, code: str) -> ProductLimits:
         """The limits of one product by code."""
@@ -143,11 +145,7 @@ def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
                 )
     if not current_by_language:
         raise ProtocolError(path, "consent.documents", "no consent version is marked current: true")
-    seen: set[str] = set()
-    for index, visit in enumerate(data["visits"]):
-        if visit["code"] in seen:
-            raise ProtocolError(path, f"visits.{index}.code", f"duplicate visit code '{visit['code']}'")
-        seen.add(visit["code"])
+    _visit_checks(path, data["visits"])
     products: set[str] = set()
     for index, product in enumerate(data["products"]):
         if product["code"] in products:
@@ -164,6 +162,48 @@ def _semantic_checks(path: Path, data: Mapping[str, Any]) -> None:
     low, high = data["pathway"]["lymphodepletion_window_days"]
     if low > high:
         raise ProtocolError(path, "pathway.lymphodepletion_window_days", f"window [{low}, {high}] is reversed")
+
+
+def _visit_checks(path: Path, visits: list[dict[str, Any]]) -> None:
+    """Unique codes, none taken from the unscheduled numbering, each anchor's visits in day order.
+
+    Windows are never negative: the schema says so (`minimum: 0`).
+    """
+    seen: set[str] = set()
+    last_day_by_anchor: dict[str, tuple[int, str]] = {}
+    for index, visit in enumerate(visits):
+        code = visit["code"]
+        if code in seen:
+            raise ProtocolError(path, f"visits.{index}.code", f"duplicate visit code '{code}'")
+        seen.add(code)
+        if code.startswith(UNSCHEDULED_PREFIX):
+            raise ProtocolError(
+                path,
+                f"visits.{index}.code",
+                f"visit code '{code}' starts with '{UNSCHEDULED_PREFIX}', kept for unscheduled visits",
+            )
+        previous = last_day_by_anchor.get(visit["anchor"])
+        if previous is not None and visit["day"] < previous[0]:
+            raise ProtocolError(
+                path,
+                f"visits.{index}.day",
+                f"visit '{code}' (day {visit['day']}) comes after '{previous[1]}' (day {previous[0]}) "
+                f"of the same anchor '{visit['anchor']}': list the visits in day order",
+            )
+        last_day_by_anchor[visit["anchor"]] = (visit["day"], code)
+
+
+def _visit_definition(visit: Mapping[str, Any]) -> VisitDefinition:
+    return VisitDefinition(
+        code=visit["code"],
+        label=visit["label"],
+        anchor=Anchor(visit["anchor"]),
+        day=visit["day"],
+        window_before_days=visit["window_before_days"],
+        window_after_days=visit["window_after_days"],
+        phase=VisitPhase(visit["phase"]),
+        forms=tuple(visit["forms"]),
+    )
 
 
 # The two product roles of the pathway (`products[].role`).
@@ -251,7 +291,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
             )
             for i, d in enumerate(data["consent"]["documents"])
         ),
-        visits=tuple(Visit(**v) for v in data["visits"]),
+        visits=tuple(_visit_definition(v) for v in data["visits"]),
         products=tuple(
             ProductLimits(
                 code=p["code"],
