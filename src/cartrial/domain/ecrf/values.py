@@ -417,6 +417,9 @@ def form_values_check(form: FormDef, raw: Mapping[str, object], context: FormCon
                 for item in group.items
                 if row.get(item.name) is None and _required(item, row_base, form, group)
             )
+    for group in repeating.values():
+        if group.name in values:
+            values[group.name] = [{k: v for k, v in row.items() if v is not None} for row in _list(values[group.name])]
     cleaned = {name: value for name, value in values.items() if value is not None}
     return CleanedValues(cleaned, tuple(missing))
 
