@@ -441,7 +441,7 @@ class _Draft:
 
     form: FormDef
     key: str
-    rules: list[tuple[str, str, Rule]]  # (item or check, key, rule)
+    rules: list[tuple[str, str, Rule]]  # ("item:NAME" or "check:CODE", key, rule)
 
 
 def _form(key: str, raw: object) -> _Draft:
@@ -479,7 +479,7 @@ def _form(key: str, raw: object) -> _Draft:
             for when in ("shown_when", "required_when"):
                 if source.get(when) is not None:
                     rule = _compiled(f"{i_key}.{when}", source[when])
-                    rules.append((item.name, f"{i_key}.{when}", rule))
+                    rules.append((f"item:{item.name}", f"{i_key}.{when}", rule))
                     item = _with_rule(item, when, rule)
             items.append(item)
         groups.append(GroupDef(g_name, g_label, bool(raw_group.get("repeating", False)), tuple(items)))
@@ -500,7 +500,7 @@ def _form(key: str, raw: object) -> _Draft:
         attached = raw_check.get("items") or list(rule.items[:1])
         if not isinstance(attached, list) or not all(isinstance(name, str) for name in attached):
             raise FormDefinitionError(f"{c_key}.items", "a list of item names")
-        rules.append((c_code, f"{c_key}.rule", rule))
+        rules.append((f"check:{c_code}", f"{c_key}.rule", rule))
         checks.append(EditCheck(c_code, rule, message, tuple(attached)))
     form = FormDef(code, text, tuple(groups), tuple(checks))
     for check, c_index in zip(checks, range(len(checks)), strict=True):
@@ -552,8 +552,11 @@ def _in_repeating(form: FormDef, name: str) -> bool:
 
 def _row_group(form: FormDef, owner: str, rule: Rule) -> GroupDef | None:
     """The repeating group whose rows the rule is evaluated on, if any (the owner's, or the items' read)."""
-    if form.has_item(owner) and form.group_of(owner).repeating:
-        return form.group_of(owner)
+    kind, _, name = owner.partition(":")
+    if kind == "item":
+        # An item's condition is evaluated where the item is: in its row, or on the form.
+        group = form.group_of(name)
+        return group if group.repeating else None
     groups = {form.group_of(name).name for name in rule.items if _in_repeating(form, name)}
     if len(groups) == 1:
         return next(group for group in form.groups if group.name in groups)
