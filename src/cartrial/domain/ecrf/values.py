@@ -180,7 +180,13 @@ def _lab(item: ItemDef, path: str, raw: object) -> dict[str, object]:
     entry: Mapping[str, object] = raw if isinstance(raw, Mapping) else {"value": raw}
     unknown = sorted(set(map(str, entry)) - {"value", "unit", "lower_limit", "upper_limit"})
     if unknown:
-        raise _refuse(N_("{label}: unknown key {key} in a lab result."), "item_unknown", f"{path}.{unknown[0]}", item)
+        raise _refuse(
+            N_("{label}: unknown key {key} in a lab result."),
+            "item_unknown",
+            f"{path}.{unknown[0]}",
+            item,
+            key=unknown[0],
+        )
     unit_raw = entry.get("unit") or item.unit
     unit = lab_catalogue.normalise_unit(unit_raw) if isinstance(unit_raw, str) else ""
     if unit not in item.units:
