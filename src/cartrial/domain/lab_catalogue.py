@@ -56,6 +56,13 @@ CATALOGUE: tuple[AnalyteSpec, ...] = (
     # Normal CD3+ counts are ~700–2100/µL; 20 000/µL would be a T-cell leukaemia.
     AnalyteSpec("cd3", N_("CD3+ T cells"), {"cells/µL": (0, 20_000)}),
     AnalyteSpec("crp", N_("C-reactive protein"), {"mg/L": (0, 1000)}),
+    # Chemistry of the follow-up forms (not in clinical.md §6; usual SI units of European labs): hepatitis
+    # and haemolysis reach thousands of U/L, HLH ferritin tens of thousands of µg/L, jaundice ~1000 µmol/L.
+    AnalyteSpec("alt", N_("Alanine aminotransferase (ALT)"), {"U/L": (0, 20_000)}),
+    AnalyteSpec("ast", N_("Aspartate aminotransferase (AST)"), {"U/L": (0, 20_000)}),
+    AnalyteSpec("bilirubin", N_("Total bilirubin"), {"umol/L": (0, 1000)}),
+    AnalyteSpec("ferritin", N_("Ferritin"), {"µg/L": (0, 200_000)}),
+    AnalyteSpec("ldh", N_("Lactate dehydrogenase (LDH)"), {"U/L": (0, 50_000)}),
     # Kinetic markers (kinetics.md): anti-dsDNA assays report up to a few thousand IU/mL after dilution;
     # B cells are ~100–500/µL; CAR-T peaks reach 10²–10³ cells/µL (10⁴–10⁵ copies/µg DNA) in lupus.
     AnalyteSpec("anti_dsdna", N_("Anti-dsDNA antibodies"), {"IU/mL": (0, 10_000)}, kinetic_marker=True),

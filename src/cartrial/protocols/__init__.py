@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cartrial.domain.ecrf import FormDef, FormDefinitionError, parse_forms
 from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, validate_rules
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
@@ -86,6 +87,8 @@ class Protocol:
     kinetics_preset: str
     criteria: tuple[Criterion, ...]
     raw: Mapping[str, Any]
+    # The eCRF forms by code, in file order (docs/ecrf.md); visits name them by code.
+    forms: Mapping[str, FormDef] = field(default_factory=dict)
 
     def current_consent_versions(self) -> dict[str, str]:
         """The consent version subjects must have signed, per language."""
@@ -274,6 +277,10 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
             release_specifications.append(parse_release_specification(product.get("release_specification", [])))
         except InvalidInput as error:
             raise ProtocolError(path, f"products.{index}.release_specification", str(error)) from None
+    try:
+        forms = parse_forms(data.get("forms"))
+    except FormDefinitionError as error:
+        raise ProtocolError(path, error.key, error.problem) from None
     study = data["study"]
     return Protocol(
         path=str(path),
@@ -313,6 +320,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         kinetics_preset=data.get("model", {}).get("kinetics_preset", DEFAULT_KINETICS_PRESET),
         criteria=criteria,
         raw=data,
+        forms=forms,
     )
 
 
