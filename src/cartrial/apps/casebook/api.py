@@ -67,7 +67,9 @@ def _date(value: str | None, item: str) -> date:
 @router.get("/{code}/visits", summary="A subject's visits: dates, window, status and forms")
 def visits_list(request: HttpRequest, code: str) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
-    rows = selectors.subject_visit_rows(reach.subject, protocol_in_force(), selectors.subject_today(reach.subject, reach.actor.now))
+    rows = selectors.subject_visit_rows(
+        reach.subject, protocol_in_force(), selectors.subject_today(reach.subject, reach.actor.now)
+    )
     return {
         "visits": [
             {
@@ -111,7 +113,13 @@ def visit_record(request: HttpRequest, code: str, visit: str, payload: VisitIn) 
 
 def _form_document(record: FormRecord | None, visit: str, form: str) -> dict[str, Any]:
     if record is None:
-        return {"form": form, "visit": visit, "status": FormStatus.NOT_STARTED.value, "protocol_version": None, "items": {}}
+        return {
+            "form": form,
+            "visit": visit,
+            "status": FormStatus.NOT_STARTED.value,
+            "protocol_version": None,
+            "items": {},
+        }
     return {
         "form": record.form_code,
         "visit": record.visit_code,

@@ -90,7 +90,9 @@ class Query(models.Model):
     check_code = models.CharField(max_length=64, blank=True, help_text="The edit check of an automatic query")
     status = models.CharField(max_length=12, choices=[(s.value, s.value) for s in QueryStatus])
     text = models.TextField()
-    message_json = models.JSONField(default=dict, blank=True, help_text="An edit check's message, to show in any language")
+    message_json = models.JSONField(
+        default=dict, blank=True, help_text="An edit check's message, to show in any language"
+    )
     raised_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     raised_at = models.DateTimeField()
     updated_at = models.DateTimeField()

@@ -9,10 +9,10 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from cartrial.apps.text import current_language
+from cartrial.apps.text import current_language, render
 from cartrial.domain.casebook import QUERY_MOVE_LABELS, QUERY_STATUS_LABELS, QueryMove, QueryStatus
-from cartrial.domain.ecrf import FORM_STATUS_LABELS, FormDef, FormStatus, GroupDef, ItemDef, ItemType
-from cartrial.domain.text import protocol_text
+from cartrial.domain.ecrf import FormDef, FormStatus, GroupDef, ItemDef, ItemType
+from cartrial.domain.text import Message, protocol_text
 from cartrial.domain.visits import VISIT_STATUS_LABELS, VisitStatus
 
 # The page's colour of each status (CSS classes of cartrial.css).
@@ -36,7 +36,9 @@ FORM_STATUS_CLASSES: dict[FormStatus, str] = {
 
 
 def text_of(texts: Any) -> str:
-    """A protocol text ({en, fr}) or a msgid in the page's language."""
+    """A protocol text ({en, fr}), a domain message or a msgid in the page's language."""
+    if isinstance(texts, Message):
+        return render(texts)
     if isinstance(texts, Mapping):
         return protocol_text(texts, current_language())
     return gettext(str(texts)) if texts else ""
@@ -47,7 +49,7 @@ def visit_status_view(status: VisitStatus) -> dict[str, str]:
 
 
 def form_status_view(status: FormStatus) -> dict[str, str]:
-    return {"code": status.value, "label": gettext(FORM_STATUS_LABELS[status]), "css": FORM_STATUS_CLASSES[status]}
+    return {"code": status.value, "label": gettext(status.label), "css": FORM_STATUS_CLASSES[status]}
 
 
 def query_status_label(status: str) -> str:
@@ -132,7 +134,9 @@ def _field(item: ItemDef, input_name: str, value: Any, verified: Mapping[str, An
     return view
 
 
-def form_view(form: FormDef, values: Mapping[str, Any], verified: Mapping[str, Any], queries: list[Any]) -> list[GroupView]:
+def form_view(
+    form: FormDef, values: Mapping[str, Any], verified: Mapping[str, Any], queries: list[Any]
+) -> list[GroupView]:
     """The form's groups with their fields and current values; a repeating group shows its rows
     and one empty row to add."""
     groups = []
@@ -141,7 +145,9 @@ def form_view(form: FormDef, values: Mapping[str, Any], verified: Mapping[str, A
     return groups
 
 
-def _group_view(group: GroupDef, values: Mapping[str, Any], verified: Mapping[str, Any], queries: list[Any]) -> GroupView:
+def _group_view(
+    group: GroupDef, values: Mapping[str, Any], verified: Mapping[str, Any], queries: list[Any]
+) -> GroupView:
     if not group.repeating:
         fields = [_field(item, item.name, values.get(item.name), verified, queries) for item in group.items]
         return GroupView(group.name, text_of(group.label), False, [], fields)
@@ -185,9 +191,7 @@ def posted_items(form: FormDef, post: Any) -> dict[str, Any]:
         rows = []
         index = 0
         while any(f"{group.name}.{index}.{item.name}" in post for item in group.items):
-            row = {
-                item.name: _posted_value(item, post, f"{group.name}.{index}.{item.name}") for item in group.items
-            }
+            row = {item.name: _posted_value(item, post, f"{group.name}.{index}.{item.name}") for item in group.items}
             row = {k: v for k, v in row.items() if v not in (None, [])}
             if row:
                 rows.append(row)

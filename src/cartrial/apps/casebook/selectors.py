@@ -186,10 +186,15 @@ def _rows(
 def subject_visit_rows(subject: Subject, protocol: Protocol, today: date) -> list[VisitRow]:
     """The subject × visit grid of one subject, in protocol order, unscheduled visits last."""
     visits = {r.visit_code: r for r in VisitRecord.objects.filter(subject=subject)}
-    forms = {(v, f): s for v, f, s in FormRecord.objects.filter(subject=subject).values_list("visit_code", "form_code", "status")}
+    forms = {
+        (v, f): s
+        for v, f, s in FormRecord.objects.filter(subject=subject).values_list("visit_code", "form_code", "status")
+    }
     counts: dict[str, int] = defaultdict(int)
-    for visit_code in Query.objects.filter(subject=subject).exclude(status=QueryStatus.CLOSED.value).values_list(
-        "visit_code", flat=True
+    for visit_code in (
+        Query.objects.filter(subject=subject)
+        .exclude(status=QueryStatus.CLOSED.value)
+        .values_list("visit_code", flat=True)
     ):
         counts[visit_code] += 1
     return _rows(protocol, subject_anchors(subject), today, visits, forms, counts)
@@ -228,13 +233,19 @@ def form_history(record: FormRecord) -> list[ItemChange]:
             if change["field"] in ("form", "status", "verified"):
                 continue
             changes.append(
-                ItemChange(change["field"], change["old"], change["new"], entry.actor_username, entry.occurred_at, entry.reason)
+                ItemChange(
+                    change["field"], change["old"], change["new"], entry.actor_username, entry.occurred_at, entry.reason
+                )
             )
     return changes
 
 
 def form_queries(subject: Subject, visit_code: str, form_code: str) -> QuerySet[Query]:
-    return Query.objects.filter(subject=subject, visit_code=visit_code, form_code=form_code).prefetch_related("messages").order_by("raised_at", "pk")
+    return (
+        Query.objects.filter(subject=subject, visit_code=visit_code, form_code=form_code)
+        .prefetch_related("messages")
+        .order_by("raised_at", "pk")
+    )
 
 
 # --- across subjects: study grid, worklist, inbox -----------------------------------------------
@@ -254,10 +265,16 @@ def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[Subject
     for record in VisitRecord.objects.filter(subject_id__in=ids):
         visits[record.subject_id][record.visit_code] = record
     forms: dict[int, dict[tuple[str, str], str]] = defaultdict(dict)
-    for sid, v, f, s in FormRecord.objects.filter(subject_id__in=ids).values_list("subject_id", "visit_code", "form_code", "status"):
+    for sid, v, f, s in FormRecord.objects.filter(subject_id__in=ids).values_list(
+        "subject_id", "visit_code", "form_code", "status"
+    ):
         forms[sid][(v, f)] = s
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for sid, v in Query.objects.filter(subject_id__in=ids).exclude(status=QueryStatus.CLOSED.value).values_list("subject_id", "visit_code"):
+    for sid, v in (
+        Query.objects.filter(subject_id__in=ids)
+        .exclude(status=QueryStatus.CLOSED.value)
+        .values_list("subject_id", "visit_code")
+    ):
         counts[sid][v] += 1
     grid = []
     for subject in subjects:
@@ -269,7 +286,9 @@ def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[Subject
 
 
 def _included_subjects(scope: Scope, center_code: str | None) -> list[Subject]:
-    queryset = Subject.objects.filter(subject_filter(scope), pathway_events__step=Step.INCLUDE.value).select_related("center")
+    queryset = Subject.objects.filter(subject_filter(scope), pathway_events__step=Step.INCLUDE.value).select_related(
+        "center"
+    )
     if center_code:
         queryset = queryset.filter(center__code=center_code)
     return list(queryset.distinct().order_by("center__code", "number"))
@@ -293,7 +312,9 @@ class CenterWorklist:
     upcoming: list[WorklistRow]
 
 
-def center_worklist(scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None, horizon_days: int = 7) -> CenterWorklist:
+def center_worklist(
+    scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None, horizon_days: int = 7
+) -> CenterWorklist:
     """Visits overdue, due now (window open) and coming within `horizon_days`, per subject."""
     overdue, due, upcoming = [], [], []
     for row in study_grid(scope, protocol, now, center_code=center_code):
@@ -303,7 +324,11 @@ def center_worklist(scope: Scope, protocol: Protocol, now: Any, *, center_code: 
                 overdue.append(WorklistRow(row.subject, visit))
             elif visit.status is VisitStatus.DUE:
                 due.append(WorklistRow(row.subject, visit))
-            elif visit.status is VisitStatus.UPCOMING and visit.earliest and (visit.earliest - today).days <= horizon_days:
+            elif (
+                visit.status is VisitStatus.UPCOMING
+                and visit.earliest
+                and (visit.earliest - today).days <= horizon_days
+            ):
                 upcoming.append(WorklistRow(row.subject, visit))
 
     def key(r: WorklistRow) -> tuple[date, str]:
@@ -314,7 +339,9 @@ def center_worklist(scope: Scope, protocol: Protocol, now: Any, *, center_code: 
 
 def queries_in_scope(scope: Scope, *, status: str | None = None, center_code: str | None = None) -> QuerySet[Query]:
     """The queries on subjects the user may see, oldest first, optionally by status and center."""
-    queryset = Query.objects.filter(subject__in=Subject.objects.filter(subject_filter(scope))).select_related("subject__center")
+    queryset = Query.objects.filter(subject__in=Subject.objects.filter(subject_filter(scope))).select_related(
+        "subject__center"
+    )
     if status:
         queryset = queryset.filter(status=status)
     if center_code:

@@ -20,7 +20,13 @@ from cartrial.apps.accounts.services import signature_apply, signature_void
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import CasebookSignature, FormRecord, Query, QueryMessage, VisitRecord
-from cartrial.apps.casebook.selectors import form_context, scheduled_visit_of, subject_anchors, subject_today, visit_definition
+from cartrial.apps.casebook.selectors import (
+    form_context,
+    scheduled_visit_of,
+    subject_anchors,
+    subject_today,
+    visit_definition,
+)
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.services import LabObservationInput, lab_observation_correct, lab_observations_record
 from cartrial.apps.subjects.models import Subject
@@ -85,7 +91,9 @@ def visit_done_record(
     scheduled = scheduled_visit_of(protocol, anchors, visit_code)
     visit_date_check(scheduled, done_on, subject_today(subject, actor.now), anchors.inclusion)
     row = VisitRecord.objects.filter(subject=subject, visit_code=visit_code).first()
-    before = None if row is None else {"outcome": row.outcome, "done_on": row.done_on, "missed_reason": row.missed_reason}
+    before = (
+        None if row is None else {"outcome": row.outcome, "done_on": row.done_on, "missed_reason": row.missed_reason}
+    )
     after = {"outcome": VisitRecord.Outcome.DONE.value, "done_on": done_on, "missed_reason": ""}
     why = reason_check(before, after, reason)
     if before is not None and not changed_items(before, after):
@@ -93,7 +101,7 @@ def visit_done_record(
     if row is None:
         row = VisitRecord(subject=subject, visit_code=visit_code)
     row.outcome, row.done_on, row.missed_reason = VisitRecord.Outcome.DONE, done_on, ""
-    row.recorded_by_id, row.recorded_at = actor.user_id, actor.now
+    row.recorded_by_id, row.recorded_at = actor.recording_user_id, actor.now
     row.save()
     _audit_visit(actor, subject, row, before, after, why)
     return row
@@ -113,12 +121,14 @@ def visit_missed_record(
             visit=visit_code,
         )
     row = VisitRecord.objects.filter(subject=subject, visit_code=visit_code).first()
-    before = None if row is None else {"outcome": row.outcome, "done_on": row.done_on, "missed_reason": row.missed_reason}
+    before = (
+        None if row is None else {"outcome": row.outcome, "done_on": row.done_on, "missed_reason": row.missed_reason}
+    )
     after = {"outcome": VisitRecord.Outcome.MISSED.value, "done_on": None, "missed_reason": reason.strip()}
     if row is None:
         row = VisitRecord(subject=subject, visit_code=visit_code)
     row.outcome, row.done_on, row.missed_reason = VisitRecord.Outcome.MISSED, None, reason.strip()
-    row.recorded_by_id, row.recorded_at = actor.user_id, actor.now
+    row.recorded_by_id, row.recorded_at = actor.recording_user_id, actor.now
     row.save()
     _audit_visit(actor, subject, row, before, after, reason.strip() if before is not None else "")
     return row
@@ -141,7 +151,7 @@ def _audit_visit(
         subject_code=subject.code,
         center_code=subject.center.code,
         changes=[
-            Change("visit", None if before else None, row.visit_code),
+            *([Change("visit", None, row.visit_code)] if before is None else []),
             *(Change(k, _plain(old.get(k)), _plain(v)) for k, v in after.items() if before is None or old.get(k) != v),
         ],
         reason=reason,
@@ -185,14 +195,18 @@ def form_save(
     """
     form = form_definition(protocol, visit_code, form_code)
     visit = VisitRecord.objects.filter(subject=subject, visit_code=visit_code, outcome="done").first()
-    if visit is None:
+    if visit is None or visit.done_on is None:
         raise Refused(
             "Record the date of the visit {visit} before entering its forms.",
             code="visit_not_done",
             item="visit",
             visit=visit_code,
         )
-    record = FormRecord.objects.select_for_update().filter(subject=subject, visit_code=visit_code, form_code=form_code).first()
+    record = (
+        FormRecord.objects.select_for_update()
+        .filter(subject=subject, visit_code=visit_code, form_code=form_code)
+        .first()
+    )
     if record is not None:
         form_change_check(FormStatus(record.status))
     context = form_context(subject, protocol, visit_code, done_on=visit.done_on, exclude_form=form_code)
@@ -211,7 +225,7 @@ def form_save(
             visit_code=visit_code,
             form_code=form_code,
             protocol_version=protocol_version_of(protocol),
-            created_by_id=actor.user_id,
+            created_by_id=actor.recording_user_id,
             created_at=actor.now,
             revision=1,
         )
@@ -551,9 +565,7 @@ def casebook_sign(*, actor: Actor, user: User, subject: Subject, password: str) 
     password re-entry, meaning, hash of the values signed)."""
     records = list(FormRecord.objects.filter(subject=subject).select_related("protocol_version"))
     sign_check({f"{r.visit_code}/{r.form_code}": FormStatus(r.status) for r in records})
-    if casebook_signature_in_force(subject) is not None and all(
-        r.status == FormStatus.SIGNED.value for r in records
-    ):
+    if casebook_signature_in_force(subject) is not None and all(r.status == FormStatus.SIGNED.value for r in records):
         raise Refused("This casebook is already signed.", code="casebook_already_signed")
     content = casebook_content((r.visit_code, r.form_code, r.protocol_version.version, r.values_json) for r in records)
     signature = signature_apply(

@@ -22,7 +22,8 @@ from cartrial.apps import clock
 from cartrial.apps.access import Reach, can, centers_for, reach_subject, require_somewhere
 from cartrial.apps.casebook import presenters, selectors, services
 from cartrial.apps.casebook.models import FormRecord
-from cartrial.apps.text import error_text, render as render_message
+from cartrial.apps.text import error_text
+from cartrial.apps.text import render as render_message
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.casebook import QueryMove, QueryStatus
 from cartrial.domain.ecrf import FormStatus
@@ -55,7 +56,9 @@ def study_grid(request: HttpRequest) -> HttpResponse:
         }
         for row in grid
     ]
-    return render(request, "casebook/grid.html", {"rows": rows, "visits": visits, "centers": codes, "center": center or ""})
+    return render(
+        request, "casebook/grid.html", {"rows": rows, "visits": visits, "centers": codes, "center": center or ""}
+    )
 
 
 @login_required
@@ -68,7 +71,12 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
     def rows(entries: list[selectors.WorklistRow]) -> list[dict[str, Any]]:
         return [
-            {"subject": e.subject, "visit": e.visit, "label": presenters.text_of(e.visit.label), "status": presenters.visit_status_view(e.visit.status)}
+            {
+                "subject": e.subject,
+                "visit": e.visit,
+                "label": presenters.text_of(e.visit.label),
+                "status": presenters.visit_status_view(e.visit.status),
+            }
             for e in entries
         ]
 
@@ -108,26 +116,42 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
         try:
             if op == "lock":
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
-                records = list(FormRecord.objects.filter(subject=acting.subject).exclude(status__in=[FormStatus.LOCKED.value, FormStatus.SIGNED.value]))
+                records = list(
+                    FormRecord.objects.filter(subject=acting.subject).exclude(
+                        status__in=[FormStatus.LOCKED.value, FormStatus.SIGNED.value]
+                    )
+                )
                 acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock subject")
                 messages.success(request, _("Every saved form of the casebook is locked."))
             elif op == "sign":
                 acting = reach_subject(request.user, code, Action.SIGN_CASEBOOK)
                 acting.run(
                     lambda: services.casebook_sign(
-                        actor=acting.actor, user=acting.user, subject=acting.subject, password=request.POST.get("password", "")
+                        actor=acting.actor,
+                        user=acting.user,
+                        subject=acting.subject,
+                        password=request.POST.get("password", ""),
                     ),
                     what="sign casebook",
                 )
                 messages.success(request, _("The casebook is signed."))
             elif op == "unscheduled":
                 acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
-                existing = [r.code for r in selectors.subject_visit_rows(acting.subject, protocol_in_force(), selectors.subject_today(acting.subject, acting.actor.now))]
+                existing = [
+                    r.code
+                    for r in selectors.subject_visit_rows(
+                        acting.subject, protocol_in_force(), selectors.subject_today(acting.subject, acting.actor.now)
+                    )
+                ]
                 new_code = next_unscheduled_code(existing)
                 done_on = _posted_date(request.POST.get("done_on", ""), "done_on")
                 acting.run(
                     lambda: services.visit_done_record(
-                        actor=acting.actor, subject=acting.subject, protocol=protocol_in_force(), visit_code=new_code, done_on=done_on
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        protocol=protocol_in_force(),
+                        visit_code=new_code,
+                        done_on=done_on,
                     ),
                     what="unscheduled visit",
                 )
@@ -158,7 +182,9 @@ def _posted_date(value: str, item: str) -> Any:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput("'{value}' is not a date (YYYY-MM-DD).", code="invalid_date", item=item, value=value) from None
+        raise InvalidInput(
+            "'{value}' is not a date (YYYY-MM-DD).", code="invalid_date", item=item, value=value
+        ) from None
 
 
 @login_required
@@ -190,7 +216,11 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
                 acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
                 acting.run(
                     lambda: services.visit_missed_record(
-                        actor=acting.actor, subject=acting.subject, protocol=protocol, visit_code=visit, reason=request.POST.get("reason", "")
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        protocol=protocol,
+                        visit_code=visit,
+                        reason=request.POST.get("reason", ""),
                     ),
                     what="visit missed",
                 )
@@ -203,7 +233,9 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
                 else:
                     records = [r for r in records if services.frozen(r)]
                     acting.run(
-                        lambda: services.forms_unlock(actor=acting.actor, records=records, reason=request.POST.get("reason", "")),
+                        lambda: services.forms_unlock(
+                            actor=acting.actor, records=records, reason=request.POST.get("reason", "")
+                        ),
                         what="unlock visit",
                     )
             else:
@@ -237,7 +269,13 @@ def _query_views(queries: Any) -> list[dict[str, Any]]:
             for m in query.messages.all()
         ]
         views.append(
-            {"query": query, "text": text, "status": presenters.query_status_label(query.status), "item": query.item, "thread": thread}
+            {
+                "query": query,
+                "text": text,
+                "status": presenters.query_status_label(query.status),
+                "item": query.item,
+                "thread": thread,
+            }
         )
     return views
 
@@ -272,7 +310,11 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                     what=f"save {visit}/{form}",
                 )
                 if saved.queries_opened:
-                    messages.warning(request, _("Saved. An edit check opened %(count)d query: see below.") % {"count": len(saved.queries_opened)})
+                    messages.warning(
+                        request,
+                        _("Saved. An edit check opened %(count)d query: see below.")
+                        % {"count": len(saved.queries_opened)},
+                    )
                 else:
                     messages.success(request, _("Saved."))
             elif op == "query":
@@ -301,7 +343,9 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                     acting.run(lambda: services.forms_lock(actor=acting.actor, records=[record]), what="lock form")
                 else:
                     acting.run(
-                        lambda: services.forms_unlock(actor=acting.actor, records=[record], reason=request.POST.get("reason", "")),
+                        lambda: services.forms_unlock(
+                            actor=acting.actor, records=[record], reason=request.POST.get("reason", "")
+                        ),
                         what="unlock form",
                     )
             elif op in ("answer", "close", "reopen"):
@@ -313,21 +357,21 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
             error_item = refusal.item or ""
         else:
             return redirect("casebook:form", code=code, visit=visit, form=form)
-    record = selectors.form_record_get(reach.subject, visit, form)
-    values = record.values_json if record else {}
+    stored = selectors.form_record_get(reach.subject, visit, form)
+    values = stored.values_json if stored else {}
     if posted is not None:
         values = posted
     queries = list(selectors.form_queries(reach.subject, visit, form))
-    status = FormStatus(record.status) if record else FormStatus.NOT_STARTED
+    status = FormStatus(stored.status) if stored else FormStatus.NOT_STARTED
     context = {
         "subject": reach.subject,
         "visit_code": visit,
         "form_code": form,
         "form_label": presenters.text_of(definition.label),
-        "groups": presenters.form_view(definition, values, record.verified_json if record else {}, queries),
-        "record": record,
+        "groups": presenters.form_view(definition, values, stored.verified_json if stored else {}, queries),
+        "record": stored,
         "status": presenters.form_status_view(status),
-        "frozen": record is not None and services.frozen(record),
+        "frozen": stored is not None and services.frozen(stored),
         "queries": _query_views(queries),
         "items": [(i.name, presenters.text_of(i.label)) for i in definition.items],
         "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
@@ -364,7 +408,10 @@ def _query_move_from_post(request: HttpRequest, reach: Reach, op: str) -> None:
         raise InvalidInput("Which query?", code="query_unknown", item="query") from None
     query = selectors.query_get(reach.scope, query_id)
     acting = reach_subject(request.user, query.subject.code, action)
-    acting.run(lambda: services.query_move(actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")), what=f"query {op}")
+    acting.run(
+        lambda: services.query_move(actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")),
+        what=f"query {op}",
+    )
 
 
 @login_required
@@ -400,7 +447,12 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
             move, action = _MOVES[op]
             query = selectors.query_get(scope, int(request.POST.get("query", "0") or 0))
             acting = reach_subject(request.user, query.subject.code, action)
-            acting.run(lambda: services.query_move(actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")), what=f"query {op}")
+            acting.run(
+                lambda: services.query_move(
+                    actor=acting.actor, query=query, move=move, text=request.POST.get("text", "")
+                ),
+                what=f"query {op}",
+            )
         except DomainError as refusal:
             error = error_text(refusal)
         else:
@@ -410,7 +462,9 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", QueryStatus.OPEN.value)
     if status not in {s.value for s in QueryStatus} and status != "all":
         status = QueryStatus.OPEN.value
-    queries = selectors.queries_in_scope(scope, status=None if status == "all" else status, center_code=center).prefetch_related("messages")
+    queries = selectors.queries_in_scope(
+        scope, status=None if status == "all" else status, center_code=center
+    ).prefetch_related("messages")
     now = clock.now()
     rows = []
     for view in _query_views(queries):
@@ -461,7 +515,9 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
             found = _record_or_refuse(reach, visit, form)
             chosen = request.POST.getlist("verify")
             if not chosen:
-                raise InvalidInput("Tick the items you verified against the source.", code="nothing_verified", item="verify")
+                raise InvalidInput(
+                    "Tick the items you verified against the source.", code="nothing_verified", item="verify"
+                )
             reach.run(lambda: services.form_verify(actor=reach.actor, record=found, items=chosen), what="verify")
         except DomainError as refusal:
             error = error_text(refusal)

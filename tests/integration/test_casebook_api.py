@@ -69,7 +69,9 @@ def _d28(subject: Subject) -> str:
 
 
 def _visit_done(api: Api, subject: Subject, visit: str = "D28", done_on: str | None = None) -> None:
-    response = api.send("put", "bdx.coordinator", f"/subjects/{subject.code}/visits/{visit}", {"done_on": done_on or _d28(subject)})
+    response = api.send(
+        "put", "bdx.coordinator", f"/subjects/{subject.code}/visits/{visit}", {"done_on": done_on or _d28(subject)}
+    )
     assert response.status_code == 200, response.json()
 
 
@@ -83,7 +85,9 @@ def test_the_visits_of_a_subject_follow_the_contract(api: Api, subject: Subject,
     assert d28["status"] == "overdue"
     assert {"code", "status"} <= set(d28["forms"][0])
     _visit_done(api, subject)
-    d28 = next(v for v in api.get("bdx.coordinator", f"/subjects/{subject.code}/visits").json()["visits"] if v["code"] == "D28")
+    d28 = next(
+        v for v in api.get("bdx.coordinator", f"/subjects/{subject.code}/visits").json()["visits"] if v["code"] == "D28"
+    )
     assert d28["status"] == "done"
 
 
@@ -105,7 +109,10 @@ def test_a_value_outside_its_range_is_refused_with_its_item_and_nothing_is_store
     _visit_done(api, subject)
     since = AuditEntry.objects.count()
     response = api.send(
-        "put", "bdx.coordinator", f"/subjects/{subject.code}/visits/D28/forms/vital_signs", {"items": {**VITALS, "temperature_c": 47}}
+        "put",
+        "bdx.coordinator",
+        f"/subjects/{subject.code}/visits/D28/forms/vital_signs",
+        {"items": {**VITALS, "temperature_c": 47}},
     )
     assert response.status_code == 422
     assert response.json()["item"] == "temperature_c"
@@ -121,7 +128,9 @@ def test_a_change_needs_a_reason_and_is_in_the_history(api: Api, subject: Subjec
     refused = api.send("put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 62.0}})
     assert refused.status_code == 422 and refused.json()["code"] == "reason_required"
     assert api.get("bdx.coordinator", path).json()["items"]["weight_kg"] == 61.5
-    changed = api.send("put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 62.0}, "reason": "scale recalibrated"})
+    changed = api.send(
+        "put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 62.0}, "reason": "scale recalibrated"}
+    )
     assert changed.status_code == 200
     history = api.get("bdx.monitor" if False else "cra.monitor", f"{path}/history").json()["changes"]
     weight = [c for c in history if c["item"] == "weight_kg"]
@@ -150,16 +159,27 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
     path = f"/subjects/{subject.code}/visits/D28/forms/vital_signs"
     assert api.send("put", "bdx.coordinator", path, {"items": VITALS}).status_code == 200
     raised = api.send(
-        "post", "cra.monitor", f"/subjects/{subject.code}/queries", {"visit": "D28", "form": "vital_signs", "item": "weight_kg", "text": "Source says 65 kg?"}
+        "post",
+        "cra.monitor",
+        f"/subjects/{subject.code}/queries",
+        {"visit": "D28", "form": "vital_signs", "item": "weight_kg", "text": "Source says 65 kg?"},
     )
     assert raised.status_code == 201 and raised.json()["status"] == "open"
     query_id = raised.json()["id"]
     # The center answers; the monitor may not answer, the coordinator may not close.
     assert api.send("post", "cra.monitor", f"/queries/{query_id}/answer", {"text": "x"}).status_code == 403
-    assert api.send("post", "bdx.coordinator", f"/queries/{query_id}/answer", {"text": "Weighed again: 61.5 kg"}).json()["status"] == "answered"
+    assert (
+        api.send("post", "bdx.coordinator", f"/queries/{query_id}/answer", {"text": "Weighed again: 61.5 kg"}).json()[
+            "status"
+        ]
+        == "answered"
+    )
     assert api.send("post", "bdx.coordinator", f"/queries/{query_id}/close", {"reason": "x"}).status_code == 403
     assert api.send("post", "cra.monitor", f"/queries/{query_id}/close", {"reason": ""}).status_code == 422
-    assert api.send("post", "cra.monitor", f"/queries/{query_id}/close", {"reason": "Answer accepted"}).json()["status"] == "closed"
+    assert (
+        api.send("post", "cra.monitor", f"/queries/{query_id}/close", {"reason": "Answer accepted"}).json()["status"]
+        == "closed"
+    )
     assert api.get("cra.monitor", "/queries?status=open").json()["queries"] == []
     # SDV of every item, then lock, then signature.
     from cartrial.apps.access import reach_subject
@@ -177,9 +197,13 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
     assert locked.status_code == 409 and locked.json()["code"] == "form_locked"
     signer = reach_subject(world.users["bdx.investigator"], subject.code, Action.SIGN_CASEBOOK)
     with pytest.raises(Exception) as wrong:
-        signer.run(lambda: services.casebook_sign(actor=signer.actor, user=signer.user, subject=subject, password="nope"))
+        signer.run(
+            lambda: services.casebook_sign(actor=signer.actor, user=signer.user, subject=subject, password="nope")
+        )
     assert getattr(wrong.value, "code", "") == "wrong_password"
-    signature = signer.run(lambda: services.casebook_sign(actor=signer.actor, user=signer.user, subject=subject, password=DEMO_PASSWORD))
+    signature = signer.run(
+        lambda: services.casebook_sign(actor=signer.actor, user=signer.user, subject=subject, password=DEMO_PASSWORD)
+    )
     record.refresh_from_db()
     assert record.status == "signed" and signature.entity == "casebook"
     # Unlocking voids the signature; the changed item loses its verification.
@@ -187,7 +211,9 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
     unlocker.run(lambda: services.forms_unlock(actor=unlocker.actor, records=[record], reason="late source document"))
     signature.refresh_from_db()
     assert signature.voided_at is not None
-    changed = api.send("put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 60}, "reason": "late source document"})
+    changed = api.send(
+        "put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 60}, "reason": "late source document"}
+    )
     assert changed.status_code == 200 and changed.json()["status"] == "complete"
     record.refresh_from_db()
     assert "weight_kg" not in record.verified_json and "temperature_c" in record.verified_json
@@ -195,7 +221,12 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
 
 def test_a_query_on_an_item_of_another_center_is_not_found(api: Api, world: Any) -> None:
     other = world.new_subject("PAR", State.FOLLOW_UP)
-    response = api.send("post", "cra.monitor", f"/subjects/{other.code}/queries", {"visit": "D28", "form": "vital_signs", "item": "weight_kg", "text": "?"})
+    response = api.send(
+        "post",
+        "cra.monitor",
+        f"/subjects/{other.code}/queries",
+        {"visit": "D28", "form": "vital_signs", "item": "weight_kg", "text": "?"},
+    )
     assert response.status_code == 404
     assert Query.objects.count() == 0
 
@@ -209,13 +240,24 @@ def test_lab_items_are_stored_once_in_the_lab_store_and_corrected_there(api: Api
     first = lab_items[0]
     value = (first.minimum + first.maximum) / 2 if first.minimum is not None and first.maximum is not None else 1.0
     before = LabObservation.objects.filter(subject=subject).count()
-    response = api.send("put", "bdx.coordinator", path, {"items": {first.name: {"value": value, "unit": first.unit, "lower_limit": 1.0, "upper_limit": 7.0}}})
+    response = api.send(
+        "put",
+        "bdx.coordinator",
+        path,
+        {"items": {first.name: {"value": value, "unit": first.unit, "lower_limit": 1.0, "upper_limit": 7.0}}},
+    )
     assert response.status_code == 200, response.json()
     rows = LabObservation.objects.filter(subject=subject).order_by("-pk")
     assert rows.count() == before + 1
     assert (rows[0].analyte, rows[0].value, rows[0].upper_limit) == (first.analyte, value, 7.0)
     again = api.send(
-        "put", "bdx.coordinator", path, {"items": {first.name: {"value": value, "unit": first.unit, "lower_limit": 1.0, "upper_limit": 8.0}}, "reason": "range from the report"}
+        "put",
+        "bdx.coordinator",
+        path,
+        {
+            "items": {first.name: {"value": value, "unit": first.unit, "lower_limit": 1.0, "upper_limit": 8.0}},
+            "reason": "range from the report",
+        },
     )
     assert again.status_code == 200
     assert LabObservation.objects.filter(subject=subject).count() == before + 1
