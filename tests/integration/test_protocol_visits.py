@@ -157,3 +157,15 @@ def test_visits_of_two_anchors_may_interleave_while_each_stays_in_day_order() ->
     assert PROTOCOL.visit("LD") is BY_CODE["LD"]
     with pytest.raises(KeyError):
         PROTOCOL.visit("U1")
+
+
+def test_a_visit_naming_a_form_the_protocol_does_not_declare_is_refused_with_its_key(tmp_path: Path) -> None:
+    data = yaml.safe_load(Path(DEFAULT_PROTOCOL_FILE).read_text(encoding="utf-8"))
+    index = next(i for i, v in enumerate(data["visits"]) if v["code"] == "D28")
+    data["visits"][index]["forms"] = [*data["visits"][index]["forms"], "vital_sings"]
+    broken = tmp_path / "protocol.yaml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ProtocolError) as refused:
+        load_protocol(broken)
+    assert f"visits.{index}.forms." in str(refused.value)
+    assert "vital_sings" in str(refused.value)

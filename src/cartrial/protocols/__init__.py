@@ -281,6 +281,12 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         forms = parse_forms(data.get("forms"))
     except FormDefinitionError as error:
         raise ProtocolError(path, error.key, error.problem) from None
+    for index, visit in enumerate(data["visits"]):
+        for position, form_code in enumerate(visit.get("forms", [])):
+            if form_code not in forms:
+                raise ProtocolError(
+                    path, f"visits.{index}.forms.{position}", f"unknown form '{form_code}' (not in the forms section)"
+                )
     study = data["study"]
     return Protocol(
         path=str(path),
