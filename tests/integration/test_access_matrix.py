@@ -55,6 +55,11 @@ pytestmark = pytest.mark.django_db
 SUBJECT_CREATORS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 SCREENING_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER})
 AUDIT_READERS = frozenset({Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER})
+# The casebook (issue 9): clinical staff enter it, sponsor's monitors and data managers read it and
+# raise queries; not the lab, the apheresis unit, the pharmacy or the sponsor's administrator.
+CASEBOOK_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER})
+CASEBOOK_WRITERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+QUERY_RAISERS = frozenset({Role.MONITOR, Role.DATA_MANAGER})
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -597,6 +602,148 @@ def _api_audit(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _casebook_subject(case: Case) -> Subject:
+    """A subject in follow-up (own: BDX) or the other center's subject."""
+    return case.subject("bdx_follow_up")
+
+
+def _d28(subject: Subject) -> str:
+    """D28 of an infused subject; any past date for another (the request is refused before the date matters)."""
+    if subject.infusion_date is None:
+        return (clock.now().date() - timedelta(days=30)).isoformat()
+    return (subject.infusion_date + timedelta(days=28)).isoformat()
+
+
+def _casebook_rows() -> tuple[int, int, int]:
+    from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
+
+    return (VisitRecord.objects.count(), FormRecord.objects.count(), Query.objects.count())
+
+
+def _page_casebook(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.page.get(f"/casebook/subjects/{subject.code}/")
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert 'data-visit="D28"' in response.content.decode()
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _page_visit_post(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _casebook_rows(), _last_sequence()
+    response = case.page.post(
+        f"/casebook/subjects/{subject.code}/visits/D28/", {"op": "done", "done_on": _d28(subject)}
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _casebook_rows() == before and _entries_after(since) == []
+    elif case.role in CASEBOOK_WRITERS:
+        assert response.status_code == 302
+        assert _casebook_rows()[0] == before[0] + 1
+    else:
+        assert response.status_code == 403
+        assert _casebook_rows() == before
+        if case.role in CASEBOOK_READERS:
+            _assert_refusal_recorded(since, case.username, subject, Action.ENTER_FORM_DATA.value)
+    return [response]
+
+
+def _page_study_grid(case: Case) -> list[HttpResponse]:
+    responses = [case.page.get("/casebook/"), case.page.get("/casebook/worklist/"), case.page.get("/casebook/queries/")]
+    for response in responses:
+        assert response.status_code == (200 if case.role in CASEBOOK_READERS else 403)
+    if case.role in CASEBOOK_READERS:
+        # Only subjects of the user's scope, never another center's.
+        assert _codes(responses[0]) <= case.built.visible_codes(case.username)
+        if case.own:
+            assert case.built.subjects["bdx_follow_up"].code in _codes(responses[0])
+    return responses
+
+
+def _api_visits(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/visits")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    elif case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert "D28" in {v["code"] for v in response.json()["visits"]}
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
+def _api_form_put(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.casebook.services import visit_done_record
+
+    if case.visible(subject):
+        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+        reach = reach_subject(coordinator, subject.code, Action.ENTER_FORM_DATA)
+        reach.run(
+            lambda: visit_done_record(
+                actor=reach.actor,
+                subject=subject,
+                protocol=active_protocol(),
+                visit_code="D28",
+                done_on=date.fromisoformat(_d28(subject)),
+            )
+        )
+    before, since = _casebook_rows(), _last_sequence()
+    body = {"items": {"temperature_c": 37.0, "heart_rate_bpm": 70, "systolic_bp_mmhg": 120, "diastolic_bp_mmhg": 70}}
+    response = case.api.put(
+        f"/api/v1/subjects/{subject.code}/visits/D28/forms/vital_signs", body, content_type="application/json"
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _casebook_rows() == before and _entries_after(since) == []
+    elif case.role in CASEBOOK_WRITERS:
+        assert response.status_code == 200 and response.json()["form"] == "vital_signs"
+        assert _casebook_rows()[1] == before[1] + 1
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert _casebook_rows() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.ENTER_FORM_DATA.value)
+    return [response]
+
+
+def _api_query_raise(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _casebook_rows(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/queries",
+        {"visit": "D28", "form": "vital_signs", "item": "weight_kg", "text": "Weight missing?"},
+        content_type="application/json",
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _casebook_rows() == before and _entries_after(since) == []
+    elif case.role in QUERY_RAISERS:
+        assert response.status_code == 201 and response.json()["status"] == "open"
+        assert _casebook_rows()[2] == before[2] + 1
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert _casebook_rows() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.RAISE_QUERY.value)
+    return [response]
+
+
+def _api_queries(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/queries", {"status": "open"})
+    if case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert {q["subject"] for q in response.json()["queries"]} <= case.built.visible_codes(case.username)
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -615,6 +762,13 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api POST /subjects/{code}/transitions": _api_transition,
     "api POST /subjects/{code}/eligibility": _api_eligibility,
     "api GET /subjects/{code}/audit": _api_audit,
+    "page GET /casebook/subjects/{code}/": _page_casebook,
+    "page POST /casebook/subjects/{code}/visits/{visit}/": _page_visit_post,
+    "page GET /casebook/ (grid, worklist, queries)": _page_study_grid,
+    "api GET /subjects/{code}/visits": _api_visits,
+    "api PUT /subjects/{code}/visits/{visit}/forms/{form}": _api_form_put,
+    "api POST /subjects/{code}/queries": _api_query_raise,
+    "api GET /queries": _api_queries,
 }
 
 
@@ -669,6 +823,9 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.REGISTER_SUBJECT) == SUBJECT_CREATORS
     assert roles_for(Action.READ_SCREENING) == SCREENING_READERS
     assert roles_for(Action.READ_AUDIT) == AUDIT_READERS
+    assert roles_for(Action.READ_CASEBOOK) == CASEBOOK_READERS
+    assert roles_for(Action.ENTER_FORM_DATA) == CASEBOOK_WRITERS
+    assert roles_for(Action.RAISE_QUERY) == QUERY_RAISERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

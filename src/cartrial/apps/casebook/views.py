@@ -27,7 +27,7 @@ from cartrial.apps.text import render as render_message
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.casebook import QueryMove, QueryStatus
 from cartrial.domain.ecrf import FormStatus
-from cartrial.domain.errors import DomainError, InvalidInput
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.roles import Action
 from cartrial.domain.text import message_from_data
 from cartrial.domain.visits import next_unscheduled_code
@@ -158,6 +158,8 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
                 return redirect("casebook:visit", code=code, visit=new_code)
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except (AccessDenied, NotFound):
+            raise
         except DomainError as refusal:
             error = error_text(refusal)
         else:
@@ -240,6 +242,8 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
                     )
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except (AccessDenied, NotFound):
+            raise
         except DomainError as refusal:
             error = error_text(refusal)
         else:
@@ -352,6 +356,8 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                 _query_move_from_post(request, reach, op)
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
+        except (AccessDenied, NotFound):
+            raise
         except DomainError as refusal:
             error = error_text(refusal)
             error_item = refusal.item or ""
@@ -453,6 +459,8 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
                 ),
                 what=f"query {op}",
             )
+        except (AccessDenied, NotFound):
+            raise
         except DomainError as refusal:
             error = error_text(refusal)
         else:
@@ -519,6 +527,8 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
                     "Tick the items you verified against the source.", code="nothing_verified", item="verify"
                 )
             reach.run(lambda: services.form_verify(actor=reach.actor, record=found, items=chosen), what="verify")
+        except (AccessDenied, NotFound):
+            raise
         except DomainError as refusal:
             error = error_text(refusal)
         else:
