@@ -262,3 +262,50 @@ def test_lab_items_are_stored_once_in_the_lab_store_and_corrected_there(api: Api
     assert again.status_code == 200
     assert LabObservation.objects.filter(subject=subject).count() == before + 1
     assert LabObservation.objects.get(pk=rows[0].pk).upper_limit == 8.0
+
+
+def _csv(api: Api, username: str, form: str, body: str, reason: str = "") -> Any:
+    path = f"/api/v1/forms/{form}/import.csv" + (f"?reason={reason}" if reason else "")
+    return api.client(username).post(path, body.encode("utf-8"), content_type="text/csv")
+
+
+def test_a_csv_import_goes_through_the_same_engine_all_rows_or_none(api: Api, world: Any) -> None:
+    first = world.new_subject("BDX", State.FOLLOW_UP)
+    second = world.new_subject("BDX", State.FOLLOW_UP)
+    header = (
+        "subject,visit,done_on,temperature_c,heart_rate_bpm,systolic_bp_mmhg,diastolic_bp_mmhg,spo2_pct,weight_kg\n"
+    )
+    good = f"{first.code},D28,{_d28(first)},37.2,80,120,75,97,60\n"
+    bad = f"{second.code},D28,{_d28(second)},37.0,80,120,75,97,600\n"
+    refused = _csv(api, "bdx.coordinator", "vital_signs", header + good + bad)
+    assert refused.status_code == 422
+    assert (refused.json()["item"], refused.json()["code"]) == ("weight_kg", "item_range")
+    assert "3" in refused.json()["message"]  # the line of the refused row
+    assert FormRecord.objects.count() == 0
+    fixed = bad.replace(",600", ",61")
+    accepted = _csv(api, "bdx.coordinator", "vital_signs", header + good + fixed)
+    assert accepted.status_code == 200, accepted.json()
+    assert accepted.json()["rows"] == 2
+    assert FormRecord.objects.get(subject=first, visit_code="D28").values_json["weight_kg"] == 60
+    unknown = _csv(api, "bdx.coordinator", "vital_signs", "subject,visit,weight\n" + f"{first.code},D28,60\n")
+    assert unknown.status_code == 422 and unknown.json()["item"] == "weight"
+
+
+def test_a_csv_row_of_a_subject_outside_the_scope_stores_nothing(api: Api, world: Any) -> None:
+    own = world.new_subject("BDX", State.FOLLOW_UP)
+    other = world.new_subject("PAR", State.FOLLOW_UP)
+    header = "subject,visit,done_on,temperature_c\n"
+    body = header + f"{own.code},D28,{_d28(own)},37.0\n" + f"{other.code},D28,{_d28(other)},37.0\n"
+    response = _csv(api, "bdx.coordinator", "vital_signs", body)
+    assert response.status_code == 404
+    assert FormRecord.objects.count() == 0
+
+
+def test_a_visit_counting_from_an_unknown_date_cannot_be_recorded(api: Api, world: Any) -> None:
+    included = world.new_subject("BDX", State.INCLUDED)
+    assert included.infusion_date is None
+    day = (included.created_at + timedelta(days=1)).date().isoformat()
+    response = api.send("put", "bdx.coordinator", f"/subjects/{included.code}/visits/D28", {"done_on": day})
+    assert response.status_code == 409 and response.json()["code"] == "visit_anchor_unknown"
+    missed = api.send("put", "bdx.coordinator", f"/subjects/{included.code}/visits/D28", {"missed": True, "reason": ""})
+    assert missed.status_code == 422 and missed.json()["item"] == "reason"

@@ -120,7 +120,7 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register_routers() -> None:
     from cartrial.apps.biology.api import router as biology_router
-    from cartrial.apps.casebook.api import queries_router
+    from cartrial.apps.casebook.api import forms_router, queries_router
     from cartrial.apps.casebook.api import router as casebook_router
     from cartrial.apps.clinical.api import router as clinical_router
     from cartrial.apps.logistics.api import router as logistics_router
@@ -134,6 +134,7 @@ def _register_routers() -> None:
     api.add_router("/subjects", biology_router)
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
+    api.add_router("/forms", forms_router)
 
 
 _register_routers()

@@ -3,6 +3,7 @@ queries. Same rules and words as the pages; errors in the one format `{code, mes
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -12,17 +13,18 @@ from ninja import Router, Schema, Status
 
 from cartrial.apps import text
 from cartrial.apps.access import reach_subject, require_somewhere
-from cartrial.apps.casebook import selectors, services
+from cartrial.apps.casebook import entries, selectors, services
 from cartrial.apps.casebook.models import FormRecord, Query
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.casebook import QueryMove, QueryStatus
 from cartrial.domain.ecrf import FormStatus
-from cartrial.domain.errors import InvalidInput, NotFound
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.roles import Action
 from cartrial.domain.text import message_from_data
 
 router = Router(tags=["casebook"])
 queries_router = Router(tags=["casebook"])
+forms_router = Router(tags=["casebook"])
 
 
 class FormIn(Schema):
@@ -248,3 +250,66 @@ def query_close(request: HttpRequest, query_id: int, payload: QueryCloseIn) -> d
 @queries_router.post("/{query_id}/reopen", summary="The monitor or data manager reopens a query")
 def query_reopen(request: HttpRequest, query_id: int, payload: QueryTextIn) -> dict[str, Any]:
     return _move(request, query_id, QueryMove.REOPEN, payload.text, Action.CLOSE_QUERY)
+
+
+@forms_router.post(
+    "/{form}/import.csv",
+    summary="Import one form for many visits (CSV: subject, visit, done_on, then the item columns): all rows or none",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def forms_import(request: HttpRequest, form: str, reason: str = "") -> dict[str, Any]:
+    """The same engine as the pages and the form PUT: each row is one form of one visit; a row
+    refused names its line and item, and nothing of the file is stored."""
+    protocol = protocol_in_force()
+    definition = protocol.forms.get(form)
+    if definition is None:
+        raise NotFound("No form '{form}' in the protocol.", code="form_unknown", item="form", form=form)
+    rows = entries.import_rows(request.body, definition)
+    reaches = {}
+    for row in rows:
+        if row.subject not in reaches:
+            reaches[row.subject] = reach_subject(request.user, row.subject, Action.ENTER_FORM_DATA)
+    first = next(iter(reaches.values()))
+    now = first.actor.now
+
+    def work() -> list[services.FormSaved]:
+        saved = []
+        for row in rows:
+            reach = reaches[row.subject]
+            actor = replace(reach.actor, now=now)
+            try:
+                if row.done_on:
+                    services.visit_done_record(
+                        actor=actor,
+                        subject=reach.subject,
+                        protocol=protocol,
+                        visit_code=row.visit,
+                        done_on=_date(row.done_on, "done_on"),
+                        reason=reason,
+                    )
+                saved.append(
+                    services.form_save(
+                        actor=actor,
+                        subject=reach.subject,
+                        protocol=protocol,
+                        visit_code=row.visit,
+                        form_code=form,
+                        items=row.items,
+                        reason=reason,
+                    )
+                )
+            except (AccessDenied, NotFound):
+                raise
+            except DomainError as error:
+                raise InvalidInput(
+                    "Line {line}: {problem}", code=error.code, item=error.item, line=row.line, problem=error.message
+                ) from None
+        return saved
+
+    saved = first.run(work, what=f"import {form}")
+    return {
+        "form": form,
+        "rows": len(rows),
+        "changed": sum(1 for s in saved if s.changed),
+        "queries_opened": [q.pk for s in saved for q in s.queries_opened],
+    }

@@ -89,6 +89,13 @@ def visit_done_record(
     """The visit took place on `done_on` (a later change of the date needs a reason)."""
     anchors = subject_anchors(subject)
     scheduled = scheduled_visit_of(protocol, anchors, visit_code)
+    if scheduled is not None and scheduled.target is None:
+        raise Refused(
+            "The visit {visit} counts from a date not known yet for this subject (inclusion or infusion).",
+            code="visit_anchor_unknown",
+            item="visit",
+            visit=visit_code,
+        )
     visit_date_check(scheduled, done_on, subject_today(subject, actor.now), anchors.inclusion)
     row = VisitRecord.objects.filter(subject=subject, visit_code=visit_code).first()
     before = (

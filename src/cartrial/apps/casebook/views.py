@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from cartrial.apps import clock
 from cartrial.apps.access import Reach, can, centers_for, reach_subject, require_somewhere
-from cartrial.apps.casebook import presenters, selectors, services
+from cartrial.apps.casebook import entries, presenters, selectors, services
 from cartrial.apps.casebook.models import FormRecord
 from cartrial.apps.text import error_text
 from cartrial.apps.text import render as render_message
@@ -300,7 +300,7 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
         try:
             if op == "save":
                 acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
-                posted = presenters.posted_items(definition, request.POST)
+                posted = entries.posted_items(definition, request.POST)
                 saved = acting.run(
                     lambda: services.form_save(
                         actor=acting.actor,
