@@ -299,6 +299,22 @@ def study_grid(scope: Scope, protocol: Protocol, now: Any, *, center_code: str |
     return _grid(_included_subjects(scope, center_code), protocol, now)
 
 
+# Subjects per page of the study grid: a screen's worth (each row holds every protocol visit).
+GRID_PAGE_SIZE = 50
+
+
+def study_grid_page(
+    scope: Scope, protocol: Protocol, now: Any, *, page: int = 1, center_code: str | None = None
+) -> tuple[list[SubjectGridRow], int, int]:
+    """One page of the study grid, the page shown and the number of pages (same queries as the
+    whole grid: the statuses of only the page's subjects are read)."""
+    subjects = _included_subjects(scope, center_code)
+    pages = max(1, -(-len(subjects) // GRID_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * GRID_PAGE_SIZE
+    return _grid(subjects[start : start + GRID_PAGE_SIZE], protocol, now), page, pages
+
+
 @dataclass(frozen=True)
 class WorklistRow:
     subject: Subject
