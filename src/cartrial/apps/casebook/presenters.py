@@ -44,8 +44,55 @@ def text_of(texts: Any) -> str:
     return gettext(str(texts)) if texts else ""
 
 
+# A mark per visit status for the wide study grid, where a word per cell would not fit: the colour
+# and the mark together, the word in the cell's title and in the legend under the grid.
+VISIT_STATUS_MARKS: dict[VisitStatus, str] = {
+    VisitStatus.NOT_APPLICABLE: "·",
+    VisitStatus.UPCOMING: "○",
+    VisitStatus.DUE: "◐",
+    VisitStatus.OVERDUE: "!",
+    VisitStatus.DONE: "✓",
+    VisitStatus.DONE_OUT_OF_WINDOW: "✓!",
+    VisitStatus.MISSED: "✗",
+}
+
+
 def visit_status_view(status: VisitStatus) -> dict[str, str]:
-    return {"code": status.value, "label": gettext(VISIT_STATUS_LABELS[status]), "css": VISIT_STATUS_CLASSES[status]}
+    return {
+        "code": status.value,
+        "label": gettext(VISIT_STATUS_LABELS[status]),
+        "css": VISIT_STATUS_CLASSES[status],
+        "mark": VISIT_STATUS_MARKS[status],
+    }
+
+
+def visit_status_legend() -> list[dict[str, str]]:
+    """Every visit status with its colour and mark, in the schedule's order of events."""
+    return [visit_status_view(status) for status in VISIT_STATUS_MARKS]
+
+
+def form_label(protocol: Any, form_code: str) -> str:
+    """The form's label from the protocol in the page's language (its code if the protocol lost it)."""
+    form = protocol.forms.get(form_code)
+    return text_of(form.label) if form is not None else form_code
+
+
+def item_label(protocol: Any, form_code: str, item: str) -> str:
+    """An item's (or a repeating group's) label from the protocol, in the page's language."""
+    form = protocol.forms.get(form_code)
+    if form is None:
+        return item
+    if form.has_item(item):
+        return text_of(form.item(item).label)
+    group = next((g for g in form.groups if g.name == item), None)
+    return text_of(group.label) if group is not None else item
+
+
+def shown_number(value: Any) -> Any:
+    """A number as people write it: 210 rather than 210.0 (the template localises the decimal mark)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
 
 
 def form_status_view(status: FormStatus) -> dict[str, str]:
@@ -57,6 +104,9 @@ def query_status_label(status: str) -> str:
 
 
 def query_move_label(move: str) -> str:
+    """A step of a query's thread; its raising reads "Query raised" ("Raised" alone is a biology flag)."""
+    if move == QueryMove.RAISE.value:
+        return gettext("Query raised")
     return gettext(QUERY_MOVE_LABELS[QueryMove(move)])
 
 
@@ -82,6 +132,16 @@ class FieldView:
     lab: bool = False
     verified: dict[str, Any] | None = None
     queries: list[Any] = field(default_factory=list)
+
+    @property
+    def shown(self) -> str:
+        """The value as a person reads it: a code list's label rather than its code."""
+        labels = dict(self.choices)
+        if self.kind == "choice":
+            return labels.get(self.value, shown_value(self.value))
+        if self.kind == "multi" and isinstance(self.value, list):
+            return ", ".join(labels.get(v, str(v)) for v in self.value) or "—"
+        return shown_value(self.value)
 
 
 @dataclass
@@ -115,20 +175,20 @@ def _field(item: ItemDef, input_name: str, value: Any, verified: Mapping[str, An
         help=text_of(item.help) if item.help else "",
         unit=item.unit or "",
         units=units,
-        minimum=item.minimum,
-        maximum=item.maximum,
+        minimum=shown_number(item.minimum),
+        maximum=shown_number(item.maximum),
         required=bool(item.required),
         choices=[(code, text_of(label)) for code, label in (item.codelist or ())],
-        value=value,
+        value=shown_number(value),
         lab=bool(item.analyte),
         verified=verified.get(item.name),
         queries=[q for q in queries if q.item == item.name],
     )
     if isinstance(value, Mapping):
-        view.value = value.get("value")
+        view.value = shown_number(value.get("value"))
         view.unit_value = str(value.get("unit") or item.unit or "")
-        view.lower_limit = value.get("lower_limit")
-        view.upper_limit = value.get("upper_limit")
+        view.lower_limit = shown_number(value.get("lower_limit"))
+        view.upper_limit = shown_number(value.get("upper_limit"))
     else:
         view.unit_value = item.unit or ""
     return view
@@ -159,3 +219,26 @@ def _group_view(
         )
     header = [_field(item, item.name, None, {}, []) for item in group.items]
     return GroupView(group.name, text_of(group.label), True, rows, header)
+
+
+def shown_value(value: Any) -> str:
+    """A stored value as a person reads it in the history: a lab result with its unit and range,
+    a list joined, yes or no, a number without a useless decimal."""
+    from django.utils.formats import localize
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, Mapping) and "value" in value:
+        text = f"{localize(shown_number(value['value']))} {value.get('unit') or ''}".strip()
+        low, high = value.get("lower_limit"), value.get("upper_limit")
+        if low is not None or high is not None:
+            bounds = "–".join(localize(shown_number(b)) if b is not None else "" for b in (low, high))
+            text += f" ({bounds})"
+        return text
+    if isinstance(value, list):
+        return ", ".join(shown_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {shown_value(v)}" for k, v in value.items())
+    return str(localize(shown_number(value)))

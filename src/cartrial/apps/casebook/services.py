@@ -15,6 +15,8 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext_noop
+
 from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.accounts.services import signature_apply, signature_void
 from cartrial.apps.audit.events import AuditEvent
@@ -564,7 +566,8 @@ def _casebook_signature_void(actor: Actor, subject: Subject, reason: str) -> Non
         )
 
 
-CASEBOOK_SIGNATURE_MEANING = "I attest that the data of this casebook are complete and accurate."
+# An English msgid: stored as signed, shown in the reader's language.
+CASEBOOK_SIGNATURE_MEANING = gettext_noop("I attest that the data of this casebook are complete and accurate.")
 
 
 def casebook_sign(*, actor: Actor, user: User, subject: Subject, password: str) -> ElectronicSignature:

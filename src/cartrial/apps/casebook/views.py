@@ -56,9 +56,14 @@ def study_grid(request: HttpRequest) -> HttpResponse:
         }
         for row in grid
     ]
-    return render(
-        request, "casebook/grid.html", {"rows": rows, "visits": visits, "centers": codes, "center": center or ""}
-    )
+    context = {
+        "rows": rows,
+        "visits": visits,
+        "centers": codes,
+        "center": center or "",
+        "legend": presenters.visit_status_legend(),
+    }
+    return render(request, "casebook/grid.html", context)
 
 
 @login_required
@@ -94,14 +99,22 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 def _visit_rows(reach: Reach) -> list[dict[str, Any]]:
     today = selectors.subject_today(reach.subject, reach.actor.now)
+    protocol = protocol_in_force()
     return [
         {
             "row": row,
             "label": presenters.text_of(row.label),
             "status": presenters.visit_status_view(row.status),
-            "forms": [{"code": code, "status": presenters.form_status_view(status)} for code, status in row.forms],
+            "forms": [
+                {
+                    "code": code,
+                    "label": presenters.form_label(protocol, code),
+                    "status": presenters.form_status_view(status),
+                }
+                for code, status in row.forms
+            ],
         }
-        for row in selectors.subject_visit_rows(reach.subject, protocol_in_force(), today)
+        for row in selectors.subject_visit_rows(reach.subject, protocol, today)
     ]
 
 
@@ -172,7 +185,8 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
         "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
         "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
         "can_sign": can(reach.scope, Action.SIGN_CASEBOOK, reach.subject),
-        "meaning": services.CASEBOOK_SIGNATURE_MEANING,
+        "meaning": _(services.CASEBOOK_SIGNATURE_MEANING),
+        "signed_meaning": _(signature.signature.meaning) if signature else "",
         "error": error,
     }
     return render(request, "casebook/subject.html", context, status=422 if error else 200)
@@ -256,20 +270,30 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
         "record": selectors.visit_record_get(reach.subject, visit),
         "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
         "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
-        "all_forms": sorted(protocol.forms),
+        "all_forms": sorted(
+            ((code, presenters.form_label(protocol, code)) for code in protocol.forms), key=lambda pair: pair[1]
+        ),
         "error": error,
     }
     return render(request, "casebook/visit.html", context, status=422 if error else 200)
 
 
 def _query_views(queries: Any) -> list[dict[str, Any]]:
+    """Queries as people read them: the form's and the item's labels, the edit check's message in
+    the page's language (its stored English text is for the audit trail)."""
+    protocol = protocol_in_force()
     views = []
     for query in queries:
         text = query.text
         if query.message_json:
             text = render_message(message_from_data(query.message_json))
         thread = [
-            {"message": m, "move": presenters.query_move_label(m.move), "by": m.by_name or _("Edit check")}
+            {
+                "message": m,
+                "text": text if query.message_json and m.move == QueryMove.RAISE.value else m.text,
+                "move": presenters.query_move_label(m.move),
+                "by": m.by_name or _("Edit check"),
+            }
             for m in query.messages.all()
         ]
         views.append(
@@ -277,7 +301,8 @@ def _query_views(queries: Any) -> list[dict[str, Any]]:
                 "query": query,
                 "text": text,
                 "status": presenters.query_status_label(query.status),
-                "item": query.item,
+                "item": presenters.item_label(protocol, query.form_code, query.item),
+                "form": presenters.form_label(protocol, query.form_code),
                 "thread": thread,
             }
         )
@@ -388,6 +413,8 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
         "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
         "error": error,
         "error_item": error_item,
+        "error_at_item": error_item in {i.name for i in definition.items},
+        "reason": request.POST.get("reason", "") if error else "",
     }
     return render(request, "casebook/form.html", context, status=422 if error else 200)
 
@@ -434,7 +461,15 @@ def form_history(request: HttpRequest, code: str, visit: str, form: str) -> Http
         "visit_code": visit,
         "form_code": form,
         "form_label": presenters.text_of(definition.label),
-        "changes": [{"change": c, "label": labels.get(c.item, c.item)} for c in changes],
+        "changes": [
+            {
+                "change": c,
+                "label": labels.get(c.item, c.item),
+                "old": presenters.shown_value(c.old),
+                "new": presenters.shown_value(c.new),
+            }
+            for c in changes
+        ],
     }
     return render(request, "casebook/history.html", context)
 
