@@ -1250,18 +1250,20 @@ def _json_ready(items: Mapping[str, object]) -> dict[str, object]:
 def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: datetime) -> None:
     """The casebook of the demo subjects, entered, queried, verified, locked and signed by the right users.
 
-    Every infused subject has its visits from screening to the last one due (before today, or
-    before it completed or withdrew) recorded done on a date of the window, with plausible values
-    for each form (`CasebookCourse`, seeded by its code): the neutrophil nadir of week 1, a grade 1
-    CRS (fever D1–D3, CRP and ferritin peaks) in the subject in follow-up, IgG falling with B-cell
-    aplasia, complement, proteinuria and SLEDAI-2K improving over months and prednisone tapered,
-    while the long-term subject flares back after M12. The immunology form's kinetic markers
-    (anti-dsDNA, B cells, CAR-T) are left blank: `seed_kinetics_demo` stores those results.
-    Two visits are done late and one missed; typing errors open automatic queries, most of them
-    corrected with a reason (the query closes itself); the data manager asks manual queries of the
-    infused subjects and the monitor (Bordeaux and Lille only) of the screening and apheresis visits
-    it verifies; the early visits of the long-term subject are locked, and the completed subject's
-    casebook is locked whole and signed by its investigator.
+    Every infused subject has its visits from lymphodepletion to the last one due (before today,
+    or before it completed or withdrew) recorded done on a date of their window, `DEMO_VISITS`
+    only so that the demo builds in seconds; the Bordeaux and Lille subjects their screening and
+    apheresis visits. Each form holds plausible values (`CasebookCourse`, seeded by the subject's
+    code): the neutrophil nadir of week 1, a grade 1 CRS (fever D1–D3, CRP and ferritin peaks) in
+    the subject in follow-up, IgG falling with B-cell aplasia, complement, proteinuria and
+    SLEDAI-2K improving over months and prednisone tapered, while the long-term subject flares back
+    after M12. The immunology form's kinetic markers (anti-dsDNA, B cells, CAR-T) are left blank:
+    `seed_kinetics_demo` stores those results. Two visits are done late and one missed; typing
+    errors open automatic queries, most of them corrected with a reason (the query closes itself);
+    the data manager asks manual queries of the infused subjects and the monitor (Bordeaux and
+    Lille only) of the screening and apheresis visits it verifies; the early visits of the
+    long-term subject are locked, and the completed subject's casebook is locked whole and signed
+    by its investigator.
     """
     seeder = CasebookSeeder(protocol, users, today)
     infused = {
@@ -1271,12 +1273,11 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     moments: dict[tuple[str, str], datetime] = {}
     for state, subject in sorted(infused.items(), key=lambda pair: pair[1].code):
         course = CasebookCourse(subject, crs=state is State.FOLLOW_UP, flare=state is State.LONG_TERM_FOLLOW_UP)
-        moments |= _casebook_before_infusion(seeder, subject, course)
         moments |= _casebook_follow_up(seeder, subject, course, state)
     included = Subject.objects.filter(
         synthetic=True,
         center__code__in=("BDX", "LIL"),
-        state__in=(State.INCLUDED, State.APHERESIS_SCHEDULED, State.APHERESIS_COLLECTED, State.MATERIAL_SHIPPED),
+        state__in=(State.INCLUDED, State.APHERESIS_COLLECTED, State.MATERIAL_SHIPPED),
     ).select_related("center")
     for subject in included.order_by("code"):
         moments |= _casebook_before_infusion(seeder, subject, CasebookCourse(subject))
@@ -1288,12 +1289,17 @@ def _local_date(subject: Subject, moment: datetime) -> date:
 
 
 # Visits done out of their window, the one missed, and typing errors at entry (demo scenario).
-LATE_VISITS: dict[State, dict[str, int]] = {State.FOLLOW_UP: {"D21": 4}, State.LONG_TERM_FOLLOW_UP: {"M9": 19}}
+LATE_VISITS: dict[State, dict[str, int]] = {State.FOLLOW_UP: {"D14": 3}, State.LONG_TERM_FOLLOW_UP: {"M12": 20}}
+# The visits of the infused subjects the demo enters (the others stay to be entered): all of them
+# would double the time the demo takes to build.
+DEMO_VISITS = frozenset({"LD", "D0", "D1", "D2", "D3", "D5", "D7", "D14", "D28", "M3", "M6", "M12", "M24"})
+# The flaring subject's M18 visit too (the flare's query is there).
+DEMO_FLARE_VISITS = DEMO_VISITS | {"M18"}
 MISSED_VISITS: dict[State, tuple[str, str]] = {
     State.WITHDRAWN: ("M2", "The patient did not come and could not be reached by phone."),
 }
 BLOOD_PRESSURE_TYPOS: dict[State, str] = {
-    State.LONG_TERM_FOLLOW_UP: "D4",
+    State.LONG_TERM_FOLLOW_UP: "D5",
     State.COMPLETED: "M3",
     State.ACUTE_MONITORING: "D2",
 }
@@ -1309,7 +1315,9 @@ def _casebook_follow_up(
     last_day = _local_date(subject, ended)
     plan: list[tuple[str, date]] = []
     for visit in seeder.protocol.visits:
-        if visit.anchor is not Anchor.INFUSION:
+        missed = MISSED_VISITS.get(state, ("",))[0] == visit.code
+        entered_visits = DEMO_FLARE_VISITS if course.flare else DEMO_VISITS
+        if visit.anchor is not Anchor.INFUSION or not (visit.code in entered_visits or missed):
             continue
         target = infused_on + timedelta(days=visit.day)
         reach = min(visit.window_before_days, visit.window_after_days, 2 if visit.day < 60 else 10)
@@ -1506,7 +1514,7 @@ def _casebook_review(
     )
     # The early visits of the long-term subject are locked; the completed subject's casebook is
     # locked whole, then signed by its investigator.
-    seeder.lock(flare, ("LD", "D0", "D1", "D2", "D3", "D4", "D5", "D6", "D7"), after(flare, "D28", 10))
+    seeder.lock(flare, ("LD", "D0", "D1", "D2", "D3", "D5", "D7"), after(flare, "D28", 10))
     completed = infused[State.COMPLETED]
     closed_at = completed.state_changed_at
     visit_codes = list(FormRecord.objects.filter(subject=completed).values_list("visit_code", flat=True).distinct())

@@ -40,12 +40,11 @@ def test_every_infused_subject_has_done_visits_with_saved_forms() -> None:
         done = VisitRecord.objects.filter(subject=subject, outcome="done")
         assert done.filter(visit_code="D1").exists(), subject.code
         assert FormRecord.objects.filter(subject=subject, visit_code="D1", form_code="vital_signs").exists()
-        assert done.filter(visit_code="SCR").get().done_on < subject.infusion_date
-        for visit in done.exclude(visit_code__in=("SCR", "APH")):
+        for visit in done:
             assert visit.done_on is not None and visit.done_on >= subject.infusion_date - timedelta(days=5)
     follow_up = Subject.objects.get(state=State.LONG_TERM_FOLLOW_UP)
     codes = set(VisitRecord.objects.filter(subject=follow_up, outcome="done").values_list("visit_code", flat=True))
-    assert {"SCR", "APH", "LD", "D0", "D7", "D28", "M3", "M12", "M24"} <= codes
+    assert {"LD", "D0", "D7", "D28", "M3", "M12", "M24"} <= codes
     missed = VisitRecord.objects.get(outcome="missed")
     assert missed.missed_reason and not FormRecord.objects.filter(subject=missed.subject, visit_code=missed.visit_code)
 
