@@ -9,7 +9,10 @@ look like a trial that started in early 2025. All demo patients are marked synth
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import itertools
+import random
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -22,6 +25,8 @@ from cartrial.apps import clock
 from cartrial.apps.accounts.models import User
 from cartrial.apps.accounts.services import api_token_create, membership_grant, user_create
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.casebook import services as casebook
+from cartrial.apps.casebook.models import FormRecord, Query
 from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.logistics import services as logistics_services
@@ -31,8 +36,10 @@ from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import IdentityInput
 from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create, protocol_register
+from cartrial.domain.casebook import QueryMove
 from cartrial.domain.pathway import State, Step
 from cartrial.domain.roles import Action, Role
+from cartrial.domain.visits import Anchor
 from cartrial.protocols import Protocol
 
 DEMO_PASSWORD = "cartrial-demo-2026"
@@ -596,6 +603,7 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
             PathwayDriver(protocol, users, subject, start, excursion_c=excursion).advance_to(target)
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
         seed_kinetics_demo(users, today)
+        seed_casebook_demo(protocol, users, today)
         seed_deviations_demo(protocol, users, today)
     return DemoWorld(centers=centers, users=users, api_token=token)
 
@@ -755,3 +763,824 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "The courier's van stood 45 min at the hospital gate; the carrier has been told.",
         excursion.at + timedelta(hours=20),
     )
+
+
+# --- the casebook (issue 9) ---------------------------------------------------------------------
+
+# A curve of one value over the days since D0 (negative before it): (day, level) points, joined by
+# straight lines, flat before the first point and after the last.
+Curve = tuple[tuple[float, float], ...]
+
+# The usual course after CD19 CAR-T with fludarabine/cyclophosphamide lymphodepletion in SLE
+# (Mackensen 2022, Müller 2024): neutrophil nadir in the first week, recovery by D14–D28, IgG
+# falling with B-cell aplasia, complement and proteinuria normalising over months.
+COURSE: dict[str, Curve] = {
+    "anc": (
+        (-40, 4.2),
+        (-5, 4.0),
+        (0, 2.6),
+        (3, 1.1),
+        (5, 0.45),
+        (7, 0.35),
+        (10, 1.0),
+        (14, 1.9),
+        (21, 2.6),
+        (28, 3.1),
+        (90, 3.6),
+        (365, 4.0),
+    ),
+    "lymphocytes": (
+        (-40, 1.1),
+        (-5, 1.0),
+        (0, 0.12),
+        (5, 0.15),
+        (7, 0.6),
+        (10, 1.3),
+        (14, 1.0),
+        (28, 0.8),
+        (90, 1.0),
+        (365, 1.4),
+    ),
+    "platelets": (
+        (-40, 235),
+        (0, 190),
+        (5, 150),
+        (7, 118),
+        (10, 105),
+        (14, 135),
+        (21, 170),
+        (28, 195),
+        (90, 225),
+        (365, 240),
+    ),
+    "haemoglobin": ((-40, 116), (0, 110), (7, 101), (14, 99), (28, 106), (90, 118), (180, 124), (365, 127)),
+    "creatinine": ((-40, 84), (28, 80), (90, 74), (180, 70), (365, 68)),
+    "alt": ((-40, 22), (3, 28), (7, 48), (14, 36), (28, 25), (365, 21)),
+    "ast": ((-40, 24), (3, 30), (7, 44), (14, 33), (28, 26), (365, 22)),
+    "bilirubin": ((-40, 8), (365, 8)),
+    "crp": ((-40, 3), (0, 3), (1, 10), (2, 8), (4, 4), (7, 3)),
+    "ferritin": ((-40, 160), (0, 180), (2, 290), (5, 340), (10, 240), (28, 170), (90, 120)),
+    "ldh": ((-40, 190), (0, 195), (5, 240), (10, 250), (21, 205), (28, 190)),
+    "c3": ((-40, 0.58), (28, 0.72), (90, 0.86), (180, 1.02), (365, 1.08)),
+    "c4": ((-40, 0.07), (28, 0.11), (90, 0.17), (180, 0.21), (365, 0.22)),
+    "igg": ((-40, 11.5), (7, 10.8), (28, 9.2), (90, 7.4), (180, 6.6), (365, 6.9), (730, 8.8)),
+    "upcr": ((-40, 168), (28, 95), (60, 62), (90, 41), (180, 22), (365, 14), (730, 11)),
+    "prednisone": ((-40, 10), (20, 10), (28, 7.5), (60, 5), (90, 2.5), (120, 0)),
+    "pga": ((-40, 2.1), (28, 1.2), (90, 0.6), (180, 0.3), (270, 0.2)),
+}
+# Cytokine release syndrome of grade 1 in one subject: fever D1–D3, CRP and ferritin peaks.
+CRS_COURSE: dict[str, Curve] = {
+    "temperature_c": ((0, 37.0), (1, 38.7), (2, 39.3), (3, 38.5), (4, 37.4), (5, 37.0)),
+    "crp": ((0, 3), (1, 45), (2, 118), (3, 86), (4, 30), (5, 12), (7, 6), (10, 3)),
+    "ferritin": (
+        (0, 180),
+        (1, 520),
+        (2, 1450),
+        (3, 1850),
+        (4, 1300),
+        (5, 900),
+        (7, 600),
+        (10, 420),
+        (14, 300),
+        (28, 210),
+        (90, 130),
+    ),
+}
+# Lupus flaring back after an early loss of CAR-T (the demo's long-term follow-up subject, whose
+# anti-dsDNA rises again in the kinetics seed): complement falls, proteinuria and prednisone return.
+FLARE_COURSE: dict[str, Curve] = {
+    "c3": ((-40, 0.58), (28, 0.72), (90, 0.86), (180, 1.0), (270, 0.95), (365, 0.84), (545, 0.7), (730, 0.78)),
+    "c4": ((-40, 0.07), (90, 0.16), (180, 0.2), (365, 0.12), (545, 0.08), (730, 0.1)),
+    "igg": ((-40, 11.5), (28, 9.4), (90, 8.0), (180, 8.6), (365, 10.4), (730, 11.8)),
+    "upcr": ((-40, 168), (28, 95), (90, 41), (180, 24), (270, 20), (365, 28), (545, 52), (730, 38)),
+    "prednisone": ((-40, 10), (20, 10), (28, 7.5), (60, 5), (90, 2.5), (120, 0), (455, 0), (545, 7.5), (730, 5)),
+    "pga": ((-40, 2.1), (28, 1.2), (90, 0.6), (180, 0.3), (365, 0.8), (545, 1.4), (730, 0.9)),
+}
+# Reference ranges of the demo's labs (adult women, units of the forms).
+REFERENCE_RANGES: dict[str, tuple[float, float]] = {
+    "anc": (1.8, 7.5),
+    "lymphocytes": (1.0, 4.0),
+    "platelets": (150, 400),
+    "haemoglobin": (120, 160),
+    "creatinine": (45, 90),
+    "alt": (0, 35),
+    "ast": (0, 35),
+    "bilirubin": (0, 21),
+    "crp": (0, 5),
+    "ferritin": (15, 150),
+    "ldh": (135, 214),
+    "c3": (0.9, 1.8),
+    "c4": (0.1, 0.4),
+    "igg": (7, 16),
+    "upcr": (0, 15),
+}
+# Decimals of each value as the lab reports it.
+DECIMALS: dict[str, int] = {
+    "anc": 2,
+    "lymphocytes": 2,
+    "platelets": 0,
+    "haemoglobin": 0,
+    "creatinine": 0,
+    "alt": 0,
+    "ast": 0,
+    "bilirubin": 0,
+    "crp": 0,
+    "ferritin": 0,
+    "ldh": 0,
+    "c3": 2,
+    "c4": 2,
+    "igg": 1,
+    "upcr": 0,
+}
+# The protocol's dose of the product (products: CART_CRYO dose_cells_per_kg), as the infusion form records it.
+DEMO_DOSE_CELLS_PER_KG = 1_000_000
+SLEDAI_AT_SCREENING = ["proteinuria", "hematuria", "low_complement", "increased_dna_binding"]
+
+
+def _on_curve(curve: Curve, day: float) -> float:
+    if day <= curve[0][0]:
+        return curve[0][1]
+    for (day_a, level_a), (day_b, level_b) in itertools.pairwise(curve):
+        if day <= day_b:
+            return level_a + (level_b - level_a) * (day - day_a) / (day_b - day_a)
+    return curve[-1][1]
+
+
+class CasebookCourse:
+    """One demo subject's clinical course, drawn once from its code (the same demo every time)."""
+
+    def __init__(self, subject: Subject, *, crs: bool = False, flare: bool = False) -> None:
+        # Demo values, not secrets: a seeded generator gives the same demo every time.
+        self.rng = random.Random(zlib.crc32(f"casebook-{subject.code}".encode()))  # noqa: S311
+        self.curves = {**COURSE, **(CRS_COURSE if crs else {}), **(FLARE_COURSE if flare else {})}
+        self.crs, self.flare = crs, flare
+        self.weight_kg = round(self.rng.uniform(54, 74), 1)
+        self.systolic = self.rng.randint(110, 126)
+        self.heart_rate = self.rng.randint(66, 80)
+        # The subject's own level of each lab, around the usual course.
+        self.factor = {name: self.rng.uniform(0.88, 1.12) for name in COURSE}
+        self.hydroxychloroquine_since = date(2015 + self.rng.randint(0, 6), self.rng.randint(1, 12), 1)
+        self.prednisone_since = date(2023, self.rng.randint(1, 12), 1)
+
+    def level(self, name: str, day: float) -> float:
+        return _on_curve(self.curves[name], day) * self.factor.get(name, 1.0) * self.rng.uniform(0.94, 1.06)
+
+    def lab(self, name: str, day: float) -> dict[str, float]:
+        low, high = REFERENCE_RANGES[name]
+        value = round(max(self.level(name, day), 0.01 if DECIMALS[name] else 1), DECIMALS[name])
+        return {"value": value, "lower_limit": low, "upper_limit": high}
+
+    def forms(self, form_code: str, day: float, done_on: date, infused_on: date | None) -> dict[str, object]:
+        """Plausible values of one form at `day` after D0 (the kinetic markers are left to their seed)."""
+        labs: dict[str, tuple[str, ...]] = {
+            "haematology": ("anc", "lymphocytes", "platelets", "haemoglobin"),
+            "chemistry": ("creatinine", "alt", "ast", "bilirubin", "crp", "ferritin", "ldh"),
+            "immunology": ("c3", "c4", "igg"),
+            "urinalysis": ("upcr",),
+        }
+        if form_code in labs:
+            return {name: self.lab(name, day) for name in labs[form_code]}
+        if form_code == "vital_signs":
+            temperature = _on_curve(self.curves["temperature_c"], day) if "temperature_c" in self.curves else 36.9
+            fever = max(temperature - 37.0, 0.0)
+            return {
+                "temperature_c": round(temperature + self.rng.uniform(-0.3, 0.2), 1),
+                "heart_rate_bpm": round(self.heart_rate + 14 * fever + self.rng.randint(-4, 4)),
+                "systolic_bp_mmhg": self.systolic + self.rng.randint(-6, 6) - round(6 * fever),
+                "diastolic_bp_mmhg": round(self.systolic * 0.63) + self.rng.randint(-4, 4) - round(4 * fever),
+                "spo2_pct": float(self.rng.choice((97, 98, 98, 99))),
+                "weight_kg": round(self.weight_kg - (1.5 if 0 < day < 30 else 0) + self.rng.uniform(-0.6, 0.6), 1),
+            }
+        if form_code == "sle_activity":
+            return {
+                "sledai2k_descriptors": self._sledai(day),
+                "physician_global_assessment": round(self.level("pga", day), 1),
+                "prednisone_mg_per_day": self.prednisone(day),
+                "immunosuppressants": ["mycophenolate"] if day < -5 else [],
+            }
+        if form_code == "concomitant_medications":
+            return {"medications": self._medications(day, done_on, infused_on)}
+        if form_code == "lymphodepletion":
+            return {
+                "regimen": "flu_cy",
+                "fludarabine_mg_per_m2_per_day": 25,
+                "cyclophosphamide_mg_per_m2_per_day": 250,
+                "days": 3,
+                "start_date": done_on,
+            }
+        raise KeyError(form_code)
+
+    def prednisone(self, day: float) -> float:
+        """Tapered in steps of 2.5 mg/day, as prescribed."""
+        return round(_on_curve(self.curves["prednisone"], day) / 2.5) * 2.5
+
+    def _sledai(self, day: float) -> list[str]:
+        if day < 0:
+            return list(SLEDAI_AT_SCREENING)
+        if self.flare and day >= 500:
+            return ["arthritis", "low_complement", "increased_dna_binding"]
+        if self.flare and day >= 330:
+            return ["increased_dna_binding"]
+        if day <= 100:
+            return ["low_complement"]
+        return []
+
+    def _medications(self, day: float, done_on: date, infused_on: date | None) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = [
+            {
+                "medication": "hydroxychloroquine",
+                "dose": 200,
+                "dose_unit": "mg",
+                "route": "oral",
+                "start_date": self.hydroxychloroquine_since,
+                "ongoing": True,
+            },
+            {
+                "medication": "ramipril",
+                "dose": 5,
+                "dose_unit": "mg",
+                "route": "oral",
+                "start_date": date(2022, 3, 1),
+                "ongoing": True,
+            },
+        ]
+        prednisone = self.prednisone(day)
+        if prednisone > 0:
+            rows.append(
+                {
+                    "medication": "prednisone",
+                    "dose": prednisone,
+                    "dose_unit": "mg",
+                    "route": "oral",
+                    "start_date": self.prednisone_since,
+                    "ongoing": True,
+                }
+            )
+        elif infused_on is not None:
+            rows.append(
+                {
+                    "medication": "prednisone",
+                    "dose": 2.5,
+                    "dose_unit": "mg",
+                    "route": "oral",
+                    "start_date": self.prednisone_since,
+                    "ongoing": False,
+                    "stop_date": infused_on + timedelta(days=115),
+                }
+            )
+        if day < -5:
+            rows.append(
+                {
+                    "medication": "mycophenolate mofetil",
+                    "dose": 1000,
+                    "dose_unit": "mg",
+                    "route": "oral",
+                    "start_date": date(2021, 6, 1),
+                    "ongoing": True,
+                }
+            )
+            return rows
+        assert infused_on is not None
+        started = infused_on - timedelta(days=5)
+        # Antiviral and anti-Pneumocystis prophylaxis after lymphodepletion (6 and 12 months).
+        for medication, dose, stop_day in (("valaciclovir", 500, 360), ("sulfamethoxazole/trimethoprim", 800, 180)):
+            stop = infused_on + timedelta(days=stop_day)
+            row: dict[str, object] = {
+                "medication": medication,
+                "dose": dose,
+                "dose_unit": "mg",
+                "route": "oral",
+                "start_date": started,
+                "ongoing": done_on <= stop,
+            }
+            if done_on > stop:
+                row["stop_date"] = stop
+            rows.append(row)
+        return rows
+
+
+@dataclass
+class CasebookSeeder:
+    """Enters the casebook of the demo subjects as their centers, monitor and data manager would."""
+
+    protocol: Protocol
+    users: dict[str, User]
+    today: datetime
+
+    def actor(self, username: str, center_code: str) -> tuple[Actor, User]:
+        """The user's actor at the subject's center, at the frozen clock's now."""
+        user = self.users[username]
+        membership = user.memberships.get(center__code=center_code)
+        return Actor(user.pk, username, membership.role, center_code, clock.now()), user
+
+    def before_today(self, moment: datetime) -> datetime:
+        return min(moment, self.today - timedelta(minutes=30))
+
+    def act(self, username: str, subject: Subject, moment: datetime, work: Callable[[Actor, User], Any]) -> Any:
+        """One user action: the clock at `moment` (never after today), one transaction."""
+        with clock.frozen_at(self.before_today(moment)), transaction.atomic():
+            actor, user = self.actor(username, subject.center.code)
+            return work(actor, user)
+
+    def evening(self, subject: Subject, day: date, hour: int = 17) -> datetime:
+        return datetime.combine(day, datetime.min.time(), ZoneInfo(subject.center.time_zone)).replace(hour=hour)
+
+    def visit(
+        self,
+        subject: Subject,
+        course: CasebookCourse,
+        visit_code: str,
+        done_on: date,
+        infused_on: date | None,
+        *,
+        values: dict[str, dict[str, object]] | None = None,
+    ) -> datetime:
+        """The coordinator records the visit done and enters each of its forms; returns when."""
+        definition = next(v for v in self.protocol.visits if v.code == visit_code)
+        coordinator = f"{subject.center.code.lower()}.coordinator"
+        moment = self.evening(subject, done_on) + timedelta(minutes=course.rng.randint(0, 90))
+        self.act(
+            coordinator,
+            subject,
+            moment,
+            lambda actor, _: casebook.visit_done_record(
+                actor=actor, subject=subject, protocol=self.protocol, visit_code=visit_code, done_on=done_on
+            ),
+        )
+        day = float((done_on - infused_on).days) if infused_on else -40.0
+        for index, form_code in enumerate(definition.forms):
+            items = (values or {}).get(form_code) or self.items(subject, course, form_code, day, done_on, infused_on)
+            self.act(
+                coordinator,
+                subject,
+                moment + timedelta(minutes=4 * (index + 1)),
+                partial(self._save, subject, visit_code, form_code, items),
+            )
+        return moment + timedelta(minutes=4 * len(definition.forms))
+
+    def items(
+        self,
+        subject: Subject,
+        course: CasebookCourse,
+        form_code: str,
+        day: float,
+        done_on: date,
+        infused_on: date | None,
+    ) -> dict[str, object]:
+        if form_code == "infusion":
+            infusion = subject.pathway_events.get(step=Step.INFUSE.value)
+            local = infusion.occurred_at.astimezone(ZoneInfo(subject.center.time_zone))
+            return {
+                "dose_cells_per_kg": DEMO_DOSE_CELLS_PER_KG,
+                "premedication": ["paracetamol", "antihistamine"],
+                "infusion_date": done_on,
+                "infusion_start_time": f"{local - timedelta(minutes=20):%H:%M}",
+            }
+        return course.forms(form_code, day, done_on, infused_on)
+
+    def _save(
+        self,
+        subject: Subject,
+        visit_code: str,
+        form_code: str,
+        items: Mapping[str, object],
+        actor: Actor,
+        _: User,
+        reason: str = "",
+    ) -> Any:
+        return casebook.form_save(
+            actor=actor,
+            subject=subject,
+            protocol=self.protocol,
+            visit_code=visit_code,
+            form_code=form_code,
+            items=_json_ready(items),
+            reason=reason,
+        )
+
+    def correct(
+        self,
+        subject: Subject,
+        visit_code: str,
+        form_code: str,
+        changes: Mapping[str, object],
+        reason: str,
+        moment: datetime,
+        username: str = "",
+    ) -> Any:
+        """A later change of some items of a saved form, with its reason."""
+        record = FormRecord.objects.get(subject=subject, visit_code=visit_code, form_code=form_code)
+        items = {**record.values_json, **changes}
+        items.pop("egfr", None)
+        return self.act(
+            username or f"{subject.center.code.lower()}.coordinator",
+            subject,
+            moment,
+            partial(self._save, subject, visit_code, form_code, items, reason=reason),
+        )
+
+    def raise_query(self, username: str, subject: Subject, where: str, text: str, moment: datetime) -> Any:
+        visit_code, form_code, item = where.split("/")
+        return self.act(
+            username,
+            subject,
+            moment,
+            lambda actor, _: casebook.query_raise(
+                actor=actor,
+                subject=subject,
+                protocol=self.protocol,
+                visit_code=visit_code,
+                form_code=form_code,
+                item=item,
+                text=text,
+            ),
+        )
+
+    def move_query(self, username: str, query: Any, move: str, text: str, moment: datetime) -> None:
+        self.act(
+            username,
+            query.subject,
+            moment,
+            lambda actor, _: casebook.query_move(actor=actor, query=query, move=QueryMove(move), text=text),
+        )
+
+    def verify(
+        self,
+        subject: Subject,
+        visit_code: str,
+        form_codes: Iterable[str],
+        moment: datetime,
+        items: Iterable[str] | None = None,
+    ) -> None:
+        chosen = None if items is None else list(items)
+        for form_code in form_codes:
+            record = FormRecord.objects.get(subject=subject, visit_code=visit_code, form_code=form_code)
+            self.act("cra.monitor", subject, moment, partial(_form_verify, record, chosen))
+
+    def lock(self, subject: Subject, visit_codes: Iterable[str], moment: datetime) -> int:
+        """The data manager locks the visits' complete forms that no query holds open."""
+        held = {(q.visit_code, q.form_code) for q in Query.objects.filter(subject=subject).exclude(status="closed")}
+        records = [
+            r
+            for r in FormRecord.objects.filter(subject=subject, visit_code__in=list(visit_codes)).order_by("pk")
+            if (r.visit_code, r.form_code) not in held and r.status in ("complete", "verified")
+        ]
+        if records:
+            self.act(
+                "dm.datamanager", subject, moment, lambda actor, _: casebook.forms_lock(actor=actor, records=records)
+            )
+        return len(records)
+
+
+def _json_ready(items: Mapping[str, object]) -> dict[str, object]:
+    """Dates as ISO texts, as a page or the API sends them."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {name: plain(value) for name, value in items.items()}
+
+
+def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: datetime) -> None:
+    """The casebook of the demo subjects, entered, queried, verified, locked and signed by the right users.
+
+    Every infused subject has its visits from lymphodepletion to the last one due (before today,
+    or before it completed or withdrew) recorded done on a date of their window, `DEMO_VISITS`
+    only so that the demo builds in seconds; the Bordeaux and Lille subjects their screening and
+    apheresis visits. Each form holds plausible values (`CasebookCourse`, seeded by the subject's
+    code): the neutrophil nadir of week 1, a grade 1 CRS (fever D1–D3, CRP and ferritin peaks) in
+    the subject in follow-up, IgG falling with B-cell aplasia, complement, proteinuria and
+    SLEDAI-2K improving over months and prednisone tapered, while the long-term subject flares back
+    after M12. The immunology form's kinetic markers (anti-dsDNA, B cells, CAR-T) are left blank:
+    `seed_kinetics_demo` stores those results. Two visits are done late and one missed; typing
+    errors open automatic queries, most of them corrected with a reason (the query closes itself);
+    the data manager asks manual queries of the infused subjects and the monitor (Bordeaux and
+    Lille only) of the screening and apheresis visits it verifies; the early visits of the
+    long-term subject are locked, and the completed subject's casebook is locked whole and signed
+    by its investigator.
+    """
+    seeder = CasebookSeeder(protocol, users, today)
+    infused = {
+        State(s.state): s
+        for s in Subject.objects.filter(synthetic=True, infusion_date__isnull=False).select_related("center")
+    }
+    moments: dict[tuple[str, str], datetime] = {}
+    for state, subject in sorted(infused.items(), key=lambda pair: pair[1].code):
+        course = CasebookCourse(subject, crs=state is State.FOLLOW_UP, flare=state is State.LONG_TERM_FOLLOW_UP)
+        moments |= _casebook_follow_up(seeder, subject, course, state)
+    included = Subject.objects.filter(
+        synthetic=True,
+        center__code__in=("BDX", "LIL"),
+        state__in=(State.INCLUDED, State.APHERESIS_COLLECTED, State.MATERIAL_SHIPPED),
+    ).select_related("center")
+    for subject in included.order_by("code"):
+        moments |= _casebook_before_infusion(seeder, subject, CasebookCourse(subject))
+    _casebook_review(seeder, infused, included, moments)
+
+
+def _local_date(subject: Subject, moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(subject.center.time_zone)).date()
+
+
+# Visits done out of their window, the one missed, and typing errors at entry (demo scenario).
+LATE_VISITS: dict[State, dict[str, int]] = {State.FOLLOW_UP: {"D14": 3}, State.LONG_TERM_FOLLOW_UP: {"M12": 20}}
+# The visits of the infused subjects the demo enters (the others stay to be entered): all of them
+# would double the time the demo takes to build.
+DEMO_VISITS = frozenset({"LD", "D0", "D1", "D2", "D3", "D5", "D7", "D14", "D28", "M3", "M6", "M12", "M24"})
+# The flaring subject's M18 visit too (the flare's query is there).
+DEMO_FLARE_VISITS = DEMO_VISITS | {"M18"}
+MISSED_VISITS: dict[State, tuple[str, str]] = {
+    State.WITHDRAWN: ("M2", "The patient did not come and could not be reached by phone."),
+}
+BLOOD_PRESSURE_TYPOS: dict[State, str] = {
+    State.LONG_TERM_FOLLOW_UP: "D5",
+    State.COMPLETED: "M3",
+    State.ACUTE_MONITORING: "D2",
+}
+
+
+def _casebook_follow_up(
+    seeder: CasebookSeeder, subject: Subject, course: CasebookCourse, state: State
+) -> dict[tuple[str, str], datetime]:
+    """Every visit due from LD on, as the center's coordinator enters them; returns when each was entered."""
+    infused_on = subject.infusion_date
+    assert infused_on is not None
+    ended = subject.state_changed_at if state in (State.COMPLETED, State.WITHDRAWN) else seeder.today
+    last_day = _local_date(subject, ended)
+    plan: list[tuple[str, date]] = []
+    for visit in seeder.protocol.visits:
+        missed = MISSED_VISITS.get(state, ("",))[0] == visit.code
+        entered_visits = DEMO_FLARE_VISITS if course.flare else DEMO_VISITS
+        if visit.anchor is not Anchor.INFUSION or not (visit.code in entered_visits or missed):
+            continue
+        target = infused_on + timedelta(days=visit.day)
+        reach = min(visit.window_before_days, visit.window_after_days, 2 if visit.day < 60 else 10)
+        done_on = target + timedelta(days=LATE_VISITS.get(state, {}).get(visit.code, 0) or seeder_jitter(course, reach))
+        if target < last_day and done_on < last_day:
+            plan.append((visit.code, done_on))
+    entered: dict[tuple[str, str], datetime] = {}
+    for index, (visit_code, done_on) in enumerate(plan):
+        day = float((done_on - infused_on).days)
+        if MISSED_VISITS.get(state, ("",))[0] == visit_code:
+            reason = MISSED_VISITS[state][1]
+            entered[(subject.code, visit_code)] = seeder.act(
+                f"{subject.center.code.lower()}.coordinator",
+                subject,
+                seeder.evening(subject, done_on + timedelta(days=3)),
+                partial(_visit_missed, seeder.protocol, subject, visit_code, reason),
+            )
+            continue
+        values: dict[str, dict[str, object]] = {}
+        if BLOOD_PRESSURE_TYPOS.get(state) == visit_code:
+            vitals = course.forms("vital_signs", day, done_on, infused_on)
+            # Systolic and diastolic typed the wrong way round: the edit check opens a query.
+            vitals["systolic_bp_mmhg"], vitals["diastolic_bp_mmhg"] = (
+                vitals["diastolic_bp_mmhg"],
+                vitals["systolic_bp_mmhg"],
+            )
+            values["vital_signs"] = vitals
+        if state is State.WITHDRAWN and visit_code == "D28":
+            medications = course.forms("concomitant_medications", day, done_on, infused_on)
+            rows = list(medications["medications"])  # type: ignore[call-overload]
+            # Ondansetron for nausea at D0–D2, its stop date typed a year early.
+            rows.append(
+                {
+                    "medication": "ondansetron",
+                    "dose": 8,
+                    "dose_unit": "mg",
+                    "route": "oral",
+                    "start_date": infused_on,
+                    "ongoing": False,
+                    "stop_date": infused_on + timedelta(days=2) - timedelta(days=365),
+                }
+            )
+            values["concomitant_medications"] = {"medications": rows}
+        if state is State.INFUSED and index == len(plan) - 1:
+            # The last blood count's platelets are not back from the lab yet: a draft.
+            blood = course.forms("haematology", day, done_on, infused_on)
+            blood.pop("platelets")
+            values["haematology"] = blood
+        entered[(subject.code, visit_code)] = seeder.visit(
+            subject, course, visit_code, done_on, infused_on, values=values
+        )
+    return entered
+
+
+def _form_verify(record: FormRecord, items: list[str] | None, actor: Actor, _: User) -> FormRecord:
+    return casebook.form_verify(actor=actor, record=record, items=items)
+
+
+def _visit_missed(
+    protocol: Protocol, subject: Subject, visit_code: str, reason: str, actor: Actor, _: User
+) -> datetime:
+    return casebook.visit_missed_record(
+        actor=actor, subject=subject, protocol=protocol, visit_code=visit_code, reason=reason
+    ).recorded_at
+
+
+def seeder_jitter(course: CasebookCourse, reach: int) -> int:
+    """Days from the target a visit took place, inside its window."""
+    return course.rng.randint(-reach, reach) if reach > 0 else 0
+
+
+def _casebook_before_infusion(
+    seeder: CasebookSeeder, subject: Subject, course: CasebookCourse
+) -> dict[tuple[str, str], datetime]:
+    """The screening visit on the day screening started, and the apheresis visit once collected."""
+    events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
+    entered: dict[tuple[str, str], datetime] = {}
+    screened_on = _local_date(subject, events[Step.START_SCREENING.value])
+    entered[(subject.code, "SCR")] = seeder.visit(subject, course, "SCR", screened_on, None)
+    collected = events.get(Step.COLLECT_APHERESIS.value)
+    if collected is not None:
+        entered[(subject.code, "APH")] = seeder.visit(subject, course, "APH", _local_date(subject, collected), None)
+    return entered
+
+
+def _casebook_review(
+    seeder: CasebookSeeder,
+    infused: dict[State, Subject],
+    included: Iterable[Subject],
+    entered: dict[tuple[str, str], datetime],
+) -> None:
+    """Corrections, queries, source-data verification, locks and the signature, in their order."""
+
+    def after(subject: Subject, visit_code: str, days: float) -> datetime:
+        return entered[(subject.code, visit_code)] + timedelta(days=days)
+
+    def coordinator(subject: Subject) -> str:
+        return f"{subject.center.code.lower()}.coordinator"
+
+    def automatic(subject: Subject, visit_code: str, check_code: str) -> list[Query]:
+        return list(Query.objects.filter(subject=subject, visit_code=visit_code, check_code=check_code))
+
+    # Blood pressures typed the wrong way round, put right the next day (the query closes itself);
+    # the one of yesterday's visit in Strasbourg is still open.
+    for state in (State.LONG_TERM_FOLLOW_UP, State.COMPLETED):
+        subject, visit_code = infused[state], BLOOD_PRESSURE_TYPOS[state]
+        record = FormRecord.objects.get(subject=subject, visit_code=visit_code, form_code="vital_signs")
+        values = record.values_json
+        seeder.correct(
+            subject,
+            visit_code,
+            "vital_signs",
+            {"systolic_bp_mmhg": values["diastolic_bp_mmhg"], "diastolic_bp_mmhg": values["systolic_bp_mmhg"]},
+            "Systolic and diastolic entered the wrong way round (nursing chart).",
+            after(subject, visit_code, 1),
+        )
+    # A stop date a year before its start: corrected with the reason.
+    withdrawn = infused[State.WITHDRAWN]
+    record = FormRecord.objects.get(subject=withdrawn, visit_code="D28", form_code="concomitant_medications")
+    rows = [dict(row) for row in record.values_json["medications"]]
+    rows[-1]["stop_date"] = (date.fromisoformat(rows[-1]["start_date"]) + timedelta(days=2)).isoformat()
+    seeder.correct(
+        withdrawn,
+        "D28",
+        "concomitant_medications",
+        {"medications": rows},
+        "Year of the stop date mistyped.",
+        after(withdrawn, "D28", 2),
+    )
+    # Visits done late: the center explains, the data manager accepts one explanation.
+    for state, late in LATE_VISITS.items():
+        subject = infused[state]
+        for visit_code in late:
+            for query in automatic(subject, visit_code, "visit_date_window"):
+                seeder.move_query(
+                    coordinator(subject),
+                    query,
+                    "answer",
+                    "The patient was away; the visit was postponed with the investigator's agreement.",
+                    after(subject, visit_code, 2),
+                )
+                if state is State.LONG_TERM_FOLLOW_UP:
+                    seeder.move_query(
+                        "dm.datamanager", query, "close", "Explanation accepted.", after(subject, visit_code, 6)
+                    )
+    # The data manager's questions on the infused subjects.
+    crs = infused[State.FOLLOW_UP]
+    query = seeder.raise_query(
+        "dm.datamanager",
+        crs,
+        "D3/chemistry/ferritin",
+        "Ferritin above 1 500 µg/L with fever: please confirm the value and record the CRS as an adverse event.",
+        after(crs, "D3", 2),
+    )
+    seeder.move_query(
+        coordinator(crs),
+        query,
+        "answer",
+        "Value confirmed on the lab report; grade 1 CRS from D1 to D3 recorded as an adverse event.",
+        after(crs, "D3", 3),
+    )
+    seeder.move_query("dm.datamanager", query, "close", "Answer accepted.", after(crs, "D3", 4))
+    flare = infused[State.LONG_TERM_FOLLOW_UP]
+    query = seeder.raise_query(
+        "dm.datamanager",
+        flare,
+        "M18/sle_activity/prednisone_mg_per_day",
+        "Prednisone restarted at 7.5 mg/day: please confirm and record the flare as an adverse event.",
+        after(flare, "M18", 5),
+    )
+    seeder.move_query(
+        coordinator(flare),
+        query,
+        "answer",
+        "Confirmed: prednisone restarted for arthritis on the investigator's decision; adverse event recorded.",
+        after(flare, "M18", 8),
+    )
+    query = seeder.raise_query(
+        "dm.datamanager",
+        withdrawn,
+        "D28/immunology/c3",
+        "C3 lower than at D14: please check the unit reported by the lab (g/L).",
+        after(withdrawn, "D28", 4),
+    )
+    seeder.move_query(coordinator(withdrawn), query, "answer", "Unit checked: g/L.", after(withdrawn, "D28", 5))
+    seeder.move_query("dm.datamanager", query, "close", "Answer accepted.", after(withdrawn, "D28", 6))
+    acute = infused[State.ACUTE_MONITORING]
+    seeder.raise_query(
+        "dm.datamanager",
+        acute,
+        "D1/haematology/platelets",
+        "Platelets at D1 well below D0 without bleeding reported: please check the lab report.",
+        after(acute, "D1", 1),
+    )
+    # The early visits of the long-term subject are locked; the completed subject's casebook is
+    # locked whole, then signed by its investigator.
+    seeder.lock(flare, ("LD", "D0", "D1", "D2", "D3", "D5", "D7"), after(flare, "D28", 10))
+    completed = infused[State.COMPLETED]
+    closed_at = completed.state_changed_at
+    visit_codes = list(FormRecord.objects.filter(subject=completed).values_list("visit_code", flat=True).distinct())
+    seeder.lock(completed, visit_codes, closed_at + timedelta(days=1))
+    investigator = f"{completed.center.code.lower()}.investigator"
+    seeder.act(
+        investigator,
+        completed,
+        closed_at + timedelta(days=2),
+        lambda actor, user: casebook.casebook_sign(actor=actor, user=user, subject=completed, password=DEMO_PASSWORD),
+    )
+    _casebook_monitoring(seeder, list(included), entered)
+
+
+def _casebook_monitoring(
+    seeder: CasebookSeeder, included: list[Subject], entered: dict[tuple[str, str], datetime]
+) -> None:
+    """The monitor's visit to Bordeaux and Lille: a query answered by a correction, SDV, and a lock."""
+    by_state = {State(s.state): s for s in included}
+    first = by_state.get(State.INCLUDED)
+    if first is not None:
+        start = entered[(first.code, "SCR")] + timedelta(days=10)
+        query = seeder.raise_query(
+            "cra.monitor",
+            first,
+            "SCR/vital_signs/weight_kg",
+            "The nursing chart gives a different weight on the day of screening: please check.",
+            start,
+        )
+        record = FormRecord.objects.get(subject=first, visit_code="SCR", form_code="vital_signs")
+        weight = round(float(record.values_json["weight_kg"]) + 2.0, 1)
+        seeder.correct(
+            first,
+            "SCR",
+            "vital_signs",
+            {"weight_kg": weight},
+            "Transcription error: value of the nursing chart.",
+            start + timedelta(hours=20),
+        )
+        seeder.move_query(
+            "bdx.coordinator",
+            query,
+            "answer",
+            f"Corrected to {weight} kg from the nursing chart.",
+            start + timedelta(hours=20, minutes=5),
+        )
+        seeder.move_query(
+            "cra.monitor", query, "close", "Correction checked against the source.", start + timedelta(days=1)
+        )
+        seeder.verify(first, "SCR", ("vital_signs", "haematology", "urinalysis"), start + timedelta(days=1, hours=1))
+        # Part of the chemistry only: the liver tests' report was not in the file.
+        seeder.verify(first, "SCR", ("chemistry",), start + timedelta(days=1, hours=1), items=("creatinine", "egfr"))
+    collected = by_state.get(State.APHERESIS_COLLECTED)
+    if collected is not None:
+        seeder.raise_query(
+            "cra.monitor",
+            collected,
+            "SCR/sle_activity/prednisone_mg_per_day",
+            "The referral letter gives 15 mg/day of prednisone at screening: please check.",
+            entered[(collected.code, "APH")] + timedelta(days=1),
+        )
+        seeder.verify(
+            collected, "SCR", ("vital_signs", "haematology"), entered[(collected.code, "APH")] + timedelta(days=1)
+        )
+    shipped = by_state.get(State.MATERIAL_SHIPPED)
+    if shipped is not None:
+        moment = entered[(shipped.code, "APH")] + timedelta(days=1)
+        seeder.verify(shipped, "APH", ("vital_signs", "haematology"), moment)
+        seeder.lock(shipped, ("APH",), moment + timedelta(days=1))
