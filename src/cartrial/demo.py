@@ -565,8 +565,14 @@ def _new_subject(
         )
 
 
-def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorld:
-    """The whole demo in one transaction: nothing half-built if a step fails."""
+def build_demo(
+    protocol: Protocol, *, today: datetime | None = None, staged: tuple[tuple[str, State], ...] = STAGED
+) -> DemoWorld:
+    """The whole demo in one transaction: nothing half-built if a step fails.
+
+    `staged` (a part of `STAGED`, keeping the Lille collected and Paris released subjects the
+    deviations need) builds a smaller trial for tests that read every page.
+    """
     today = today or clock.now()
     with transaction.atomic():
         centers, users = build_centers_and_users(protocol)
@@ -576,7 +582,7 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
         second = _new_subject(protocol, centers, users, "BDX", 1, today - timedelta(days=3))
         PathwayDriver(protocol, users, second, today - timedelta(days=3)).advance_to(State.SCREENING)
         # The other centers: synthetic patients at every later stage, older ones further along.
-        for index, (center_code, target) in enumerate(STAGED, start=2):
+        for index, (center_code, target) in enumerate(staged, start=2):
             # Each patient reached its stage a few days ago, so dates look like a running trial.
             start = today - timedelta(days=DAYS_TO_REACH[target] + 3 + index % 5)
             subject = _new_subject(protocol, centers, users, center_code, index, start)
