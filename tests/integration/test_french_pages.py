@@ -88,8 +88,8 @@ def catalog_msgids(po_file: Path = PO_FILE) -> tuple[_Msgid, ...]:
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for msgid in ids:
-            if _normalised(msgid) in {_normalised(s) for s in strings}:
-                continue  # the same in French (a unit, a name): not English on a French page
+            if any(_normalised(msgid) in _normalised(s) for s in strings):
+                continue  # kept in the French (a unit, an index's name): not English on a French page
             for part in _msgid_parts(msgid):
                 parts[part.text] = part
     return tuple(parts.values())
