@@ -320,7 +320,7 @@ class PathwayDriver:
                         f"{p}.investigator",
                         Step.FAIL_SCREENING,
                         0.1,
-                        reason="CD3+ below 100/µL at screening (synthetic)",
+                        reason="CD3+ sous 100/µL à la sélection (synthétique)",
                     ),
                 ),
             )
@@ -333,7 +333,7 @@ class PathwayDriver:
                         "lab.manufacturing",
                         Step.FAIL_MANUFACTURING,
                         0.5,
-                        reason="Insufficient expansion: viability 55 %, out of specification (synthetic)",
+                        reason="Expansion insuffisante : viabilité 55 %, hors spécification (synthétique)",
                     ),
                 ),
             )
@@ -345,7 +345,7 @@ class PathwayDriver:
             return
         if target is State.WITHDRAWN:
             self._follow(plan, State.FOLLOW_UP)
-            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Patient's decision (synthetic)")
+            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Décision de la patiente (synthétique)")
             return
         self._follow(plan, target)
 
@@ -731,7 +731,7 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "lil.apheresis",
         closed,
         "close",
-        "Check character typed by hand from the label; the courier left without the bag, nothing was handed over.",
+        "Caractère de contrôle saisi à la main depuis l'étiquette ; le transporteur est reparti sans la poche, rien n'a été remis.",
         first + timedelta(hours=2),
     )
     mistyped_din(collected, today - timedelta(hours=5))
@@ -740,13 +740,13 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "lab.manufacturing",
         excursion,
         "acknowledge",
-        "Material received at 6 °C; viability checked before production.",
+        "Matériel reçu à 6 °C ; viabilité contrôlée avant la production.",
         excursion.at + timedelta(hours=3),
     )
     move(
         "par.coordinator",
         excursion,
         "comment",
-        "The courier's van stood 45 min at the hospital gate; the carrier has been told.",
+        "La camionnette du transporteur est restée 45 min à l'entrée de l'hôpital ; le transporteur a été prévenu.",
         excursion.at + timedelta(hours=20),
     )
