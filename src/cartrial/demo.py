@@ -731,7 +731,8 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "lil.apheresis",
         closed,
         "close",
-        "Caractère de contrôle saisi à la main depuis l'étiquette ; le transporteur est reparti sans la poche, rien n'a été remis.",
+        "Caractère de contrôle saisi à la main depuis l'étiquette ; le transporteur est reparti sans la poche, "
+        "rien n'a été remis.",
         first + timedelta(hours=2),
     )
     mistyped_din(collected, today - timedelta(hours=5))
