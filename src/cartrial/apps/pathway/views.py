@@ -51,6 +51,7 @@ from cartrial.domain.corrections import (
     correction_action,
 )
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
+from cartrial.domain.lab_catalogue import unit_label
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, is_final, next_step, steps_from
 from cartrial.domain.roles import ACTION_LABELS, ROLE_LABELS, Action, Role
 from cartrial.domain.text import protocol_text
@@ -372,6 +373,8 @@ def _shown(spec: CorrectableField | None, value: object, time_zone: str) -> str:
             return f"{local:%Y-%m-%d %H:%M} ({moment.astimezone(UTC):%H:%M} UTC)"
     if isinstance(value, list):
         return ", ".join(gettext(clinical_label(str(v))) for v in value) if value else gettext("none")
+    if isinstance(value, str) and spec is not None and spec.type is ValueType.UNIT:
+        return gettext(unit_label(value))
     if isinstance(value, str):
         return gettext(clinical_label(value)) if spec is not None and spec.type is ValueType.SCREENING_ITEM else value
     return value_text(value)
