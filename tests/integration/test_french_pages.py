@@ -6,9 +6,12 @@ of every page pattern of the URLconf whose arguments the demo data can fill (eve
 every step, action, calculator, deviation). Each response is checked: no 5xx; on each HTML page
 no asset from another host, and no English text. English is found two ways (`EnglishDetector`):
 a visible text that contains an English msgid of the French catalog (one of at least two words
-whose French differs), and English function words ("the", "must", "please", ...). Text inside an
-element that declares another language (`lang="en"`, e.g. the name of a language) is not French
-by intent and is not read. Every finding of the crawl is reported in one failure.
+whose French differs), and English function words ("the", "must", "please", ...). Not French by
+intent, and not read: text inside an element that declares another language (`lang="en"`, e.g.
+the name of a language, a stored English record shown as it was written), and computer text that
+stays the same in every language (data-format tokens, codes, hashes): `<code>`, `<pre>` and any
+element marked `translate="no"`. A page marks such text with these elements, never with a list
+of exceptions in this test. Every finding of the crawl is reported in one failure.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ def catalog_msgids(po_file: Path = PO_FILE) -> tuple[_Msgid, ...]:
 
 
 class _VisibleText(HTMLParser):
-    """Text nodes and text attributes a reader meets, outside script/style and foreign-language elements;
+    """Text nodes and text attributes a reader meets, outside script/style, foreign-language elements and
+    computer text (`<code>`, `<pre>`, `translate="no"`);
     plus the assets the page loads."""
 
     def __init__(self) -> None:
@@ -115,7 +119,8 @@ class _VisibleText(HTMLParser):
         lang = values.get("lang")
         skipping = (
             self._skipping()
-            or tag in ("script", "style", "template")
+            or tag in ("script", "style", "template", "code", "pre")
+            or values.get("translate", "").lower() == "no"
             or (lang is not None and not lang.lower().startswith("fr"))
         )
         if not skipping:
@@ -203,6 +208,8 @@ def test_the_detector_flags_english_and_leaves_french_alone() -> None:
       <div><span>The product must be kept at 2–8 °C until thawed.</span></div>
       <select aria-label="Langue"><option lang="en">English</option><option>Français</option></select>
       <script>var the = "must not be read";</script>
+      <pre>the unit column must be cells/µL</pre><code>SELECT the value</code>
+      <p translate="no">subject,marker,value,unit: the header is read by the machine</p>
     </body></html>"""
     found = dict(detector.english_texts(page))
     assert set(found) == {english_msgid, "The product must be kept at 2–8 °C until thawed."}
