@@ -38,6 +38,8 @@ PO_FILE = Path(__file__).parents[2] / "src" / "cartrial" / "locale" / "fr" / "LC
 # Placeholders of both formats in the catalog: %(name)s / %s (Django) and {name} (domain messages).
 PLACEHOLDER = re.compile(r"%\([^)]*\)[sdfr]|%[sdfr]|\{[^{}]*\}")
 TAG = re.compile(r"<[^>]+>")
+# Computer text inside a msgid (`<code>car_t</code>`), as on a page: not English, not read.
+COMPUTER_TEXT = re.compile(r"<(code|pre)\b[^>]*>.*?</\1>|<(\w+)\b[^>]*\btranslate=\"no\"[^>]*>.*?</\2>", re.DOTALL)
 WORD = re.compile(r"[^\W\d_]{2,}")
 # Words English sentences cannot do without and French never writes (accents make "thé" another word).
 FUNCTION_WORDS = re.compile(
@@ -63,8 +65,9 @@ class _Msgid:
 
 
 def _msgid_parts(msgid: str) -> Iterator[_Msgid]:
-    """The stretches of a msgid between markup, each a pattern with its placeholders open."""
-    for stretch in TAG.split(msgid):
+    """The stretches of a msgid between markup and outside computer text, each a pattern with its
+    placeholders open."""
+    for stretch in TAG.split(COMPUTER_TEXT.sub(" ", msgid)):
         stretch = _normalised(stretch)
         literal = PLACEHOLDER.sub(" ", stretch)
         words = WORD.findall(literal)

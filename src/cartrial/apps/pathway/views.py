@@ -32,9 +32,10 @@ from cartrial.apps.access import (
     subject_identity,
     subjects_in_scope,
 )
-from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
+from cartrial.apps.audit.selectors import audit_entries_for_subject
 from cartrial.apps.clinical import services as clinical
 from cartrial.apps.pathway import corrections, steps
+from cartrial.apps.pathway.audit_trail import audit_rows
 from cartrial.apps.pathway.forms import CorrectionForm, SubjectCreateForm, correction_initial
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, subject_facts
 from cartrial.apps.subjects import services as subjects
@@ -355,7 +356,7 @@ def _posted_date(text: str) -> date:
 @login_required
 def subject_audit(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.READ_AUDIT)
-    entries = [{"entry": e, "changes": entry_changes(e)} for e in audit_entries_for_subject(reach.subject.code)]
+    entries = audit_rows(reach.subject.code, audit_entries_for_subject(reach.subject.code))
     return render(request, "subjects/audit.html", {"subject": reach.subject, "entries": entries})
 
 
