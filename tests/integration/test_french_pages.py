@@ -443,11 +443,7 @@ def _kind_of(states: dict[str, str]) -> Callable[[str], str]:
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="English still shown: units (cells/µL) on kinetics and lab pages, the stored screening summary on "
-    "subject pages, stored values and refusal messages in the audit trail, the CSV example of the import page",
-)
+@pytest.mark.slow
 def test_every_page_each_role_reaches_is_french(demo: dict[str, str]) -> None:
     from django.test import Client
 
