@@ -181,11 +181,9 @@ class EnglishDetector:
             return f"English word {found.group(0)!r}"
         return None
 
-    def english_texts(self, html: str) -> list[tuple[str, str]]:
-        """(text, reason) for each English visible text of the page."""
-        parser = _VisibleText()
-        parser.feed(html)
-        parser.close()
+    def english_texts(self, html: str | _VisibleText) -> list[tuple[str, str]]:
+        """(text, reason) for each English visible text of the page (or of a page already read)."""
+        parser = html if isinstance(html, _VisibleText) else _read(html)
         found = []
         for text in parser.texts:
             reason = self.why_english(text)
@@ -194,11 +192,17 @@ class EnglishDetector:
         return found
 
 
-def external_assets(html: str) -> list[str]:
-    """Scripts, styles, images and frames a page would load from another host."""
+def _read(html: str) -> _VisibleText:
+    """A page read once, for both its texts and its assets."""
     parser = _VisibleText()
     parser.feed(html)
     parser.close()
+    return parser
+
+
+def external_assets(html: str | _VisibleText) -> list[str]:
+    """Scripts, styles, images and frames a page would load from another host."""
+    parser = html if isinstance(html, _VisibleText) else _read(html)
     return [url for url in parser.assets if urlsplit(url).netloc not in ("", "testserver")]
 
 
@@ -318,9 +322,10 @@ class Crawl:
         if not response.get("Content-Type", "").startswith("text/html") or url.endswith(DOWNLOADS):
             return []
         html = response.content.decode()
-        for asset in external_assets(html):
+        page = _read(html)
+        for asset in external_assets(page):
             self.findings.append(Finding(self.role, url, f"external asset {asset}"))
-        for text, reason in self.detector.english_texts(html):
+        for text, reason in self.detector.english_texts(page):
             self.findings.append(Finding(self.role, url, f"English ({reason}): {text!r}"))
         return [link for link in map(_site_url, LINK.findall(html)) if link]
 
