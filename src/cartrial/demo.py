@@ -338,7 +338,7 @@ class PathwayDriver:
                         f"{p}.investigator",
                         Step.FAIL_SCREENING,
                         0.1,
-                        reason="CD3+ below 100/µL at screening (synthetic)",
+                        reason="CD3+ sous 100/µL à la sélection (synthétique)",
                     ),
                 ),
             )
@@ -351,7 +351,7 @@ class PathwayDriver:
                         "lab.manufacturing",
                         Step.FAIL_MANUFACTURING,
                         0.5,
-                        reason="Insufficient expansion: viability 55 %, out of specification (synthetic)",
+                        reason="Expansion insuffisante : viabilité 55 %, hors spécification (synthétique)",
                     ),
                 ),
             )
@@ -363,7 +363,7 @@ class PathwayDriver:
             return
         if target is State.WITHDRAWN:
             self._follow(plan, State.FOLLOW_UP)
-            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Patient's decision (synthetic)")
+            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Décision de la patiente (synthétique)")
             return
         self._follow(plan, target)
 
@@ -583,8 +583,14 @@ def _new_subject(
         )
 
 
-def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorld:
-    """The whole demo in one transaction: nothing half-built if a step fails."""
+def build_demo(
+    protocol: Protocol, *, today: datetime | None = None, staged: tuple[tuple[str, State], ...] = STAGED
+) -> DemoWorld:
+    """The whole demo in one transaction: nothing half-built if a step fails.
+
+    `staged` (a part of `STAGED`, keeping the Lille collected and Paris released subjects the
+    deviations need) builds a smaller trial for tests that read every page.
+    """
     today = today or clock.now()
     with transaction.atomic():
         centers, users = build_centers_and_users(protocol)
@@ -594,7 +600,7 @@ def build_demo(protocol: Protocol, *, today: datetime | None = None) -> DemoWorl
         second = _new_subject(protocol, centers, users, "BDX", 1, today - timedelta(days=3))
         PathwayDriver(protocol, users, second, today - timedelta(days=3)).advance_to(State.SCREENING)
         # The other centers: synthetic patients at every later stage, older ones further along.
-        for index, (center_code, target) in enumerate(STAGED, start=2):
+        for index, (center_code, target) in enumerate(staged, start=2):
             # Each patient reached its stage a few days ago, so dates look like a running trial.
             start = today - timedelta(days=DAYS_TO_REACH[target] + 3 + index % 5)
             subject = _new_subject(protocol, centers, users, center_code, index, start)
@@ -744,7 +750,8 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "lil.apheresis",
         closed,
         "close",
-        "Check character typed by hand from the label; the courier left without the bag, nothing was handed over.",
+        "Caractère de contrôle saisi à la main depuis l'étiquette ; le transporteur est reparti sans la poche, "
+        "rien n'a été remis.",
         first + timedelta(hours=2),
     )
     mistyped_din(collected, today - timedelta(hours=5))
@@ -753,14 +760,14 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
         "lab.manufacturing",
         excursion,
         "acknowledge",
-        "Material received at 6 °C; viability checked before production.",
+        "Matériel reçu à 6 °C ; viabilité contrôlée avant la production.",
         excursion.at + timedelta(hours=3),
     )
     move(
         "par.coordinator",
         excursion,
         "comment",
-        "The courier's van stood 45 min at the hospital gate; the carrier has been told.",
+        "La camionnette du transporteur est restée 45 min à l'entrée de l'hôpital ; le transporteur a été prévenu.",
         excursion.at + timedelta(hours=20),
     )
 

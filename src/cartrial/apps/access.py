@@ -223,6 +223,8 @@ def reach_subject(user: Any, code: str, action: Step | Action | None = None, *, 
             entity_id=subject.code,
             code=denied.code,
             message=f"{action.value}: {denied}",
+            said=denied.message,
+            what=action.value,
             subject_code=subject.code,
         )
         raise denied
@@ -263,6 +265,8 @@ def reach_center(user: Any, center_code: str, action: Action) -> CenterReach:
             entity_id=center.code,
             code=denied.code,
             message=f"{action.value}: {denied}",
+            said=denied.message,
+            what=action.value,
         )
         raise denied
     return CenterReach(scope, user, center, _actor(scope, user, center.pk, role))
@@ -288,5 +292,7 @@ def require_somewhere(user: Any, action: Action, page: str) -> Scope:
         entity_id=page,
         code=denied.code,
         message=f"{action.value}: {denied}",
+        said=denied.message,
+        what=action.value,
     )
     raise denied

@@ -62,6 +62,7 @@ class ValueType(StrEnum):
     NUMBER = "number"
     OPTIONAL_NUMBER = "optional_number"  # empty: not given (a lab value below the LoQ)
     TEXT = "text"
+    UNIT = "unit"  # a unit's code, read as text; shown by its label (`lab_catalogue.unit_label`)
     REPORTED = "reported"  # a QC result as the lab reports it, judged against the specification
     SCREENING_ITEM = "screening_item"  # read by the screening data contract (domain.screening)
 
@@ -157,7 +158,7 @@ CORRECTABLE: Mapping[RecordKind, CorrectableRecord] = MappingProxyType(
             N_("Lab result"),
             (
                 _F("value", N_("value"), _T.OPTIONAL_NUMBER),
-                _F("unit", N_("unit"), _T.TEXT),
+                _F("unit", N_("unit"), _T.UNIT),
                 _F("limit_of_quantification", N_("limit of quantification"), _T.OPTIONAL_NUMBER),
                 _F("lower_limit", N_("lower limit of normal"), _T.OPTIONAL_NUMBER),
                 _F("upper_limit", N_("upper limit of normal"), _T.OPTIONAL_NUMBER),
@@ -315,7 +316,7 @@ def parse_corrected_value(field: CorrectableField, raw: object, zone: ZoneInfo) 
         if field.type is ValueType.OPTIONAL_NUMBER:
             return None
         raise InvalidInput("Give the corrected value.", code="value_missing", item="value")
-    if field.type is ValueType.TEXT:
+    if field.type in (ValueType.TEXT, ValueType.UNIT):
         return str(text)
     if field.type in (ValueType.NUMBER, ValueType.OPTIONAL_NUMBER):
         return _number(text)

@@ -77,6 +77,20 @@ CATALOGUE: tuple[AnalyteSpec, ...] = (
 
 ANALYTES: dict[str, AnalyteSpec] = {spec.code: spec for spec in CATALOGUE}
 
+# How a stored unit reads to a person (a msgid: adapters translate it). Stored data, the API and
+# CSV files keep the unit's code; a unit missing here reads as its code in every language.
+UNIT_LABELS: dict[str, str] = {
+    "umol/L": N_("µmol/L"),
+    "cells/µL": N_("cells/µL"),
+    "mL/min/1.73 m²": N_("mL/min/1.73 m²"),
+}
+
+
+def unit_label(unit: str) -> str:
+    """The msgid a stored unit is shown by ('umol/L' → 'µmol/L'); an unknown unit is its own label."""
+    return UNIT_LABELS.get(unit, unit)
+
+
 _MICRO = ("μ", "u")
 
 

@@ -15,6 +15,7 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditChainHead, AuditEntry
 from cartrial.domain.audit_chain import GENESIS_HASH, ChainedContent, canonical_json, entry_hash
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput
+from cartrial.domain.text import Message, message_data
 
 logger = logging.getLogger("cartrial.audit")
 T = TypeVar("T")
@@ -181,16 +182,26 @@ def audit_refusal(
     message: str,
     subject_code: str = "",
     center_code: str | None = None,
+    said: Message | None = None,
+    what: str = "",
 ) -> None:
-    """Record a refused attempt in its own transaction, after the refused change rolled back."""
+    """Record a refused attempt in its own transaction, after the refused change rolled back.
+
+    `message` is the English text (what the log and the trail keep as said); `said`, the refusal's
+    message, is kept as message data too, with `what` was attempted (a step's or action's code), so
+    that the trail shows it again in each reader's language.
+    """
     logger.warning("refused %s by %s (%s): %s", event, actor.username, code, message)
+    refusal: dict[str, Any] = {"code": code, "message": message}
+    if said is not None:
+        refusal |= {"what": what, "message_data": message_data(said)}
     with transaction.atomic():
         audit_record(
             actor=actor,
             event=event,
             entity=entity,
             entity_id=entity_id,
-            changes=[Change("refusal", None, {"code": code, "message": message})],
+            changes=[Change("refusal", None, refusal)],
             subject_code=subject_code,
             center_code=center_code,
         )
@@ -224,6 +235,8 @@ def audited_attempt(
             code=refusal.code,
             message=f"{what}: {refusal}",
             subject_code=subject_code,
+            said=refusal.message,
+            what=what,
         )
         for record in refusal.after_rollback:
             with transaction.atomic():

@@ -17,7 +17,7 @@ from cartrial.apps.biology.entries import MAX_CSV_BYTES, KineticEntry, KineticEn
 from cartrial.apps.biology.presenters import MARKER_TITLES
 from cartrial.apps.fields import CenterDateTimeField, at_center
 from cartrial.domain.kinetics import OBSERVED_MARKERS, Preset
-from cartrial.domain.lab_catalogue import ANALYTES
+from cartrial.domain.lab_catalogue import ANALYTES, unit_label
 
 
 class SampleForm(forms.Form):
@@ -43,7 +43,7 @@ class SampleForm(forms.Form):
             )
             self.fields[f"{marker}_below_loq"] = forms.BooleanField(label=_("< LoQ"), required=False)
             self.fields[f"{marker}_unit"] = forms.ChoiceField(
-                label=_("Unit"), choices=[(u, u) for u in ordered], initial=preferred
+                label=_("Unit"), choices=[(u, _(unit_label(u))) for u in ordered], initial=preferred
             )
             self.fields[f"{marker}_loq"] = forms.CharField(
                 label=_("LoQ"),

@@ -21,6 +21,7 @@ from cartrial.apps.biology.presenters import MARKER_TITLES
 from cartrial.apps.biology.selectors import CohortPatient, KineticRow
 from cartrial.apps.figures import figure_html
 from cartrial.domain.kinetics import Band, Preset, ReappearanceSummary
+from cartrial.domain.lab_catalogue import unit_label
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 # Lowest level drawn on each log axis, in the marker's unit (below any assay's LoQ).
@@ -188,7 +189,7 @@ def subject_marker_plot(
     legend: bool = True,
 ) -> str:
     """One marker of one subject: population band, the subject's band and fit, the results."""
-    unit = population.units[marker]
+    unit = gettext(unit_label(population.units[marker]))
     figure = go.Figure()
     _band_traces(
         figure,
@@ -235,7 +236,7 @@ def cohort_marker_plot(
     marker: str, patients: Sequence[CohortPatient], *, population: Band, x_max: float, div_id: str, height: int = 360
 ) -> str:
     """Every patient's results of one marker over the population band, one colour per patient."""
-    unit = population.units[marker]
+    unit = gettext(unit_label(population.units[marker]))
     figure = go.Figure()
     _band_traces(
         figure,
@@ -288,6 +289,7 @@ def peak_plot(patients: Sequence[CohortPatient], preset: Preset, *, div_id: str,
     spread = 1.6448536269514722 * math.sqrt(spec.between_patient_variance)
     low, high = spec.typical * math.exp(-spread), spec.typical * math.exp(spread)
     shown = [p for p in patients if p.peak_car_t is not None]
+    car_t_unit = gettext(unit_label(preset.car_t_unit))
     figure = go.Figure()
     _prior_band_shapes(
         figure, low, spec.typical, high, _("prior: median %(median)s, 5–95 %%") % {"median": f"{spec.typical:g}"}
@@ -309,11 +311,11 @@ def peak_plot(patients: Sequence[CohortPatient], preset: Preset, *, div_id: str,
                     "line": {"width": 2},
                 },
                 name=_("Highest value D0–D28") if reached else _("Highest so far (peak may be later)"),
-                hovertemplate="%{x}: %{y:.3g} " + preset.car_t_unit + f" ({_d()}%{{customdata}})<extra></extra>",
+                hovertemplate="%{x}: %{y:.3g} " + car_t_unit + f" ({_d()}%{{customdata}})<extra></extra>",
             )
         )
     figure.update_layout(
-        title={"text": _("CAR-T peak per patient (%(unit)s)") % {"unit": preset.car_t_unit}, "font": {"size": 14}},
+        title={"text": _("CAR-T peak per patient (%(unit)s)") % {"unit": car_t_unit}, "font": {"size": 14}},
         height=height,
         margin={"l": 55, "r": 10, "t": 36, "b": 40},
         plot_bgcolor="#fff",

@@ -19,7 +19,7 @@ from cartrial.domain.eligibility import (
     ORGAN_DOMAINS,
     SLEDAI2K_DESCRIPTORS,
 )
-from cartrial.domain.lab_catalogue import ANALYTES
+from cartrial.domain.lab_catalogue import ANALYTES, unit_label
 from cartrial.domain.quantities import ANA_TITER
 from cartrial.domain.scores.input_fields import (
     BooleanInput,
@@ -54,8 +54,8 @@ BOOLEAN_ITEMS = (
     ("prior_gene_therapy", _("Any gene therapy before")),
 )
 LABS = (
-    ("creatinine", _("Serum creatinine (IDMS)"), [("umol/L", "µmol/L"), ("mg/dL", "mg/dL")]),
-    ("cd3", _("CD3+ T cells"), [("cells/µL", "cells/µL")]),
+    ("creatinine", _("Serum creatinine (IDMS)"), [(u, _(unit_label(u))) for u in ("umol/L", "mg/dL")]),
+    ("cd3", _("CD3+ T cells"), [("cells/µL", _(unit_label("cells/µL")))]),
 )
 
 

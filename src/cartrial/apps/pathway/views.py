@@ -32,9 +32,10 @@ from cartrial.apps.access import (
     subject_identity,
     subjects_in_scope,
 )
-from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
+from cartrial.apps.audit.selectors import audit_entries_for_subject
 from cartrial.apps.clinical import services as clinical
 from cartrial.apps.pathway import corrections, steps
+from cartrial.apps.pathway.audit_trail import audit_rows
 from cartrial.apps.pathway.forms import CorrectionForm, SubjectCreateForm, correction_initial
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, subject_facts
 from cartrial.apps.subjects import services as subjects
@@ -51,6 +52,7 @@ from cartrial.domain.corrections import (
     correction_action,
 )
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
+from cartrial.domain.lab_catalogue import unit_label
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, is_final, next_step, steps_from
 from cartrial.domain.roles import ACTION_LABELS, ROLE_LABELS, Action, Role
 from cartrial.domain.text import protocol_text
@@ -354,7 +356,7 @@ def _posted_date(text: str) -> date:
 @login_required
 def subject_audit(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.READ_AUDIT)
-    entries = [{"entry": e, "changes": entry_changes(e)} for e in audit_entries_for_subject(reach.subject.code)]
+    entries = audit_rows(reach.subject.code, audit_entries_for_subject(reach.subject.code))
     return render(request, "subjects/audit.html", {"subject": reach.subject, "entries": entries})
 
 
@@ -372,6 +374,8 @@ def _shown(spec: CorrectableField | None, value: object, time_zone: str) -> str:
             return f"{local:%Y-%m-%d %H:%M} ({moment.astimezone(UTC):%H:%M} UTC)"
     if isinstance(value, list):
         return ", ".join(gettext(clinical_label(str(v))) for v in value) if value else gettext("none")
+    if isinstance(value, str) and spec is not None and spec.type is ValueType.UNIT:
+        return gettext(unit_label(value))
     if isinstance(value, str):
         return gettext(clinical_label(value)) if spec is not None and spec.type is ValueType.SCREENING_ITEM else value
     return value_text(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext as _
 
+from cartrial.domain.lab_catalogue import unit_label
 from cartrial.domain.roles import ROLE_LABELS, Role
 
 register = template.Library()
@@ -37,3 +38,9 @@ def role_label(code: str) -> str:
         return _(ROLE_LABELS[Role(code)])
     except ValueError:
         return code
+
+
+@register.filter
+def unit(code: str | None) -> str:
+    """A stored unit as the reader's language writes it ('cells/µL' → 'cellules/µL'); stored data keeps the code."""
+    return _(unit_label(str(code))) if code else ""
