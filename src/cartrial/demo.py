@@ -1288,7 +1288,11 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     ).select_related("center")
     for subject in included.order_by("code"):
         moments |= _casebook_before_infusion(seeder, subject, CasebookCourse(subject))
-    _casebook_review(seeder, infused, included, moments)
+    # The review's story needs the subjects of the full demo; a smaller staged demo (the French pages
+    # crawl) gets the entered casebook without it.
+    reviewed = {State.LONG_TERM_FOLLOW_UP, State.COMPLETED, State.WITHDRAWN, State.FOLLOW_UP, State.ACUTE_MONITORING}
+    if reviewed | set(LATE_VISITS) <= set(infused):
+        _casebook_review(seeder, infused, included, moments)
 
 
 def _local_date(subject: Subject, moment: datetime) -> date:
@@ -1303,7 +1307,7 @@ DEMO_VISITS = frozenset({"LD", "D0", "D1", "D2", "D3", "D5", "D7", "D14", "D28",
 # The flaring subject's M18 visit too (the flare's query is there).
 DEMO_FLARE_VISITS = DEMO_VISITS | {"M18"}
 MISSED_VISITS: dict[State, tuple[str, str]] = {
-    State.WITHDRAWN: ("M2", "The patient did not come and could not be reached by phone."),
+    State.WITHDRAWN: ("M2", "La patiente n'est pas venue et n'a pas pu être jointe par téléphone."),
 }
 BLOOD_PRESSURE_TYPOS: dict[State, str] = {
     State.LONG_TERM_FOLLOW_UP: "D5",
@@ -1438,7 +1442,7 @@ def _casebook_review(
             visit_code,
             "vital_signs",
             {"systolic_bp_mmhg": values["diastolic_bp_mmhg"], "diastolic_bp_mmhg": values["systolic_bp_mmhg"]},
-            "Systolic and diastolic entered the wrong way round (nursing chart).",
+            "Systolique et diastolique saisies à l'envers (dossier de soins).",
             after(subject, visit_code, 1),
         )
     # A stop date a year before its start: corrected with the reason.
@@ -1451,7 +1455,7 @@ def _casebook_review(
         "D28",
         "concomitant_medications",
         {"medications": rows},
-        "Year of the stop date mistyped.",
+        "Année de la date d'arrêt mal saisie.",
         after(withdrawn, "D28", 2),
     )
     # Visits done late: the center explains, the data manager accepts one explanation.
@@ -1463,12 +1467,12 @@ def _casebook_review(
                     coordinator(subject),
                     query,
                     "answer",
-                    "The patient was away; the visit was postponed with the investigator's agreement.",
+                    "La patiente était absente ; visite reportée avec l'accord de l'investigateur.",
                     after(subject, visit_code, 2),
                 )
                 if state is State.LONG_TERM_FOLLOW_UP:
                     seeder.move_query(
-                        "dm.datamanager", query, "close", "Explanation accepted.", after(subject, visit_code, 6)
+                        "dm.datamanager", query, "close", "Explication acceptée.", after(subject, visit_code, 6)
                     )
     # The data manager's questions on the infused subjects.
     crs = infused[State.FOLLOW_UP]
@@ -1476,47 +1480,50 @@ def _casebook_review(
         "dm.datamanager",
         crs,
         "D3/chemistry/ferritin",
-        "Ferritin above 1 500 µg/L with fever: please confirm the value and record the CRS as an adverse event.",
+        "Ferritine au-dessus de 1 500 µg/L avec fièvre : merci de confirmer la valeur et de déclarer le CRS "
+        "en événement indésirable.",
         after(crs, "D3", 2),
     )
     seeder.move_query(
         coordinator(crs),
         query,
         "answer",
-        "Value confirmed on the lab report; grade 1 CRS from D1 to D3 recorded as an adverse event.",
+        "Valeur confirmée sur le compte rendu du laboratoire ; CRS de grade 1 de J1 à J3 déclaré "
+        "en événement indésirable.",
         after(crs, "D3", 3),
     )
-    seeder.move_query("dm.datamanager", query, "close", "Answer accepted.", after(crs, "D3", 4))
+    seeder.move_query("dm.datamanager", query, "close", "Réponse acceptée.", after(crs, "D3", 4))
     flare = infused[State.LONG_TERM_FOLLOW_UP]
     query = seeder.raise_query(
         "dm.datamanager",
         flare,
         "M18/sle_activity/prednisone_mg_per_day",
-        "Prednisone restarted at 7.5 mg/day: please confirm and record the flare as an adverse event.",
+        "Prednisone reprise à 7,5 mg/jour : merci de confirmer et de déclarer la poussée en événement indésirable.",
         after(flare, "M18", 5),
     )
     seeder.move_query(
         coordinator(flare),
         query,
         "answer",
-        "Confirmed: prednisone restarted for arthritis on the investigator's decision; adverse event recorded.",
+        "Confirmé : prednisone reprise pour arthrite sur décision de l'investigateur ; événement indésirable déclaré.",
         after(flare, "M18", 8),
     )
     query = seeder.raise_query(
         "dm.datamanager",
         withdrawn,
         "D28/immunology/c3",
-        "C3 lower than at D14: please check the unit reported by the lab (g/L).",
+        "C3 plus bas qu'à J14 : merci de vérifier l'unité rendue par le laboratoire (g/L).",
         after(withdrawn, "D28", 4),
     )
-    seeder.move_query(coordinator(withdrawn), query, "answer", "Unit checked: g/L.", after(withdrawn, "D28", 5))
-    seeder.move_query("dm.datamanager", query, "close", "Answer accepted.", after(withdrawn, "D28", 6))
+    seeder.move_query(coordinator(withdrawn), query, "answer", "Unité vérifiée : g/L.", after(withdrawn, "D28", 5))
+    seeder.move_query("dm.datamanager", query, "close", "Réponse acceptée.", after(withdrawn, "D28", 6))
     acute = infused[State.ACUTE_MONITORING]
     seeder.raise_query(
         "dm.datamanager",
         acute,
         "D1/haematology/platelets",
-        "Platelets at D1 well below D0 without bleeding reported: please check the lab report.",
+        "Plaquettes à J1 bien plus basses qu'à J0 sans saignement rapporté : merci de vérifier "
+        "le compte rendu du laboratoire.",
         after(acute, "D1", 1),
     )
     # The early visits of the long-term subject are locked; the completed subject's casebook is
@@ -1548,7 +1555,7 @@ def _casebook_monitoring(
             "cra.monitor",
             first,
             "SCR/vital_signs/weight_kg",
-            "The nursing chart gives a different weight on the day of screening: please check.",
+            "Le dossier de soins donne un autre poids le jour de la sélection : merci de vérifier.",
             start,
         )
         record = FormRecord.objects.get(subject=first, visit_code="SCR", form_code="vital_signs")
@@ -1558,18 +1565,18 @@ def _casebook_monitoring(
             "SCR",
             "vital_signs",
             {"weight_kg": weight},
-            "Transcription error: value of the nursing chart.",
+            "Erreur de transcription : valeur du dossier de soins.",
             start + timedelta(hours=20),
         )
         seeder.move_query(
             "bdx.coordinator",
             query,
             "answer",
-            f"Corrected to {weight} kg from the nursing chart.",
+            f"Corrigé à {weight} kg d'après le dossier de soins.",
             start + timedelta(hours=20, minutes=5),
         )
         seeder.move_query(
-            "cra.monitor", query, "close", "Correction checked against the source.", start + timedelta(days=1)
+            "cra.monitor", query, "close", "Correction vérifiée sur la source.", start + timedelta(days=1)
         )
         seeder.verify(first, "SCR", ("vital_signs", "haematology", "urinalysis"), start + timedelta(days=1, hours=1))
         # Part of the chemistry only: the liver tests' report was not in the file.
@@ -1580,7 +1587,7 @@ def _casebook_monitoring(
             "cra.monitor",
             collected,
             "SCR/sle_activity/prednisone_mg_per_day",
-            "The referral letter gives 15 mg/day of prednisone at screening: please check.",
+            "Le courrier d'adressage donne 15 mg/jour de prednisone à la sélection : merci de vérifier.",
             entered[(collected.code, "APH")] + timedelta(days=1),
         )
         seeder.verify(

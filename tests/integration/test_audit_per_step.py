@@ -60,6 +60,13 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "logistics.infusion": lambda row: ("infusion", str(row.pk)),
     "logistics.deviation": lambda row: ("deviation", str(row.pk)),
     "logistics.deviationcomment": lambda row: ("deviation_comment", str(row.pk)),
+    "casebook.visitrecord": lambda row: ("visit_record", str(row.pk)),
+    "casebook.formrecord": lambda row: ("form_record", str(row.pk)),
+    "casebook.query": lambda row: ("query", str(row.pk)),
+    # A query's thread message is the query's (its move is recorded under the query).
+    "casebook.querymessage": lambda row: ("query", str(row.query_id)),
+    # The casebook signature is named by the e-signature it links (audited as `signature`).
+    "casebook.casebooksignature": lambda row: ("signature", str(row.signature_id)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
 # and set-up data no step changes (a step changing one fails below).

@@ -83,6 +83,8 @@ UNIT_LABELS: dict[str, str] = {
     "umol/L": N_("µmol/L"),
     "cells/µL": N_("cells/µL"),
     "mL/min/1.73 m²": N_("mL/min/1.73 m²"),
+    "mL/min/1.73m2": N_("mL/min/1.73 m²"),
+    "mg/day": N_("mg/day"),
 }
 
 

@@ -374,7 +374,8 @@ def _automatic_queries_sync(
             updated_at=actor.now,
         )
         _thread(query, QueryMove.RAISE, text, None, "", actor.now)
-        _audit_query(actor, subject, query, None, QueryMove.RAISE, text)
+        # The edit check's message is recorded as message data, so the trail reads in its reader's language.
+        _audit_query(actor, subject, query, None, QueryMove.RAISE, query.message_json)
         opened.append(query)
     closed = []
     for key, query in current.items():
@@ -442,7 +443,9 @@ def _thread(query: Query, move: QueryMove, text: str, user_id: int | None, name:
     QueryMessage.objects.create(query=query, move=move.value, text=text, by_id=user_id, by_name=name, at=at)
 
 
-def _audit_query(actor: Actor, subject: Subject, query: Query, old: str | None, move: QueryMove, text: str) -> None:
+def _audit_query(
+    actor: Actor, subject: Subject, query: Query, old: str | None, move: QueryMove, text: str | Mapping[str, Any]
+) -> None:
     changes = [Change("status", old, query.status), Change("move", None, move.value)]
     if old is None:
         changes[:0] = [

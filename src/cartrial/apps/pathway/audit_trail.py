@@ -107,6 +107,8 @@ def shown_value(entry: AuditEntry, field: str, value: Any, deviations: _Deviatio
     """One old or new value of an entry as the page shows it (None: no value)."""
     if value is None:
         return None
+    if isinstance(value, Mapping) and "msgid" in value:  # a message recorded as its data (an edit check's)
+        return [Part(render(message_from_data(value)))]
     rule = _shown_by_field(entry, deviations).get(field)
     return rule(value) if rule is not None else [Part(str(value))]
 
