@@ -5,7 +5,7 @@ benchmarks/casebook.py, never here): the counts at 2 and at 6 subjects are equal
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -29,8 +29,8 @@ VITALS = {
     "weight_kg": 61.5,
 }
 # Pinned counts: a change here is a change of the pages' or the API's reads, to be explained.
-GRID_QUERIES = 12
-WORKLIST_QUERIES = 12
+GRID_QUERIES = 12  # the page of subjects: counted, then read
+WORKLIST_QUERIES = 10
 VISITS_LIST_QUERIES = 7
 
 
@@ -85,3 +85,109 @@ def test_the_grid_the_worklist_and_the_visit_list_take_as_many_queries_at_2_and_
         counts[size] = _counts(world, subjects)
     assert counts[2] == counts[6]
     assert counts[6] == {"grid": GRID_QUERIES, "worklist": WORKLIST_QUERIES, "visits": VISITS_LIST_QUERIES}
+
+
+def test_the_study_grid_shows_one_page_of_subjects_at_a_time_in_their_order(world: Any, monkeypatch: Any) -> None:
+    """The grid reads a page of subjects (GRID_PAGE_SIZE; 2 here), ordered by center and number; a page
+    past the last shows the last; the pager links keep the center chosen."""
+    from cartrial.apps.casebook import selectors
+
+    monkeypatch.setattr(selectors, "GRID_PAGE_SIZE", 2)
+    subjects = [world.new_subject("BDX", State.FOLLOW_UP) for _ in range(5)]
+    codes = sorted(s.code for s in subjects)
+    manager = world.client_for("dm.datamanager")
+
+    def shown(url: str) -> list[str]:
+        page = manager.get(url).content.decode()
+        return [code for code in codes if f'data-subject="{code}"' in page]
+
+    assert shown("/casebook/") == codes[0:2]
+    assert shown("/casebook/?page=2&center=BDX") == codes[2:4]
+    last = manager.get("/casebook/?page=99").content.decode()
+    assert [code for code in codes if f'data-subject="{code}"' in last] == codes[4:5]
+    assert 'aria-current="page">3<' in last
+    second = manager.get("/casebook/?page=2&center=BDX").content.decode()
+    assert 'href="?page=3&amp;center=BDX"' in second and 'href="?page=1&amp;center=BDX"' in second
+
+
+@pytest.mark.parametrize(
+    ("page", "pages", "links"),
+    [
+        (1, 1, [1]),
+        (1, 3, [1, 2, 3]),
+        (1, 20, [1, 2, 3, None, 20]),
+        (10, 20, [1, None, 8, 9, 10, 11, 12, None, 20]),
+        (20, 20, [1, None, 18, 19, 20]),
+        (4, 20, [1, 2, 3, 4, 5, 6, None, 20]),
+    ],
+)
+def test_the_pager_shows_the_ends_and_the_neighbours(page: int, pages: int, links: list[int | None]) -> None:
+    from cartrial.apps.casebook.presenters import page_links
+
+    assert page_links(page, pages) == links
+
+
+def test_the_worklist_page_lists_the_visits_the_schedule_says_are_overdue_due_or_opening_this_week(
+    world: Any,
+) -> None:
+    """The worklist page agrees with the visit-status contract (`visits_status_report`) on the same
+    dates: a visit done or missed leaves it; every overdue, due and this week's upcoming visit is in
+    its section."""
+    import re
+
+    from cartrial.apps import clock
+    from cartrial.apps.casebook.selectors import subject_anchors, subject_today
+    from cartrial.apps.trial.protocol import protocol_in_force
+    from cartrial.domain.visits import visits_status_report
+
+    token = api_token_create(actor=Actor.system("test"), user=world.users["bdx.coordinator"], label="t")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    _with_casebook(world, subject, api)  # D28 done
+    missed = api.put(
+        f"/api/v1/subjects/{subject.code}/visits/M2",
+        json.dumps({"missed": True, "reason": "Patient injoignable."}),
+        content_type="application/json",
+    )
+    assert missed.status_code == 200, missed.json()
+    anchors = subject_anchors(subject)
+    assert anchors.inclusion is not None and anchors.infusion is not None
+    today = subject_today(subject, clock.now())
+    report = visits_status_report(
+        protocol_in_force().visits,
+        {
+            "inclusion_date": anchors.inclusion.isoformat(),
+            "infusion_date": anchors.infusion.isoformat(),
+            "today": today.isoformat(),
+            "done": {"D28": (anchors.infusion + timedelta(days=28)).isoformat()},
+            "missed": ["M2"],
+        },
+    )
+    expected: dict[str, set[str]] = {"overdue": set(), "due": set(), "upcoming": set()}
+    for visit in report["visits"]:
+        opens_this_week = visit["earliest"] and (date.fromisoformat(visit["earliest"]) - today).days <= 7
+        if visit["status"] in ("overdue", "due") or (visit["status"] == "upcoming" and opens_this_week):
+            expected[visit["status"]].add(visit["code"])
+    assert expected["overdue"], "the subject infused long ago has overdue visits"
+
+    page = world.client_for("bdx.coordinator").get("/casebook/worklist/").content.decode()
+    link = re.compile(rf'/casebook/subjects/{re.escape(subject.code)}/visits/([A-Z0-9]+)/"')
+    for key, codes in expected.items():
+        section = page.split(f'data-testid="worklist-{key}"', 1)[1].split('data-testid="worklist-', 1)[0]
+        assert set(link.findall(section)) == codes, key
+    assert "/visits/D28/" not in page and "/visits/M2/" not in page
+
+
+def test_a_grid_cell_escapes_what_it_shows() -> None:
+    """The grid's cells are built as HTML in Python: codes and texts are escaped there."""
+    from types import SimpleNamespace
+
+    from cartrial.apps.casebook.presenters import grid_cells
+    from cartrial.domain.visits import VisitStatus
+
+    visit = SimpleNamespace(code='<b>"x"', status=VisitStatus.OVERDUE, target=date(2026, 1, 2), open_queries=2)
+    html = grid_cells("A&B", [visit], "/casebook/subjects/{subject}/visits/{visit}/")
+    assert "<b>" not in html and '"x"' not in html
+    assert 'title="&lt;b&gt;&quot;x&quot; : ' in html and "(2026-01-02) · 2 " in html
+    assert 'href="/casebook/subjects/A%26B/visits/%3Cb%3E%22x%22/"' in html
+    assert html.count("<td>") == 1 and '<sup class="q">?</sup>' in html

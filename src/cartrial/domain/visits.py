@@ -246,8 +246,11 @@ def worklist(entries: Iterable[SubjectVisits], today: date, horizon_days: int = 
     horizon_end = today + timedelta(days=horizon_days)
     rows: list[tuple[int, date, str, int, WorklistEntry]] = []
     for entry in entries:
-        for position, scheduled in enumerate(visit_schedule(entry.visits, entry.anchors)):
-            status = visit_status(scheduled, today, entry.done.get(scheduled.code), scheduled.code in entry.missed)
+        for position, definition in enumerate(entry.visits):
+            if definition.code in entry.done or definition.code in entry.missed:
+                continue  # done or missed: never to act on (and the long follow-up is mostly that)
+            scheduled = schedule_visit(definition, entry.anchors)
+            status = visit_status(scheduled, today)
             target, earliest, latest = scheduled.target, scheduled.earliest, scheduled.latest
             if status not in OPEN_STATUSES or target is None or earliest is None or latest is None:
                 continue

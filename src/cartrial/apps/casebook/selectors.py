@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.audit.models import AuditEntry
@@ -28,11 +28,14 @@ from cartrial.domain.pathway import Step
 from cartrial.domain.visits import (
     AnchorDates,
     ScheduledVisit,
+    SubjectVisits,
     VisitDefinition,
     VisitStatus,
+    WorklistEntry,
     is_unscheduled,
     visit_schedule,
     visit_status,
+    worklist,
 )
 from cartrial.protocols import Protocol
 
@@ -45,12 +48,14 @@ def subject_today(subject: Subject, now: datetime) -> date:
 def _inclusion_dates(subject_ids: Iterable[int]) -> dict[int, date]:
     rows = (
         PathwayEvent.objects.filter(subject_id__in=list(subject_ids), step=Step.INCLUDE.value)
-        .select_related("subject__center")
         .order_by("occurred_at")
+        .values_list("subject_id", "occurred_at", "subject__center__time_zone")
     )
     dates: dict[int, date] = {}
-    for row in rows:
-        dates.setdefault(row.subject_id, row.occurred_at.astimezone(ZoneInfo(row.subject.center.time_zone)).date())
+    zones: dict[str, ZoneInfo] = {}
+    for subject_id, occurred_at, zone in rows:
+        if subject_id not in dates:
+            dates[subject_id] = occurred_at.astimezone(zones.setdefault(zone, ZoneInfo(zone))).date()
     return dates
 
 
@@ -129,14 +134,51 @@ class VisitRow:
     unscheduled: bool = False
 
 
+class VisitOutcome(NamedTuple):
+    """What a visit record says, read as plain values (the grids read thousands of them)."""
+
+    outcome: str
+    done_on: date | None
+    missed_reason: str
+
+
+_OUTCOME_FIELDS = ("visit_code", "outcome", "done_on", "missed_reason")
+_FORM_STATUS = {status.value: status for status in FormStatus}
+
+
+def _visit_row(
+    scheduled: ScheduledVisit,
+    status: VisitStatus,
+    record: VisitOutcome | None = None,
+    *,
+    forms: list[tuple[str, FormStatus]] | None = None,
+    open_queries: int = 0,
+) -> VisitRow:
+    definition = scheduled.definition
+    return VisitRow(
+        code=definition.code,
+        label=definition.label,
+        phase=str(definition.phase),
+        target=scheduled.target,
+        earliest=scheduled.earliest,
+        latest=scheduled.latest,
+        status=status,
+        done_on=record.done_on if record else None,
+        missed_reason=record.missed_reason if record else "",
+        forms=forms or [],
+        open_queries=open_queries,
+    )
+
+
 def _rows(
     protocol: Protocol,
     anchors: AnchorDates,
     today: date,
-    visits: dict[str, VisitRecord],
-    forms: dict[tuple[str, str], str],
+    visits: dict[str, VisitOutcome],
+    forms: dict[tuple[str, str], str] | None,
     open_queries: dict[str, int],
 ) -> list[VisitRow]:
+    """The visit rows of one subject; `forms` None: the forms are not read (the grids show visits)."""
     rows = []
     for scheduled in visit_schedule(protocol.visits, anchors):
         definition = scheduled.definition
@@ -144,18 +186,14 @@ def _rows(
         done_on = record.done_on if record else None
         missed = record is not None and record.outcome == VisitRecord.Outcome.MISSED
         rows.append(
-            VisitRow(
-                code=definition.code,
-                label=definition.label,
-                phase=str(definition.phase),
-                target=scheduled.target,
-                earliest=scheduled.earliest,
-                latest=scheduled.latest,
-                status=visit_status(scheduled, today, done_on, missed),
-                done_on=done_on,
-                missed_reason=record.missed_reason if record else "",
-                forms=[
-                    (code, FormStatus(forms.get((definition.code, code), FormStatus.NOT_STARTED.value)))
+            _visit_row(
+                scheduled,
+                visit_status(scheduled, today, done_on, missed),
+                record,
+                forms=None
+                if forms is None
+                else [
+                    (code, _FORM_STATUS[forms.get((definition.code, code), FormStatus.NOT_STARTED.value)])
                     for code in definition.forms
                 ],
                 open_queries=open_queries.get(definition.code, 0),
@@ -175,7 +213,7 @@ def _rows(
                 status=VisitStatus.DONE if record.outcome == VisitRecord.Outcome.DONE else VisitStatus.MISSED,
                 done_on=record.done_on,
                 missed_reason=record.missed_reason,
-                forms=[(f, FormStatus(s)) for (v, f), s in sorted(forms.items()) if v == code],
+                forms=[(f, _FORM_STATUS[s]) for (v, f), s in sorted((forms or {}).items()) if v == code],
                 open_queries=open_queries.get(code, 0),
                 unscheduled=True,
             )
@@ -185,7 +223,10 @@ def _rows(
 
 def subject_visit_rows(subject: Subject, protocol: Protocol, today: date) -> list[VisitRow]:
     """The subject × visit grid of one subject, in protocol order, unscheduled visits last."""
-    visits = {r.visit_code: r for r in VisitRecord.objects.filter(subject=subject)}
+    visits = {
+        code: VisitOutcome(*rest)
+        for code, *rest in VisitRecord.objects.filter(subject=subject).values_list(*_OUTCOME_FIELDS)
+    }
     forms = {
         (v, f): s
         for v, f, s in FormRecord.objects.filter(subject=subject).values_list("visit_code", "form_code", "status")
@@ -258,17 +299,15 @@ class SubjectGridRow:
 
 
 def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[SubjectGridRow]:
-    """Every subject's visit rows in five queries (subjects, inclusions, visits, forms, queries)."""
+    """Every subject's visit rows (without their forms: a grid cell is a visit) in three queries:
+    inclusions, visits, open queries."""
     ids = [s.pk for s in subjects]
     inclusions = _inclusion_dates(ids)
-    visits: dict[int, dict[str, VisitRecord]] = defaultdict(dict)
-    for record in VisitRecord.objects.filter(subject_id__in=ids):
-        visits[record.subject_id][record.visit_code] = record
-    forms: dict[int, dict[tuple[str, str], str]] = defaultdict(dict)
-    for sid, v, f, s in FormRecord.objects.filter(subject_id__in=ids).values_list(
-        "subject_id", "visit_code", "form_code", "status"
+    visits: dict[int, dict[str, VisitOutcome]] = defaultdict(dict)
+    for subject_id, code, *rest in VisitRecord.objects.filter(subject_id__in=ids).values_list(
+        "subject_id", *_OUTCOME_FIELDS
     ):
-        forms[sid][(v, f)] = s
+        visits[subject_id][code] = VisitOutcome(*rest)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for sid, v in (
         Query.objects.filter(subject_id__in=ids)
@@ -280,23 +319,23 @@ def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[Subject
     for subject in subjects:
         anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
         today = subject_today(subject, now)
-        rows = _rows(protocol, anchors, today, visits[subject.pk], forms[subject.pk], counts[subject.pk])
+        rows = _rows(protocol, anchors, today, visits[subject.pk], None, counts[subject.pk])
         grid.append(SubjectGridRow(subject, rows))
     return grid
 
 
-def _included_subjects(scope: Scope, center_code: str | None) -> list[Subject]:
-    queryset = Subject.objects.filter(subject_filter(scope), pathway_events__step=Step.INCLUDE.value).select_related(
-        "center"
-    )
+def _included_subjects(scope: Scope, center_code: str | None) -> QuerySet[Subject]:
+    """The included subjects of the user's scope (optionally of one center), by center and number."""
+    included = PathwayEvent.objects.filter(subject=OuterRef("pk"), step=Step.INCLUDE.value)
+    queryset = Subject.objects.filter(subject_filter(scope), Exists(included)).select_related("center")
     if center_code:
         queryset = queryset.filter(center__code=center_code)
-    return list(queryset.distinct().order_by("center__code", "number"))
+    return queryset.order_by("center__code", "number")
 
 
 def study_grid(scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None) -> list[SubjectGridRow]:
     """The subject × visit grid of every included subject the user may see."""
-    return _grid(_included_subjects(scope, center_code), protocol, now)
+    return _grid(list(_included_subjects(scope, center_code)), protocol, now)
 
 
 # Subjects per page of the study grid: a screen's worth (each row holds every protocol visit).
@@ -306,19 +345,20 @@ GRID_PAGE_SIZE = 50
 def study_grid_page(
     scope: Scope, protocol: Protocol, now: Any, *, page: int = 1, center_code: str | None = None
 ) -> tuple[list[SubjectGridRow], int, int]:
-    """One page of the study grid, the page shown and the number of pages (same queries as the
-    whole grid: the statuses of only the page's subjects are read)."""
+    """One page of the study grid, the page shown (a page past the last shows the last) and the
+    number of pages: the subjects are counted, then only the page's subjects and statuses are read."""
     subjects = _included_subjects(scope, center_code)
-    pages = max(1, -(-len(subjects) // GRID_PAGE_SIZE))
+    pages = max(1, -(-subjects.count() // GRID_PAGE_SIZE))
     page = min(max(1, page), pages)
     start = (page - 1) * GRID_PAGE_SIZE
-    return _grid(subjects[start : start + GRID_PAGE_SIZE], protocol, now), page, pages
+    return _grid(list(subjects[start : start + GRID_PAGE_SIZE]), protocol, now), page, pages
 
 
 @dataclass(frozen=True)
 class WorklistRow:
     subject: Subject
-    visit: VisitRow
+    visit: WorklistEntry
+    label: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -331,26 +371,32 @@ class CenterWorklist:
 def center_worklist(
     scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None, horizon_days: int = 7
 ) -> CenterWorklist:
-    """Visits overdue, due now (window open) and coming within `horizon_days`, per subject."""
-    overdue, due, upcoming = [], [], []
-    for row in study_grid(scope, protocol, now, center_code=center_code):
-        today = subject_today(row.subject, now)
-        for visit in row.visits:
-            if visit.status is VisitStatus.OVERDUE:
-                overdue.append(WorklistRow(row.subject, visit))
-            elif visit.status is VisitStatus.DUE:
-                due.append(WorklistRow(row.subject, visit))
-            elif (
-                visit.status is VisitStatus.UPCOMING
-                and visit.earliest
-                and (visit.earliest - today).days <= horizon_days
-            ):
-                upcoming.append(WorklistRow(row.subject, visit))
+    """Visits overdue, due now (window open) and coming within `horizon_days` (the domain's
+    `worklist`, each subject on its center's today), in three queries: subjects, inclusions, visits."""
+    subjects = list(_included_subjects(scope, center_code))
+    ids = [s.pk for s in subjects]
+    inclusions = _inclusion_dates(ids)
+    done: dict[int, dict[str, date]] = defaultdict(dict)
+    missed: dict[int, set[str]] = defaultdict(set)
+    for subject_id, code, outcome, done_on in VisitRecord.objects.filter(subject_id__in=ids).values_list(
+        "subject_id", "visit_code", "outcome", "done_on"
+    ):
+        if outcome == VisitRecord.Outcome.MISSED:
+            missed[subject_id].add(code)
+        elif done_on is not None:  # a done visit has its date (a constraint of the table)
+            done[subject_id][code] = done_on
+    labels = {visit.code: visit.label for visit in protocol.visits}
+    sections: dict[VisitStatus, list[WorklistRow]] = defaultdict(list)
+    for subject in subjects:
+        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        entry = SubjectVisits(subject.code, protocol.visits, anchors, done[subject.pk], missed[subject.pk])
+        for row in worklist([entry], subject_today(subject, now), horizon_days):
+            sections[row.status].append(WorklistRow(subject, row, labels[row.code]))
 
-    def key(r: WorklistRow) -> tuple[date, str]:
-        return (r.visit.earliest or date.max, r.subject.code)
+    def ordered(status: VisitStatus) -> list[WorklistRow]:
+        return sorted(sections[status], key=lambda r: (r.visit.target, r.subject.code))
 
-    return CenterWorklist(sorted(overdue, key=key), sorted(due, key=key), sorted(upcoming, key=key))
+    return CenterWorklist(ordered(VisitStatus.OVERDUE), ordered(VisitStatus.DUE), ordered(VisitStatus.UPCOMING))
 
 
 def queries_in_scope(scope: Scope, *, status: str | None = None, center_code: str | None = None) -> QuerySet[Query]:

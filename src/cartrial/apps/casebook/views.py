@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -45,14 +46,15 @@ def study_grid(request: HttpRequest) -> HttpResponse:
     codes = sorted(scope.center_codes[c] for c in centers_for(scope, Action.READ_CASEBOOK))
     center = _center_choice(request, codes)
     protocol = protocol_in_force()
-    grid = selectors.study_grid(scope, protocol, clock.now(), center_code=center)
+    page = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
+    grid, page, pages = selectors.study_grid_page(scope, protocol, clock.now(), page=page, center_code=center)
     visits = [(v.code, presenters.text_of(v.label)) for v in protocol.visits]
+    visit_url = reverse("casebook:visit", args=["SUBJECT", "VISIT"]).replace("SUBJECT", "{subject}")
+    visit_url = visit_url.replace("VISIT", "{visit}")
     rows = [
         {
             "subject": row.subject,
-            "cells": [
-                {"visit": v, "status": presenters.visit_status_view(v.status)} for v in row.visits if not v.unscheduled
-            ],
+            "cells": presenters.grid_cells(row.subject.code, (v for v in row.visits if not v.unscheduled), visit_url),
         }
         for row in grid
     ]
@@ -62,6 +64,9 @@ def study_grid(request: HttpRequest) -> HttpResponse:
         "centers": codes,
         "center": center or "",
         "legend": presenters.visit_status_legend(),
+        "page": page,
+        "pages": pages,
+        "page_links": presenters.page_links(page, pages),
     }
     return render(request, "casebook/grid.html", context)
 
@@ -79,7 +84,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
             {
                 "subject": e.subject,
                 "visit": e.visit,
-                "label": presenters.text_of(e.visit.label),
+                "label": presenters.text_of(e.label),
                 "status": presenters.visit_status_view(e.visit.status),
             }
             for e in entries
