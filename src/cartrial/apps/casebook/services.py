@@ -245,8 +245,10 @@ def form_save(
     record.verified_json = verified
     record.status = status.value
     record.updated_at = actor.now
+    record.observations_json = _lab_items_store(
+        actor, subject, form, dict(record.observations_json or {}), values, before or {}, visit.done_on, why
+    )
     record.save()
-    _lab_items_store(actor, subject, form, record, values, before or {}, visit.done_on, why)
     old_values = before or {}
     audit_record(
         actor=actor,
@@ -272,17 +274,16 @@ def _lab_items_store(
     actor: Actor,
     subject: Subject,
     form: FormDef,
-    record: FormRecord,
+    links: dict[str, int],
     values: Mapping[str, Any],
     before: Mapping[str, Any],
     done_on: date,
     reason: str,
-) -> None:
+) -> dict[str, int]:
     """Each lab item is one LabObservation: created on first entry, corrected (with the form's
-    reason) when the value, unit or reference range changes."""
+    reason) when the value, unit or reference range changes. Returns the form's links item → result."""
     zone = ZoneInfo(subject.center.time_zone)
     sampled_at = datetime.combine(done_on, LAB_SAMPLE_LOCAL_TIME, tzinfo=zone)
-    links: dict[str, int] = dict(record.observations_json)
     new_inputs: list[tuple[str, LabObservationInput]] = []
     for item in form.items:
         if not item.analyte:
@@ -321,9 +322,7 @@ def _lab_items_store(
         rows = lab_observations_record(actor=actor, subject=subject, observations=[i for _, i in new_inputs])
         for (name, _), row in zip(new_inputs, rows, strict=True):
             links[name] = row.pk
-    if links != record.observations_json:
-        record.observations_json = links
-        record.save(update_fields=["observations_json"])
+    return links
 
 
 def _lab_value(value: Any, default_unit: str | None) -> dict[str, Any] | None:

@@ -102,6 +102,15 @@ def worklist(request: HttpRequest) -> HttpResponse:
     return render(request, "casebook/worklist.html", context)
 
 
+def _lock_or_unlock(request: HttpRequest, acting: Reach, op: str, records: list[FormRecord]) -> None:
+    """The data manager's lock, or unlock with the posted reason, of the forms of a page."""
+    if op == "lock":
+        acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock")
+    else:
+        reason = request.POST.get("reason", "")
+        acting.run(lambda: services.forms_unlock(actor=acting.actor, records=records, reason=reason), what="unlock")
+
+
 def _visit_rows(reach: Reach) -> list[dict[str, Any]]:
     today = selectors.subject_today(reach.subject, reach.actor.now)
     protocol = protocol_in_force()
@@ -248,17 +257,7 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
             elif op in ("lock", "unlock"):
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
                 records = list(FormRecord.objects.filter(subject=acting.subject, visit_code=visit))
-                if op == "lock":
-                    records = [r for r in records if not services.frozen(r)]
-                    acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock visit")
-                else:
-                    records = [r for r in records if services.frozen(r)]
-                    acting.run(
-                        lambda: services.forms_unlock(
-                            actor=acting.actor, records=records, reason=request.POST.get("reason", "")
-                        ),
-                        what="unlock visit",
-                    )
+                _lock_or_unlock(request, acting, op, [r for r in records if services.frozen(r) == (op == "unlock")])
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
         except (AccessDenied, NotFound):
@@ -372,16 +371,7 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                 acting.run(lambda: services.form_verify(actor=acting.actor, record=record, items=chosen), what="verify")
             elif op in ("lock", "unlock"):
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
-                record = _record_or_refuse(acting, visit, form)
-                if op == "lock":
-                    acting.run(lambda: services.forms_lock(actor=acting.actor, records=[record]), what="lock form")
-                else:
-                    acting.run(
-                        lambda: services.forms_unlock(
-                            actor=acting.actor, records=[record], reason=request.POST.get("reason", "")
-                        ),
-                        what="unlock form",
-                    )
+                _lock_or_unlock(request, acting, op, [_record_or_refuse(acting, visit, form)])
             elif op in ("answer", "close", "reopen"):
                 _query_move_from_post(request, reach, op)
             else:

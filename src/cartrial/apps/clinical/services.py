@@ -50,8 +50,16 @@ class LabObservationInput:
     context: str = ""
 
 
+_LOOK_UP: Any = object()  # the subject's birth date is read from its identity
+
+
 def lab_observation_check(
-    item: LabObservationInput, now: datetime, index: int = 1, *, subject: Subject | None = None
+    item: LabObservationInput,
+    now: datetime,
+    index: int = 1,
+    *,
+    subject: Subject | None = None,
+    birth: date | None = _LOOK_UP,
 ) -> LabValue:
     """What a result must be to be stored (new or corrected): an aware sample time not in the
     future nor before the subject's birth, an analyte and unit of the catalogue, every number within
@@ -70,7 +78,8 @@ def lab_observation_check(
             item="sampled_at",
             index=index,
         )
-    birth = subject_birth_date(subject) if subject is not None else None
+    if birth is _LOOK_UP:
+        birth = subject_birth_date(subject) if subject is not None else None
     try:
         value = validate_lab_value(
             analyte=item.analyte,
@@ -105,8 +114,9 @@ def lab_observations_record(
     range (`domain/lab_catalogue.py`), sampled with a time zone, not in the future, not before birth.
     """
     now = actor.now
+    birth = subject_birth_date(subject)  # decrypted once for the batch
     checked = [
-        (item, lab_observation_check(item, now, index, subject=subject))
+        (item, lab_observation_check(item, now, index, subject=subject, birth=birth))
         for index, item in enumerate(observations, start=1)
     ]
     stored = []
