@@ -83,10 +83,16 @@ def scheduled_visit_of(protocol: Protocol, anchors: AnchorDates, code: str) -> S
 
 
 def form_context(
-    subject: Subject, protocol: Protocol, visit_code: str, *, done_on: date | None, exclude_form: str = ""
+    subject: Subject,
+    protocol: Protocol,
+    visit_code: str,
+    *,
+    done_on: date | None,
+    other_forms: Mapping[str, Mapping[str, object]],
 ) -> FormContext:
     """What the engine needs around a form: the visit's window and date, the anchors, the subject's
-    sex and age for derived items (eGFR), and the visit's other forms for cross-form checks."""
+    sex and age for derived items (eGFR), and the values of the visit's other forms (read by the
+    caller, with the form itself) for cross-form checks."""
     anchors = subject_anchors(subject)
     scheduled = scheduled_visit_of(protocol, anchors, visit_code)
     screening = ScreeningRecord.objects.filter(subject=subject).first()
@@ -95,10 +101,6 @@ def form_context(
     age = None
     if birth is not None and done_on is not None:
         age = done_on.year - birth.year - ((done_on.month, done_on.day) < (birth.month, birth.day))
-    others = {
-        r.form_code: r.values_json
-        for r in FormRecord.objects.filter(subject=subject, visit_code=visit_code).exclude(form_code=exclude_form)
-    }
     return FormContext(
         visit_code=visit_code,
         target=scheduled.target if scheduled else None,
@@ -109,7 +111,7 @@ def form_context(
         infusion_date=anchors.infusion,
         sex=sex,
         age_years=age,
-        other_forms=others,
+        other_forms=other_forms,
     )
 
 

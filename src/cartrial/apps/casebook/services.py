@@ -211,14 +211,19 @@ def form_save(
             item="visit",
             visit=visit_code,
         )
-    record = (
-        FormRecord.objects.select_for_update()
-        .filter(subject=subject, visit_code=visit_code, form_code=form_code)
-        .first()
-    )
+    # Every form of the visit, locked: the cross-form edit checks read the others as they stand.
+    visit_forms = {
+        r.form_code: r
+        for r in FormRecord.objects.select_for_update(of=("self",))
+        .select_related("protocol_version")
+        .filter(subject=subject, visit_code=visit_code)
+        .order_by("form_code")  # one locking order for every save
+    }
+    record = visit_forms.pop(form_code, None)
     if record is not None:
         form_change_check(FormStatus(record.status))
-    context = form_context(subject, protocol, visit_code, done_on=visit.done_on, exclude_form=form_code)
+    others = {code: other.values_json for code, other in visit_forms.items()}
+    context = form_context(subject, protocol, visit_code, done_on=visit.done_on, other_forms=others)
     cleaned = form_values_check(form, items, context)
     values = dict(cleaned.values)
     before = None if record is None else dict(record.values_json)
