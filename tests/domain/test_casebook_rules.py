@@ -71,6 +71,7 @@ def test_only_items_holding_a_value_of_a_complete_form_can_be_verified() -> None
     with pytest.raises(InvalidInput) as unknown:
         verify_check(FormStatus.COMPLETE, ["b"], {"a": 1})
     assert unknown.value.item == "b"
+    assert str(unknown.value) == "'b' holds no value on this form: nothing to verify."  # the item named
     assert verify_check(FormStatus.COMPLETE, ["a"], {"a": 1}) == ["a"]
 
 

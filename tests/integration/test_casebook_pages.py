@@ -200,3 +200,25 @@ def test_a_refused_value_is_shown_at_its_item_and_nothing_is_stored(world: Any, 
     assert 'value="47"' in item.group(2)
     assert html.count("has-error") == 1
     assert not FormRecord.objects.filter(subject=subject).exists()
+
+
+def test_a_form_holding_no_value_offers_nothing_to_verify(world: Any, subject: Subject, client_for: Any) -> None:
+    """A concomitant-medications form saved with no medication: the SDV page says there is nothing
+    to verify and offers no box (a box for the empty list would be refused)."""
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: services.form_save(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=world.protocol,
+            visit_code="D28",
+            form_code="concomitant_medications",
+            items={},
+        )
+    )
+    url = f"/casebook/subjects/{subject.code}/visits/D28/forms/concomitant_medications/verify/"
+    page = client_for("cra.monitor").get(url).content.decode()
+    assert 'data-testid="nothing-to-verify"' in page
+    assert 'name="verify"' not in page and 'data-testid="verify-items"' not in page
+    filled = client_for("cra.monitor").get(url.replace("concomitant_medications", "vital_signs")).content.decode()
+    assert 'name="verify" value="weight_kg"' in filled and 'data-testid="nothing-to-verify"' not in filled

@@ -29,7 +29,8 @@ class DomainError(Exception):
     code: str = "domain_error"
 
     def __init__(self, msgid: str, /, *, code: str | None = None, item: str | None = None, **params: object) -> None:
-        self.message = Message(msgid, params)
+        # `item` is also a parameter of the message, so that "{item}" in a msgid names it.
+        self.message = Message(msgid, {"item": item, **params} if item is not None else params)
         self.params = params
         self.item = item
         self.after_rollback: list[Callable[[], Any]] = []

@@ -577,5 +577,6 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
         "status": presenters.form_status_view(FormStatus(record.status) if record else FormStatus.NOT_STARTED),
         "checklist": SOURCE_CHECKLIST,
         "error": error,
+        "has_values": any(v not in (None, "", []) for v in values.values()),
     }
     return render(request, "casebook/verify.html", context, status=422 if error else 200)
