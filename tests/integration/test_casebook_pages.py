@@ -222,3 +222,68 @@ def test_a_form_holding_no_value_offers_nothing_to_verify(world: Any, subject: S
     assert 'name="verify"' not in page and 'data-testid="verify-items"' not in page
     filled = client_for("cra.monitor").get(url.replace("concomitant_medications", "vital_signs")).content.decode()
     assert 'name="verify" value="weight_kg"' in filled and 'data-testid="nothing-to-verify"' not in filled
+
+
+def test_an_amendment_adding_an_item_leaves_the_records_captured_before_it_as_they_were(
+    world: Any, subject: Subject
+) -> None:
+    """Protocol 1.1 adds the respiratory rate to the vital signs: the D28 vital signs captured under
+    the first version keep their version and values; a form first saved under 1.1 records 1.1, with
+    its new item."""
+    import copy
+    import dataclasses
+
+    from cartrial.apps import clock
+    from cartrial.apps.trial.models import ProtocolVersion
+    from cartrial.domain.ecrf import parse_forms
+
+    before = FormRecord.objects.select_related("protocol_version").get(
+        subject=subject, visit_code="D28", form_code="vital_signs"
+    )
+    raw = copy.deepcopy(list(world.protocol.raw["forms"]))
+    vitals = next(form for form in raw if form["code"] == "vital_signs")
+    vitals["groups"][0]["items"].append(
+        {
+            "name": "respiratory_rate_per_min",
+            "type": "integer",
+            "unit": "/min",
+            "minimum": 4,
+            "maximum": 80,
+            "label": {"en": "Respiratory rate", "fr": "Fréquence respiratoire"},
+        }
+    )
+    amended = dataclasses.replace(world.protocol, version="1.1", forms=parse_forms(raw))
+    ProtocolVersion.objects.create(
+        study_code=amended.code, version="1.1", file_sha256="0" * 64, registered_at=clock.now()
+    )
+    assert subject.infusion_date is not None
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: services.visit_done_record(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=amended,
+            visit_code="M2",
+            done_on=subject.infusion_date + timedelta(days=60),
+        )
+    )
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    saved = reach.run(
+        lambda: services.form_save(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=amended,
+            visit_code="M2",
+            form_code="vital_signs",
+            items={**VITALS, "respiratory_rate_per_min": 16},
+        )
+    )
+    after = FormRecord.objects.select_related("protocol_version").get(pk=before.pk)
+    assert (after.protocol_version.version, after.values_json, after.revision) == (
+        before.protocol_version.version,
+        before.values_json,
+        before.revision,
+    )
+    assert "respiratory_rate_per_min" not in after.values_json
+    assert saved.record.protocol_version.version == "1.1" != before.protocol_version.version
+    assert saved.record.values_json["respiratory_rate_per_min"] == 16
