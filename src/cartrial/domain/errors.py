@@ -29,8 +29,9 @@ class DomainError(Exception):
     code: str = "domain_error"
 
     def __init__(self, msgid: str, /, *, code: str | None = None, item: str | None = None, **params: object) -> None:
-        # `item` is also a parameter of the message, so that "{item}" in a msgid names it.
-        self.message = Message(msgid, {"item": item, **params} if item is not None else params)
+        # "{item}" in a msgid names the refused item itself.
+        named = item is not None and "{item}" in msgid
+        self.message = Message(msgid, {"item": item, **params} if named else params)
         self.params = params
         self.item = item
         self.after_rollback: list[Callable[[], Any]] = []
