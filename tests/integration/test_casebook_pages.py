@@ -287,3 +287,18 @@ def test_an_amendment_adding_an_item_leaves_the_records_captured_before_it_as_th
     assert "respiratory_rate_per_min" not in after.values_json
     assert saved.record.protocol_version.version == "1.1" != before.protocol_version.version
     assert saved.record.values_json["respiratory_rate_per_min"] == 16
+
+
+def test_the_form_page_shows_values_read_only_to_whoever_may_not_change_them(subject: Subject, client_for: Any) -> None:
+    """The monitor and the data manager read the values in disabled inputs; the coordinator edits."""
+    url = f"/casebook/subjects/{subject.code}/visits/D28/forms/vital_signs/"
+    field = re.compile(r'<input[^>]*name="temperature_c"[^>]*>')
+
+    def temperature_input(username: str) -> str:
+        found = field.search(client_for(username).get(url).content.decode())
+        assert found is not None, username
+        return found.group(0)
+
+    assert " disabled" in temperature_input("cra.monitor")
+    assert " disabled" in temperature_input("dm.datamanager")
+    assert " disabled" not in temperature_input("bdx.coordinator")

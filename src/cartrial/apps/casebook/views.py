@@ -389,6 +389,8 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
         values = posted
     queries = list(selectors.form_queries(reach.subject, visit, form))
     status = FormStatus(stored.status) if stored else FormStatus.NOT_STARTED
+    frozen = stored is not None and services.frozen(stored)
+    can_enter = can(reach.scope, Action.ENTER_FORM_DATA, reach.subject)
     context = {
         "subject": reach.subject,
         "visit_code": visit,
@@ -397,10 +399,12 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
         "groups": presenters.form_view(definition, values, stored.verified_json if stored else {}, queries),
         "record": stored,
         "status": presenters.form_status_view(status),
-        "frozen": stored is not None and services.frozen(stored),
+        "frozen": frozen,
+        # Values are shown in disabled inputs to whoever may not change them (locked, or not their role).
+        "read_only": frozen or not can_enter,
         "queries": _query_views(queries),
         "items": [(i.name, presenters.text_of(i.label)) for i in definition.items],
-        "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
+        "can_enter": can_enter,
         "can_query": can(reach.scope, Action.RAISE_QUERY, reach.subject),
         "can_answer": can(reach.scope, Action.ANSWER_QUERY, reach.subject),
         "can_close": can(reach.scope, Action.CLOSE_QUERY, reach.subject),
