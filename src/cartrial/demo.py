@@ -1325,17 +1325,28 @@ def _casebook_follow_up(
     ended = subject.state_changed_at if state in (State.COMPLETED, State.WITHDRAWN) else seeder.today
     last_day = _local_date(subject, ended)
     plan: list[tuple[str, date]] = []
+    # The visits that took place but whose forms the demo leaves to enter (a center's backlog),
+    # and the screening and apheresis visits of the pathway's dates.
+    events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
+    unentered: list[tuple[str, date]] = [
+        ("SCR", _local_date(subject, events[Step.START_SCREENING.value])),
+        ("APH", _local_date(subject, events[Step.COLLECT_APHERESIS.value])),
+    ]
     for visit in seeder.protocol.visits:
         missed = MISSED_VISITS.get(state, ("",))[0] == visit.code
         entered_visits = DEMO_FLARE_VISITS if course.flare else DEMO_VISITS
-        if visit.anchor is not Anchor.INFUSION or not (visit.code in entered_visits or missed):
+        if visit.anchor is not Anchor.INFUSION:
             continue
         target = infused_on + timedelta(days=visit.day)
+        if not (visit.code in entered_visits or missed):
+            if target < last_day:
+                unentered.append((visit.code, target))
+            continue
         reach = min(visit.window_before_days, visit.window_after_days, 2 if visit.day < 60 else 10)
         done_on = target + timedelta(days=LATE_VISITS.get(state, {}).get(visit.code, 0) or seeder_jitter(course, reach))
         if target < last_day and done_on < last_day:
             plan.append((visit.code, done_on))
-    entered: dict[tuple[str, str], datetime] = {}
+    entered = _visits_done_without_forms(seeder, subject, unentered)
     for index, (visit_code, done_on) in enumerate(plan):
         day = float((done_on - infused_on).days)
         if MISSED_VISITS.get(state, ("",))[0] == visit_code:
@@ -1381,6 +1392,30 @@ def _casebook_follow_up(
             subject, course, visit_code, done_on, infused_on, values=values
         )
     return entered
+
+
+def _visits_done_without_forms(
+    seeder: CasebookSeeder, subject: Subject, visits: list[tuple[str, date]]
+) -> dict[tuple[str, str], datetime]:
+    """The coordinator records each visit done on its date; its forms stay to be entered."""
+    coordinator = f"{subject.center.code.lower()}.coordinator"
+    return {
+        (subject.code, visit_code): seeder.act(
+            coordinator,
+            subject,
+            seeder.evening(subject, done_on),
+            partial(_visit_done, seeder.protocol, subject, visit_code, done_on),
+        )
+        for visit_code, done_on in visits
+    }
+
+
+def _visit_done(
+    protocol: Protocol, subject: Subject, visit_code: str, done_on: date, actor: Actor, _: User
+) -> datetime:
+    return casebook.visit_done_record(
+        actor=actor, subject=subject, protocol=protocol, visit_code=visit_code, done_on=done_on
+    ).recorded_at
 
 
 def _form_verify(record: FormRecord, items: list[str] | None, actor: Actor, _: User) -> FormRecord:
