@@ -1288,6 +1288,20 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     ).select_related("center")
     for subject in included.order_by("code"):
         moments |= _casebook_before_infusion(seeder, subject, CasebookCourse(subject))
+    # The other included subjects awaiting infusion: their screening and apheresis visits took place
+    # on the pathway's dates, their forms left to enter.
+    waiting = (
+        Subject.objects.filter(synthetic=True, infusion_date__isnull=True, pathway_events__step=Step.INCLUDE.value)
+        .exclude(pk__in=[s.pk for s in included])
+        .select_related("center")
+        .distinct()
+    )
+    for subject in waiting.order_by("code"):
+        events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
+        visits = [("SCR", _local_date(subject, events[Step.START_SCREENING.value]))]
+        if Step.COLLECT_APHERESIS.value in events:
+            visits.append(("APH", _local_date(subject, events[Step.COLLECT_APHERESIS.value])))
+        moments |= _visits_done_without_forms(seeder, subject, visits)
     # The review's story needs the subjects of the full demo; a smaller staged demo (the French pages
     # crawl) gets the entered casebook without it.
     reviewed = {State.LONG_TERM_FOLLOW_UP, State.COMPLETED, State.WITHDRAWN, State.FOLLOW_UP, State.ACUTE_MONITORING}

@@ -132,3 +132,13 @@ def test_every_action_happened_before_today_and_the_audit_chain_is_intact() -> N
     assert all(at <= today for at in casebook.values_list("occurred_at", flat=True))
     report = audit_verify()
     assert report.intact, report
+
+
+def test_every_included_subject_had_its_screening_visit_and_its_apheresis_once_collected() -> None:
+    included = Subject.objects.filter(pathway_events__step="include").distinct()
+    assert included.count() >= 10
+    for subject in included:
+        done = set(VisitRecord.objects.filter(subject=subject, outcome="done").values_list("visit_code", flat=True))
+        assert "SCR" in done, subject.code
+        collected = subject.pathway_events.filter(step="collect_apheresis").exists()
+        assert ("APH" in done) == collected, subject.code
