@@ -1222,7 +1222,7 @@ class CasebookSeeder:
         chosen = None if items is None else list(items)
         for form_code in form_codes:
             record = FormRecord.objects.get(subject=subject, visit_code=visit_code, form_code=form_code)
-            self.act("cra.monitor", subject, moment, partial(_form_verify, record, chosen))
+            self.act("cra.monitor", subject, moment, partial(_form_verify, self.protocol, record, chosen))
 
     def lock(self, subject: Subject, visit_codes: Iterable[str], moment: datetime) -> int:
         """The data manager locks the visits' complete forms that no query holds open."""
@@ -1432,8 +1432,8 @@ def _visit_done(
     ).recorded_at
 
 
-def _form_verify(record: FormRecord, items: list[str] | None, actor: Actor, _: User) -> FormRecord:
-    return casebook.form_verify(actor=actor, record=record, items=items)
+def _form_verify(protocol: Protocol, record: FormRecord, items: list[str] | None, actor: Actor, _: User) -> FormRecord:
+    return casebook.form_verify(actor=actor, record=record, protocol=protocol, items=items)
 
 
 def _visit_missed(

@@ -35,8 +35,11 @@ def test_a_saved_form_without_missing_items_is_complete_until_every_filled_item_
     assert saved_status([], {"temperature_c": {}, "heart_rate_bpm": {}}, values) is FormStatus.VERIFIED
 
 
-def test_an_empty_form_is_never_verified() -> None:
+def test_a_form_holding_no_value_is_verified_once_the_monitor_verified_it() -> None:
     assert saved_status([], {}, {}) is FormStatus.COMPLETE
+    assert saved_status([], {"medications": {}}, {}) is FormStatus.VERIFIED
+    # Verifying an empty item does not stand for the filled ones.
+    assert saved_status([], {"comment": {}}, {"weight_kg": 60}) is FormStatus.COMPLETE
 
 
 @pytest.mark.parametrize("status", [FormStatus.LOCKED, FormStatus.SIGNED])
@@ -64,15 +67,15 @@ def test_changed_items_include_removed_ones() -> None:
     assert changed_items({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 5}) == ["b", "c"]
 
 
-def test_only_items_holding_a_value_of_a_complete_form_can_be_verified() -> None:
+def test_only_items_of_a_complete_form_can_be_verified() -> None:
     with pytest.raises(Refused) as draft:
-        verify_check(FormStatus.DRAFT, ["a"], {"a": 1})
+        verify_check(FormStatus.DRAFT, ["a"], ("a",))
     assert draft.value.code == "form_not_complete"
     with pytest.raises(InvalidInput) as unknown:
-        verify_check(FormStatus.COMPLETE, ["b"], {"a": 1})
+        verify_check(FormStatus.COMPLETE, ["b"], ("a",))
     assert unknown.value.item == "b"
-    assert str(unknown.value) == "'b' holds no value on this form: nothing to verify."  # the item named
-    assert verify_check(FormStatus.COMPLETE, ["a"], {"a": 1}) == ["a"]
+    assert str(unknown.value) == "'b' is not an item of this form: nothing to verify."  # the item named
+    assert verify_check(FormStatus.COMPLETE, ["a"], ("a", "c")) == ["a"]
 
 
 def test_lock_and_unlock_rules() -> None:

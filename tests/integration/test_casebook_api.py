@@ -188,7 +188,7 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
 
     record = FormRecord.objects.get(subject=subject, form_code="vital_signs")
     reach = reach_subject(world.users["cra.monitor"], subject.code, Action.VERIFY_SOURCE)
-    reach.run(lambda: services.form_verify(actor=reach.actor, record=record))
+    reach.run(lambda: services.form_verify(actor=reach.actor, record=record, protocol=world.protocol))
     record.refresh_from_db()
     assert record.status == "verified"
     locker = reach_subject(world.users["dm.datamanager"], subject.code, Action.LOCK_DATA)

@@ -202,9 +202,9 @@ def test_a_refused_value_is_shown_at_its_item_and_nothing_is_stored(world: Any, 
     assert not FormRecord.objects.filter(subject=subject).exists()
 
 
-def test_a_form_holding_no_value_offers_nothing_to_verify(world: Any, subject: Subject, client_for: Any) -> None:
-    """A concomitant-medications form saved with no medication: the SDV page says there is nothing
-    to verify and offers no box (a box for the empty list would be refused)."""
+def test_a_form_holding_no_value_is_verified_against_the_source(world: Any, subject: Subject, client_for: Any) -> None:
+    """A concomitant-medications form saved with no medication: the SDV page offers its empty list;
+    the monitor verifies it (the source shows none either) and the form is verified."""
     reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
     reach.run(
         lambda: services.form_save(
@@ -217,11 +217,14 @@ def test_a_form_holding_no_value_offers_nothing_to_verify(world: Any, subject: S
         )
     )
     url = f"/casebook/subjects/{subject.code}/visits/D28/forms/concomitant_medications/verify/"
-    page = client_for("cra.monitor").get(url).content.decode()
-    assert 'data-testid="nothing-to-verify"' in page
-    assert 'name="verify"' not in page and 'data-testid="verify-items"' not in page
-    filled = client_for("cra.monitor").get(url.replace("concomitant_medications", "vital_signs")).content.decode()
-    assert 'name="verify" value="weight_kg"' in filled and 'data-testid="nothing-to-verify"' not in filled
+    monitor = client_for("cra.monitor")
+    page = monitor.get(url).content.decode()
+    assert 'name="verify" value="medications"' in page
+    record = FormRecord.objects.get(subject=subject, visit_code="D28", form_code="concomitant_medications")
+    assert record.status == FormStatus.COMPLETE.value
+    assert monitor.post(url, {"verify": ["medications"]}).status_code == 302
+    record.refresh_from_db()
+    assert record.status == FormStatus.VERIFIED.value and set(record.verified_json) == {"medications"}
 
 
 def test_an_amendment_adding_an_item_leaves_the_records_captured_before_it_as_they_were(

@@ -12,7 +12,7 @@ automatic query (from an edit check) closes itself when its finding disappears.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -131,17 +131,21 @@ def reason_check(before: Mapping[str, Any] | None, after: Mapping[str, Any], rea
 
 
 def saved_status(missing: Iterable[str], verified: Iterable[str], values: Mapping[str, Any]) -> FormStatus:
-    """A saved form's status from its missing items and which filled items the monitor verified."""
+    """A saved form's status from its missing items and which items the monitor verified: verified
+    when every filled item is, and at least one item was (a form holding no value, such as "no
+    concomitant medication", is verified against the source like any other)."""
     if list(missing):
         return FormStatus.DRAFT
     filled = {name for name, value in values.items() if value not in (None, "", [])}
-    if filled and filled <= set(verified):
+    checked = set(verified)
+    if checked and filled <= checked:
         return FormStatus.VERIFIED
     return FormStatus.COMPLETE
 
 
-def verify_check(status: FormStatus, items: Iterable[str], values: Mapping[str, Any]) -> list[str]:
-    """Items the monitor may verify: on a complete form, among the items it holds."""
+def verify_check(status: FormStatus, items: Iterable[str], known: Collection[str]) -> list[str]:
+    """Items the monitor may verify: on a complete form, among the items the form declares (an
+    empty one too: the source shows no value either)."""
     if status is FormStatus.DRAFT:
         raise Refused(
             "This form is still a draft: its required items must be entered before it can be verified.",
@@ -149,10 +153,10 @@ def verify_check(status: FormStatus, items: Iterable[str], values: Mapping[str, 
         )
     form_change_check(status)
     chosen = list(items)
-    unknown = [name for name in chosen if name not in values]
+    unknown = [name for name in chosen if name not in known]
     if unknown:
         raise InvalidInput(
-            "'{item}' holds no value on this form: nothing to verify.",
+            "'{item}' is not an item of this form: nothing to verify.",
             code="item_unknown",
             item=unknown[0],
         )

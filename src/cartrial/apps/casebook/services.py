@@ -472,11 +472,16 @@ def _audit_query(
 # --- SDV, lock, signature -----------------------------------------------------------------------
 
 
-def form_verify(*, actor: Actor, record: FormRecord, items: Iterable[str] | None = None) -> FormRecord:
-    """The monitor verifies items against the source (all filled items when `items` is None)."""
+def form_verify(
+    *, actor: Actor, record: FormRecord, protocol: Protocol, items: Iterable[str] | None = None
+) -> FormRecord:
+    """The monitor verifies items against the source (when `items` is None: every filled item, or
+    every item of a form holding no value)."""
     values = record.values_json
-    chosen = [n for n, v in values.items() if v not in (None, "", [])] if items is None else list(items)
-    verify_check(FormStatus(record.status), chosen, values)
+    known = form_definition(protocol, record.visit_code, record.form_code).value_names()
+    filled = [n for n, v in values.items() if v not in (None, "", [])]
+    chosen = (filled or list(known)) if items is None else list(items)
+    verify_check(FormStatus(record.status), chosen, known)
     new = [name for name in chosen if name not in record.verified_json]
     if not new:
         return record

@@ -368,7 +368,10 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                 acting = reach_subject(request.user, code, Action.VERIFY_SOURCE)
                 record = _record_or_refuse(acting, visit, form)
                 chosen = request.POST.getlist("verify") or None
-                acting.run(lambda: services.form_verify(actor=acting.actor, record=record, items=chosen), what="verify")
+                acting.run(
+                    lambda: services.form_verify(actor=acting.actor, record=record, protocol=protocol, items=chosen),
+                    what="verify",
+                )
             elif op in ("lock", "unlock"):
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
                 _lock_or_unlock(request, acting, op, [_record_or_refuse(acting, visit, form)])
@@ -549,7 +552,8 @@ SOURCE_CHECKLIST = (
 def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpResponse:
     """Source-data verification: the form's values beside the source checklist, a box per item."""
     reach = reach_subject(request.user, code, Action.VERIFY_SOURCE, record=request.method == "POST")
-    definition = services.form_definition(protocol_in_force(), visit, form)
+    protocol = protocol_in_force()
+    definition = services.form_definition(protocol, visit, form)
     error = ""
     record = selectors.form_record_get(reach.subject, visit, form)
     if request.method == "POST":
@@ -560,7 +564,10 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
                 raise InvalidInput(
                     "Tick the items you verified against the source.", code="nothing_verified", item="verify"
                 )
-            reach.run(lambda: services.form_verify(actor=reach.actor, record=found, items=chosen), what="verify")
+            reach.run(
+                lambda: services.form_verify(actor=reach.actor, record=found, protocol=protocol, items=chosen),
+                what="verify",
+            )
         except (AccessDenied, NotFound):
             raise
         except DomainError as refusal:
@@ -581,6 +588,5 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
         "status": presenters.form_status_view(FormStatus(record.status) if record else FormStatus.NOT_STARTED),
         "checklist": SOURCE_CHECKLIST,
         "error": error,
-        "has_values": any(v not in (None, "", []) for v in values.values()),
     }
     return render(request, "casebook/verify.html", context, status=422 if error else 200)

@@ -195,6 +195,14 @@ class FormDef:
     def has_item(self, name: str) -> bool:
         return any(item.name == name for item in self.items)
 
+    def value_names(self) -> tuple[str, ...]:
+        """The keys of a saved form's values: each item, a repeating group as one (its rows)."""
+        return tuple(
+            name
+            for group in self.groups
+            for name in ((group.name,) if group.repeating else tuple(item.name for item in group.items))
+        )
+
     def group_of(self, name: str) -> GroupDef:
         """The group holding the item `name`."""
         for group in self.groups:
