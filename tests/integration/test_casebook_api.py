@@ -5,7 +5,7 @@ bad input refused with its item and nothing stored; lab items in the one lab sto
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from django.test import Client
 from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
-from cartrial.apps.casebook.models import FormRecord, Query
+from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.subjects.models import Subject
 from cartrial.demo import DEMO_PASSWORD
@@ -309,3 +309,41 @@ def test_a_visit_counting_from_an_unknown_date_cannot_be_recorded(api: Api, worl
     assert response.status_code == 409 and response.json()["code"] == "visit_anchor_unknown"
     missed = api.send("put", "bdx.coordinator", f"/subjects/{included.code}/visits/D28", {"missed": True, "reason": ""})
     assert missed.status_code == 422 and missed.json()["item"] == "reason"
+
+
+def _inclusion_date(subject: Subject) -> str:
+    from cartrial.apps.casebook.selectors import subject_anchors
+
+    inclusion = subject_anchors(subject).inclusion
+    assert inclusion is not None
+    return inclusion.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("case", "visit", "body", "code", "item"),
+    [
+        ("unit", "D28", {"items": {"platelets": {"value": 250, "unit": "mmol/L"}}}, "item_unit", "platelets"),
+        ("visit before inclusion", "D1", {"done_on": "INCLUSION-1"}, "visit_date_before_inclusion", "visit_date"),
+        ("visit in the future", "D1", {"done_on": "2999-01-01"}, "visit_date_in_future", "visit_date"),
+    ],
+)
+def test_bad_input_is_refused_with_its_item_and_rule_and_nothing_is_stored(
+    api: Api, subject: Subject, case: str, visit: str, body: dict[str, Any], code: str, item: str
+) -> None:
+    """Issue 9's bad input through the API: a unit the item does not accept, a visit dated before
+    inclusion or in the future (the form's own date is the visit's)."""
+    if "items" in body:
+        _visit_done(api, subject)
+        path = f"/subjects/{subject.code}/visits/{visit}/forms/haematology"
+    else:
+        path = f"/subjects/{subject.code}/visits/{visit}"
+        if body["done_on"] == "INCLUSION-1":
+            body = {"done_on": (date.fromisoformat(_inclusion_date(subject)) - timedelta(days=1)).isoformat()}
+    visits_before = VisitRecord.objects.filter(subject=subject).count()
+    labs_before = LabObservation.objects.filter(subject=subject).count()
+    response = api.send("put", "bdx.coordinator", path, body)
+    assert response.status_code == 422, case
+    assert (response.json()["code"], response.json()["item"]) == (code, item), response.json()
+    assert FormRecord.objects.filter(subject=subject, visit_code=visit, form_code="haematology").count() == 0
+    assert VisitRecord.objects.filter(subject=subject).count() == visits_before
+    assert LabObservation.objects.filter(subject=subject).count() == labs_before
