@@ -347,3 +347,65 @@ def test_bad_input_is_refused_with_its_item_and_rule_and_nothing_is_stored(
     assert FormRecord.objects.filter(subject=subject, visit_code=visit, form_code="haematology").count() == 0
     assert VisitRecord.objects.filter(subject=subject).count() == visits_before
     assert LabObservation.objects.filter(subject=subject).count() == labs_before
+
+
+def test_a_cross_form_check_is_judged_again_when_the_form_it_reads_is_saved(world: Any, subject: Subject) -> None:
+    """A vital-signs check reading the chemistry's CRP (fever with a CRP under 10 mg/L) opens its query
+    on the vital signs when the chemistry is saved, and closes it when the CRP is corrected."""
+    import copy
+    import dataclasses
+
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.casebook import services
+    from cartrial.domain.ecrf import parse_forms
+    from cartrial.domain.roles import Action
+
+    raw = copy.deepcopy(list(world.protocol.raw["forms"]))
+    vitals = next(form for form in raw if form["code"] == "vital_signs")
+    vitals["edit_checks"].append(
+        {
+            "code": "fever_with_low_crp",
+            "rule": {"any": [{"item": "temperature_c", "lt": 38}, {"item": "chemistry.crp", "gte": 10}]},
+            "message": {"en": "Fever with a low CRP: check both", "fr": "Fièvre avec une CRP basse : vérifier"},
+            "items": ["temperature_c"],
+        }
+    )
+    protocol = dataclasses.replace(world.protocol, forms=parse_forms(raw))
+
+    def save(form: str, items: dict[str, Any], reason: str = "") -> Any:
+        reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+        return reach.run(
+            lambda: services.form_save(
+                actor=reach.actor,
+                subject=reach.subject,
+                protocol=protocol,
+                visit_code="D28",
+                form_code=form,
+                items=items,
+                reason=reason,
+            )
+        )
+
+    def fever_queries() -> list[str]:
+        rows = Query.objects.filter(subject=subject, form_code="vital_signs", check_code="fever_with_low_crp")
+        return [q.status for q in rows]
+
+    assert subject.infusion_date is not None
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: services.visit_done_record(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=protocol,
+            visit_code="D28",
+            done_on=subject.infusion_date + timedelta(days=28),
+        )
+    )
+    assert save("vital_signs", {**VITALS, "temperature_c": 38.9}).queries_opened == []  # CRP not known yet
+    chemistry = {"creatinine": {"value": 70, "unit": "umol/L"}, "crp": {"value": 3, "unit": "mg/L"}}
+    saved = save("chemistry", chemistry)
+    assert [q.form_code for q in saved.queries_opened] == ["vital_signs"]
+    assert fever_queries() == ["open"]
+    fixed = save("chemistry", {**chemistry, "crp": {"value": 45, "unit": "mg/L"}}, reason="lab report: 45")
+    assert [q.form_code for q in fixed.queries_closed] == ["vital_signs"]
+    assert fever_queries() == ["closed"]

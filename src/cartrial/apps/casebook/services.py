@@ -10,7 +10,7 @@ here are the ones the expected-biology model reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -272,6 +272,15 @@ def form_save(
     )
     findings = edit_check_findings(form, values, context)
     opened, closed = _automatic_queries_sync(actor, subject, visit_code, form_code, findings)
+    # The visit's other forms whose checks read this one are judged again on its new values.
+    for other_code, other in visit_forms.items():
+        other_form = protocol.forms.get(other_code)
+        if other_form is None or not other_form.reads_form(form_code):
+            continue
+        around = {code: o.values_json for code, o in visit_forms.items() if code != other_code} | {form_code: values}
+        other_findings = edit_check_findings(other_form, other.values_json, replace(context, other_forms=around))
+        also_opened, also_closed = _automatic_queries_sync(actor, subject, visit_code, other_code, other_findings)
+        opened, closed = opened + also_opened, closed + also_closed
     return FormSaved(record, changed, opened, closed)
 
 

@@ -195,6 +195,10 @@ class FormDef:
     def has_item(self, name: str) -> bool:
         return any(item.name == name for item in self.items)
 
+    def reads_form(self, form_code: str) -> bool:
+        """Whether a rule of this form reads an item of the form `form_code` (a cross-form check)."""
+        return any(name.split(".", 1)[0] == form_code for name in self.references)
+
     def value_names(self) -> tuple[str, ...]:
         """The keys of a saved form's values: each item, a repeating group as one (its rows)."""
         return tuple(
