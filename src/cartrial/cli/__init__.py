@@ -14,7 +14,7 @@ import typer
 
 app = typer.Typer(
     name="cartrial",
-    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits...).",
+    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits, endpoints...).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -26,6 +26,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.calc",
     "cartrial.cli.model",
     "cartrial.cli.visits",
+    "cartrial.cli.endpoints",
     "cartrial.cli.translations",
 )
 
