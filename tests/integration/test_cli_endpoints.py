@@ -161,3 +161,12 @@ def test_endpoints_runs_as_a_command_without_django(tmp_path: Path) -> None:
     assert refused.stderr == (
         "error: visits[0].new_bilag_a must be from 0 to 9 BILAG domains, got 10. [bilag_out_of_range]\n"
     )
+
+
+def test_the_example_of_the_docs_is_what_the_command_prints(app: typer.Typer, tmp_path: Path) -> None:
+    docs = (SRC.parent / "docs" / "endpoints.md").read_text(encoding="utf-8")
+    example = docs[docs.index("## Example") :]
+    given = example[example.index("$ cat subject.json\n") + 19 : example.index("$ cartrial endpoints")]
+    printed = example.split("$ cartrial endpoints --input subject.json\n", 1)[1].split("\n", 1)[0]
+    code, out, _ = run(app, tmp_path, given)
+    assert (code, out) == (0, printed + "\n"), "docs/endpoints.md: paste the command's output again"
