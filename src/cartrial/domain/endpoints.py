@@ -44,6 +44,7 @@ from typing import Any
 
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.scores import remission, sledai2k, sri4
+from cartrial.domain.scores.input_fields import json_type_name
 from cartrial.domain.text import N_, Message
 
 # Drug-free DORIS: "prednisone 0". A dose recorded as 0 mg/day and nothing else passes.
@@ -221,7 +222,7 @@ def parse_endpoints_input(payload: object) -> tuple[Baseline, list[Visit]]:
             N_("{item} must be a list of visits, got {type}."),
             code="visits_malformed",
             item="visits",
-            type=_json_type(visits_data),
+            type=json_type_name(visits_data),
         )
     visits: list[Visit] = []
     first_at: dict[str, int] = {}
@@ -272,7 +273,7 @@ def _object(value: object, path: str, keys: Sequence[str]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         if not path:
             raise InvalidInput(
-                N_("The input must be a JSON object, got {type}."), code="input_not_object", type=_json_type(value)
+                N_("The input must be a JSON object, got {type}."), code="input_not_object", type=json_type_name(value)
             )
         raise _wrong_type(value, path, _EXPECTED_OBJECT)
     prefix = f"{path}." if path else ""
@@ -391,22 +392,5 @@ def _wrong_type(value: object, path: str, expected: str) -> InvalidInput:
         code="type_invalid",
         item=path,
         expected=Message(expected),
-        type=_json_type(value),
+        type=json_type_name(value),
     )
-
-
-def _json_type(value: object) -> str:
-    """JSON's name for a value, so messages speak the caller's language."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__

@@ -29,7 +29,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _type_name(value: object) -> str:
+def json_type_name(value: object) -> str:
     """JSON's name for a Python value, so messages speak the caller's language."""
     if value is None:
         return "null"
@@ -91,7 +91,7 @@ class BooleanInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, bool):
-            errors.append((path, Message("must be true or false, got {type}", {"type": _type_name(value)})))
+            errors.append((path, Message("must be true or false, got {type}", {"type": json_type_name(value)})))
             return None
         return value
 
@@ -113,9 +113,11 @@ class IntegerInput(InputField):
             return None
         if not _is_integer(value):
             if self.nullable:
-                errors.append((path, Message("must be an integer or null, got {type}", {"type": _type_name(value)})))
+                errors.append(
+                    (path, Message("must be an integer or null, got {type}", {"type": json_type_name(value)}))
+                )
             else:
-                errors.append((path, Message("must be an integer, got {type}", {"type": _type_name(value)})))
+                errors.append((path, Message("must be an integer, got {type}", {"type": json_type_name(value)})))
             return None
         if not isinstance(value, int):
             return None
@@ -150,7 +152,7 @@ class NumberInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not _is_number(value) or not isinstance(value, int | float):
-            errors.append((path, Message("must be a number, got {type}", {"type": _type_name(value)})))
+            errors.append((path, Message("must be a number, got {type}", {"type": json_type_name(value)})))
             return None
         number = float(value)
         if not math.isfinite(number):
@@ -197,7 +199,7 @@ class ChoiceInput(_Vocabulary):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, str):
-            errors.append((path, Message("must be a string, got {type}", {"type": _type_name(value)})))
+            errors.append((path, Message("must be a string, got {type}", {"type": json_type_name(value)})))
             return None
         if value not in self.choices:
             accepted = list(self.choices)
@@ -217,13 +219,15 @@ class ChoiceListInput(_Vocabulary):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, list):
-            errors.append((path, Message("must be an array of strings, got {type}", {"type": _type_name(value)})))
+            errors.append((path, Message("must be an array of strings, got {type}", {"type": json_type_name(value)})))
             return None
         parsed: list[str] = []
         ok = True
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                errors.append((f"{path}[{index}]", Message("must be a string, got {type}", {"type": _type_name(item)})))
+                errors.append(
+                    (f"{path}[{index}]", Message("must be a string, got {type}", {"type": json_type_name(item)}))
+                )
                 ok = False
             elif item not in self.choices:
                 errors.append((f"{path}[{index}]", Message("unknown value '{value}'", {"value": item})))
@@ -254,7 +258,7 @@ class RecordListInput(InputField):
 
     def parse(self, value: object, path: str, errors: FieldErrors) -> object:
         if not isinstance(value, list):
-            errors.append((path, Message("must be an array of objects, got {type}", {"type": _type_name(value)})))
+            errors.append((path, Message("must be an array of objects, got {type}", {"type": json_type_name(value)})))
             return None
         if len(value) < self.min_items:
             errors.append((path, Message("needs at least {count} item(s)", {"count": self.min_items})))
@@ -343,7 +347,7 @@ class ParsedInput:
 def _parse_object(payload: object, fields: Mapping[str, InputField], path: str, errors: FieldErrors) -> ParsedInput:
     prefix = f"{path}." if path else ""
     if not isinstance(payload, Mapping):
-        errors.append((path, Message("must be a JSON object, got {type}", {"type": _type_name(payload)})))
+        errors.append((path, Message("must be a JSON object, got {type}", {"type": json_type_name(payload)})))
         return ParsedInput(MappingProxyType({}))
     values: dict[str, object] = {}
     for key in payload:
