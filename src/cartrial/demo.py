@@ -1297,11 +1297,7 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
         .distinct()
     )
     for subject in waiting.order_by("code"):
-        events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
-        visits = [("SCR", _local_date(subject, events[Step.START_SCREENING.value]))]
-        if Step.COLLECT_APHERESIS.value in events:
-            visits.append(("APH", _local_date(subject, events[Step.COLLECT_APHERESIS.value])))
-        moments |= _visits_done_without_forms(seeder, subject, visits)
+        moments |= _visits_done_without_forms(seeder, subject, _pathway_visits(subject))
     # The review's story needs the subjects of the full demo; a smaller staged demo (the French pages
     # crawl) gets the entered casebook without it.
     reviewed = {State.LONG_TERM_FOLLOW_UP, State.COMPLETED, State.WITHDRAWN, State.FOLLOW_UP, State.ACUTE_MONITORING}
@@ -1341,11 +1337,7 @@ def _casebook_follow_up(
     plan: list[tuple[str, date]] = []
     # The visits that took place but whose forms the demo leaves to enter (a center's backlog),
     # and the screening and apheresis visits of the pathway's dates.
-    events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
-    unentered: list[tuple[str, date]] = [
-        ("SCR", _local_date(subject, events[Step.START_SCREENING.value])),
-        ("APH", _local_date(subject, events[Step.COLLECT_APHERESIS.value])),
-    ]
+    unentered = _pathway_visits(subject)
     for visit in seeder.protocol.visits:
         missed = MISSED_VISITS.get(state, ("",))[0] == visit.code
         entered_visits = DEMO_FLARE_VISITS if course.flare else DEMO_VISITS
@@ -1453,14 +1445,20 @@ def _casebook_before_infusion(
     seeder: CasebookSeeder, subject: Subject, course: CasebookCourse
 ) -> dict[tuple[str, str], datetime]:
     """The screening visit on the day screening started, and the apheresis visit once collected."""
+    return {
+        (subject.code, visit_code): seeder.visit(subject, course, visit_code, done_on, None)
+        for visit_code, done_on in _pathway_visits(subject)
+    }
+
+
+def _pathway_visits(subject: Subject) -> list[tuple[str, date]]:
+    """The screening visit on the day screening started, the apheresis visit on the day of collection
+    (once collected): the visits the pathway's own dates place."""
     events = {e.step: e.occurred_at for e in subject.pathway_events.all()}
-    entered: dict[tuple[str, str], datetime] = {}
-    screened_on = _local_date(subject, events[Step.START_SCREENING.value])
-    entered[(subject.code, "SCR")] = seeder.visit(subject, course, "SCR", screened_on, None)
-    collected = events.get(Step.COLLECT_APHERESIS.value)
-    if collected is not None:
-        entered[(subject.code, "APH")] = seeder.visit(subject, course, "APH", _local_date(subject, collected), None)
-    return entered
+    visits = [("SCR", _local_date(subject, events[Step.START_SCREENING.value]))]
+    if Step.COLLECT_APHERESIS.value in events:
+        visits.append(("APH", _local_date(subject, events[Step.COLLECT_APHERESIS.value])))
+    return visits
 
 
 def _casebook_review(

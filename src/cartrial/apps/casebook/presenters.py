@@ -269,7 +269,9 @@ def grid_cells(subject_code: str, visits: Iterable[Any], visit_url: str) -> Safe
     statuses: dict[VisitStatus, dict[str, str]] = {}
     cells = []
     for visit in visits:
-        view = statuses.get(visit.status) or statuses.setdefault(visit.status, visit_status_view(visit.status))
+        if visit.status not in statuses:
+            statuses[visit.status] = visit_status_view(visit.status)
+        view = statuses[visit.status]
         named = f"{visit.code} : {view['label']}"
         title = named + (f" ({visit.target.isoformat()})" if visit.target else "")
         if visit.open_queries:

@@ -335,11 +335,6 @@ def _included_subjects(scope: Scope, center_code: str | None) -> QuerySet[Subjec
     return queryset.order_by("center__code", "number")
 
 
-def study_grid(scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None) -> list[SubjectGridRow]:
-    """The subject × visit grid of every included subject the user may see."""
-    return _grid(list(_included_subjects(scope, center_code)), protocol, now)
-
-
 # Subjects per page of the study grid: a screen's worth (each row holds every protocol visit).
 GRID_PAGE_SIZE = 50
 

@@ -50,20 +50,18 @@ class LabObservationInput:
     context: str = ""
 
 
-_LOOK_UP: Any = object()  # the subject's birth date is read from its identity
-
-
 def lab_observation_check(
     item: LabObservationInput,
     now: datetime,
     index: int = 1,
     *,
     subject: Subject | None = None,
-    birth: date | None = _LOOK_UP,
+    birth: date | None = None,
 ) -> LabValue:
     """What a result must be to be stored (new or corrected): an aware sample time not in the
     future nor before the subject's birth, an analyte and unit of the catalogue, every number within
-    the analyte's plausible range, a value or a LoQ, a range in order."""
+    the analyte's plausible range, a value or a LoQ, a range in order. `birth` is the subject's
+    birth date, read once by the caller (a batch of results checks it against each)."""
     if item.sampled_at.tzinfo is None:
         raise InvalidInput(
             "Result {index}: the sample time needs a time zone.",
@@ -78,8 +76,6 @@ def lab_observation_check(
             item="sampled_at",
             index=index,
         )
-    if birth is _LOOK_UP:
-        birth = subject_birth_date(subject) if subject is not None else None
     try:
         value = validate_lab_value(
             analyte=item.analyte,
@@ -192,7 +188,7 @@ def lab_observation_correct(
     # The value comes as typed in the correction; it is checked below as a new result's would be.
     change: dict[str, Any] = {field: value}
     corrected = replace(_as_input(observation), **change)
-    checked = lab_observation_check(corrected, actor.now, subject=subject)
+    checked = lab_observation_check(corrected, actor.now, subject=subject, birth=subject_birth_date(subject))
     stored = {
         "value": checked.value,
         "unit": checked.unit,
