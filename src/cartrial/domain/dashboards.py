@@ -257,6 +257,7 @@ class SubjectCourse:
     apheresis_on: date | None
     infused_on: date | None
     ended_on: date | None  # the day a final state was reached
+    as_of: date | None = None  # today at the subject's center (where its bar ends while its course goes on)
     visits_done: tuple[tuple[str, date], ...] = ()
     activity: tuple[VisitActivity, ...] = ()  # follow-up visits assessed, in time order
     doris_sustained_from: str | None = None
@@ -328,13 +329,14 @@ class SwimmerRow:
 
 
 def swimmer_rows(courses: Iterable[SubjectCourse], today: date) -> list[SwimmerRow]:
-    """The included subjects' bars, longest first; a bar ends today or on the day its course ended."""
+    """The included subjects' bars, longest first; a bar ends on the day its course ended, or today (at
+    the subject's center when known, else `today`)."""
     rows = []
     for course in courses:
         start = course.included_on
         if start is None:
             continue
-        end = course.ended_on if course.final and course.ended_on else today
+        end = course.ended_on if course.final and course.ended_on else (course.as_of or today)
         visits = tuple((code, day_number(on, start)) for code, on in course.visits_done if on >= start)
         remission_day = None
         if course.doris_sustained_from is not None:

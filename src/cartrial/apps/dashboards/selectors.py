@@ -181,7 +181,7 @@ def _first_event_dates(subject_ids: Iterable[int], step: Step, zones: dict[int, 
     return dates
 
 
-def _courses(subjects: Sequence[Subject], protocol: Protocol) -> list[SubjectCourse]:
+def _courses(subjects: Sequence[Subject], protocol: Protocol, now: datetime) -> list[SubjectCourse]:
     ids = [s.pk for s in subjects]
     zones = {s.pk: ZoneInfo(s.center.time_zone) for s in subjects}
     included = casebook.inclusion_dates(ids)
@@ -205,6 +205,7 @@ def _courses(subjects: Sequence[Subject], protocol: Protocol) -> list[SubjectCou
                 apheresis_on=collected.get(subject.pk),
                 infused_on=subject.infusion_date,
                 ended_on=subject.state_changed_at.astimezone(zones[subject.pk]).date() if is_final(state) else None,
+                as_of=local_today(subject.center, now),
                 visits_done=tuple(sorted(visits.items(), key=lambda item: (item[1], item[0]))),
                 activity=activity.follow_up,
                 doris_sustained_from=activity.doris_sustained_from,
@@ -217,12 +218,11 @@ def study_dashboard(scope: Scope, protocol: Protocol, now: datetime) -> StudyDas
     """Inclusions per center and month, the flow, DORIS / LLDAS per visit and the swimmer rows, over
     the subjects of the user's dashboard centers, in a fixed number of queries."""
     subjects = dashboard_subjects(scope)
-    courses = _courses(subjects, protocol)
-    today = local_today(subjects[0].center, now) if subjects else now.date()
+    courses = _courses(subjects, protocol, now)
     return StudyDashboard(
         centers=tuple(sorted({s.center.code for s in subjects})),
         inclusions=inclusions_per_center((c.center, c.included_on) for c in courses if c.included_on),
         flow=flow_counts(courses),
         rates=rates_per_visit(follow_up_activity_visits(protocol), courses),
-        swimmers=swimmer_rows(courses, today),
+        swimmers=swimmer_rows(courses, now.date()),
     )

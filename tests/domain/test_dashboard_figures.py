@@ -101,6 +101,9 @@ def test_swimmer_rows_count_days_from_inclusion_and_end_with_the_course() -> Non
     assert first.visit_days == (("M3", 121),)  # the screening visit precedes the bar
     assert (first.remission_visit, first.remission_day) == ("M3", 121)
     assert (withdrawn.end_day, withdrawn.infusion_day, withdrawn.remission_day) == (10, None, None)
+    # Today at the subject's center (Montréal is still on the day before) ends a course going on.
+    behind = swimmer_rows([_course("MTL-001", included_on=date(2026, 5, 1), as_of=date(2026, 5, 31))], today)
+    assert behind[0].end_day == 30
 
 
 def test_the_activity_form_feeds_the_endpoints_with_defaults_for_items_it_does_not_hold_yet() -> None:
