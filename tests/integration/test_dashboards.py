@@ -39,6 +39,7 @@ ACTIVE = {"sledai2k_descriptors": ["arthritis"], "physician_global_assessment": 
 STUDY_PAGE_QUERIES = 12
 STUDY_API_QUERIES = 7
 TIME_COURSES_PAGE_QUERIES = 11
+TIME_COURSES_API_QUERIES = 6
 
 
 def _visit(world: Any, subject: Subject, code: str, done_on: date, forms: dict[str, dict[str, Any]]) -> None:
@@ -271,16 +272,19 @@ def test_the_dashboards_take_as_many_queries_at_2_and_at_6_subjects(world: Any) 
         assert api.get("/api/v1/dashboards/study").status_code == 200
         code = subjects[-1].code
         assert coordinator.get(f"/dashboards/subjects/{code}/time-courses/").status_code == 200
+        assert api.get(f"/api/v1/subjects/{code}/time-courses").status_code == 200
         counts[size] = {
             "page": _queries(lambda: client.get("/dashboards/study/")),
             "api": _queries(lambda: api.get("/api/v1/dashboards/study")),
             "time_courses": _queries(lambda c=code: coordinator.get(f"/dashboards/subjects/{c}/time-courses/")),
+            "time_courses_api": _queries(lambda c=code: api.get(f"/api/v1/subjects/{c}/time-courses")),
         }
     assert counts[2] == counts[6]
     assert counts[6] == {
         "page": STUDY_PAGE_QUERIES,
         "api": STUDY_API_QUERIES,
         "time_courses": TIME_COURSES_PAGE_QUERIES,
+        "time_courses_api": TIME_COURSES_API_QUERIES,
     }
 
 
