@@ -60,6 +60,12 @@ AUDIT_READERS = frozenset({Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER})
 CASEBOOK_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER})
 CASEBOOK_WRITERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 QUERY_RAISERS = frozenset({Role.MONITOR, Role.DATA_MANAGER})
+# The study dashboard (issue 10): the center's clinical staff, the monitors, the data managers and the
+# sponsor's administrator, each over the centers they are members of; not the lab, the apheresis unit
+# or the pharmacy. A subject's time courses are casebook data: the casebook's readers.
+STUDY_DASHBOARD_READERS = frozenset(
+    {Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN}
+)
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -744,6 +750,64 @@ def _api_queries(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _dashboard_codes(case: Case) -> set[str]:
+    """The included subjects of the centers where the user's role reads the study dashboard."""
+    roles = case.built.roles[case.username]
+    return {
+        s.code
+        for s in Subject.objects.select_related("center")
+        if roles.get(s.center.code) in STUDY_DASHBOARD_READERS and s.pathway_events.filter(step="include").exists()
+    }
+
+
+def _page_study_dashboard(case: Case) -> list[HttpResponse]:
+    response = case.page.get("/dashboards/study/")
+    if case.role in STUDY_DASHBOARD_READERS:
+        assert response.status_code == 200
+        assert _codes(response) == _dashboard_codes(case)
+        assert case.built.subjects["bdx_follow_up"].code in _codes(response)
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _api_study_dashboard(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/dashboards/study")
+    if case.role in STUDY_DASHBOARD_READERS:
+        assert response.status_code == 200
+        assert {row["subject"] for row in response.json()["swimmers"]} == _dashboard_codes(case)
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
+def _page_time_courses(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.page.get(f"/dashboards/subjects/{subject.code}/time-courses/")
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert 'data-series="car_t_cells car_t_copies"' in response.content.decode()
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _api_time_courses(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/time-courses")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    elif case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert response.json()["subject"] == subject.code
+        assert "sledai2k" in {series["key"] for series in response.json()["series"]}
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -769,6 +833,10 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api PUT /subjects/{code}/visits/{visit}/forms/{form}": _api_form_put,
     "api POST /subjects/{code}/queries": _api_query_raise,
     "api GET /queries": _api_queries,
+    "page GET /dashboards/study/": _page_study_dashboard,
+    "api GET /dashboards/study": _api_study_dashboard,
+    "page GET /dashboards/subjects/{code}/time-courses/": _page_time_courses,
+    "api GET /subjects/{code}/time-courses": _api_time_courses,
 }
 
 
@@ -826,6 +894,7 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.READ_CASEBOOK) == CASEBOOK_READERS
     assert roles_for(Action.ENTER_FORM_DATA) == CASEBOOK_WRITERS
     assert roles_for(Action.RAISE_QUERY) == QUERY_RAISERS
+    assert roles_for(Action.READ_STUDY_DASHBOARD) == STUDY_DASHBOARD_READERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

@@ -123,6 +123,8 @@ def _register_routers() -> None:
     from cartrial.apps.casebook.api import forms_router, queries_router
     from cartrial.apps.casebook.api import router as casebook_router
     from cartrial.apps.clinical.api import router as clinical_router
+    from cartrial.apps.dashboards.api import router as dashboards_router
+    from cartrial.apps.dashboards.api import subjects_router as dashboards_subjects_router
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
@@ -135,6 +137,8 @@ def _register_routers() -> None:
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
     api.add_router("/forms", forms_router)
+    api.add_router("/dashboards", dashboards_router)
+    api.add_router("/subjects", dashboards_subjects_router)
 
 
 _register_routers()

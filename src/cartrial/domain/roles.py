@@ -83,6 +83,8 @@ class Action(StrEnum):
     VERIFY_SOURCE = "verify_source"
     LOCK_DATA = "lock_data"
     SIGN_CASEBOOK = "sign_casebook"
+    # The study dashboard (issue 10): figures over the subjects of the user's centers.
+    READ_STUDY_DASHBOARD = "read_study_dashboard"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -177,6 +179,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.VERIFY_SOURCE: frozenset({Role.MONITOR}),
     Action.LOCK_DATA: frozenset({Role.DATA_MANAGER}),
     Action.SIGN_CASEBOOK: frozenset({Role.INVESTIGATOR}),
+    # The study dashboard: efficacy figures from the casebook, pseudonymous codes only. The center's
+    # clinical staff read their center's, the monitors their assigned centers', the data managers and
+    # the sponsor's administrator every center they are members of. Not the manufacturing lab (it
+    # follows products, not patients' disease activity), nor the apheresis unit or the pharmacy.
+    Action.READ_STUDY_DASHBOARD: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -218,6 +225,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VERIFY_SOURCE: N_("Verify data against the source (SDV)"),
     Action.LOCK_DATA: N_("Lock or unlock forms"),
     Action.SIGN_CASEBOOK: N_("Sign the casebook"),
+    Action.READ_STUDY_DASHBOARD: N_("Read the study dashboard"),
 }
 
 

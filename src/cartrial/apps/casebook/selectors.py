@@ -414,3 +414,37 @@ def query_get(scope: Scope, query_id: int) -> Query:
     if query is None:
         raise NotFound("No query {query} in your scope.", code="not_found", query=query_id)
     return query
+
+
+# --- reads for the dashboards: many subjects at once, in one query each ---------------------------
+
+
+def inclusion_dates(subject_ids: Iterable[int]) -> dict[int, date]:
+    """Each included subject's inclusion date (the center's calendar), in one query."""
+    return _inclusion_dates(subject_ids)
+
+
+def visits_done(subject_ids: Iterable[int]) -> dict[int, dict[str, date]]:
+    """The visits done of each subject, code → date done, in one query."""
+    done: dict[int, dict[str, date]] = defaultdict(dict)
+    rows = VisitRecord.objects.filter(
+        subject_id__in=list(subject_ids), outcome=VisitRecord.Outcome.DONE, done_on__isnull=False
+    ).values_list("subject_id", "visit_code", "done_on")
+    for subject_id, code, done_on in rows:
+        if done_on is not None:
+            done[subject_id][code] = done_on
+    return done
+
+
+def form_values(subject_ids: Iterable[int], form_code: str) -> dict[int, dict[str, dict[str, Any]]]:
+    """The saved values of one form at every visit of each subject (forms not started left out), in
+    one query: subject → visit code → item → value."""
+    values: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    rows = (
+        FormRecord.objects.filter(subject_id__in=list(subject_ids), form_code=form_code)
+        .exclude(status=FormStatus.NOT_STARTED.value)
+        .values_list("subject_id", "visit_code", "values_json")
+    )
+    for subject_id, code, saved in rows:
+        values[subject_id][code] = dict(saved or {})
+    return values
