@@ -83,6 +83,9 @@ class Action(StrEnum):
     VERIFY_SOURCE = "verify_source"
     LOCK_DATA = "lock_data"
     SIGN_CASEBOOK = "sign_casebook"
+    # Alerts (issue 10): the notifications page, and acknowledging an alert one must act on.
+    READ_ALERTS = "read_alerts"
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -177,6 +180,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.VERIFY_SOURCE: frozenset({Role.MONITOR}),
     Action.LOCK_DATA: frozenset({Role.DATA_MANAGER}),
     Action.SIGN_CASEBOOK: frozenset({Role.INVESTIGATOR}),
+    # Every role has a notifications page (it lists the alerts its role must act on, maybe none);
+    # an alert is acknowledged by the roles it names and the center's investigators
+    # (`domain.alerts.may_acknowledge` decides per alert).
+    Action.READ_ALERTS: frozenset(Role),
+    Action.ACKNOWLEDGE_ALERT: _CLINICAL | {Role.MONITOR},
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -218,6 +226,8 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VERIFY_SOURCE: N_("Verify data against the source (SDV)"),
     Action.LOCK_DATA: N_("Lock or unlock forms"),
     Action.SIGN_CASEBOOK: N_("Sign the casebook"),
+    Action.READ_ALERTS: N_("Read alerts"),
+    Action.ACKNOWLEDGE_ALERT: N_("Acknowledge an alert"),
 }
 
 
