@@ -87,17 +87,32 @@ def _api(world: Any, username: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
+# Message parameters of each kind raised directly by these tests.
+PARAMS: dict[AlertKind, dict[str, object]] = {
+    AlertKind.SAE_CLOCK: {
+        "report": sae_report_label(SaeReport.INITIAL_DUE),
+        "event": "febrile neutropenia",
+        "due": "2026-12-03 10:00",
+    },
+    AlertKind.LAB_GRADE_3: {
+        "term": "ANC",
+        "grade": 4,
+        "version": "5.0",
+        "visit": "D28",
+        "value": 0.4,
+        "unit": "10^9/L",
+    },
+    AlertKind.IGG_LOW: {"value": 3.5, "visit": "D28", "threshold": IGG_LOW_G_PER_L},
+}
+
+
 def _raise(subject: Subject, kind: AlertKind = AlertKind.SAE_CLOCK, key: str = "sae-1") -> Alert | None:
     return raise_alert(
         actor=Actor.system("test"),
         kind=kind,
         subject=subject,
         link=f"/subjects/{subject.code}/",
-        params={
-            "report": sae_report_label(SaeReport.INITIAL_DUE),
-            "event": "febrile neutropenia",
-            "due": "2026-12-03 10:00",
-        },
+        params=PARAMS[kind],
         due_at=datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("UTC")),
         key=key,
     )
@@ -115,6 +130,12 @@ def test_the_mail_leaves_only_after_commit(subject: Subject, django_capture_on_c
         callback()
     assert len(mail.outbox) == 4
     assert all(subject.code in message.subject for message in mail.outbox)
+
+
+def test_a_kind_raised_without_its_message_parameters_is_a_programming_error(subject: Subject) -> None:
+    with pytest.raises(ValueError, match="missing message parameters"), transaction.atomic():
+        raise_alert(actor=Actor.system("test"), kind=AlertKind.CRS_GRADE_3, subject=subject, link="/", params={})
+    assert not Alert.objects.exists()
 
 
 def test_a_rolled_back_action_mails_nobody_and_leaves_no_alert(
@@ -161,8 +182,6 @@ def test_each_recipient_reads_the_mail_in_their_language(subject: Subject) -> No
     with transaction.atomic():
         alert = _raise(subject, AlertKind.IGG_LOW, key="igg")
     assert alert is not None
-    alert.params = {"subject": subject.code, "value": 3.5, "visit": "D28", "threshold": IGG_LOW_G_PER_L}
-    alert.save()
     alert_mail_send(alert.pk)
     by_address = {m.to[0]: m for m in mail.outbox}
     french = by_address["bdx.investigator@hospital.test"]

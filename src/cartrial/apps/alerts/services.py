@@ -49,6 +49,10 @@ def raise_alert(
     of the record to act on (e.g. `/casebook/subjects/BDX-001/visits/D7/forms/haematology/`).
     """
     spec = alert_spec(kind)
+    missing = sorted(set(spec.params) - {"subject"} - set(params))
+    if missing:
+        # A caller's bug, not a user's input: the message would show a raw placeholder.
+        raise ValueError(f"raise_alert({spec.kind.value}): missing message parameters {missing}")
     if Alert.objects.filter(kind=spec.kind.value, subject=subject, key=key, acknowledged_at__isnull=True).exists():
         return None
     stored = params_to_json({"subject": subject.code, **params})
