@@ -66,6 +66,10 @@ QUERY_RAISERS = frozenset({Role.MONITOR, Role.DATA_MANAGER})
 STUDY_DASHBOARD_READERS = frozenset(
     {Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN}
 )
+# Alerts (issue 10): a user reads and acknowledges the alerts of their centers that name their role
+# among those who must act (an SAE clock: investigators, coordinators, the center's monitor), and
+# the center's investigators every alert of their center; every role has the notifications page.
+SAE_ALERT_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR})
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -805,6 +809,72 @@ def _api_time_courses(case: Case) -> list[HttpResponse]:
         assert "sledai2k" in {series["key"] for series in response.json()["series"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
+
+
+def _alert(case: Case) -> tuple[Any, bool]:
+    """An SAE clock alert on the case's subject, and whether this user may read and acknowledge it."""
+    from cartrial.apps.alerts.services import raise_alert
+    from cartrial.domain.alerts import AlertKind, SaeReport, sae_report_label
+
+    subject = case.subject()
+    alert = raise_alert(
+        actor=Actor.system("matrix"),
+        kind=AlertKind.SAE_CLOCK,
+        subject=subject,
+        link=f"/subjects/{subject.code}/",
+        params={"report": sae_report_label(SaeReport.INITIAL_DUE), "event": "febrile neutropenia", "due": "—"},
+        key="matrix",
+    )
+    assert alert is not None
+    return alert, case.built.roles[case.username].get(subject.center.code) in SAE_ALERT_ROLES
+
+
+def _page_alerts(case: Case) -> list[HttpResponse]:
+    alert, allowed = _alert(case)
+    response = case.page.get("/alerts/")
+    assert response.status_code == 200  # every role has the page, perhaps empty
+    assert (f'data-alert="{alert.pk}"' in response.content.decode()) is allowed
+    assert _codes(response) <= case.built.visible_codes(case.username)
+    return [response]
+
+
+def _page_alert_acknowledge(case: Case) -> list[HttpResponse]:
+    alert, allowed = _alert(case)
+    since = _last_sequence()
+    response = case.page.post("/alerts/", {"alert": alert.pk, "note": "seen"})
+    alert.refresh_from_db()
+    if allowed:
+        assert response.status_code == 302 and alert.acknowledged_at is not None
+        assert [e.event for e in _entries_after(since)] == ["alert.acknowledged"]
+    else:
+        assert response.status_code == 404 and alert.acknowledged_at is None
+        assert _entries_after(since) == []
+    return [response]
+
+
+def _api_alerts(case: Case) -> list[HttpResponse]:
+    alert, allowed = _alert(case)
+    response = case.api.get("/api/v1/alerts", {"status": "open"})
+    assert response.status_code == 200
+    listed = response.json()["alerts"]
+    assert (alert.pk in {a["id"] for a in listed}) is allowed
+    assert {a["subject"] for a in listed} <= case.built.visible_codes(case.username)
+    return [response]
+
+
+def _api_alert_acknowledge(case: Case) -> list[HttpResponse]:
+    alert, allowed = _alert(case)
+    since = _last_sequence()
+    response = case.api.post(
+        f"/api/v1/alerts/{alert.pk}/acknowledge", {"note": "seen"}, content_type="application/json"
+    )
+    alert.refresh_from_db()
+    if allowed:
+        assert response.status_code == 200 and response.json()["acknowledged_by"] == case.username
+        assert [e.event for e in _entries_after(since)] == ["alert.acknowledged"]
+    else:
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert alert.acknowledged_at is None and _entries_after(since) == []
     return [response]
 
 
@@ -837,6 +907,10 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /dashboards/study": _api_study_dashboard,
     "page GET /dashboards/subjects/{code}/time-courses/": _page_time_courses,
     "api GET /subjects/{code}/time-courses": _api_time_courses,
+    "page GET /alerts/": _page_alerts,
+    "page POST /alerts/ (acknowledge)": _page_alert_acknowledge,
+    "api GET /alerts": _api_alerts,
+    "api POST /alerts/{id}/acknowledge": _api_alert_acknowledge,
 }
 
 

@@ -580,7 +580,7 @@ def test_results_before_infusion_from_screening_are_listed_but_not_used(world: A
     assert "Ajustement individuel de 2 résultats convergé" in body
 
 
-COHORT_QUERIES = 9
+COHORT_QUERIES = 10  # with the header's alert badge (one COUNT)
 
 # --- cohort -------------------------------------------------------------------------------------------
 

@@ -441,9 +441,9 @@ def test_kinetic_sample_before_the_birth_date_is_refused(world: Any) -> None:
 
 
 # session, user, scope, the subject in scope, its kinetic results (one query, whatever their number),
-# the header's memberships, the subject's corrected records (one query), and the session save
-# (savepoint, update, release).
-BIOLOGY_PAGE_QUERIES = 10
+# the header's memberships and alert badge (one COUNT), the subject's corrected records (one query),
+# and the session save (savepoint, update, release).
+BIOLOGY_PAGE_QUERIES = 11
 
 
 def test_biology_page_lists_stored_implausible_results_as_not_used_and_the_model_never_sees_them(

@@ -14,7 +14,7 @@ import typer
 
 app = typer.Typer(
     name="cartrial",
-    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits, endpoints...).",
+    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits, alerts...).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.visits",
     "cartrial.cli.endpoints",
     "cartrial.cli.translations",
+    "cartrial.cli.alerts",
 )
 
 

@@ -132,6 +132,8 @@ def register(app: typer.Typer) -> None:
         sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
         if reset and sqlite_file is not None and sqlite_file.exists():
             sqlite_file.unlink()
+        # The demo prints alert e-mails on the console (settings read this before Django starts).
+        os.environ.setdefault("CARTRIAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
         _django(generate_key=True)
         _migrate()
         from cartrial.apps.trial.models import Center

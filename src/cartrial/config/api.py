@@ -119,6 +119,7 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from cartrial.apps.alerts.api import router as alerts_router
     from cartrial.apps.biology.api import router as biology_router
     from cartrial.apps.casebook.api import forms_router, queries_router
     from cartrial.apps.casebook.api import router as casebook_router
@@ -139,6 +140,7 @@ def _register_routers() -> None:
     api.add_router("/forms", forms_router)
     api.add_router("/dashboards", dashboards_router)
     api.add_router("/subjects", dashboards_subjects_router)
+    api.add_router("/alerts", alerts_router)
 
 
 _register_routers()

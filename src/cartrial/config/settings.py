@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "cartrial.apps.accounts",
     "cartrial.apps.subjects",
     "cartrial.apps.clinical",
+    "cartrial.apps.alerts",
     "cartrial.apps.logistics",
     "cartrial.apps.biology",
     "cartrial.apps.casebook",
@@ -83,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cartrial.apps.accounts.context.memberships",
+                "cartrial.apps.alerts.context.open_alerts",
                 "cartrial.config.security_headers.csp_nonce",
             ],
         },
@@ -167,6 +169,23 @@ WHITENOISE_ADD_HEADERS_FUNCTION = static_file_headers
 CARTRIAL_PROTOCOL_FILE = os.environ.get("CARTRIAL_PROTOCOL_FILE", "")
 # Fernet key(s) for identity data at rest, comma-separated, newest first (rotation).
 CARTRIAL_IDENTITY_KEY = os.environ.get("CARTRIAL_IDENTITY_KEY", "")
+
+# Alert e-mails (docs/alerts.md), through Django's mail backend. Production: SMTP from
+# CARTRIAL_EMAIL_HOST/PORT/USER/PASSWORD (+ CARTRIAL_EMAIL_TLS=1); the demo and development
+# (CARTRIAL_DEBUG=1) print them on the console; CARTRIAL_EMAIL_BACKEND overrides either.
+# CARTRIAL_BASE_URL is the address links in e-mails start with (the site as users reach it).
+EMAIL_BACKEND = os.environ.get(
+    "CARTRIAL_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("CARTRIAL_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("CARTRIAL_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("CARTRIAL_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("CARTRIAL_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("CARTRIAL_EMAIL_TLS", "0") == "1"
+EMAIL_TIMEOUT = int(os.environ.get("CARTRIAL_EMAIL_TIMEOUT_SECONDS", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("CARTRIAL_EMAIL_FROM", "cartrial@localhost")
+CARTRIAL_BASE_URL = os.environ.get("CARTRIAL_BASE_URL", "http://127.0.0.1:8000")
 
 # Everything goes to stderr (gunicorn's log). Django's default sends request errors only to
 # ADMINS by e-mail when DEBUG is off, so a 500 left no traceback anywhere: `django.request`

@@ -15,3 +15,6 @@ TEST_SECRET_KEY = "cartrial-test-suite-only-7c1e9d2b4a6f8e0d3c5b7a9f1e3d5c7b9a1f
 os.environ.setdefault("CARTRIAL_SECRET_KEY", TEST_SECRET_KEY)
 
 from cartrial.config.settings import *  # noqa: E402, F403
+
+# Alert e-mails stay in memory (`django.core.mail.outbox`).
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("biology/", include("cartrial.apps.biology.urls")),
     path("casebook/", include("cartrial.apps.casebook.urls")),
     path("dashboards/", include("cartrial.apps.dashboards.urls")),
+    path("alerts/", include("cartrial.apps.alerts.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

@@ -85,6 +85,9 @@ class Action(StrEnum):
     SIGN_CASEBOOK = "sign_casebook"
     # The study dashboard (issue 10): figures over the subjects of the user's centers.
     READ_STUDY_DASHBOARD = "read_study_dashboard"
+    # Alerts (issue 10): the notifications page, and acknowledging an alert one must act on.
+    READ_ALERTS = "read_alerts"
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -184,6 +187,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # the sponsor's administrator every center they are members of. Not the manufacturing lab (it
     # follows products, not patients' disease activity), nor the apheresis unit or the pharmacy.
     Action.READ_STUDY_DASHBOARD: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
+    # Every role has a notifications page (it lists the alerts its role must act on, maybe none);
+    # an alert is acknowledged by the roles it names and the center's investigators
+    # (`domain.alerts.may_acknowledge` decides per alert).
+    Action.READ_ALERTS: frozenset(Role),
+    Action.ACKNOWLEDGE_ALERT: _CLINICAL | {Role.MONITOR},
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -226,6 +234,8 @@ ACTION_LABELS: dict[Action, str] = {
     Action.LOCK_DATA: N_("Lock or unlock forms"),
     Action.SIGN_CASEBOOK: N_("Sign the casebook"),
     Action.READ_STUDY_DASHBOARD: N_("Read the study dashboard"),
+    Action.READ_ALERTS: N_("Read alerts"),
+    Action.ACKNOWLEDGE_ALERT: N_("Acknowledge an alert"),
 }
 
 

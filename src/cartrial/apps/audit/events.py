@@ -53,3 +53,5 @@ class AuditEvent(StrEnum):
     FORM_SIGNED = "casebook.form_signed"
     QUERY_RAISED = "casebook.query_raised"
     QUERY_UPDATED = "casebook.query_updated"
+    ALERT_RAISED = "alert.raised"
+    ALERT_ACKNOWLEDGED = "alert.acknowledged"

@@ -171,6 +171,25 @@ def _plausible(observation: LabObservation) -> bool:
     return True
 
 
+def raised_flags(subject: Subject, observations: Iterable[LabObservation]) -> dict[str, Flag]:
+    """The flags raised on these results (no fit: the cohort page's reading), by code; none without
+    usable results or when the model refuses them (the subject's page shows why)."""
+    preset = kinetics_preset()
+    usable = [row for row in _rows(subject, observations, preset) if row.usable]
+    if not usable:
+        return {}
+    try:
+        parsed = parse_observations([row.record() for row in usable], preset)
+    except DomainError:
+        return {}
+    population = reference_population(kinetics_preset_name(), horizon_for(max(row.day or 0 for row in usable)))
+    return {
+        flag.code: flag
+        for flag in assess_flags(parsed, preset, population.band, population.reappearance)
+        if flag.raised
+    }
+
+
 def subject_kinetic_rows(*, subject: Subject) -> list[KineticRow]:
     """The subject's CAR-T, B-cell and anti-dsDNA results, oldest first."""
     return _rows(subject, lab_observations(subject=subject, analytes=OBSERVED_MARKERS), kinetics_preset())

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.urls import reverse
+
+from cartrial.apps.alerts.models import Alert
+from cartrial.apps.alerts.services import raise_alert
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.biology.entries import KineticEntry, KineticEntryRefused, parse_entry
-from cartrial.apps.biology.selectors import day_since_infusion, kinetics_preset
+from cartrial.apps.biology.selectors import day_since_infusion, kinetics_preset, raised_flags
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import KINETICS_CONTEXT, lab_observations, subject_birth_date
 from cartrial.apps.clinical.services import LabObservationInput, lab_observation_correct, lab_observations_record
 from cartrial.apps.subjects.models import Subject
+from cartrial.domain.alerts import AlertKind
 from cartrial.domain.chronology import Milestone, chronology_check
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.kinetics import OBSERVED_MARKERS
@@ -106,10 +111,8 @@ def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequ
         raise KineticEntryRefused("there are no results to record.", code="kinetics_missing_value")
     for index, entry in enumerate(entries, start=1):
         kinetic_entry_check(subject, entry, actor.now, index=index)
-    existing = {
-        _key(row.analyte, row.sampled_at, row.value, row.unit, row.limit_of_quantification)
-        for row in lab_observations(subject=subject, analytes=OBSERVED_MARKERS)
-    }
+    stored = list(lab_observations(subject=subject, analytes=OBSERVED_MARKERS))
+    existing = {_key(row.analyte, row.sampled_at, row.value, row.unit, row.limit_of_quantification) for row in stored}
     new: list[LabObservationInput] = []
     skipped = 0
     for entry in entries:
@@ -129,7 +132,31 @@ def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequ
             )
         )
     recorded = lab_observations_record(actor=actor, subject=subject, observations=new) if new else []
+    if recorded:
+        kinetic_flag_alerts_raise(actor=actor, subject=subject, before=stored, after=[*stored, *recorded])
     return KineticsRecorded(recorded=recorded, skipped_duplicates=skipped)
+
+
+def kinetic_flag_alerts_raise(
+    *, actor: Actor, subject: Subject, before: Sequence[LabObservation], after: Sequence[LabObservation]
+) -> list[Alert]:
+    """Alert on each flag raised by the new results that was not raised before them."""
+    earlier = raised_flags(subject, before)
+    raised = []
+    for code, flag in raised_flags(subject, sorted(after, key=lambda row: (row.sampled_at, row.pk))).items():
+        if code in earlier:
+            continue
+        alert = raise_alert(
+            actor=actor,
+            kind=AlertKind.KINETICS_FLAG,
+            subject=subject,
+            link=reverse("biology:subject", args=[subject.code]),
+            params={"flag": flag.message},
+            key=code,
+        )
+        if alert is not None:
+            raised.append(alert)
+    return raised
 
 
 # The stored result's fields, as the entry parser names them.

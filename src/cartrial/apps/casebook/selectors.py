@@ -24,7 +24,7 @@ from cartrial.apps.subjects.services import local_today
 from cartrial.domain.casebook import QueryStatus
 from cartrial.domain.ecrf import FormContext, FormStatus
 from cartrial.domain.errors import NotFound
-from cartrial.domain.pathway import Step
+from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.visits import (
     AnchorDates,
     ScheduledVisit,
@@ -394,6 +394,40 @@ def center_worklist(
         return sorted(sections[status], key=lambda r: (r.visit.target, r.subject.code))
 
     return CenterWorklist(ordered(VisitStatus.OVERDUE), ordered(VisitStatus.DUE), ordered(VisitStatus.UPCOMING))
+
+
+def overdue_visits(protocol: Protocol, now: Any) -> list[WorklistRow]:
+    """Every overdue visit of the trial (the daily alert scan, not a user's read): included subjects
+    whose pathway has not ended, each on its own center's today, in three queries."""
+    included = PathwayEvent.objects.filter(subject=OuterRef("pk"), step=Step.INCLUDE.value)
+    subjects = list(
+        Subject.objects.filter(Exists(included))
+        .exclude(state__in=[state.value for state in FINAL_STATES])
+        .select_related("center")
+        .order_by("center__code", "number")
+    )
+    ids = [s.pk for s in subjects]
+    inclusions = _inclusion_dates(ids)
+    done: dict[int, dict[str, date]] = defaultdict(dict)
+    missed: dict[int, set[str]] = defaultdict(set)
+    for subject_id, code, outcome, done_on in VisitRecord.objects.filter(subject_id__in=ids).values_list(
+        "subject_id", "visit_code", "outcome", "done_on"
+    ):
+        if outcome == VisitRecord.Outcome.MISSED:
+            missed[subject_id].add(code)
+        elif done_on is not None:
+            done[subject_id][code] = done_on
+    labels = {visit.code: visit.label for visit in protocol.visits}
+    rows = []
+    for subject in subjects:
+        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        entry = SubjectVisits(subject.code, protocol.visits, anchors, done[subject.pk], missed[subject.pk])
+        rows += [
+            WorklistRow(subject, row, labels[row.code])
+            for row in worklist([entry], subject_today(subject, now), horizon_days=0)
+            if row.status is VisitStatus.OVERDUE
+        ]
+    return rows
 
 
 def queries_in_scope(scope: Scope, *, status: str | None = None, center_code: str | None = None) -> QuerySet[Query]:

@@ -15,15 +15,19 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.urls import reverse
 from django.utils.translation import gettext_noop
 
 from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.accounts.services import signature_apply, signature_void
+from cartrial.apps.alerts.models import Alert
+from cartrial.apps.alerts.services import raise_alert
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import CasebookSignature, FormRecord, Query, QueryMessage, VisitRecord
 from cartrial.apps.casebook.selectors import (
     form_context,
+    overdue_visits,
     scheduled_visit_of,
     subject_anchors,
     subject_today,
@@ -33,6 +37,7 @@ from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.services import LabObservationInput, lab_observation_correct, lab_observations_record
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import protocol_version_of
+from cartrial.domain.alerts import AlertKind, lab_finding_key, lab_findings
 from cartrial.domain.casebook import (
     FROZEN_STATUSES,
     QueryMove,
@@ -52,7 +57,7 @@ from cartrial.domain.casebook import (
 )
 from cartrial.domain.ecrf import FormDef, FormStatus, edit_check_findings, form_values_check
 from cartrial.domain.errors import InvalidInput, NotFound, Refused
-from cartrial.domain.text import message_data
+from cartrial.domain.text import ProtocolText, message_data
 from cartrial.domain.visits import is_unscheduled, visit_date_check
 from cartrial.protocols import Protocol
 
@@ -270,6 +275,7 @@ def form_save(
         reason=why,
         is_correction=before is not None,
     )
+    _lab_alerts_raise(actor, subject, form, visit_code, values, changed)
     findings = edit_check_findings(form, values, context)
     opened, closed = _automatic_queries_sync(actor, subject, visit_code, form_code, findings)
     # The visit's other forms whose checks read this one are judged again on its new values.
@@ -337,6 +343,28 @@ def _lab_items_store(
         for (name, _), row in zip(new_inputs, rows, strict=True):
             links[name] = row.pk
     return links
+
+
+def _lab_alerts_raise(
+    actor: Actor, subject: Subject, form: FormDef, visit_code: str, values: Mapping[str, Any], changed: Iterable[str]
+) -> None:
+    """Alert on the lab items this save entered or changed: a CTCAE grade ≥ 3, an IgG below the
+    threshold (`domain.alerts.lab_findings`, pure). No query unless a value calls for an alert."""
+    names = set(changed)
+    items = [
+        (item.name, item.analyte, lab)
+        for item in form.items
+        if item.analyte and item.name in names and (lab := _lab_value(values.get(item.name), item.unit)) is not None
+    ]
+    for finding in lab_findings(items, visit=visit_code):
+        raise_alert(
+            actor=actor,
+            kind=finding.kind,
+            subject=subject,
+            link=reverse("casebook:form", args=[subject.code, visit_code, form.code]),
+            params=finding.params,
+            key=lab_finding_key(visit_code, form.code, finding.item),
+        )
 
 
 def _lab_value(value: Any, default_unit: str | None) -> dict[str, Any] | None:
@@ -623,3 +651,21 @@ def casebook_sign(*, actor: Actor, user: User, subject: Subject, password: str) 
 def frozen(record: FormRecord) -> bool:
     """Whether the form's values may no longer change (locked or signed)."""
     return FormStatus(record.status) in FROZEN_STATUSES
+
+
+def overdue_visit_alerts_raise(*, actor: Actor, protocol: Protocol) -> list[Alert]:
+    """The daily scan: an alert for each overdue visit (the domain's visit status on each center's
+    today at `actor.now`), once per subject and visit while unacknowledged; returns those raised."""
+    raised = []
+    for row in overdue_visits(protocol, actor.now):
+        alert = raise_alert(
+            actor=actor,
+            kind=AlertKind.OVERDUE_VISIT,
+            subject=row.subject,
+            link=reverse("casebook:visit", args=[row.subject.code, row.visit.code]),
+            params={"visit": ProtocolText(row.label), "latest": row.visit.latest},
+            key=row.visit.code,
+        )
+        if alert is not None:
+            raised.append(alert)
+    return raised

@@ -1,0 +1,49 @@
+"""`cartrial alerts scan`: the daily scan for alerts no write raises (overdue visits).
+
+Run once a day by cron (docs/alerts.md), e.g. `15 6 * * * cd /srv/cartrial && cartrial alerts scan`.
+Idempotent: an overdue visit already alerted and not yet acknowledged is not alerted again, so a
+second run the same day (or a run after a missed day) raises only what is new. `--today` runs the
+scan as of another day (a catch-up, a test). E-mails go out after the scan's commit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `alerts` group to the `cartrial` application."""
+    alerts_app = typer.Typer(name="alerts", help="Alerts: the daily scan (overdue visits).", no_args_is_help=True)
+    alerts_app.command("scan")(scan_command)
+    app.add_typer(alerts_app, name="alerts")
+
+
+def scan_command(
+    today: Annotated[
+        str | None, typer.Option("--today", help="Scan as of this day (YYYY-MM-DD); default: now.")
+    ] = None,
+) -> None:
+    """Raise an alert for every overdue visit not already alerted; print how many were raised."""
+    from cartrial.cli.web import _django, _fail
+
+    try:
+        day = date.fromisoformat(today) if today else None
+    except ValueError:
+        _fail(f"error: --today {today!r} is not a date (YYYY-MM-DD) [invalid_date]")
+    _django()
+    from django.db import transaction
+
+    from cartrial.apps import clock
+    from cartrial.apps.audit.services import Actor
+    from cartrial.apps.casebook.services import overdue_visit_alerts_raise
+    from cartrial.apps.trial.protocol import protocol_in_force
+
+    # Noon UTC of the given day is that calendar day at every center of the trial (UTC-11 to UTC+11).
+    now = datetime.combine(day, time(12), tzinfo=UTC) if day else clock.now()
+    actor = Actor.system("alerts-scan", now=now)
+    with transaction.atomic():
+        raised = overdue_visit_alerts_raise(actor=actor, protocol=protocol_in_force())
+    typer.echo(f"{len(raised)} overdue-visit alert(s) raised")

@@ -1,0 +1,379 @@
+"""Alerts (issue 10 item 5): raised inside the action's transaction and audited with it, e-mailed only
+after its commit to the roles that must act at the subject's center (each in their language), once per
+kind + subject + key while open; raised by lab values on a form save, by a new kinetics flag and by
+the daily overdue-visit scan; read and acknowledged on the page and the API within the user's scope."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.test import Client
+from typer.testing import CliRunner
+
+from cartrial.apps.access import reach_subject
+from cartrial.apps.accounts.models import User
+from cartrial.apps.accounts.services import api_token_create
+from cartrial.apps.alerts.models import Alert
+from cartrial.apps.alerts.services import alert_mail_send, raise_alert
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.services import Actor
+from cartrial.apps.biology.entries import KineticEntry
+from cartrial.apps.biology.services import kinetic_observations_record
+from cartrial.apps.casebook import services as casebook
+from cartrial.apps.subjects.models import Subject
+from cartrial.domain.alerts import IGG_LOW_G_PER_L, AlertKind, SaeReport, sae_report_label
+from cartrial.domain.pathway import State
+from cartrial.domain.roles import Action
+
+pytestmark = pytest.mark.django_db
+
+NORMAL_BLOOD_COUNT = {"anc": 3.1, "lymphocytes": 1.6, "platelets": 240, "haemoglobin": 128}
+
+
+@pytest.fixture
+def mailboxes(world: Any) -> dict[str, str]:
+    """Every demo user gets an address; BDX's coordinator reads English, the rest their center's French."""
+    addresses = {}
+    for username, user in world.users.items():
+        user.email = f"{username}@hospital.test"
+        user.language = "en" if username == "bdx.coordinator" else ""
+        user.save(update_fields=["email", "language"])
+        addresses[username] = user.email
+    return addresses
+
+
+@pytest.fixture
+def subject(world: Any, mailboxes: dict[str, str]) -> Subject:
+    """A BDX subject in follow-up with its D28 visit done."""
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    assert subject.infusion_date is not None
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: casebook.visit_done_record(
+            actor=reach.actor,
+            subject=subject,
+            protocol=world.protocol,
+            visit_code="D28",
+            done_on=subject.infusion_date + timedelta(days=28),
+        )
+    )
+    return subject
+
+
+def _save(world: Any, subject: Subject, form: str, items: dict[str, object], reason: str = "") -> None:
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: casebook.form_save(
+            actor=reach.actor,
+            subject=reach.subject,
+            protocol=world.protocol,
+            visit_code="D28",
+            form_code=form,
+            items=items,
+            reason=reason,
+        )
+    )
+
+
+def _api(world: Any, username: str) -> Client:
+    token = api_token_create(actor=Actor.system("test"), user=world.users[username], label="alerts")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+# Message parameters of each kind raised directly by these tests.
+PARAMS: dict[AlertKind, dict[str, object]] = {
+    AlertKind.SAE_CLOCK: {
+        "report": sae_report_label(SaeReport.INITIAL_DUE),
+        "event": "febrile neutropenia",
+        "due": "2026-12-03 10:00",
+    },
+    AlertKind.LAB_GRADE_3: {
+        "term": "ANC",
+        "grade": 4,
+        "version": "5.0",
+        "visit": "D28",
+        "value": 0.4,
+        "unit": "10^9/L",
+    },
+    AlertKind.IGG_LOW: {"value": 3.5, "visit": "D28", "threshold": IGG_LOW_G_PER_L},
+}
+
+
+def _raise(subject: Subject, kind: AlertKind = AlertKind.SAE_CLOCK, key: str = "sae-1") -> Alert | None:
+    return raise_alert(
+        actor=Actor.system("test"),
+        kind=kind,
+        subject=subject,
+        link=f"/subjects/{subject.code}/",
+        params=PARAMS[kind],
+        due_at=datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("UTC")),
+        key=key,
+    )
+
+
+# --- after commit, to whom, in which language ----------------------------------------------------
+
+
+def test_the_mail_leaves_only_after_commit(subject: Subject, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        alert = _raise(subject)
+        assert alert is not None
+    assert mail.outbox == []  # raised, audited, but nothing sent inside the transaction
+    for callback in callbacks:
+        callback()
+    assert len(mail.outbox) == 4
+    assert all(subject.code in message.subject for message in mail.outbox)
+
+
+def test_a_kind_raised_without_its_message_parameters_is_a_programming_error(subject: Subject) -> None:
+    with pytest.raises(ValueError, match="missing message parameters"), transaction.atomic():
+        raise_alert(actor=Actor.system("test"), kind=AlertKind.CRS_GRADE_3, subject=subject, link="/", params={})
+    assert not Alert.objects.exists()
+
+
+def test_a_rolled_back_action_mails_nobody_and_leaves_no_alert(
+    subject: Subject, django_capture_on_commit_callbacks: Any
+) -> None:
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        assert _raise(subject) is not None
+        raise RuntimeError("the action failed after raising its alert")
+    assert callbacks == [] and mail.outbox == []
+    assert not Alert.objects.exists()
+    assert not AuditEntry.objects.filter(event=AuditEvent.ALERT_RAISED).exists()
+
+
+def test_recipients_are_the_acting_roles_at_the_subjects_center(
+    subject: Subject, mailboxes: dict[str, str], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        _raise(subject, AlertKind.SAE_CLOCK)  # investigators, coordinator, and the monitor following BDX
+        _raise(subject, AlertKind.LAB_GRADE_3, key="lab")  # the center's clinical staff only
+    sae, lab = {m.to[0] for m in mail.outbox[:4]}, {m.to[0] for m in mail.outbox[4:]}
+    clinical = {mailboxes[u] for u in ("bdx.investigator", "bdx.investigator2", "bdx.coordinator")}
+    assert sae == clinical | {mailboxes["cra.monitor"]}
+    assert lab == clinical
+    # Never another center's staff, the apheresis unit, the pharmacy, the lab or the data manager.
+    for username in ("lil.investigator", "bdx.apheresis", "bdx.pharmacist", "lab.manufacturing", "dm.datamanager"):
+        assert mailboxes[username] not in sae | lab
+
+
+def test_an_inactive_user_or_one_without_address_gets_no_mail(world: Any, subject: Subject) -> None:
+    User.objects.filter(pk=world.users["bdx.investigator2"].pk).update(is_active=False)
+    User.objects.filter(pk=world.users["bdx.coordinator"].pk).update(email="")
+    with transaction.atomic():
+        alert = _raise(subject, AlertKind.LAB_GRADE_3)
+    assert alert is not None
+    assert alert_mail_send(alert.pk) == 1
+    assert mail.outbox[0].to == ["bdx.investigator@hospital.test"]
+
+
+def test_each_recipient_reads_the_mail_in_their_language(subject: Subject) -> None:
+    with transaction.atomic():
+        alert = _raise(subject, AlertKind.IGG_LOW, key="igg")
+    assert alert is not None
+    alert_mail_send(alert.pk)
+    by_address = {m.to[0]: m for m in mail.outbox}
+    french = by_address["bdx.investigator@hospital.test"]
+    english = by_address["bdx.coordinator@hospital.test"]
+    assert f"{subject.code} : IgG 3,5 g/L à la visite D28, sous le seuil de 4 g/L." in french.body
+    assert "Qui doit agir : Coordinateur (ARC/TEC), Investigateur" in french.body
+    assert f"{subject.code}: IgG 3.5 g/L at visit D28, below 4 g/L." in english.body
+    assert "Who must act: Coordinator (CRA/TEC), Investigator" in english.body
+    assert f"http://127.0.0.1:8000/subjects/{subject.code}/" in english.body
+
+
+def test_a_failed_send_is_logged_and_never_breaks_the_action(
+    subject: Subject, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> int:
+        raise OSError("SMTP server unreachable")
+
+    monkeypatch.setattr("cartrial.apps.alerts.services.send_mail", broken)
+    with transaction.atomic():
+        alert = _raise(subject)
+    assert alert is not None
+    assert alert_mail_send(alert.pk) == 0
+    assert "the e-mail to" in caplog.text and "SMTP server unreachable" in caplog.text
+
+
+# --- idempotency and audit -----------------------------------------------------------------------
+
+
+def test_the_same_kind_subject_and_key_is_open_once(world: Any, subject: Subject) -> None:
+    with transaction.atomic():
+        first = _raise(subject, key="sae-1")
+        assert _raise(subject, key="sae-1") is None
+        assert _raise(subject, key="sae-2") is not None  # another report is another alert
+    assert first is not None
+    entry = AuditEntry.objects.get(event=AuditEvent.ALERT_RAISED, entity_id=str(first.pk))
+    assert entry.subject_code == subject.code
+    changes = {c["field"]: c["new"] for c in json.loads(entry.changes_json)}
+    assert changes["kind"] == "sae_clock" and changes["message"]["msgid"].startswith("{subject}: serious adverse event")
+    # Once acknowledged, the same situation may be alerted again.
+    client = world.client_for("bdx.investigator")
+    assert client.post("/alerts/", {"alert": first.pk, "note": "reported"}).status_code == 302
+    with transaction.atomic():
+        assert _raise(subject, key="sae-1") is not None
+
+
+# --- triggers: lab values on save, kinetics flags, overdue visits --------------------------------
+
+
+def test_a_grade_3_blood_count_raises_an_alert_on_save_and_a_normal_one_does_not(world: Any, subject: Subject) -> None:
+    _save(world, subject, "haematology", NORMAL_BLOOD_COUNT)
+    assert not Alert.objects.exists()
+    _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "anc": 0.4}, reason="lab report corrected")
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.key, alert.subject_id) == ("lab_grade_3", "D28/haematology/anc", subject.pk)
+    assert alert.params["grade"] == 4 and alert.params["value"] == 0.4
+    assert alert.link == f"/casebook/subjects/{subject.code}/visits/D28/forms/haematology/"
+    assert alert.acting_roles == ["coordinator", "investigator"]
+
+
+def test_grade_2_is_no_alert_and_the_labs_lower_limit_is_used(world: Any, subject: Subject) -> None:
+    # ANC 1.2 is grade 2 (1.0-1.5); haemoglobin 85 g/L is grade 2 (80-100): no alert.
+    _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "anc": 1.2, "haemoglobin": 85})
+    assert not Alert.objects.exists()
+    # Haemoglobin 75 g/L (< 80, grade 3) with the lab's range.
+    low = {"value": 75, "unit": "g/L", "lower_limit": 120, "upper_limit": 160}
+    _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "anc": 1.2, "haemoglobin": low}, reason="Hb re-assayed")
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.key, alert.params["grade"]) == ("lab_grade_3", "D28/haematology/haemoglobin", 3)
+
+
+def test_a_count_at_or_above_the_labs_lower_limit_is_grade_0(world: Any, subject: Subject) -> None:
+    # An unusual lab whose normal range starts at 0.9 × 10^9/L: 0.95 is no toxicity at all.
+    lymphocytes = {"value": 0.95, "unit": "10^9/L", "lower_limit": 0.9, "upper_limit": 4.0}
+    _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "lymphocytes": lymphocytes})
+    assert not Alert.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("igg", "alerted"),
+    [(3.5, True), ({"value": 350, "unit": "mg/dL"}, True), (IGG_LOW_G_PER_L, False), (8.2, False)],
+    ids=["3.5 g/L", "350 mg/dL", "4 g/L", "8.2 g/L"],
+)
+def test_igg_below_4_g_per_l_raises_an_alert(world: Any, subject: Subject, igg: object, alerted: bool) -> None:
+    _save(world, subject, "immunology", {"igg": igg})
+    alerts = list(Alert.objects.filter(kind=AlertKind.IGG_LOW.value))
+    assert len(alerts) == (1 if alerted else 0)
+    if alerted:
+        assert alerts[0].params["value"] == 3.5 and alerts[0].params["threshold"] == IGG_LOW_G_PER_L
+
+
+def test_saving_the_same_low_value_again_does_not_raise_it_twice(world: Any, subject: Subject) -> None:
+    _save(world, subject, "immunology", {"igg": 3.0})
+    _save(world, subject, "immunology", {"igg": 2.5}, reason="re-assayed")
+    assert Alert.objects.filter(kind=AlertKind.IGG_LOW.value).count() == 1
+
+
+def test_a_new_kinetics_flag_raises_an_alert_once(world: Any, mailboxes: dict[str, str]) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    subject = world.new_subject("BDX", State.INFUSED)
+    assert subject.infusion_date is not None
+
+    def record(day: int, value: float) -> None:
+        at = datetime.combine(subject.infusion_date + timedelta(days=day), time(9), paris)
+        entry = KineticEntry("b_cells", at, value, "cells/µL", 1.0)
+        with transaction.atomic():
+            kinetic_observations_record(actor=world.actor("bdx.coordinator"), subject=subject, entries=[entry])
+
+    record(7, 180.0)  # B cells not depleted between D7 and D14: the flag is raised by this result
+    alert = Alert.objects.get(kind=AlertKind.KINETICS_FLAG.value)
+    assert alert.key == "no_b_cell_depletion_by_day_14"
+    assert alert.link == f"/biology/subjects/{subject.code}/"
+    record(10, 150.0)  # still raised: not a new flag
+    assert Alert.objects.filter(kind=AlertKind.KINETICS_FLAG.value).count() == 1
+
+
+def test_the_scan_raises_each_overdue_visit_once(world: Any, mailboxes: dict[str, str]) -> None:
+    from cartrial.cli import _register, app
+
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    done_elsewhere = world.new_subject("BDX", State.WITHDRAWN)  # an ended pathway has no overdue visit
+    assert subject.infusion_date is not None
+    today = subject.infusion_date + timedelta(days=40)  # D28's window closed at D31; D42 not yet
+    _register()
+    runner = CliRunner()
+    first = runner.invoke(app, ["alerts", "scan", "--today", today.isoformat()])
+    assert first.exit_code == 0, first.output
+    overdue = set(Alert.objects.filter(subject=subject).values_list("key", flat=True))
+    assert {"D1", "D7", "D14", "D28"} <= overdue and "D42" not in overdue and "M3" not in overdue
+    assert not Alert.objects.filter(subject=done_elsewhere).exists()
+    assert first.output.strip() == f"{len(overdue)} overdue-visit alert(s) raised"
+    second = runner.invoke(app, ["alerts", "scan", "--today", today.isoformat()])
+    assert second.output.strip() == "0 overdue-visit alert(s) raised"
+    assert Alert.objects.filter(subject=subject).count() == len(overdue)
+    bad = runner.invoke(app, ["alerts", "scan", "--today", "tomorrow"])
+    assert bad.exit_code == 2
+
+
+# --- page and API: scope, acknowledgement, audit -------------------------------------------------
+
+
+def test_the_page_lists_the_users_alerts_in_their_language_and_acknowledges_with_a_note(
+    world: Any, subject: Subject
+) -> None:
+    _save(world, subject, "immunology", {"igg": 3.5})
+    alert = Alert.objects.get()
+    client = world.client_for("bdx.investigator")  # French, the center's language
+    page = client.get("/alerts/").content.decode()
+    assert f'data-alert="{alert.pk}"' in page
+    assert f"{subject.code} : IgG 3,5 g/L à la visite D28, sous le seuil de 4 g/L." in page
+    assert 'data-testid="alert-badge"' in page and ">1</span>" in page
+    response = client.post("/alerts/", {"alert": alert.pk, "note": "IgG substitution started"})
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == world.users["bdx.investigator"]
+    assert alert.acknowledgement_note == "IgG substitution started"
+    entry = AuditEntry.objects.get(event=AuditEvent.ALERT_ACKNOWLEDGED)
+    assert entry.actor_username == "bdx.investigator" and entry.subject_code == subject.code
+    assert {c["field"]: c["new"] for c in json.loads(entry.changes_json)}["note"] == "IgG substitution started"
+    page = client.get("/alerts/").content.decode()
+    assert 'data-testid="alert-badge"' not in page and f'data-alert="{alert.pk}"' not in page
+    assert f'data-alert="{alert.pk}"' in client.get("/alerts/?status=acknowledged").content.decode()
+
+
+def test_the_api_lists_and_acknowledges_and_refuses_a_second_acknowledgement(world: Any, subject: Subject) -> None:
+    _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "platelets": 20})
+    alert = Alert.objects.get()
+    client = _api(world, "bdx.coordinator")
+    listed = client.get("/api/v1/alerts", {"status": "open"}).json()["alerts"]
+    assert [a["id"] for a in listed] == [alert.pk]
+    assert (
+        listed[0]["message"] == f"{subject.code}: Platelet count decreased grade 4 (CTCAE 5.0) at visit D28: 20 10^9/L."
+    )
+    assert listed[0]["roles"] == ["coordinator", "investigator"]
+    done = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {"note": "seen"}, content_type="application/json")
+    assert done.status_code == 200 and done.json()["acknowledged_by"] == "bdx.coordinator"
+    again = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {}, content_type="application/json")
+    assert again.status_code == 409 and again.json()["code"] == "alert_acknowledged"
+    assert client.get("/api/v1/alerts", {"status": "open"}).json()["alerts"] == []
+    assert client.get("/api/v1/alerts", {"status": "later"}).status_code == 422
+
+
+def test_another_center_neither_sees_nor_acknowledges(world: Any, subject: Subject) -> None:
+    _save(world, subject, "immunology", {"igg": 2.0})
+    alert = Alert.objects.get()
+    for username in ("lil.investigator", "lil.coordinator"):
+        api, page = _api(world, username), world.client_for(username)
+        assert api.get("/api/v1/alerts").json()["alerts"] == []
+        assert f'data-alert="{alert.pk}"' not in page.get("/alerts/").content.decode()
+        refused = api.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {}, content_type="application/json")
+        assert refused.status_code == 404
+        assert page.post("/alerts/", {"alert": alert.pk}).status_code == 404
+    # Same center, a role the alert does not name: the pharmacist does not see it either.
+    assert _api(world, "bdx.pharmacist").get("/api/v1/alerts").json()["alerts"] == []
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
