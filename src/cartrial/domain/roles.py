@@ -83,6 +83,11 @@ class Action(StrEnum):
     VERIFY_SOURCE = "verify_source"
     LOCK_DATA = "lock_data"
     SIGN_CASEBOOK = "sign_casebook"
+    # Safety (issue 10): adverse events, SAE reports, relatedness, DLT decisions.
+    READ_SAFETY = "read_safety"
+    RECORD_ADVERSE_EVENT = "record_adverse_event"
+    ASSESS_RELATEDNESS = "assess_relatedness"
+    DECIDE_DLT = "decide_dlt"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -177,6 +182,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.VERIFY_SOURCE: frozenset({Role.MONITOR}),
     Action.LOCK_DATA: frozenset({Role.DATA_MANAGER}),
     Action.SIGN_CASEBOOK: frozenset({Role.INVESTIGATOR}),
+    # Safety: the center's clinical staff record AEs and SAE reports; only the investigator judges
+    # causality and decides (and signs) a DLT; the sponsor's roles read pseudonymously.
+    Action.READ_SAFETY: _CLINICAL | SPONSOR_ROLES,
+    Action.RECORD_ADVERSE_EVENT: _CLINICAL,
+    Action.ASSESS_RELATEDNESS: frozenset({Role.INVESTIGATOR}),
+    Action.DECIDE_DLT: frozenset({Role.INVESTIGATOR}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -218,6 +229,10 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VERIFY_SOURCE: N_("Verify data against the source (SDV)"),
     Action.LOCK_DATA: N_("Lock or unlock forms"),
     Action.SIGN_CASEBOOK: N_("Sign the casebook"),
+    Action.READ_SAFETY: N_("Read adverse events and DLTs"),
+    Action.RECORD_ADVERSE_EVENT: N_("Record adverse events and SAE reports"),
+    Action.ASSESS_RELATEDNESS: N_("Assess the relatedness of an adverse event"),
+    Action.DECIDE_DLT: N_("Confirm or rule out a dose-limiting toxicity"),
 }
 
 
