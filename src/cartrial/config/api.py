@@ -126,6 +126,8 @@ def _register_routers() -> None:
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
+    from cartrial.apps.safety.api import router as safety_router
+    from cartrial.apps.safety.api import terms_router
 
     api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
@@ -135,6 +137,8 @@ def _register_routers() -> None:
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
     api.add_router("/forms", forms_router)
+    api.add_router("/subjects", safety_router)
+    api.add_router("", terms_router)
 
 
 _register_routers()

@@ -53,3 +53,7 @@ class AuditEvent(StrEnum):
     FORM_SIGNED = "casebook.form_signed"
     QUERY_RAISED = "casebook.query_raised"
     QUERY_UPDATED = "casebook.query_updated"
+    ADVERSE_EVENT_RECORDED = "safety.adverse_event_recorded"
+    RELATEDNESS_ASSESSED = "safety.relatedness_assessed"
+    SAE_REPORT_RECORDED = "safety.sae_report_recorded"
+    DLT_DECIDED = "safety.dlt_decided"
