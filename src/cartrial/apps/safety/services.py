@@ -31,7 +31,7 @@ from cartrial.apps.safety.selectors import (
 )
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today
-from cartrial.domain.errors import InvalidInput, NotFound, Refused
+from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.safety.adverse_events import (
     ActionTaken,
     AdverseEventData,
@@ -187,7 +187,7 @@ def lab_proposal_accept(
         None,
     )
     if proposal is None:
-        raise NotFound(
+        raise Refused(
             "No proposed grade for this lab value (already recorded, or not graded).",
             code="lab_proposal_not_found",
         )
