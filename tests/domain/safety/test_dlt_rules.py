@@ -11,10 +11,14 @@ from cartrial.domain.safety.dlt import AeForDlt, dlt_candidates
 from cartrial.protocols import load_protocol
 
 D0 = date(2026, 5, 1)
-RULES = load_protocol().safety.dlt  # type: ignore[union-attr]
+SAFETY = load_protocol().safety
+assert SAFETY is not None
+RULES = SAFETY.dlt
 
 
-def ae(term: str, grade: int, day: int = 5, *, end_day: int | None = 10, related: Relatedness | None = None) -> AeForDlt:
+def ae(
+    term: str, grade: int, day: int = 5, *, end_day: int | None = 10, related: Relatedness | None = None
+) -> AeForDlt:
     return AeForDlt(
         ae_id=1,
         term=term,

@@ -12,6 +12,7 @@ from cartrial.domain.safety.sae_clock import (
     ReportKind,
     ReportStatus,
     SaeClockRules,
+    SaeClockState,
     SentReport,
     sae_clock_state,
     sae_report_check,
@@ -21,7 +22,7 @@ RULES = SaeClockRules(initial_report_hours=24, follow_up_interval_days=7)
 AWARE = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
 
 
-def state(sent: list[SentReport], now: datetime, final: bool = False):  # type: ignore[no-untyped-def]
+def state(sent: list[SentReport], now: datetime, final: bool = False) -> SaeClockState:
     return sae_clock_state(awareness_at=AWARE, sent=sent, outcome_final=final, rules=RULES, now=now)
 
 
@@ -79,6 +80,10 @@ def test_report_checks_refuse_what_does_not_fit_the_clock() -> None:
     assert caught.value.code == "sae_outcome_not_final"
     with pytest.raises(InvalidInput) as bad:
         sae_report_check(
-            kind=ReportKind.INITIAL, sent_at=AWARE - timedelta(hours=1), awareness_at=AWARE, sent=[], outcome_final=False
+            kind=ReportKind.INITIAL,
+            sent_at=AWARE - timedelta(hours=1),
+            awareness_at=AWARE,
+            sent=[],
+            outcome_final=False,
         )
     assert (bad.value.code, bad.value.item) == ("report_before_awareness", "sent_at")
