@@ -357,3 +357,38 @@ def test_term_search_endpoint_and_page_fragment_in_french(api: Any, client_for: 
     )
     assert fragment.status_code == 200 and 'value="febrile_neutropenia"' in fragment.content.decode()
     assert api("lab.manufacturing").get("/api/v1/ctcae-terms").status_code == 403
+
+
+def test_correcting_a_decided_ae_voids_the_dlt_signature_and_asks_for_a_new_decision(
+    api: Any, subject: Subject, client_for: Any
+) -> None:
+    crs = post_ae(
+        api,
+        "bdx.coordinator",
+        subject,
+        sae_body(
+            subject,
+            term="cytokine_release_syndrome",
+            grade=4,
+            start_date=day(subject, 2),
+            awareness_at=f"{day(subject, 2)}T08:00",
+            seriousness_criteria=["life_threatening"],
+        ),
+    ).json()["id"]
+    page = f"/safety/subjects/{subject.code}/"
+    decide = {"op": "dlt", "adverse_event": crs, "decision": "confirmed", "password": DEMO_PASSWORD}
+    assert client_for("bdx.investigator").post(page, decide).status_code == 302
+    corrected = api("bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{crs}",
+        {
+            "changes": {"start_date": day(subject, 3), "awareness_at": f"{day(subject, 3)}T08:00"},
+            "reason": "Chart review",
+        },
+        content_type="application/json",
+    )
+    assert corrected.status_code == 200
+    signature = DltAssessment.objects.get().signature
+    assert signature.voided_at is not None and signature.void_reason == "Chart review"
+    assert api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/dlt").json()["candidates"][0]["decision"] is None
+    assert client_for("bdx.investigator").post(page, decide).status_code == 302
+    assert DltAssessment.objects.filter(signature__voided_at__isnull=True).count() == 1

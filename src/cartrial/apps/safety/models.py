@@ -80,7 +80,10 @@ class SaeReport(models.Model):
 
 
 class DltAssessment(models.Model):
-    """The investigator's signed decision on a DLT candidate: confirmed or ruled out, under a rule."""
+    """The investigator's signed decision on a DLT candidate: confirmed or ruled out, under a rule.
+
+    The decision in force is the one whose signature is not void: correcting the AE voids it (the
+    signature covers the AE's values) and the candidate is decided again."""
 
     class Decision(models.TextChoices):
         CONFIRMED = "confirmed"
@@ -91,9 +94,6 @@ class DltAssessment(models.Model):
     decision = models.CharField(max_length=12, choices=Decision.choices)
     comment = models.TextField(blank=True)
     signature = models.OneToOneField("accounts.ElectronicSignature", on_delete=models.PROTECT, related_name="+")
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["adverse_event"], name="dlt_assessment_one_per_ae")]
 
     def __str__(self) -> str:
         return f"DLT {self.decision} for AE {self.adverse_event_id} ({self.rule_code})"

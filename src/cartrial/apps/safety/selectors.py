@@ -48,7 +48,10 @@ def adverse_events_of(subject: Subject) -> QuerySet[AdverseEvent]:
         AdverseEvent.objects.filter(subject=subject)
         .prefetch_related(
             Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk")),
-            Prefetch("dlt_assessments", queryset=DltAssessment.objects.select_related("signature")),
+            Prefetch(
+                "dlt_assessments",
+                queryset=DltAssessment.objects.filter(signature__voided_at__isnull=True).select_related("signature"),
+            ),
         )
         .order_by("start_date", "pk")
     )
@@ -184,7 +187,7 @@ def ae_for_dlt(ae: AdverseEvent) -> AeForDlt:
 
 @dataclass(frozen=True)
 class DltRow:
-    """A DLT candidate with the investigator's decision, if taken."""
+    """A DLT candidate with the investigator's decision in force, if taken."""
 
     adverse_event: AdverseEvent
     candidate: DltCandidate

@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.translation import gettext_noop
 
 from cartrial.apps.accounts.models import User
-from cartrial.apps.accounts.services import signature_apply
+from cartrial.apps.accounts.services import signature_apply, signature_void
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import FormRecord
@@ -158,6 +158,13 @@ def adverse_event_correct(
             item="term",
         )
     old_aesi = ae.aesi
+    # The DLT decision signed the AE's values: a correction voids it, the candidate is decided again.
+    for decision in DltAssessment.objects.filter(adverse_event=ae, signature__voided_at__isnull=True).select_related(
+        "signature"
+    ):
+        signature_void(
+            actor=actor, signature=decision.signature, reason=reason, superseded_by=None, subject_code=subject.code
+        )
     _apply(ae, after)
     ae.aesi = aesi_of(term) or ""
     ae.save()
