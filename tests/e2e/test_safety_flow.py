@@ -62,4 +62,5 @@ def test_an_sae_is_recorded_reported_and_its_relatedness_signed_in_the_browser(
     row = investigator.locator(f"tr[data-ae='{ae.pk}']")
     assert "Probable / Possible" in row.inner_text() and "Infection" in row.inner_text()
     if os.environ.get("CARTRIAL_SCREENSHOTS"):
+        coordinator.screenshot(path=os.environ["CARTRIAL_SCREENSHOTS"] + "/safety-ae.png", full_page=True)
         investigator.screenshot(path=os.environ["CARTRIAL_SCREENSHOTS"] + "/safety-subject.png", full_page=True)

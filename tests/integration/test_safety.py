@@ -392,3 +392,21 @@ def test_correcting_a_decided_ae_voids_the_dlt_signature_and_asks_for_a_new_deci
     assert api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/dlt").json()["candidates"][0]["decision"] is None
     assert client_for("bdx.investigator").post(page, decide).status_code == 302
     assert DltAssessment.objects.filter(signature__voided_at__isnull=True).count() == 1
+
+
+def test_the_ae_page_shows_times_in_the_centers_time_and_history_in_words(
+    api: Any, subject: Subject, client_for: Any
+) -> None:
+    ae_id = post_ae(api, "bdx.coordinator", subject, sae_body(subject)).json()["id"]
+    page = client_for("bdx.coordinator").get(
+        f"/safety/subjects/{subject.code}/adverse-events/{ae_id}/", HTTP_ACCEPT_LANGUAGE="fr"
+    )
+    body = page.content.decode()
+    # Typed as 10:00 at the center: the correction form shows it back as typed (a round trip keeps it).
+    assert f'name="awareness_at" value="{day(subject, 6)}T10:00"' in body
+    # The initial report is due 24 h later, shown in the center's time with UTC beside.
+    assert f"{(subject.infusion_date + timedelta(days=7)).isoformat()} 10:00" in body
+    # The history says values in words: criteria by their labels, yes rather than True.
+    history = body.split('data-testid="history"')[1]
+    assert "Hospitalisation ou prolongation d" in history and "<td>oui</td>" in history
+    assert "True" not in history and "[&#x27;hospitalisation&#x27;]" not in history

@@ -4,6 +4,7 @@ picker's search. Adapters only: access through the entry point, work in the serv
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -15,7 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cartrial.apps.access import can, reach_subject, require_somewhere
-from cartrial.apps.fields import at_center
+from cartrial.apps.fields import center_wall_clock
+from cartrial.apps.logistics.templatetags.logistics_tags import local_utc
 from cartrial.apps.safety import entries, selectors, services
 from cartrial.apps.safety.models import AdverseEvent, DltAssessment
 from cartrial.apps.text import error_text
@@ -42,6 +44,7 @@ from cartrial.domain.safety.sae_clock import (
     SaeClockState,
 )
 from cartrial.domain.safety.terms import AESI_LABELS, AesiCategory, term_list, term_search
+from cartrial.domain.text import N_
 
 
 def _language() -> str:
@@ -284,8 +287,14 @@ def adverse_event_page(request: HttpRequest, code: str, ae_id: int) -> HttpRespo
             ae = selectors.adverse_event_get(reach.subject, ae_id)
         else:
             return redirect("safety:adverse_event", code=code, ae_id=ae_id)
+    zone = reach.subject.center.time_zone
     history = [
-        {"c": c, "field": c.field, "old": "" if c.old is None else c.old, "new": "" if c.new is None else c.new}
+        {
+            "c": c,
+            "field": _(HISTORY_FIELDS[c.field]) if c.field in HISTORY_FIELDS else c.field,
+            "old": _history_value(c.field, c.old, zone),
+            "new": _history_value(c.field, c.new, zone),
+        }
         for c in selectors.adverse_event_history(ae)
     ]
     context = {
@@ -303,9 +312,52 @@ def adverse_event_page(request: HttpRequest, code: str, ae_id: int) -> HttpRespo
     return render(request, "safety/adverse_event.html", context, status=422 if error else 200)
 
 
+# The fields of an AE's history, by their form labels.
+HISTORY_FIELDS: dict[str, str] = {
+    "term": N_("CTCAE v5.0 term"),
+    "grade": N_("Grade"),
+    "start_date": N_("Start date"),
+    "end_date": N_("End date"),
+    "serious": N_("Serious"),
+    "seriousness_criteria": N_("Seriousness (ICH E2A)"),
+    "awareness_at": N_("Site aware of it at (center time)"),
+    "action": N_("Action taken"),
+    "outcome": N_("Outcome"),
+    "ctcae_version": N_("CTCAE version"),
+    "aesi": N_("Special interest"),
+    "source": N_("from lab"),
+    "relatedness_cart": N_("To the CAR-T product"),
+    "relatedness_ld": N_("To lymphodepletion"),
+    "signature": N_("Sign"),
+}
+
+
+def _history_value(field: str, value: Any, zone: str) -> str:
+    """A value of the AE's history as the reader says it (labels, yes/no, the center's time)."""
+    if value is None or value == "" or value == []:
+        return ""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    labelled: dict[str, Any] = {
+        "action": lambda v: _(ACTION_LABELS[ActionTaken(v)]),
+        "outcome": lambda v: _(OUTCOME_LABELS[Outcome(v)]),
+        "relatedness_cart": lambda v: _(RELATEDNESS_LABELS[Relatedness(v)]),
+        "relatedness_ld": lambda v: _(RELATEDNESS_LABELS[Relatedness(v)]),
+        "aesi": lambda v: _(AESI_LABELS[AesiCategory(v)]),
+        "term": _term_label,
+        "seriousness_criteria": lambda v: ", ".join(_(SERIOUSNESS_LABELS[Seriousness(c)]) for c in v),
+        "awareness_at": lambda v: local_utc(datetime.fromisoformat(v), zone),
+    }
+    try:
+        return str(labelled[field](value)) if field in labelled else str(value)
+    except (KeyError, ValueError, TypeError):
+        return str(value)
+
+
 def _form_values(ae: AdverseEvent) -> dict[str, Any]:
     """The AE's values as its form shows them (dates ISO, awareness in the center's time)."""
-    awareness = at_center(ae.awareness_at, ae.subject.center.time_zone)
+    zone = ae.subject.center.time_zone
+    awareness = center_wall_clock(ae.awareness_at, zone) if ae.awareness_at else None
     return {
         "term": ae.term,
         "grade": ae.grade,
