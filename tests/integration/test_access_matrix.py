@@ -930,6 +930,45 @@ def _api_dlt(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _api_dlt_decide(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = 1
+    if case.visible(subject) and subject.infusion_date is not None:
+        from cartrial.apps.access import reach_subject
+        from cartrial.apps.safety.entries import read_adverse_event
+        from cartrial.apps.safety.services import adverse_event_record
+
+        start = (subject.infusion_date + timedelta(days=2)).isoformat()
+        crs = {**_ae_body(), "term": "cytokine_release_syndrome", "grade": 4, "start_date": start}
+        crs["awareness_at"] = f"{start}T09:00"
+        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+        reach = reach_subject(coordinator, subject.code, Action.RECORD_ADVERSE_EVENT)
+        data = read_adverse_event(crs, subject.center.time_zone, ["life_threatening"])
+        ae_id = reach.run(
+            lambda: adverse_event_record(
+                actor=reach.actor, subject=reach.subject, protocol=active_protocol(), data=data
+            )
+        ).pk
+    from cartrial.apps.safety.models import DltAssessment
+
+    before, since = DltAssessment.objects.count(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/dlt",
+        {"adverse_event": ae_id, "decision": "confirmed", "password": DEMO_PASSWORD},
+        content_type="application/json",
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and _entries_after(since) == []
+    elif case.role in RELATEDNESS_ASSESSORS:
+        assert response.status_code == 200, response.content
+        assert DltAssessment.objects.count() == before + 1
+        assert ae_id in {c["adverse_event"] for c in response.json()["candidates"] if c["decision"] == "confirmed"}
+    else:
+        assert response.status_code == 403 and DltAssessment.objects.count() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.DECIDE_DLT.value)
+    return [response]
+
+
 def _api_ctcae_terms(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/ctcae-terms", {"q": "neutro"})
     if case.role in SAFETY_READERS:
@@ -974,6 +1013,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api POST /subjects/{code}/adverse-events/{id}/sae-reports": _api_sae_report,
     "api POST /subjects/{code}/adverse-events/{id}/relatedness": _api_relatedness,
     "api GET /subjects/{code}/dlt": _api_dlt,
+    "api POST /subjects/{code}/dlt": _api_dlt_decide,
     "api GET /ctcae-terms": _api_ctcae_terms,
 }
 

@@ -12,7 +12,7 @@ from ninja import Router, Schema, Status
 
 from cartrial.apps.access import Reach, reach_subject, require_somewhere
 from cartrial.apps.safety import entries, selectors, services
-from cartrial.apps.safety.models import AdverseEvent
+from cartrial.apps.safety.models import AdverseEvent, DltAssessment
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
@@ -50,6 +50,13 @@ class SaeReportIn(Schema):
 class RelatednessIn(Schema):
     cart: str
     lymphodepletion: str
+    password: str = ""
+
+
+class DltDecisionIn(Schema):
+    adverse_event: int
+    decision: str
+    comment: str = ""
     password: str = ""
 
 
@@ -282,6 +289,31 @@ def dlt_document(reach: Reach, rules: SafetyRules) -> dict[str, Any]:
 def dlt_read(request: HttpRequest, code: str) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.READ_SAFETY, record=False)
     return dlt_document(reach, selectors.safety_rules(protocol_in_force()))
+
+
+@router.post("/{code}/dlt", summary="The investigator confirms or rules out a DLT candidate (signed)")
+def dlt_decide(request: HttpRequest, code: str, payload: DltDecisionIn) -> dict[str, Any]:
+    reach = reach_subject(request.user, code, Action.DECIDE_DLT)
+    protocol = protocol_in_force()
+    rules = selectors.safety_rules(protocol)
+
+    def work() -> DltAssessment:
+        decision = services.DltDecisionInput(
+            decision=DltAssessment.Decision(choice(DltAssessment.Decision, payload.decision, "decision")),
+            comment=payload.comment,
+            password=payload.password,
+        )
+        return services.dlt_decide(
+            actor=reach.actor,
+            user=reach.user,
+            subject=reach.subject,
+            protocol=protocol,
+            ae_id=payload.adverse_event,
+            decision=decision,
+        )
+
+    reach.run(work)
+    return dlt_document(reach, rules)
 
 
 @terms_router.get("/ctcae-terms", summary="Search the CTCAE term list (French or English, any case or accents)")
