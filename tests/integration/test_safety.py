@@ -410,3 +410,11 @@ def test_the_ae_page_shows_times_in_the_centers_time_and_history_in_words(
     history = body.split('data-testid="history"')[1]
     assert "Hospitalisation ou prolongation d" in history and "<td>oui</td>" in history
     assert "True" not in history and "[&#x27;hospitalisation&#x27;]" not in history
+
+
+def test_the_subject_page_links_to_the_adverse_events_for_their_readers_only(subject: Subject, client_for: Any) -> None:
+    link = f'href="/safety/subjects/{subject.code}/"'
+    assert link in client_for("bdx.coordinator").get(f"/subjects/{subject.code}/").content.decode()
+    assert link in client_for("cra.monitor").get(f"/subjects/{subject.code}/").content.decode()
+    pharmacist = client_for("bdx.pharmacist").get(f"/subjects/{subject.code}/")
+    assert pharmacist.status_code == 200 and link not in pharmacist.content.decode()

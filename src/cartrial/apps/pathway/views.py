@@ -199,6 +199,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
         and can(scope, Action.ENTER_SCREENING_DATA, subject),
         "can_read_screening": can(scope, Action.READ_SCREENING, subject),
         "can_read_audit": can(scope, Action.READ_AUDIT, subject),
+        "can_read_safety": can(scope, Action.READ_SAFETY, subject),
         "time_zone": subject.center.time_zone,
     }
     return render(request, "subjects/detail.html", context)
