@@ -70,6 +70,11 @@ STUDY_DASHBOARD_READERS = frozenset(
 # among those who must act (an SAE clock: investigators, coordinators, the center's monitor), and
 # the center's investigators every alert of their center; every role has the notifications page.
 SAE_ALERT_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR})
+# Safety (issue 10): the center's clinical staff record AEs; only the investigator assesses
+# relatedness and decides DLTs; every sponsor role reads, pseudonymously.
+SAFETY_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+SAFETY_WRITERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+RELATEDNESS_ASSESSORS = frozenset({Role.INVESTIGATOR})
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -807,6 +812,232 @@ def _api_time_courses(case: Case) -> list[HttpResponse]:
         assert response.status_code == 200
         assert response.json()["subject"] == subject.code
         assert "sledai2k" in {series["key"] for series in response.json()["series"]}
+
+
+# --- safety (issue 10) ----------------------------------------------------------------------------
+
+
+def _safety_rows() -> tuple[int, int, str]:
+    from cartrial.apps.safety.models import AdverseEvent, SaeReport
+
+    assessed = ",".join(AdverseEvent.objects.order_by("pk").values_list("relatedness_cart", flat=True))
+    return (AdverseEvent.objects.count(), SaeReport.objects.count(), assessed)
+
+
+def _ae_body(serious: bool = True) -> dict[str, Any]:
+    start = (clock.now().date() - timedelta(days=2)).isoformat()
+    return {
+        "term": "febrile_neutropenia",
+        "grade": 3,
+        "start_date": start,
+        "serious": serious,
+        "seriousness_criteria": ["hospitalisation"] if serious else [],
+        "awareness_at": f"{start}T09:00" if serious else None,
+        "action": "hospitalisation",
+        "outcome": "recovering",
+    }
+
+
+def _existing_ae(case: Case, subject: Subject) -> int:
+    """An SAE of the subject recorded by its center's coordinator (any id for an unreachable subject)."""
+    if not case.visible(subject):
+        return 1
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.safety.entries import read_adverse_event
+    from cartrial.apps.safety.services import adverse_event_record
+
+    coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+    reach = reach_subject(coordinator, subject.code, Action.RECORD_ADVERSE_EVENT)
+    data = read_adverse_event(_ae_body(), subject.center.time_zone, ["hospitalisation"])
+    ae = reach.run(
+        lambda: adverse_event_record(actor=reach.actor, subject=reach.subject, protocol=active_protocol(), data=data)
+    )
+    return ae.pk
+
+
+def _expect_read(case: Case, subject: Subject, response: HttpResponse, api: bool) -> None:
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.role in SAFETY_READERS:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        if api:
+            assert response.json()["code"] == "access_denied"
+
+
+def _expect_write(
+    case: Case,
+    subject: Subject,
+    response: HttpResponse,
+    allowed: frozenset[Role],
+    ok: int,
+    before: Any,
+    since: int,
+    what: str,
+) -> None:
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _safety_rows() == before and _entries_after(since) == []
+    elif case.role in allowed:
+        assert response.status_code == ok, response.content
+        assert _safety_rows() != before
+    else:
+        assert response.status_code == 403
+        assert _safety_rows() == before
+        _assert_refusal_recorded(since, case.username, subject, what)
+
+
+def _page_safety(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.page.get(f"/safety/subjects/{subject.code}/")
+    _expect_read(case, subject, response, api=False)
+    if response.status_code == 200:
+        assert 'data-testid="adverse-events"' in response.content.decode()
+    return [response]
+
+
+def _page_ae_new_post(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _safety_rows(), _last_sequence()
+    body = {k: v for k, v in _ae_body(serious=False).items() if v not in (None, [])}
+    response = case.page.post(f"/safety/subjects/{subject.code}/adverse-events/new/", body)
+    _expect_write(case, subject, response, SAFETY_WRITERS, 302, before, since, Action.RECORD_ADVERSE_EVENT.value)
+    return [response]
+
+
+def _page_ae_detail(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = _existing_ae(case, subject)
+    response = case.page.get(f"/safety/subjects/{subject.code}/adverse-events/{ae_id}/")
+    _expect_read(case, subject, response, api=False)
+    return [response]
+
+
+def _api_ae_list(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/adverse-events")
+    _expect_read(case, subject, response, api=True)
+    return [response]
+
+
+def _api_ae_create(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _safety_rows(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/adverse-events", _ae_body(), content_type="application/json"
+    )
+    _expect_write(case, subject, response, SAFETY_WRITERS, 201, before, since, Action.RECORD_ADVERSE_EVENT.value)
+    return [response]
+
+
+def _api_ae_get(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/adverse-events/{_existing_ae(case, subject)}")
+    _expect_read(case, subject, response, api=True)
+    return [response]
+
+
+def _api_ae_put(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = _existing_ae(case, subject)
+    before, since = _safety_rows(), _last_sequence()
+    response = case.api.put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}",
+        {"changes": {"grade": 4}, "reason": "Transcription error"},
+        content_type="application/json",
+    )
+    from cartrial.apps.safety.models import AdverseEvent
+
+    if case.visible(subject) and case.role in SAFETY_WRITERS:
+        assert response.status_code == 200 and AdverseEvent.objects.get(pk=ae_id).grade == 4
+    elif case.visible(subject):
+        assert response.status_code == 403 and AdverseEvent.objects.get(pk=ae_id).grade == 3
+        _assert_refusal_recorded(since, case.username, subject, Action.RECORD_ADVERSE_EVENT.value)
+    else:
+        assert response.status_code == 404 and _safety_rows() == before and _entries_after(since) == []
+    return [response]
+
+
+def _api_sae_report(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = _existing_ae(case, subject)
+    before, since = _safety_rows(), _last_sequence()
+    sent_at = (clock.now() - timedelta(days=1)).isoformat()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}/sae-reports",
+        {"kind": "initial", "sent_at": sent_at},
+        content_type="application/json",
+    )
+    _expect_write(case, subject, response, SAFETY_WRITERS, 201, before, since, Action.RECORD_ADVERSE_EVENT.value)
+    return [response]
+
+
+def _api_relatedness(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = _existing_ae(case, subject)
+    before, since = _safety_rows(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}/relatedness",
+        {"cart": "possible", "lymphodepletion": "unlikely", "password": DEMO_PASSWORD},
+        content_type="application/json",
+    )
+    _expect_write(case, subject, response, RELATEDNESS_ASSESSORS, 200, before, since, Action.ASSESS_RELATEDNESS.value)
+    return [response]
+
+
+def _api_dlt(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/dlt")
+    _expect_read(case, subject, response, api=True)
+    if response.status_code == 200:
+        assert response.json()["window_days"] == [0, 28]
+    return [response]
+
+
+def _api_dlt_decide(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    ae_id = 1
+    if case.visible(subject) and subject.infusion_date is not None:
+        from cartrial.apps.access import reach_subject
+        from cartrial.apps.safety.entries import read_adverse_event
+        from cartrial.apps.safety.services import adverse_event_record
+
+        start = (subject.infusion_date + timedelta(days=2)).isoformat()
+        crs = {**_ae_body(), "term": "cytokine_release_syndrome", "grade": 4, "start_date": start}
+        crs["awareness_at"] = f"{start}T09:00"
+        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+        reach = reach_subject(coordinator, subject.code, Action.RECORD_ADVERSE_EVENT)
+        data = read_adverse_event(crs, subject.center.time_zone, ["life_threatening"])
+        ae_id = reach.run(
+            lambda: adverse_event_record(
+                actor=reach.actor, subject=reach.subject, protocol=active_protocol(), data=data
+            )
+        ).pk
+    from cartrial.apps.safety.models import DltAssessment
+
+    before, since = DltAssessment.objects.count(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/dlt",
+        {"adverse_event": ae_id, "decision": "confirmed", "password": DEMO_PASSWORD},
+        content_type="application/json",
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and _entries_after(since) == []
+    elif case.role in RELATEDNESS_ASSESSORS:
+        assert response.status_code == 200, response.content
+        assert DltAssessment.objects.count() == before + 1
+        assert ae_id in {c["adverse_event"] for c in response.json()["candidates"] if c["decision"] == "confirmed"}
+    else:
+        assert response.status_code == 403 and DltAssessment.objects.count() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.DECIDE_DLT.value)
+    return [response]
+
+
+def _api_ctcae_terms(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/ctcae-terms", {"q": "neutro"})
+    if case.role in SAFETY_READERS:
+        assert response.status_code == 200 and "febrile_neutropenia" in {t["code"] for t in response.json()["terms"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
@@ -912,6 +1143,18 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page POST /alerts/ (acknowledge)": _page_alert_acknowledge,
     "api GET /alerts": _api_alerts,
     "api POST /alerts/{id}/acknowledge": _api_alert_acknowledge,
+    "page GET /safety/subjects/{code}/": _page_safety,
+    "page POST /safety/subjects/{code}/adverse-events/new/": _page_ae_new_post,
+    "page GET /safety/subjects/{code}/adverse-events/{id}/": _page_ae_detail,
+    "api GET /subjects/{code}/adverse-events": _api_ae_list,
+    "api POST /subjects/{code}/adverse-events": _api_ae_create,
+    "api GET /subjects/{code}/adverse-events/{id}": _api_ae_get,
+    "api PUT /subjects/{code}/adverse-events/{id}": _api_ae_put,
+    "api POST /subjects/{code}/adverse-events/{id}/sae-reports": _api_sae_report,
+    "api POST /subjects/{code}/adverse-events/{id}/relatedness": _api_relatedness,
+    "api GET /subjects/{code}/dlt": _api_dlt,
+    "api POST /subjects/{code}/dlt": _api_dlt_decide,
+    "api GET /ctcae-terms": _api_ctcae_terms,
 }
 
 
@@ -970,6 +1213,10 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.ENTER_FORM_DATA) == CASEBOOK_WRITERS
     assert roles_for(Action.RAISE_QUERY) == QUERY_RAISERS
     assert roles_for(Action.READ_STUDY_DASHBOARD) == STUDY_DASHBOARD_READERS
+    assert roles_for(Action.READ_SAFETY) == SAFETY_READERS
+    assert roles_for(Action.RECORD_ADVERSE_EVENT) == SAFETY_WRITERS
+    assert roles_for(Action.ASSESS_RELATEDNESS) == RELATEDNESS_ASSESSORS
+    assert roles_for(Action.DECIDE_DLT) == RELATEDNESS_ASSESSORS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

@@ -68,6 +68,9 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     # The casebook signature is named by the e-signature it links (audited as `signature`).
     "casebook.casebooksignature": lambda row: ("signature", str(row.signature_id)),
     "alerts.alert": lambda row: ("alert", str(row.pk)),
+    "safety.adverseevent": lambda row: ("adverse_event", str(row.pk)),
+    "safety.saereport": lambda row: ("sae_report", str(row.pk)),
+    "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
 # and set-up data no step changes (a step changing one fails below).

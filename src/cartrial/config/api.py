@@ -129,6 +129,8 @@ def _register_routers() -> None:
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
+    from cartrial.apps.safety.api import router as safety_router
+    from cartrial.apps.safety.api import terms_router
 
     api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
@@ -141,6 +143,8 @@ def _register_routers() -> None:
     api.add_router("/dashboards", dashboards_router)
     api.add_router("/subjects", dashboards_subjects_router)
     api.add_router("/alerts", alerts_router)
+    api.add_router("/subjects", safety_router)
+    api.add_router("", terms_router)
 
 
 _register_routers()

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "cartrial.apps.casebook",
     "cartrial.apps.pathway",
     "cartrial.apps.dashboards",
+    "cartrial.apps.safety",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ urlpatterns = [
     path("casebook/", include("cartrial.apps.casebook.urls")),
     path("dashboards/", include("cartrial.apps.dashboards.urls")),
     path("alerts/", include("cartrial.apps.alerts.urls")),
+    path("safety/", include("cartrial.apps.safety.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

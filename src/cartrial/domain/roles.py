@@ -88,6 +88,11 @@ class Action(StrEnum):
     # Alerts (issue 10): the notifications page, and acknowledging an alert one must act on.
     READ_ALERTS = "read_alerts"
     ACKNOWLEDGE_ALERT = "acknowledge_alert"
+    # Safety (issue 10): adverse events, SAE reports, relatedness, DLT decisions.
+    READ_SAFETY = "read_safety"
+    RECORD_ADVERSE_EVENT = "record_adverse_event"
+    ASSESS_RELATEDNESS = "assess_relatedness"
+    DECIDE_DLT = "decide_dlt"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -192,6 +197,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # (`domain.alerts.may_acknowledge` decides per alert).
     Action.READ_ALERTS: frozenset(Role),
     Action.ACKNOWLEDGE_ALERT: _CLINICAL | {Role.MONITOR},
+    # Safety: the center's clinical staff record AEs and SAE reports; only the investigator judges
+    # causality and decides (and signs) a DLT; the sponsor's roles read pseudonymously.
+    Action.READ_SAFETY: _CLINICAL | SPONSOR_ROLES,
+    Action.RECORD_ADVERSE_EVENT: _CLINICAL,
+    Action.ASSESS_RELATEDNESS: frozenset({Role.INVESTIGATOR}),
+    Action.DECIDE_DLT: frozenset({Role.INVESTIGATOR}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -236,6 +247,10 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_STUDY_DASHBOARD: N_("Read the study dashboard"),
     Action.READ_ALERTS: N_("Read alerts"),
     Action.ACKNOWLEDGE_ALERT: N_("Acknowledge an alert"),
+    Action.READ_SAFETY: N_("Read adverse events and DLTs"),
+    Action.RECORD_ADVERSE_EVENT: N_("Record adverse events and SAE reports"),
+    Action.ASSESS_RELATEDNESS: N_("Assess the relatedness of an adverse event"),
+    Action.DECIDE_DLT: N_("Confirm or rule out a dose-limiting toxicity"),
 }
 
 

@@ -25,6 +25,7 @@ from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, va
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
 from cartrial.domain.pathway import PathwayRules
+from cartrial.domain.safety.rules import SafetyRules, safety_rules_parse
 from cartrial.domain.visits import UNSCHEDULED_PREFIX, Anchor, VisitDefinition, VisitPhase
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
@@ -89,6 +90,8 @@ class Protocol:
     raw: Mapping[str, Any]
     # The eCRF forms by code, in file order (docs/ecrf.md); visits name them by code.
     forms: Mapping[str, FormDef] = field(default_factory=dict)
+    # Adverse events, SAE clock, DLT rules (`safety:`); None for a protocol without the section.
+    safety: SafetyRules | None = None
 
     def current_consent_versions(self) -> dict[str, str]:
         """The consent version subjects must have signed, per language."""
@@ -287,6 +290,12 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
                 raise ProtocolError(
                     path, f"visits.{index}.forms.{position}", f"unknown form '{form_code}' (not in the forms section)"
                 )
+    safety = None
+    if "safety" in data:
+        try:
+            safety = safety_rules_parse(data["safety"])
+        except InvalidInput as error:
+            raise ProtocolError(path, error.item or "safety", str(error)) from None
     study = data["study"]
     return Protocol(
         path=str(path),
@@ -327,6 +336,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         criteria=criteria,
         raw=data,
         forms=forms,
+        safety=safety,
     )
 
 

@@ -55,3 +55,7 @@ class AuditEvent(StrEnum):
     QUERY_UPDATED = "casebook.query_updated"
     ALERT_RAISED = "alert.raised"
     ALERT_ACKNOWLEDGED = "alert.acknowledged"
+    ADVERSE_EVENT_RECORDED = "safety.adverse_event_recorded"
+    RELATEDNESS_ASSESSED = "safety.relatedness_assessed"
+    SAE_REPORT_RECORDED = "safety.sae_report_recorded"
+    DLT_DECIDED = "safety.dlt_decided"

@@ -200,6 +200,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
         "can_read_screening": can(scope, Action.READ_SCREENING, subject),
         "can_read_audit": can(scope, Action.READ_AUDIT, subject),
         "can_read_casebook": can(scope, Action.READ_CASEBOOK, subject),
+        "can_read_safety": can(scope, Action.READ_SAFETY, subject),
         "time_zone": subject.center.time_zone,
     }
     return render(request, "subjects/detail.html", context)

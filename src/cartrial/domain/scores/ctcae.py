@@ -139,3 +139,60 @@ def grade_lab_value(*, term: CtcaeLabTerm, value: float, unit: str, lln: float) 
 
 def _band(msgid: str, **bounds: object) -> Message:
     return Message(msgid, bounds)
+
+
+class CtcaeIncreaseTerm(StrEnum):
+    """CTCAE terms graded from a chemistry value as a multiple of the lab's upper limit of normal."""
+
+    ALT_INCREASED = "alanine_aminotransferase_increased"
+    AST_INCREASED = "aspartate_aminotransferase_increased"
+    BILIRUBIN_INCREASED = "blood_bilirubin_increased"
+
+
+# Upper bounds of grades 1, 2 and 3 as multiples of the ULN, for a baseline within normal limits
+# (CTCAE v5.0, Investigations): ALT/AST ">ULN-3.0 x ULN", ">3.0-5.0", ">5.0-20.0", ">20.0";
+# blood bilirubin ">ULN-1.5 x ULN", ">1.5-3.0", ">3.0-10.0", ">10.0". The bands' upper limits are
+# inclusive ("> 3.0-5.0" holds 5.0). CTCAE grades an abnormal baseline against the baseline value
+# instead; that variant is left to the investigator (docs/safety.md).
+_ULN_MULTIPLES: MappingProxyType[CtcaeIncreaseTerm, tuple[float, float, float]] = MappingProxyType(
+    {
+        CtcaeIncreaseTerm.ALT_INCREASED: (3.0, 5.0, 20.0),
+        CtcaeIncreaseTerm.AST_INCREASED: (3.0, 5.0, 20.0),
+        CtcaeIncreaseTerm.BILIRUBIN_INCREASED: (1.5, 3.0, 10.0),
+    }
+)
+
+
+@dataclass(frozen=True)
+class CtcaeIncreaseGrade:
+    """A CTCAE grade from a value above the ULN, with the band it fell in."""
+
+    grade: int
+    term: CtcaeIncreaseTerm
+    band: Message
+    version: str = CTCAE_VERSION
+
+
+def grade_lab_increase(*, term: CtcaeIncreaseTerm, value: float, uln: float) -> CtcaeIncreaseGrade:
+    """Grade an increased chemistry value against the lab's ULN (same unit), baseline normal."""
+    term = CtcaeIncreaseTerm(term)
+    errors: list[FieldError] = [
+        (field, Message("must be a finite number ≥ 0, got {value}", {"value": number}))
+        for field, number in (("value", value), ("uln", uln))
+        if not (math.isfinite(number) and number >= 0)
+    ]
+    if not errors and uln == 0:
+        errors.append(("uln", Message("the upper limit of normal must be > 0")))
+    if errors:
+        raise CalculatorInputError(errors)
+    ratio = value / uln
+    g1, g2, g3 = _ULN_MULTIPLES[term]
+    if ratio <= 1:
+        return CtcaeIncreaseGrade(grade=0, term=term, band=_band(N_("value ≤ ULN")))
+    if ratio > g3:
+        return CtcaeIncreaseGrade(grade=4, term=term, band=_band(N_("value > {high} × ULN"), high=g3))
+    if ratio > g2:
+        return CtcaeIncreaseGrade(grade=3, term=term, band=_band(N_("{low} < value ≤ {high} × ULN"), low=g2, high=g3))
+    if ratio > g1:
+        return CtcaeIncreaseGrade(grade=2, term=term, band=_band(N_("{low} < value ≤ {high} × ULN"), low=g1, high=g2))
+    return CtcaeIncreaseGrade(grade=1, term=term, band=_band(N_("ULN < value ≤ {high} × ULN"), high=g1))

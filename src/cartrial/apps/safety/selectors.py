@@ -1,0 +1,227 @@
+"""Reads of the safety app: a subject's AEs, their SAE clocks, the lab grades to propose, the DLT
+panel, an AE's history, and the open SAE clocks of a user's scope (for alerts and dashboards).
+Callers reach the subject through the access entry point first; scope-wide reads take the scope."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from cartrial.apps.access import Scope, centers_for, subject_filter
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.casebook.models import FormRecord, VisitRecord
+from cartrial.apps.safety.models import AdverseEvent, DltAssessment, SaeReport
+from cartrial.apps.subjects.models import Consent, Subject
+from cartrial.domain.errors import NotFound, Refused
+from cartrial.domain.roles import Action
+from cartrial.domain.safety.adverse_events import Outcome, Relatedness
+from cartrial.domain.safety.dlt import AeForDlt, DltCandidate, dlt_candidates
+from cartrial.domain.safety.lab_grades import DECREASED_ITEMS, INCREASED_ITEMS, LabProposal, LabValue, lab_proposals
+from cartrial.domain.safety.rules import SafetyRules
+from cartrial.domain.safety.sae_clock import ReportKind, SaeClockState, SentReport, sae_clock_state
+from cartrial.protocols import Protocol
+
+# The eCRF forms whose lab items are graded (docs/safety.md).
+GRADED_FORMS = ("haematology", "chemistry")
+
+
+def safety_rules(protocol: Protocol) -> SafetyRules:
+    """The protocol's safety section; a protocol without one refuses safety actions."""
+    if protocol.safety is None:
+        raise Refused("The protocol in force has no safety section.", code="safety_not_defined")
+    return protocol.safety
+
+
+def consent_date(subject: Subject) -> date | None:
+    """The day the subject first signed a consent: AEs are recorded from then on."""
+    return Consent.objects.filter(subject=subject).order_by("signed_on").values_list("signed_on", flat=True).first()
+
+
+def adverse_events_of(subject: Subject) -> QuerySet[AdverseEvent]:
+    """The subject's AEs, by start date, with their SAE reports and DLT decision."""
+    return (
+        AdverseEvent.objects.filter(subject=subject)
+        .prefetch_related(
+            Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk")),
+            Prefetch(
+                "dlt_assessments",
+                queryset=DltAssessment.objects.filter(signature__voided_at__isnull=True).select_related("signature"),
+            ),
+        )
+        .order_by("start_date", "pk")
+    )
+
+
+def adverse_event_get(subject: Subject, ae_id: int | str) -> AdverseEvent:
+    """One AE of the subject (404 when it is not one of theirs)."""
+    try:
+        key = int(ae_id)
+    except (TypeError, ValueError):
+        key = -1
+    ae = adverse_events_of(subject).filter(pk=key).first()
+    if ae is None:
+        raise NotFound("No adverse event {id} for this subject.", code="not_found", id=ae_id)
+    return ae
+
+
+def sent_reports(ae: AdverseEvent) -> list[SentReport]:
+    return [SentReport(ReportKind(r.kind), r.sent_at) for r in ae.sae_reports.all()]
+
+
+def sae_clock(ae: AdverseEvent, rules: SafetyRules, now: datetime) -> SaeClockState | None:
+    """The reporting clock of a serious AE at `now` (None for a non-serious one)."""
+    if not ae.serious or ae.awareness_at is None:
+        return None
+    return sae_clock_state(
+        awareness_at=ae.awareness_at,
+        sent=sent_reports(ae),
+        outcome_final=Outcome(ae.outcome).final,
+        rules=rules.sae_clock,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class OpenSaeClock:
+    """A serious AE whose reporting clock is still open, for alerts and dashboards."""
+
+    adverse_event: AdverseEvent
+    subject_code: str
+    center_code: str
+    state: SaeClockState
+
+
+def open_sae_clocks(
+    scope: Scope, rules: SafetyRules, now: datetime, *, center_code: str | None = None
+) -> list[OpenSaeClock]:
+    """The open SAE clocks of the subjects the scope may read safety data of, next due first."""
+    centers = centers_for(scope, Action.READ_SAFETY)
+    queryset = (
+        AdverseEvent.objects.filter(serious=True, subject__in=Subject.objects.filter(subject_filter(scope)))
+        .filter(subject__center_id__in=centers)
+        .select_related("subject__center")
+        .prefetch_related(Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk")))
+    )
+    if center_code:
+        queryset = queryset.filter(subject__center__code=center_code)
+    clocks = []
+    for ae in queryset:
+        state = sae_clock(ae, rules, now)
+        if state is not None and not state.closed:
+            clocks.append(OpenSaeClock(ae, ae.subject.code, ae.subject.center.code, state))
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    return sorted(clocks, key=lambda c: (c.state.next_due.due_at if c.state.next_due else far, c.adverse_event.pk))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def lab_values(subject: Subject, protocol: Protocol) -> list[LabValue]:
+    """The graded lab items of the subject's saved haematology and chemistry forms, dated by their visit."""
+    done_on = dict(
+        VisitRecord.objects.filter(subject=subject, done_on__isnull=False).values_list("visit_code", "done_on")
+    )
+    values = []
+    graded = set(DECREASED_ITEMS) | set(INCREASED_ITEMS)
+    for record in FormRecord.objects.filter(subject=subject, form_code__in=GRADED_FORMS).order_by("pk"):
+        day = done_on.get(record.visit_code)
+        if day is None:
+            continue
+        form = protocol.forms.get(record.form_code)
+        units = {i.name: i.unit for i in form.items} if form else {}
+        for item, raw in (record.values_json or {}).items():
+            if item not in graded:
+                continue
+            lab = raw if isinstance(raw, dict) else {"value": raw}
+            value = _number(lab.get("value"))
+            if value is None:
+                continue
+            values.append(
+                LabValue(
+                    record_id=record.pk,
+                    item=item,
+                    visit_code=record.visit_code,
+                    sampled_on=day,
+                    value=value,
+                    unit=str(lab.get("unit") or units.get(item) or ""),
+                    lower_limit=_number(lab.get("lower_limit")),
+                    upper_limit=_number(lab.get("upper_limit")),
+                )
+            )
+    return values
+
+
+def lab_sources_taken(subject: Subject) -> set[tuple[int, str]]:
+    """The lab values already recorded as AEs."""
+    rows = AdverseEvent.objects.filter(subject=subject, source_form_record__isnull=False).values_list(
+        "source_form_record_id", "source_item"
+    )
+    return {(int(record_id), item) for record_id, item in rows if record_id is not None}
+
+
+def lab_grade_proposals(subject: Subject, protocol: Protocol) -> list[LabProposal]:
+    """Grades ≥ 1 of the subject's lab values not yet recorded as an AE."""
+    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject))
+
+
+def ae_for_dlt(ae: AdverseEvent) -> AeForDlt:
+    return AeForDlt(
+        ae_id=ae.pk,
+        term=ae.term,
+        grade=ae.grade,
+        start_date=ae.start_date,
+        end_date=ae.end_date,
+        relatedness_cart=Relatedness(ae.relatedness_cart) if ae.relatedness_cart else None,
+    )
+
+
+@dataclass(frozen=True)
+class DltRow:
+    """A DLT candidate with the investigator's decision in force, if taken."""
+
+    adverse_event: AdverseEvent
+    candidate: DltCandidate
+    assessment: DltAssessment | None
+
+
+def dlt_panel(subject: Subject, rules: SafetyRules, events: Iterable[AdverseEvent] | None = None) -> list[DltRow]:
+    """The DLT candidates of the window from the recorded AEs, with their decisions."""
+    aes = {ae.pk: ae for ae in (events if events is not None else adverse_events_of(subject))}
+    candidates = dlt_candidates(rules.dlt, [ae_for_dlt(ae) for ae in aes.values()], subject.infusion_date)
+    rows = []
+    for candidate in candidates:
+        ae = aes[candidate.ae_id]
+        decided = list(ae.dlt_assessments.all())
+        rows.append(DltRow(ae, candidate, decided[0] if decided else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class AeChange:
+    field: str
+    old: Any
+    new: Any
+    user: str
+    at: datetime
+    reason: str
+    event: str
+
+
+def adverse_event_history(ae: AdverseEvent) -> list[AeChange]:
+    """Every change of the AE, oldest first: recording, corrections (with their reason), relatedness."""
+    entries = AuditEntry.objects.filter(entity="adverse_event", entity_id=str(ae.pk)).order_by("sequence")
+    return [
+        AeChange(c["field"], c["old"], c["new"], e.actor_username, e.occurred_at, e.reason, e.event)
+        for e in entries
+        for c in json.loads(e.changes_json)
+    ]

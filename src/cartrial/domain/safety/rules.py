@@ -1,0 +1,29 @@
+"""The protocol's safety section as one value: CTCAE version, SAE reporting clock, DLT rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cartrial.domain.safety.dlt import DltRules, dlt_rules_parse
+from cartrial.domain.safety.sae_clock import SaeClockRules
+
+
+@dataclass(frozen=True)
+class SafetyRules:
+    ctcae_version: str
+    sae_clock: SaeClockRules
+    dlt: DltRules
+
+
+def safety_rules_parse(data: Mapping[str, Any]) -> SafetyRules:
+    """The `safety:` section (its shape checked by the schema) as rules."""
+    return SafetyRules(
+        ctcae_version=str(data["ctcae_version"]),
+        sae_clock=SaeClockRules(
+            initial_report_hours=int(data["sae_initial_report_hours"]),
+            follow_up_interval_days=int(data["sae_follow_up_interval_days"]),
+        ),
+        dlt=dlt_rules_parse(data["dlt"]),
+    )
