@@ -812,6 +812,9 @@ def _api_time_courses(case: Case) -> list[HttpResponse]:
         assert response.status_code == 200
         assert response.json()["subject"] == subject.code
         assert "sledai2k" in {series["key"] for series in response.json()["series"]}
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
 
 
 # --- safety (issue 10) ----------------------------------------------------------------------------
