@@ -126,6 +126,7 @@ def _register_routers() -> None:
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
+    from cartrial.apps.toxicity.api import router as toxicity_router
 
     api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
@@ -135,6 +136,7 @@ def _register_routers() -> None:
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
     api.add_router("/forms", forms_router)
+    api.add_router("/subjects", toxicity_router)
 
 
 _register_routers()

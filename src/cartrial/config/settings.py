@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "cartrial.apps.biology",
     "cartrial.apps.casebook",
     "cartrial.apps.pathway",
+    "cartrial.apps.toxicity",
 ]
 
 MIDDLEWARE = [

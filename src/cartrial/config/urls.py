@@ -12,6 +12,7 @@ urlpatterns = [
     path("logistics/", include("cartrial.apps.logistics.urls")),
     path("biology/", include("cartrial.apps.biology.urls")),
     path("casebook/", include("cartrial.apps.casebook.urls")),
+    path("toxicity/", include("cartrial.apps.toxicity.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

@@ -83,6 +83,10 @@ class Action(StrEnum):
     VERIFY_SOURCE = "verify_source"
     LOCK_DATA = "lock_data"
     SIGN_CASEBOOK = "sign_casebook"
+    # CRS and ICANS daily assessments, episodes and ICAHT after the infusion (issue 10).
+    READ_TOXICITY = "read_toxicity"
+    RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
+    CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -177,6 +181,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.VERIFY_SOURCE: frozenset({Role.MONITOR}),
     Action.LOCK_DATA: frozenset({Role.DATA_MANAGER}),
     Action.SIGN_CASEBOOK: frozenset({Role.INVESTIGATOR}),
+    # CRS/ICANS assessments are clinical data recorded at the bedside by the center's investigators
+    # and coordinators; the sponsor's roles read them pseudonymously (safety is the primary endpoint);
+    # not the lab, the apheresis unit or the pharmacy.
+    Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
+    Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
+    Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -218,6 +228,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VERIFY_SOURCE: N_("Verify data against the source (SDV)"),
     Action.LOCK_DATA: N_("Lock or unlock forms"),
     Action.SIGN_CASEBOOK: N_("Sign the casebook"),
+    Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
+    Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
+    Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
 }
 
 

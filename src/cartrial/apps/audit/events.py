@@ -53,3 +53,4 @@ class AuditEvent(StrEnum):
     FORM_SIGNED = "casebook.form_signed"
     QUERY_RAISED = "casebook.query_raised"
     QUERY_UPDATED = "casebook.query_updated"
+    TOXICITY_ASSESSMENT_RECORDED = "toxicity.assessment_recorded"

@@ -199,6 +199,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
         and can(scope, Action.ENTER_SCREENING_DATA, subject),
         "can_read_screening": can(scope, Action.READ_SCREENING, subject),
         "can_read_audit": can(scope, Action.READ_AUDIT, subject),
+        "can_read_toxicity": subject.infusion_date is not None and can(scope, Action.READ_TOXICITY, subject),
         "time_zone": subject.center.time_zone,
     }
     return render(request, "subjects/detail.html", context)

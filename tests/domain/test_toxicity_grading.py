@@ -9,6 +9,7 @@ import pytest
 
 from cartrial.domain import toxicity
 from cartrial.domain.errors import InvalidInput
+from cartrial.domain.quantities import BODY_TEMPERATURE_C
 from cartrial.domain.toxicity import (
     AncSample,
     DailyGrade,
@@ -89,7 +90,7 @@ def test_bad_inputs_are_refused_naming_the_item(changes: dict[str, Any], item: s
 
 def test_the_temperature_range_is_the_vital_signs_one() -> None:
     item = active_protocol().forms["vital_signs"].item("temperature_c")
-    assert (item.minimum, item.maximum) == toxicity.BODY_TEMPERATURE_C.bounds()
+    assert (item.minimum, item.maximum) == BODY_TEMPERATURE_C.bounds()
 
 
 def test_an_assessment_before_d0_or_without_an_infusion_is_refused() -> None:
