@@ -107,7 +107,7 @@ def _date(raw: str) -> date:
 
 @router.get("/{code}/toxicity/assessments", summary="A subject's daily CRS/ICANS assessments, D0 onwards")
 def assessments_list(request: HttpRequest, code: str) -> dict[str, Any]:
-    subject = reach_subject(request.user, code, Action.READ_TOXICITY).subject
+    subject = reach_subject(request.user, code, Action.READ_TOXICITY, record=False).subject
     return {
         "subject": subject.code,
         "infusion_date": subject.infusion_date.isoformat() if subject.infusion_date else None,
@@ -155,7 +155,7 @@ def assessment_correct(request: HttpRequest, code: str, day: int, payload: Asses
 
 @router.get("/{code}/toxicity/episodes", summary="CRS and ICANS episodes, the days still due, and ICAHT")
 def episodes(request: HttpRequest, code: str) -> dict[str, Any]:
-    reach = reach_subject(request.user, code, Action.READ_TOXICITY)
+    reach = reach_subject(request.user, code, Action.READ_TOXICITY, record=False)
     toxicity = selectors.subject_toxicity(reach.subject, protocol_in_force(), reach.actor.now)
     documents = [episode_document(e) for e in toxicity.episodes]
     return {

@@ -217,5 +217,6 @@ def assessment_page(request: HttpRequest, code: str, day: int) -> HttpResponse:
         "reason_error": error_item == "reason",
         "error": error,
         "can_correct": can(reader.scope, Action.CORRECT_TOXICITY_ASSESSMENT, reader.subject),
+        "time_zone": reader.subject.center.time_zone,
     }
     return render(request, "toxicity/assessment.html", context, status=422 if error else 200)
