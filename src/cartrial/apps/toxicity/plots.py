@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from cartrial.apps.toxicity.models import ToxicityAssessment
 
@@ -21,12 +21,17 @@ CELL_PX = 14
 LABEL_PX = 52
 
 
+def _day_label(day: int) -> str:
+    return pgettext("day since infusion", "D%(day)s") % {"day": day}
+
+
 def grade_strip(assessments: Sequence[ToxicityAssessment], *, last_day: int, missing: Sequence[int]) -> SafeString:
     """The strip as inline SVG, with a title per square (day and grade) for screen readers."""
     by_day = {a.day: a for a in assessments}
     days = range(0, max(last_day, 0) + 1)
-    width = LABEL_PX + CELL_PX * len(days)
-    rows = (("CRS", "crs_grade", 0), ("ICANS", "icans_grade", 1))
+    # Room after the last square for the last day's tick label.
+    width = LABEL_PX + CELL_PX * len(days) + 24
+    rows = ((gettext("CRS"), "crs_grade", 0), (gettext("ICANS"), "icans_grade", 1))
     cells = []
     for name, attribute, row in rows:
         y = 14 + row * (CELL_PX + 4)
@@ -65,8 +70,8 @@ def grade_strip(assessments: Sequence[ToxicityAssessment], *, last_day: int, mis
                 )
     ticks = format_html_join(
         "",
-        '<text x="{}" y="10" font-size="9">D{}</text>',
-        ((LABEL_PX + day * CELL_PX, day) for day in days if day % 7 == 0),
+        '<text x="{}" y="10" font-size="9">{}</text>',
+        ((LABEL_PX + day * CELL_PX, _day_label(day)) for day in days if day % 7 == 0),
     )
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" aria-label="{}" '
