@@ -157,6 +157,12 @@ def test_bad_values_are_refused_at_their_item(world: Any, subject: Subject, chan
     assert not ToxicityAssessment.objects.exists()
 
 
+def test_an_unknown_key_is_refused_not_ignored(world: Any, subject: Subject) -> None:
+    response = _post(_api(world, "bdx.coordinator"), subject, 1, CALM | {"ferritin": 900})
+    assert response.status_code == 422 and response.json()["fields"][0]["field"] == "ferritin"
+    assert not ToxicityAssessment.objects.exists()
+
+
 def test_other_centers_and_other_roles(world: Any, subject: Subject) -> None:
     assert _post(_api(world, "lil.coordinator"), subject, 1, FEVER).status_code == 404
     assert _api(world, "lil.coordinator").get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").status_code == 404
