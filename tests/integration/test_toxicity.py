@@ -127,6 +127,15 @@ def test_an_assessment_before_d0_is_refused_and_stores_nothing(world: Any, subje
     assert refusal is not None and refusal.event == "action.refused" and "assessment_before_d0" in refusal.changes_json
 
 
+def test_no_day_is_due_once_the_subject_left_the_study(world: Any, subject: Subject) -> None:
+    api = _api(world, "bdx.investigator")
+    assert _post(api, subject, 1, FEVER).status_code == 201
+    assert api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").json()["days_missing"][:2] == [0, 2]
+    Subject.objects.filter(pk=subject.pk).update(state=State.DECEASED.value)
+    after = api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").json()
+    assert after["days_missing"] == [] and after["crs"][0]["ongoing"] is True
+
+
 def test_a_subject_not_infused_is_refused(world: Any) -> None:
     included = world.new_subject("BDX", State.INCLUDED)
     response = _api(world, "bdx.coordinator").post(

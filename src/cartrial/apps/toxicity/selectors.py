@@ -21,6 +21,7 @@ from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.toxicity.models import ToxicityAssessment
 from cartrial.apps.toxicity.services import ENTITY
+from cartrial.domain.pathway import State, is_final
 from cartrial.domain.roles import Action
 from cartrial.domain.toxicity import (
     AncSample,
@@ -145,6 +146,9 @@ def subject_toxicity(subject: Subject, protocol: Protocol, now: datetime) -> Sub
         today_day=today_day if today_day is not None else -1,
         assessment_days=protocol.pathway_rules.toxicity_assessment_days,
     )
+    if is_final(State(subject.state)):
+        # Withdrawn, lost to follow-up, deceased or completed: no one can assess the patient any more.
+        due = DaysDue(due.required, ())
     samples = anc_samples(subject)
     return SubjectToxicity(assessments, episodes, due, today_day, samples, icaht_from_samples(samples))
 
