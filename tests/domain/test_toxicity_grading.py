@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import event, find, given, settings
+from hypothesis import strategies as st
 
 from cartrial.domain import toxicity
 from cartrial.domain.errors import InvalidInput
@@ -203,3 +205,44 @@ def test_two_counts_on_one_day_keep_the_lower() -> None:
 
 def test_the_protocol_declares_the_daily_window() -> None:
     assert active_protocol().pathway_rules.toxicity_assessment_days == 14
+
+
+# --- a property of the episodes over any series ---------------------------------------------------
+
+# Days 0–20, each assessed or not, graded 0–4: a subject's series as recorded.
+daily_series = st.dictionaries(st.integers(0, 20), st.integers(0, 4), max_size=21)
+
+
+def _shape(grades: dict[int, int]) -> str:
+    episodes = episodes_from(CRS, _series(grades))
+    if len(episodes) >= 2 and episodes[-1].ongoing:
+        return "several, the last ongoing"
+    return "several" if len(episodes) >= 2 else f"{len(episodes)}"
+
+
+def test_the_series_generator_reaches_several_episodes_and_an_ongoing_one() -> None:
+    for shape in ("0", "1", "several", "several, the last ongoing"):
+        found = find(
+            daily_series,
+            lambda g, shape=shape: _shape(g) == shape,
+            settings=settings(database=None, max_examples=5000, derandomize=True),
+        )
+        assert _shape(found) == shape
+
+
+@settings(max_examples=300, deadline=None)
+@given(daily_series)
+def test_every_positive_day_is_in_exactly_one_episode_and_only_the_last_may_be_ongoing(grades: dict[int, int]) -> None:
+    event(_shape(grades))
+    episodes = episodes_from(CRS, _series(grades))
+    positive = sorted(day for day, grade in grades.items() if grade >= 1)
+    covering = [[e for e in episodes if e.onset_day <= day <= e.last_day] for day in positive]
+    assert all(len(c) == 1 for c in covering)
+    for episode in episodes:
+        inside = [grade for day, grade in grades.items() if episode.onset_day <= day <= episode.last_day]
+        assert episode.max_grade == max(inside) and grades[episode.onset_day] >= 1 and grades[episode.last_day] >= 1
+        if episode.resolved_day is not None:
+            assert grades[episode.resolved_day] == 0 and episode.resolved_day > episode.last_day
+    assert all(not e.ongoing for e in episodes[:-1])
+    last_assessed = max(grades, default=None)
+    assert bool(episodes and episodes[-1].ongoing) == (last_assessed is not None and grades[last_assessed] >= 1)
