@@ -1113,6 +1113,131 @@ def _api_alert_acknowledge(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- CRS/ICANS assessments and episodes (issue 10) -------------------------------------------------
+
+# The center's investigators and coordinators record and correct; the sponsor's roles read,
+# pseudonymously; not the lab, the apheresis unit or the pharmacy.
+TOXICITY_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+TOXICITY_WRITERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+CALM_DAY = {
+    "temperature_c": 37.0,
+    "hypotension": "none",
+    "hypoxia": "none",
+    "ice_score": 10,
+    "consciousness": "normal",
+    "seizure": "none",
+    "motor_weakness": "none",
+    "cerebral_edema": "none",
+}
+
+
+def _toxicity_rows() -> int:
+    from cartrial.apps.toxicity.models import ToxicityAssessment
+
+    return ToxicityAssessment.objects.count()
+
+
+def _day_one(subject: Subject) -> str:
+    """D1 of an infused subject; any past date for another (refused before the date matters)."""
+    if subject.infusion_date is None:
+        return (clock.now().date() - timedelta(days=30)).isoformat()
+    return (subject.infusion_date + timedelta(days=1)).isoformat()
+
+
+def _toxicity_read(case: Case, responses: list[HttpResponse], marker: str) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    for response in responses:
+        if not case.visible(subject):
+            assert response.status_code == 404
+        elif case.role in TOXICITY_READERS:
+            assert response.status_code == 200
+            assert marker in response.content.decode()
+        else:
+            assert response.status_code == 403
+    return responses
+
+
+def _page_toxicity(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    return _toxicity_read(case, [case.page.get(f"/toxicity/subjects/{subject.code}/")], 'data-testid="toxicity-days"')
+
+
+def _toxicity_write(case: Case, response: HttpResponse, before: int, since: int, ok: int, what: str) -> None:
+    subject = _casebook_subject(case)
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _toxicity_rows() == before and _entries_after(since) == []
+    elif case.role in TOXICITY_WRITERS:
+        assert response.status_code == ok
+    else:
+        assert response.status_code == 403
+        assert _toxicity_rows() == before
+        _assert_refusal_recorded(since, case.username, subject, what)
+
+
+def _page_toxicity_post(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _toxicity_rows(), _last_sequence()
+    response = case.page.post(f"/toxicity/subjects/{subject.code}/", {"assessed_on": _day_one(subject), **CALM_DAY})
+    _toxicity_write(case, response, before, since, 302, Action.RECORD_TOXICITY_ASSESSMENT.value)
+    if case.visible(subject) and case.role in TOXICITY_WRITERS:
+        assert _toxicity_rows() == before + 1
+    return [response]
+
+
+def _api_toxicity_read(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    responses = [
+        case.api.get(f"/api/v1/subjects/{subject.code}/toxicity/assessments"),
+        case.api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes"),
+    ]
+    return _toxicity_read(case, responses, subject.code)
+
+
+def _api_toxicity_post(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    before, since = _toxicity_rows(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments",
+        {"assessed_on": _day_one(subject), **CALM_DAY},
+        content_type="application/json",
+    )
+    _toxicity_write(case, response, before, since, 201, Action.RECORD_TOXICITY_ASSESSMENT.value)
+    if case.visible(subject) and case.role in TOXICITY_WRITERS:
+        assert _toxicity_rows() == before + 1 and response.json()["crs_grade"] == 0
+    return [response]
+
+
+def _api_toxicity_put(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    if case.visible(subject):
+        from cartrial.apps.access import reach_subject
+        from cartrial.apps.toxicity.services import toxicity_assessment_record
+        from cartrial.domain.toxicity import assessment_inputs_parse
+
+        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+        reach = reach_subject(coordinator, subject.code, Action.RECORD_TOXICITY_ASSESSMENT)
+        reach.run(
+            lambda: toxicity_assessment_record(
+                actor=reach.actor,
+                subject=subject,
+                protocol=active_protocol(),
+                assessed_on=date.fromisoformat(_day_one(subject)),
+                inputs=assessment_inputs_parse(CALM_DAY),
+            )
+        )
+    before, since = _toxicity_rows(), _last_sequence()
+    response = case.api.put(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments/1",
+        {**CALM_DAY, "temperature_c": 38.2, "reason": "Transcription error"},
+        content_type="application/json",
+    )
+    _toxicity_write(case, response, before, since, 200, Action.CORRECT_TOXICITY_ASSESSMENT.value)
+    if case.visible(subject) and case.role in TOXICITY_WRITERS:
+        assert response.json()["crs_grade"] == 1
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1158,6 +1283,11 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /subjects/{code}/dlt": _api_dlt,
     "api POST /subjects/{code}/dlt": _api_dlt_decide,
     "api GET /ctcae-terms": _api_ctcae_terms,
+    "page GET /toxicity/subjects/{code}/": _page_toxicity,
+    "page POST /toxicity/subjects/{code}/": _page_toxicity_post,
+    "api GET /subjects/{code}/toxicity/assessments and /episodes": _api_toxicity_read,
+    "api POST /subjects/{code}/toxicity/assessments": _api_toxicity_post,
+    "api PUT /subjects/{code}/toxicity/assessments/{day}": _api_toxicity_put,
 }
 
 

@@ -131,6 +131,7 @@ def _register_routers() -> None:
     from cartrial.apps.pathway.api import router as pathway_router
     from cartrial.apps.safety.api import router as safety_router
     from cartrial.apps.safety.api import terms_router
+    from cartrial.apps.toxicity.api import router as toxicity_router
 
     api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
@@ -145,6 +146,7 @@ def _register_routers() -> None:
     api.add_router("/alerts", alerts_router)
     api.add_router("/subjects", safety_router)
     api.add_router("", terms_router)
+    api.add_router("/subjects", toxicity_router)
 
 
 _register_routers()

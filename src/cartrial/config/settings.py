@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "cartrial.apps.pathway",
     "cartrial.apps.dashboards",
     "cartrial.apps.safety",
+    "cartrial.apps.toxicity",
 ]
 
 MIDDLEWARE = [

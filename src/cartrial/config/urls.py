@@ -15,6 +15,7 @@ urlpatterns = [
     path("dashboards/", include("cartrial.apps.dashboards.urls")),
     path("alerts/", include("cartrial.apps.alerts.urls")),
     path("safety/", include("cartrial.apps.safety.urls")),
+    path("toxicity/", include("cartrial.apps.toxicity.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

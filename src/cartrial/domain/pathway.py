@@ -225,6 +225,8 @@ class PathwayRules:
     consent_withdrawal_exits_study: bool
     # A planned date (apheresis, D0) at most this many days ahead of today: beyond, a typing error.
     planning_horizon_days: int = 180
+    # CRS and ICANS are assessed every day from D0 to this day, and after it while an episode lasts.
+    toxicity_assessment_days: int = 14
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,13 @@ ANA_TITER = Quantity("screening.ana_titer", N_("ANA titre (1:N)"), "", 0, 100_00
 # vehicle in summer (~70 °C); beyond, the probe or the file's unit is wrong, not the product.
 LOGGER_TEMPERATURE_C = Quantity("logger.temperature_c", N_("Logger temperature"), "°C", -200, 70)
 
+# --- daily CRS / ICANS assessment (domain/toxicity.py) ----------------------------------------
+# The body temperature of the vital-signs form (protocol `vital_signs.temperature_c`, 30–45 °C: the
+# issue's contract; a test keeps the two equal): below 30 °C or above 45 °C is a typing error.
+BODY_TEMPERATURE_C = Quantity("toxicity.temperature_c", N_("Temperature"), "°C", 30, 45)
+# The ICE score is 0–10 points (ASTCT 2019, domain/scores/ice.py).
+ICE_SCORE_POINTS = Quantity("toxicity.ice_score", N_("ICE score"), "points", 0, 10, integer=True)
+
 # --- release tests: physical limits by unit ------------------------------------------------------
 # The release *specification* (e.g. viability ≥ 70 %) is the protocol's; these are what a result in
 # the unit can be at all. A test in another unit gives its own `plausible` range in the protocol.
@@ -145,6 +152,8 @@ QUANTITIES: Mapping[str, Quantity] = MappingProxyType(
             APHERESIS_CD3_E9,
             ANA_TITER,
             LOGGER_TEMPERATURE_C,
+            BODY_TEMPERATURE_C,
+            ICE_SCORE_POINTS,
             *QC_PHYSICAL_LIMITS.values(),
         )
     }

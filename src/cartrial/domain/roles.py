@@ -93,6 +93,10 @@ class Action(StrEnum):
     RECORD_ADVERSE_EVENT = "record_adverse_event"
     ASSESS_RELATEDNESS = "assess_relatedness"
     DECIDE_DLT = "decide_dlt"
+    # CRS and ICANS daily assessments, episodes and ICAHT after the infusion (issue 10).
+    READ_TOXICITY = "read_toxicity"
+    RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
+    CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -203,6 +207,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.RECORD_ADVERSE_EVENT: _CLINICAL,
     Action.ASSESS_RELATEDNESS: frozenset({Role.INVESTIGATOR}),
     Action.DECIDE_DLT: frozenset({Role.INVESTIGATOR}),
+    # CRS/ICANS assessments are clinical data recorded at the bedside by the center's investigators
+    # and coordinators; the sponsor's roles read them pseudonymously (safety is the primary endpoint);
+    # not the lab, the apheresis unit or the pharmacy.
+    Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
+    Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
+    Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -251,6 +261,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.RECORD_ADVERSE_EVENT: N_("Record adverse events and SAE reports"),
     Action.ASSESS_RELATEDNESS: N_("Assess the relatedness of an adverse event"),
     Action.DECIDE_DLT: N_("Confirm or rule out a dose-limiting toxicity"),
+    Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
+    Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
+    Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
 }
 
 

@@ -29,6 +29,7 @@ class Analyte(StrEnum):
     C4 = "c4"
     IGG = "igg"
     HEMOGLOBIN = "hemoglobin"
+    NEUTROPHILS = "neutrophils"
 
 
 # clinical.md §6.1 settles the factor at 88.4 µmol/L per mg/dL (88.42 only comes from rounding
@@ -62,11 +63,15 @@ _FACTORS: MappingProxyType[Analyte, MappingProxyType[str, float]] = MappingProxy
         Analyte.HEMOGLOBIN: MappingProxyType(
             {"g/L": 1.0, "g/dL": 10.0, "mmol/L": 10.0 / HEMOGLOBIN_MMOL_PER_L_PER_G_PER_DL}
         ),
+        # Cell counts: labs report 10^9/L (= 10^3/µL), ICAHT is defined in cells/µL (1/µL = 10^6/L).
+        Analyte.NEUTROPHILS: MappingProxyType({"10^9/L": 1.0, "cells/uL": 0.001, "/uL": 0.001}),
     }
 )
 
 # Lab reports write "micro" with the micro sign or the Greek mu; both mean the ASCII "u".
-_SPELLINGS = MappingProxyType({"µmol/L": "umol/L", "μmol/L": "umol/L"})
+_SPELLINGS = MappingProxyType(
+    {"µmol/L": "umol/L", "μmol/L": "umol/L", "cells/µL": "cells/uL", "cells/μL": "cells/uL", "/µL": "/uL", "/μL": "/uL"}
+)
 
 
 class UnitConversionError(InvalidInput):

@@ -222,6 +222,9 @@ DEFAULT_KINETICS_PRESET = "sle-default"
 # How far ahead a planned date may be when the protocol file does not say (`pathway.planning_horizon_days`).
 DEFAULT_PLANNING_HORIZON_DAYS = 180
 
+# The daily CRS/ICANS assessment window (D0..D14) when the protocol file does not say.
+DEFAULT_TOXICITY_ASSESSMENT_DAYS = 14
+
 # A month and a year of follow-up as whole days from D0: M24 is day 730 as in the visit schedule.
 DAYS_PER_YEAR = 365.25
 
@@ -236,6 +239,7 @@ def _pathway_rules(data: Mapping[str, Any]) -> PathwayRules:
         lymphodepletion_window_days=(low, high),
         consent_withdrawal_exits_study=data["consent"]["withdrawal_exits_study"],
         planning_horizon_days=pathway.get("planning_horizon_days", DEFAULT_PLANNING_HORIZON_DAYS),
+        toxicity_assessment_days=pathway.get("toxicity_assessment_days", DEFAULT_TOXICITY_ASSESSMENT_DAYS),
     )
 
 

@@ -59,3 +59,4 @@ class AuditEvent(StrEnum):
     RELATEDNESS_ASSESSED = "safety.relatedness_assessed"
     SAE_REPORT_RECORDED = "safety.sae_report_recorded"
     DLT_DECIDED = "safety.dlt_decided"
+    TOXICITY_ASSESSMENT_RECORDED = "toxicity.assessment_recorded"

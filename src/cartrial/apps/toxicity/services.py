@@ -1,0 +1,122 @@
+"""Writes: record a daily CRS/ICANS assessment, correct one with a reason. Each atomic and audited.
+
+The caller runs them inside `Reach.run` (one transaction, refusals recorded after the rollback);
+the subject row is locked first so that two assessments of one day cannot both pass the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record
+from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.services import local_today, protocol_version_of, subject_lock
+from cartrial.apps.toxicity.models import ToxicityAssessment
+from cartrial.domain.corrections import correction_check
+from cartrial.domain.errors import Refused
+from cartrial.domain.toxicity import INPUT_NAMES, AssessmentInputs, assessment_day, assessment_grades
+from cartrial.protocols import Protocol
+
+# The audit trail's entity for an assessment (its history is read back under this name).
+ENTITY = "toxicity_assessment"
+
+
+def _apply(assessment: ToxicityAssessment, inputs: AssessmentInputs) -> None:
+    for name, value in inputs.as_dict().items():
+        setattr(assessment, name, value)
+    grades = assessment_grades(inputs)
+    assessment.crs_grade = grades.crs.grade
+    assessment.icans_grade = grades.icans.grade
+
+
+def toxicity_assessment_record(
+    *, actor: Actor, subject: Subject, protocol: Protocol, assessed_on: date, inputs: AssessmentInputs
+) -> ToxicityAssessment:
+    """Record one day's assessment, graded by the calculators; refused before D0 or for a day already assessed."""
+    locked = subject_lock(subject)
+    day = assessment_day(
+        assessed_on=assessed_on, infusion_date=locked.infusion_date, today=local_today(subject.center, actor.now)
+    )
+    if ToxicityAssessment.objects.filter(subject=locked, day=day).exists():
+        raise Refused(
+            "D{day} ({assessed_on}) already has an assessment: correct it instead.",
+            code="assessment_exists",
+            item="assessed_on",
+            day=day,
+            assessed_on=assessed_on,
+        )
+    assessment = ToxicityAssessment(
+        subject=locked,
+        assessed_on=assessed_on,
+        day=day,
+        protocol_version=protocol_version_of(protocol),
+        recorded_by_id=actor.recording_user_id,
+        recorded_at=actor.now,
+    )
+    _apply(assessment, inputs)
+    assessment.save()
+    audit_record(
+        actor=actor,
+        event=AuditEvent.TOXICITY_ASSESSMENT_RECORDED,
+        entity=ENTITY,
+        entity_id=str(assessment.pk),
+        subject_code=locked.code,
+        center_code=locked.center.code,
+        changes=[
+            Change("assessed_on", None, assessed_on.isoformat()),
+            Change("day", None, day),
+            *(Change(name, None, value) for name, value in inputs.as_dict().items()),
+            Change("crs_grade", None, assessment.crs_grade),
+            Change("icans_grade", None, assessment.icans_grade),
+            Change("protocol_version", None, protocol.version),
+        ],
+    )
+    return assessment
+
+
+@dataclass(frozen=True)
+class AssessmentCorrected:
+    assessment: ToxicityAssessment
+    changed: list[str]
+
+
+def toxicity_assessment_correct(
+    *, actor: Actor, subject: Subject, protocol: Protocol, day: int, inputs: AssessmentInputs, reason: str
+) -> AssessmentCorrected:
+    """Correct a day's inputs with a reason: the grades are computed again, old → new kept in the trail."""
+    locked = subject_lock(subject)
+    assessment = ToxicityAssessment.objects.select_for_update().filter(subject=locked, day=day).first()
+    if assessment is None:
+        raise Refused("D{day} has no assessment to correct.", code="assessment_missing", item="day", day=day)
+    before = assessment.inputs()
+    after = inputs.as_dict()
+    correction_check(before, after, reason)
+    changed = [name for name in INPUT_NAMES if before[name] != after[name]]
+    old_grades: dict[str, Any] = {"crs_grade": assessment.crs_grade, "icans_grade": assessment.icans_grade}
+    old_version = assessment.protocol_version.version
+    _apply(assessment, inputs)
+    assessment.protocol_version = protocol_version_of(protocol)
+    assessment.save()
+    follows = [Change(name, before[name], after[name]) for name in changed[1:]]
+    follows += [
+        Change(name, old, getattr(assessment, name))
+        for name, old in old_grades.items()
+        if old != getattr(assessment, name)
+    ]
+    if old_version != protocol.version:
+        follows.append(Change("protocol_version", old_version, protocol.version))
+    audit_correction(
+        actor=actor,
+        entity=ENTITY,
+        entity_id=str(assessment.pk),
+        field=changed[0],
+        old=before[changed[0]],
+        new=after[changed[0]],
+        reason=reason,
+        subject_code=locked.code,
+        follows=follows,
+    )
+    return AssessmentCorrected(assessment, changed)
