@@ -402,3 +402,29 @@ def test_a_form_captured_under_the_earlier_version_keeps_its_values_and_version(
     assert {k: m3.values_json[k] for k in entered} == entered
     assert (m3.values_json["sledai2k_score"], m3.values_json["sri4"]) == (4, True)
     assert "doris" not in m3.values_json and "lldas" not in m3.values_json
+
+
+def test_a_visit_date_that_changes_the_order_derives_the_visits_again(world: Any, subject: Subject) -> None:
+    """M12 dated before M3 by mistake: its LLDAS now compares with screening (no new feature) instead
+    of M6, and is met; the change is audited as a derived one naming the visit whose date moved."""
+    assert subject.infusion_date is not None
+    assert _stored(subject, "M12")["lldas"] is False
+    earlier = subject.infusion_date + timedelta(days=60)
+    _as(
+        world,
+        "bdx.coordinator",
+        subject,
+        Action.ENTER_FORM_DATA,
+        lambda r: services.visit_done_record(
+            actor=r.actor,
+            subject=r.subject,
+            protocol=world.protocol,
+            visit_code="M12",
+            done_on=earlier,
+            reason="Date typed from the wrong letter",
+        ),
+    )
+    assert _stored(subject, "M12")["lldas"] is True
+    assert [v.code for v in selectors.disease_activity(subject, world.protocol).visits] == ["SCR", "M12", "M3", "M6"]
+    entry = AuditEntry.objects.filter(event="casebook.form_rederived").get()
+    assert "M12" in entry.reason and {"field": "lldas", "old": False, "new": True} in json.loads(entry.changes_json)

@@ -122,7 +122,24 @@ def visit_done_record(
     row.recorded_by_id, row.recorded_at = actor.recording_user_id, actor.now
     row.save()
     _audit_visit(actor, subject, row, before, after, why)
+    if before is not None and before["done_on"] != done_on:
+        _visit_order_derive(actor, subject, protocol, visit_code)
     return row
+
+
+def _visit_order_derive(actor: Actor, subject: Subject, protocol: Protocol, visit_code: str) -> None:
+    """A visit's new date may change which visit comes before which: the forms whose derived items
+    compare visits are derived again, each visit in the new order."""
+    for form in protocol.forms.values():
+        if not form.reads_other_visits:
+            continue
+        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        series = _series_lock(subject, form, None)
+        if not series:
+            continue
+        order = _time_order(protocol, subject, series)
+        reason = REORDERED_REASON.format(visit=visit_code)
+        _series_derive(actor, subject, form, series, order, order, {}, FormContext(), reason)
 
 
 def visit_missed_record(
@@ -220,9 +237,10 @@ def form_save(
             item="visit",
             visit=visit_code,
         )
-    # The form at the subject's other visits, locked first (one order for every save), when its
-    # derived items compare visits: read once, for this visit's derivation and the later visits'.
-    series = _series_lock(subject, form, visit_code)
+    if form.reads_other_visits:
+        # Saves of a form whose derived items compare visits take turns per subject: each locks
+        # this visit's forms, then the form at the other visits (no two wait on each other).
+        Subject.objects.select_for_update().filter(pk=subject.pk).first()
     # Every form of the visit, locked: the cross-form edit checks read the others as they stand.
     visit_forms = {
         r.form_code: r
@@ -236,10 +254,12 @@ def form_save(
         form_change_check(FormStatus(record.status))
     others = {code: other.values_json for code, other in visit_forms.items()}
     context = form_context(subject, protocol, visit_code, done_on=visit.done_on, other_forms=others)
+    # The form at the subject's other visits, read once when its derived items compare visits: for
+    # this visit's derivation and the later visits' derived again.
+    series = _series_lock(subject, form, visit_code)
     order: list[str] = []
     if series is not None:
-        dates = visit_dates(subject)
-        order = in_time_order(protocol, {code: dates.get(code) for code in [*series, visit_code]})
+        order = _time_order(protocol, subject, [*series, visit_code])
         context = _series_context(form, context, order, visit_code, {c: r.values_json for c, r in series.items()})
     cleaned = form_values_check(form, items, context)
     values = dict(cleaned.values)
@@ -288,7 +308,9 @@ def form_save(
         is_correction=before is not None,
     )
     if series is not None:
-        _later_visits_derive(actor, subject, form, series, order, visit_code, values, context)
+        later = order[order.index(visit_code) + 1 :]
+        reason = REDERIVED_REASON.format(visit=visit_code)
+        _series_derive(actor, subject, form, series, order, later, {visit_code: values}, context, reason)
     findings = edit_check_findings(form, values, context)
     opened, closed = _automatic_queries_sync(actor, subject, visit_code, form_code, findings)
     # The visit's other forms whose checks read this one are judged again on its new values.
@@ -303,9 +325,9 @@ def form_save(
     return FormSaved(record, changed, opened, closed)
 
 
-def _series_lock(subject: Subject, form: FormDef, visit_code: str) -> dict[str, FormRecord] | None:
-    """The form's records at the subject's other visits, locked; None when no derived item of the
-    form compares visits."""
+def _series_lock(subject: Subject, form: FormDef, visit_code: str | None) -> dict[str, FormRecord] | None:
+    """The form's records at the subject's other visits than `visit_code`, locked; None when no
+    derived item of the form compares visits."""
     if not form.reads_other_visits:
         return None
     return {
@@ -315,6 +337,11 @@ def _series_lock(subject: Subject, form: FormDef, visit_code: str) -> dict[str, 
         .order_by("visit_code")
         if r.visit_code != visit_code
     }
+
+
+def _time_order(protocol: Protocol, subject: Subject, codes: Iterable[str]) -> list[str]:
+    dates = visit_dates(subject)
+    return in_time_order(protocol, {code: dates.get(code) for code in codes})
 
 
 def _series_context(
@@ -332,25 +359,28 @@ def _series_context(
     )
 
 
-# The reason written with the scores derived again at later visits (English: the trail's language).
+# The reasons written with scores derived again (English: the trail's language).
 REDERIVED_REASON = "Derived again: the form changed at {visit}."
+REORDERED_REASON = "Derived again: the date of the visit {visit} changed the order of the visits."
 
 
-def _later_visits_derive(
+def _series_derive(
     actor: Actor,
     subject: Subject,
     form: FormDef,
     series: Mapping[str, FormRecord],
     order: list[str],
-    visit_code: str,
-    values: Mapping[str, Any],
+    visits: Iterable[str],
+    saved: Mapping[str, Mapping[str, Any]],
     context: FormContext,
+    reason: str,
 ) -> None:
-    """The form at every later visit derived again from the new values (the baseline's or the
-    previous visit's), saved and audited as a derived change; a locked or signed one whose derived
-    items would change refuses the whole save (unlock it first)."""
-    current = {code: record.values_json for code, record in series.items()} | {visit_code: values}
-    for code in order[order.index(visit_code) + 1 :]:
+    """The form at `visits` (in time order) derived again from its baseline and previous visit as
+    they now stand (`saved`: values just saved, not in `series`), each change saved and audited as a
+    derived change; a locked or signed one whose derived items would change refuses the whole
+    action (unlock it first)."""
+    current = {code: record.values_json for code, record in series.items()} | dict(saved)
+    for code in visits:
         record = series.get(code)
         if record is None:
             continue
@@ -387,7 +417,7 @@ def _later_visits_derive(
                 *(Change(name, _plain(before.get(name)), _plain(again.get(name))) for name in changed),
                 *([Change("status", old_status, record.status)] if old_status != record.status else []),
             ],
-            reason=REDERIVED_REASON.format(visit=visit_code),
+            reason=reason,
             is_correction=True,
         )
 
