@@ -62,8 +62,7 @@ def _filled(values: Mapping[str, object], names: tuple[str, ...]) -> bool:
 
 
 def _descriptors(values: Mapping[str, object]) -> tuple[str, ...]:
-    given = values.get(DESCRIPTORS)
-    return tuple(str(key) for key in given) if isinstance(given, list) else ()
+    return _names(values, DESCRIPTORS)
 
 
 def _number(values: Mapping[str, object], name: str) -> float:
@@ -81,6 +80,11 @@ def bilag_grades(values: Mapping[str, object]) -> dict[str, str]:
     }
 
 
+def _names(values: Mapping[str, object], name: str) -> tuple[str, ...]:
+    given = values.get(name)
+    return tuple(str(each) for each in given) if isinstance(given, list) else ()
+
+
 def activity_derived(
     values: Mapping[str, object],
     *,
@@ -94,19 +98,16 @@ def activity_derived(
     then stands for it, as in the endpoints contract).
     """
     derived: dict[str, object] = dict.fromkeys(ACTIVITY_DERIVATIONS)
-    has_baseline = baseline is not None and baseline.get(PGA) is not None
-    if has_baseline:
-        assert baseline is not None
-        derived["new_bilag_a"], derived["new_bilag_b"] = sri4.new_bilag_domains(
-            baseline=bilag_grades(baseline), current=bilag_grades(values)
-        )
+    reference = baseline if baseline is not None and baseline.get(PGA) is not None else None
+    new_a = new_b = 0
+    if reference is not None:
+        new_a, new_b = sri4.new_bilag_domains(baseline=bilag_grades(reference), current=bilag_grades(values))
+        derived["new_bilag_a"], derived["new_bilag_b"] = new_a, new_b
     if values.get(PGA) is None:
         return derived
     earlier = previous if previous is not None else baseline
-    reference = endpoints.Baseline(
-        sledai_descriptors=_descriptors(baseline if has_baseline and baseline is not None else values),
-        pga=_number(baseline if has_baseline and baseline is not None else values, PGA),
-    )
+    # Without a baseline the visit stands as its own reference; its SRI-4 is then not kept.
+    against = reference if reference is not None else values
     visit = endpoints.Visit(
         code="",
         sledai_descriptors=_descriptors(values),
@@ -116,15 +117,16 @@ def activity_derived(
         standard_maintenance_only=values.get(STANDARD_MAINTENANCE) is True,
         hemolytic_anemia=values.get(HEMOLYTIC_ANEMIA) is True,
         gi_activity=values.get(GI_ACTIVITY) is True,
-        new_bilag_a=int(derived["new_bilag_a"] or 0),  # type: ignore[call-overload]
-        new_bilag_b=int(derived["new_bilag_b"] or 0),  # type: ignore[call-overload]
-        immunosuppressants=tuple(str(name) for name in values.get(IMMUNOSUPPRESSANTS) or ()),  # type: ignore[attr-defined]
+        new_bilag_a=new_a,
+        new_bilag_b=new_b,
+        immunosuppressants=_names(values, IMMUNOSUPPRESSANTS),
     )
+    standard = endpoints.Baseline(sledai_descriptors=_descriptors(against), pga=_number(against, PGA))
     result = endpoints.assess_visit(
         visit,
         previous=_descriptors(earlier) if earlier is not None else visit.sledai_descriptors,
-        baseline=reference,
-        baseline_sledai=endpoints.baseline_sledai(reference),
+        baseline=standard,
+        baseline_sledai=endpoints.baseline_sledai(standard),
     )
     derived["sledai2k"] = result.sledai
     derived["clinical_sledai"] = result.clinical_sledai
@@ -133,6 +135,6 @@ def activity_derived(
         derived["drug_free_doris"] = result.drug_free_doris
     if _filled(values, _LLDAS_INPUTS) and earlier is not None:
         derived["lldas"] = result.lldas
-    if has_baseline:
+    if reference is not None:
         derived["sri4"] = result.sri4
     return derived
