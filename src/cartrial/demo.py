@@ -964,6 +964,11 @@ class CasebookCourse:
                 "physician_global_assessment": round(self.level("pga", day), 1),
                 "prednisone_mg_per_day": self.prednisone(day),
                 "immunosuppressants": ["mycophenolate"] if day < -5 else [],
+                # The answers DORIS and LLDAS need: no haemolysis or GI lupus in the demo course.
+                "maintenance_therapy_stable": True,
+                "standard_maintenance_only": True,
+                "hemolytic_anemia": False,
+                "gi_activity": False,
             }
         if form_code == "concomitant_medications":
             return {"medications": self._medications(day, done_on, infused_on)}

@@ -643,6 +643,8 @@ def _page_casebook(case: Case) -> list[HttpResponse]:
     elif case.role in CASEBOOK_READERS:
         assert response.status_code == 200
         assert 'data-visit="D28"' in response.content.decode()
+        # The disease-activity table (issue 10) is part of the casebook page.
+        assert 'id="disease-activity"' in response.content.decode()
     else:
         assert response.status_code == 403
     return [response]
@@ -688,6 +690,19 @@ def _api_visits(case: Case) -> list[HttpResponse]:
     elif case.role in CASEBOOK_READERS:
         assert response.status_code == 200
         assert "D28" in {v["code"] for v in response.json()["visits"]}
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
+def _api_disease_activity(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/disease-activity")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    elif case.role in CASEBOOK_READERS:
+        assert response.status_code == 200
+        assert set(response.json()) == {"visits", "doris_sustained_from"}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
@@ -1260,6 +1275,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page POST /casebook/subjects/{code}/visits/{visit}/": _page_visit_post,
     "page GET /casebook/ (grid, worklist, queries)": _page_study_grid,
     "api GET /subjects/{code}/visits": _api_visits,
+    "api GET /subjects/{code}/disease-activity": _api_disease_activity,
     "api PUT /subjects/{code}/visits/{visit}/forms/{form}": _api_form_put,
     "api POST /subjects/{code}/queries": _api_query_raise,
     "api GET /queries": _api_queries,

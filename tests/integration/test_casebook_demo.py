@@ -142,3 +142,18 @@ def test_every_included_subject_had_its_screening_visit_and_its_apheresis_once_c
         assert "SCR" in done, subject.code
         collected = subject.pathway_events.filter(step="collect_apheresis").exists()
         assert ("APH" in done) == collected, subject.code
+
+
+def test_the_lupus_activity_forms_store_their_scores() -> None:
+    """Every saved lupus activity form holds its SLEDAI-2K, equal to the count of its descriptors'
+    weights; the demo's answers make DORIS assessable, and the completed subject's course reaches it."""
+    from cartrial.apps.casebook.selectors import disease_activity
+    from cartrial.domain.scores.sledai2k import score_sledai2k
+
+    forms = list(FormRecord.objects.filter(form_code="sle_activity").values_list("values_json", flat=True))
+    assert forms and all(
+        v["sledai2k_score"] == score_sledai2k(descriptors=v.get("sledai2k_descriptors", [])).score for v in forms
+    )
+    completed = disease_activity(Subject.objects.get(state=State.COMPLETED), active_protocol())
+    doris = [visit.doris for visit in completed.visits]
+    assert None not in doris and True in doris and completed.doris_sustained_from is not None, doris

@@ -19,7 +19,7 @@ CLINICAL_LABELS: dict[str, str] = {
     "lupus_headache": N_("Lupus headache"),
     "cva": N_("Cerebrovascular accident"),
     "vasculitis": N_("Vasculitis"),
-    "arthritis": N_("Arthritis (≥ 2 joints)"),
+    "arthritis": N_("Arthritis"),
     "myositis": N_("Myositis"),
     "urinary_casts": N_("Urinary casts"),
     "hematuria": N_("Haematuria"),

@@ -141,13 +141,18 @@ def endpoints_report(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def assess_visits(baseline: Baseline, visits: Sequence[Visit]) -> list[VisitEndpoints]:
     """Every visit's endpoints, in the given (time) order; LLDAS compares with the visit before."""
-    baseline_sledai = sledai2k.score_sledai2k(descriptors=baseline.sledai_descriptors).score
+    reference = baseline_sledai(baseline)
     rows = []
     previous = baseline.sledai_descriptors
     for visit in visits:
-        rows.append(assess_visit(visit, previous=previous, baseline=baseline, baseline_sledai=baseline_sledai))
+        rows.append(assess_visit(visit, previous=previous, baseline=baseline, baseline_sledai=reference))
         previous = visit.sledai_descriptors
     return rows
+
+
+def baseline_sledai(baseline: Baseline) -> int:
+    """The baseline's SLEDAI-2K, SRI-4's reference."""
+    return sledai2k.score_sledai2k(descriptors=baseline.sledai_descriptors).score
 
 
 def assess_visit(visit: Visit, *, previous: Sequence[str], baseline: Baseline, baseline_sledai: int) -> VisitEndpoints:

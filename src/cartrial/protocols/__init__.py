@@ -300,6 +300,14 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
             safety = safety_rules_parse(data["safety"])
         except InvalidInput as error:
             raise ProtocolError(path, error.item or "safety", str(error)) from None
+    collecting = {visit["code"]: set(visit.get("forms", [])) for visit in data["visits"]}
+    for index, form in enumerate(forms.values()):
+        if form.baseline_visit is not None and form.code not in collecting.get(form.baseline_visit, set()):
+            raise ProtocolError(
+                path,
+                f"forms.{index}.baseline_visit",
+                f"the baseline visit '{form.baseline_visit}' is not a visit collecting the form '{form.code}'",
+            )
     study = data["study"]
     return Protocol(
         path=str(path),

@@ -47,6 +47,7 @@ class AuditEvent(StrEnum):
     SIGNATURE_VOIDED = "signature.voided"
     VISIT_RECORDED = "casebook.visit_recorded"
     FORM_SAVED = "casebook.form_saved"
+    FORM_REDERIVED = "casebook.form_rederived"
     FORM_VERIFIED = "casebook.form_verified"
     FORM_LOCKED = "casebook.form_locked"
     FORM_UNLOCKED = "casebook.form_unlocked"

@@ -88,6 +88,33 @@ def visits_list(request: HttpRequest, code: str) -> dict[str, Any]:
     }
 
 
+@router.get(
+    "/{code}/disease-activity",
+    summary="A subject's lupus activity by visit: SLEDAI-2K, clinical SLEDAI, DORIS, drug-free DORIS, LLDAS, SRI-4",
+)
+def disease_activity(request: HttpRequest, code: str) -> dict[str, Any]:
+    """The scores stored with each lupus activity form (keys of `cartrial endpoints`, null when not
+    assessable), with the protocol version each form was captured under."""
+    reach = reach_subject(request.user, code, Action.READ_CASEBOOK, record=False)
+    activity = selectors.disease_activity(reach.subject, protocol_in_force())
+    return {
+        "visits": [
+            {
+                "code": v.code,
+                "sledai": v.sledai,
+                "clinical_sledai": v.clinical_sledai,
+                "doris": v.doris,
+                "drug_free_doris": v.drug_free_doris,
+                "lldas": v.lldas,
+                "sri4": v.sri4,
+                "protocol_version": v.protocol_version,
+            }
+            for v in activity.visits
+        ],
+        "doris_sustained_from": activity.doris_sustained_from,
+    }
+
+
 @router.put("/{code}/visits/{visit}", summary="Record a visit as done on a date, or missed with a reason")
 def visit_record(request: HttpRequest, code: str, visit: str, payload: VisitIn) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.ENTER_FORM_DATA)

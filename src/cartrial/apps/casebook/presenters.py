@@ -133,8 +133,18 @@ class FieldView:
     lower_limit: Any = None
     upper_limit: Any = None
     lab: bool = False
+    derived: bool = False
+    # (code, label, definition) of each choice; the definition is "" when the code list has none.
+    choice_rows: list[tuple[str, str, str]] = field(default_factory=list)
     verified: dict[str, Any] | None = None
     queries: list[Any] = field(default_factory=list)
+
+    @property
+    def badge(self) -> dict[str, str]:
+        """A derived yes/no endpoint as a badge; a derived score as its number."""
+        if isinstance(self.value, bool) or self.value is None:
+            return endpoint_badge(self.value)
+        return {"code": "score", "text": shown_value(self.value), "css": "score"}
 
     @property
     def shown(self) -> str:
@@ -184,6 +194,11 @@ def _field(item: ItemDef, input_name: str, value: Any, verified: Mapping[str, An
         choices=[(code, text_of(label)) for code, label in (item.codelist or ())],
         value=shown_number(value),
         lab=bool(item.analyte),
+        derived=item.derived is not None,
+        choice_rows=[
+            (code, text_of(label), text_of(item.choice_help[code]) if code in item.choice_help else "")
+            for code, label in (item.codelist or ())
+        ],
         verified=verified.get(item.name),
         queries=[q for q in queries if q.item == item.name],
     )
@@ -285,3 +300,27 @@ def grid_cells(subject_code: str, visits: Iterable[Any], visit_url: str) -> Safe
             f"{_QUERIED if visit.open_queries else ''}</a></td>"
         )
     return SafeString("".join(cells))
+
+
+def endpoint_badge(value: bool | None) -> dict[str, str]:
+    """An endpoint met, not met, or not assessable (an input missing), as the pages show it."""
+    if value is None:
+        return {"code": "none", "text": gettext("Not assessable"), "css": "badge-none"}
+    return {
+        "code": "yes" if value else "no",
+        "text": gettext("Yes") if value else gettext("No"),
+        "css": "badge-" + ("yes" if value else "no"),
+    }
+
+
+def activity_view(visit: Any, label: str = "") -> dict[str, Any]:
+    """One visit's stored lupus activity as a page row: the scores as numbers, the endpoints as badges."""
+    return {
+        "visit": visit,
+        "label": label or visit.code,
+        "sledai": shown_value(visit.sledai),
+        "clinical_sledai": shown_value(visit.clinical_sledai),
+        "pga": shown_value(visit.pga),
+        "prednisone": shown_value(visit.prednisone_mg_per_day),
+        "badges": [(key, endpoint_badge(getattr(visit, key))) for key in ("doris", "drug_free_doris", "lldas", "sri4")],
+    }

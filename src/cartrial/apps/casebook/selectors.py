@@ -22,7 +22,9 @@ from cartrial.apps.clinical.selectors import subject_birth_date
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.apps.subjects.services import local_today
 from cartrial.domain.casebook import QueryStatus
-from cartrial.domain.ecrf import FormContext, FormStatus
+from cartrial.domain.ecrf import FormContext, FormDef, FormStatus
+from cartrial.domain.ecrf import activity as activity_items
+from cartrial.domain.endpoints import doris_sustained_from
 from cartrial.domain.errors import NotFound
 from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.visits import (
@@ -113,6 +115,18 @@ def form_context(
         age_years=age,
         other_forms=other_forms,
     )
+
+
+def in_time_order(protocol: Protocol, done_on: Mapping[str, date | None]) -> list[str]:
+    """Visit codes in the order they took place: by date, a tie (or no date) in protocol order,
+    unscheduled visits after the scheduled ones of the same day."""
+    position = {visit.code: index for index, visit in enumerate(protocol.visits)}
+    return sorted(done_on, key=lambda code: (done_on[code] or date.max, position.get(code, len(position)), code))
+
+
+def visit_dates(subject: Subject) -> dict[str, date | None]:
+    """The date each visit of the subject was done on (None: missed)."""
+    return dict(VisitRecord.objects.filter(subject=subject).values_list("visit_code", "done_on"))
 
 
 # --- a subject's casebook -----------------------------------------------------------------------
@@ -482,3 +496,160 @@ def form_values(subject_ids: Iterable[int], form_code: str) -> dict[int, dict[st
     for subject_id, code, saved in rows:
         values[subject_id][code] = dict(saved or {})
     return values
+
+
+# --- disease activity (issue 10): the scores derived and stored with each lupus activity form -----
+
+# The derivation of each stored endpoint, keyed by the endpoints contract's name.
+ACTIVITY_ENDPOINTS: dict[str, str] = {
+    "sledai": "sledai2k",
+    "clinical_sledai": "clinical_sledai",
+    "doris": "doris_2021",
+    "drug_free_doris": "drug_free_doris",
+    "lldas": "lldas",
+    "sri4": "sri4",
+}
+
+
+def activity_form(protocol: Protocol) -> FormDef | None:
+    """The protocol's lupus activity form: the one deriving the DORIS remission."""
+    return next(
+        (form for form in protocol.forms.values() if any(item.derived == "doris_2021" for item in form.items)), None
+    )
+
+
+@dataclass(frozen=True)
+class ActivityVisit:
+    """One visit's stored lupus activity: the scores (None: not assessable), the PGA and prednisone
+    they were derived from, and the protocol version the form was captured under."""
+
+    code: str
+    done_on: date | None
+    sledai: int | None
+    clinical_sledai: int | None
+    pga: float | None
+    prednisone_mg_per_day: float | None
+    doris: bool | None
+    drug_free_doris: bool | None
+    lldas: bool | None
+    sri4: bool | None
+    protocol_version: str
+
+
+@dataclass(frozen=True)
+class DiseaseActivity:
+    """A subject's visits with a lupus activity form, in time order, and where DORIS holds from."""
+
+    visits: list[ActivityVisit]
+    doris_sustained_from: str | None
+
+
+def _activity_visit(
+    form: FormDef, code: str, done_on: date | None, values: Mapping[str, Any], version: str
+) -> ActivityVisit:
+    names = {item.derived: item.name for item in form.items if item.derived}
+    scores = {key: values.get(names.get(derivation, "")) for key, derivation in ACTIVITY_ENDPOINTS.items()}
+    return ActivityVisit(
+        code=code,
+        done_on=done_on,
+        pga=values.get(activity_items.PGA),
+        prednisone_mg_per_day=values.get(activity_items.PREDNISONE),
+        protocol_version=version,
+        **scores,
+    )
+
+
+def _disease_activity(
+    protocol: Protocol, form: FormDef, records: Iterable[tuple[str, Mapping[str, Any], str]], dates: Mapping[str, Any]
+) -> DiseaseActivity:
+    found = {code: (values, version) for code, values, version in records}
+    order = in_time_order(protocol, {code: dates.get(code) for code in found})
+    visits = [_activity_visit(form, code, dates.get(code), *found[code]) for code in order]
+    return DiseaseActivity(visits, doris_sustained_from([(v.code, v.doris is True) for v in visits]))
+
+
+def disease_activity(subject: Subject, protocol: Protocol) -> DiseaseActivity:
+    """The subject's stored lupus activity by visit (two queries: the forms, the visit dates)."""
+    form = activity_form(protocol)
+    if form is None:
+        return DiseaseActivity([], None)
+    records = FormRecord.objects.filter(subject=subject, form_code=form.code).values_list(
+        "visit_code", "values_json", "protocol_version__version"
+    )
+    return _disease_activity(protocol, form, records, visit_dates(subject))
+
+
+def disease_activity_in_scope(
+    scope: Scope, protocol: Protocol, *, center_code: str | None = None
+) -> dict[str, DiseaseActivity]:
+    """Every subject of the user's scope with a lupus activity form: its stored scores by visit, by
+    subject code (pseudonymous), in two queries whatever the number of subjects."""
+    form = activity_form(protocol)
+    if form is None:
+        return {}
+    subjects = Subject.objects.filter(subject_filter(scope))
+    if center_code:
+        subjects = subjects.filter(center__code=center_code)
+    records: dict[str, list[tuple[str, Mapping[str, Any], str]]] = defaultdict(list)
+    for subject_code, code, values, version in FormRecord.objects.filter(
+        subject__in=subjects, form_code=form.code
+    ).values_list("subject__code", "visit_code", "values_json", "protocol_version__version"):
+        records[subject_code].append((code, values, version))
+    dates: dict[str, dict[str, Any]] = defaultdict(dict)
+    for subject_code, code, done_on in VisitRecord.objects.filter(subject__code__in=list(records)).values_list(
+        "subject__code", "visit_code", "done_on"
+    ):
+        dates[subject_code][code] = done_on
+    return {
+        subject_code: _disease_activity(protocol, form, rows, dates[subject_code])
+        for subject_code, rows in sorted(records.items())
+    }
+
+
+@dataclass(frozen=True)
+class VisitActivityCount:
+    """At one visit of the schedule: the subjects assessed (a SLEDAI-2K stored) and those in DORIS,
+    drug-free DORIS, LLDAS and SRI-4 response."""
+
+    code: str
+    assessed: int
+    doris: int
+    drug_free_doris: int
+    lldas: int
+    sri4: int
+
+
+def disease_activity_by_visit(
+    scope: Scope, protocol: Protocol, *, center_code: str | None = None
+) -> list[VisitActivityCount]:
+    """Per scheduled visit collecting the lupus activity form, in protocol order: how many subjects of
+    the user's scope were assessed and how many met each endpoint (one query)."""
+    form = activity_form(protocol)
+    if form is None:
+        return []
+    subjects = Subject.objects.filter(subject_filter(scope))
+    if center_code:
+        subjects = subjects.filter(center__code=center_code)
+    names = {item.derived: item.name for item in form.items if item.derived}
+    counts: dict[str, dict[str, int]] = {
+        visit.code: defaultdict(int) for visit in protocol.visits if form.code in visit.forms
+    }
+    for code, values in FormRecord.objects.filter(subject__in=subjects, form_code=form.code).values_list(
+        "visit_code", "values_json"
+    ):
+        if code not in counts or values.get(names["sledai2k"]) is None:
+            continue
+        counts[code]["assessed"] += 1
+        for key in ("doris", "drug_free_doris", "lldas", "sri4"):
+            counts[code][key] += values.get(names[ACTIVITY_ENDPOINTS[key]]) is True
+    return [
+        VisitActivityCount(
+            code,
+            counts[code]["assessed"],
+            counts[code]["doris"],
+            counts[code]["drug_free_doris"],
+            counts[code]["lldas"],
+            counts[code]["sri4"],
+        )
+        for code in counts
+    ]

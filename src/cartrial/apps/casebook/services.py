@@ -27,10 +27,12 @@ from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import CasebookSignature, FormRecord, Query, QueryMessage, VisitRecord
 from cartrial.apps.casebook.selectors import (
     form_context,
+    in_time_order,
     overdue_visits,
     scheduled_visit_of,
     subject_anchors,
     subject_today,
+    visit_dates,
     visit_definition,
 )
 from cartrial.apps.clinical.models import LabObservation
@@ -55,7 +57,14 @@ from cartrial.domain.casebook import (
     unlock_check,
     verify_check,
 )
-from cartrial.domain.ecrf import FormDef, FormStatus, edit_check_findings, form_values_check
+from cartrial.domain.ecrf import (
+    FormContext,
+    FormDef,
+    FormStatus,
+    derived_values,
+    edit_check_findings,
+    form_values_check,
+)
 from cartrial.domain.errors import InvalidInput, NotFound, Refused
 from cartrial.domain.text import ProtocolText, message_data
 from cartrial.domain.visits import is_unscheduled, visit_date_check
@@ -118,7 +127,24 @@ def visit_done_record(
     row.recorded_by_id, row.recorded_at = actor.recording_user_id, actor.now
     row.save()
     _audit_visit(actor, subject, row, before, after, why)
+    if before is not None and before["done_on"] != done_on:
+        _visit_order_derive(actor, subject, protocol, visit_code)
     return row
+
+
+def _visit_order_derive(actor: Actor, subject: Subject, protocol: Protocol, visit_code: str) -> None:
+    """A visit's new date may change which visit comes before which: the forms whose derived items
+    compare visits are derived again, each visit in the new order."""
+    for form in protocol.forms.values():
+        if not form.reads_other_visits:
+            continue
+        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        series = _series_lock(subject, form, None)
+        if not series:
+            continue
+        order = _time_order(protocol, subject, series)
+        reason = REORDERED_REASON.format(visit=visit_code)
+        _series_derive(actor, subject, form, series, order, order, {}, FormContext(), reason)
 
 
 def visit_missed_record(
@@ -216,6 +242,10 @@ def form_save(
             item="visit",
             visit=visit_code,
         )
+    if form.reads_other_visits:
+        # Saves of a form whose derived items compare visits take turns per subject: each locks
+        # this visit's forms, then the form at the other visits (no two wait on each other).
+        Subject.objects.select_for_update().filter(pk=subject.pk).first()
     # Every form of the visit, locked: the cross-form edit checks read the others as they stand.
     visit_forms = {
         r.form_code: r
@@ -229,6 +259,13 @@ def form_save(
         form_change_check(FormStatus(record.status))
     others = {code: other.values_json for code, other in visit_forms.items()}
     context = form_context(subject, protocol, visit_code, done_on=visit.done_on, other_forms=others)
+    # The form at the subject's other visits, read once when its derived items compare visits: for
+    # this visit's derivation and the later visits' derived again.
+    series = _series_lock(subject, form, visit_code)
+    order: list[str] = []
+    if series is not None:
+        order = _time_order(protocol, subject, [*series, visit_code])
+        context = _series_context(form, context, order, visit_code, {c: r.values_json for c, r in series.items()})
     cleaned = form_values_check(form, items, context)
     values = dict(cleaned.values)
     before = None if record is None else dict(record.values_json)
@@ -275,6 +312,10 @@ def form_save(
         reason=why,
         is_correction=before is not None,
     )
+    if series is not None:
+        later = order[order.index(visit_code) + 1 :]
+        reason = REDERIVED_REASON.format(visit=visit_code)
+        _series_derive(actor, subject, form, series, order, later, {visit_code: values}, context, reason)
     _lab_alerts_raise(actor, subject, form, visit_code, values, changed)
     findings = edit_check_findings(form, values, context)
     opened, closed = _automatic_queries_sync(actor, subject, visit_code, form_code, findings)
@@ -288,6 +329,103 @@ def form_save(
         also_opened, also_closed = _automatic_queries_sync(actor, subject, visit_code, other_code, other_findings)
         opened, closed = opened + also_opened, closed + also_closed
     return FormSaved(record, changed, opened, closed)
+
+
+def _series_lock(subject: Subject, form: FormDef, visit_code: str | None) -> dict[str, FormRecord] | None:
+    """The form's records at the subject's other visits than `visit_code`, locked; None when no
+    derived item of the form compares visits."""
+    if not form.reads_other_visits:
+        return None
+    return {
+        r.visit_code: r
+        for r in FormRecord.objects.select_for_update(of=("self",))
+        .filter(subject=subject, form_code=form.code)
+        .order_by("visit_code")
+        if r.visit_code != visit_code
+    }
+
+
+def _time_order(protocol: Protocol, subject: Subject, codes: Iterable[str]) -> list[str]:
+    dates = visit_dates(subject)
+    return in_time_order(protocol, {code: dates.get(code) for code in codes})
+
+
+def _series_context(
+    form: FormDef, context: FormContext, order: list[str], visit_code: str, values: Mapping[str, Mapping[str, Any]]
+) -> FormContext:
+    """The context of the form at `visit_code`: the baseline visit's values and the previous visit's."""
+    position = order.index(visit_code)
+    earlier = [code for code in order[:position] if code in values]
+    baseline = None if visit_code == form.baseline_visit else values.get(form.baseline_visit or "")
+    return replace(
+        context,
+        visit_code=visit_code,
+        baseline_values=baseline,
+        previous_values=values[earlier[-1]] if earlier else None,
+    )
+
+
+# The reasons written with scores derived again (English: the trail's language).
+REDERIVED_REASON = "Derived again: the form changed at {visit}."
+REORDERED_REASON = "Derived again: the date of the visit {visit} changed the order of the visits."
+
+
+def _series_derive(
+    actor: Actor,
+    subject: Subject,
+    form: FormDef,
+    series: Mapping[str, FormRecord],
+    order: list[str],
+    visits: Iterable[str],
+    saved: Mapping[str, Mapping[str, Any]],
+    context: FormContext,
+    reason: str,
+) -> None:
+    """The form at `visits` (in time order) derived again from its baseline and previous visit as
+    they now stand (`saved`: values just saved, not in `series`), each change saved and audited as a
+    derived change; a locked or signed one whose derived items would change refuses the whole
+    action (unlock it first)."""
+    current = {code: record.values_json for code, record in series.items()} | dict(saved)
+    for code in visits:
+        record = series.get(code)
+        if record is None:
+            continue
+        again = derived_values(form, record.values_json, _series_context(form, context, order, code, current))
+        changed = changed_items(record.values_json, again)
+        if not changed:
+            continue
+        if frozen(record):
+            raise Refused(
+                "Saving this changes the derived scores of {form} at {visit}, which is locked: unlock it first.",
+                code="derived_form_locked",
+                item="form",
+                form=form.code,
+                visit=code,
+            )
+        before = record.values_json
+        record.values_json = again
+        record.verified_json = {k: v for k, v in record.verified_json.items() if k not in changed}
+        old_status = record.status
+        if old_status != FormStatus.DRAFT.value:  # derived items are never required: a draft stays one
+            record.status = saved_status((), record.verified_json, again).value
+        record.revision += 1
+        record.updated_at = actor.now
+        record.save(update_fields=["values_json", "verified_json", "status", "revision", "updated_at"])
+        current[code] = again
+        audit_record(
+            actor=actor,
+            event=AuditEvent.FORM_REDERIVED,
+            entity="form_record",
+            entity_id=str(record.pk),
+            subject_code=subject.code,
+            center_code=subject.center.code,
+            changes=[
+                *(Change(name, _plain(before.get(name)), _plain(again.get(name))) for name in changed),
+                *([Change("status", old_status, record.status)] if old_status != record.status else []),
+            ],
+            reason=reason,
+            is_correction=True,
+        )
 
 
 def _lab_items_store(

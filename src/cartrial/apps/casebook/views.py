@@ -192,9 +192,13 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
         else:
             return redirect("casebook:subject", code=code)
     signature = services.casebook_signature_in_force(reach.subject)
+    visit_rows = _visit_rows(reach)
+    activity = selectors.disease_activity(reach.subject, protocol_in_force())
     context = {
         "subject": reach.subject,
-        "visits": _visit_rows(reach),
+        "visits": visit_rows,
+        **_activity_context(activity, visit_rows),
+        "doris_sustained_from": activity.doris_sustained_from,
         "signature": signature.signature if signature else None,
         "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
         "can_lock": can(reach.scope, Action.LOCK_DATA, reach.subject),
@@ -266,10 +270,13 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
             error = error_text(refusal)
         else:
             return redirect("casebook:visit", code=code, visit=visit)
-    row = next((r for r in _visit_rows(reach) if r["row"].code == visit), None)
+    visit_rows = _visit_rows(reach)
+    row = next((r for r in visit_rows if r["row"].code == visit), None)
+    activity = selectors.disease_activity(reach.subject, protocol)
     context = {
         "subject": reach.subject,
         "visit": row,
+        **_activity_context(activity, visit_rows, only=visit),
         "visit_code": visit,
         "record": selectors.visit_record_get(reach.subject, visit),
         "can_enter": can(reach.scope, Action.ENTER_FORM_DATA, reach.subject),
@@ -280,6 +287,22 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
         "error": error,
     }
     return render(request, "casebook/visit.html", context, status=422 if error else 200)
+
+
+def _activity_context(
+    activity: selectors.DiseaseActivity, visit_rows: list[dict[str, Any]], only: str | None = None
+) -> dict[str, Any]:
+    """The disease-activity table: one row per visit with a lupus activity form (or only `only`)."""
+    form = selectors.activity_form(protocol_in_force())
+    labels = {r["row"].code: r["label"] for r in visit_rows}
+    return {
+        "activity_form": form.code if form else "",
+        "activity_rows": [
+            presenters.activity_view(v, labels.get(v.code, v.code))
+            for v in activity.visits
+            if only is None or v.code == only
+        ],
+    }
 
 
 def _query_views(queries: Any) -> list[dict[str, Any]]:

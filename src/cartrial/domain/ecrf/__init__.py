@@ -7,6 +7,7 @@ Pure: no Django; the casebook app stores what these functions return.
 
 from cartrial.domain.ecrf.checks import VISIT_DATE_WINDOW, Finding, edit_check_findings
 from cartrial.domain.ecrf.definitions import (
+    CODELIST_HELP,
     CODELIST_SOURCES,
     DERIVATIONS,
     ITEM_UNITS,
@@ -24,12 +25,14 @@ from cartrial.domain.ecrf.definitions import (
 from cartrial.domain.ecrf.values import (
     CleanedValues,
     FormContext,
+    derived_values,
     form_values_check,
     lab_number,
     required_check,
 )
 
 __all__ = [
+    "CODELIST_HELP",
     "CODELIST_SOURCES",
     "DERIVATIONS",
     "ITEM_UNITS",
@@ -45,6 +48,7 @@ __all__ = [
     "ItemDef",
     "ItemType",
     "Label",
+    "derived_values",
     "edit_check_findings",
     "form_values_check",
     "lab_number",

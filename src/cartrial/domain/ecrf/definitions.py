@@ -23,6 +23,7 @@ from typing import Any
 
 from cartrial.domain import lab_catalogue, units
 from cartrial.domain.clinical_labels import clinical_label
+from cartrial.domain.ecrf.activity import ACTIVITY_DERIVATIONS, CROSS_VISIT_DERIVATIONS
 from cartrial.domain.eligibility import IMMUNOSUPPRESSANTS
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.rules import FactType, Rule, RuleInvalid, RuleItem, compile_rule, rule_check
@@ -97,11 +98,21 @@ class Derivation:
     name: str
     analytes: tuple[str, ...]
     unit: str
+    # Items of the form it reads, by name (the lupus activity derivations).
+    items: tuple[str, ...] = ()
+    # Whether it compares the visit with another visit of the same form (baseline, previous visit).
+    cross_visit: bool = False
 
 
 # Derived items by name; `values._derive` computes them.
 DERIVATIONS: Mapping[str, Derivation] = MappingProxyType(
-    {"egfr_ckd_epi_2021": Derivation("egfr_ckd_epi_2021", ("creatinine",), "mL/min/1.73m2")}
+    {
+        "egfr_ckd_epi_2021": Derivation("egfr_ckd_epi_2021", ("creatinine",), "mL/min/1.73m2"),
+        **{
+            name: Derivation(name, (), "", items, name in CROSS_VISIT_DERIVATIONS)
+            for name, items in ACTIVITY_DERIVATIONS.items()
+        },
+    }
 )
 
 
@@ -115,6 +126,10 @@ CODELIST_SOURCES: Mapping[str, tuple[tuple[str, Label], ...]] = MappingProxyType
         "sledai2k_descriptors": _clinical_codelist(sledai2k.DESCRIPTOR_KEYS),
         "immunosuppressants": _clinical_codelist(IMMUNOSUPPRESSANTS),
     }
+)
+# What each code of a named code list means, shown beside the choice (the SLEDAI-2K glossary).
+CODELIST_HELP: Mapping[str, Mapping[str, Label]] = MappingProxyType(
+    {"sledai2k_descriptors": MappingProxyType({key: Message(text) for key, text in sledai2k.DEFINITIONS.items()})}
 )
 
 
@@ -138,6 +153,8 @@ class ItemDef:
     maximum: float | None = None
     required: bool = False
     codelist: tuple[tuple[str, Label], ...] = ()
+    # A code's definition shown beside it (code → text); codes without one show none.
+    choice_help: Mapping[str, Label] = field(default_factory=dict)
     shown_when: Rule | None = None
     required_when: Rule | None = None
     derived: str | None = None
@@ -181,6 +198,14 @@ class FormDef:
     edit_checks: tuple[EditCheck, ...] = ()
     # Other forms' items its rules read (`form.item` → item), resolved at load.
     references: Mapping[str, ItemDef] = field(default_factory=dict)
+    # The visit whose values of this form are the subject's baseline (SRI-4's reference).
+    baseline_visit: str | None = None
+
+    @property
+    def reads_other_visits(self) -> bool:
+        """Whether a derived item compares the visit with the form at another visit (baseline, previous):
+        saving the form at one visit then derives the later visits' items again."""
+        return any(item.derived is not None and DERIVATIONS[item.derived].cross_visit for item in self.items)
 
     @property
     def items(self) -> tuple[ItemDef, ...]:
@@ -297,6 +322,20 @@ def _number(key: str, raw: object) -> float | None:
     return float(raw)
 
 
+def _choice_help(key: str, raw: Mapping[str, Any]) -> Mapping[str, Label]:
+    """Each code's definition: the named code list's, or the `help` of a protocol code list entry."""
+    source = raw.get("codelist_from")
+    if source is not None:
+        return CODELIST_HELP.get(str(source), {})
+    found: dict[str, Label] = {}
+    for index, entry in enumerate(raw.get("codelist") or []):
+        if isinstance(entry, Mapping) and entry.get("help") is not None:
+            text = _text(f"{key}.codelist.{index}.help", entry.get("help"))
+            assert text is not None
+            found[str(entry.get("code"))] = text
+    return MappingProxyType(found)
+
+
 def _codelist(key: str, raw: Mapping[str, Any]) -> tuple[tuple[str, Label], ...]:
     source = raw.get("codelist_from")
     if source is not None:
@@ -401,8 +440,10 @@ def _item(key: str, raw: object, group: str) -> tuple[ItemDef, Mapping[str, Any]
     if minimum is not None and maximum is not None and minimum >= maximum:
         raise FormDefinitionError(f"{key}.minimum", f"minimum {minimum:g} must be below maximum {maximum:g}")
     codelist: tuple[tuple[str, Label], ...] = ()
+    choice_help: Mapping[str, Label] = {}
     if item_type in (ItemType.CHOICE, ItemType.MULTI_CHOICE):
         codelist = _codelist(key, raw)
+        choice_help = _choice_help(key, raw)
     elif "codelist" in raw or "codelist_from" in raw:
         raise FormDefinitionError(f"{key}.codelist", f"a code list needs a choice item, not {item_type.value}")
     derived = raw.get("derived")
@@ -424,6 +465,7 @@ def _item(key: str, raw: object, group: str) -> tuple[ItemDef, Mapping[str, Any]
         maximum=maximum,
         required=bool(raw.get("required", False)),
         codelist=codelist,
+        choice_help=choice_help,
         derived=str(derived) if derived is not None else None,
         analyte=str(analyte) if analyte is not None else None,
         visit_date=bool(raw.get("visit_date", False)),
@@ -514,7 +556,10 @@ def _form(key: str, raw: object) -> _Draft:
             raise FormDefinitionError(f"{c_key}.items", "a list of item names")
         rules.append((f"check:{c_code}", f"{c_key}.rule", rule))
         checks.append(EditCheck(c_code, rule, message, tuple(attached)))
-    form = FormDef(code, text, tuple(groups), tuple(checks))
+    baseline_visit = raw.get("baseline_visit")
+    if baseline_visit is not None and (not isinstance(baseline_visit, str) or not baseline_visit.strip()):
+        raise FormDefinitionError(f"{key}.baseline_visit", "the code of a visit of the schedule")
+    form = FormDef(code, text, tuple(groups), tuple(checks), baseline_visit=baseline_visit)
     for check, c_index in zip(checks, range(len(checks)), strict=True):
         for a_index, name in enumerate(check.items):
             if not form.has_item(name):
@@ -523,11 +568,21 @@ def _form(key: str, raw: object) -> _Draft:
                 )
     for item in form.items:
         if item.derived is not None:
-            needed = DERIVATIONS[item.derived].analytes
+            derivation = DERIVATIONS[item.derived]
+            needed = derivation.analytes
             present = {each.analyte for each in form.items}
             if not set(needed) <= present:
                 raise FormDefinitionError(
                     f"{key}.groups", f"'{item.name}' is derived from {list(needed)}, which form '{code}' lacks"
+                )
+            lacking = [name for name in derivation.items if not form.has_item(name)]
+            if lacking:
+                raise FormDefinitionError(
+                    f"{key}.groups", f"'{item.name}' is derived from the items {lacking}, which form '{code}' lacks"
+                )
+            if derivation.cross_visit and form.baseline_visit is None:
+                raise FormDefinitionError(
+                    f"{key}.baseline_visit", f"'{item.name}' compares with the baseline: name the baseline visit"
                 )
     return _Draft(form, key, rules)
 
@@ -550,7 +605,9 @@ def _resolve(draft: _Draft, forms: Mapping[str, FormDef]) -> FormDef:
                 and forms[other_form].has_item(other_item)
             ):
                 references[name] = forms[other_form].item(other_item)
-    resolved = FormDef(form.code, form.label, form.groups, form.edit_checks, MappingProxyType(references))
+    resolved = FormDef(
+        form.code, form.label, form.groups, form.edit_checks, MappingProxyType(references), form.baseline_visit
+    )
     for owner, _, rule in draft.rules:
         group = _row_group(resolved, owner, rule)
         # Outside a row, a repeating group's items are not facts: such a rule names an unknown item.

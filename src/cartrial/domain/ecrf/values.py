@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from cartrial.domain import lab_catalogue, units
+from cartrial.domain.ecrf.activity import ACTIVITY_DERIVATIONS, activity_derived
 from cartrial.domain.ecrf.definitions import DERIVATIONS, FormDef, GroupDef, ItemDef, ItemType, rule_items, shown
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.rules import Outcome, evaluate_rule
@@ -53,6 +54,10 @@ class FormContext:
     sex: str | None = None
     age_years: int | None = None
     other_forms: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    # The same form's values at the form's baseline visit (None at that visit itself or before it is
+    # entered) and at the visit before this one in time (None for the first): cross-visit derivations.
+    baseline_values: Mapping[str, object] | None = None
+    previous_values: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -335,10 +340,24 @@ def _hide(form: FormDef, group: GroupDef | None, scope: dict[str, object], base:
 
 
 def _derive(form: FormDef, values: dict[str, object], context: FormContext) -> None:
+    activity: dict[str, object] | None = None
     for item in form.items:
         if item.derived is None or form.group_of(item.name).repeating:
             continue
+        if item.derived in ACTIVITY_DERIVATIONS:
+            if activity is None:
+                activity = activity_derived(values, baseline=context.baseline_values, previous=context.previous_values)
+            values[item.name] = activity[item.derived]
+            continue
         values[item.name] = _derived_value(form, item.derived, values, context)
+
+
+def derived_values(form: FormDef, values: Mapping[str, object], context: FormContext) -> dict[str, object]:
+    """Stored values with their derived items computed again (the baseline or the previous visit
+    changed): the entered items are kept as they are; an empty derived item is left out."""
+    again = dict(values)
+    _derive(form, again, context)
+    return {name: value for name, value in again.items() if value is not None}
 
 
 def _derived_value(form: FormDef, derivation: str, values: Mapping[str, object], context: FormContext) -> object:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from cartrial.domain.scores.errors import CalculatorInputError
-from cartrial.domain.text import Message
+from cartrial.domain.text import N_, Message
 
 ArthritisRule = Literal[">2", ">=2"]
 
@@ -82,6 +82,61 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
 )
 
 DESCRIPTOR_KEYS: tuple[str, ...] = tuple(d.key for d in DESCRIPTORS)
+
+# What each descriptor means, shown beside it on the eCRF (English msgids, translated by the
+# adapter). Paraphrased from the SLEDAI-2K glossary (Gladman 2002; clinical.md §1.2); the arthritis
+# count follows ARTHRITIS_RULE.
+DEFINITIONS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "seizure": N_("Recent onset; metabolic, infectious and drug causes excluded."),
+        "psychosis": N_(
+            "Severe disturbance in the perception of reality impairing normal function (hallucinations, "
+            "incoherence, loose associations, illogical thinking, bizarre or catatonic behaviour); uraemia "
+            "and drugs excluded."
+        ),
+        "organic_brain_syndrome": N_(
+            "Rapid-onset, fluctuating impairment of orientation, memory or intellect with clouded "
+            "consciousness and reduced attention, plus at least 2 of: perceptual disturbance, incoherent "
+            "speech, insomnia or daytime drowsiness, altered psychomotor activity; metabolic, infectious "
+            "and drug causes excluded."
+        ),
+        "visual_disturbance": N_(
+            "Lupus retinal changes: cytoid bodies, retinal haemorrhages, serous exudate or haemorrhage in "
+            "the choroid, or optic neuritis; hypertension, infection and drugs excluded."
+        ),
+        "cranial_nerve_disorder": N_("New sensory or motor neuropathy of a cranial nerve."),
+        "lupus_headache": N_("Severe, persistent headache, possibly migrainous, not responding to narcotic analgesia."),
+        "cva": N_("New cerebrovascular accident; arteriosclerosis excluded."),
+        "vasculitis": N_(
+            "Ulceration, gangrene, tender finger nodules, periungual infarction, splinter haemorrhages, "
+            "or vasculitis proven by biopsy or angiogram."
+        ),
+        "arthritis": (
+            N_("More than 2 joints with pain and inflammatory signs (tenderness, swelling or effusion).")
+            if ARTHRITIS_RULE == ">2"
+            else N_("At least 2 joints with pain and inflammatory signs (tenderness, swelling or effusion).")
+        ),
+        "myositis": N_(
+            "Proximal muscle aching or weakness with raised CK or aldolase, EMG changes or a myositis biopsy."
+        ),
+        "urinary_casts": N_("Heme-granular or red cell casts."),
+        "hematuria": N_("More than 5 red cells per high-power field; stone, infection and other causes excluded."),
+        "proteinuria": N_("More than 0.5 g/24 h, new or persistent."),
+        "pyuria": N_("More than 5 white cells per high-power field; infection excluded."),
+        "rash": N_("Inflammatory lupus rash, new or ongoing."),
+        "alopecia": N_("Abnormal patchy or diffuse hair loss, new or ongoing."),
+        "mucosal_ulcers": N_("Oral or nasal ulcers, new or ongoing."),
+        "pleurisy": N_("Pleuritic chest pain with pleural rub, effusion or pleural thickening."),
+        "pericarditis": N_(
+            "Pericardial pain with at least one of: rub, effusion, ECG or echocardiographic confirmation."
+        ),
+        "low_complement": N_("CH50, C3 or C4 below the testing laboratory's lower limit of normal."),
+        "increased_dna_binding": N_("Anti-dsDNA above the testing laboratory's normal range."),
+        "fever": N_("Above 38 °C; infection excluded."),
+        "thrombocytopenia": N_("Platelets below 100 × 10⁹/L; drug causes excluded."),
+        "leukopenia": N_("White cells below 3 × 10⁹/L; drug causes excluded."),
+    }
+)
 WEIGHTS: MappingProxyType[str, int] = MappingProxyType({d.key: d.weight for d in DESCRIPTORS})
 SEROLOGY_KEYS: frozenset[str] = frozenset(d.key for d in DESCRIPTORS if d.serology)
 MAX_SCORE = sum(WEIGHTS.values())

@@ -14,6 +14,7 @@ is B now and C, D or E at baseline. Rescue medication counted as failure is a SA
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,6 +32,20 @@ NEW_BILAG_A_MAX = 0
 NEW_BILAG_B_MAX = 1
 PGA_WORSENING_MIN = Decimal("0.3")
 BILAG_DOMAIN_COUNT = 9
+# BILAG-2004 organ domains (clinical.md §3.4) and grades, A (severe) to E (never involved).
+BILAG_DOMAINS: tuple[str, ...] = (
+    "constitutional",
+    "mucocutaneous",
+    "neuropsychiatric",
+    "musculoskeletal",
+    "cardiorespiratory",
+    "gastrointestinal",
+    "ophthalmic",
+    "renal",
+    "haematological",
+)
+BILAG_GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E")
+_NEW_B_FROM: frozenset[str] = frozenset({"C", "D", "E"})
 PGA_MIN = 0.0
 PGA_MAX = 3.0
 
@@ -127,3 +142,22 @@ def assess_sri4(
         pga_change=float(pga_change),
         unmet=tuple(unmet),
     )
+
+
+def new_bilag_domains(*, baseline: Mapping[str, str], current: Mapping[str, str]) -> tuple[int, int]:
+    """The counts of new BILAG A and new BILAG B domains at a visit against baseline (SRI-4's rule).
+
+    New A: graded A now and not A at baseline; new B: graded B now and C, D or E at baseline. Grades
+    map a domain of BILAG_DOMAINS to a letter of BILAG_GRADES; a domain graded at only one of the two
+    visits (BILAG not collected there) cannot be new and is not counted.
+    """
+    new_a = new_b = 0
+    for domain in BILAG_DOMAINS:
+        before, now = baseline.get(domain), current.get(domain)
+        if before is None or now is None:
+            continue
+        if now == "A" and before != "A":
+            new_a += 1
+        elif now == "B" and before in _NEW_B_FROM:
+            new_b += 1
+    return new_a, new_b
