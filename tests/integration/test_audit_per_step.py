@@ -71,6 +71,7 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "safety.adverseevent": lambda row: ("adverse_event", str(row.pk)),
     "safety.saereport": lambda row: ("sae_report", str(row.pk)),
     "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
+    "toxicity.toxicityassessment": lambda row: ("toxicity_assessment", str(row.pk)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
 # and set-up data no step changes (a step changing one fails below).

@@ -87,7 +87,7 @@ def _lab_point(spec: MarkerSpec, observation: LabObservation, day: int) -> Point
     if shown is None:
         return None
     unit = normalize_unit(observation.unit)
-    if unit != spec.unit:
+    if unit != normalize_unit(spec.unit):
         if spec.analyte not in set(Analyte):
             return None
         try:
@@ -124,7 +124,7 @@ def subject_time_courses(subject: Subject, protocol: Protocol) -> TimeCourses:
             if spec.analyte != observation.analyte:
                 continue
             # CAR-T: the unit says which assay (cells/µL by cytometry, copies/µg by qPCR).
-            if spec.analyte == "car_t" and normalize_unit(observation.unit) != spec.unit:
+            if spec.analyte == "car_t" and normalize_unit(observation.unit) != normalize_unit(spec.unit):
                 continue
             point = _lab_point(spec, observation, day)
             if point is not None:
