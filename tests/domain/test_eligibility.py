@@ -503,7 +503,10 @@ def test_the_criteria_generator_reaches_each_partial_verdict(verdict: Verdict) -
         partial = evaluate(criteria, {name: value for name, value in facts.items() if name not in withheld})
         return verdict is not Verdict.INCOMPLETE or any(r.outcome is not MISSING for r in partial.results)
 
-    assert _partial_verdict(find(cases, reached, settings=settings(database=None))) is verdict
+    # Derandomized: the search is the same on every run, so it cannot fail at random (it once did, by
+    # exhausting its budget before an incomplete case with a decided criterion came up).
+    found = find(cases, reached, settings=settings(database=None, derandomize=True, max_examples=5000))
+    assert _partial_verdict(found) is verdict
 
 
 @settings(max_examples=200)

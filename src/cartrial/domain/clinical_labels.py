@@ -124,6 +124,7 @@ CLINICAL_LABELS: dict[str, str] = {
     "c4": N_("Complement C4"),
     "igg": N_("Immunoglobulin G"),
     "hemoglobin": N_("Haemoglobin"),
+    "neutrophils": N_("Neutrophils"),
     # ICAHT early-duration rule
     "cumulative": N_("cumulative days"),
     "longest_episode": N_("longest episode"),
