@@ -93,7 +93,8 @@ def test_coordinator_records_an_sae_through_the_api_audited_with_its_clock(api: 
     clock = body["sae_clock"]
     assert clock["reports"][0]["kind"] == "initial" and clock["reports"][0]["status"] in ("pending", "overdue")
     entries = entries_after(since)
-    assert [e.event for e in entries] == ["safety.adverse_event_recorded"]
+    # The SAE starts its clock: its alert is raised and audited in the same action.
+    assert [e.event for e in entries] == ["safety.adverse_event_recorded", "alert.raised"]
     assert entries[0].entity == "adverse_event" and entries[0].subject_code == subject.code
 
 

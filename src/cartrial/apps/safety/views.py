@@ -237,6 +237,7 @@ def adverse_event_page(request: HttpRequest, code: str, ae_id: int) -> HttpRespo
                     lambda: services.adverse_event_correct(
                         actor=acting.actor,
                         subject=acting.subject,
+                        protocol=protocol,
                         ae=ae,
                         changes=entries.read_fields(
                             {**raw, "seriousness_criteria": True},
