@@ -1,10 +1,12 @@
 """The alert rules, pure: each kind's message holds exactly its parameters and names who acts; the lab
 values that call for an alert (CTCAE grade ≥ 3 with or without the lab's LLN, IgG below 4 g/L in any
-unit); who may acknowledge."""
+unit); who may acknowledge; the SAE clock's stages (each report due, then overdue); CRS/ICANS
+grade ≥ 3 once per episode."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -15,13 +17,22 @@ from cartrial.domain.alerts import (
     CTCAE_TERM_LABELS,
     CTCAE_TERM_OF_ANALYTE,
     IGG_LOW_G_PER_L,
+    SAE_REPORT_LABELS,
     AlertKind,
     LabFinding,
+    SaeClockAlert,
+    SaeReport,
+    SevereEpisode,
     lab_findings,
     may_acknowledge,
+    sae_clock_alert,
+    severe_episodes_reached,
+    toxicity_day,
 )
 from cartrial.domain.roles import Role
+from cartrial.domain.safety.sae_clock import ReportKind, SaeClockRules, SentReport, sae_clock_state
 from cartrial.domain.scores.ctcae import grade_lab_value
+from cartrial.domain.toxicity import DailyGrade, ToxicityKind
 
 
 def test_every_kind_has_a_spec_whose_message_uses_exactly_its_parameters() -> None:
@@ -115,3 +126,87 @@ def test_who_may_acknowledge() -> None:
     assert not may_acknowledge(Role.MONITOR, roles)
     assert not may_acknowledge(Role.PHARMACIST, roles)
     assert not may_acknowledge(None, roles)
+
+
+# --- the SAE clock: which report, due or overdue, each stage once ---------------------------------
+
+AWARE = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+RULES = SaeClockRules(initial_report_hours=24, follow_up_interval_days=7)
+
+
+def _stage(now: datetime, sent: list[SentReport], final: bool = False) -> SaeClockAlert | None:
+    state = sae_clock_state(awareness_at=AWARE, sent=sent, outcome_final=final, rules=RULES, now=now)
+    return sae_clock_alert(state)
+
+
+def test_a_new_sae_alerts_its_initial_report_due_then_overdue() -> None:
+    due = _stage(AWARE + timedelta(hours=1), [])
+    assert due is not None
+    assert (due.report, due.due_at, due.overdue) == (SaeReport.INITIAL_DUE, AWARE + timedelta(hours=24), False)
+    assert due.key(12) == "12/initial/1/due"
+    late = _stage(AWARE + timedelta(hours=25), [])
+    assert late is not None and late.report is SaeReport.INITIAL_OVERDUE and late.key(12) == "12/initial/1/overdue"
+
+
+def test_each_follow_up_is_its_own_stage_and_the_final_report_closes_the_clock() -> None:
+    initial = SentReport(ReportKind.INITIAL, AWARE + timedelta(hours=20))
+    first = _stage(AWARE + timedelta(days=2), [initial])
+    assert first is not None and first.report is SaeReport.FOLLOW_UP_DUE
+    assert (first.key(5), first.due_at) == ("5/follow_up/1/due", initial.sent_at + timedelta(days=7))
+    follow_up = SentReport(ReportKind.FOLLOW_UP, AWARE + timedelta(days=6))
+    second = _stage(AWARE + timedelta(days=20), [initial, follow_up])
+    assert second is not None and second.key(5) == "5/follow_up/2/overdue"
+    assert second.report is SaeReport.FOLLOW_UP_OVERDUE
+    final = _stage(AWARE + timedelta(days=7), [initial, follow_up], final=True)
+    assert final is not None and (final.report, final.key(5)) == (SaeReport.FINAL_DUE, "5/final/1/due")
+    closed = [initial, follow_up, SentReport(ReportKind.FINAL, AWARE + timedelta(days=8))]
+    assert _stage(AWARE + timedelta(days=30), closed, final=True) is None
+
+
+def test_every_stage_of_the_clock_has_a_label() -> None:
+    assert set(SAE_REPORT_LABELS) == set(SaeReport)
+    assert {f"{kind.value}_{status}" for kind in ReportKind for status in ("due", "overdue")} == {
+        r.value for r in SaeReport
+    }
+
+
+# --- CRS / ICANS grade ≥ 3: once per episode ------------------------------------------------------
+
+
+def _grades(*grades: int, start: int = 1) -> list[DailyGrade]:
+    return [DailyGrade(start + i, g) for i, g in enumerate(grades)]
+
+
+def test_grade_2_is_no_alert_and_the_first_grade_3_day_of_an_episode_is() -> None:
+    assert severe_episodes_reached(ToxicityKind.CRS, _grades(1), _grades(1, 2)) == []
+    reached = severe_episodes_reached(ToxicityKind.CRS, _grades(1, 2), _grades(1, 2, 3))
+    assert reached == [SevereEpisode(ToxicityKind.CRS, onset_day=1, day=3, grade=3)]
+    assert reached[0].key == "episode/D1" and reached[0].alert_kind is AlertKind.CRS_GRADE_3
+
+
+def test_a_later_day_of_an_episode_already_severe_raises_nothing() -> None:
+    # D4 grade 4 in the episode that reached 3 on D3; D2 entered late, moving the onset: still no alert.
+    assert severe_episodes_reached(ToxicityKind.CRS, _grades(1, 2, 3), _grades(1, 2, 3, 4)) == []
+    assert severe_episodes_reached(ToxicityKind.ICANS, _grades(3, start=3), _grades(1, 3, start=2)) == []
+
+
+def test_a_new_episode_after_resolution_is_alerted_again() -> None:
+    before = _grades(1, 3, 1, 0, 1)
+    reached = severe_episodes_reached(ToxicityKind.ICANS, before, [*before, DailyGrade(6, 3)])
+    assert reached == [SevereEpisode(ToxicityKind.ICANS, onset_day=5, day=6, grade=3)]
+    assert reached[0].alert_kind is AlertKind.ICANS_GRADE_3
+
+
+def test_a_correction_to_grade_3_is_alerted_and_a_correction_below_it_raises_nothing() -> None:
+    assert severe_episodes_reached(ToxicityKind.CRS, _grades(1, 2, 1), _grades(1, 3, 1)) == [
+        SevereEpisode(ToxicityKind.CRS, 1, 2, 3)
+    ]
+    assert severe_episodes_reached(ToxicityKind.CRS, _grades(1, 3, 1), _grades(1, 2, 1)) == []
+
+
+def test_the_day_of_a_toxicity_alert_reads_in_each_language() -> None:
+    day = toxicity_day(3, date(2026, 3, 5))
+    assert day.render() == "2026-03-05 (D3)"
+    assert day.render(lambda msgid: {"{date} (D{day})": "{date} (J{day})"}.get(msgid, msgid), "fr") == (
+        "2026-03-05 (J3)"
+    )

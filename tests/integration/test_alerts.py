@@ -1,12 +1,14 @@
 """Alerts (issue 10 item 5): raised inside the action's transaction and audited with it, e-mailed only
 after its commit to the roles that must act at the subject's center (each in their language), once per
 kind + subject + key while open; raised by lab values on a form save, by a new kinetics flag and by
-the daily overdue-visit scan; read and acknowledged on the page and the API within the user's scope."""
+the daily overdue-visit scan; by a serious AE (recorded or corrected into one) and each report of its
+clock by the scan; by a CRS or ICANS episode reaching grade ≥ 3; read and acknowledged on the page
+and the API within the user's scope."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +18,7 @@ from django.db import transaction
 from django.test import Client
 from typer.testing import CliRunner
 
+from cartrial.apps import clock
 from cartrial.apps.access import reach_subject
 from cartrial.apps.accounts.models import User
 from cartrial.apps.accounts.services import api_token_create
@@ -311,9 +314,9 @@ def test_the_scan_raises_each_overdue_visit_once(world: Any, mailboxes: dict[str
     overdue = set(Alert.objects.filter(subject=subject).values_list("key", flat=True))
     assert {"D1", "D7", "D14", "D28"} <= overdue and "D42" not in overdue and "M3" not in overdue
     assert not Alert.objects.filter(subject=done_elsewhere).exists()
-    assert first.output.strip() == f"{len(overdue)} overdue-visit alert(s) raised"
+    assert first.output.splitlines() == [f"{len(overdue)} overdue-visit alert(s) raised", "0 SAE-clock alert(s) raised"]
     second = runner.invoke(app, ["alerts", "scan", "--today", today.isoformat()])
-    assert second.output.strip() == "0 overdue-visit alert(s) raised"
+    assert second.output.splitlines()[0] == "0 overdue-visit alert(s) raised"
     assert Alert.objects.filter(subject=subject).count() == len(overdue)
     bad = runner.invoke(app, ["alerts", "scan", "--today", "tomorrow"])
     assert bad.exit_code == 2
@@ -377,3 +380,216 @@ def test_another_center_neither_sees_nor_acknowledges(world: Any, subject: Subje
     assert _api(world, "bdx.pharmacist").get("/api/v1/alerts").json()["alerts"] == []
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
+
+
+# --- triggers: the SAE clock (on record, on correction, by the scan), CRS/ICANS grade ≥ 3 ----------
+
+CLINICAL_AND_MONITOR = ("bdx.investigator", "bdx.investigator2", "bdx.coordinator", "cra.monitor")
+
+
+def _ae(subject: Subject, **over: object) -> dict[str, object]:
+    """A febrile neutropenia known to the site two hours ago; serious unless told otherwise."""
+    aware = clock.now() - timedelta(hours=2)
+    body: dict[str, object] = {
+        "term": "febrile_neutropenia",
+        "grade": 3,
+        "start_date": (aware - timedelta(days=1)).date().isoformat(),
+        "serious": True,
+        "seriousness_criteria": ["hospitalisation"],
+        "awareness_at": aware.isoformat(timespec="minutes"),
+        "action": "hospitalisation",
+        "outcome": "recovering",
+    }
+    return {**body, **over}
+
+
+def _post_ae(world: Any, subject: Subject, body: dict[str, object]) -> dict[str, Any]:
+    response = _api(world, "bdx.coordinator").post(
+        f"/api/v1/subjects/{subject.code}/adverse-events", body, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_an_sae_raises_its_initial_report_alert_once_mailed_after_commit(
+    world: Any, subject: Subject, mailboxes: dict[str, str], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ae = _post_ae(world, subject, _ae(subject))
+    alert = Alert.objects.get(kind=AlertKind.SAE_CLOCK.value)
+    assert mail.outbox == []  # stored and audited with the AE; nothing sent before the commit
+    aware = datetime.fromisoformat(ae["awareness_at"])
+    assert (alert.key, alert.due_at) == (f"{ae['id']}/initial/1/due", aware + timedelta(hours=24))
+    assert alert.link == f"/safety/subjects/{subject.code}/adverse-events/{ae['id']}/"
+    assert AuditEntry.objects.filter(event=AuditEvent.ALERT_RAISED, entity_id=str(alert.pk)).count() == 1
+    for callback in callbacks:
+        callback()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(mailboxes[u] for u in CLINICAL_AND_MONITOR)
+    by_address = {m.to[0]: m.body for m in mail.outbox}
+    due = (aware + timedelta(hours=24)).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert (
+        f"{subject.code} : événement indésirable grave « Neutropénie fébrile » : déclaration initiale attendue "
+        f"(échéance {due} UTC)." in by_address[mailboxes["bdx.investigator"]]
+    )
+    assert (
+        f"{subject.code}: serious adverse event “Febrile neutropenia”: initial report due (due {due} UTC)."
+        in by_address[mailboxes["bdx.coordinator"]]
+    )
+    # A correction of the same SAE is not a new stage of its clock: no second alert.
+    correction = {"changes": {"outcome": "not_recovered"}, "reason": "still febrile"}
+    response = _api(world, "bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae['id']}", correction, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert Alert.objects.filter(kind=AlertKind.SAE_CLOCK.value).count() == 1
+
+
+def test_a_non_serious_ae_raises_nothing_and_made_serious_by_correction_raises_the_clock(
+    world: Any, subject: Subject
+) -> None:
+    aware = clock.now() - timedelta(days=3)
+    started = (aware - timedelta(days=1)).date().isoformat()
+    body = _ae(subject, term="fever", grade=2, start_date=started, serious=False, seriousness_criteria=[])
+    body.pop("awareness_at")
+    ae = _post_ae(world, subject, body)
+    assert not Alert.objects.exists()
+    correction = {
+        "changes": {
+            "serious": True,
+            "seriousness_criteria": ["hospitalisation"],
+            "awareness_at": aware.isoformat(timespec="minutes"),
+        },
+        "reason": "admitted for the fever",
+    }
+    response = _api(world, "bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae['id']}", correction, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    alert = Alert.objects.get()
+    # Aware three days ago: the initial report is already overdue.
+    assert (alert.kind, alert.key) == (AlertKind.SAE_CLOCK.value, f"{ae['id']}/initial/1/overdue")
+    assert alert.params["report"]["msgid"] == "initial report overdue"
+    assert alert.acting_roles == ["coordinator", "investigator", "monitor"]
+
+
+def test_the_scan_alerts_each_report_of_the_clock_once_due_then_overdue(world: Any, subject: Subject) -> None:
+    from cartrial.cli import _register, app
+
+    assert subject.infusion_date is not None
+    d6 = subject.infusion_date + timedelta(days=6)
+    body = _ae(subject, start_date=d6.isoformat(), awareness_at=f"{d6.isoformat()}T10:00")
+    ae = _post_ae(world, subject, body)
+    api = _api(world, "bdx.coordinator")
+    sent = api.post(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae['id']}/sae-reports",
+        {"kind": "initial", "sent_at": f"{d6.isoformat()}T18:00"},
+        content_type="application/json",
+    )
+    assert sent.status_code == 201, sent.content
+    _register()
+    runner = CliRunner()
+
+    def scan(day: date) -> str:
+        result = runner.invoke(app, ["alerts", "scan", "--today", day.isoformat()])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()[1]
+
+    def keys() -> list[str]:
+        return list(Alert.objects.filter(kind=AlertKind.SAE_CLOCK.value).order_by("pk").values_list("key", flat=True))
+
+    recorded = [f"{ae['id']}/initial/1/overdue"]  # D6 is long past: overdue when recorded
+    assert keys() == recorded
+    # The initial report sent at D6 18:00 acknowledges nothing; the first follow-up is due 7 days later.
+    assert scan(d6 + timedelta(days=2)) == "1 SAE-clock alert(s) raised"
+    assert keys() == [*recorded, f"{ae['id']}/follow_up/1/due"]
+    assert scan(d6 + timedelta(days=2)) == "0 SAE-clock alert(s) raised"
+    assert scan(d6 + timedelta(days=9)) == "1 SAE-clock alert(s) raised"
+    assert keys()[-1] == f"{ae['id']}/follow_up/1/overdue"
+    # Acknowledged, a stage is not alerted again by a later scan.
+    client = world.client_for("bdx.investigator")
+    for alert in Alert.objects.filter(kind=AlertKind.SAE_CLOCK.value):
+        assert client.post("/alerts/", {"alert": alert.pk}).status_code == 302
+    assert scan(d6 + timedelta(days=10)) == "0 SAE-clock alert(s) raised"
+    assert not Alert.objects.filter(kind=AlertKind.SAE_CLOCK.value, acknowledged_at__isnull=True).exists()
+    alert = Alert.objects.get(key=f"{ae['id']}/follow_up/1/overdue")
+    assert alert.due_at == datetime.combine(d6, time(18), ZoneInfo("Europe/Paris")) + timedelta(days=7)
+
+
+CALM = {
+    "temperature_c": 37.0,
+    "hypotension": "none",
+    "hypoxia": "none",
+    "ice_score": 10,
+    "consciousness": "normal",
+    "seizure": "none",
+    "motor_weakness": "none",
+    "cerebral_edema": "none",
+    "tocilizumab_given": False,
+    "corticosteroids_given": False,
+}
+CRS_GRADE = {
+    1: CALM | {"temperature_c": 38.4},
+    2: CALM | {"temperature_c": 38.9, "hypotension": "no_vasopressor"},
+    3: CALM | {"temperature_c": 39.2, "hypotension": "one_vasopressor"},
+    4: CALM | {"temperature_c": 39.5, "hypotension": "multiple_vasopressors"},
+}
+
+
+def _assess(world: Any, subject: Subject, day: int, inputs: dict[str, object]) -> None:
+    assert subject.infusion_date is not None
+    response = _api(world, "bdx.coordinator").post(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments",
+        {"assessed_on": (subject.infusion_date + timedelta(days=day)).isoformat(), **inputs},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_a_crs_episode_reaching_grade_3_raises_one_alert_mailed_after_commit_grade_2_none(
+    world: Any, subject: Subject, mailboxes: dict[str, str], django_capture_on_commit_callbacks: Any
+) -> None:
+    assert subject.infusion_date is not None
+    _assess(world, subject, 1, CRS_GRADE[1])
+    _assess(world, subject, 2, CRS_GRADE[2])
+    assert not Alert.objects.exists()  # grade 2: no alert
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _assess(world, subject, 3, CRS_GRADE[3])
+    alert = Alert.objects.get()
+    assert mail.outbox == []
+    assert (alert.kind, alert.key, alert.params["grade"]) == (AlertKind.CRS_GRADE_3.value, "episode/D1", 3)
+    assert alert.link == f"/toxicity/subjects/{subject.code}/assessments/3/"
+    for callback in callbacks:
+        callback()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(mailboxes[u] for u in CLINICAL_AND_MONITOR)
+    d3 = (subject.infusion_date + timedelta(days=3)).isoformat()
+    by_address = {m.to[0]: m.body for m in mail.outbox}
+    assert (
+        f"{subject.code} : syndrome de relargage cytokinique de grade 3 le {d3} (J3)."
+        in by_address[mailboxes["bdx.investigator"]]
+    )
+    assert (
+        f"{subject.code}: cytokine release syndrome grade 3 on {d3} (D3)." in by_address[mailboxes["bdx.coordinator"]]
+    )
+    # Acknowledged, and the episode worsens to grade 4: still the same episode, no second alert.
+    assert world.client_for("bdx.investigator").post("/alerts/", {"alert": alert.pk}).status_code == 302
+    _assess(world, subject, 4, CRS_GRADE[4])
+    _assess(world, subject, 5, CALM)
+    assert Alert.objects.count() == 1
+    # A new episode after the resolution on D5 is alerted on its own.
+    _assess(world, subject, 6, CRS_GRADE[3])
+    assert list(Alert.objects.order_by("pk").values_list("key", flat=True)) == ["episode/D1", "episode/D6"]
+
+
+def test_an_icans_corrected_to_grade_3_raises_its_alert_and_grade_2_none(world: Any, subject: Subject) -> None:
+    _assess(world, subject, 2, CALM | {"ice_score": 4})  # ICE 3-6: ICANS grade 2
+    assert not Alert.objects.exists()
+    api = _api(world, "bdx.coordinator")
+    url = f"/api/v1/subjects/{subject.code}/toxicity/assessments/2"
+    corrected = api.put(url, CALM | {"ice_score": 2, "reason": "ICE re-scored"}, content_type="application/json")
+    assert corrected.status_code == 200, corrected.content
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.key, alert.params["grade"]) == (AlertKind.ICANS_GRADE_3.value, "episode/D2", 3)
+    # Correcting it again within the same episode raises nothing more.
+    again = api.put(url, CALM | {"ice_score": 1, "reason": "ICE re-scored again"}, content_type="application/json")
+    assert again.status_code == 200, again.content
+    assert Alert.objects.count() == 1

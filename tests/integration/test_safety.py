@@ -4,8 +4,9 @@ once; other centers see nothing; the sponsor reads pseudonymously."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -93,7 +94,8 @@ def test_coordinator_records_an_sae_through_the_api_audited_with_its_clock(api: 
     clock = body["sae_clock"]
     assert clock["reports"][0]["kind"] == "initial" and clock["reports"][0]["status"] in ("pending", "overdue")
     entries = entries_after(since)
-    assert [e.event for e in entries] == ["safety.adverse_event_recorded"]
+    # The SAE starts its clock: its alert is raised and audited in the same action.
+    assert [e.event for e in entries] == ["safety.adverse_event_recorded", "alert.raised"]
     assert entries[0].entity == "adverse_event" and entries[0].subject_code == subject.code
 
 
@@ -406,6 +408,10 @@ def test_the_ae_page_shows_times_in_the_centers_time_and_history_in_words(
     assert f'name="awareness_at" value="{day(subject, 6)}T10:00"' in body
     # The initial report is due 24 h later, shown in the center's time with UTC beside.
     assert f"{(subject.infusion_date + timedelta(days=7)).isoformat()} 10:00" in body
+    # Its row names the report and its due time in UTC for the browser tests.
+    aware = datetime.combine(subject.infusion_date + timedelta(days=6), time(10), ZoneInfo("Europe/Paris"))
+    due = (aware + timedelta(hours=24)).astimezone(UTC).isoformat()
+    assert f'data-status="overdue" data-report="initial" data-due="{due}"' in body
     # The history says values in words: criteria by their labels, yes rather than True.
     history = body.split('data-testid="history"')[1]
     assert "Hospitalisation ou prolongation d" in history and "<td>oui</td>" in history

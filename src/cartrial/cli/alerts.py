@@ -1,9 +1,14 @@
-"""`cartrial alerts scan`: the daily scan for alerts no write raises (overdue visits).
+"""`cartrial alerts scan`: the daily scan for alerts no write raises (overdue visits, SAE reports
+pending or overdue).
 
 Run once a day by cron (docs/alerts.md), e.g. `15 6 * * * cd /srv/cartrial && cartrial alerts scan`.
-Idempotent: an overdue visit already alerted and not yet acknowledged is not alerted again, so a
-second run the same day (or a run after a missed day) raises only what is new. `--today` runs the
-scan as of another day (a catch-up, a test). E-mails go out after the scan's commit.
+Idempotent: an overdue visit already alerted and not yet acknowledged is not alerted again, and each
+stage of an SAE clock (a report due, then overdue) is alerted once, so a second run the same day (or
+a run after a missed day) raises only what is new. `--today` runs the scan as of another day (a
+catch-up, a test). E-mails go out after the scan's commit.
+
+Why here: the scan composes the casebook (visits) and the safety app (SAE clocks), both above the
+alerts app, which imports neither; the interface layer may call them all.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach the `alerts` group to the `cartrial` application."""
-    alerts_app = typer.Typer(name="alerts", help="Alerts: the daily scan (overdue visits).", no_args_is_help=True)
+    alerts_app = typer.Typer(
+        name="alerts", help="Alerts: the daily scan (overdue visits, SAE reports).", no_args_is_help=True
+    )
     alerts_app.command("scan")(scan_command)
     app.add_typer(alerts_app, name="alerts")
 
@@ -26,7 +33,8 @@ def scan_command(
         str | None, typer.Option("--today", help="Scan as of this day (YYYY-MM-DD); default: now.")
     ] = None,
 ) -> None:
-    """Raise an alert for every overdue visit not already alerted; print how many were raised."""
+    """Raise an alert for every overdue visit and every SAE report pending or overdue not already
+    alerted; print how many of each were raised."""
     from cartrial.cli.web import _django, _fail
 
     try:
@@ -39,11 +47,15 @@ def scan_command(
     from cartrial.apps import clock
     from cartrial.apps.audit.services import Actor
     from cartrial.apps.casebook.services import overdue_visit_alerts_raise
+    from cartrial.apps.safety.services import sae_clock_alerts_raise
     from cartrial.apps.trial.protocol import protocol_in_force
 
     # Noon UTC of the given day is that calendar day at every center of the trial (UTC-11 to UTC+11).
     now = datetime.combine(day, time(12), tzinfo=UTC) if day else clock.now()
     actor = Actor.system("alerts-scan", now=now)
+    protocol = protocol_in_force()
     with transaction.atomic():
-        raised = overdue_visit_alerts_raise(actor=actor, protocol=protocol_in_force())
-    typer.echo(f"{len(raised)} overdue-visit alert(s) raised")
+        visits = overdue_visit_alerts_raise(actor=actor, protocol=protocol)
+        reports = sae_clock_alerts_raise(actor=actor, protocol=protocol)
+    typer.echo(f"{len(visits)} overdue-visit alert(s) raised")
+    typer.echo(f"{len(reports)} SAE-clock alert(s) raised")

@@ -1,7 +1,7 @@
 """Alerts: what the trial must tell people about a subject, who must act, and how urgent it is.
 
 An alert is raised by a write (a lab form saved, a kinetic result recorded, an adverse event, a
-CRS/ICANS assessment) or by the daily scan (overdue visits); it names its kind, the subject, the
+CRS/ICANS assessment) or by the daily scan (overdue visits, SAE reports due); it names its kind, the subject, the
 data of its message (rendered later in each reader's language), the roles that must act and a
 link to the record. This module holds the rules, pure: the kinds and their messages, who acts,
 the severity, which lab values call for an alert, and who may acknowledge one.
@@ -9,15 +9,20 @@ the severity, which lab values call for an alert, and who may acknowledge one.
 Lab values (issue 10 item 5): a CTCAE v5.0 grade ≥ 3 from the calculator of `scores/ctcae.py`
 (blood counts and haemoglobin: the only lab terms it grades) against the lab's lower limit of
 normal, and IgG below `IGG_LOW_G_PER_L`, converted to g/L by `units.py` only.
+
+SAE clock (`sae_clock_alert`): the next report of a serious AE's clock, due or overdue, each stage
+once. CRS and ICANS (`severe_episodes_reached`): once per episode reaching grade ≥ 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 
 from cartrial.domain.roles import Role
+from cartrial.domain.safety.sae_clock import ReportKind, ReportStatus, SaeClockState
 from cartrial.domain.scores.ctcae import (
     PLAUSIBLE_MAX_BY_UNIT,
     CtcaeLabTerm,
@@ -26,6 +31,7 @@ from cartrial.domain.scores.ctcae import (
 )
 from cartrial.domain.scores.errors import CalculatorInputError
 from cartrial.domain.text import N_, Message, label
+from cartrial.domain.toxicity import DailyGrade, ToxicityKind, episodes_from
 from cartrial.domain.units import Analyte, UnitConversionError, convert
 
 
@@ -135,24 +141,128 @@ ALERT_SPECS: dict[AlertKind, AlertSpec] = {
 
 
 class SaeReport(StrEnum):
-    """Where a serious adverse event's reporting clock stands (the `report` of an SAE clock alert;
-    the key of the alert is the SAE and this code, so each stage is alerted once)."""
+    """Where a serious adverse event's reporting clock stands: its next report (initial, follow-up or
+    final), due or overdue (the `report` of an SAE clock alert)."""
 
     INITIAL_DUE = "initial_due"
     INITIAL_OVERDUE = "initial_overdue"
     FOLLOW_UP_DUE = "follow_up_due"
+    FOLLOW_UP_OVERDUE = "follow_up_overdue"
+    FINAL_DUE = "final_due"
+    FINAL_OVERDUE = "final_overdue"
 
 
 SAE_REPORT_LABELS: dict[SaeReport, str] = {
     SaeReport.INITIAL_DUE: N_("initial report due"),
     SaeReport.INITIAL_OVERDUE: N_("initial report overdue"),
     SaeReport.FOLLOW_UP_DUE: N_("follow-up report due"),
+    SaeReport.FOLLOW_UP_OVERDUE: N_("follow-up report overdue"),
+    SaeReport.FINAL_DUE: N_("final report due"),
+    SaeReport.FINAL_OVERDUE: N_("final report overdue"),
 }
 
 
 def sae_report_label(report: SaeReport | str) -> Message:
     """The `report` parameter of an SAE clock alert."""
     return label(SAE_REPORT_LABELS[SaeReport(report)])
+
+
+@dataclass(frozen=True)
+class SaeClockAlert:
+    """The alert a serious AE's clock calls for: its next report, the how-many-th of its kind
+    (`sequence`: the initial and the final report are 1, follow-ups count up), due or overdue."""
+
+    report: SaeReport
+    kind: ReportKind
+    sequence: int
+    due_at: datetime
+    overdue: bool
+
+    def key(self, ae_id: int) -> str:
+        """`<ae id>/<report kind>/<sequence>/<due|overdue>`: each stage of each report is alerted once."""
+        return f"{ae_id}/{self.kind.value}/{self.sequence}/{'overdue' if self.overdue else 'due'}"
+
+
+def sae_clock_alert(state: SaeClockState) -> SaeClockAlert | None:
+    """The stage of the clock to alert at the state's `now`: the next report not sent, due (pending)
+    or overdue; None once the final report was sent."""
+    upcoming = state.next_due
+    if state.closed or upcoming is None:
+        return None
+    overdue = upcoming.status is ReportStatus.OVERDUE
+    return SaeClockAlert(
+        report=SaeReport(f"{upcoming.kind.value}_{'overdue' if overdue else 'due'}"),
+        kind=upcoming.kind,
+        sequence=sum(1 for r in state.reports if r.kind is upcoming.kind),
+        due_at=upcoming.due_at,
+        overdue=overdue,
+    )
+
+
+# CRS and ICANS (ASTCT) from this grade on are severe: an alert, once per episode that reaches it.
+TOXICITY_ALERT_GRADE = 3
+
+TOXICITY_ALERT_KINDS: dict[ToxicityKind, AlertKind] = {
+    ToxicityKind.CRS: AlertKind.CRS_GRADE_3,
+    ToxicityKind.ICANS: AlertKind.ICANS_GRADE_3,
+}
+
+
+@dataclass(frozen=True)
+class SevereEpisode:
+    """An episode that has just reached grade ≥ 3: its onset (the alert's key) and the first day
+    graded ≥ 3 with that day's grade (the alert's message)."""
+
+    kind: ToxicityKind
+    onset_day: int
+    day: int
+    grade: int
+
+    @property
+    def alert_kind(self) -> AlertKind:
+        return TOXICITY_ALERT_KINDS[self.kind]
+
+    @property
+    def key(self) -> str:
+        """One alert per episode, named by its onset day."""
+        return f"episode/D{self.onset_day}"
+
+
+def severe_episodes_reached(
+    kind: ToxicityKind, before: Iterable[DailyGrade], after: Iterable[DailyGrade]
+) -> list[SevereEpisode]:
+    """The episodes of `after` (a subject's daily grades once a day is recorded or corrected) with a
+    day graded ≥ 3 whose days overlap no episode of `before` that already had one.
+
+    Why episodes and not days: a grade 3 CRS lasting five days is one event to act on, not five; and
+    a later day of an episode already alerted (even acknowledged) raises nothing. A correction that
+    lowers the grade and raises it again within one episode is not a new episode either.
+    """
+    before_grades, after_grades = list(before), list(after)
+    alerted = [
+        (e.onset_day, e.last_day) for e in episodes_from(kind, before_grades) if e.max_grade >= TOXICITY_ALERT_GRADE
+    ]
+    reached = []
+    for episode in episodes_from(kind, after_grades):
+        if episode.max_grade < TOXICITY_ALERT_GRADE:
+            continue
+        if any(start <= episode.last_day and episode.onset_day <= end for start, end in alerted):
+            continue
+        first = min(
+            (
+                g
+                for g in after_grades
+                if episode.onset_day <= g.day <= episode.last_day and g.grade >= TOXICITY_ALERT_GRADE
+            ),
+            key=lambda g: g.day,
+        )
+        reached.append(SevereEpisode(kind, episode.onset_day, first.day, first.grade))
+    return reached
+
+
+def toxicity_day(day: int, on: date) -> Message:
+    """The `day` of a CRS/ICANS alert: the date and the day since the infusion (J in French)."""
+    return Message(N_("{date} (D{day})"), {"date": on, "day": day})
 
 
 # Hypogammaglobulinaemia worth acting on after CD19 CAR-T (clinical.md §4: IgG replacement is

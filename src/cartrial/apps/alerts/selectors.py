@@ -7,6 +7,7 @@ query each whatever the number of centers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
@@ -70,3 +71,10 @@ def alert_get(user: Any, alert_id: int) -> Alert:
     if alert is None:
         raise NotFound("No alert {alert} in your scope.", code="not_found", alert=alert_id)
     return alert
+
+
+def keys_raised(kind: AlertKind, subject_ids: Iterable[int]) -> set[tuple[int, str]]:
+    """(subject id, key) of every alert of `kind` ever raised on these subjects, acknowledged or not:
+    for a raiser whose stages are alerted once for good (an SAE report due, then overdue), not only
+    while open. One query (a system read, not a user's)."""
+    return set(Alert.objects.filter(kind=kind.value, subject_id__in=list(subject_ids)).values_list("subject_id", "key"))

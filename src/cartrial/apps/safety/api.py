@@ -163,7 +163,8 @@ def adverse_event_read(request: HttpRequest, code: str, ae_id: str) -> dict[str,
 @router.put("/{code}/adverse-events/{ae_id}", summary="Correct an adverse event's values, with a reason")
 def adverse_event_update(request: HttpRequest, code: str, ae_id: str, payload: CorrectionIn) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.RECORD_ADVERSE_EVENT)
-    rules = selectors.safety_rules(protocol_in_force())
+    protocol = protocol_in_force()
+    rules = selectors.safety_rules(protocol)
     ae = selectors.adverse_event_get(reach.subject, ae_id)
     raw = dict(payload.changes)
     criteria = raw.pop("seriousness_criteria", None)
@@ -177,7 +178,7 @@ def adverse_event_update(request: HttpRequest, code: str, ae_id: str, payload: C
             criteria or [],
         )
         return services.adverse_event_correct(
-            actor=reach.actor, subject=reach.subject, ae=ae, changes=changes, reason=payload.reason
+            actor=reach.actor, subject=reach.subject, protocol=protocol, ae=ae, changes=changes, reason=payload.reason
         )
 
     return ae_document(reach.run(work), rules, reach.actor.now)

@@ -101,16 +101,25 @@ def open_sae_clocks(
 ) -> list[OpenSaeClock]:
     """The open SAE clocks of the subjects the scope may read safety data of, next due first."""
     centers = centers_for(scope, Action.READ_SAFETY)
-    queryset = (
-        AdverseEvent.objects.filter(serious=True, subject__in=Subject.objects.filter(subject_filter(scope)))
-        .filter(subject__center_id__in=centers)
-        .select_related("subject__center")
-        .prefetch_related(Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk")))
-    )
+    queryset = AdverseEvent.objects.filter(
+        serious=True, subject__in=Subject.objects.filter(subject_filter(scope))
+    ).filter(subject__center_id__in=centers)
     if center_code:
         queryset = queryset.filter(subject__center__code=center_code)
+    return _open_clocks(queryset, rules, now)
+
+
+def trial_open_sae_clocks(rules: SafetyRules, now: datetime) -> list[OpenSaeClock]:
+    """Every open SAE clock of the trial, next due first: the daily alert scan's read, not a user's."""
+    return _open_clocks(AdverseEvent.objects.filter(serious=True), rules, now)
+
+
+def _open_clocks(queryset: QuerySet[AdverseEvent], rules: SafetyRules, now: datetime) -> list[OpenSaeClock]:
+    events = queryset.select_related("subject__center").prefetch_related(
+        Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk"))
+    )
     clocks = []
-    for ae in queryset:
+    for ae in events:
         state = sae_clock(ae, rules, now)
         if state is not None and not state.closed:
             clocks.append(OpenSaeClock(ae, ae.subject.code, ae.subject.center.code, state))

@@ -1,22 +1,28 @@
 """Writes of the safety app, one function per use case: record or correct an AE, accept a
 lab-proposed grade as an AE, assess relatedness (investigator, signed), record an SAE report,
-confirm or rule out a DLT (investigator, signed).
+confirm or rule out a DLT (investigator, signed), and the daily scan's SAE clock alerts.
 
 Each runs inside the caller's transaction (`Reach.run`), writes the action's one `actor.now` and
-one audit entry per record it changes; a refusal (the domain's) stores nothing.
+one audit entry per record it changes; a refusal (the domain's) stores nothing. A serious AE
+recorded (or corrected into one) raises its SAE clock alert in the same transaction (e-mailed
+after the commit by `raise_alert`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from django.urls import reverse
 from django.utils.translation import gettext_noop
 
 from cartrial.apps.accounts.models import User
 from cartrial.apps.accounts.services import signature_apply, signature_void
+from cartrial.apps.alerts.models import Alert
+from cartrial.apps.alerts.selectors import keys_raised
+from cartrial.apps.alerts.services import raise_alert
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import FormRecord
@@ -26,11 +32,14 @@ from cartrial.apps.safety.selectors import (
     consent_date,
     dlt_panel,
     lab_grade_proposals,
+    sae_clock,
     safety_rules,
     sent_reports,
+    trial_open_sae_clocks,
 )
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today
+from cartrial.domain.alerts import AlertKind, sae_clock_alert, sae_report_label
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.safety.adverse_events import (
     ActionTaken,
@@ -41,7 +50,10 @@ from cartrial.domain.safety.adverse_events import (
     adverse_event_check,
     aesi_of,
 )
+from cartrial.domain.safety.rules import SafetyRules
 from cartrial.domain.safety.sae_clock import ReportKind, sae_report_check
+from cartrial.domain.safety.terms import term_get
+from cartrial.domain.text import ProtocolText
 from cartrial.protocols import Protocol
 
 # The fields a coordinator records and corrects (relatedness is the investigator's, signed).
@@ -128,14 +140,24 @@ def adverse_event_record(
     if source:
         changes.append(Change("source", None, f"{source[0].visit_code}/{source[0].form_code}.{source[1]}"))
     _audit(actor, ae, AuditEvent.ADVERSE_EVENT_RECORDED, changes)
+    sae_clock_alert_raise(actor=actor, ae=ae, rules=rules)
     return ae
 
 
 def adverse_event_correct(
-    *, actor: Actor, subject: Subject, ae: AdverseEvent, changes: Mapping[str, Any], reason: str
+    *,
+    actor: Actor,
+    subject: Subject,
+    protocol: Protocol,
+    ae: AdverseEvent,
+    changes: Mapping[str, Any],
+    reason: str,
 ) -> AdverseEvent:
     """Correct recorded fields of an AE with a reason: the whole AE is checked again, the audit trail
-    keeps old → new (its only history, ADR 0004); the AESI category follows the term."""
+    keeps old → new (its only history, ADR 0004); the AESI category follows the term. An AE serious
+    after the correction (made serious, or its awareness moved) raises the alert its clock calls for
+    now, unless that stage was already alerted."""
+    rules = safety_rules(protocol)
     unknown = set(changes) - set(RECORDED_FIELDS)
     if unknown:
         raise InvalidInput("{item}: not a field of an adverse event.", code="item_unknown", item=sorted(unknown)[0])
@@ -182,6 +204,7 @@ def adverse_event_correct(
         reason=reason.strip(),
         is_correction=True,
     )
+    sae_clock_alert_raise(actor=actor, ae=ae, rules=rules)
     return ae
 
 
@@ -291,6 +314,57 @@ def sae_report_record(
         ],
     )
     return report
+
+
+def sae_clock_alert_raise(
+    *, actor: Actor, ae: AdverseEvent, rules: SafetyRules, raised: set[tuple[int, str]] | None = None
+) -> Alert | None:
+    """Raise the SAE clock alert of a serious AE at `actor.now`: its next report (the initial one
+    for a new SAE), due or overdue, naming the event, the report and its due time (UTC), linking to
+    the AE. Each stage is alerted once for good (key `<ae id>/<report kind>/<sequence>/<due|overdue>`):
+    a stage already alerted, even acknowledged, is not raised again. `raised`: the (subject id, key)
+    pairs already alerted, when the caller read them for many AEs at once (the scan)."""
+    state = sae_clock(ae, rules, actor.now)
+    stage = sae_clock_alert(state) if state is not None else None
+    if stage is None:
+        return None
+    key = stage.key(ae.pk)
+    if raised is None:
+        raised = keys_raised(AlertKind.SAE_CLOCK, [ae.subject_id])
+    if (ae.subject_id, key) in raised:
+        return None
+    return raise_alert(
+        actor=actor,
+        kind=AlertKind.SAE_CLOCK,
+        subject=ae.subject,
+        link=reverse("safety:adverse_event", args=[ae.subject.code, ae.pk]),
+        params={
+            "report": sae_report_label(stage.report),
+            # The term list's own French and English labels, shown in each reader's language.
+            "event": ProtocolText(dict(term_get(ae.term).label)),
+            "due": stage.due_at.astimezone(UTC),
+        },
+        due_at=stage.due_at,
+        key=key,
+    )
+
+
+def sae_clock_alerts_raise(*, actor: Actor, protocol: Protocol) -> list[Alert]:
+    """The daily scan (`cartrial alerts scan`): for every open SAE clock of the trial, the alert of
+    its next report, due or overdue at `actor.now`, if that stage was not alerted yet. Recording a
+    report acknowledges nothing: the next report is alerted by the scan once it is pending. Returns
+    the alerts raised (none under a protocol without a safety section)."""
+    if protocol.safety is None:
+        return []
+    rules = safety_rules(protocol)
+    clocks = trial_open_sae_clocks(rules, actor.now)
+    raised_before = keys_raised(AlertKind.SAE_CLOCK, {c.adverse_event.subject_id for c in clocks})
+    raised = []
+    for clock in clocks:
+        alert = sae_clock_alert_raise(actor=actor, ae=clock.adverse_event, rules=rules, raised=raised_before)
+        if alert is not None:
+            raised.append(alert)
+    return raised
 
 
 DLT_MEANINGS = {

@@ -4,7 +4,7 @@ picker's search. Adapters only: access through the entry point, work in the serv
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -67,8 +67,10 @@ def _clock_view(state: SaeClockState | None) -> dict[str, Any] | None:
         "next_due": upcoming.due_at if upcoming else None,
         "reports": [
             {
+                "code": r.kind.value,
                 "kind": _(REPORT_KIND_LABELS[r.kind]),
                 "due_at": r.due_at,
+                "due_utc": r.due_at.astimezone(UTC).isoformat(),
                 "sent_at": r.sent_at,
                 "status": r.status.value,
                 "status_label": _(REPORT_STATUS_LABELS[r.status]),
@@ -237,6 +239,7 @@ def adverse_event_page(request: HttpRequest, code: str, ae_id: int) -> HttpRespo
                     lambda: services.adverse_event_correct(
                         actor=acting.actor,
                         subject=acting.subject,
+                        protocol=protocol,
                         ae=ae,
                         changes=entries.read_fields(
                             {**raw, "seriousness_criteria": True},

@@ -2,22 +2,36 @@
 
 The caller runs them inside `Reach.run` (one transaction, refusals recorded after the rollback);
 the subject row is locked first so that two assessments of one day cannot both pass the check.
+A day that brings a CRS or ICANS episode to grade ≥ 3 raises its alert in the same transaction
+(once per episode: `domain.alerts.severe_episodes_reached`), e-mailed after the commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from django.urls import reverse
+
+from cartrial.apps.alerts.models import Alert
+from cartrial.apps.alerts.services import raise_alert
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today, protocol_version_of, subject_lock
 from cartrial.apps.toxicity.models import ToxicityAssessment
+from cartrial.domain.alerts import severe_episodes_reached, toxicity_day
 from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import Refused
-from cartrial.domain.toxicity import INPUT_NAMES, AssessmentInputs, assessment_day, assessment_grades
+from cartrial.domain.toxicity import (
+    INPUT_NAMES,
+    AssessmentInputs,
+    DailyGrade,
+    ToxicityKind,
+    assessment_day,
+    assessment_grades,
+)
 from cartrial.protocols import Protocol
 
 # The audit trail's entity for an assessment (its history is read back under this name).
@@ -32,6 +46,47 @@ def _apply(assessment: ToxicityAssessment, inputs: AssessmentInputs) -> None:
     assessment.icans_grade = grades.icans.grade
 
 
+def _daily_grades(subject: Subject) -> dict[ToxicityKind, list[DailyGrade]]:
+    """The subject's daily grades of each kind as stored now (before or after the write)."""
+    rows = ToxicityAssessment.objects.filter(subject=subject).values_list(
+        "day", "crs_grade", "icans_grade", "tocilizumab_given", "corticosteroids_given"
+    )
+    grades: dict[ToxicityKind, list[DailyGrade]] = {kind: [] for kind in ToxicityKind}
+    for day, crs, icans, tocilizumab, steroids in rows:
+        grades[ToxicityKind.CRS].append(DailyGrade(day, crs, tocilizumab, steroids))
+        grades[ToxicityKind.ICANS].append(DailyGrade(day, icans, tocilizumab, steroids))
+    return grades
+
+
+def severe_toxicity_alerts_raise(
+    *, actor: Actor, subject: Subject, before: dict[ToxicityKind, list[DailyGrade]]
+) -> list[Alert]:
+    """Raise `crs_grade_3` / `icans_grade_3` for each episode the write brought to grade ≥ 3 (compared
+    with the grades `before` it), keyed by the episode's onset: one alert per episode, never for a
+    later day of an episode already alerted, nor for grade 2."""
+    infused = subject.infusion_date
+    if infused is None:  # no assessment without a D0
+        return []
+    after = _daily_grades(subject)
+    raised = []
+    for kind in ToxicityKind:
+        for severe in severe_episodes_reached(kind, before[kind], after[kind]):
+            alert = raise_alert(
+                actor=actor,
+                kind=severe.alert_kind,
+                subject=subject,
+                link=reverse("toxicity:assessment", args=[subject.code, severe.day]),
+                params={
+                    "grade": severe.grade,
+                    "day": toxicity_day(severe.day, infused + timedelta(days=severe.day)),
+                },
+                key=severe.key,
+            )
+            if alert is not None:
+                raised.append(alert)
+    return raised
+
+
 def toxicity_assessment_record(
     *, actor: Actor, subject: Subject, protocol: Protocol, assessed_on: date, inputs: AssessmentInputs
 ) -> ToxicityAssessment:
@@ -40,7 +95,8 @@ def toxicity_assessment_record(
     day = assessment_day(
         assessed_on=assessed_on, infusion_date=locked.infusion_date, today=local_today(subject.center, actor.now)
     )
-    if ToxicityAssessment.objects.filter(subject=locked, day=day).exists():
+    before = _daily_grades(locked)
+    if any(grade.day == day for grade in before[ToxicityKind.CRS]):
         raise Refused(
             "D{day} ({assessed_on}) already has an assessment: correct it instead.",
             code="assessment_exists",
@@ -74,6 +130,7 @@ def toxicity_assessment_record(
             Change("protocol_version", None, protocol.version),
         ],
     )
+    severe_toxicity_alerts_raise(actor=actor, subject=locked, before=before)
     return assessment
 
 
@@ -94,6 +151,7 @@ def toxicity_assessment_correct(
     before = assessment.inputs()
     after = inputs.as_dict()
     correction_check(before, after, reason)
+    grades_before = _daily_grades(locked)
     changed = [name for name in INPUT_NAMES if before[name] != after[name]]
     old_grades: dict[str, Any] = {"crs_grade": assessment.crs_grade, "icans_grade": assessment.icans_grade}
     old_version = assessment.protocol_version.version
@@ -119,4 +177,5 @@ def toxicity_assessment_correct(
         subject_code=locked.code,
         follows=follows,
     )
+    severe_toxicity_alerts_raise(actor=actor, subject=locked, before=grades_before)
     return AssessmentCorrected(assessment, changed)
