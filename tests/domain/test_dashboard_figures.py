@@ -8,9 +8,16 @@ from datetime import date
 from cartrial.apps.casebook.selectors import ActivityVisit, DiseaseActivity
 from cartrial.apps.dashboards.activity import subject_activity
 from cartrial.domain.dashboards import (
+    AeFact,
+    DltFact,
+    EpisodeFact,
     SubjectCourse,
     VisitActivity,
     VisitRate,
+    ae_by_aesi,
+    ae_by_term_and_grade,
+    dlt_window_rows,
+    episodes_by_max_grade,
     flow_counts,
     inclusions_per_center,
     swimmer_rows,
@@ -144,3 +151,49 @@ def test_the_one_activity_function_picks_the_stored_scores_of_the_visits_assesse
     assert [a.code for a in activity.every_visit] == ["SCR", "M3", "M9"]
     assert subject_activity(None, {"M3"}) == subject_activity(DiseaseActivity([], None), {"M3"})
     assert subject_activity(None, {"M3"}).follow_up == ()
+
+
+def test_aes_count_per_term_and_grade_with_the_serious_apart_and_every_aesi_category() -> None:
+    facts = [
+        AeFact("BDX-001", "nausea", 1, False, None),
+        AeFact("BDX-001", "nausea", 2, False, None),
+        AeFact("BDX-002", "nausea", 2, False, None),
+        AeFact("BDX-001", "febrile_neutropenia", 3, True, "infection"),
+        AeFact("BDX-002", "sepsis", 4, True, "infection"),
+    ]
+    rows = ae_by_term_and_grade(facts)
+    assert [(r.term, r.by_grade, r.total, r.serious, r.subjects) for r in rows] == [
+        ("nausea", (1, 2, 0, 0, 0), 3, 0, 2),
+        ("febrile_neutropenia", (0, 0, 1, 0, 0), 1, 1, 1),
+        ("sepsis", (0, 0, 0, 1, 0), 1, 1, 1),
+    ]
+    aesi = ae_by_aesi(facts, ["crs", "infection"])
+    assert [(a.category, a.events, a.serious, a.subjects, a.max_grade) for a in aesi] == [
+        ("crs", 0, 0, 0, 0),
+        ("infection", 2, 2, 2, 4),
+    ]
+
+
+def test_each_subject_counts_once_per_syndrome_at_its_highest_episode_grade() -> None:
+    facts = [
+        EpisodeFact("BDX-001", "crs", 1),
+        EpisodeFact("BDX-001", "crs", 3),  # a second, worse episode of the same subject
+        EpisodeFact("BDX-002", "crs", 1),
+        EpisodeFact("BDX-002", "icans", 2),
+    ]
+    crs, icans = episodes_by_max_grade(facts, ["crs", "icans"])
+    assert (crs.subjects_by_grade, crs.subjects, crs.episodes) == ((1, 0, 1, 0), 2, 3)
+    assert (icans.subjects_by_grade, icans.subjects, icans.episodes) == ((0, 1, 0, 0), 1, 1)
+
+
+def test_the_dlt_window_is_open_until_its_last_day_and_counts_each_decision() -> None:
+    d0 = date(2026, 3, 1)
+    facts = [
+        DltFact("BDX-001", 1, "cytokine_release_syndrome", 4, "crs_grade4", "confirmed"),
+        DltFact("BDX-001", 2, "neutrophil_count_decreased", 4, "cytopenia_grade4_beyond_d28", "pending"),
+    ]
+    subjects = [("BDX-001", "BDX", d0, date(2026, 3, 29)), ("BDX-002", "BDX", d0, date(2026, 3, 30))]
+    first, second = dlt_window_rows(subjects, (0, 28), facts)
+    assert (first.window_start, first.window_end, first.window_open) == (d0, date(2026, 3, 29), True)
+    assert (first.count("confirmed"), first.count("ruled_out"), first.count("pending")) == (1, 0, 1)
+    assert (second.window_open, second.candidates) == (False, ())
