@@ -805,6 +805,38 @@ def _api_study_dashboard(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _safety_dashboard_codes(case: Case) -> set[str]:
+    """The infused subjects of the centers where the user's role reads safety data (each has its DLT
+    window row on the safety dashboard)."""
+    roles = case.built.roles[case.username]
+    return {
+        s.code
+        for s in Subject.objects.select_related("center")
+        if roles.get(s.center.code) in SAFETY_READERS and s.pathway_events.filter(step="infuse").exists()
+    }
+
+
+def _page_safety_dashboard(case: Case) -> list[HttpResponse]:
+    response = case.page.get("/dashboards/safety/")
+    if case.role in SAFETY_READERS:
+        assert response.status_code == 200
+        assert _codes(response) == _safety_dashboard_codes(case)
+        assert case.built.subjects["bdx_follow_up"].code in _codes(response)
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _api_safety_dashboard(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/dashboards/safety")
+    if case.role in SAFETY_READERS:
+        assert response.status_code == 200
+        assert {row["subject"] for row in response.json()["dlt"]["subjects"]} == _safety_dashboard_codes(case)
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
 def _page_time_courses(case: Case) -> list[HttpResponse]:
     subject = _casebook_subject(case)
     response = case.page.get(f"/dashboards/subjects/{subject.code}/time-courses/")
@@ -1281,6 +1313,8 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /queries": _api_queries,
     "page GET /dashboards/study/": _page_study_dashboard,
     "api GET /dashboards/study": _api_study_dashboard,
+    "page GET /dashboards/safety/": _page_safety_dashboard,
+    "api GET /dashboards/safety": _api_safety_dashboard,
     "page GET /dashboards/subjects/{code}/time-courses/": _page_time_courses,
     "api GET /subjects/{code}/time-courses": _api_time_courses,
     "page GET /alerts/": _page_alerts,

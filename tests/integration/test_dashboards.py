@@ -16,30 +16,48 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from test_french_pages import EnglishDetector, catalog_msgids
 
+from cartrial.apps import clock
 from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook.selectors import inclusion_dates
 from cartrial.apps.casebook.services import form_save, visit_done_record
 from cartrial.apps.subjects.models import Subject
+from cartrial.apps.subjects.services import local_today
 from cartrial.domain.pathway import State
 
 pytestmark = pytest.mark.django_db
 
+# The answers the form asks for DORIS and LLDAS (without them those are stored as not assessable).
+ANSWERS = {
+    "maintenance_therapy_stable": True,
+    "standard_maintenance_only": True,
+    "hemolytic_anemia": False,
+    "gi_activity": False,
+}
 SCREENING_ACTIVITY = {
     "sledai2k_descriptors": ["arthritis", "rash", "low_complement", "increased_dna_binding"],
     "physician_global_assessment": 2.0,
     "prednisone_mg_per_day": 20,
     "immunosuppressants": ["mycophenolate"],
+    **ANSWERS,
 }
 # DORIS 2021 (clinical SLEDAI 0, PGA < 0.5, prednisone <= 5) and LLDAS.
-REMISSION = {"sledai2k_descriptors": [], "physician_global_assessment": 0.2, "prednisone_mg_per_day": 5}
+REMISSION = {"sledai2k_descriptors": [], "physician_global_assessment": 0.2, "prednisone_mg_per_day": 5, **ANSWERS}
 # Neither: arthritis (clinical SLEDAI 4) and prednisone 10 mg/day (> 7.5 for LLDAS).
-ACTIVE = {"sledai2k_descriptors": ["arthritis"], "physician_global_assessment": 1.0, "prednisone_mg_per_day": 10}
+ACTIVE = {
+    "sledai2k_descriptors": ["arthritis"],
+    "physician_global_assessment": 1.0,
+    "prednisone_mg_per_day": 10,
+    **ANSWERS,
+}
 # Pinned counts: a change here is a change of the dashboards' reads, to be explained.
-STUDY_PAGE_QUERIES = 13  # with the header's alert badge (one COUNT)
-STUDY_API_QUERIES = 7
-TIME_COURSES_PAGE_QUERIES = 12  # with the alert badge
-TIME_COURSES_API_QUERIES = 6
+# The stored activity is read through the casebook's selectors: its forms and visit dates (two
+# queries) and its counts per visit (one) for the study; its forms and visit dates, and the daily
+# CRS/ICANS assessments of the episode bands, for the time courses.
+STUDY_PAGE_QUERIES = 15  # with the header's alert badge (one COUNT)
+STUDY_API_QUERIES = 9
+TIME_COURSES_PAGE_QUERIES = 13  # with the alert badge
+TIME_COURSES_API_QUERIES = 7
 
 
 def _visit(world: Any, subject: Subject, code: str, done_on: date, forms: dict[str, dict[str, Any]]) -> None:
@@ -222,27 +240,89 @@ def test_time_courses_give_each_marker_in_its_unit_by_day_since_infusion(world: 
     assert body["episodes"] == []
 
 
-def test_the_time_courses_page_draws_each_panel_and_shades_episode_bands(
-    world: Any, study: dict[str, Subject], monkeypatch: Any
-) -> None:
-    from cartrial.apps.dashboards import selectors
-    from cartrial.domain.dashboards import EpisodeBand
+CALM_DAY = {
+    "temperature_c": 37.0,
+    "hypotension": "none",
+    "hypoxia": "none",
+    "ice_score": 10,
+    "consciousness": "normal",
+    "seizure": "none",
+    "motor_weakness": "none",
+    "cerebral_edema": "none",
+    "tocilizumab_given": False,
+    "corticosteroids_given": False,
+}
 
+
+def _assess(world: Any, subject: Subject, days: dict[int, dict[str, Any]]) -> None:
+    """Daily CRS/ICANS assessments recorded through the API by the center's coordinator."""
+    api = _api(world, "bdx.coordinator")
+    assert subject.infusion_date is not None
+    for day, changes in days.items():
+        on = (subject.infusion_date + timedelta(days=day)).isoformat()
+        response = api.post(
+            f"/api/v1/subjects/{subject.code}/toxicity/assessments",
+            {"assessed_on": on, **CALM_DAY, **changes},
+            content_type="application/json",
+        )
+        assert response.status_code == 201, response.content
+
+
+def test_the_time_courses_page_draws_each_panel_and_shades_the_recorded_episodes(
+    world: Any, study: dict[str, Subject]
+) -> None:
     subject = study["remission"]
-    monkeypatch.setattr(selectors, "episode_bands", lambda s: (EpisodeBand("crs", 1, 3, 1),))
+    # CRS grade 1 on D1, 2 on D2 (fever and oxygen), 1 on D3, resolved on D4; ICANS grade 1 on D2 (ICE 8).
+    _assess(
+        world,
+        subject,
+        {
+            0: {},
+            1: {"temperature_c": 38.4},
+            2: {"temperature_c": 38.9, "hypoxia": "low_flow", "ice_score": 8},
+            3: {"temperature_c": 38.4},
+            4: {},
+        },
+    )
     client = world.client_for("bdx.coordinator")
     client.cookies["django_language"] = "en"
     page = client.get(f"/dashboards/subjects/{subject.code}/time-courses/").content.decode()
     assert 'data-series="car_t_cells car_t_copies"' in page and 'data-series="c3 c4"' in page
     activity = _figure(page, "time-course-activity")
     assert [t["meta"] for t in activity["data"]] == ["sledai2k"]
-    assert activity["data"][0]["y"] == [10.0, 0.0, 0.0]
+    assert activity["data"][0]["y"] == [10.0, 0.0, 0.0]  # the stored SLEDAI-2K: SCR, M3, M6
     assert activity["layout"]["xaxis"]["title"]["text"] == "Days since infusion (D0)"
     shapes = [s for s in activity["layout"]["shapes"] if s.get("name", "").startswith("episode:")]
-    assert [(s["name"], s["x0"], s["x1"]) for s in shapes] == [("episode:crs:1", 0.5, 3.5)]
+    assert [(s["name"], s["x0"], s["x1"]) for s in shapes] == [
+        ("episode:crs:2", 0.5, 3.5),
+        ("episode:icans:1", 1.5, 2.5),
+    ]
     assert "Testpatient" not in page
     detail = client.get(f"/subjects/{subject.code}/").content.decode()
     assert f'href="/dashboards/subjects/{subject.code}/time-courses/"' in detail
+
+
+def test_an_ongoing_episode_is_shaded_up_to_today(world: Any, study: dict[str, Subject]) -> None:
+    subject = study["active"]
+    assert subject.infusion_date is not None
+    _assess(world, subject, {0: {}, 1: {"temperature_c": 38.4}})  # CRS grade 1 since D1, not resolved
+    body = _api(world, "bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/time-courses").json()
+    today = local_today(subject.center, clock.now())
+    assert body["episodes"] == [
+        {"kind": "crs", "start_day": 1, "end_day": (today - subject.infusion_date).days, "grade": 1}
+    ]
+
+
+def test_stored_scores_not_assessable_are_not_counted_in_doris(world: Any, study: dict[str, Subject]) -> None:
+    """A follow-up form without the DORIS answers stores DORIS as not assessable: assessed (its
+    SLEDAI-2K is stored) but not in DORIS, and the subject is not in remission."""
+    subject = _infused(world, "BDX", m3={k: v for k, v in REMISSION.items() if k not in ANSWERS})
+    body = _api(world, "bdx.coordinator").get("/api/v1/dashboards/study").json()
+    rates = {row["visit"]: row for row in body["rates"]}
+    assert (rates["M3"]["assessed"], rates["M3"]["doris"]) == (3, 1)
+    assert body["flow"]["in_remission"] == 1
+    row = next(r for r in body["swimmers"] if r["subject"] == subject.code)
+    assert row["remission_visit"] is None
 
 
 def test_a_subject_not_yet_infused_has_no_time_course(world: Any, study: dict[str, Subject]) -> None:

@@ -278,6 +278,18 @@ def centers_for(scope: Scope, action: Step | Action) -> set[int]:
     return {cid for cid, role in scope.roles_by_center.items() if role in allowed}
 
 
+def scope_narrowed(scope: Scope, action: Step | Action) -> Scope:
+    """The scope cut down to the centers where the user's role may take `action`: a figure across
+    centers (a dashboard) passes it to selectors that read any center of a scope, so that a center
+    where the user holds another role never counts."""
+    centers = centers_for(scope, action)
+    return Scope(
+        user_id=scope.user_id,
+        roles_by_center={cid: role for cid, role in scope.roles_by_center.items() if cid in centers},
+        center_codes={cid: code for cid, code in scope.center_codes.items() if cid in centers},
+    )
+
+
 def require_somewhere(user: Any, action: Action, page: str) -> Scope:
     """A page across centers (screening log, CONSORT): the user's role must allow `action` at one
     center at least; otherwise AccessDenied, recorded."""

@@ -10,12 +10,10 @@ counts from the inclusion date instead, since not every subject is infused.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import date, timedelta
 
-from cartrial.domain.endpoints import Visit, VisitEndpoints
 from cartrial.domain.text import N_
 
 
@@ -115,77 +113,27 @@ def series_of(spec: MarkerSpec, points: Iterable[Point]) -> Series:
     return Series(spec.key, spec.label, spec.unit, spec.panel, ordered, spec.log)
 
 
-# --- disease activity from the `sle_activity` form --------------------------------------------
-
-# Items of the `sle_activity` form read here. The endpoint contract's other inputs are not on the
-# form yet (issue 10 item 4 adds them): until then an absent item takes the value below, which is
-# the one that lets DORIS and LLDAS be judged from what the form holds (stable maintenance, no
-# haemolytic anaemia, no GI activity, no new BILAG domain).
-ACTIVITY_DEFAULTS: Mapping[str, Any] = {
-    "maintenance_therapy_stable": True,
-    "standard_maintenance_only": True,
-    "hemolytic_anemia": False,
-    "gi_activity": False,
-    "new_bilag_a": 0,
-    "new_bilag_b": 0,
-}
-
-
-def activity_visit(code: str, values: Mapping[str, Any]) -> Visit | None:
-    """The endpoints' input for one visit's `sle_activity` values; None when the form lacks the PGA or
-    the prednisone dose (a draft: not an assessment)."""
-    pga = values.get("physician_global_assessment")
-    prednisone = values.get("prednisone_mg_per_day")
-    if pga is None or prednisone is None:
-        return None
-
-    def item(name: str) -> Any:
-        value = values.get(name)
-        return ACTIVITY_DEFAULTS[name] if value is None else value
-
-    return Visit(
-        code=code,
-        sledai_descriptors=tuple(values.get("sledai2k_descriptors") or ()),
-        pga=float(pga),
-        prednisone_mg_per_day=float(prednisone),
-        maintenance_therapy_stable=bool(item("maintenance_therapy_stable")),
-        standard_maintenance_only=bool(item("standard_maintenance_only")),
-        hemolytic_anemia=bool(item("hemolytic_anemia")),
-        gi_activity=bool(item("gi_activity")),
-        new_bilag_a=int(item("new_bilag_a")),
-        new_bilag_b=int(item("new_bilag_b")),
-        immunosuppressants=tuple(values.get("immunosuppressants") or ()),
-    )
+# --- disease activity: the scores stored with each `sle_activity` form ---------------------------
 
 
 @dataclass(frozen=True)
 class VisitActivity:
-    """A visit's disease activity as the dashboards use it: scores, endpoints, dose, date."""
+    """A visit's stored disease activity as the dashboards use it: scores, endpoints (None: not
+    assessable, as the form stored it), dose, date."""
 
     code: str
     done_on: date
     sledai: int
     clinical_sledai: int
-    doris: bool
-    lldas: bool
-    prednisone_mg_per_day: float
-
-    @classmethod
-    def of(cls, endpoints: VisitEndpoints, visit: Visit, done_on: date) -> VisitActivity:
-        return cls(
-            code=endpoints.code,
-            done_on=done_on,
-            sledai=endpoints.sledai,
-            clinical_sledai=endpoints.clinical_sledai,
-            doris=endpoints.doris,
-            lldas=endpoints.lldas,
-            prednisone_mg_per_day=visit.prednisone_mg_per_day,
-        )
+    doris: bool | None
+    lldas: bool | None
+    prednisone_mg_per_day: float | None
 
 
 def in_remission(assessed: Sequence[VisitActivity]) -> bool:
-    """ "In remission" of the study flow: DORIS at the last assessed follow-up visit."""
-    return bool(assessed) and assessed[-1].doris
+    """ "In remission" of the study flow: DORIS at the last assessed follow-up visit (not assessable
+    there: not in remission)."""
+    return bool(assessed) and assessed[-1].doris is True
 
 
 # --- study dashboard --------------------------------------------------------------------------
@@ -276,7 +224,8 @@ def flow_counts(courses: Iterable[SubjectCourse]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class VisitRate:
-    """DORIS and LLDAS at one follow-up visit: among the subjects assessed there."""
+    """DORIS and LLDAS at one follow-up visit among the subjects assessed there (a SLEDAI-2K stored:
+    the casebook's count, `disease_activity_by_visit`)."""
 
     code: str
     day: int
@@ -291,24 +240,6 @@ class VisitRate:
     @property
     def lldas_pct(self) -> float | None:
         return round(100 * self.lldas / self.assessed, 1) if self.assessed else None
-
-
-def rates_per_visit(visits: Sequence[tuple[str, int]], courses: Iterable[SubjectCourse]) -> list[VisitRate]:
-    """Per follow-up visit (code, protocol day, in protocol order): n assessed, n in DORIS, n in LLDAS."""
-    assessed: dict[str, list[VisitActivity]] = defaultdict(list)
-    for course in courses:
-        for row in course.activity:
-            assessed[row.code].append(row)
-    return [
-        VisitRate(
-            code=code,
-            day=day,
-            assessed=len(assessed[code]),
-            doris=sum(row.doris for row in assessed[code]),
-            lldas=sum(row.lldas for row in assessed[code]),
-        )
-        for code, day in visits
-    ]
 
 
 @dataclass(frozen=True)
@@ -358,3 +289,175 @@ def swimmer_rows(courses: Iterable[SubjectCourse], today: date) -> list[SwimmerR
             )
         )
     return sorted(rows, key=lambda r: (-r.end_day, r.code))
+
+
+# --- safety dashboard -------------------------------------------------------------------------
+
+# CTCAE grades 1–5 (columns of the AE table, stacks of its chart); CRS and ICANS use ASTCT's 1–4 and
+# death from either is an AE's outcome, so their rows count grades 1–4 only.
+AE_GRADES: tuple[int, ...] = (1, 2, 3, 4, 5)
+EPISODE_GRADES: tuple[int, ...] = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class AeFact:
+    """What the safety dashboard reads of one recorded adverse event."""
+
+    subject: str
+    term: str
+    grade: int
+    serious: bool
+    aesi: str | None
+
+
+@dataclass(frozen=True)
+class TermGrades:
+    """One CTCAE term: its events per grade (in `AE_GRADES` order), the serious ones among them
+    (counted apart, not a grade) and the subjects who had it."""
+
+    term: str
+    aesi: str | None
+    by_grade: tuple[int, ...]
+    serious: int
+    subjects: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_grade)
+
+
+def ae_by_term_and_grade(facts: Iterable[AeFact]) -> list[TermGrades]:
+    """Events per term and grade, the most frequent term first (ties by code)."""
+    grades: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    serious: dict[str, int] = defaultdict(int)
+    subjects: dict[str, set[str]] = defaultdict(set)
+    aesi: dict[str, str | None] = {}
+    for fact in facts:
+        grades[fact.term][fact.grade] += 1
+        serious[fact.term] += fact.serious
+        subjects[fact.term].add(fact.subject)
+        aesi[fact.term] = fact.aesi
+    rows = [
+        TermGrades(term, aesi[term], tuple(grades[term][g] for g in AE_GRADES), serious[term], len(subjects[term]))
+        for term in grades
+    ]
+    return sorted(rows, key=lambda row: (-row.total, row.term))
+
+
+@dataclass(frozen=True)
+class AesiCount:
+    """One category of adverse events of special interest: events, serious ones, subjects, worst grade."""
+
+    category: str
+    events: int
+    serious: int
+    subjects: int
+    max_grade: int
+
+
+def ae_by_aesi(facts: Iterable[AeFact], categories: Sequence[str]) -> list[AesiCount]:
+    """Per AESI category (in `categories` order, every one listed, zero included)."""
+    found: dict[str, list[AeFact]] = defaultdict(list)
+    for fact in facts:
+        if fact.aesi:
+            found[fact.aesi].append(fact)
+    return [
+        AesiCount(
+            category=category,
+            events=len(found[category]),
+            serious=sum(f.serious for f in found[category]),
+            subjects=len({f.subject for f in found[category]}),
+            max_grade=max((f.grade for f in found[category]), default=0),
+        )
+        for category in categories
+    ]
+
+
+@dataclass(frozen=True)
+class EpisodeFact:
+    """One CRS or ICANS episode of a subject: its kind and maximum grade."""
+
+    subject: str
+    kind: str
+    max_grade: int
+
+
+@dataclass(frozen=True)
+class EpisodeGrades:
+    """Per kind: the subjects by their maximum grade over all their episodes (in `EPISODE_GRADES`
+    order), the subjects with an episode and the episodes."""
+
+    kind: str
+    subjects_by_grade: tuple[int, ...]
+    subjects: int
+    episodes: int
+
+
+def episodes_by_max_grade(facts: Iterable[EpisodeFact], kinds: Sequence[str]) -> list[EpisodeGrades]:
+    """Each subject counted once per kind, at the highest grade any of its episodes reached."""
+    worst: dict[str, dict[str, int]] = defaultdict(dict)
+    episodes: dict[str, int] = defaultdict(int)
+    for fact in facts:
+        episodes[fact.kind] += 1
+        worst[fact.kind][fact.subject] = max(worst[fact.kind].get(fact.subject, 0), fact.max_grade)
+    return [
+        EpisodeGrades(
+            kind=kind,
+            subjects_by_grade=tuple(sum(1 for g in worst[kind].values() if g == grade) for grade in EPISODE_GRADES),
+            subjects=len(worst[kind]),
+            episodes=episodes[kind],
+        )
+        for kind in kinds
+    ]
+
+
+DLT_DECISIONS: tuple[str, ...] = ("confirmed", "ruled_out", "pending")
+DLT_DECISION_LABELS: dict[str, str] = {
+    "confirmed": N_("Confirmed"),
+    "ruled_out": N_("Ruled out"),
+    "pending": N_("Pending"),
+}
+
+
+@dataclass(frozen=True)
+class DltFact:
+    """A DLT candidate of the D0–D28 window: its AE, the rule it meets, the decision in force (pending
+    while the investigator has not signed one)."""
+
+    subject: str
+    ae_id: int
+    term: str
+    grade: int
+    rule: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class DltSubjectRow:
+    """One infused subject's DLT window: where it stands, its candidates by decision."""
+
+    subject: str
+    center: str
+    window_start: date
+    window_end: date
+    window_open: bool
+    candidates: tuple[DltFact, ...]
+
+    def count(self, decision: str) -> int:
+        return sum(1 for c in self.candidates if c.decision == decision)
+
+
+def dlt_window_rows(
+    subjects: Iterable[tuple[str, str, date, date]], window_days: tuple[int, int], facts: Iterable[DltFact]
+) -> list[DltSubjectRow]:
+    """Per infused subject (code, center, D0, today at its center): its window D0+first..D0+last, open
+    until its last day has passed, and its candidates."""
+    by_subject: dict[str, list[DltFact]] = defaultdict(list)
+    for fact in facts:
+        by_subject[fact.subject].append(fact)
+    rows = []
+    for code, center, infused_on, today in subjects:
+        start = infused_on + timedelta(days=window_days[0])
+        end = infused_on + timedelta(days=window_days[1])
+        rows.append(DltSubjectRow(code, center, start, end, today <= end, tuple(by_subject[code])))
+    return rows

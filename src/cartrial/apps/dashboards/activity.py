@@ -1,21 +1,18 @@
-"""A subject's disease activity per visit, the one place the dashboards get it from.
+"""A subject's disease activity per visit as the dashboards use it: the stored scores, one home.
 
-Until the `sle_activity` form stores its derived scores (issue 10 item 4), they are computed here
-from the form's values: SLEDAI-2K by `domain/scores/sledai2k.py` and DORIS / LLDAS by
-`domain/endpoints.py` (baseline: the screening visit's form). Switching to the stored scores is a
-change of `subject_activity` alone: the study dashboard, the time courses and the API call nothing else.
+The `sle_activity` form derives and stores SLEDAI-2K, clinical SLEDAI, DORIS, drug-free DORIS,
+LLDAS and SRI-4 on save (docs/endpoints.md); the casebook's selectors read them
+(`disease_activity`, `disease_activity_in_scope`). This module only picks, from what they return,
+the visits the dashboards draw: nothing is computed again here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
-from cartrial.domain.dashboards import VisitActivity, activity_visit
-from cartrial.domain.endpoints import Baseline, assess_visits, doris_sustained_from
-from cartrial.domain.errors import DomainError
+from cartrial.apps.casebook.selectors import ActivityVisit, DiseaseActivity
+from cartrial.domain.dashboards import VisitActivity
 
 # The visit whose `sle_activity` form is the baseline (SRI-4's reference, LLDAS's first "previous").
 BASELINE_VISIT = "SCR"
@@ -34,39 +31,36 @@ class SubjectActivity:
         return ((self.baseline,) if self.baseline else ()) + self.follow_up
 
 
-def subject_activity(
-    forms: Mapping[str, Mapping[str, Any]], visits_done: Mapping[str, date], follow_up_codes: tuple[str, ...]
-) -> SubjectActivity:
-    """The activity of one subject from its `sle_activity` forms (visit code → values) at the visits
-    done (code → date); `follow_up_codes` are the protocol's follow-up visits holding the form, in
-    protocol order. A visit whose form lacks the PGA or the dose, or holds a value the calculators
-    refuse, is not assessed."""
-    baseline_input = activity_visit(BASELINE_VISIT, forms.get(BASELINE_VISIT, {}))
-    baseline = Baseline(
-        sledai_descriptors=baseline_input.sledai_descriptors if baseline_input else (),
-        pga=baseline_input.pga if baseline_input else 0.0,
+def _assessed(visit: ActivityVisit) -> VisitActivity | None:
+    """The visit as the dashboards draw it; None when it was not done or its SLEDAI-2K is not stored
+    (no PGA entered: not an assessment)."""
+    if visit.done_on is None or visit.sledai is None or visit.clinical_sledai is None:
+        return None
+    return VisitActivity(
+        code=visit.code,
+        done_on=visit.done_on,
+        sledai=visit.sledai,
+        clinical_sledai=visit.clinical_sledai,
+        doris=visit.doris,
+        lldas=visit.lldas,
+        prednisone_mg_per_day=visit.prednisone_mg_per_day,
     )
-    inputs = []
-    for code in follow_up_codes:
-        visit = activity_visit(code, forms.get(code, {}))
-        if visit is not None and code in visits_done:
-            inputs.append(visit)
-    try:
-        rows = assess_visits(baseline, inputs)
-        first = (
-            assess_visits(baseline, [baseline_input])[0]
-            if baseline_input is not None and BASELINE_VISIT in visits_done
-            else None
-        )
-    except DomainError:
+
+
+def subject_activity(activity: DiseaseActivity | None, follow_up_codes: Collection[str]) -> SubjectActivity:
+    """The screening visit and the follow-up visits (`follow_up_codes`: the protocol's visits after D0
+    holding the form) assessed, from the subject's stored scores; `doris_sustained_from` is the
+    casebook's."""
+    if activity is None:
         return SubjectActivity(None, (), None)
-    follow_up = tuple(
-        VisitActivity.of(row, visit, visits_done[visit.code]) for row, visit in zip(rows, inputs, strict=True)
-    )
-    return SubjectActivity(
-        baseline=VisitActivity.of(first, baseline_input, visits_done[BASELINE_VISIT])
-        if first is not None and baseline_input is not None
-        else None,
-        follow_up=follow_up,
-        doris_sustained_from=doris_sustained_from([(row.code, row.doris) for row in follow_up]),
-    )
+    baseline = None
+    follow_up = []
+    for visit in activity.visits:
+        row = _assessed(visit)
+        if row is None:
+            continue
+        if visit.code == BASELINE_VISIT:
+            baseline = row
+        elif visit.code in follow_up_codes:
+            follow_up.append(row)
+    return SubjectActivity(baseline, tuple(follow_up), activity.doris_sustained_from)

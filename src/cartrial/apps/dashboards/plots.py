@@ -19,12 +19,16 @@ from django.utils.translation import pgettext
 
 from cartrial.apps.figures import figure_html
 from cartrial.domain.dashboards import (
+    AE_GRADES,
+    EPISODE_GRADES,
     FLOW_LABELS,
     FLOW_STAGES,
     CenterInclusions,
     EpisodeBand,
+    EpisodeGrades,
     Series,
     SwimmerRow,
+    TermGrades,
     VisitRate,
 )
 from cartrial.domain.lab_catalogue import unit_label
@@ -265,3 +269,66 @@ def swimmer_plot(rows: Sequence[SwimmerRow]) -> str:
     return _wrapped(
         figure, "swimmer-plot", _("Each subject's course"), ["course", "apheresis", "infusion", "visits", "remission"]
     )
+
+
+# Grade colours of the AE chart: CTCAE 1 (mild) to 5 (death), lighter to darker.
+GRADE_COLOURS = ("#9ecae1", "#fdae6b", "#e6550d", "#a50f15", "#252525")
+
+
+def adverse_events_plot(terms: Sequence[TermGrades], labels: Sequence[str]) -> str:
+    """Events per term (`labels` in the reader's language, in `terms` order) stacked by CTCAE grade,
+    the serious ones as a marker above each bar (counted apart, whatever their grade)."""
+    figure = go.Figure()
+    for index, grade in enumerate(AE_GRADES):
+        figure.add_bar(
+            x=list(labels),
+            y=[row.by_grade[index] for row in terms],
+            name=_("Grade %(grade)s") % {"grade": grade},
+            meta=f"grade_{grade}",
+            marker={"color": GRADE_COLOURS[index]},
+            hovertemplate="%{x} · " + _("Grade %(grade)s") % {"grade": grade} + ": %{y}<extra></extra>",
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=list(labels),
+            y=[row.serious for row in terms],
+            mode="markers",
+            name=_("Serious"),
+            meta="serious",
+            marker={"symbol": "diamond", "size": 11, "color": "#b3261e"},
+            hovertemplate="%{x} · " + _("Serious") + ": %{y}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        barmode="stack",
+        height=320 + 8 * max(0, len(terms) - 6),
+        margin={"l": 60, "r": 20, "t": 20, "b": 120},
+        xaxis_title=_("CTCAE term"),
+        yaxis_title=_("Adverse events"),
+        legend={"orientation": "h", "y": 1.12},
+    )
+    keys = [f"grade_{grade}" for grade in AE_GRADES] + ["serious"]
+    return _wrapped(figure, "adverse-events-plot", _("Adverse events by term and grade"), keys)
+
+
+def episodes_plot(rows: Sequence[EpisodeGrades], labels: Sequence[str]) -> str:
+    """Subjects by the maximum grade of their CRS and of their ICANS episodes (one bar group per grade)."""
+    figure = go.Figure()
+    for index, (row, name) in enumerate(zip(rows, labels, strict=True)):
+        figure.add_bar(
+            x=[str(grade) for grade in EPISODE_GRADES],
+            y=list(row.subjects_by_grade),
+            name=name,
+            meta=row.kind,
+            marker={"color": BAND_COLOURS.get(row.kind, SERIES_COLOURS[index % len(SERIES_COLOURS)])},
+            hovertemplate=name + " · " + _("maximum grade") + " %{x}: %{y}<extra></extra>",
+        )
+    figure.update_layout(
+        barmode="group",
+        height=300,
+        margin={"l": 60, "r": 20, "t": 20, "b": 40},
+        xaxis_title=_("Maximum grade (ASTCT)"),
+        yaxis_title=_("Subjects"),
+        xaxis_type="category",
+    )
+    return _wrapped(figure, "episodes-plot", _("CRS and ICANS: subjects by maximum grade"), [row.kind for row in rows])

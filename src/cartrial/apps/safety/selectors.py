@@ -57,6 +57,21 @@ def adverse_events_of(subject: Subject) -> QuerySet[AdverseEvent]:
     )
 
 
+def adverse_events_in(subject_ids: Iterable[int]) -> QuerySet[AdverseEvent]:
+    """The AEs of many subjects (already reached within the caller's scope), by subject and start date,
+    with their DLT decision in force: two queries whatever their number (the safety dashboard)."""
+    return (
+        AdverseEvent.objects.filter(subject_id__in=list(subject_ids))
+        .prefetch_related(
+            Prefetch(
+                "dlt_assessments",
+                queryset=DltAssessment.objects.filter(signature__voided_at__isnull=True).select_related("signature"),
+            )
+        )
+        .order_by("subject_id", "start_date", "pk")
+    )
+
+
 def adverse_event_get(subject: Subject, ae_id: int | str) -> AdverseEvent:
     """One AE of the subject (404 when it is not one of theirs)."""
     try:

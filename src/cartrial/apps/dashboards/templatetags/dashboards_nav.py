@@ -1,4 +1,5 @@
-"""Whether the navigation offers the study dashboard: from the memberships the page already lists."""
+"""Whether the navigation offers the study and safety dashboards: from the memberships the page already
+lists (no query of its own)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,11 @@ register = template.Library()
 def reads_study_dashboard(memberships: Iterable[Any]) -> bool:
     """True when one of the user's roles may read the study dashboard somewhere."""
     allowed = roles_for(Action.READ_STUDY_DASHBOARD)
+    return any(Role(m.role) in allowed for m in memberships)
+
+
+@register.filter
+def reads_safety_dashboard(memberships: Iterable[Any]) -> bool:
+    """True when one of the user's roles may read safety data somewhere (the safety dashboard's action)."""
+    allowed = roles_for(Action.READ_SAFETY)
     return any(Role(m.role) in allowed for m in memberships)
