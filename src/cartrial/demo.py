@@ -26,19 +26,28 @@ from cartrial.apps.accounts.models import User
 from cartrial.apps.accounts.services import api_token_create, membership_grant, user_create
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook import services as casebook
-from cartrial.apps.casebook.models import FormRecord, Query
+from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
 from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.logistics import services as logistics_services
 from cartrial.apps.pathway.steps import step_perform
+from cartrial.apps.safety import services as safety_services
+from cartrial.apps.safety.models import AdverseEvent
+from cartrial.apps.safety.selectors import lab_grade_proposals
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import IdentityInput
+from cartrial.apps.toxicity import services as toxicity_services
 from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create, protocol_register
 from cartrial.domain.casebook import QueryMove
 from cartrial.domain.pathway import State, Step
 from cartrial.domain.roles import Action, Role
+from cartrial.domain.safety.adverse_events import ActionTaken, AdverseEventData, Outcome, Relatedness, Seriousness
+from cartrial.domain.safety.sae_clock import ReportKind
+from cartrial.domain.scores.crs import Hypotension, Hypoxia
+from cartrial.domain.scores.icans import CerebralEdema, Consciousness, MotorWeakness, Seizure
+from cartrial.domain.toxicity import AssessmentInputs
 from cartrial.domain.visits import Anchor
 from cartrial.protocols import Protocol
 
@@ -145,7 +154,7 @@ DAYS_TO_REACH: dict[State, float] = {
     State.FOLLOW_UP: 63.4,
     State.LONG_TERM_FOLLOW_UP: 766.4,
     State.COMPLETED: 766.4,
-    State.WITHDRAWN: 123.4,
+    State.WITHDRAWN: 133.4,
 }
 
 SYNTHETIC_NAMES = (
@@ -363,7 +372,13 @@ class PathwayDriver:
             return
         if target is State.WITHDRAWN:
             self._follow(plan, State.FOLLOW_UP)
-            self.step(f"{p}.investigator", Step.WITHDRAW, 60, reason="Décision de la patiente (synthétique)")
+            # After the M3 visit (D90 ± 7), the lupus still active: no response to the CAR-T.
+            self.step(
+                f"{p}.investigator",
+                Step.WITHDRAW,
+                70,
+                reason="Absence de réponse à M3 ; décision de la patiente (synthétique)",
+            )
             return
         self._follow(plan, target)
 
@@ -610,6 +625,7 @@ def build_demo(
         token = api_token_create(actor=Actor.system("demo"), user=users["bdx.coordinator"], label="demo")
         seed_kinetics_demo(users, today)
         seed_casebook_demo(protocol, users, today)
+        seed_safety_demo(protocol, users, today)
         seed_deviations_demo(protocol, users, today)
     return DemoWorld(centers=centers, users=users, api_token=token)
 
@@ -778,6 +794,9 @@ def seed_deviations_demo(protocol: Protocol, users: dict[str, User], today: date
 # straight lines, flat before the first point and after the last.
 Curve = tuple[tuple[float, float], ...]
 
+# The SLEDAI-2K descriptors of the demo subjects at screening (renal and serological activity).
+SLEDAI_AT_SCREENING = ["proteinuria", "hematuria", "low_complement", "increased_dna_binding"]
+
 # The usual course after CD19 CAR-T with fludarabine/cyclophosphamide lymphodepletion in SLE
 # (Mackensen 2022, Müller 2024): neutrophil nadir in the first week, recovery by D14–D28, IgG
 # falling with B-cell aplasia, complement and proteinuria normalising over months.
@@ -853,6 +872,41 @@ CRS_COURSE: dict[str, Curve] = {
         (90, 130),
     ),
 }
+# Febrile neutropenia (the demo's serious adverse event): a second, deeper fall of the neutrophils
+# in week 3 (late ICAHT), fever D19–D23 while they are below 0.5 × 10⁹/L, recovery under G-CSF by D28.
+FEBRILE_NEUTROPENIA_COURSE: dict[str, Curve] = {
+    "anc": (
+        (-40, 4.2),
+        (-5, 4.0),
+        (0, 2.6),
+        (3, 1.1),
+        (5, 0.45),
+        (7, 0.35),
+        (10, 1.0),
+        (14, 1.3),
+        (17, 0.55),
+        (19, 0.2),
+        (21, 0.1),
+        (23, 0.2),
+        (25, 0.9),
+        (28, 2.4),
+        (90, 3.6),
+        (365, 4.0),
+    ),
+}
+# The fever of the febrile neutropenia, after the CRS's (days from D0, °C).
+FEBRILE_NEUTROPENIA_FEVER: Curve = ((18.5, 37.0), (19.5, 38.6), (22.5, 38.7), (23.5, 37.1))
+FEBRILE_NEUTROPENIA_DAYS = (19, 24)  # onset, end (the fever's days, G-CSF and antibiotics until D24)
+# A subject who does not respond: SLEDAI-2K and PGA stay high, proteinuria and low complement
+# persist and prednisone is raised back to 15 mg/day before M3 (withdrawn after M3).
+NON_RESPONSE_COURSE: dict[str, Curve] = {
+    "c3": ((-40, 0.58), (28, 0.6), (90, 0.52)),
+    "c4": ((-40, 0.07), (90, 0.06)),
+    "upcr": ((-40, 168), (28, 150), (90, 185)),
+    "prednisone": ((-40, 10), (60, 10), (75, 15), (120, 15)),
+    "pga": ((-40, 2.1), (28, 1.9), (90, 2.2)),
+}
+SLEDAI_WITHOUT_RESPONSE = ["arthritis", *SLEDAI_AT_SCREENING]
 # Lupus flaring back after an early loss of CAR-T (the demo's long-term follow-up subject, whose
 # anti-dsDNA rises again in the kinetics seed): complement falls, proteinuria and prednisone return.
 FLARE_COURSE: dict[str, Curve] = {
@@ -901,7 +955,6 @@ DECIMALS: dict[str, int] = {
 }
 # The protocol's dose of the product (products: CART_CRYO dose_cells_per_kg), as the infusion form records it.
 DEMO_DOSE_CELLS_PER_KG = 1_000_000
-SLEDAI_AT_SCREENING = ["proteinuria", "hematuria", "low_complement", "increased_dna_binding"]
 
 
 def _on_curve(curve: Curve, day: float) -> float:
@@ -916,11 +969,30 @@ def _on_curve(curve: Curve, day: float) -> float:
 class CasebookCourse:
     """One demo subject's clinical course, drawn once from its code (the same demo every time)."""
 
-    def __init__(self, subject: Subject, *, crs: bool = False, flare: bool = False) -> None:
+    def __init__(
+        self,
+        subject: Subject,
+        *,
+        crs: bool = False,
+        flare: bool = False,
+        icans: bool = False,
+        febrile_neutropenia: bool = False,
+        non_responder: bool = False,
+    ) -> None:
         # Demo values, not secrets: a seeded generator gives the same demo every time.
         self.rng = random.Random(zlib.crc32(f"casebook-{subject.code}".encode()))  # noqa: S311
-        self.curves = {**COURSE, **(CRS_COURSE if crs else {}), **(FLARE_COURSE if flare else {})}
-        self.crs, self.flare = crs, flare
+        self.curves = {
+            **COURSE,
+            **(CRS_COURSE if crs else {}),
+            **(FLARE_COURSE if flare else {}),
+            **(FEBRILE_NEUTROPENIA_COURSE if febrile_neutropenia else {}),
+            **(NON_RESPONSE_COURSE if non_responder else {}),
+        }
+        if febrile_neutropenia:
+            before = self.curves.get("temperature_c", ((0, 37.0),))
+            self.curves["temperature_c"] = (*before, *FEBRILE_NEUTROPENIA_FEVER)
+        self.crs, self.flare, self.icans = crs, flare, icans
+        self.febrile_neutropenia, self.non_responder = febrile_neutropenia, non_responder
         self.weight_kg = round(self.rng.uniform(54, 74), 1)
         self.systolic = self.rng.randint(110, 126)
         self.heart_rate = self.rng.randint(66, 80)
@@ -989,6 +1061,8 @@ class CasebookCourse:
     def _sledai(self, day: float) -> list[str]:
         if day < 0:
             return list(SLEDAI_AT_SCREENING)
+        if self.non_responder:
+            return list(SLEDAI_WITHOUT_RESPONSE)
         if self.flare and day >= 500:
             return ["arthritis", "low_complement", "increased_dna_binding"]
         if self.flare and day >= 330:
@@ -1068,6 +1142,37 @@ class CasebookCourse:
             if done_on > stop:
                 row["stop_date"] = stop
             rows.append(row)
+        if self.icans and done_on >= infused_on + timedelta(days=ICANS_DAYS[0]):
+            # The grade 2 ICANS's dexamethasone, D5–D6.
+            rows.append(
+                {
+                    "medication": "dexamethasone",
+                    "dose": 10,
+                    "dose_unit": "mg",
+                    "route": "intravenous",
+                    "start_date": infused_on + timedelta(days=ICANS_DAYS[0]),
+                    "ongoing": False,
+                    "stop_date": infused_on + timedelta(days=ICANS_DAYS[1]),
+                }
+            )
+        onset, end = (infused_on + timedelta(days=d) for d in FEBRILE_NEUTROPENIA_DAYS)
+        if self.febrile_neutropenia and done_on >= onset:
+            # The febrile neutropenia's treatment in hospital: a broad-spectrum antibiotic and G-CSF.
+            for medication, dose, dose_unit, route in (
+                ("piperacillin/tazobactam", 4, "g", "intravenous"),
+                ("filgrastim", 300, "ug", "subcutaneous"),
+            ):
+                rows.append(
+                    {
+                        "medication": medication,
+                        "dose": dose,
+                        "dose_unit": dose_unit,
+                        "route": route,
+                        "start_date": onset,
+                        "ongoing": done_on <= end,
+                        **({"stop_date": end} if done_on > end else {}),
+                    }
+                )
         return rows
 
 
@@ -1267,15 +1372,18 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     only so that the demo builds in seconds; the Bordeaux and Lille subjects their screening and
     apheresis visits. Each form holds plausible values (`CasebookCourse`, seeded by the subject's
     code): the neutrophil nadir of week 1, a grade 1 CRS (fever D1–D3, CRP and ferritin peaks) in
-    the subject in follow-up, IgG falling with B-cell aplasia, complement, proteinuria and
-    SLEDAI-2K improving over months and prednisone tapered, while the long-term subject flares back
-    after M12. The immunology form's kinetic markers (anti-dsDNA, B cells, CAR-T) are left blank:
-    `seed_kinetics_demo` stores those results. Two visits are done late and one missed; typing
-    errors open automatic queries, most of them corrected with a reason (the query closes itself);
-    the data manager asks manual queries of the infused subjects and the monitor (Bordeaux and
-    Lille only) of the screening and apheresis visits it verifies; the early visits of the
-    long-term subject are locked, and the completed subject's casebook is locked whole and signed
-    by its investigator.
+    all but the subject in acute monitoring, IgG falling with B-cell aplasia, complement, proteinuria
+    and SLEDAI-2K improving over months and prednisone tapered, while the long-term subject flares
+    back after M12, the completed subject's neutrophils fall again in week 3 with a fever (the
+    febrile neutropenia of `seed_safety_demo`) and the withdrawn subject does not respond (its lupus
+    activity at M3 as at screening, or worse). The screening visit's lupus activity form of every
+    infused subject is entered (the baseline of SRI-4 and LLDAS). The immunology form's kinetic
+    markers (anti-dsDNA, B cells, CAR-T) are left blank: `seed_kinetics_demo` stores those results.
+    Two visits are done late and one missed; typing errors open automatic queries, most of them
+    corrected with a reason (the query closes itself); the data manager asks manual queries of the
+    infused subjects and the monitor (Bordeaux and Lille only) of the screening and apheresis visits
+    it verifies; the early visits of the long-term subject are locked, and the completed subject's
+    casebook is locked whole and signed by its investigator.
     """
     seeder = CasebookSeeder(protocol, users, today)
     infused = {
@@ -1284,8 +1392,7 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     }
     moments: dict[tuple[str, str], datetime] = {}
     for state, subject in sorted(infused.items(), key=lambda pair: pair[1].code):
-        course = CasebookCourse(subject, crs=state is State.FOLLOW_UP, flare=state is State.LONG_TERM_FOLLOW_UP)
-        moments |= _casebook_follow_up(seeder, subject, course, state)
+        moments |= _casebook_follow_up(seeder, subject, casebook_course(subject, state), state)
     included = Subject.objects.filter(
         synthetic=True,
         center__code__in=("BDX", "LIL"),
@@ -1308,6 +1415,27 @@ def seed_casebook_demo(protocol: Protocol, users: dict[str, User], today: dateti
     reviewed = {State.LONG_TERM_FOLLOW_UP, State.COMPLETED, State.WITHDRAWN, State.FOLLOW_UP, State.ACUTE_MONITORING}
     if reviewed | set(LATE_VISITS) <= set(infused):
         _casebook_review(seeder, infused, included, moments)
+
+
+# The safety and efficacy story of the infused subjects (issue 10, item 7): a grade 1 CRS in all but
+# the subject whose CAR-T barely expand, a grade 2 ICANS in one, the febrile neutropenia (the SAE) in
+# one, and one subject who does not respond (withdrawn after M3).
+CRS_STATES = frozenset({State.INFUSED, State.FOLLOW_UP, State.LONG_TERM_FOLLOW_UP, State.COMPLETED, State.WITHDRAWN})
+ICANS_STATE = State.FOLLOW_UP
+FEBRILE_NEUTROPENIA_STATE = State.COMPLETED
+NON_RESPONDER_STATE = State.WITHDRAWN
+
+
+def casebook_course(subject: Subject, state: State) -> CasebookCourse:
+    """The clinical course of an infused demo subject, by the state it reached (its part of the story)."""
+    return CasebookCourse(
+        subject,
+        crs=state in CRS_STATES,
+        flare=state is State.LONG_TERM_FOLLOW_UP,
+        icans=state is ICANS_STATE,
+        febrile_neutropenia=state is FEBRILE_NEUTROPENIA_STATE,
+        non_responder=state is NON_RESPONDER_STATE,
+    )
 
 
 def _local_date(subject: Subject, moment: datetime) -> date:
@@ -1346,6 +1474,8 @@ def _casebook_follow_up(
     for visit in seeder.protocol.visits:
         missed = MISSED_VISITS.get(state, ("",))[0] == visit.code
         entered_visits = DEMO_FLARE_VISITS if course.flare else DEMO_VISITS
+        if course.febrile_neutropenia:
+            entered_visits |= {"D21"}  # the blood count of the febrile neutropenia
         if visit.anchor is not Anchor.INFUSION:
             continue
         target = infused_on + timedelta(days=visit.day)
@@ -1358,6 +1488,15 @@ def _casebook_follow_up(
         if target < last_day and done_on < last_day:
             plan.append((visit.code, done_on))
     entered = _visits_done_without_forms(seeder, subject, unentered)
+    # The screening visit's lupus activity: the baseline of SRI-4 and LLDAS.
+    screened_on = next(done_on for visit_code, done_on in unentered if visit_code == "SCR")
+    activity = course.forms("sle_activity", float((screened_on - infused_on).days), screened_on, infused_on)
+    seeder.act(
+        f"{subject.center.code.lower()}.coordinator",
+        subject,
+        entered[(subject.code, "SCR")] + timedelta(minutes=10),
+        partial(seeder._save, subject, "SCR", "sle_activity", activity),
+    )
     for index, (visit_code, done_on) in enumerate(plan):
         day = float((done_on - infused_on).days)
         if MISSED_VISITS.get(state, ("",))[0] == visit_code:
@@ -1650,3 +1789,267 @@ def _casebook_monitoring(
         moment = entered[(shipped.code, "APH")] + timedelta(days=1)
         seeder.verify(shipped, "APH", ("vital_signs", "haematology"), moment)
         seeder.lock(shipped, ("APH",), moment + timedelta(days=1))
+
+
+# --- safety and toxicity (issue 10) --------------------------------------------------------------
+
+# The ICE score on the days of the grade 2 ICANS (awake, ICE 3–6), treated with dexamethasone; the
+# other days score 10.
+ICANS_ICE_SCORES: dict[int, int] = {5: 4, 6: 6}
+ICANS_DAYS = (5, 6)
+CRS_DAYS = (1, 3)
+
+
+def seed_safety_demo(protocol: Protocol, users: dict[str, User], today: datetime) -> None:
+    """The infused subjects' CRS/ICANS assessments and adverse events, recorded by their center.
+
+    The coordinator assesses CRS and ICANS every evening from D0 to D14 (up to today) with the
+    temperature of the day's vital signs where the visit took them, the course's otherwise: the
+    grade 1 CRS of D1–D3 (fever, no hypotension, no hypoxia) in every subject but the one whose CAR-T
+    barely expand, and in one subject a grade 2 ICANS on D5–D6 (awake, ICE 4 then 6) treated with
+    dexamethasone; each episode is an adverse event whose relatedness the investigator signs. The
+    subject with the deepest neutrophil nadir has the serious adverse event, a febrile neutropenia
+    (grade 3, hospitalisation) from D19: recorded the night the site learnt of it, the initial report
+    sent within 24 h, the investigator's signed causality, a follow-up report, the outcome corrected
+    to recovered and the final report, every report of its clock on time. A grade 2 neutropenia
+    proposed from the blood counts is accepted as an AE and a grade 1 headache recorded. No AE meets
+    a DLT rule of the protocol (haematological grade 3, CRS grade 1, ICANS grade 2): none to decide.
+    """
+    seeder = CasebookSeeder(protocol, users, today)
+    infused = {
+        State(s.state): s
+        for s in Subject.objects.filter(synthetic=True, infusion_date__isnull=False).select_related("center")
+    }
+    for state, subject in sorted(infused.items(), key=lambda pair: pair[1].code):
+        _toxicity_assessments(seeder, subject, casebook_course(subject, state))
+        if state in CRS_STATES:
+            _episode_adverse_event(seeder, subject, "cytokine_release_syndrome", 1, CRS_DAYS, Relatedness.DEFINITE)
+        if state is ICANS_STATE:
+            _episode_adverse_event(seeder, subject, "icans", 2, ICANS_DAYS, Relatedness.PROBABLE)
+    if FEBRILE_NEUTROPENIA_STATE in infused:
+        _febrile_neutropenia(seeder, infused[FEBRILE_NEUTROPENIA_STATE])
+    if State.FOLLOW_UP in infused:
+        _neutropenia_from_labs(seeder, infused[State.FOLLOW_UP])
+    if State.ACUTE_MONITORING in infused:
+        _headache(seeder, infused[State.ACUTE_MONITORING])
+
+
+def _center_user(subject: Subject, role: str) -> str:
+    return f"{subject.center.code.lower()}.{role}"
+
+
+def _vital_temperatures(subject: Subject) -> dict[date, float]:
+    """The temperature of each vital signs form, by the date of its visit."""
+    done_on: dict[str, date] = {
+        code: day
+        for code, day in VisitRecord.objects.filter(subject=subject).values_list("visit_code", "done_on")
+        if day is not None
+    }
+    return {
+        done_on[record.visit_code]: float(record.values_json["temperature_c"])
+        for record in FormRecord.objects.filter(subject=subject, form_code="vital_signs")
+        if record.visit_code in done_on and "temperature_c" in record.values_json
+    }
+
+
+def _toxicity_assessments(seeder: CasebookSeeder, subject: Subject, course: CasebookCourse) -> None:
+    """The coordinator's CRS/ICANS assessment of each evening from D0 to D14, up to today."""
+    infused_on = subject.infusion_date
+    assert infused_on is not None
+    # Demo values, not secrets: seeded by the subject's code.
+    rng = random.Random(zlib.crc32(f"toxicity-{subject.code}".encode()))  # noqa: S311
+    temperatures = _vital_temperatures(subject)
+    fever: Curve = course.curves.get("temperature_c", ((0, 36.9),))
+    icans = course.icans
+    ended = subject.state_changed_at if subject.state in (State.COMPLETED, State.WITHDRAWN) else seeder.today
+    for day in range(seeder.protocol.pathway_rules.toxicity_assessment_days + 1):
+        assessed_on = infused_on + timedelta(days=day)
+        moment = seeder.evening(subject, assessed_on, hour=19) + timedelta(minutes=rng.randint(0, 45))
+        if moment >= min(ended, seeder.today - timedelta(minutes=30)):
+            break
+        temperature = temperatures.get(assessed_on, round(_on_curve(fever, day) + rng.uniform(-0.3, 0.2), 1))
+        inputs = AssessmentInputs(
+            temperature_c=temperature,
+            hypotension=Hypotension.NONE,
+            hypoxia=Hypoxia.NONE,
+            ice_score=ICANS_ICE_SCORES.get(day, 10) if icans else 10,
+            consciousness=Consciousness.NORMAL,
+            seizure=Seizure.NONE,
+            motor_weakness=MotorWeakness.NONE,
+            cerebral_edema=CerebralEdema.NONE,
+            tocilizumab_given=False,
+            corticosteroids_given=icans and day in ICANS_ICE_SCORES,
+        )
+        seeder.act(
+            _center_user(subject, "coordinator"),
+            subject,
+            moment,
+            partial(_assessment_record, seeder.protocol, subject, assessed_on, inputs),
+        )
+
+
+def _assessment_record(
+    protocol: Protocol, subject: Subject, assessed_on: date, inputs: AssessmentInputs, actor: Actor, _: User
+) -> Any:
+    return toxicity_services.toxicity_assessment_record(
+        actor=actor, subject=subject, protocol=protocol, assessed_on=assessed_on, inputs=inputs
+    )
+
+
+def _ae_record(protocol: Protocol, subject: Subject, data: AdverseEventData, actor: Actor, _: User) -> AdverseEvent:
+    return safety_services.adverse_event_record(actor=actor, subject=subject, protocol=protocol, data=data)
+
+
+def _relatedness(
+    subject: Subject, ae: AdverseEvent, cart: Relatedness, lymphodepletion: Relatedness, actor: Actor, user: User
+) -> AdverseEvent:
+    return safety_services.relatedness_assess(
+        actor=actor,
+        user=user,
+        subject=subject,
+        ae=ae,
+        cart=cart,
+        lymphodepletion=lymphodepletion,
+        password=DEMO_PASSWORD,
+    )
+
+
+def _episode_adverse_event(
+    seeder: CasebookSeeder, subject: Subject, term: str, grade: int, days: tuple[int, int], cart: Relatedness
+) -> None:
+    """The episode recorded as an AE the day after it resolved; the investigator assesses it the next morning."""
+    infused_on = subject.infusion_date
+    assert infused_on is not None
+    start, end = (infused_on + timedelta(days=d) for d in days)
+    recorded_at = seeder.evening(subject, end + timedelta(days=1), hour=20)
+    if recorded_at >= seeder.today - timedelta(hours=14):
+        return  # not resolved yet: the centre records it once the episode is over
+    data = AdverseEventData(
+        term=term,
+        grade=grade,
+        start_date=start,
+        end_date=end,
+        serious=False,
+        seriousness_criteria=frozenset(),
+        awareness_at=None,
+        action=ActionTaken.TREATMENT,
+        outcome=Outcome.RECOVERED,
+    )
+    ae = seeder.act(
+        _center_user(subject, "coordinator"), subject, recorded_at, partial(_ae_record, seeder.protocol, subject, data)
+    )
+    seeder.act(
+        _center_user(subject, "investigator"),
+        subject,
+        recorded_at + timedelta(hours=13),
+        partial(_relatedness, subject, ae, cart, Relatedness.UNLIKELY),
+    )
+
+
+def _febrile_neutropenia(seeder: CasebookSeeder, subject: Subject) -> None:
+    """The SAE and its reporting clock: initial, follow-up and final reports, each on time."""
+    infused_on = subject.infusion_date
+    assert infused_on is not None
+    onset, end = (infused_on + timedelta(days=d) for d in FEBRILE_NEUTROPENIA_DAYS)
+    coordinator = _center_user(subject, "coordinator")
+    # Admitted in the evening with 38.6 °C and neutrophils below 0.5 × 10⁹/L; the site knows at 21:00.
+    aware = seeder.evening(subject, onset, hour=21)
+    data = AdverseEventData(
+        term="febrile_neutropenia",
+        grade=3,
+        start_date=onset,
+        end_date=None,
+        serious=True,
+        seriousness_criteria=frozenset({Seriousness.HOSPITALISATION}),
+        awareness_at=aware,
+        action=ActionTaken.HOSPITALISATION,
+        outcome=Outcome.NOT_RECOVERED,
+    )
+    ae = seeder.act(
+        coordinator,
+        subject,
+        aware + timedelta(hours=1, minutes=30),
+        partial(_ae_record, seeder.protocol, subject, data),
+    )
+    initial_sent = aware + timedelta(hours=13, minutes=30)
+    _sae_report(seeder, subject, ae, ReportKind.INITIAL, initial_sent)
+    seeder.act(
+        _center_user(subject, "investigator"),
+        subject,
+        initial_sent + timedelta(hours=2),
+        partial(_relatedness, subject, ae, Relatedness.POSSIBLE, Relatedness.PROBABLE),
+    )
+    _sae_report(seeder, subject, ae, ReportKind.FOLLOW_UP, initial_sent + timedelta(days=4))
+    # Apyrexial and neutrophils back above 1 × 10⁹/L: home on D24; the outcome put right with its reason.
+    recovered_at = seeder.evening(subject, end + timedelta(days=1), hour=10)
+    seeder.act(
+        coordinator,
+        subject,
+        recovered_at,
+        lambda actor, _: safety_services.adverse_event_correct(
+            actor=actor,
+            subject=subject,
+            ae=ae,
+            changes={"outcome": Outcome.RECOVERED, "end_date": end},
+            reason="Apyrexie et neutrophiles > 1 G/L : sortie d'hospitalisation à J24.",
+        ),
+    )
+    _sae_report(seeder, subject, ae, ReportKind.FINAL, recovered_at + timedelta(hours=1))
+
+
+def _sae_report(seeder: CasebookSeeder, subject: Subject, ae: AdverseEvent, kind: ReportKind, sent: datetime) -> None:
+    """The coordinator records a report sent to the sponsor a few minutes after sending it."""
+    seeder.act(
+        _center_user(subject, "coordinator"),
+        subject,
+        sent + timedelta(minutes=15),
+        lambda actor, _: safety_services.sae_report_record(
+            actor=actor, subject=subject, ae=AdverseEvent.objects.get(pk=ae.pk), kind=kind, sent_at=sent
+        ),
+    )
+
+
+def _neutropenia_from_labs(seeder: CasebookSeeder, subject: Subject) -> None:
+    """The first grade 2 neutrophil count of the blood counts, accepted as an AE as the page proposes it."""
+    proposal = next(
+        (
+            p
+            for p in sorted(lab_grade_proposals(subject, seeder.protocol), key=lambda p: p.lab.sampled_on)
+            if p.term == "neutrophil_count_decreased" and p.grade == 2
+        ),
+        None,
+    )
+    if proposal is None:
+        return
+    record_id, item = proposal.lab.source
+    seeder.act(
+        _center_user(subject, "coordinator"),
+        subject,
+        seeder.evening(subject, proposal.lab.sampled_on + timedelta(days=1), hour=18),
+        lambda actor, _: safety_services.lab_proposal_accept(
+            actor=actor, subject=subject, protocol=seeder.protocol, record_id=record_id, item=item
+        ),
+    )
+
+
+def _headache(seeder: CasebookSeeder, subject: Subject) -> None:
+    """A grade 1 headache on D1, gone the next day, recorded at the D2 visit."""
+    infused_on = subject.infusion_date
+    assert infused_on is not None
+    recorded_at = seeder.evening(subject, infused_on + timedelta(days=2), hour=18)
+    if recorded_at >= seeder.today - timedelta(minutes=30):
+        return
+    data = AdverseEventData(
+        term="headache",
+        grade=1,
+        start_date=infused_on + timedelta(days=1),
+        end_date=infused_on + timedelta(days=2),
+        serious=False,
+        seriousness_criteria=frozenset(),
+        awareness_at=None,
+        action=ActionTaken.NONE,
+        outcome=Outcome.RECOVERED,
+    )
+    seeder.act(
+        _center_user(subject, "coordinator"), subject, recorded_at, partial(_ae_record, seeder.protocol, subject, data)
+    )

@@ -157,3 +157,144 @@ def test_the_lupus_activity_forms_store_their_scores() -> None:
     completed = disease_activity(Subject.objects.get(state=State.COMPLETED), active_protocol())
     doris = [visit.doris for visit in completed.visits]
     assert None not in doris and True in doris and completed.doris_sustained_from is not None, doris
+
+
+# --- safety, toxicity and disease activity (issue 10, item 7) ---------------------------------------
+
+
+def _infused() -> list[Subject]:
+    return list(Subject.objects.filter(infusion_date__isnull=False).select_related("center").order_by("code"))
+
+
+def test_the_infused_subjects_are_assessed_daily_with_a_grade_1_crs_from_d1_to_d3_in_most() -> None:
+    from cartrial.apps.toxicity.models import ToxicityAssessment
+    from cartrial.apps.toxicity.selectors import episodes_for
+    from cartrial.domain.toxicity import ToxicityKind
+
+    infused = _infused()
+    with_crs = []
+    for subject in infused:
+        days = list(ToxicityAssessment.objects.filter(subject=subject).order_by("day").values_list("day", flat=True))
+        # Every evening from D0, without a gap, up to D14 or today.
+        assert days and days == list(range(len(days))) and len(days) <= 15, (subject.code, days)
+        assert ToxicityAssessment.objects.filter(subject=subject, recorded_by__username__endswith=".coordinator")
+        crs = [e for e in episodes_for(subject) if e.kind is ToxicityKind.CRS]
+        if crs and (crs[0].onset_day, crs[0].max_grade, crs[0].duration_days, crs[0].resolved_day) == (1, 1, 3, 4):
+            with_crs.append(subject)
+    assert len(with_crs) > len(infused) / 2, [s.code for s in with_crs]
+    for subject in with_crs:
+        # Fever without hypotension or hypoxia, the temperature the vital signs of the day record.
+        for assessment in ToxicityAssessment.objects.filter(subject=subject, day__in=(1, 2, 3)):
+            assert assessment.temperature_c >= 38.0 and assessment.crs_grade == 1
+            assert (assessment.hypotension, assessment.hypoxia) == ("none", "none")
+            vitals = FormRecord.objects.get(subject=subject, visit_code=f"D{assessment.day}", form_code="vital_signs")
+            assert vitals.values_json["temperature_c"] == assessment.temperature_c
+
+
+def test_one_subject_has_a_grade_2_icans_treated_with_corticosteroids() -> None:
+    from cartrial.apps.toxicity.models import ToxicityAssessment
+    from cartrial.apps.toxicity.selectors import episodes_for
+    from cartrial.domain.toxicity import ToxicityKind
+
+    icans = [
+        (subject, episode)
+        for subject in _infused()
+        for episode in episodes_for(subject)
+        if episode.kind is ToxicityKind.ICANS
+    ]
+    assert len(icans) == 1, icans
+    subject, episode = icans[0]
+    assert (episode.onset_day, episode.max_grade, episode.duration_days, episode.resolved_day) == (5, 2, 2, 7)
+    assert episode.steroids and not episode.tocilizumab
+    for assessment in ToxicityAssessment.objects.filter(subject=subject, day__in=(5, 6)):
+        assert 3 <= assessment.ice_score <= 6 and assessment.consciousness == "normal"
+    # Grade 2 at most, no CRS of grade 3 either: no alert of a severe CRS or ICANS.
+    assert not ToxicityAssessment.objects.filter(crs_grade__gte=3).exists()
+    from cartrial.apps.alerts.models import Alert
+
+    assert not Alert.objects.filter(kind__in=("crs_grade_3", "icans_grade_3")).exists()
+
+
+def test_the_sae_febrile_neutropenia_has_every_report_on_time_and_a_signed_causality() -> None:
+    from cartrial.apps.accounts.models import ElectronicSignature
+    from cartrial.apps.safety.models import AdverseEvent
+    from cartrial.apps.safety.selectors import dlt_panel, sae_clock, safety_rules
+    from cartrial.domain.safety.sae_clock import ReportKind, ReportStatus
+
+    serious = AdverseEvent.objects.get(serious=True)
+    subject = serious.subject
+    assert (serious.term, serious.grade, serious.seriousness_criteria) == (
+        "febrile_neutropenia",
+        3,
+        ["hospitalisation"],
+    )
+    assert serious.outcome == "recovered" and serious.end_date is not None
+    assert serious.recorded_by.username == f"{subject.center.code.lower()}.coordinator"
+    # In the subject whose neutrophils fell lowest after the infusion.
+    nadirs = {
+        s.code: min(
+            r.values_json["anc"]["value"]
+            for r in FormRecord.objects.filter(subject=s, form_code="haematology").exclude(
+                visit_code__in=("SCR", "APH")
+            )
+            if "anc" in r.values_json
+        )
+        for s in _infused()
+    }
+    assert min(nadirs, key=nadirs.__getitem__) == subject.code, nadirs
+    clock = sae_clock(serious, safety_rules(active_protocol()), demo_epoch())
+    assert clock is not None and clock.closed
+    assert [(r.kind, r.status) for r in clock.reports] == [
+        (ReportKind.INITIAL, ReportStatus.MET),
+        (ReportKind.FOLLOW_UP, ReportStatus.MET),
+        (ReportKind.FINAL, ReportStatus.MET),
+    ]
+    assert clock.reports[0].sent_at - serious.awareness_at < timedelta(hours=24)
+    # The investigator's causality, signed.
+    assert serious.relatedness_cart and serious.relatedness_ld
+    signature = ElectronicSignature.objects.get(entity="adverse_event", entity_id=str(serious.pk))
+    assert signature.signer.username == f"{subject.center.code.lower()}.investigator"
+    # Non-serious AEs: a grade 2 neutropenia accepted from the blood counts, a grade 1 headache; the
+    # CRS and ICANS episodes as AEs. No AE meets a DLT rule: nothing for the investigator to decide.
+    lab = AdverseEvent.objects.get(term="neutrophil_count_decreased")
+    assert lab.grade == 2 and lab.source_form_record is not None and lab.source_item == "anc"
+    assert AdverseEvent.objects.filter(term="headache", grade=1, serious=False).count() == 1
+    assert AdverseEvent.objects.filter(term="icans", grade=2).count() == 1
+    assert AdverseEvent.objects.filter(term="cytokine_release_syndrome", grade=1).count() >= 4
+    rules = safety_rules(active_protocol())
+    assert all(dlt_panel(s, rules) == [] for s in _infused())
+
+
+def test_remission_at_m3_or_m6_for_most_and_one_subject_who_never_responds() -> None:
+    from cartrial.apps.casebook.selectors import disease_activity
+
+    protocol = active_protocol()
+    courses = {s.code: disease_activity(s, protocol) for s in _infused()}
+    # Every infused subject has its screening activity: the baseline of SRI-4 and LLDAS.
+    for code, course in courses.items():
+        assert course.visits and course.visits[0].code == "SCR", code
+        assert all(v.sri4 is not None and v.lldas is not None for v in course.visits[1:]), code
+    followed = {code: c for code, c in courses.items() if {"M3", "M6"} & {v.code for v in c.visits}}
+    in_remission = [code for code, c in followed.items() if any(v.doris for v in c.visits if v.code in ("M3", "M6"))]
+    assert len(in_remission) > len(followed) / 2, (in_remission, list(followed))
+    never = [code for code, c in followed.items() if not any(v.doris or v.lldas for v in c.visits[1:])]
+    assert len(never) == 1, never
+    baseline, *later = courses[never[0]].visits
+    assert all(v.sledai >= baseline.sledai and v.pga >= 2 and v.sri4 is False for v in later)
+    # The long-term subject still flares back after M12, out of DORIS and LLDAS.
+    flare = {v.code: v for v in courses[Subject.objects.get(state=State.LONG_TERM_FOLLOW_UP).code].visits}
+    assert flare["M6"].doris and not flare["M18"].doris and not flare["M18"].lldas
+
+
+def test_the_safety_records_were_made_before_today_and_audit_verify_passes() -> None:
+    from typer.testing import CliRunner
+
+    from cartrial.apps.audit.models import AuditEntry
+    from cartrial.cli import _register, app
+
+    entries = AuditEntry.objects.filter(event__regex=r"^(safety|toxicity)\.")
+    assert entries.filter(event="safety.sae_report_recorded").count() == 3
+    assert all(at <= demo_epoch() for at in entries.values_list("occurred_at", flat=True))
+    _register()
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0 and "intact" in result.output, result.output
