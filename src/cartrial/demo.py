@@ -1989,6 +1989,7 @@ def _febrile_neutropenia(seeder: CasebookSeeder, subject: Subject) -> None:
         lambda actor, _: safety_services.adverse_event_correct(
             actor=actor,
             subject=subject,
+            protocol=seeder.protocol,
             ae=ae,
             changes={"outcome": Outcome.RECOVERED, "end_date": end},
             reason="Apyrexie et neutrophiles > 1 G/L : sortie d'hospitalisation à J24.",
