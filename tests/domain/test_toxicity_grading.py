@@ -14,6 +14,7 @@ from cartrial.domain.errors import InvalidInput
 from cartrial.domain.quantities import BODY_TEMPERATURE_C
 from cartrial.domain.toxicity import (
     AncSample,
+    AssessedDay,
     DailyGrade,
     ToxicityKind,
     anc_sample,
@@ -21,8 +22,10 @@ from cartrial.domain.toxicity import (
     assessment_days_due,
     assessment_grades,
     assessment_inputs_parse,
+    crs_ongoing_before,
     episodes_from,
     icaht_from_samples,
+    series_grades,
 )
 from cartrial.protocols import active_protocol
 
@@ -57,8 +60,6 @@ def _inputs(**changes: Any) -> dict[str, Any]:
         ({"temperature_c": 37.9}, 0, 0),
         ({"temperature_c": 38.5, "hypoxia": "low_flow"}, 2, 0),
         ({"temperature_c": 39.0, "hypotension": "one_vasopressor", "hypoxia": "low_flow"}, 3, 0),
-        # Afebrile after tocilizumab: fever is no longer required (ASTCT), grading follows hypotension.
-        ({"temperature_c": 37.0, "tocilizumab_given": True, "hypotension": "no_vasopressor"}, 2, 0),
         ({"ice_score": 8}, 0, 1),
         ({"ice_score": 5, "consciousness": "awakens_to_voice"}, 0, 2),
         ({"ice_score": 0, "consciousness": "unarousable"}, 0, 4),
@@ -66,8 +67,77 @@ def _inputs(**changes: Any) -> dict[str, Any]:
     ],
 )
 def test_a_day_is_graded_by_the_astct_calculators(changes: dict[str, Any], crs: int, icans: int) -> None:
-    grades = assessment_grades(assessment_inputs_parse(_inputs(**changes)))
+    grades = assessment_grades(assessment_inputs_parse(_inputs(**changes)), crs_ongoing=False)
     assert (grades.crs.grade, grades.icans.grade) == (crs, icans)
+
+
+# --- treated without fever: only a patient who has CRS (ASTCT, clinical.md §4.1) --------------------
+
+TOCILIZUMAB = {"tocilizumab_given": True}
+STEROIDS = {"corticosteroids_given": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "crs_ongoing", "crs"),
+    [
+        # Ongoing CRS then tocilizumab or steroids: fever no longer required, graded on hypotension/hypoxia.
+        (TOCILIZUMAB, True, 1),
+        (STEROIDS, True, 1),
+        (TOCILIZUMAB | {"hypotension": "no_vasopressor"}, True, 2),
+        (STEROIDS | {"hypoxia": "high_flow"}, True, 3),
+        # Ongoing CRS, afebrile, nothing given that day: not CRS that day.
+        ({}, True, 0),
+        # No CRS before: the treatment (e.g. steroids for ICANS) does not waive fever.
+        (STEROIDS | {"ice_score": 4}, False, 0),
+        (TOCILIZUMAB | {"hypotension": "no_vasopressor"}, False, 0),
+        # Fever is CRS with or without an episode before.
+        ({"temperature_c": 38.2} | STEROIDS, False, 1),
+    ],
+)
+def test_treatment_waives_fever_only_for_an_ongoing_crs(changes: dict[str, Any], crs_ongoing: bool, crs: int) -> None:
+    grades = assessment_grades(assessment_inputs_parse(_inputs(**changes)), crs_ongoing=crs_ongoing)
+    assert grades.crs.grade == crs
+
+
+def _days(inputs: dict[int, dict[str, Any]]) -> list[AssessedDay]:
+    return [AssessedDay(day, assessment_inputs_parse(_inputs(**changes))) for day, changes in inputs.items()]
+
+
+def test_steroids_for_icans_on_afebrile_days_without_crs_give_no_crs() -> None:
+    """MTL-001 of the demo: no CRS before, grade 2 ICANS D5–D6 treated with dexamethasone."""
+    icans = STEROIDS | {"ice_score": 4}
+    graded = series_grades(_days({0: {}, 1: {}, 2: {}, 3: {}, 4: {}, 5: icans, 6: icans, 7: {}}))
+    assert [graded[d].crs.grade for d in range(8)] == [0] * 8
+    assert [graded[d].icans.grade for d in (5, 6)] == [2, 2]
+
+
+def test_tocilizumab_on_afebrile_d3_after_fever_d1_d2_keeps_the_crs() -> None:
+    fever = {"temperature_c": 38.6}
+    graded = series_grades(_days({0: {}, 1: fever, 2: fever, 3: TOCILIZUMAB, 4: {}}))
+    assert [graded[d].crs.grade for d in range(5)] == [0, 1, 1, 1, 0]
+    [episode] = episodes_from(CRS, [DailyGrade(d, g.crs.grade) for d, g in graded.items()])
+    assert (episode.onset_day, episode.duration_days, episode.resolved_day) == (1, 3, 4)
+    # Steroids for an ICANS after the CRS resolved (D4 graded 0): no CRS again.
+    later = series_grades(
+        _days({5: STEROIDS | {"ice_score": 5}}), earlier=[DailyGrade(d, g.crs.grade) for d, g in graded.items()]
+    )
+    assert later[5].crs.grade == 0
+
+
+def test_ongoing_follows_the_episode_rule_and_its_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 2 grade-0 days needed to resolve, CRS is still ongoing after a single grade-0 day."""
+    series = [DailyGrade(1, 1), DailyGrade(2, 0)]
+    assert not crs_ongoing_before(3, series) and crs_ongoing_before(2, series)
+    assert crs_ongoing_before(5, [DailyGrade(1, 1), DailyGrade(2, 2)])  # D3, D4 not assessed: still ongoing
+    monkeypatch.setattr(toxicity, "EPISODE_RESOLUTION_GRADE_0_DAYS", 2)
+    assert crs_ongoing_before(3, series)
+    graded = series_grades(_days({3: TOCILIZUMAB}), earlier=series)
+    assert graded[3].crs.grade == 1
+
+
+def test_a_series_refuses_earlier_grades_after_its_first_day() -> None:
+    with pytest.raises(ValueError, match="before"):
+        series_grades(_days({2: {}}), earlier=[DailyGrade(3, 1)])
 
 
 @pytest.mark.parametrize(
@@ -246,3 +316,61 @@ def test_every_positive_day_is_in_exactly_one_episode_and_only_the_last_may_be_o
     assert all(not e.ongoing for e in episodes[:-1])
     last_assessed = max(grades, default=None)
     assert bool(episodes and episodes[-1].ongoing) == (last_assessed is not None and grades[last_assessed] >= 1)
+
+
+# --- a property of the treated-afebrile rule over any series ---------------------------------------
+
+# Days 0–12, each assessed or not: afebrile or febrile, hypoxia or not, a treatment or not.
+day_inputs = st.fixed_dictionaries(
+    {
+        "temperature_c": st.sampled_from([37.0, 38.5]),
+        "hypoxia": st.sampled_from(["none", "none", "low_flow"]),
+        "tocilizumab_given": st.booleans(),
+        "corticosteroids_given": st.booleans(),
+    }
+)
+assessed_series = st.dictionaries(st.integers(0, 12), day_inputs, max_size=13)
+
+
+def _case(inputs: dict[int, dict[str, Any]]) -> str:
+    graded = series_grades(_days(inputs))
+    treated_afebrile = [
+        d
+        for d, i in inputs.items()
+        if i["temperature_c"] < 38 and (i["tocilizumab_given"] or i["corticosteroids_given"])
+    ]
+    if any(graded[d].crs.grade >= 1 for d in treated_afebrile):
+        return "treated afebrile day in a CRS"
+    return "treated afebrile day without CRS" if treated_afebrile else "no treated afebrile day"
+
+
+def test_the_series_generator_reaches_treated_afebrile_days_with_and_without_crs() -> None:
+    for case in ("treated afebrile day in a CRS", "treated afebrile day without CRS", "no treated afebrile day"):
+        found = find(
+            assessed_series,
+            lambda s, case=case: _case(s) == case,
+            settings=settings(database=None, max_examples=5000, derandomize=True),
+        )
+        assert _case(found) == case
+
+
+@settings(max_examples=300, deadline=None)
+@given(assessed_series)
+def test_an_afebrile_day_is_crs_only_when_treated_within_an_ongoing_crs(inputs: dict[int, dict[str, Any]]) -> None:
+    event(_case(inputs))
+    graded = series_grades(_days(inputs))
+    ordered = sorted(inputs)
+    for index, day in enumerate(ordered):
+        day_inputs = inputs[day]
+        crs = graded[day].crs.grade
+        if day_inputs["temperature_c"] >= 38:
+            assert crs >= 1
+            continue
+        previous = graded[ordered[index - 1]].crs.grade if index else 0
+        treated = day_inputs["tocilizumab_given"] or day_inputs["corticosteroids_given"]
+        assert (crs >= 1) == (previous >= 1 and treated), (day, previous, day_inputs)
+    # Grading again from any day, the days before kept as graded, gives the same grades (the cascade).
+    for start in ordered:
+        earlier = [DailyGrade(d, graded[d].crs.grade) for d in ordered if d < start]
+        again = series_grades([a for a in _days(inputs) if a.day >= start], earlier=earlier)
+        assert {d: g.crs.grade for d, g in again.items()} == {d: graded[d].crs.grade for d in ordered if d >= start}

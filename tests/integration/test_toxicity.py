@@ -281,3 +281,77 @@ def test_the_page_in_french(world: Any, subject: Subject) -> None:
         f"/toxicity/subjects/{subject.code}/", {"assessed_on": _on(subject, -1), **CALM, "tocilizumab_given": ""}
     )
     assert refused.status_code == 422 and "Une évaluation SRC/ICANS avant J0 est refusée" in refused.content.decode()
+
+
+# --- a day's CRS depends on the day before: corrections and late entries grade the later days again --
+
+TOCILIZUMAB_AFEBRILE = CALM | {"tocilizumab_given": True}
+
+
+def _crs_grades(subject: Subject) -> dict[int, int]:
+    return dict(ToxicityAssessment.objects.filter(subject=subject).values_list("day", "crs_grade"))
+
+
+def test_correcting_d2_to_no_fever_grades_d3_again_with_an_audit_entry(world: Any, subject: Subject) -> None:
+    api = _api(world, "bdx.coordinator")
+    for day, inputs in {1: FEVER, 2: FEVER, 3: TOCILIZUMAB_AFEBRILE}.items():
+        assert _post(api, subject, day, inputs).status_code == 201
+    # Tocilizumab on afebrile D3 within the CRS of D1–D2: fever no longer required (ASTCT).
+    assert _crs_grades(subject) == {1: 1, 2: 1, 3: 1}
+    done = api.put(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments/2",
+        CALM | {"reason": "Temperature of another patient"},
+        content_type="application/json",
+    )
+    assert done.status_code == 200, done.json()
+    assert done.json()["crs_grade"] == 0 and done.json()["regraded_days"] == [3]
+    assert _crs_grades(subject) == {1: 1, 2: 0, 3: 0}
+    d3 = ToxicityAssessment.objects.get(subject=subject, day=3)
+    entry = AuditEntry.objects.get(subject_code=subject.code, event="toxicity.assessment_regraded")
+    assert (entry.entity, entry.entity_id) == ("toxicity_assessment", str(d3.pk))
+    assert json.loads(entry.changes_json) == [{"field": "crs_grade", "old": 1, "new": 0}]
+    assert entry.reason.startswith("Graded again: D2 was corrected")
+    assert d3.tocilizumab_given and d3.temperature_c == 37.0  # the inputs are untouched
+    page = world.client_for("cra.monitor").get(f"/toxicity/subjects/{subject.code}/assessments/3/").content.decode()
+    assert "Graded again: D2 was corrected" in page
+    # The CRS is one episode, D1 only, resolved on D2.
+    assert [(e.onset_day, e.duration_days, e.resolved_day) for e in episodes_for(subject)] == [(1, 1, 2)]
+
+
+def test_a_late_entry_grades_the_later_days_again_and_an_unchanged_day_is_not_audited(
+    world: Any, subject: Subject
+) -> None:
+    api = _api(world, "bdx.coordinator")
+    for day, inputs in {1: FEVER, 3: TOCILIZUMAB_AFEBRILE, 4: CALM}.items():
+        assert _post(api, subject, day, inputs).status_code == 201
+    assert _crs_grades(subject) == {1: 1, 3: 1, 4: 0}  # D2 not assessed: the CRS of D1 is still ongoing
+    assert _post(api, subject, 2, CALM).status_code == 201  # D2 entered late: afebrile, no CRS
+    assert _crs_grades(subject) == {1: 1, 2: 0, 3: 0, 4: 0}
+    regraded = AuditEntry.objects.filter(subject_code=subject.code, event="toxicity.assessment_regraded")
+    assert [(e.entity_id, e.reason) for e in regraded] == [
+        (
+            str(ToxicityAssessment.objects.get(subject=subject, day=3).pk),
+            "Graded again: D2 was recorded, which changes whether CRS was ongoing before this day.",
+        )
+    ]
+
+
+def test_a_day_graded_again_to_3_raises_the_crs_alert(world: Any, subject: Subject) -> None:
+    from cartrial.apps.alerts.models import Alert
+
+    api = _api(world, "bdx.coordinator")
+    shock = TOCILIZUMAB_AFEBRILE | {"hypotension": "one_vasopressor"}
+    for day, inputs in {1: FEVER, 2: CALM, 3: shock}.items():
+        assert _post(api, subject, day, inputs).status_code == 201
+    # D2 afebrile: no CRS on D2, so D3's hypotension without fever is not CRS (graded elsewhere).
+    assert _crs_grades(subject) == {1: 1, 2: 0, 3: 0}
+    assert not Alert.objects.filter(kind="crs_grade_3").exists()
+    corrected = api.put(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments/2",
+        FEVER | {"reason": "Fever at 22:00 not entered"},
+        content_type="application/json",
+    )
+    assert corrected.status_code == 200 and corrected.json()["regraded_days"] == [3]
+    assert _crs_grades(subject) == {1: 1, 2: 1, 3: 3}
+    alert = Alert.objects.get(kind="crs_grade_3", subject=subject)
+    assert alert.key == "episode/D1"

@@ -10,6 +10,13 @@ the last graded day before `EPISODE_RESOLUTION_GRADE_0_DAYS` consecutive assesse
 the first of those days is its resolution day. Days without an assessment never end an episode (the
 patient was not seen to recover): an episode whose last assessment is graded ≥ 1 is ongoing.
 
+CRS treated without fever (`crs_treated`): ASTCT (Lee 2019, clinical.md §4.1) waives fever only "in
+patients who have CRS then receive antipyretic or anticytokine therapy such as tocilizumab or
+steroids". A day's treatment input to the `crs` calculator therefore holds only when tocilizumab or
+a corticosteroid was given that day AND the subject's CRS episode was ongoing on the previous
+assessed day (the episode rule above); steroids given for ICANS to a patient without CRS are not.
+A day's CRS grade thus depends on the days before it (`series_grades`).
+
 Days due: every day from D0 to the protocol's `pathway.toxicity_assessment_days` (D14), then every
 day while an episode is ongoing, up to today.
 
@@ -222,38 +229,6 @@ def assessment_inputs_parse(raw: Mapping[str, Any]) -> AssessmentInputs:
     )
 
 
-@dataclass(frozen=True)
-class DayGrades:
-    """The grades of one day and the calculators' results that explain them."""
-
-    crs: CrsGrade
-    icans: IcansGrade
-
-
-def assessment_grades(inputs: AssessmentInputs) -> DayGrades:
-    """CRS (ASTCT 2019) and ICANS (ASTCT 2019, adults) grades of one day, from the calculators.
-
-    Fever is the ASTCT threshold (`crs_fever_present`); tocilizumab or a corticosteroid given that
-    day is the anti-cytokine treatment after which fever is no longer required. Death from CRS is
-    not a daily input: it is an adverse event's outcome (grade 5 there).
-    """
-    crs = grade_crs(
-        fever=crs_fever_present(temperature_c=inputs.temperature_c),
-        antipyretic_or_anticytokine_given=inputs.tocilizumab_given or inputs.corticosteroids_given,
-        hypotension=inputs.hypotension,
-        hypoxia=inputs.hypoxia,
-        death_from_crs=False,
-    )
-    icans = grade_icans(
-        ice_score=inputs.ice_score,
-        consciousness=inputs.consciousness,
-        seizure=inputs.seizure,
-        motor_weakness=inputs.motor_weakness,
-        cerebral_edema=inputs.cerebral_edema,
-    )
-    return DayGrades(crs=crs, icans=icans)
-
-
 def assessment_day(*, assessed_on: date, infusion_date: date | None, today: date) -> int:
     """The day relative to D0 of an assessment dated `assessed_on`; refused before D0 or in the future."""
     if infusion_date is None:
@@ -358,6 +333,91 @@ def episodes_from(kind: ToxicityKind, series: Iterable[DailyGrade]) -> list[Epis
     if current:
         close(None)
     return episodes
+
+
+# --- grades of a day, and of a series -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayGrades:
+    """The grades of one day and the calculators' results that explain them."""
+
+    crs: CrsGrade
+    icans: IcansGrade
+
+
+def crs_treated(inputs: AssessmentInputs, *, crs_ongoing: bool) -> bool:
+    """The `crs` calculator's anti-cytokine treatment input for one day: tocilizumab or a corticosteroid
+    given that day to a patient whose CRS episode is ongoing (ASTCT: "patients who have CRS then
+    receive ... tocilizumab or steroids"); a steroid for ICANS without CRS does not waive fever."""
+    return crs_ongoing and (inputs.tocilizumab_given or inputs.corticosteroids_given)
+
+
+def assessment_grades(inputs: AssessmentInputs, *, crs_ongoing: bool) -> DayGrades:
+    """CRS (ASTCT 2019) and ICANS (ASTCT 2019, adults) grades of one day, from the calculators.
+
+    Fever is the ASTCT threshold (`crs_fever_present`); `crs_ongoing` says whether the subject's CRS
+    episode was ongoing on the previous assessed day (`crs_ongoing_before`), which `crs_treated`
+    needs. Death from CRS is not a daily input: it is an adverse event's outcome (grade 5 there).
+    """
+    crs = grade_crs(
+        fever=crs_fever_present(temperature_c=inputs.temperature_c),
+        antipyretic_or_anticytokine_given=crs_treated(inputs, crs_ongoing=crs_ongoing),
+        hypotension=inputs.hypotension,
+        hypoxia=inputs.hypoxia,
+        death_from_crs=False,
+    )
+    icans = grade_icans(
+        ice_score=inputs.ice_score,
+        consciousness=inputs.consciousness,
+        seizure=inputs.seizure,
+        motor_weakness=inputs.motor_weakness,
+        cerebral_edema=inputs.cerebral_edema,
+    )
+    return DayGrades(crs=crs, icans=icans)
+
+
+def crs_ongoing_before(day: int, crs: Iterable[DailyGrade]) -> bool:
+    """Whether the subject's CRS episode was ongoing on the last assessed day before `day` (the episode
+    rule of `episodes_from`, its `EPISODE_RESOLUTION_GRADE_0_DAYS` included)."""
+    episodes = episodes_from(ToxicityKind.CRS, [g for g in crs if g.day < day])
+    return bool(episodes) and episodes[-1].ongoing
+
+
+@dataclass(frozen=True)
+class AssessedDay:
+    """One assessed day's inputs, to be graded in its series."""
+
+    day: int
+    inputs: AssessmentInputs
+
+
+def series_grades(days: Iterable[AssessedDay], *, earlier: Iterable[DailyGrade] = ()) -> dict[int, DayGrades]:
+    """The grades of `days`, graded in day order, each knowing the CRS of the days before it: the
+    `earlier` days (CRS grades as stored, all before `days`) then those graded here.
+
+    Why a series: a correction or a late entry of one day can change whether CRS was ongoing on the
+    next, and so that day's grade (the caller grades again from the changed day on).
+    """
+    crs = list(earlier)
+    ordered = sorted(days, key=lambda d: d.day)
+    if ordered and any(g.day >= ordered[0].day for g in crs):
+        raise ValueError("the earlier grades must all come before the days graded")
+    graded: dict[int, DayGrades] = {}
+    for assessed in ordered:
+        if assessed.day in graded:
+            raise ValueError("one assessment per day: a day is given twice")
+        grades = assessment_grades(assessed.inputs, crs_ongoing=crs_ongoing_before(assessed.day, crs))
+        graded[assessed.day] = grades
+        crs.append(
+            DailyGrade(
+                assessed.day,
+                grades.crs.grade,
+                assessed.inputs.tocilizumab_given,
+                assessed.inputs.corticosteroids_given,
+            )
+        )
+    return graded
 
 
 # --- days due -------------------------------------------------------------------------------------

@@ -61,3 +61,4 @@ class AuditEvent(StrEnum):
     SAE_REPORT_RECORDED = "safety.sae_report_recorded"
     DLT_DECIDED = "safety.dlt_decided"
     TOXICITY_ASSESSMENT_RECORDED = "toxicity.assessment_recorded"
+    TOXICITY_ASSESSMENT_REGRADED = "toxicity.assessment_regraded"

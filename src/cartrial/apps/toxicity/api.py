@@ -150,7 +150,12 @@ def assessment_correct(request: HttpRequest, code: str, day: int, payload: Asses
         )
 
     done = reach.run(work, what=Action.CORRECT_TOXICITY_ASSESSMENT.value)
-    return {**assessment_document(done.assessment), "corrected": done.changed, "reason": payload.reason.strip()}
+    return {
+        **assessment_document(done.assessment),
+        "corrected": done.changed,
+        "reason": payload.reason.strip(),
+        "regraded_days": done.regraded_days,
+    }
 
 
 @router.get("/{code}/toxicity/episodes", summary="CRS and ICANS episodes, the days still due, and ICAHT")

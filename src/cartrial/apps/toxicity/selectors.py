@@ -163,11 +163,12 @@ class CorrectionEntry:
 
 
 def assessment_history(subject: Subject, assessment: ToxicityAssessment) -> list[CorrectionEntry]:
-    """The assessment's corrections from the audit trail (the one store of old values): who, when, why."""
+    """The assessment's corrections from the audit trail (the one store of old values): who, when, why;
+    with the grades derived again after a change of an earlier day (`toxicity.assessment_regraded`)."""
     rows = list(
         AuditEntry.objects.filter(
             subject_code=subject.code,
-            event=AuditEvent.RECORD_CORRECTED.value,
+            event__in=(AuditEvent.RECORD_CORRECTED.value, AuditEvent.TOXICITY_ASSESSMENT_REGRADED.value),
             entity=ENTITY,
             entity_id=str(assessment.pk),
         ).order_by("sequence")

@@ -2,8 +2,12 @@
 
 The caller runs them inside `Reach.run` (one transaction, refusals recorded after the rollback);
 the subject row is locked first so that two assessments of one day cannot both pass the check.
-A day that brings a CRS or ICANS episode to grade ≥ 3 raises its alert in the same transaction
-(once per episode: `domain.alerts.severe_episodes_reached`), e-mailed after the commit.
+A day's CRS grade depends on whether CRS was ongoing the day before (`domain.toxicity.crs_treated`):
+a day recorded or corrected grades the later days again (`_later_days_regrade`), each change audited
+as `toxicity.assessment_regraded` with its reason, in the same transaction. A write that brings a
+CRS or ICANS episode to grade ≥ 3 raises its alert in the same transaction (once per episode:
+`domain.alerts.severe_episodes_reached`, comparing the episodes before and after the whole write),
+e-mailed after the commit.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import Refused
 from cartrial.domain.toxicity import (
     INPUT_NAMES,
+    AssessedDay,
     AssessmentInputs,
     DailyGrade,
+    DayGrades,
     ToxicityKind,
     assessment_day,
-    assessment_grades,
+    assessment_inputs_parse,
+    series_grades,
 )
 from cartrial.protocols import Protocol
 
@@ -38,12 +45,53 @@ from cartrial.protocols import Protocol
 ENTITY = "toxicity_assessment"
 
 
-def _apply(assessment: ToxicityAssessment, inputs: AssessmentInputs) -> None:
+# The reason written with a later day graded again (English: the trail's language).
+REGRADED_REASON = "Graded again: D{day} was {action}, which changes whether CRS was ongoing before this day."
+
+
+def _apply(assessment: ToxicityAssessment, inputs: AssessmentInputs, grades: DayGrades) -> None:
     for name, value in inputs.as_dict().items():
         setattr(assessment, name, value)
-    grades = assessment_grades(inputs)
     assessment.crs_grade = grades.crs.grade
     assessment.icans_grade = grades.icans.grade
+
+
+def _grades_from(subject: Subject, day: int, inputs: AssessmentInputs) -> tuple[DayGrades, dict[int, DayGrades]]:
+    """The grades of `day` with these inputs, and of every later assessed day graded again after it
+    (the days before keep their stored grades: nothing after them changed)."""
+    rows = list(ToxicityAssessment.objects.filter(subject=subject).exclude(day=day).order_by("day"))
+    earlier = [DailyGrade(r.day, r.crs_grade) for r in rows if r.day < day]
+    later = [AssessedDay(r.day, assessment_inputs_parse(r.inputs())) for r in rows if r.day > day]
+    graded = series_grades([AssessedDay(day, inputs), *later], earlier=earlier)
+    return graded.pop(day), graded
+
+
+def _later_days_regrade(
+    actor: Actor, subject: Subject, day: int, graded: dict[int, DayGrades], action: str
+) -> list[ToxicityAssessment]:
+    """Store the later days' grades that changed, each audited as a derived change with its reason."""
+    regraded = []
+    for later in ToxicityAssessment.objects.select_for_update().filter(subject=subject, day__in=graded).order_by("day"):
+        grades = graded[later.day]
+        old = {"crs_grade": later.crs_grade, "icans_grade": later.icans_grade}
+        new = {"crs_grade": grades.crs.grade, "icans_grade": grades.icans.grade}
+        if old == new:
+            continue
+        later.crs_grade, later.icans_grade = new["crs_grade"], new["icans_grade"]
+        later.save(update_fields=["crs_grade", "icans_grade"])
+        audit_record(
+            actor=actor,
+            event=AuditEvent.TOXICITY_ASSESSMENT_REGRADED,
+            entity=ENTITY,
+            entity_id=str(later.pk),
+            subject_code=subject.code,
+            center_code=subject.center.code,
+            changes=[Change(name, old[name], new[name]) for name in old if old[name] != new[name]],
+            reason=REGRADED_REASON.format(day=day, action=action),
+            is_correction=True,
+        )
+        regraded.append(later)
+    return regraded
 
 
 def _daily_grades(subject: Subject) -> dict[ToxicityKind, list[DailyGrade]]:
@@ -90,7 +138,8 @@ def severe_toxicity_alerts_raise(
 def toxicity_assessment_record(
     *, actor: Actor, subject: Subject, protocol: Protocol, assessed_on: date, inputs: AssessmentInputs
 ) -> ToxicityAssessment:
-    """Record one day's assessment, graded by the calculators; refused before D0 or for a day already assessed."""
+    """Record one day's assessment, graded by the calculators knowing the days before it (a late entry
+    grades the later days again); refused before D0 or for a day already assessed."""
     locked = subject_lock(subject)
     day = assessment_day(
         assessed_on=assessed_on, infusion_date=locked.infusion_date, today=local_today(subject.center, actor.now)
@@ -112,7 +161,8 @@ def toxicity_assessment_record(
         recorded_by_id=actor.recording_user_id,
         recorded_at=actor.now,
     )
-    _apply(assessment, inputs)
+    grades, later = _grades_from(locked, day, inputs)
+    _apply(assessment, inputs, grades)
     assessment.save()
     audit_record(
         actor=actor,
@@ -130,6 +180,7 @@ def toxicity_assessment_record(
             Change("protocol_version", None, protocol.version),
         ],
     )
+    _later_days_regrade(actor, locked, day, later, "recorded")
     severe_toxicity_alerts_raise(actor=actor, subject=locked, before=before)
     return assessment
 
@@ -138,12 +189,14 @@ def toxicity_assessment_record(
 class AssessmentCorrected:
     assessment: ToxicityAssessment
     changed: list[str]
+    regraded_days: list[int]
 
 
 def toxicity_assessment_correct(
     *, actor: Actor, subject: Subject, protocol: Protocol, day: int, inputs: AssessmentInputs, reason: str
 ) -> AssessmentCorrected:
-    """Correct a day's inputs with a reason: the grades are computed again, old → new kept in the trail."""
+    """Correct a day's inputs with a reason: the grades of that day and of the later days that depend
+    on it are computed again, old → new kept in the trail."""
     locked = subject_lock(subject)
     assessment = ToxicityAssessment.objects.select_for_update().filter(subject=locked, day=day).first()
     if assessment is None:
@@ -155,7 +208,8 @@ def toxicity_assessment_correct(
     changed = [name for name in INPUT_NAMES if before[name] != after[name]]
     old_grades: dict[str, Any] = {"crs_grade": assessment.crs_grade, "icans_grade": assessment.icans_grade}
     old_version = assessment.protocol_version.version
-    _apply(assessment, inputs)
+    grades, later = _grades_from(locked, day, inputs)
+    _apply(assessment, inputs, grades)
     assessment.protocol_version = protocol_version_of(protocol)
     assessment.save()
     follows = [Change(name, before[name], after[name]) for name in changed[1:]]
@@ -177,5 +231,6 @@ def toxicity_assessment_correct(
         subject_code=locked.code,
         follows=follows,
     )
+    regraded = _later_days_regrade(actor, locked, day, later, "corrected")
     severe_toxicity_alerts_raise(actor=actor, subject=locked, before=grades_before)
-    return AssessmentCorrected(assessment, changed)
+    return AssessmentCorrected(assessment, changed, [r.day for r in regraded])
