@@ -208,6 +208,11 @@ def test_one_subject_has_a_grade_2_icans_treated_with_corticosteroids() -> None:
     assert episode.steroids and not episode.tocilizumab
     for assessment in ToxicityAssessment.objects.filter(subject=subject, day__in=(5, 6)):
         assert 3 <= assessment.ice_score <= 6 and assessment.consciousness == "normal"
+        # Dexamethasone for the ICANS on afebrile days, after the CRS resolved: not CRS (ASTCT waives
+        # fever only for a patient who has CRS), so no second CRS episode.
+        assert assessment.corticosteroids_given and assessment.temperature_c < 38.0 and assessment.crs_grade == 0
+    crs = [e for e in episodes_for(subject) if e.kind is ToxicityKind.CRS]
+    assert [(e.onset_day, e.max_grade, e.duration_days, e.resolved_day) for e in crs] == [(1, 1, 3, 4)]
     # Grade 2 at most, no CRS of grade 3 either: no alert of a severe CRS or ICANS.
     assert not ToxicityAssessment.objects.filter(crs_grade__gte=3).exists()
     from cartrial.apps.alerts.models import Alert
