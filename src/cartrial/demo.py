@@ -1811,9 +1811,10 @@ def seed_safety_demo(protocol: Protocol, users: dict[str, User], today: datetime
     subject with the deepest neutrophil nadir has the serious adverse event, a febrile neutropenia
     (grade 3, hospitalisation) from D19: recorded the night the site learnt of it, the initial report
     sent within 24 h, the investigator's signed causality, a follow-up report, the outcome corrected
-    to recovered and the final report, every report of its clock on time. A grade 2 neutropenia
-    proposed from the blood counts is accepted as an AE and a grade 1 headache recorded. No AE meets
-    a DLT rule of the protocol (haematological grade 3, CRS grade 1, ICANS grade 2): none to decide.
+    to recovered and the final report, every report of its clock on time. The week-1
+    neutropenia episode proposed from the blood counts (grade 4 at its nadir, over by D14) is
+    accepted as one AE and a grade 1 headache recorded. No AE meets a DLT rule of the protocol
+    (cytopenia resolved before D28, CRS grade 1, ICANS grade 2): none to decide.
     """
     seeder = CasebookSeeder(protocol, users, today)
     infused = {
@@ -2011,22 +2012,27 @@ def _sae_report(seeder: CasebookSeeder, subject: Subject, ae: AdverseEvent, kind
 
 
 def _neutropenia_from_labs(seeder: CasebookSeeder, subject: Subject) -> None:
-    """The first grade 2 neutrophil count of the blood counts, accepted as an AE as the page proposes it."""
+    """The first neutropenia episode of the blood counts (the week-1 nadir), accepted as one AE as the
+    page proposes it, the evening after the blood count that ends it (or its last one, if ongoing)."""
     proposal = next(
         (
             p
-            for p in sorted(lab_grade_proposals(subject, seeder.protocol), key=lambda p: p.lab.sampled_on)
-            if p.term == "neutrophil_count_decreased" and p.grade == 2
+            for p in lab_grade_proposals(subject, seeder.protocol)
+            if p.term == "neutrophil_count_decreased" and p.grade >= 2
         ),
         None,
     )
     if proposal is None:
         return
+    seen_on = proposal.end or proposal.grades[-1].lab.sampled_on
+    accepted_at = seeder.evening(subject, seen_on + timedelta(days=1), hour=18)
+    if accepted_at >= seeder.today - timedelta(minutes=30):
+        return
     record_id, item = proposal.lab.source
     seeder.act(
         _center_user(subject, "coordinator"),
         subject,
-        seeder.evening(subject, proposal.lab.sampled_on + timedelta(days=1), hour=18),
+        accepted_at,
         lambda actor, _: safety_services.lab_proposal_accept(
             actor=actor, subject=subject, protocol=seeder.protocol, record_id=record_id, item=item
         ),

@@ -947,6 +947,73 @@ def _page_safety(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _neutropenic_value(case: Case, subject: Subject) -> int:
+    """A grade 4 neutrophil count of the subject at D28, saved by its center's coordinator: the
+    record to accept (any id for an unreachable subject)."""
+    if not case.visible(subject):
+        return 1
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.casebook.services import form_save, visit_done_record
+
+    coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+    reach = reach_subject(coordinator, subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: visit_done_record(
+            actor=reach.actor,
+            subject=subject,
+            protocol=active_protocol(),
+            visit_code="D28",
+            done_on=date.fromisoformat(_d28(subject)),
+        )
+    )
+    reach = reach_subject(coordinator, subject.code, Action.ENTER_FORM_DATA)
+    saved = reach.run(
+        lambda: form_save(
+            actor=reach.actor,
+            subject=subject,
+            protocol=active_protocol(),
+            visit_code="D28",
+            form_code="haematology",
+            items={"anc": {"value": 0.3, "unit": "10^9/L", "lower_limit": 1.8, "upper_limit": 7.5}},
+        )
+    )
+    return int(saved.record.pk)
+
+
+def _page_lab_accept(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    record = _neutropenic_value(case, subject)
+    before, since = _safety_rows(), _last_sequence()
+    response = case.page.post(
+        f"/safety/subjects/{subject.code}/", {"op": "accept_lab", "record": record, "item": "anc"}
+    )
+    _expect_write(case, subject, response, SAFETY_WRITERS, 302, before, since, Action.RECORD_ADVERSE_EVENT.value)
+    return [response]
+
+
+def _api_lab_proposals(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    _neutropenic_value(case, subject)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/lab-proposals")
+    _expect_read(case, subject, response, api=True)
+    if response.status_code == 200:
+        assert [p["term"] for p in response.json()["proposals"]] == ["neutrophil_count_decreased"]
+    return [response]
+
+
+def _api_lab_accept(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    record = _neutropenic_value(case, subject)
+    before, since = _safety_rows(), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/lab-proposals",
+        {"record": record, "item": "anc"},
+        content_type="application/json",
+    )
+    _expect_write(case, subject, response, SAFETY_WRITERS, 201, before, since, Action.RECORD_ADVERSE_EVENT.value)
+    return [response]
+
+
 def _page_ae_new_post(case: Case) -> list[HttpResponse]:
     subject = _casebook_subject(case)
     before, since = _safety_rows(), _last_sequence()
@@ -1330,6 +1397,9 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api PUT /subjects/{code}/adverse-events/{id}": _api_ae_put,
     "api POST /subjects/{code}/adverse-events/{id}/sae-reports": _api_sae_report,
     "api POST /subjects/{code}/adverse-events/{id}/relatedness": _api_relatedness,
+    "page POST /safety/subjects/{code}/ (record a lab proposal)": _page_lab_accept,
+    "api GET /subjects/{code}/lab-proposals": _api_lab_proposals,
+    "api POST /subjects/{code}/lab-proposals": _api_lab_accept,
     "api GET /subjects/{code}/dlt": _api_dlt,
     "api POST /subjects/{code}/dlt": _api_dlt_decide,
     "api GET /ctcae-terms": _api_ctcae_terms,

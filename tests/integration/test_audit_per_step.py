@@ -69,6 +69,8 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "casebook.casebooksignature": lambda row: ("signature", str(row.signature_id)),
     "alerts.alert": lambda row: ("alert", str(row.pk)),
     "safety.adverseevent": lambda row: ("adverse_event", str(row.pk)),
+    # A lab value an AE covers is the AE's (its recording lists them as `lab_sources`).
+    "safety.adverseeventlabsource": lambda row: ("adverse_event", str(row.adverse_event_id)),
     "safety.saereport": lambda row: ("sae_report", str(row.pk)),
     "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
     "toxicity.toxicityassessment": lambda row: ("toxicity_assessment", str(row.pk)),

@@ -223,7 +223,7 @@ def test_one_subject_has_a_grade_2_icans_treated_with_corticosteroids() -> None:
 def test_the_sae_febrile_neutropenia_has_every_report_on_time_and_a_signed_causality() -> None:
     from cartrial.apps.accounts.models import ElectronicSignature
     from cartrial.apps.safety.models import AdverseEvent
-    from cartrial.apps.safety.selectors import dlt_panel, sae_clock, safety_rules
+    from cartrial.apps.safety.selectors import dlt_panel, lab_grade_proposals, sae_clock, safety_rules
     from cartrial.domain.safety.sae_clock import ReportKind, ReportStatus
 
     serious = AdverseEvent.objects.get(serious=True)
@@ -259,10 +259,17 @@ def test_the_sae_febrile_neutropenia_has_every_report_on_time_and_a_signed_causa
     assert serious.relatedness_cart and serious.relatedness_ld
     signature = ElectronicSignature.objects.get(entity="adverse_event", entity_id=str(serious.pk))
     assert signature.signer.username == f"{subject.center.code.lower()}.investigator"
-    # Non-serious AEs: a grade 2 neutropenia accepted from the blood counts, a grade 1 headache; the
-    # CRS and ICANS episodes as AEs. No AE meets a DLT rule: nothing for the investigator to decide.
+    # Non-serious AEs: the week-1 neutropenia accepted from the blood counts as one AE (grade 4 at its
+    # nadir, ended by the first normal count), a grade 1 headache; the CRS and ICANS episodes as AEs.
+    # No AE meets a DLT rule: nothing for the investigator to decide.
     lab = AdverseEvent.objects.get(term="neutrophil_count_decreased")
-    assert lab.grade == 2 and lab.source_form_record is not None and lab.source_item == "anc"
+    assert lab.grade == 4 and lab.source_form_record is not None and lab.source_item == "anc"
+    covered = list(lab.lab_sources.all())
+    assert len(covered) >= 2 and {c.item for c in covered} == {"anc"}
+    assert lab.end_date is not None and lab.outcome == "recovered"
+    # Lymphopenia is the lymphodepletion's expected effect: the protocol does not propose it.
+    proposals = [p for s in _infused() for p in lab_grade_proposals(s, active_protocol())]
+    assert proposals and "lymphocyte_count_decreased" not in {p.term for p in proposals}
     assert AdverseEvent.objects.filter(term="headache", grade=1, serious=False).count() == 1
     assert AdverseEvent.objects.filter(term="icans", grade=2).count() == 1
     assert AdverseEvent.objects.filter(term="cytokine_release_syndrome", grade=1).count() >= 4

@@ -4,6 +4,7 @@ once; other centers see nothing; the sponsor reads pseudonymously."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook import services as casebook
 from cartrial.apps.safety.models import AdverseEvent, DltAssessment, SaeReport
-from cartrial.apps.safety.selectors import open_sae_clocks, safety_rules
+from cartrial.apps.safety.selectors import lab_grade_proposals, open_sae_clocks, safety_rules
 from cartrial.apps.subjects.models import Subject
 from cartrial.demo import DEMO_PASSWORD
 from cartrial.domain.pathway import State
@@ -298,6 +299,88 @@ def test_lab_grades_are_proposed_and_recorded_once(world: Any, subject: Subject,
     assert api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"] == []
     again = page.post(f"/safety/subjects/{subject.code}/", {"op": "accept_lab", "record": record, "item": "anc"})
     assert again.status_code == 422 and AdverseEvent.objects.count() == 1
+
+
+def _blood_count(world: Any, subject: Subject, visit: str, days: int, anc: float, lymphocytes: float) -> None:
+    """The visit done on D0 + `days` and its haematology form saved, by the center's coordinator."""
+    assert subject.infusion_date is not None
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: casebook.visit_done_record(
+            actor=reach.actor,
+            subject=subject,
+            protocol=world.protocol,
+            visit_code=visit,
+            done_on=subject.infusion_date + timedelta(days=days),
+        )
+    )
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: casebook.form_save(
+            actor=reach.actor,
+            subject=subject,
+            protocol=world.protocol,
+            visit_code=visit,
+            form_code="haematology",
+            items={
+                "anc": {"value": anc, "unit": "10^9/L", "lower_limit": 1.8, "upper_limit": 7.5},
+                "lymphocytes": {"value": lymphocytes, "unit": "10^9/L", "lower_limit": 1.0, "upper_limit": 4.0},
+            },
+        )
+    )
+
+
+def test_an_abnormality_episode_is_one_proposal_and_one_ae_covering_its_values(
+    world: Any, subject: Subject, client_for: Any, api: Any
+) -> None:
+    # Neutrophils grade 2 (D3), 4 (D5), 3 (D7), normal on D14, grade 3 again on D21; lymphocytes
+    # grade 4 throughout (the lymphodepletion's expected effect, not proposed by this protocol).
+    for visit, days, anc, lymphocytes in [("D3", 3, 1.1, 0.1), ("D5", 5, 0.4, 0.1), ("D7", 7, 0.8, 0.1)]:
+        _blood_count(world, subject, visit, days, anc, lymphocytes)
+    _blood_count(world, subject, "D14", 14, 2.0, 0.1)
+    _blood_count(world, subject, "D21", 21, 0.7, 0.1)
+    proposals = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"]
+    assert [(p["term"], p["grade"], p["start_date"], p["end_date"], p["count"]) for p in proposals] == [
+        ("neutrophil_count_decreased", 4, day(subject, 3), day(subject, 14), 3),
+        ("neutrophil_count_decreased", 3, day(subject, 21), None, 1),
+    ]
+    episode = proposals[0]
+    # The single value's keys are the worst value's: D5's 0.4, with the lab's range.
+    assert (episode["visit"], episode["value"], episode["lower_limit"], episode["ongoing"]) == ("D5", 0.4, 1.8, False)
+    assert [(v["visit"], v["grade"]) for v in episode["sources"]] == [("D3", 2), ("D5", 4), ("D7", 3)]
+    page = client_for("bdx.coordinator")
+    html = page.get(f"/safety/subjects/{subject.code}/").content.decode()
+    assert html.count('data-term="neutrophil_count_decreased" data-start=') == 2
+    assert 'data-term="lymphocyte_count_decreased"' not in html and 'data-testid="ongoing"' in html
+    # Accepting through any of its values records the episode once, linked to all of them.
+    d3_record = episode["sources"][0]["record"]
+    response = api("bdx.coordinator").post(
+        f"/api/v1/subjects/{subject.code}/lab-proposals",
+        {"record": d3_record, "item": "anc"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["grade"], body["start_date"], body["end_date"], body["outcome"]) == (
+        4,
+        day(subject, 3),
+        day(subject, 14),
+        "recovered",
+    )
+    assert body["source"] == {"form_record": episode["record"], "item": "anc"}
+    assert [s["form_record"] for s in body["lab_sources"]] == [v["record"] for v in episode["sources"]]
+    left = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"]
+    assert [(p["start_date"], p["grade"]) for p in left] == [(day(subject, 21), 3)]
+    again = page.post(f"/safety/subjects/{subject.code}/", {"op": "accept_lab", "record": d3_record, "item": "anc"})
+    assert again.status_code == 422 and AdverseEvent.objects.count() == 1
+
+
+def test_lymphopenia_is_proposed_unless_the_protocol_expects_it(world: Any, subject: Subject) -> None:
+    _blood_count(world, subject, "D3", 3, 3.0, 0.1)
+    assert world.protocol.safety.lab_proposals_exclude_terms == frozenset({"lymphocyte_count_decreased"})
+    assert lab_grade_proposals(subject, world.protocol) == []
+    without = replace(world.protocol, safety=replace(world.protocol.safety, lab_proposals_exclude_terms=frozenset()))
+    assert [(p.term, p.grade) for p in lab_grade_proposals(subject, without)] == [("lymphocyte_count_decreased", 4)]
 
 
 def test_new_ae_page_refuses_at_the_item_and_records_a_valid_one(subject: Subject, client_for: Any) -> None:

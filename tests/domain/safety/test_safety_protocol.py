@@ -42,3 +42,17 @@ def test_a_missing_clock_field_is_refused_by_the_schema(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError) as caught:
         load_protocol(path)
     assert "sae_initial_report_hours" in str(caught.value)
+
+
+def test_expected_lab_terms_are_the_files_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    safety = load_protocol(DEFAULT_PROTOCOL_FILE).safety
+    assert safety is not None and safety.lab_proposals_exclude_terms == frozenset({"lymphocyte_count_decreased"})
+    path = _write(tmp_path, {})
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["safety"]["lab_proposals_exclude_terms"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    without = load_protocol(path).safety
+    assert without is not None and without.lab_proposals_exclude_terms == frozenset()
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(_write(tmp_path, {"lab_proposals_exclude_terms": ["lymphopenia"]}))
+    assert "safety.lab_proposals_exclude_terms" in str(caught.value) and "lymphopenia" in str(caught.value)

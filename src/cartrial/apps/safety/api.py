@@ -17,6 +17,7 @@ from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
 from cartrial.domain.safety.adverse_events import Relatedness, choice
+from cartrial.domain.safety.lab_grades import LabProposal
 from cartrial.domain.safety.rules import SafetyRules
 from cartrial.domain.safety.sae_clock import ReportKind, SaeClockState
 from cartrial.domain.safety.terms import CtcaeTerm, term_list, term_search
@@ -115,6 +116,8 @@ def ae_document(ae: AdverseEvent, rules: SafetyRules, now: datetime) -> dict[str
         "source": (
             {"form_record": ae.source_form_record_id, "item": ae.source_item} if ae.source_form_record_id else None
         ),
+        # Every lab value of the episode the AE was recorded from (`source` is its worst).
+        "lab_sources": [{"form_record": s.form_record_id, "item": s.item} for s in ae.lab_sources.all()],
         "recorded_at": ae.recorded_at.isoformat(),
         "sae_clock": clock_document(selectors.sae_clock(ae, rules, now)),
     }
@@ -225,28 +228,44 @@ def relatedness_create(request: HttpRequest, code: str, ae_id: str, payload: Rel
     return ae_document(reach.run(work), rules, reach.actor.now)
 
 
-@router.get("/{code}/lab-proposals", summary="CTCAE grades proposed from the eCRF's lab values")
+def lab_proposal_document(p: LabProposal) -> dict[str, Any]:
+    """One abnormality episode: its worst value at the top level (the keys of a single value, as
+    before episodes), its dates and every value it covers."""
+    return {
+        "record": p.lab.record_id,
+        "item": p.lab.item,
+        "visit": p.lab.visit_code,
+        "sampled_on": p.lab.sampled_on.isoformat(),
+        "value": p.lab.value,
+        "unit": p.lab.unit,
+        "lower_limit": p.lab.lower_limit,
+        "upper_limit": p.lab.upper_limit,
+        "term": p.term,
+        "grade": p.grade,
+        "ctcae_version": p.version,
+        "start_date": p.start.isoformat(),
+        "end_date": p.end.isoformat() if p.end else None,
+        "ongoing": p.end is None,
+        "count": len(p.grades),
+        "sources": [
+            {
+                "record": g.lab.record_id,
+                "item": g.lab.item,
+                "visit": g.lab.visit_code,
+                "sampled_on": g.lab.sampled_on.isoformat(),
+                "value": g.lab.value,
+                "grade": g.grade,
+            }
+            for g in p.grades
+        ],
+    }
+
+
+@router.get("/{code}/lab-proposals", summary="CTCAE grades proposed from the eCRF's lab values, one per episode")
 def lab_proposals_list(request: HttpRequest, code: str) -> dict[str, Any]:
     reach = reach_subject(request.user, code, Action.READ_SAFETY, record=False)
     proposals = selectors.lab_grade_proposals(reach.subject, protocol_in_force())
-    return {
-        "proposals": [
-            {
-                "record": p.lab.record_id,
-                "item": p.lab.item,
-                "visit": p.lab.visit_code,
-                "sampled_on": p.lab.sampled_on.isoformat(),
-                "value": p.lab.value,
-                "unit": p.lab.unit,
-                "lower_limit": p.lab.lower_limit,
-                "upper_limit": p.lab.upper_limit,
-                "term": p.term,
-                "grade": p.grade,
-                "ctcae_version": p.version,
-            }
-            for p in proposals
-        ]
-    }
+    return {"proposals": [lab_proposal_document(p) for p in proposals]}
 
 
 @router.post(

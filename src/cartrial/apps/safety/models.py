@@ -63,6 +63,25 @@ class AdverseEvent(models.Model):
         return f"AE {self.pk} {self.term} grade {self.grade} ({self.subject_id})"
 
 
+class AdverseEventLabSource(models.Model):
+    """A lab value (form record and item) covered by an AE recorded from a lab-proposed episode:
+    each value belongs to one AE at most, so an episode is never proposed or recorded twice. The AE's
+    own `source_form_record`/`source_item` is the episode's worst value."""
+
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="lab_sources")
+    form_record = models.ForeignKey("casebook.FormRecord", on_delete=models.PROTECT, related_name="+")
+    item = models.CharField(max_length=96)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["form_record", "item"], name="adverse_event_lab_source_value_unique")
+        ]
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.form_record_id}.{self.item} of AE {self.adverse_event_id}"
+
+
 class SaeReport(models.Model):
     """A report of a serious AE sent to the sponsor: initial, follow-up or final."""
 

@@ -15,7 +15,7 @@ from django.db.models import Prefetch, QuerySet
 from cartrial.apps.access import Scope, centers_for, subject_filter
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.casebook.models import FormRecord, VisitRecord
-from cartrial.apps.safety.models import AdverseEvent, DltAssessment, SaeReport
+from cartrial.apps.safety.models import AdverseEvent, AdverseEventLabSource, DltAssessment, SaeReport
 from cartrial.apps.subjects.models import Consent, Subject
 from cartrial.domain.errors import NotFound, Refused
 from cartrial.domain.roles import Action
@@ -47,6 +47,7 @@ def adverse_events_of(subject: Subject) -> QuerySet[AdverseEvent]:
     return (
         AdverseEvent.objects.filter(subject=subject)
         .prefetch_related(
+            "lab_sources",
             Prefetch("sae_reports", queryset=SaeReport.objects.order_by("sent_at", "pk")),
             Prefetch(
                 "dlt_assessments",
@@ -186,16 +187,16 @@ def lab_values(subject: Subject, protocol: Protocol) -> list[LabValue]:
 
 
 def lab_sources_taken(subject: Subject) -> set[tuple[int, str]]:
-    """The lab values already recorded as AEs."""
-    rows = AdverseEvent.objects.filter(subject=subject, source_form_record__isnull=False).values_list(
-        "source_form_record_id", "source_item"
-    )
-    return {(int(record_id), item) for record_id, item in rows if record_id is not None}
+    """The lab values already covered by an AE."""
+    rows = AdverseEventLabSource.objects.filter(adverse_event__subject=subject).values_list("form_record_id", "item")
+    return {(int(record_id), item) for record_id, item in rows}
 
 
 def lab_grade_proposals(subject: Subject, protocol: Protocol) -> list[LabProposal]:
-    """Grades ≥ 1 of the subject's lab values not yet recorded as an AE."""
-    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject))
+    """The abnormality episodes of the subject's lab values not yet recorded as an AE, without the
+    terms the protocol expects of its treatment."""
+    excluded = protocol.safety.lab_proposals_exclude_terms if protocol.safety else frozenset()
+    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject), excluded)
 
 
 def ae_for_dlt(ae: AdverseEvent) -> AeForDlt:

@@ -10,7 +10,7 @@ after the commit by `raise_alert`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,7 +26,7 @@ from cartrial.apps.alerts.services import raise_alert
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import FormRecord
-from cartrial.apps.safety.models import AdverseEvent, DltAssessment, SaeReport
+from cartrial.apps.safety.models import AdverseEvent, AdverseEventLabSource, DltAssessment, SaeReport
 from cartrial.apps.safety.selectors import (
     adverse_event_get,
     consent_date,
@@ -117,8 +117,10 @@ def adverse_event_record(
     protocol: Protocol,
     data: AdverseEventData,
     source: tuple[FormRecord, str] | None = None,
+    covered: Sequence[tuple[FormRecord, str]] = (),
 ) -> AdverseEvent:
-    """Record a new AE after the domain's checks; its AESI category comes from the term."""
+    """Record a new AE after the domain's checks; its AESI category comes from the term. An AE from
+    a lab episode names its worst value (`source`) and every value it covers (`covered`)."""
     rules = safety_rules(protocol)
     term = adverse_event_check(data, consent_date=consent_date(subject), today=local_today(subject.center, actor.now))
     values = {k: getattr(data, k) for k in RECORDED_FIELDS}
@@ -133,12 +135,17 @@ def adverse_event_record(
     )
     _apply(ae, values)
     ae.save()
+    AdverseEventLabSource.objects.bulk_create(
+        AdverseEventLabSource(adverse_event=ae, form_record=record, item=item) for record, item in covered
+    )
     changes = [Change(k, None, _plain(v)) for k, v in values.items() if v is not None]
     changes.append(Change("ctcae_version", None, ae.ctcae_version))
     if ae.aesi:
         changes.append(Change("aesi", None, ae.aesi))
     if source:
         changes.append(Change("source", None, f"{source[0].visit_code}/{source[0].form_code}.{source[1]}"))
+    if covered:
+        changes.append(Change("lab_sources", None, ", ".join(f"{r.visit_code}/{r.form_code}.{i}" for r, i in covered)))
     _audit(actor, ae, AuditEvent.ADVERSE_EVENT_RECORDED, changes)
     sae_clock_alert_raise(actor=actor, ae=ae, rules=rules)
     return ae
@@ -211,9 +218,11 @@ def adverse_event_correct(
 def lab_proposal_accept(
     *, actor: Actor, subject: Subject, protocol: Protocol, record_id: int, item: str
 ) -> AdverseEvent:
-    """Record the grade proposed for one lab value as an AE linked to its source (once only)."""
+    """Record the abnormality episode holding one lab value (any of its values names it) as one AE:
+    its worst grade, from its first abnormal sample to the first normal one (recovered then, else not
+    recovered, to be completed), linked to every value it covers so none is proposed again."""
     proposal = next(
-        (p for p in lab_grade_proposals(subject, protocol) if p.lab.source == (record_id, item)),
+        (p for p in lab_grade_proposals(subject, protocol) if (record_id, item) in p.sources),
         None,
     )
     if proposal is None:
@@ -221,19 +230,27 @@ def lab_proposal_accept(
             "No proposed grade for this lab value (already recorded, or not graded).",
             code="lab_proposal_not_found",
         )
-    record = FormRecord.objects.get(pk=record_id, subject=subject)
+    records = {r.pk: r for r in FormRecord.objects.filter(subject=subject, pk__in=[rid for rid, _ in proposal.sources])}
     data = AdverseEventData(
         term=proposal.term,
         grade=proposal.grade,
-        start_date=proposal.lab.sampled_on,
-        end_date=None,
+        start_date=proposal.start,
+        end_date=proposal.end,
         serious=False,
         seriousness_criteria=frozenset(),
         awareness_at=None,
-        outcome=Outcome.NOT_RECOVERED,
+        outcome=Outcome.RECOVERED if proposal.end else Outcome.NOT_RECOVERED,
         action=ActionTaken.NONE,
     )
-    return adverse_event_record(actor=actor, subject=subject, protocol=protocol, data=data, source=(record, item))
+    worst_record, worst_item = proposal.lab.source
+    return adverse_event_record(
+        actor=actor,
+        subject=subject,
+        protocol=protocol,
+        data=data,
+        source=(records[worst_record], worst_item),
+        covered=[(records[rid], covered_item) for rid, covered_item in proposal.sources],
+    )
 
 
 RELATEDNESS_MEANING = gettext_noop(

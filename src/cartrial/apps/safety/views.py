@@ -108,8 +108,8 @@ def _choices() -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def subject_safety(request: HttpRequest, code: str) -> HttpResponse:
-    """A subject's AEs, the lab grades proposed from the eCRF, the DLT window."""
-    reach = reach_subject(request.user, code, Action.READ_SAFETY, record=False)
+    """A subject's AEs, the lab grades proposed from the eCRF, the DLT window. A posted action is
+    reached for first, so a role refused it has the attempt recorded whether it reads safety or not."""
     protocol = protocol_in_force()
     rules = selectors.safety_rules(protocol)
     error = ""
@@ -157,12 +157,22 @@ def subject_safety(request: HttpRequest, code: str) -> HttpResponse:
             error = error_text(refusal)
         else:
             return redirect("safety:subject", code=code)
+    reach = reach_subject(request.user, code, Action.READ_SAFETY, record=False)
     events = list(selectors.adverse_events_of(reach.subject))
     proposals = selectors.lab_grade_proposals(reach.subject, protocol)
     context = {
         "subject": reach.subject,
         "events": [_ae_view(ae, rules, reach.actor.now) for ae in events],
-        "proposals": [{"p": p, "term": _term_label(p.term), "band": render_message(p.band)} for p in proposals],
+        "proposals": [
+            {
+                "p": p,
+                "term": _term_label(p.term),
+                "band": render_message(p.band),
+                "count": len(p.grades),
+            }
+            for p in proposals
+        ],
+        "excluded_terms": sorted(_term_label(term) for term in rules.lab_proposals_exclude_terms),
         "dlt_rows": [
             {
                 "row": row,
@@ -329,6 +339,7 @@ HISTORY_FIELDS: dict[str, str] = {
     "ctcae_version": N_("CTCAE version"),
     "aesi": N_("Special interest"),
     "source": N_("from lab"),
+    "lab_sources": N_("Lab values"),
     "relatedness_cart": N_("To the CAR-T product"),
     "relatedness_ld": N_("To lymphodepletion"),
     "signature": N_("Sign"),

@@ -1,6 +1,9 @@
 """CTCAE grades proposed from the eCRF's lab values (haematology, chemistry) with the lab's
-reference range, through `domain/scores/ctcae.py`. A proposal names its source (form record and
-item) so the value that was recorded as an AE (or already proposed) is never proposed again."""
+reference range, through `domain/scores/ctcae.py`. A coordinator records one AE per abnormality
+episode, not one per blood test: consecutive abnormal values of a term, with no normal value of it
+between them, are one proposal (its worst grade, from its first abnormal sample to the first normal
+one). A proposal names its sources (form record and item) so an episode recorded as an AE is never
+proposed again."""
 
 from __future__ import annotations
 
@@ -62,14 +65,64 @@ class LabValue:
 
 
 @dataclass(frozen=True)
-class LabProposal:
-    """A grade ≥ 1 proposed as an AE from one lab value."""
+class LabGrade:
+    """The CTCAE grade of one lab value: 0 when normal for its term."""
 
     lab: LabValue
     term: str
     grade: int
     band: Message
     version: str
+
+
+@dataclass(frozen=True)
+class LabProposal:
+    """One abnormality episode of a term proposed as an AE: its abnormal values in sample order, the
+    worst of them (its grade is the episode's), and the first normal value after them, if any."""
+
+    grades: tuple[LabGrade, ...]
+    recovery: LabValue | None
+
+    @property
+    def worst(self) -> LabGrade:
+        """The value of the highest grade (the first one reached when it repeats)."""
+        return max(self.grades, key=lambda g: g.grade)
+
+    @property
+    def lab(self) -> LabValue:
+        """The worst value: the AE's own source, and the one that names the proposal."""
+        return self.worst.lab
+
+    @property
+    def term(self) -> str:
+        return self.worst.term
+
+    @property
+    def grade(self) -> int:
+        return self.worst.grade
+
+    @property
+    def band(self) -> Message:
+        return self.worst.band
+
+    @property
+    def version(self) -> str:
+        return self.worst.version
+
+    @property
+    def start(self) -> date:
+        """The first abnormal sample's date."""
+        return self.grades[0].lab.sampled_on
+
+    @property
+    def end(self) -> date | None:
+        """The first later normal value's date; None while the episode is ongoing."""
+        return self.recovery.sampled_on if self.recovery else None
+
+    @property
+    def sources(self) -> tuple[tuple[int, str], ...]:
+        """Every value the episode covers (form record, item)."""
+        return tuple(g.lab.source for g in self.grades)
 
 
 def _lln(term: ctcae.CtcaeLabTerm, lab: LabValue) -> float | None:
@@ -80,8 +133,8 @@ def _lln(term: ctcae.CtcaeLabTerm, lab: LabValue) -> float | None:
     return _GRADE_2_BOUND.get(term)
 
 
-def lab_grade(lab: LabValue) -> LabProposal | None:
-    """The CTCAE grade of one lab value, when it has one ≥ 1 (None: normal, not graded, or not gradable)."""
+def lab_grade(lab: LabValue) -> LabGrade | None:
+    """The CTCAE grade of one lab value, 0 when normal (None: not a graded item, or not gradable)."""
     try:
         if lab.item in DECREASED_ITEMS:
             term = DECREASED_ITEMS[lab.item]
@@ -101,18 +154,29 @@ def lab_grade(lab: LabValue) -> LabProposal | None:
         # A value the calculator cannot grade (a unit it does not know) is not proposed: the
         # investigator grades it by hand.
         return None
-    if grade < 1:
-        return None
-    return LabProposal(lab=lab, term=code, grade=grade, band=band, version=version)
+    return LabGrade(lab=lab, term=code, grade=grade, band=band, version=version)
 
 
-def lab_proposals(labs: Iterable[LabValue], taken: Collection[tuple[int, str]]) -> list[LabProposal]:
-    """Grades ≥ 1 from `labs`, leaving out the sources already recorded as an AE (`taken`)."""
+def lab_proposals(
+    labs: Iterable[LabValue], taken: Collection[tuple[int, str]], exclude_terms: Collection[str] = ()
+) -> list[LabProposal]:
+    """The abnormality episodes of `labs`, one per run of grade ≥ 1 values of a term (sample order)
+    that a normal value (grade 0) of the term ends. An episode holding a value already recorded as
+    an AE (`taken`) is left out, with its later values: they belong to that AE, corrected if need
+    be. Terms the protocol expects (`exclude_terms`) are not proposed."""
+    by_term: dict[str, list[LabGrade]] = {}
+    for lab in sorted(labs, key=lambda v: (v.sampled_on, v.record_id, v.item)):
+        graded = lab_grade(lab)
+        if graded is not None and graded.term not in exclude_terms:
+            by_term.setdefault(graded.term, []).append(graded)
     proposals = []
-    for lab in labs:
-        if lab.source in taken:
-            continue
-        proposal = lab_grade(lab)
-        if proposal is not None:
-            proposals.append(proposal)
-    return sorted(proposals, key=lambda p: (p.lab.sampled_on, p.lab.item))
+    for series in by_term.values():
+        run: list[LabGrade] = []
+        for graded in [*series, None]:
+            if graded is not None and graded.grade >= 1:
+                run.append(graded)
+                continue
+            if run and not any(g.lab.source in taken for g in run):
+                proposals.append(LabProposal(grades=tuple(run), recovery=graded.lab if graded else None))
+            run = []
+    return sorted(proposals, key=lambda p: (p.start, p.grades[0].lab.item))
