@@ -285,13 +285,17 @@ def test_the_page_draws_the_stacked_bars_and_the_episodes_with_their_series_and_
     assert 'data-testid="dlt-totals"' in page and f'data-candidate="{study["neutropenia"]}"' in page
     assert study["lil"].code not in page
     assert "Testpatient" not in page and "IPP0" not in page
-    assert 'href="/dashboards/safety/"' in page  # the navigation offers it
+    # The navigation's one "Dashboards" entry leads to the study dashboard, which links to this one.
+    assert '<a href="/dashboards/study/" data-testid="dashboards-nav">' in page
+    assert 'data-testid="study-dashboard-link"' in page
     study_page = client.get("/dashboards/study/").content.decode()
-    assert 'data-testid="safety-dashboard-link"' in study_page
+    assert 'href="/dashboards/safety/" data-testid="safety-dashboard-link"' in study_page
 
 
 def test_the_navigation_offers_the_safety_dashboard_to_its_readers_only(world: Any) -> None:
-    assert 'href="/dashboards/safety/"' in world.client_for("cra.monitor").get("/subjects/").content.decode()
+    monitor = world.client_for("cra.monitor")
+    assert '<a href="/dashboards/study/" data-testid="dashboards-nav">' in monitor.get("/subjects/").content.decode()
+    assert 'href="/dashboards/safety/"' in monitor.get("/dashboards/study/").content.decode()
     pharmacist = world.client_for("bdx.pharmacist")
     assert 'href="/dashboards/safety/"' not in pharmacist.get("/subjects/").content.decode()
     assert pharmacist.get("/dashboards/safety/").status_code == 403
