@@ -302,6 +302,19 @@ def test_the_time_courses_page_draws_each_panel_and_shades_the_recorded_episodes
     assert f'href="/dashboards/subjects/{subject.code}/time-courses/"' in detail
 
 
+def test_the_time_courses_label_bands_and_units_in_french(world: Any, study: dict[str, Subject]) -> None:
+    subject = study["remission"]
+    _assess(world, subject, {0: {}, 1: {"temperature_c": 38.9, "hypoxia": "low_flow", "ice_score": 8}, 2: {}})
+    client = world.client_for("bdx.coordinator")
+    client.cookies["django_language"] = "fr"
+    page = client.get(f"/dashboards/subjects/{subject.code}/time-courses/").content.decode()
+    activity = _figure(page, "time-course-activity")
+    assert [a["text"] for a in activity["layout"]["annotations"]] == ["SRC 2", "ICANS 1"]
+    anti_dsdna = _figure(page, "time-course-anti_dsdna")
+    assert anti_dsdna["layout"]["yaxis"]["title"]["text"] == "UI/mL"
+    assert "Anticorps anti-ADN natif (UI/mL)" in page and "IU/mL" not in page
+
+
 def test_an_ongoing_episode_is_shaded_up_to_today(world: Any, study: dict[str, Subject]) -> None:
     subject = study["active"]
     assert subject.infusion_date is not None

@@ -18,6 +18,7 @@ from test_french_pages import EnglishDetector, catalog_msgids
 
 from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.dashboards.plots import AE_PLOT_BASE_PX, AE_PLOT_ROW_PX
 from cartrial.apps.subjects.models import Subject
 from cartrial.demo import DEMO_PASSWORD
 from cartrial.domain.pathway import State
@@ -263,28 +264,38 @@ def test_the_page_draws_the_stacked_bars_and_the_episodes_with_their_series_and_
     client = world.client_for("bdx.coordinator")
     client.cookies["django_language"] = "en"
     page = client.get("/dashboards/safety/").content.decode()
-    ae_series = "grade_1 grade_2 grade_3 grade_4 grade_5 serious"
+    # Stacked by grade only: the serious events are counted apart, in the table's "Serious" column.
+    ae_series = "grade_1 grade_2 grade_3 grade_4 grade_5"
     assert f'id="adverse-events-plot-box" aria-labelledby="adverse-events-plot-title" data-series="{ae_series}"' in page
     bars = _figure(page, "adverse-events-plot")
     assert [trace["meta"] for trace in bars["data"]] == ae_series.split()
     assert bars["layout"]["barmode"] == "stack"
+    # Horizontal bars, one row per term (terms level on the y axis), the figure growing with the terms.
+    assert {trace["orientation"] for trace in bars["data"]} == {"h"}
+    assert bars["layout"]["yaxis"]["automargin"] is True
+    assert bars["layout"]["height"] == AE_PLOT_BASE_PX + AE_PLOT_ROW_PX * 2
     by_meta = {trace["meta"]: trace for trace in bars["data"]}
-    assert by_meta["grade_4"]["x"] == ["Neutrophil count decreased", "Febrile neutropenia"]
-    assert (by_meta["grade_2"]["y"], by_meta["grade_3"]["y"], by_meta["grade_4"]["y"]) == ([1, 0], [0, 1], [1, 0])
-    assert by_meta["serious"]["y"] == [0, 1]
+    assert by_meta["grade_4"]["y"] == ["Neutrophil count decreased", "Febrile neutropenia"]
+    assert (by_meta["grade_2"]["x"], by_meta["grade_3"]["x"], by_meta["grade_4"]["x"]) == ([1, 0], [0, 1], [1, 0])
+    serious = re.search(r'<tr data-term="febrile_neutropenia">.*?<td class="num" data-serious>(\d+)</td>', page, re.S)
+    assert serious is not None and serious.group(1) == "1"
     episodes = _figure(page, "episodes-plot")
     assert 'data-series="crs icans"' in page
     assert {t["meta"]: t["y"] for t in episodes["data"]} == {"crs": [0, 1, 0, 0], "icans": [1, 0, 0, 0]}
     assert 'data-testid="dlt-totals"' in page and f'data-candidate="{study["neutropenia"]}"' in page
     assert study["lil"].code not in page
     assert "Testpatient" not in page and "IPP0" not in page
-    assert 'href="/dashboards/safety/"' in page  # the navigation offers it
+    # The navigation's one "Dashboards" entry leads to the study dashboard, which links to this one.
+    assert '<a href="/dashboards/study/" data-testid="dashboards-nav">' in page
+    assert 'data-testid="study-dashboard-link"' in page
     study_page = client.get("/dashboards/study/").content.decode()
-    assert 'data-testid="safety-dashboard-link"' in study_page
+    assert 'href="/dashboards/safety/" data-testid="safety-dashboard-link"' in study_page
 
 
 def test_the_navigation_offers_the_safety_dashboard_to_its_readers_only(world: Any) -> None:
-    assert 'href="/dashboards/safety/"' in world.client_for("cra.monitor").get("/subjects/").content.decode()
+    monitor = world.client_for("cra.monitor")
+    assert '<a href="/dashboards/study/" data-testid="dashboards-nav">' in monitor.get("/subjects/").content.decode()
+    assert 'href="/dashboards/safety/"' in monitor.get("/dashboards/study/").content.decode()
     pharmacist = world.client_for("bdx.pharmacist")
     assert 'href="/dashboards/safety/"' not in pharmacist.get("/subjects/").content.decode()
     assert pharmacist.get("/dashboards/safety/").status_code == 403
@@ -323,4 +334,6 @@ def test_the_safety_dashboard_is_french_for_a_french_reader(world: Any, study: d
     page = client.get("/dashboards/safety/").content.decode()
     assert EnglishDetector(catalog_msgids()).english_texts(page) == []
     assert "Tableau de bord de la sécurité" in page
-    assert _figure(page, "adverse-events-plot")["layout"]["xaxis"]["title"]["text"] == "Terme CTCAE"
+    bars = _figure(page, "adverse-events-plot")
+    assert bars["layout"]["yaxis"]["title"]["text"] == "Terme CTCAE"
+    assert bars["data"][3]["y"] == ["Diminution du nombre de neutrophiles", "Neutropénie fébrile"]

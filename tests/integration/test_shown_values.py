@@ -15,11 +15,13 @@ def test_a_stored_unit_reads_in_french_and_in_english() -> None:
         assert unit("cells/µL") == "cellules/µL"
         assert unit("umol/L") == "µmol/L"
         assert unit("mL/min/1.73 m²") == "mL/min/1,73 m²"
-        assert unit("IU/mL") == "IU/mL"  # not labelled: its code
+        assert unit("IU/mL") == "UI/mL"
+        assert unit("copies/µg") == "copies/µg"  # not labelled: its code
         assert unit(None) == ""
     with translation.override("en"):
         assert unit("cells/µL") == "cells/µL"
         assert unit("umol/L") == "µmol/L"
+        assert unit("IU/mL") == "IU/mL"
 
 
 def test_a_refusal_in_the_trail_reads_in_french_from_its_message_data() -> None:

@@ -5,6 +5,7 @@ history, ICAHT from the haematology forms, other centers refused, French page.""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -266,8 +267,15 @@ def test_icaht_from_the_anc_of_the_haematology_forms(world: Any, subject: Subjec
     assert body["icaht"]["early_grade"] == 2 and body["icaht"]["late_grade"] is None
     assert [v["day"] for v in body["icaht"]["anc"]][:3] == [0, 1, 2]
     assert body["icaht"]["anc"][0]["anc_per_ul"] == 300.0
-    page = world.client_for("dm.datamanager").get(f"/toxicity/subjects/{subject.code}/").content.decode()
+    client = world.client_for("dm.datamanager")
+    client.cookies["django_language"] = "fr"
+    page = client.get(f"/toxicity/subjects/{subject.code}/").content.decode()
     assert 'data-early="2"' in page
+    # The unit header out of the headers' uppercase; the counts per µL whole, without a ",0".
+    assert '<span class="unit" data-testid="anc-unit">cellules/µL</span>' in page
+    row = r'<tr data-anc-day="(\d+)"><td>[^<]*</td><td>[^<]*</td><td data-anc>([^<]*)</td>'
+    anc_cells = dict(re.findall(row, page))
+    assert (anc_cells["0"], anc_cells["7"], anc_cells["14"]) == ("300", "400", "2100")
 
 
 def test_the_page_in_french(world: Any, subject: Subject) -> None:

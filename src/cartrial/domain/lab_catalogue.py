@@ -85,6 +85,7 @@ UNIT_LABELS: dict[str, str] = {
     "mL/min/1.73 m²": N_("mL/min/1.73 m²"),
     "mL/min/1.73m2": N_("mL/min/1.73 m²"),
     "mg/day": N_("mg/day"),
+    "IU/mL": N_("IU/mL"),
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import plotly.graph_objects as go
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import gettext_noop, pgettext
 
 from cartrial.apps.figures import figure_html
 from cartrial.domain.dashboards import (
@@ -39,6 +39,10 @@ SERIES_COLOURS = ("#0b5c8f", "#b3261e", "#1f7a3a", "#a55d00", "#6a3d9a", "#008b8
 # Episode bands: one colour per kind of episode, deeper with the grade.
 BAND_COLOURS = {"crs": "#e67e22", "icans": "#8e44ad"}
 BAND_DEFAULT_COLOUR = "#7f8c8d"
+# Each band's label is its syndrome's short name (msgids: "SRC" in French), then its grade.
+BAND_LABELS = {"crs": gettext_noop("CRS"), "icans": gettext_noop("ICANS")}
+# CRS labelled at the top, ICANS at the bottom: an ICANS starting with a CRS does not hide its label.
+BAND_LABEL_POSITIONS = {"crs": "top left", "icans": "bottom left"}
 
 
 def _d() -> str:
@@ -113,8 +117,8 @@ class TimeCoursePlot:
                 opacity=min(0.12 + 0.08 * band.grade, 0.5),
                 line_width=0,
                 name=f"episode:{band.kind}:{band.grade}",
-                annotation_text=f"{band.kind.upper()} {band.grade}",
-                annotation_position="top left",
+                annotation_text=f"{_(BAND_LABELS.get(band.kind, band.kind.upper()))} {band.grade}",
+                annotation_position=BAND_LABEL_POSITIONS.get(band.kind, "top left"),
             )
         figure.update_layout(
             height=260,
@@ -273,41 +277,39 @@ def swimmer_plot(rows: Sequence[SwimmerRow]) -> str:
 
 # Grade colours of the AE chart: CTCAE 1 (mild) to 5 (death), lighter to darker.
 GRADE_COLOURS = ("#9ecae1", "#fdae6b", "#e6550d", "#a50f15", "#252525")
+# The AE chart's height: room for the axis and legend, then one row per term.
+AE_PLOT_BASE_PX = 120
+AE_PLOT_ROW_PX = 36
 
 
 def adverse_events_plot(terms: Sequence[TermGrades], labels: Sequence[str]) -> str:
-    """Events per term (`labels` in the reader's language, in `terms` order) stacked by CTCAE grade,
-    the serious ones as a marker above each bar (counted apart, whatever their grade)."""
+    """Events per term (`labels` in the reader's language, in `terms` order) stacked by CTCAE grade.
+
+    Horizontal bars, one row per term, the figure growing with the terms: CTCAE terms are long and
+    read only when written level. The serious events are counted apart from the grades (the table's
+    "Serious" column), not drawn: a marker on the count axis would read as one more grade.
+    """
     figure = go.Figure()
+    most = max((row.total for row in terms), default=1)  # counts are whole: whole ticks, ten at most
     for index, grade in enumerate(AE_GRADES):
         figure.add_bar(
-            x=list(labels),
-            y=[row.by_grade[index] for row in terms],
+            y=list(labels),
+            x=[row.by_grade[index] for row in terms],
+            orientation="h",
             name=_("Grade %(grade)s") % {"grade": grade},
             meta=f"grade_{grade}",
             marker={"color": GRADE_COLOURS[index]},
-            hovertemplate="%{x} · " + _("Grade %(grade)s") % {"grade": grade} + ": %{y}<extra></extra>",
+            hovertemplate="%{y} · " + _("Grade %(grade)s") % {"grade": grade} + ": %{x}<extra></extra>",
         )
-    figure.add_trace(
-        go.Scatter(
-            x=list(labels),
-            y=[row.serious for row in terms],
-            mode="markers",
-            name=_("Serious"),
-            meta="serious",
-            marker={"symbol": "diamond", "size": 11, "color": "#b3261e"},
-            hovertemplate="%{x} · " + _("Serious") + ": %{y}<extra></extra>",
-        )
-    )
     figure.update_layout(
         barmode="stack",
-        height=320 + 8 * max(0, len(terms) - 6),
-        margin={"l": 60, "r": 20, "t": 20, "b": 120},
-        xaxis_title=_("CTCAE term"),
-        yaxis_title=_("Adverse events"),
-        legend={"orientation": "h", "y": 1.12},
+        height=AE_PLOT_BASE_PX + AE_PLOT_ROW_PX * max(1, len(terms)),
+        margin={"l": 20, "r": 20, "t": 40, "b": 50},
+        xaxis={"title": {"text": _("Adverse events")}, "dtick": max(1, -(-most // 10)), "rangemode": "tozero"},
+        yaxis={"title": {"text": _("CTCAE term")}, "automargin": True, "autorange": "reversed", "type": "category"},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "traceorder": "normal"},
     )
-    keys = [f"grade_{grade}" for grade in AE_GRADES] + ["serious"]
+    keys = [f"grade_{grade}" for grade in AE_GRADES]
     return _wrapped(figure, "adverse-events-plot", _("Adverse events by term and grade"), keys)
 
 
