@@ -186,6 +186,10 @@ class DemoWorld:
     api_token: str
 
 
+# The demo users' e-mail addresses: a reserved domain (RFC 2606), so no alert e-mail can leave.
+DEMO_MAIL_DOMAIN = "demo.cartrial.invalid"
+
+
 def build_centers_and_users(protocol: Protocol) -> tuple[dict[str, Center], dict[str, User]]:
     """Centers, the lab, users with one role per center, and the protocol registration."""
     system = Actor.system("demo")
@@ -198,7 +202,14 @@ def build_centers_and_users(protocol: Protocol) -> tuple[dict[str, Center], dict
     }
     users = {}
     for username, first, last, roles in USERS:
-        user = user_create(actor=system, username=username, password=DEMO_PASSWORD, first_name=first, last_name=last)
+        user = user_create(
+            actor=system,
+            username=username,
+            password=DEMO_PASSWORD,
+            first_name=first,
+            last_name=last,
+            email=f"{username}@{DEMO_MAIL_DOMAIN}",
+        )
         for center_code, role in roles:
             membership_grant(actor=system, user=user, center=centers[center_code], role=role)
         users[username] = user

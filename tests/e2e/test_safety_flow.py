@@ -1,7 +1,7 @@
 """In the browser: a coordinator records a serious adverse event from the subject page with the
 term picker (its clock starts), records the initial report; the investigator signs the relatedness.
 Then issue 10's "done when": daily CRS assessments D1–D4 and their episode, an SAE whose clock raises
-an alert (page, badge, e-mail), the signed relatedness, DORIS and LLDAS at M6, the study dashboard."""
+an alert (page, badge, e-mail), the safety dashboard, the signed relatedness, DORIS and LLDAS at M6, the study dashboard."""
 
 from __future__ import annotations
 
@@ -185,6 +185,15 @@ def test_crs_days_an_sae_alert_signed_relatedness_remission_at_m6_and_the_study_
     assert alert.key == f"{ae.pk}/initial/1/due" and alert.due_at == due
     assert row.locator("a").get_attribute("href") == f"/safety/subjects/{subject.code}/adverse-events/{ae.pk}/"
     assert sorted(message.to[0] for message in mail.outbox) == sorted(f"{u}@hospital.test" for u in CENTER_STAFF)
+
+    # The safety dashboard shows the SAE (grade 3, serious), its initial report due, and the grade 2 CRS.
+    coordinator.goto(f"{live_server.url}/dashboards/safety/")
+    term_row = coordinator.locator("[data-testid=adverse-events] tr[data-term=febrile_neutropenia]")
+    assert [term_row.locator(f"[data-{c}]").inner_text() for c in ("grade='3'", "total", "serious")] == ["1", "1", "1"]
+    crs_row = coordinator.locator("[data-testid=episodes] tr[data-kind=crs]")
+    assert [crs_row.locator(f"[data-{c}]").inner_text() for c in ("grade='2'", "subjects", "episodes")] == ["1", "1", "1"]
+    clock_row = coordinator.locator(f"[data-testid=sae-clocks] tr[data-ae='{ae.pk}']")
+    assert clock_row.get_attribute("data-clock") == "due"
 
     # The investigator assesses relatedness and signs with their password, then acknowledges the alert.
     investigator = new_page("fr")

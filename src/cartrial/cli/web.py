@@ -143,12 +143,25 @@ def register(app: typer.Typer) -> None:
         if Center.objects.exists():
             typer.echo("The demo database already exists (use --reset to rebuild it).")
         else:
+            from django.core import mail
+            from django.test.utils import override_settings
             from rich.progress import Progress, SpinnerColumn, TextColumn
 
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+            # The alerts the demo's story raises are kept, not printed: the console shows the e-mails
+            # of the alerts raised while the demo is used.
+            with (
+                Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress,
+                override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"),
+            ):
+                mail.outbox = []
                 progress.add_task("Building the demo trial through the real services…", total=None)
                 world = build_demo(active_protocol())
+                built_mails = len(mail.outbox)
             typer.echo(f"Demo built. API token for bdx.coordinator: {world.api_token}")
+            typer.echo(
+                f"{built_mails} alert e-mails were sent while building it (not shown); those of alerts raised "
+                "from now on are printed here."
+            )
         typer.echo("")
         typer.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, first, last, roles in USERS:
