@@ -1,7 +1,8 @@
 """In the browser: a coordinator records a serious adverse event from the subject page with the
 term picker (its clock starts), records the initial report; the investigator signs the relatedness.
 Then issue 10's "done when": daily CRS assessments D1–D4 and their episode, an SAE whose clock raises
-an alert (page, badge, e-mail), the safety dashboard, the signed relatedness, DORIS and LLDAS at M6, the study dashboard."""
+an alert (page, badge, e-mail), the safety dashboard, the signed relatedness, DORIS and LLDAS at M6,
+the study dashboard."""
 
 from __future__ import annotations
 
@@ -191,7 +192,11 @@ def test_crs_days_an_sae_alert_signed_relatedness_remission_at_m6_and_the_study_
     term_row = coordinator.locator("[data-testid=adverse-events] tr[data-term=febrile_neutropenia]")
     assert [term_row.locator(f"[data-{c}]").inner_text() for c in ("grade='3'", "total", "serious")] == ["1", "1", "1"]
     crs_row = coordinator.locator("[data-testid=episodes] tr[data-kind=crs]")
-    assert [crs_row.locator(f"[data-{c}]").inner_text() for c in ("grade='2'", "subjects", "episodes")] == ["1", "1", "1"]
+    assert [crs_row.locator(f"[data-{c}]").inner_text() for c in ("grade='2'", "subjects", "episodes")] == [
+        "1",
+        "1",
+        "1",
+    ]
     clock_row = coordinator.locator(f"[data-testid=sae-clocks] tr[data-ae='{ae.pk}']")
     assert clock_row.get_attribute("data-clock") == "due"
 
