@@ -1,9 +1,9 @@
 """Alerts (issue 10 item 5): raised inside the action's transaction and audited with it, e-mailed only
 after its commit to the roles that must act at the subject's center (each in their language), once per
-kind + subject + key while open; raised by lab values on a form save, by a new kinetics flag and by
-the daily overdue-visit scan; by a serious AE (recorded or corrected into one) and each report of its
-clock by the scan; by a CRS or ICANS episode reaching grade ≥ 3; read and acknowledged on the page
-and the API within the user's scope."""
+kind + subject + key while open; raised by lab values on a form save, by a new kinetics flag (whatever
+the entry path) and by the daily overdue-visit scan; by a serious AE (recorded or corrected into one)
+and each report of its clock by the scan; by a CRS or ICANS episode reaching grade ≥ 3; read and
+acknowledged on the page and the API within the user's scope."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from typer.testing import CliRunner
 
 from cartrial.apps import clock
@@ -70,14 +71,16 @@ def subject(world: Any, mailboxes: dict[str, str]) -> Subject:
     return subject
 
 
-def _save(world: Any, subject: Subject, form: str, items: dict[str, object], reason: str = "") -> None:
+def _save(
+    world: Any, subject: Subject, form: str, items: dict[str, object], reason: str = "", visit: str = "D28"
+) -> None:
     reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
     reach.run(
         lambda: casebook.form_save(
             actor=reach.actor,
             subject=reach.subject,
             protocol=world.protocol,
-            visit_code="D28",
+            visit_code=visit,
             form_code=form,
             items=items,
             reason=reason,
@@ -298,6 +301,123 @@ def test_a_new_kinetics_flag_raises_an_alert_once(world: Any, mailboxes: dict[st
     assert alert.link == f"/biology/subjects/{subject.code}/"
     record(10, 150.0)  # still raised: not a new flag
     assert Alert.objects.filter(kind=AlertKind.KINETICS_FLAG.value).count() == 1
+
+
+def _visit_done(world: Any, subject: Subject, visit: str, day: int) -> None:
+    assert subject.infusion_date is not None
+    reach = reach_subject(world.users["bdx.coordinator"], subject.code, Action.ENTER_FORM_DATA)
+    reach.run(
+        lambda: casebook.visit_done_record(
+            actor=reach.actor,
+            subject=subject,
+            protocol=world.protocol,
+            visit_code=visit,
+            done_on=subject.infusion_date + timedelta(days=day),
+        )
+    )
+
+
+def _kinetics_alerts(subject: Subject) -> dict[str, object]:
+    """The subject's kinetics alerts: flag code → the flag's message."""
+    alerts = Alert.objects.filter(kind=AlertKind.KINETICS_FLAG.value, subject=subject)
+    return {alert.key: alert.params["flag"] for alert in alerts}
+
+
+# At D7: B cells still at 180 cells/µL (not depleted), CAR-T at 0.5 cells/µL (below the 5 % band).
+D7_CELLS = {"b_cells": 180.0, "car_t": 0.5}
+D7_FLAGS = {"no_b_cell_depletion_by_day_14", "car_t_peak_below_band"}
+
+
+def test_cells_entered_on_the_immunology_form_raise_the_biology_entrys_kinetics_alerts_once(
+    world: Any, mailboxes: dict[str, str]
+) -> None:
+    through_form = world.new_subject("BDX", State.FOLLOW_UP)
+    through_biology = world.new_subject("BDX", State.FOLLOW_UP)
+    assert through_biology.infusion_date is not None
+    _visit_done(world, through_form, "D7", 7)
+    _save(world, through_form, "immunology", {"b_cells": 180.0, "car_t_cells": 0.5}, visit="D7")
+    at = datetime.combine(through_biology.infusion_date + timedelta(days=7), time(8), ZoneInfo("Europe/Paris"))
+    entries = [KineticEntry(marker, at, value, "cells/µL", None) for marker, value in D7_CELLS.items()]
+    with transaction.atomic():
+        kinetic_observations_record(actor=world.actor("bdx.coordinator"), subject=through_biology, entries=entries)
+
+    alerted = _kinetics_alerts(through_form)
+    assert set(alerted) == D7_FLAGS
+    assert alerted == _kinetics_alerts(through_biology)  # the same flags, read the same way
+    link = Alert.objects.filter(subject=through_form, kind=AlertKind.KINETICS_FLAG.value).values_list("link", flat=True)
+    assert set(link) == {f"/biology/subjects/{through_form.code}/"}
+    assert AuditEntry.objects.filter(event=AuditEvent.ALERT_RAISED.value, subject_code=through_form.code).count() == 2
+    # Once: a correction on the form and the same results through the biology entry add nothing.
+    _save(world, through_form, "immunology", {"b_cells": 170.0, "car_t_cells": 0.5}, reason="re-counted", visit="D7")
+    with transaction.atomic():
+        kinetic_observations_record(actor=world.actor("bdx.coordinator"), subject=through_form, entries=entries)
+    assert Alert.objects.filter(subject=through_form, kind=AlertKind.KINETICS_FLAG.value).count() == 2
+
+
+def test_a_correction_that_raises_a_new_kinetics_flag_alerts_it(world: Any, mailboxes: dict[str, str]) -> None:
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    _visit_done(world, subject, "D7", 7)
+    _save(world, subject, "immunology", {"b_cells": 0.5}, visit="D7")  # depleted: no flag
+    assert _kinetics_alerts(subject) == {}
+    _save(world, subject, "immunology", {"b_cells": 180.0}, reason="wrong line of the report", visit="D7")
+    assert set(_kinetics_alerts(subject)) == {"no_b_cell_depletion_by_day_14"}
+
+
+def test_a_biology_correction_rechecks_the_flags(world: Any, mailboxes: dict[str, str]) -> None:
+    from cartrial.apps.biology.services import kinetic_observation_correct
+
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    assert subject.infusion_date is not None
+    at = datetime.combine(subject.infusion_date + timedelta(days=10), time(9), ZoneInfo("Europe/Paris"))
+    actor = world.actor("bdx.coordinator")
+    below_loq = KineticEntry("b_cells", at, None, "cells/µL", 1.0)  # depleted
+    with transaction.atomic():
+        (stored,) = kinetic_observations_record(actor=actor, subject=subject, entries=[below_loq]).recorded
+    assert _kinetics_alerts(subject) == {}
+    with transaction.atomic():
+        kinetic_observation_correct(
+            actor=actor,
+            subject=subject,
+            observation=stored,
+            field="value",
+            value=95.0,
+            reason="transcription error",
+        )
+    assert set(_kinetics_alerts(subject)) == {"no_b_cell_depletion_by_day_14"}
+
+
+def _record_queries(world: Any, subject: Subject, analyte: str, value: float, unit: str, day: int) -> int:
+    from cartrial.apps.clinical.services import LabObservationInput, lab_observations_record
+
+    assert subject.infusion_date is not None
+    at = datetime.combine(subject.infusion_date + timedelta(days=day), time(8), ZoneInfo("Europe/Paris"))
+    batch = [LabObservationInput(analyte=analyte, value=value, unit=unit, sampled_at=at)]
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        lab_observations_record(actor=world.actor("bdx.coordinator"), subject=subject, observations=batch)
+    return len(captured.captured_queries)
+
+
+def test_a_batch_without_kinetic_markers_costs_no_extra_query(world: Any) -> None:
+    from cartrial.apps.biology.services import kinetic_flag_alerts_on_record
+    from cartrial.apps.clinical.signals import lab_observations_recorded
+
+    subject = world.new_subject("BDX", State.FOLLOW_UP)
+    _record_queries(world, subject, "igg", 8.0, "g/L", 20)  # warm: the first write reads what is cached after
+    heard = {
+        "igg": _record_queries(world, subject, "igg", 8.1, "g/L", 21),
+        "b_cells": _record_queries(world, subject, "b_cells", 120.0, "cells/µL", 21),
+    }
+    uid = "biology.kinetic_flag_alerts"
+    assert lab_observations_recorded.disconnect(dispatch_uid=uid)
+    try:
+        unheard = {
+            "igg": _record_queries(world, subject, "igg", 8.2, "g/L", 22),
+            "b_cells": _record_queries(world, subject, "b_cells", 110.0, "cells/µL", 22),
+        }
+    finally:
+        lab_observations_recorded.connect(kinetic_flag_alerts_on_record, dispatch_uid=uid)
+    assert heard["igg"] == unheard["igg"]
+    assert heard["b_cells"] > unheard["b_cells"]  # the receiver does read a kinetic batch's results
 
 
 def test_the_scan_raises_each_overdue_visit_once(world: Any, mailboxes: dict[str, str]) -> None:

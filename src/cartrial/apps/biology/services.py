@@ -131,19 +131,44 @@ def kinetic_observations_record(*, actor: Actor, subject: Subject, entries: Sequ
                 context=KINETICS_CONTEXT,
             )
         )
+    # The new flags are alerted by `kinetic_flag_alerts_on_record`, on the store's signal.
     recorded = lab_observations_record(actor=actor, subject=subject, observations=new) if new else []
-    if recorded:
-        kinetic_flag_alerts_raise(actor=actor, subject=subject, before=stored, after=[*stored, *recorded])
     return KineticsRecorded(recorded=recorded, skipped_duplicates=skipped)
+
+
+def kinetic_flag_alerts_on_record(
+    sender: object,
+    *,
+    actor: Actor,
+    subject: Subject,
+    observations: Sequence[LabObservation],
+    previous: Sequence[LabObservation],
+    **kwargs: object,
+) -> list[Alert]:
+    """Receiver of `clinical.signals.lab_observations_recorded`: results recorded or corrected by
+    any entry path (this app's entry, the casebook's immunology form, a correction) alert the flags
+    they raise. A batch without a kinetic marker returns at once, without a query."""
+    if not any(row.analyte in OBSERVED_MARKERS for row in (*observations, *previous)):
+        return []
+    after = list(lab_observations(subject=subject, analytes=OBSERVED_MARKERS))
+    changed = {row.pk for row in observations}
+    before = [row for row in after if row.pk not in changed]
+    before += [row for row in previous if row.analyte in OBSERVED_MARKERS]
+    return kinetic_flag_alerts_raise(actor=actor, subject=subject, before=before, after=after)
+
+
+def _in_time_order(rows: Sequence[LabObservation]) -> list[LabObservation]:
+    return sorted(rows, key=lambda row: (row.sampled_at, row.pk))
 
 
 def kinetic_flag_alerts_raise(
     *, actor: Actor, subject: Subject, before: Sequence[LabObservation], after: Sequence[LabObservation]
 ) -> list[Alert]:
-    """Alert on each flag raised by the new results that was not raised before them."""
-    earlier = raised_flags(subject, before)
+    """Alert on each flag raised by the results `after` a write that was not raised `before` it
+    (key: the flag's code, so an open alert is not raised twice)."""
+    earlier = raised_flags(subject, _in_time_order(before))
     raised = []
-    for code, flag in raised_flags(subject, sorted(after, key=lambda row: (row.sampled_at, row.pk))).items():
+    for code, flag in raised_flags(subject, _in_time_order(after)).items():
         if code in earlier:
             continue
         alert = raise_alert(

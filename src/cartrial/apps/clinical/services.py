@@ -6,6 +6,7 @@ stored; a batch (a CSV import, the screening form's labs) is all or nothing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -27,6 +28,7 @@ from cartrial.apps.clinical.selectors import (
     subject_birth_date,
     subject_zone,
 )
+from cartrial.apps.clinical.signals import lab_observations_recorded
 from cartrial.apps.subjects import services as subject_services
 from cartrial.apps.subjects.models import Consent, ConsentWithdrawal, EligibilityAssessment, Subject
 from cartrial.domain.chronology import Milestone, chronology_check
@@ -108,6 +110,8 @@ def lab_observations_record(
 
     Each result: a known analyte in an accepted unit, every number within the analyte's plausible
     range (`domain/lab_catalogue.py`), sampled with a time zone, not in the future, not before birth.
+    The apps that react to results (kinetics flags) hear of the batch through
+    `signals.lab_observations_recorded`, in this transaction, whichever app entered it.
     """
     now = actor.now
     birth = subject_birth_date(subject)  # decrypted once for the batch
@@ -153,6 +157,10 @@ def lab_observations_record(
                 ),
             )
             stored.append(row)
+        if stored:
+            lab_observations_recorded.send(
+                sender=LabObservation, actor=actor, subject=subject, observations=stored, previous=[]
+            )
     return stored
 
 
@@ -179,7 +187,8 @@ def lab_observation_correct(
     """Correct one field of a stored result: the corrected result passes the checks of a new one.
 
     The old value stays in the audit trail (old → new, who, when, why); the verdict computed from
-    a screening lab is recomputed by the caller (`eligibility_assess`).
+    a screening lab is recomputed by the caller (`eligibility_assess`). The correction is sent as
+    `signals.lab_observations_recorded` with the result as it stood, so a flag it raises is alerted.
     """
     if field not in LAB_CORRECTABLE_FIELDS:
         raise InvalidInput(
@@ -204,6 +213,7 @@ def lab_observation_correct(
         for name, new in stored.items()
         if name != field and getattr(observation, name) != new
     ]
+    previous = copy.copy(observation)
     with transaction.atomic():
         for name, new in stored.items():
             setattr(observation, name, new)
@@ -218,6 +228,9 @@ def lab_observation_correct(
             reason=reason,
             subject_code=subject.code,
             follows=follows,
+        )
+        lab_observations_recorded.send(
+            sender=LabObservation, actor=actor, subject=subject, observations=[observation], previous=[previous]
         )
     return observation
 
