@@ -84,7 +84,10 @@ def test_each_role_sees_its_services_events_on_the_dates_recorded(world: Any) ->
     batch = ManufacturingBatch.objects.get(subject=subject)
     thaw = Thaw.objects.get(batch=batch)
     assert events[EventKind.APHERESIS].start == _local(collection.started_at, "Europe/Paris")
-    assert not events[EventKind.APHERESIS].planned
+    # Done, not planned: the apheresis collected, the material and the product received.
+    assert not any(
+        events[k].planned for k in (EventKind.APHERESIS, EventKind.MATERIAL_ARRIVAL, EventKind.PRODUCT_ARRIVAL)
+    )
     assert events[EventKind.MANUFACTURING_START].start == _local(batch.started_at, "Europe/Paris")
     assert events[EventKind.MANUFACTURING_START].center == "LAB"
     assert events[EventKind.PRODUCT_RELEASE].start == _local(batch.released_at, "Europe/Paris")
@@ -107,6 +110,20 @@ def test_visit_windows_are_the_casebooks_schedule_and_leave_once_done(world: Any
     assert visits["M12"].planned
     overdue = [code for code, e in visits.items() if e.late]
     assert overdue and all(visits[code].end < clock.now().date() for code in overdue)
+
+
+def test_dates_not_yet_done_are_planned_and_late_once_past(world: Any) -> None:
+    """Material shipped 900 days ago and never received: its arrival is the shipment's planned one,
+    late; the lab does not see the subject's visits."""
+    subject = world.new_subject("BDX", State.MATERIAL_SHIPPED)
+    arrival = next(e for e in _events(world, "lab.manufacturing") if e.subject == subject.code)
+    assert (arrival.kind, arrival.planned, arrival.late, arrival.center) == (
+        EventKind.MATERIAL_ARRIVAL,
+        True,
+        True,
+        "LAB",
+    )
+    assert arrival.start == _local(subject.shipments.get().planned_arrival_at, "Europe/Paris")
 
 
 def test_a_center_sees_only_its_subjects_and_the_lab_those_it_manufactures(world: Any) -> None:

@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
+from cartrial.apps import clock
 from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.casebook.models import VisitRecord
 from cartrial.apps.casebook.selectors import inclusion_dates
 from cartrial.apps.logistics.models import Collection, ManufacturingBatch, Shipment, Thaw
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.apps.subjects.services import local_today
+from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.calendars import CalendarEvent, EventKind, events_deduplicated, kinds_for, service_kinds
 from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.roles import Role
@@ -224,13 +226,14 @@ def calendar_events(
     center: str | None = None,
     role: Role | None = None,
     *,
-    protocol: Protocol,
-    now: datetime,
     subject: str | None = None,
+    protocol: Protocol | None = None,
+    now: datetime | None = None,
 ) -> list[CalendarEvent]:
     """The events between `start` and `end` (both included) of the subjects the user may see, each
     kept when the user's role at that subject concerns it; `center` keeps the subjects of a center
-    (or manufactured at that lab), `role` one service's events, `subject` one subject's."""
+    (or manufactured at that lab), `role` one service's events, `subject` one subject's. The protocol
+    in force and the clock's now unless given."""
     queryset = Subject.objects.filter(subject_filter(scope)).select_related("center", "manufacturing_site")
     if center:
         code = center.strip().upper()
@@ -242,7 +245,7 @@ def calendar_events(
         return []
     allowed = {pk: _subject_kinds(scope, s) for pk, s in subjects.items()}
     wanted = service_kinds(role) if role is not None else frozenset(EventKind)
-    reading = Reading(subjects, protocol, start, end, now)
+    reading = Reading(subjects, protocol or protocol_in_force(), start, end, now or clock.now())
     events = [event for source in SOURCES for event in source(reading)]
     by_code = {s.code: allowed[pk] for pk, s in subjects.items()}
     return events_deduplicated(
