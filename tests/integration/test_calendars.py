@@ -226,6 +226,8 @@ def test_the_center_feed_parses_back_with_stable_uids_dates_and_no_identity(worl
 
 def test_the_subject_feed_and_the_api_feeds_with_a_token(world: Any) -> None:
     subject = world.new_subject("BDX", State.FOLLOW_UP)
+    detail = world.client_for("bdx.pharmacist").get(f"/subjects/{subject.code}/").content.decode()
+    assert f'href="/subjects/{subject.code}/calendar.ics" data-testid="subject-calendar-link"' in detail
     page = world.client_for("bdx.pharmacist").get(f"/subjects/{subject.code}/calendar.ics")
     assert page.status_code == 200
     kinds = {str(e["CATEGORIES"].cats[0]) for e in _parse(page.content)}
