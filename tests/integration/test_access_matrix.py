@@ -1352,6 +1352,99 @@ def _api_toxicity_put(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# Calendars (issue 11): every role has one; the apheresis unit sees its aphereses and the material it
+# ships, the lab the material's arrival, its batch starts, releases and shipments out, the pharmacy the
+# product's arrival, thaws and infusions; the clinical team and the sponsor every kind. Pseudonymous.
+ALL_CALENDAR_KINDS = frozenset(
+    {
+        "apheresis",
+        "material_shipped",
+        "material_arrival",
+        "manufacturing_start",
+        "product_release",
+        "product_shipped",
+        "product_arrival",
+        "lymphodepletion",
+        "thaw",
+        "infusion",
+        "visit",
+        "toxicity_assessments",
+    }
+)
+CALENDAR_KINDS: dict[Role, frozenset[str]] = {
+    Role.APHERESIS: frozenset({"apheresis", "material_shipped"}),
+    Role.MANUFACTURING: frozenset({"material_arrival", "manufacturing_start", "product_release", "product_shipped"}),
+    Role.PHARMACIST: frozenset({"product_arrival", "thaw", "infusion"}),
+}
+
+
+def _ics_kinds(response: HttpResponse) -> tuple[set[str], set[str]]:
+    """The kinds and the subject codes of an iCalendar feed, parsed back."""
+    from icalendar import Calendar
+
+    events = list(Calendar.from_ical(response.content).walk("VEVENT"))
+    return {str(e["CATEGORIES"].cats[0]) for e in events}, set(CODE_RE.findall(response.content.decode()))
+
+
+def _page_calendar(case: Case) -> list[HttpResponse]:
+    month, week = case.page.get("/calendars/"), case.page.get("/calendars/week/")
+    for response in (month, week):
+        assert response.status_code == 200
+        assert _codes(response) <= case.built.visible_codes(case.username)
+    filtered = case.page.get("/calendars/", {"center": case.center})
+    assert filtered.status_code == (200 if case.own else 404)
+    return [month, week, filtered]
+
+
+def _calendar_center_feed(case: Case, response: HttpResponse, not_found: Callable[[HttpResponse], bool]) -> None:
+    if not case.own:
+        assert not_found(response)
+        return
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
+    kinds, codes = _ics_kinds(response)
+    assert kinds <= CALENDAR_KINDS.get(case.role, ALL_CALENDAR_KINDS)
+    assert codes <= case.built.visible_codes(case.username)
+
+
+def _page_center_ics(case: Case) -> list[HttpResponse]:
+    response = case.page.get(f"/calendars/center/{case.center}.ics")
+    _calendar_center_feed(case, response, lambda r: r.status_code == 404)
+    return [response]
+
+
+def _api_center_ics(case: Case) -> list[HttpResponse]:
+    response = case.api.get(f"/api/v1/calendars/center/{case.center}.ics")
+    _calendar_center_feed(case, response, lambda r: r.status_code == 404 and r.json()["code"] == "not_found")
+    return [response]
+
+
+def _calendar_subject_feed(case: Case, subject: Subject, response: HttpResponse, api: bool) -> None:
+    if not case.visible(subject):
+        assert response.status_code == 404
+        if api:
+            assert response.json()["code"] == "not_found"
+        return
+    assert response.status_code == 200
+    kinds, codes = _ics_kinds(response)
+    # A subject in follow-up has every kind of event: the feed holds exactly the role's.
+    assert kinds == CALENDAR_KINDS.get(case.role, ALL_CALENDAR_KINDS)
+    assert codes == {subject.code}
+
+
+def _page_subject_ics(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.page.get(f"/subjects/{subject.code}/calendar.ics")
+    _calendar_subject_feed(case, subject, response, api=False)
+    return [response]
+
+
+def _api_subject_ics(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/calendar.ics")
+    _calendar_subject_feed(case, subject, response, api=True)
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1408,6 +1501,11 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /subjects/{code}/toxicity/assessments and /episodes": _api_toxicity_read,
     "api POST /subjects/{code}/toxicity/assessments": _api_toxicity_post,
     "api PUT /subjects/{code}/toxicity/assessments/{day}": _api_toxicity_put,
+    "page GET /calendars/ and /calendars/week/": _page_calendar,
+    "page GET /calendars/center/{code}.ics": _page_center_ics,
+    "api GET /calendars/center/{code}.ics": _api_center_ics,
+    "page GET /subjects/{code}/calendar.ics": _page_subject_ics,
+    "api GET /subjects/{code}/calendar.ics": _api_subject_ics,
 }
 
 

@@ -121,6 +121,8 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _register_routers() -> None:
     from cartrial.apps.alerts.api import router as alerts_router
     from cartrial.apps.biology.api import router as biology_router
+    from cartrial.apps.calendars.api import router as calendars_router
+    from cartrial.apps.calendars.api import subjects_router as calendars_subjects_router
     from cartrial.apps.casebook.api import forms_router, queries_router
     from cartrial.apps.casebook.api import router as casebook_router
     from cartrial.apps.clinical.api import router as clinical_router
@@ -147,6 +149,8 @@ def _register_routers() -> None:
     api.add_router("/subjects", safety_router)
     api.add_router("", terms_router)
     api.add_router("/subjects", toxicity_router)
+    api.add_router("/calendars", calendars_router)
+    api.add_router("/subjects", calendars_subjects_router)
 
 
 _register_routers()

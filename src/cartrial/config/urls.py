@@ -6,6 +6,7 @@ from django.views.i18n import set_language
 from cartrial.config.api import api
 
 urlpatterns = [
+    path("", include("cartrial.apps.calendars.urls")),
     path("", include("cartrial.apps.pathway.urls")),
     path("", include("cartrial.apps.clinical.urls")),
     path("accounts/", include("cartrial.apps.accounts.urls")),

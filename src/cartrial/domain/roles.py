@@ -97,6 +97,8 @@ class Action(StrEnum):
     READ_TOXICITY = "read_toxicity"
     RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
     CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
+    # Calendars of the pathway (issue 11): each role reads its service's events, pseudonymously.
+    READ_CALENDAR = "read_calendar"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -213,6 +215,10 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
     Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
     Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
+    # Every role has a calendar: the apheresis unit its aphereses, the lab its arrivals, batches,
+    # releases and shipments, the pharmacy its products, thaws and infusions, the clinical team and
+    # the sponsor every event (`domain.calendars.kinds_for`); pseudonymous codes only.
+    Action.READ_CALENDAR: frozenset(Role),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -264,6 +270,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
     Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
+    Action.READ_CALENDAR: N_("Read the calendars"),
 }
 
 
