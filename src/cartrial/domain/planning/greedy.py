@@ -84,12 +84,16 @@ class _Bookings:
         self.infusions[patient.center, self.days.week(chain.infusion)] += 1
 
 
-def greedy_chains(days: Days) -> tuple[dict[str, Chain], list[str]]:
-    """The first-come-first-served chains and the patients left unplaced (in ready-date order)."""
+def greedy_chains(days: Days, urgency: int = 0) -> tuple[dict[str, Chain], list[str]]:
+    """The first-come-first-served chains and the patients left unplaced (in ready-date order).
+
+    With `urgency` > 0, a patient is served as if ready `urgency` × weight days earlier: the
+    optimizer tries a few such orders for its starting point; the coordinator's baseline is 0."""
     bookings = _Bookings(days)
     chains: dict[str, Chain] = {}
     unplaced: list[str] = []
-    for patient in sorted(days.instance.patients, key=lambda p: (p.ready_date, p.id)):
+    order = sorted(days.instance.patients, key=lambda p: (days.ready(p) - urgency * p.weight, p.ready_date, p.id))
+    for patient in order:
         chain = bookings.chain(patient)
         if chain is None:
             unplaced.append(patient.id)
