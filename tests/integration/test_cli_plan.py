@@ -188,3 +188,13 @@ def test_plan_runs_as_a_command_without_django(tmp_path: Path) -> None:
     assert refused.stderr == (
         "error: ld_to_infusion_gap_days: the smallest gap (4 days) is above the largest (2 days). [gap_order]\n"
     )
+
+
+def test_the_example_of_the_docs_is_what_the_command_prints(app: typer.Typer, tmp_path: Path) -> None:
+    docs = (SRC.parent / "docs" / "planning.md").read_text(encoding="utf-8")
+    example = docs[docs.index("### Example") :]
+    given = example.split("$ cat instance.json\n", 1)[1].split("\n", 1)[0]
+    printed = example.split("$ cartrial plan --instance instance.json --solver greedy\n", 1)[1].split("\n", 1)[0]
+    assert json.loads(given) == INSTANCE, "docs/planning.md: the example instance is the one of this test"
+    code, out, _ = run(app, "--instance", write(tmp_path, "instance.json", given), "--solver", "greedy")
+    assert (code, out) == (0, printed + "\n"), "docs/planning.md: paste the command's output again"
