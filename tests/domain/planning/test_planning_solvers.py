@@ -104,6 +104,21 @@ def test_a_horizon_too_short_for_a_patient_alone_is_infeasible() -> None:
     assert optimum.patients == ()
 
 
+def test_what_first_come_first_served_cannot_place_the_optimizer_places() -> None:
+    # LIL infuses on Tuesdays only (days 1 and 8 in 14 days). Greedy gives the line to P1 (BDX) first:
+    # P2's batch starts on day 3, infusion ≥ day 10, no Tuesday left. P2 first: infusion on day 8,
+    # and P1 (any day at BDX) on day 10.
+    data = instance_json(horizon_days=14)
+    lille = {**data["centers"][0], "id": "LIL", "infusion_weekdays": [1]}
+    data["centers"].append(lille)
+    data["patients"][1]["center"] = "LIL"
+    instance = instance_from_json(data)
+    greedy, optimum = both(instance)
+    assert (greedy.status, greedy.unplaced) == (PlanStatus.INFEASIBLE, ("P2",))
+    assert (optimum.status, optimum.objective_days) == (PlanStatus.OPTIMAL, 10 + 5 * 8)
+    assert {row.id: row.infusion for row in optimum.patients} == {"P1": day(10), "P2": day(8)}
+
+
 def test_capacities_that_cannot_take_everyone_are_infeasible_for_both() -> None:
     # Mondays only, one a week, 21 days: day 14 only, for one patient.
     instance = instance_from_json(with_center(infusion_weekdays=[0], infusions_per_week=1) | {"horizon_days": 21})

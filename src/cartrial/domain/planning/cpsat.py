@@ -49,25 +49,24 @@ def plan_cpsat(instance: Instance, time_limit_s: float = 30.0) -> Plan:
         # Proven without the solver: a patient has no chain even alone, or a center's capacities
         # cannot take all its patients within the horizon.
         return plan_of_chains(days, greedy, unplaced, PlanStatus.INFEASIBLE, None)
-    start = greedy
-    if not unplaced:
-        for urgency in URGENCIES:
-            chains, missing = greedy_chains(days, urgency)
-            if not missing and days.objective(chains) < days.objective(start):
-                start = chains
-    model = _Model(days, None if unplaced else start, floor)
+    start = None if unplaced else greedy
+    for urgency in URGENCIES:
+        chains, missing = greedy_chains(days, urgency)
+        if not missing and (start is None or days.objective(chains) < days.objective(start)):
+            start = chains
+    model = _Model(days, start, floor)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = NUM_WORKERS
     solver.parameters.max_time_in_seconds = time_limit_s
     status = solver.solve(model.model)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         chains = model.chains(solver)
-        if not unplaced and days.objective(start) < days.objective(chains):
+        if start is not None and days.objective(start) < days.objective(chains):
             chains = start
-    elif not unplaced:
+    elif start is not None:
         chains = start  # no better plan found in the time limit: the best greedy order's stands
     else:
-        # Greedy could not place everyone and the solver found no plan (proved there is none, or
+        # No greedy order placed everyone and the solver found no plan (proved there is none, or
         # ran out of time): greedy's unplaced patients are reported, with its dates for the others.
         return plan_of_chains(days, greedy, unplaced, PlanStatus.INFEASIBLE, None)
     bound = floor
@@ -78,7 +77,8 @@ def plan_cpsat(instance: Instance, time_limit_s: float = 30.0) -> Plan:
 
 
 class _Model:
-    """The CP-SAT model of one instance; `hint` the greedy chains when they place every patient."""
+    """The CP-SAT model of one instance; `hint` greedy chains that place every patient (also the
+    objective's ceiling), if any; `floor` a proven lower bound of the objective."""
 
     def __init__(self, days: Days, hint: dict[str, Chain] | None, floor: int) -> None:
         self.days = days
