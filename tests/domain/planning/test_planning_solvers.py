@@ -273,3 +273,13 @@ def test_an_instance_with_no_patient_has_an_empty_optimal_plan() -> None:
     greedy, optimum = both(instance)
     assert (optimum.status, optimum.objective_days, optimum.patients) == (PlanStatus.OPTIMAL, 0, ())
     assert greedy.objective_days == 0
+
+
+def test_a_time_limit_too_short_to_search_still_answers_a_valid_plan_no_worse_than_greedy() -> None:
+    instance = generated_instance(2, 300, 8, 2)
+    greedy = checked(instance, plan_greedy(instance))
+    rushed = checked(instance, plan_cpsat(instance, time_limit_s=0.01))
+    assert rushed.status == PlanStatus.FEASIBLE
+    assert rushed.objective_days is not None and greedy.objective_days is not None
+    assert rushed.lower_bound_days is not None
+    assert rushed.lower_bound_days < rushed.objective_days <= greedy.objective_days

@@ -70,8 +70,9 @@ def plan_cpsat(instance: Instance, time_limit_s: float = 30.0) -> Plan:
         # ran out of time): greedy's unplaced patients are reported, with its dates for the others.
         return plan_of_chains(days, greedy, unplaced, PlanStatus.INFEASIBLE, None)
     bound = floor
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
-        bound = max(bound, math.ceil(solver.best_objective_bound - 1e-6))
+    solver_bound = solver.best_objective_bound
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN) and math.isfinite(solver_bound):
+        bound = max(bound, math.ceil(solver_bound - 1e-6))
     optimal = days.objective(chains) <= bound
     return plan_of_chains(days, chains, [], PlanStatus.OPTIMAL if optimal else PlanStatus.FEASIBLE, bound)
 
