@@ -29,6 +29,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.endpoints",
     "cartrial.cli.translations",
     "cartrial.cli.alerts",
+    "cartrial.cli.plan",
 )
 
 
