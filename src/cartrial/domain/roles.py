@@ -97,6 +97,8 @@ class Action(StrEnum):
     READ_TOXICITY = "read_toxicity"
     RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
     CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
+    # The network simulation (issue 11): capacity planning of the trial, no patient data.
+    RUN_SIMULATION = "run_simulation"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -213,6 +215,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
     Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
     Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
+    # The network simulation is the sponsor's capacity planning (how many patients the centers and
+    # the lab can treat): the sponsor's administrator, who sets the capacities up, and the data
+    # managers, who report recruitment. Not the monitors (site visits and source verification) nor the
+    # centers or the lab, who book real slots. It shows no patient, and it costs CPU: kept narrow.
+    Action.RUN_SIMULATION: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -264,6 +271,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
     Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
+    Action.RUN_SIMULATION: N_("Simulate the trial network"),
 }
 
 

@@ -104,7 +104,7 @@ class SimulationParameters:
 
 
 # Plausibility ranges, declared once: (minimum, maximum) per scalar parameter.
-_RANGES: dict[str, tuple[float, float]] = {
+PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "months": (1, 120),
     "screen_failure_rate": (0, 1),
     "apheresis_after_inclusion_days": (0, 90),
@@ -122,12 +122,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "cpsat_time_limit_s": (0.1, 600),
     "planning_horizon_days": (30, 730),
 }
-_CENTER_RANGES: dict[str, tuple[float, float]] = {
+CENTER_RANGES: dict[str, tuple[float, float]] = {
     "arrivals_per_month": (0, 100),
     "apheresis_per_day": (1, 20),
     "infusions_per_week": (1, 50),
 }
-_FACILITY_RANGES: dict[str, tuple[float, float]] = {
+FACILITY_RANGES: dict[str, tuple[float, float]] = {
     "lines": (1, 100),
     "manufacturing_days": (1, 60),
     "qc_days": (0, 60),
@@ -196,8 +196,8 @@ def _center(value: Any, path: str, base: CenterParameters | None) -> CenterParam
         where = f"{path}.{key}"
         if key not in known:
             raise _refuse(where, "unknown key")
-        if key in _CENTER_RANGES:
-            number = _number(item, where, _CENTER_RANGES[key], whole=key != "arrivals_per_month")
+        if key in CENTER_RANGES:
+            number = _number(item, where, CENTER_RANGES[key], whole=key != "arrivals_per_month")
             changes[key] = number if key == "arrivals_per_month" else int(number)
         elif key in ("apheresis_weekdays", "infusion_weekdays"):
             changes[key] = _weekdays(item, where)
@@ -222,8 +222,8 @@ def _facility(value: Any, path: str, base: FacilityParameters | None) -> Facilit
         where = f"{path}.{key}"
         if key not in known:
             raise _refuse(where, "unknown key")
-        if key in _FACILITY_RANGES:
-            changes[key] = int(_number(item, where, _FACILITY_RANGES[key], whole=True))
+        if key in FACILITY_RANGES:
+            changes[key] = int(_number(item, where, FACILITY_RANGES[key], whole=True))
         elif key == "closed_weekdays":
             if not isinstance(item, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in item):
                 raise _refuse(where, "must be a list of weekdays 0 (Monday) to 6 (Sunday)")
@@ -245,9 +245,9 @@ def parameters_from_json(data: Any, base: SimulationParameters | None = None) ->
     for key, value in data.items():
         if key not in known:
             raise _refuse(key, "unknown key")
-        if key in _RANGES:
+        if key in PARAMETER_RANGES:
             whole = key not in {"cpsat_time_limit_s"} and not key.endswith(("_rate", "_share"))
-            number = _number(value, key, _RANGES[key], whole=whole)
+            number = _number(value, key, PARAMETER_RANGES[key], whole=whole)
             changes[key] = int(number) if whole else float(number)
         elif key == "start_date":
             try:
