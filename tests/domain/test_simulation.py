@@ -179,6 +179,10 @@ def test_run_simulation_summarises_each_policy() -> None:
     assert summary.median_days is not None and waits[0] <= summary.median_days <= summary.p90_days <= waits[-1]
     assert summary.infused_mean == sum(r.infused for r in summary.runs) / 3
     assert 0 < summary.line_utilisation["LAB"] <= 1
+    # Urgent patients (weight > 1, a fifth by default) are among the infused, with their own median.
+    urgent = [w for r in summary.runs for w in r.urgent_inclusion_to_infusion_days]
+    assert 0 < len(urgent) < len(waits) and summary.urgent_median_days is not None
+    assert set(urgent) <= set(waits)
 
 
 def test_protocol_window_gives_lymphodepletion_days_and_gap() -> None:

@@ -36,7 +36,7 @@ def test_summary_table_and_plots(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Days inclusion → infusion, median" in result.stdout
     assert "4 months, 2 replication(s), seed 0" in result.stdout
-    for name in ("queue_length", "line_use", "inclusion_to_infusion_days"):
+    for name in ("queue_length", "line_use", "bed_use", "inclusion_to_infusion_days"):
         assert (out / f"{name}.png").read_bytes().startswith(PNG_SIGNATURE)
 
 

@@ -64,14 +64,14 @@ def test_form_shows_the_defaults(client_for: Callable[[str], Client]) -> None:
     assert 'data-testid="simulation-nav"' in page  # the top bar offers it
 
 
-def test_a_run_shows_the_summary_and_three_plots(client_for: Callable[[str], Client]) -> None:
+def test_a_run_shows_the_summary_and_four_plots(client_for: Callable[[str], Client]) -> None:
     response = _english(client_for("dm.datamanager")).post("/simulation/", _form())
     page = response.content.decode()
     assert response.status_code == 200
     summary = page[page.index('data-testid="simulation-summary"') :]
     assert "Infused per month" in summary and "Line use at LAB" in summary
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(uris) == 3
+    assert len(uris) == 4
     assert all(base64.b64decode(uri).startswith(PNG_SIGNATURE) for uri in uris)
 
 

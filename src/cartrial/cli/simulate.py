@@ -59,6 +59,7 @@ def result_document(result: SimulationResult) -> dict[str, Any]:
                 "infused_per_month_mean": s.infused_per_month_mean,
                 "median_days_inclusion_to_infusion": s.median_days,
                 "p90_days_inclusion_to_infusion": s.p90_days,
+                "urgent_median_days_inclusion_to_infusion": s.urgent_median_days,
                 "failures": s.failures,
                 "line_utilisation": s.line_utilisation,
                 "bed_utilisation": s.bed_utilisation,
@@ -88,6 +89,7 @@ def summary_table(result: SimulationResult) -> Table:
         ("In progress at the end (mean)", [_figure(s.in_progress_mean) for s in result.summaries]),
         ("Days inclusion → infusion, median", [_figure(s.median_days) for s in result.summaries]),
         ("Days inclusion → infusion, P90", [_figure(s.p90_days) for s in result.summaries]),
+        ("Days inclusion → infusion, urgent, median", [_figure(s.urgent_median_days) for s in result.summaries]),
         ("Queue for apheresis (mean)", [_figure(s.queue_mean) for s in result.summaries]),
     ]
     for branch in BRANCHES:

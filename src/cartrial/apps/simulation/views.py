@@ -31,6 +31,7 @@ BRANCH_LABELS = {
 PLOT_TITLES = {
     "queue_length": N_("Patients waiting for apheresis"),
     "line_use": N_("Manufacturing lines in use"),
+    "bed_use": N_("Infusions per week at each center"),
     "inclusion_to_infusion_days": N_("Days from inclusion to infusion"),
 }
 
@@ -51,6 +52,10 @@ def summary_rows(result: SimulationResult) -> list[tuple[str, list[str]]]:
         (_("In progress at the end (mean)"), [_figure(x.in_progress_mean) for x in s]),
         (_("Days from inclusion to infusion, median"), [_figure(x.median_days) for x in s]),
         (_("Days from inclusion to infusion, 90th percentile"), [_figure(x.p90_days) for x in s]),
+        (
+            _("Days from inclusion to infusion, median of the urgent patients"),
+            [_figure(x.urgent_median_days) for x in s],
+        ),
         (_("Patients waiting for apheresis (mean)"), [_figure(x.queue_mean) for x in s]),
     ]
     rows += [(_(BRANCH_LABELS[b]), [str(x.failures[b]) for x in s]) for b in BRANCHES]

@@ -77,6 +77,31 @@ def line_use_plot(result: SimulationResult, text: Callable[[str], str] = _identi
     return _png(figure)
 
 
+def bed_use_plot(result: SimulationResult, text: Callable[[str], str] = _identity) -> bytes:
+    """Infusions per week at each center (mean over the replications), with its beds per week dashed."""
+    centers = result.parameters.centers
+    figure = Figure(figsize=(8, 1.7 * len(centers) + 0.6))
+    axes_list = figure.subplots(len(centers), 1, squeeze=False, sharex=True)[:, 0]
+    for axes, center in zip(axes_list, centers, strict=True):
+        for summary in result.summaries:
+            series = summary.bed_use_by_week[center.id]
+            axes.step(
+                range(len(series)),
+                series,
+                where="post",
+                color=_COLOURS.get(summary.policy),
+                label=text(POLICY_LABELS[summary.policy]),
+            )
+        axes.axhline(center.infusions_per_week, color="#555555", linestyle="--", linewidth=1)
+        axes.set_title(center.id, loc="left", fontsize=10)
+        axes.set_ylim(0, center.infusions_per_week + 0.5)
+        axes.grid(alpha=0.3)
+    axes_list[0].legend(loc="lower right")
+    axes_list[len(centers) // 2].set_ylabel(text(N_("Infusions per week")))
+    axes_list[-1].set_xlabel(text(N_("Weeks from the start")))
+    return _png(figure)
+
+
 def days_plot(result: SimulationResult, text: Callable[[str], str] = _identity) -> bytes:
     """Distribution of the days from inclusion to infusion, per policy (pooled replications)."""
     figure = Figure(figsize=(8, 3.2))
@@ -105,5 +130,6 @@ def days_plot(result: SimulationResult, text: Callable[[str], str] = _identity) 
 PLOTS: dict[str, Callable[[SimulationResult, Callable[[str], str]], bytes]] = {
     "queue_length": queue_plot,
     "line_use": line_use_plot,
+    "bed_use": bed_use_plot,
     "inclusion_to_infusion_days": days_plot,
 }

@@ -99,6 +99,7 @@ class RunResult:
     no_infusion: int
     in_progress: int
     inclusion_to_infusion_days: tuple[int, ...]
+    urgent_inclusion_to_infusion_days: tuple[int, ...]  # the same, for the patients of weight > 1
     infused_per_month: tuple[int, ...]
     queue_length: tuple[int, ...]  # per day: included patients not yet collected (apheresis)
     line_use: dict[str, tuple[int, ...]]  # per facility, per day: lines running a batch
@@ -442,11 +443,13 @@ class _Network:
         outcomes = Counter(p.outcome for p in self.patients)
         months = math.ceil(self.horizon / DAYS_PER_MONTH)
         per_month = [0] * months
-        waits = []
+        waits, urgent = [], []
         for patient in self.patients:
             if patient.outcome == INFUSED and patient.infusion_day is not None and patient.inclusion_day is not None:
                 per_month[min(months - 1, int(patient.infusion_day / DAYS_PER_MONTH))] += 1
                 waits.append(patient.infusion_day - patient.inclusion_day)
+                if patient.weight > 1:
+                    urgent.append(patient.infusion_day - patient.inclusion_day)
         weeks = self.week(self.horizon - 1) + 1
         return RunResult(
             policy=self.policy,
@@ -458,6 +461,7 @@ class _Network:
             no_infusion=outcomes[NO_INFUSION],
             in_progress=outcomes[IN_PROGRESS],
             inclusion_to_infusion_days=tuple(waits),
+            urgent_inclusion_to_infusion_days=tuple(urgent),
             infused_per_month=tuple(per_month),
             queue_length=tuple(self.queue_days),
             line_use={k: tuple(v) for k, v in self.line_days.items()},
@@ -496,12 +500,14 @@ class PolicySummary:
     infused_per_month_mean: float
     median_days: float | None  # inclusion → infusion, pooled over the replications
     p90_days: float | None
+    urgent_median_days: float | None  # inclusion → infusion of the urgent patients (weight > 1), pooled
     failures: dict[str, int]  # summed over the replications
     line_utilisation: dict[str, float]  # busy line-days / line-days, per facility
     bed_utilisation: dict[str, float]  # infusions / bed-weeks, per center
     queue_mean: float
     queue_by_day: tuple[float, ...]  # mean over the replications
     line_use_by_day: dict[str, tuple[float, ...]]
+    bed_use_by_week: dict[str, tuple[float, ...]]  # infusions per week and center, mean over the replications
 
 
 @dataclass(frozen=True)
@@ -521,6 +527,7 @@ def _mean(values: list[float]) -> float:
 def summarise(parameters: SimulationParameters, policy: str, runs: list[RunResult]) -> PolicySummary:
     """The figures of one policy over its replications."""
     waits = [w for run in runs for w in run.inclusion_to_infusion_days]
+    urgent = [w for run in runs for w in run.urgent_inclusion_to_infusion_days]
     lines = {f.id: f.lines for f in parameters.facilities}
     beds = {c.id: c.infusions_per_week for c in parameters.centers}
     return PolicySummary(
@@ -534,6 +541,7 @@ def summarise(parameters: SimulationParameters, policy: str, runs: list[RunResul
         infused_per_month_mean=_mean([r.infused / parameters.months for r in runs]),
         median_days=float(np.median(waits)) if waits else None,
         p90_days=float(np.percentile(waits, 90)) if waits else None,
+        urgent_median_days=float(np.median(urgent)) if urgent else None,
         failures={b: sum(r.failures[b] for r in runs) for b in BRANCHES},
         line_utilisation={
             f: _mean([sum(r.line_use[f]) / (lines[f] * len(r.line_use[f])) for r in runs]) for f in lines
@@ -542,6 +550,7 @@ def summarise(parameters: SimulationParameters, policy: str, runs: list[RunResul
         queue_mean=_mean([_mean(list(r.queue_length)) for r in runs]),
         queue_by_day=tuple(float(v) for v in np.mean([r.queue_length for r in runs], axis=0)),
         line_use_by_day={f: tuple(float(v) for v in np.mean([r.line_use[f] for r in runs], axis=0)) for f in lines},
+        bed_use_by_week={c: tuple(float(v) for v in np.mean([r.bed_use[c] for r in runs], axis=0)) for c in beds},
     )
 
 
