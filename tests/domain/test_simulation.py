@@ -148,6 +148,25 @@ def test_the_monitor_stops_a_run_that_exceeds_a_capacity() -> None:
         network.run()
 
 
+def test_no_apheresis_on_a_public_holiday() -> None:
+    """Ascension (Thursday 6 May 2027) and Armistice (Thursday 11 November 2027) are French public
+    holidays: a center that collects every weekday collects on neither, unless holidays are ignored."""
+    parameters = replace(
+        SimulationParameters(months=12),
+        centers=(
+            CenterParameters(
+                id="A", arrivals_per_month=30.0, apheresis_weekdays=frozenset(range(5)), apheresis_per_day=2
+            ),
+        ),
+        facilities=(FacilityParameters(id="LAB", lines=40, closed_weekdays=frozenset()),),
+    )
+    holidays = [(date(2027, 5, 6) - parameters.start_date).days, (date(2027, 11, 11) - parameters.start_date).days]
+    closed = simulate_once(parameters, seed=0, policy="greedy")
+    assert [closed.apheresis_use["A"][day] for day in holidays] == [0, 0]
+    ignored = simulate_once(replace(parameters, public_holidays=False), seed=0, policy="greedy")
+    assert sum(ignored.apheresis_use["A"][day] for day in holidays) > 0
+
+
 def test_infusion_follows_the_pathway_durations() -> None:
     """No infusion sooner than the APH day, the shortest manufacturing and QC, lymphodepletion."""
     parameters = SMALL
@@ -207,6 +226,8 @@ def test_parameters_from_json_overrides_and_names_the_bad_item() -> None:
         "remanufacture_share": {"remanufacture_share": 0.9},
         "bogus": {"bogus": 1},
         "start_date": {"start_date": "2027-13-01"},
+        "centers[0].country": {"centers": [{"id": "BDX", "country": "XX"}]},
+        "public_holidays": {"public_holidays": "yes"},
     }
     for item, data in refusals.items():
         with pytest.raises(InvalidInput) as refused:

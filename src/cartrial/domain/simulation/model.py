@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import holidays
 import numpy as np
 import simpy
 
@@ -133,6 +134,7 @@ class _Network:
         self.queue_days: list[int] = []
         self.line_days: dict[str, list[int]] = {f.id: [] for f in parameters.facilities}
         self.apheresis_days: dict[str, list[int]] = {c.id: [] for c in parameters.centers}
+        self._holidays: dict[str, holidays.HolidayBase] = {}
 
     # -- calendar -------------------------------------------------------------------------------
     def date_of(self, day: int) -> date:
@@ -140,6 +142,23 @@ class _Network:
 
     def weekday(self, day: int) -> int:
         return self.date_of(day).weekday()
+
+    def holiday(self, country: str, day: int) -> bool:
+        """A public holiday of `country` (when the parameters close them)."""
+        if not self.p.public_holidays:
+            return False
+        if country not in self._holidays:
+            self._holidays[country] = holidays.country_holidays(country)
+        return self.date_of(day) in self._holidays[country]
+
+    def apheresis_open(self, center: CenterParameters, day: int) -> bool:
+        return self.weekday(day) in center.apheresis_weekdays and not self.holiday(center.country, day)
+
+    def infusion_open(self, center: CenterParameters, day: int) -> bool:
+        return self.weekday(day) in center.infusion_weekdays and not self.holiday(center.country, day)
+
+    def facility_open(self, facility: FacilityParameters, day: int) -> bool:
+        return self.weekday(day) not in facility.closed_weekdays and not self.holiday(facility.country, day)
 
     def week(self, day: int) -> int:
         """Index of the ISO week of `day`, counted from the week of the start date."""
@@ -155,7 +174,7 @@ class _Network:
 
     def _line_start(self, facility: FacilityParameters, earliest: int, latest: int) -> int | None:
         for day in range(earliest, latest + 1):
-            if self.weekday(day) not in facility.closed_weekdays and self._line_free(facility, day):
+            if self.facility_open(facility, day) and self._line_free(facility, day):
                 return day
         return None
 
@@ -171,7 +190,7 @@ class _Network:
         for order, facility in enumerate(facilities):
             ship = center.ship_days[facility.id]
             for day in range(ready, ready + self.p.planning_horizon_days):
-                if self.weekday(day) not in center.apheresis_weekdays:
+                if not self.apheresis_open(center, day):
                     continue
                 if self.apheresis_booked[(center.id, day)] >= center.apheresis_per_day:
                     continue
@@ -197,7 +216,7 @@ class _Network:
         day = earliest
         while True:
             if (
-                self.weekday(day) in center.infusion_weekdays
+                self.infusion_open(center, day)
                 and self.beds_booked[(center.id, self.week(day))] < center.infusions_per_week
             ):
                 self.beds_booked[(center.id, self.week(day))] += 1
@@ -251,9 +270,11 @@ class _Network:
                 manufacturing_days=f.manufacturing_days,
                 qc_days=f.qc_days,
                 closed_weekdays=f.closed_weekdays,
-                # Days already fully taken by booked batches: no new batch starts then.
+                # Days already fully taken by booked batches, and public holidays: no new batch starts then.
                 closed_dates=frozenset(
-                    self.date_of(d) for d in range(today, today + horizon) if not self._line_free(f, d)
+                    self.date_of(d)
+                    for d in range(today, today + horizon)
+                    if not self._line_free(f, d) or self.holiday(f.country, d)
                 ),
             )
             for f in self.p.facilities
@@ -270,7 +291,7 @@ class _Network:
                 closed_dates=frozenset(
                     self.date_of(d)
                     for d in range(today, today + horizon)
-                    if self.apheresis_booked[(c.id, d)] >= c.apheresis_per_day
+                    if self.apheresis_booked[(c.id, d)] >= c.apheresis_per_day or self.holiday(c.country, d)
                 ),
             )
             for c in self.p.centers
@@ -393,7 +414,7 @@ class _Network:
                 self.line_days[facility.id].append(busy)
             for center in self.p.centers:
                 used = self.apheresis_booked[(center.id, day)]
-                if used > center.apheresis_per_day:
+                if used > center.apheresis_per_day or (used and not self.apheresis_open(center, day)):
                     raise CapacityExceeded(f"{center.id}: {used} aphereses on day {day}")
                 self.apheresis_days[center.id].append(used)
                 beds = self.beds_booked[(center.id, self.week(day))]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
+import holidays
+
 from cartrial.domain.errors import InvalidInput
 
 
@@ -39,6 +41,7 @@ class FacilityParameters:
     ones are drawn around them); no batch starts on a `closed_weekdays` day (0 = Monday)."""
 
     id: str
+    country: str = "FR"
     lines: int = 2
     manufacturing_days: int = 10
     qc_days: int = 7
@@ -96,6 +99,8 @@ class SimulationParameters:
     cpsat_time_limit_s: float = 5.0
     # How far ahead a booking may go (days); a patient not placed within it waits for the next day.
     planning_horizon_days: int = 180
+    # No apheresis, batch start or infusion on a public holiday of the center's or facility's country.
+    public_holidays: bool = True
 
     @property
     def days(self) -> int:
@@ -228,7 +233,9 @@ def _facility(value: Any, path: str, base: FacilityParameters | None) -> Facilit
             if not isinstance(item, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in item):
                 raise _refuse(where, "must be a list of weekdays 0 (Monday) to 6 (Sunday)")
             changes[key] = frozenset(item)
-        elif key == "id":
+        elif key in ("id", "country"):
+            if not isinstance(item, str) or not item.strip():
+                raise _refuse(where, "must be a non-empty text")
             changes[key] = item.strip()
     return replace(facility, **changes)
 
@@ -268,6 +275,10 @@ def parameters_from_json(data: Any, base: SimulationParameters | None = None) ->
             if pair[0] > 0 or pair[1] < 0:
                 raise _refuse(key, "must be [low ≤ 0, high ≥ 0]")
             changes[key] = pair
+        elif key == "public_holidays":
+            if not isinstance(value, bool):
+                raise _refuse(key, "must be true or false")
+            changes[key] = value
         elif key == "ld_to_infusion_gap_days":
             changes[key] = _int_pair(value, key, (0, 30))
         elif key == "centers":
@@ -309,6 +320,12 @@ def parameters_check(parameters: SimulationParameters) -> None:
         missing = facility_ids - set(center.ship_days)
         if missing:
             raise _refuse(f"centers[{index}].ship_days", f"has no shipping days to {', '.join(sorted(missing))}")
+    countries = holidays.list_supported_countries()
+    places: list[tuple[str, str]] = [(f"centers[{i}].country", c.country) for i, c in enumerate(parameters.centers)]
+    places += [(f"facilities[{i}].country", f.country) for i, f in enumerate(parameters.facilities)]
+    for where, country in places:
+        if country not in countries:
+            raise _refuse(where, f"unknown country code {country!r} (ISO 3166-1 alpha-2)")
     shares = parameters.remanufacture_share + parameters.re_apheresis_share + parameters.no_infusion_share
     if abs(shares - 1) > 1e-9:
         raise _refuse("remanufacture_share", f"the three failure branch shares must sum to 1, got {shares:g}")
