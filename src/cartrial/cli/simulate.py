@@ -9,7 +9,6 @@ Bad input: one line on stderr, exit 2.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -155,7 +154,7 @@ def simulate_command(
         ) as progress:
             task = progress.add_task("simulate", total=replications * len(chosen))
             result = run_simulation(
-                replace(parameters),
+                parameters,
                 seed=seed,
                 replications=replications,
                 policies=chosen,
