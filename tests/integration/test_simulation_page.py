@@ -81,6 +81,7 @@ def test_the_page_runs_what_run_simulation_runs(client_for: Callable[[str], Clie
     request = SimulationRequest(
         overrides={
             "months": 2,
+            "cpsat_time_limit_s": 1.0,
             "screen_failure_rate": 0.3,
             "manufacturing_failure_rate": 0.04,
             "facilities": [{"id": "LAB", "lines": 2, "manufacturing_days": 10, "qc_days": 7}],

@@ -14,6 +14,9 @@ from cartrial.domain.simulation.parameters import CENTER_RANGES, FACILITY_RANGES
 # In-process runs only: what a page answers in seconds. Longer runs go to the task queue.
 PAGE_MAXIMUM_MONTHS = 24
 PAGE_MAXIMUM_REPLICATIONS = 5
+# Each weekly re-plan of the optimised policy is given at most this long in the request (its pools are
+# small: CP-SAT proves them optimal well within it); 24 months are ~104 re-plans per replication.
+PAGE_CPSAT_TIME_LIMIT_S = 1.0
 POLICY_CHOICES = [
     ("both", _("Both, side by side")),
     ("greedy", _("First come, first served")),
@@ -101,6 +104,7 @@ class SimulationForm(forms.Form):
         data = self.cleaned_data
         return {
             "months": data["months"],
+            "cpsat_time_limit_s": PAGE_CPSAT_TIME_LIMIT_S,
             "screen_failure_rate": data["screen_failure_percent"] / 100,
             "manufacturing_failure_rate": data["manufacturing_failure_percent"] / 100,
             "facilities": [
