@@ -30,6 +30,7 @@ import holidays
 import numpy as np
 import simpy
 
+from cartrial.domain import planning
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.simulation.parameters import CenterParameters, FacilityParameters, SimulationParameters
 
@@ -259,12 +260,10 @@ class _Network:
             yield self.env.timeout(self.p.replan_every_days)
 
     def _plan_waiting(self) -> None:
-        from cartrial.domain.planning import Center, Facility, Instance, Patient
-
         today = int(self.env.now)
         horizon = self.p.planning_horizon_days
         facilities = tuple(
-            Facility(
+            planning.Facility(
                 id=f.id,
                 lines=f.lines,
                 manufacturing_days=f.manufacturing_days,
@@ -280,7 +279,7 @@ class _Network:
             for f in self.p.facilities
         )
         centers = tuple(
-            Center(
+            planning.Center(
                 id=c.id,
                 country=c.country,
                 apheresis_weekdays=c.apheresis_weekdays,
@@ -297,13 +296,15 @@ class _Network:
             for c in self.p.centers
         )
         waiting = sorted(self.waiting, key=lambda e: (e[1], e[0].number))
-        instance = Instance(
+        instance = planning.Instance(
             start_date=self.date_of(today),
             horizon_days=horizon,
             facilities=facilities,
             centers=centers,
             patients=tuple(
-                Patient(id=p.id, center=p.center.id, ready_date=self.date_of(max(ready, today)), weight=p.weight)
+                planning.Patient(
+                    id=p.id, center=p.center.id, ready_date=self.date_of(max(ready, today)), weight=p.weight
+                )
                 for p, ready, _ in waiting
             ),
             lymphodepletion_days=self.p.lymphodepletion_days,
