@@ -75,6 +75,9 @@ SAE_ALERT_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR})
 SAFETY_READERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
 SAFETY_WRITERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 RELATEDNESS_ASSESSORS = frozenset({Role.INVESTIGATOR})
+# The network simulation (issue 11): the sponsor's capacity planning, no patient data; the sponsor's
+# administrator and the data managers, wherever they are members; nobody else.
+SIMULATION_RUNNERS = frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER})
 # Staff of the subject's own hospital: the only ones who may see who the patient is.
 IDENTITY_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # States reached only after the material was shipped to the lab: the lab sees the subject from
@@ -1178,6 +1181,38 @@ def _alert(case: Case) -> tuple[Any, bool]:
     return alert, case.built.roles[case.username].get(subject.center.code) in SAE_ALERT_ROLES
 
 
+def _page_simulation(case: Case) -> list[HttpResponse]:
+    """The page and a short run (one month, greedy): the runners get the form and the summary; every
+    other role a 403 with the refusal recorded, and no simulation ran."""
+    since = _last_sequence()
+    shown = case.page.get("/simulation/")
+    ran = case.page.post(
+        "/simulation/",
+        {
+            "months": 1,
+            "replications": 1,
+            "seed": 0,
+            "policy": "greedy",
+            "screen_failure_percent": 30,
+            "manufacturing_failure_percent": 4,
+            "lines": 2,
+            "manufacturing_days": 10,
+            "qc_days": 7,
+            **{f"arrivals_{code}": 1 for code in ("BDX", "LIL", "PAR", "STR", "MTL")},
+        },
+    )
+    if case.role in SIMULATION_RUNNERS:
+        assert shown.status_code == 200 and 'data-testid="simulation-form"' in shown.content.decode()
+        assert ran.status_code == 200 and 'data-testid="simulation-summary"' in ran.content.decode()
+    else:
+        assert shown.status_code == 403 and ran.status_code == 403
+        assert 'data-testid="simulation-summary"' not in ran.content.decode()
+        refusals = [e for e in _entries_after(since) if e.event == "access.refused"]
+        assert len(refusals) == 2 and all(e.entity_id == "simulation" for e in refusals)
+    assert not _codes(shown) and not _codes(ran)  # no patient on the page
+    return [shown, ran]
+
+
 def _page_alerts(case: Case) -> list[HttpResponse]:
     alert, allowed = _alert(case)
     response = case.page.get("/alerts/")
@@ -1477,6 +1512,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /dashboards/safety": _api_safety_dashboard,
     "page GET /dashboards/subjects/{code}/time-courses/": _page_time_courses,
     "api GET /subjects/{code}/time-courses": _api_time_courses,
+    "page GET, POST /simulation/": _page_simulation,
     "page GET /alerts/": _page_alerts,
     "page POST /alerts/ (acknowledge)": _page_alert_acknowledge,
     "api GET /alerts": _api_alerts,
@@ -1568,6 +1604,7 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.RECORD_ADVERSE_EVENT) == SAFETY_WRITERS
     assert roles_for(Action.ASSESS_RELATEDNESS) == RELATEDNESS_ASSESSORS
     assert roles_for(Action.DECIDE_DLT) == RELATEDNESS_ASSESSORS
+    assert roles_for(Action.RUN_SIMULATION) == SIMULATION_RUNNERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

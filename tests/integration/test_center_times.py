@@ -41,6 +41,7 @@ from cartrial.domain.corrections import CORRECTABLE, parse_corrected_value
 from cartrial.domain.kinetics import preset_named
 from cartrial.domain.scores.registry import CALCULATORS
 from cartrial.protocols import active_protocol
+from cartrial.protocols.simulation import simulation_defaults
 
 ZONES = ("Europe/Paris", "America/Toronto")
 LANGUAGES = ("fr", "en")
@@ -122,6 +123,8 @@ def _constructions(form_class: type[forms.Form], language: str) -> Iterator[dict
         "language": language,
         "center_choices": [("MTL", "MTL"), ("BDX", "BDX")],
         "preset": preset_named("sle-default"),
+        # The simulation page: the protocol's defaults (apps/simulation/views.py).
+        "defaults": simulation_defaults(active_protocol()),
     }
     if "inputs" in wanted:
         for calculator in CALCULATORS.values():

@@ -14,7 +14,10 @@ import typer
 
 app = typer.Typer(
     name="cartrial",
-    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits, alerts...).",
+    help=(
+        "cartrial: run a multi-center CAR-T trial "
+        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate...)."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.translations",
     "cartrial.cli.alerts",
     "cartrial.cli.plan",
+    "cartrial.cli.simulate",
 )
 
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "cartrial.apps.safety",
     "cartrial.apps.toxicity",
     "cartrial.apps.calendars",
+    "cartrial.apps.simulation",
 ]
 
 MIDDLEWARE = [

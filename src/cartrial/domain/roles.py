@@ -99,6 +99,8 @@ class Action(StrEnum):
     CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
     # Calendars of the pathway (issue 11): each role reads its service's events, pseudonymously.
     READ_CALENDAR = "read_calendar"
+    # The network simulation (issue 11): capacity planning of the trial, no patient data.
+    RUN_SIMULATION = "run_simulation"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -219,6 +221,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # releases and shipments, the pharmacy its products, thaws and infusions, the clinical team and
     # the sponsor every event (`domain.calendars.kinds_for`); pseudonymous codes only.
     Action.READ_CALENDAR: frozenset(Role),
+    # The network simulation is the sponsor's capacity planning (how many patients the centers and
+    # the lab can treat): the sponsor's administrator, who sets the capacities up, and the data
+    # managers, who report recruitment. Not the monitors (site visits and source verification) nor the
+    # centers or the lab, who book real slots. It shows no patient, and it costs CPU: kept narrow.
+    Action.RUN_SIMULATION: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -271,6 +278,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
     Action.READ_CALENDAR: N_("Read the calendars"),
+    Action.RUN_SIMULATION: N_("Simulate the trial network"),
 }
 
 

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from cartrial.apps.simulation import views
+
+app_name = "simulation"
+urlpatterns = [
+    path("", views.simulation, name="page"),
+]
