@@ -14,7 +14,7 @@ import typer
 
 app = typer.Typer(
     name="cartrial",
-    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, identity, model, visits, alerts...).",
+    help="cartrial: run a multi-center CAR-T trial (demo, serve, audit, calc, model, alerts, jobs...).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,6 +29,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.endpoints",
     "cartrial.cli.translations",
     "cartrial.cli.alerts",
+    "cartrial.cli.jobs",
 )
 
 

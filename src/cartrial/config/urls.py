@@ -16,6 +16,7 @@ urlpatterns = [
     path("alerts/", include("cartrial.apps.alerts.urls")),
     path("safety/", include("cartrial.apps.safety.urls")),
     path("toxicity/", include("cartrial.apps.toxicity.urls")),
+    path("jobs/", include("cartrial.apps.jobs.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

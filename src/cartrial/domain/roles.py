@@ -97,6 +97,10 @@ class Action(StrEnum):
     READ_TOXICITY = "read_toxicity"
     RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
     CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
+    # Long jobs (issue 11): one's own jobs; every job of the study; the audit-chain walk as a job.
+    READ_JOBS = "read_jobs"
+    READ_STUDY_JOBS = "read_study_jobs"
+    VERIFY_AUDIT_TRAIL = "verify_audit_trail"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -213,6 +217,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
     Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
     Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
+    # Everyone follows the jobs they asked for; the sponsor's roles follow every job of the study
+    # (their results are plans, simulations and checks: pseudonymous codes at most). The walk of
+    # the whole audit chain is a check of the study's data integrity: the sponsor's roles.
+    Action.READ_JOBS: frozenset(Role),
+    Action.READ_STUDY_JOBS: SPONSOR_ROLES,
+    Action.VERIFY_AUDIT_TRAIL: SPONSOR_ROLES,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -264,6 +274,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
     Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
+    Action.READ_JOBS: N_("Follow one's long jobs"),
+    Action.READ_STUDY_JOBS: N_("Follow every long job of the study"),
+    Action.VERIFY_AUDIT_TRAIL: N_("Verify the audit trail's hash chain"),
 }
 
 
