@@ -343,3 +343,34 @@ def test_serve_starts_one_worker_beside_the_server_on_sqlite_only(monkeypatch: p
     web._start_jobs_worker(True)
     assert len(started) == (2 if connection.vendor == "sqlite" else 1)
     assert all(Path(argv[0]).name == "cartrial" and argv[1:] == ["jobs", "worker"] for argv in started)
+
+
+def test_progress_is_written_when_it_changed_at_most_once_per_interval(
+    world: Any, test_kinds: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk reports every entry; the job row is written twice a second at most (each write commits)."""
+    from cartrial.apps.jobs import services
+
+    job = _enqueue(world, AUDIT_VERIFY)
+    now = [100.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    report = services.ProgressReporter(job.pk, interval_s=0.5)
+
+    def stored() -> tuple[int, object]:
+        row = Job.objects.get(pk=job.pk)
+        return row.progress_percent, row.progress_message.get("params")
+
+    def said(done: int) -> Message:
+        return Message(N_("{done} of {total} audit entries checked"), {"done": done, "total": 8})
+
+    report.step(1, 8, said(1))
+    assert stored() == (12, {"done": 1, "total": 8})
+    now[0] += 0.1
+    report.step(2, 8, said(2))
+    assert stored() == (12, {"done": 1, "total": 8})  # too soon: not written
+    now[0] += 0.5
+    report.step(3, 8, said(3))
+    assert stored() == (37, {"done": 3, "total": 8})
+    now[0] += 5
+    report(250)  # clamped to 100
+    assert stored() == (100, None)

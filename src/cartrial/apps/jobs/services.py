@@ -69,25 +69,25 @@ def job_enqueue(*, actor: Actor, kind: str, parameters: Mapping[str, Any]) -> Jo
 
 
 class ProgressReporter:
-    """The `progress` a job's work calls: stores the percentage and message on the job, at most
-    every `interval_s` seconds unless the whole percent or the message changed (a walk of 10⁶
-    entries calls it 10⁶ times; the page polls every two seconds). Not audited: progress is not
-    trial data, the request and the outcome are."""
+    """The `progress` a job's work calls: stores the percentage and message on the job when they
+    changed, at most once every `interval_s` seconds (a walk of 10⁶ entries calls it 10⁶ times,
+    each with a new message; the page polls every two seconds, and each write is a commit). Not
+    audited: progress is not trial data, the request and the outcome are."""
 
     def __init__(self, job_id: int, interval_s: float = 0.5) -> None:
         self.job_id = job_id
         self.interval_s = interval_s
         self._percent = -1
         self._message: dict[str, object] | None = None
-        self._written_at = 0.0
+        self._written_at = float("-inf")
 
     def __call__(self, percent: float, message: Message | None = None) -> None:
-        whole = max(0, min(100, int(percent)))
-        data = message_data(message) if message is not None else {}
         moment = time.monotonic()
+        whole = max(0, min(100, int(percent)))
+        if whole < 100 and moment - self._written_at < self.interval_s:
+            return  # the page would not see it: one write per interval at most, and the end
+        data = message_data(message) if message is not None else {}
         if whole == self._percent and data == self._message:
-            return
-        if data == self._message and moment - self._written_at < self.interval_s:
             return
         Job.objects.filter(pk=self.job_id).update(progress_percent=whole, progress_message=data)
         self._percent, self._message, self._written_at = whole, data, moment
