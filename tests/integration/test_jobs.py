@@ -374,3 +374,25 @@ def test_progress_is_written_when_it_changed_at_most_once_per_interval(
     now[0] += 5
     report(250)  # clamped to 100
     assert stored() == (100, None)
+
+
+def test_a_worker_stopped_in_the_middle_leaves_the_job_failed_as_interrupted(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C or SIGTERM ends the worker inside the job (SystemExit): the job says so."""
+    from cartrial.apps.jobs.services import INTERRUPTED, job_execute
+
+    def stopped(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOutcome:
+        progress(10)
+        raise SystemExit(1)
+
+    monkeypatch.setitem(
+        registry._KINDS, "test_stopped", JobKind("test_stopped", N_("Long jobs"), Action.READ_JOBS, stopped)
+    )
+    job = _enqueue(world, "test_stopped")
+    with pytest.raises(SystemExit):
+        job_execute(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.progress_percent) == ("failed", 10)
+    assert job.error_message == {"msgid": INTERRUPTED.msgid, "params": {}} and job.error_traceback == ""
+    assert job_execute(job.pk) == "failed"  # run again by the queue: left alone

@@ -26,9 +26,11 @@ from cartrial.apps.jobs.models import Job
 from cartrial.apps.jobs.registry import JobOutcome, job_kind
 from cartrial.domain.audit_chain import canonical_json
 from cartrial.domain.errors import DomainError
-from cartrial.domain.text import Message, message_data
+from cartrial.domain.text import N_, Message, message_data
 
 logger = logging.getLogger("cartrial.jobs")
+
+INTERRUPTED = Message(N_("Interrupted: the worker was stopped while the job ran; request it again."))
 
 # The worker's name in the audit trail: it writes a job's completion on behalf of its requester.
 WORKER_ACTOR = "jobs-worker"
@@ -172,6 +174,9 @@ def job_fail(job: Job, error: BaseException) -> None:
     job.error = f"{type(error).__name__}: {error}".strip().rstrip(":")
     if isinstance(error, DomainError):
         job.error_message = message_data(error.message)
+    elif isinstance(error, KeyboardInterrupt | SystemExit):
+        # The worker was stopped in the middle (a second Ctrl-C or SIGTERM): not a bug of the job.
+        job.error_message = message_data(INTERRUPTED)
     else:
         job.error_traceback = "".join(traceback.format_exception(error))
         logger.error("job %s (%s) failed", job.pk, job.kind, exc_info=error)
