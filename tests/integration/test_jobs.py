@@ -187,6 +187,8 @@ def test_progress_is_stored_while_the_job_runs_and_a_file_is_kept(world: Any, te
     assert (job.result_file_name, bytes(job.result_file)) == ("plan.json", b'{"ok": true}')
     finished = AuditEntry.objects.filter(event="job.finished", entity_id=str(job.pk)).get()
     assert "plan.json" in finished.changes_json
+    page = world.client_for(SPONSOR).get(f"/jobs/{job.pk}/").content.decode()
+    assert "&quot;n&quot;: 3" in page and "&quot;seen_percent&quot;: 25" in page  # parameters, result
     download = world.client_for(SPONSOR).get(f"/jobs/{job.pk}/file/")
     assert download.status_code == 200 and download.content == b'{"ok": true}'
     assert download["Content-Disposition"] == 'attachment; filename="plan.json"'
@@ -326,7 +328,10 @@ def test_api_requests_and_reads_a_job(world: Any) -> None:
     assert answer["status"] == "done" and answer["progress"]["percent"] == 100
     assert answer["result"]["intact"] is True and answer["requested_by"] == SPONSOR
     assert answer["summary"].startswith("Audit trail intact:")
-    assert [j["id"] for j in api.get("/api/v1/jobs").json()["jobs"]] == [job_id]
+    listed = api.get("/api/v1/jobs").json()["jobs"]
+    assert [j["id"] for j in listed] == [job_id]
+    # A list stays light: a planning instance and its plan are read from the job itself.
+    assert "parameters" not in listed[0] and "result" not in listed[0] and listed[0]["status"] == "done"
     assert json.loads(json.dumps(answer)) == answer
 
 
@@ -396,3 +401,12 @@ def test_a_worker_stopped_in_the_middle_leaves_the_job_failed_as_interrupted(
     assert (job.status, job.progress_percent) == ("failed", 10)
     assert job.error_message == {"msgid": INTERRUPTED.msgid, "params": {}} and job.error_traceback == ""
     assert job_execute(job.pk) == "failed"  # run again by the queue: left alone
+
+
+def test_a_large_parameter_is_shown_by_its_beginning(world: Any, test_kinds: None) -> None:
+    from cartrial.apps.jobs.presenters import SHOWN_JSON_CHARACTERS, job_view
+
+    job = Job(kind="test_progress", parameters={"instance": "x" * 10_000}, status="queued", progress_percent=0)
+    shown = job_view(job, detail=True).parameters_json
+    assert len(shown) == SHOWN_JSON_CHARACTERS + 2 and shown.endswith("\n…")
+    assert job_view(job).parameters_json == ""  # the list shows none

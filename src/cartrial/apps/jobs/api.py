@@ -27,7 +27,8 @@ class JobIn(Schema):
 def jobs_list(request: HttpRequest, status: str | None = None) -> dict[str, Any]:
     scope = require_somewhere(request.user, Action.READ_JOBS, "jobs")
     language = text.api_language(request)
-    return {"jobs": [job_document(j, language) for j in selectors.jobs_for(scope, status=status)[:LIST_SIZE]]}
+    jobs = selectors.jobs_for(scope, status=status).defer("parameters")[:LIST_SIZE]
+    return {"jobs": [job_document(j, language, detail=False) for j in jobs]}
 
 
 @router.post("", response={202: dict[str, Any]}, summary="Request a job of a registered kind (queued)")

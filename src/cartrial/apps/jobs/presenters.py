@@ -55,10 +55,23 @@ class JobView:
     summary: str
     # The failure was a bug (no refusal message): its text is the exception's, shown as code.
     failed_by_bug: bool
-    result_json: str
+    result_json: str = ""
+    parameters_json: str = ""
 
 
-def job_view(job: Job) -> JobView:
+# A planning instance of 2,000 patients is a large parameter: the page shows its beginning.
+SHOWN_JSON_CHARACTERS = 4000
+
+
+def _shown_json(value: object) -> str:
+    if not value:
+        return ""
+    shown = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return shown if len(shown) <= SHOWN_JSON_CHARACTERS else shown[:SHOWN_JSON_CHARACTERS] + "\n…"
+
+
+def job_view(job: Job, *, detail: bool = False) -> JobView:
+    """A job for a page; `detail` adds its parameters and result as JSON (the job's page)."""
     return JobView(
         job=job,
         kind=kind_label(job.kind),
@@ -66,20 +79,20 @@ def job_view(job: Job) -> JobView:
         progress=progress_text(job),
         summary=summary_text(job),
         failed_by_bug=job.status == Job.Status.FAILED and not job.error_message,
-        result_json=json.dumps(job.result, indent=2, ensure_ascii=False, sort_keys=True) if job.result else "",
+        result_json=_shown_json(job.result) if detail else "",
+        parameters_json=_shown_json(job.parameters) if detail else "",
     )
 
 
-def job_document(job: Job, language: str) -> dict[str, Any]:
-    """The API's job: its record, the progress and outcome texts in `language`."""
-    return {
+def job_document(job: Job, language: str, *, detail: bool = True) -> dict[str, Any]:
+    """The API's job: its record, the progress and outcome texts in `language`. A list leaves out
+    the parameters and the result (a planning instance, a plan: large); the job's own answer has them."""
+    document: dict[str, Any] = {
         "id": job.pk,
         "kind": job.kind,
         "kind_label": kind_label(job.kind, language),
-        "parameters": job.parameters,
         "status": job.status,
         "progress": {"percent": job.progress_percent, "message": progress_text(job, language)},
-        "result": job.result,
         "file": {
             "name": job.result_file_name,
             "url": f"/api/v1/jobs/{job.pk}/file",
@@ -94,3 +107,6 @@ def job_document(job: Job, language: str) -> dict[str, Any]:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    if detail:
+        document |= {"parameters": job.parameters, "result": job.result}
+    return document

@@ -42,7 +42,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         request,
         "jobs/list.html",
         {
-            "rows": [job_view(j) for j in selectors.jobs_for(scope, status=status)[:LIST_SIZE]],
+            "rows": [job_view(j) for j in selectors.jobs_for(scope, status=status).defer("parameters")[:LIST_SIZE]],
             "status": status or "",
             "statuses": [(value, text.tr(STATUS_LABELS[value])) for value in Job.Status.values],
             "startable": [(k.code, k.label) for k in job_kinds() if k.offered and centers_for(scope, k.action)],
@@ -56,7 +56,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     scope = require_somewhere(request.user, Action.READ_JOBS, "jobs")
-    return render(request, "jobs/detail.html", {"v": job_view(selectors.job_get(scope, job_id))})
+    return render(request, "jobs/detail.html", {"v": job_view(selectors.job_get(scope, job_id), detail=True)})
 
 
 @login_required
@@ -64,7 +64,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The progress fragment htmx polls every two seconds; it stops polling once the job ended."""
     scope = require_somewhere(request.user, Action.READ_JOBS, "jobs")
-    return render(request, "jobs/_progress.html", {"v": job_view(selectors.job_get(scope, job_id))})
+    return render(request, "jobs/_progress.html", {"v": job_view(selectors.job_get(scope, job_id), detail=True)})
 
 
 @login_required
