@@ -1480,6 +1480,89 @@ def _api_subject_ics(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- long jobs (issue 11) ------------------------------------------------------------------------
+
+# Everyone follows the jobs they asked for; the sponsor's roles follow every job of the study and
+# may start the walk of the whole audit chain. Jobs belong to no center: "own" and "other" agree.
+STUDY_JOB_READERS = frozenset({Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+AUDIT_CHAIN_WALKERS = frozenset({Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+
+
+def _jobs(case: Case) -> tuple[int, int]:
+    """A job the case's user asked for, and one the TLS coordinator asked for (queued, not run)."""
+    from cartrial.apps.jobs.models import Job
+    from cartrial.apps.jobs.services import job_enqueue
+
+    def asked_by(username: str, role: Role, center: str) -> int:
+        user = case.built.users[username]
+        actor = Actor(user.pk, username, role.value, center, clock.now())
+        return job_enqueue(actor=actor, kind="audit_verify", parameters={}).pk
+
+    mine = asked_by(case.username, case.role, OWN_CENTER[case.role])
+    other = asked_by("tls.coordinator", Role.COORDINATOR, "TLS")
+    assert Job.objects.filter(pk__in=[mine, other]).count() == 2
+    return mine, other
+
+
+def _page_jobs(case: Case) -> list[HttpResponse]:
+    mine, other = _jobs(case)
+    listing = case.page.get("/jobs/")
+    body = listing.content.decode()
+    assert listing.status_code == 200
+    assert f'data-job="{mine}"' in body
+    assert (f'data-job="{other}"' in body) is (case.role in STUDY_JOB_READERS)
+    assert ('data-testid="start-audit_verify"' in body) is (case.role in AUDIT_CHAIN_WALKERS)
+    own_page, other_page = case.page.get(f"/jobs/{mine}/"), case.page.get(f"/jobs/{other}/")
+    assert own_page.status_code == 200 and case.page.get(f"/jobs/{mine}/progress/").status_code == 200
+    assert other_page.status_code == (200 if case.role in STUDY_JOB_READERS else 404)
+    return [listing, own_page, other_page]
+
+
+def _page_job_start(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.jobs.models import Job
+
+    before, since = Job.objects.count(), _last_sequence()
+    response = case.page.post("/jobs/", {"kind": "audit_verify"})
+    if case.role in AUDIT_CHAIN_WALKERS:
+        assert response.status_code == 302 and Job.objects.count() == before + 1
+        assert [e.event for e in _entries_after(since)] == ["job.requested"]
+    else:
+        assert response.status_code == 403 and Job.objects.count() == before
+        entries = _entries_after(since)
+        assert [e.event for e in entries] == ["access.refused"] and entries[0].actor_username == case.username
+        assert Action.VERIFY_AUDIT_TRAIL.value in entries[0].changes_json
+    return [response]
+
+
+def _api_jobs(case: Case) -> list[HttpResponse]:
+    mine, other = _jobs(case)
+    listing = case.api.get("/api/v1/jobs")
+    assert listing.status_code == 200
+    ids = {job["id"] for job in listing.json()["jobs"]}
+    assert mine in ids and (other in ids) is (case.role in STUDY_JOB_READERS)
+    own, others = case.api.get(f"/api/v1/jobs/{mine}"), case.api.get(f"/api/v1/jobs/{other}")
+    assert own.status_code == 200 and own.json()["requested_by"] == case.username
+    if case.role in STUDY_JOB_READERS:
+        assert others.status_code == 200 and others.json()["requested_by"] == "tls.coordinator"
+    else:
+        assert others.status_code == 404 and others.json()["code"] == "not_found"
+    return [listing, own, others]
+
+
+def _api_job_request(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.jobs.models import Job
+
+    before = Job.objects.count()
+    response = case.api.post("/api/v1/jobs", {"kind": "audit_verify"}, content_type="application/json")
+    if case.role in AUDIT_CHAIN_WALKERS:
+        assert response.status_code == 202 and response.json()["status"] == "queued"
+        assert Job.objects.count() == before + 1
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert Job.objects.count() == before
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1542,6 +1625,10 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /calendars/center/{code}.ics": _api_center_ics,
     "page GET /subjects/{code}/calendar.ics": _page_subject_ics,
     "api GET /subjects/{code}/calendar.ics": _api_subject_ics,
+    "page GET /jobs/, /jobs/{id}/, /jobs/{id}/progress/": _page_jobs,
+    "page POST /jobs/ (start a job)": _page_job_start,
+    "api GET /jobs, /jobs/{id}": _api_jobs,
+    "api POST /jobs": _api_job_request,
 }
 
 
@@ -1605,6 +1692,9 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.ASSESS_RELATEDNESS) == RELATEDNESS_ASSESSORS
     assert roles_for(Action.DECIDE_DLT) == RELATEDNESS_ASSESSORS
     assert roles_for(Action.RUN_SIMULATION) == SIMULATION_RUNNERS
+    assert roles_for(Action.READ_STUDY_JOBS) == STUDY_JOB_READERS
+    assert roles_for(Action.VERIFY_AUDIT_TRAIL) == AUDIT_CHAIN_WALKERS
+    assert roles_for(Action.READ_JOBS) == frozenset(Role)
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

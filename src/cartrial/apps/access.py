@@ -308,3 +308,11 @@ def require_somewhere(user: Any, action: Action, page: str) -> Scope:
         what=action.value,
     )
     raise denied
+
+
+def actor_somewhere(user: Any, action: Action, page: str) -> Actor:
+    """`require_somewhere`, then the actor of this study-wide action (a long job's request): the
+    user's role at the first center (by code) where that role allows `action`."""
+    scope = require_somewhere(user, action, page)
+    center_id = min(centers_for(scope, action), key=lambda cid: scope.center_codes[cid])
+    return _actor(scope, user, center_id, scope.role_at(center_id))

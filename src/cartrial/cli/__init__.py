@@ -16,7 +16,7 @@ app = typer.Typer(
     name="cartrial",
     help=(
         "cartrial: run a multi-center CAR-T trial "
-        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate...)."
+        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs...)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -34,6 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.alerts",
     "cartrial.cli.plan",
     "cartrial.cli.simulate",
+    "cartrial.cli.jobs",
 )
 
 

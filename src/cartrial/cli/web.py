@@ -86,11 +86,31 @@ def _migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-def _serve(host: str, port: int) -> None:
-    """Run gunicorn (2 workers, threads) serving the app and its static files."""
+def _start_jobs_worker(wanted: bool | None) -> None:
+    """Start `cartrial jobs worker` beside the server: by default on SQLite only (the demo), where
+    nobody runs a worker service; production on PostgreSQL runs it as its own service (docs/jobs.md).
+
+    It inherits the environment (keys, DATABASE_URL) and the terminal's process group, so Ctrl-C
+    stops it with the server (it finishes the job in hand first).
+    """
+    import subprocess
+
+    from django.db import connection
+
+    if not (connection.vendor == "sqlite" if wanted is None else wanted):
+        return
+    cartrial = Path(sys.executable).with_name("cartrial")
+    # Fixed argv, no shell.
+    subprocess.Popen([str(cartrial), "jobs", "worker"])  # noqa: S603
+    typer.echo("A worker for long jobs runs beside the server (cartrial jobs worker).")
+
+
+def _serve(host: str, port: int, jobs_worker: bool | None = None) -> None:
+    """Run gunicorn (2 workers, threads) serving the app and its static files, and the jobs' worker."""
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
+    _start_jobs_worker(jobs_worker)
     typer.echo(f"cartrial is serving on http://{host}:{port}/  (Ctrl-C to stop)")
     args = [
         "gunicorn",
@@ -111,6 +131,9 @@ def _serve(host: str, port: int) -> None:
     os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell: the server replaces this process)
 
 
+_WORKER_HELP = "Run the long jobs' worker beside the server (default: on SQLite only)."
+
+
 def register(app: typer.Typer) -> None:
     """Attach the database-backed commands."""
     audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -126,6 +149,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to serve on."),
         port: int = typer.Option(8000, help="Port to serve on."),
         reset: bool = typer.Option(False, help="Delete and rebuild the demo data (SQLite file only)."),
+        worker: bool | None = typer.Option(None, "--worker/--no-worker", help=_WORKER_HELP),
     ) -> None:
         """Build the demo trial (centers, users, patients at every stage) and serve it."""
         url = os.environ.get("DATABASE_URL", "")
@@ -168,17 +192,18 @@ def register(app: typer.Typer) -> None:
             where = ", ".join(f"{center} {role.value}" for center, role in roles)
             typer.echo(f"  {username:<20} {first} {last:<12} {where}")
         if serve:
-            _serve(host, port)
+            _serve(host, port, worker)
 
     @app.command()
     def serve(
         host: str = typer.Option("127.0.0.1", help="Address to serve on."),
         port: int = typer.Option(8000, help="Port to serve on."),
+        worker: bool | None = typer.Option(None, "--worker/--no-worker", help=_WORKER_HELP),
     ) -> None:
-        """Migrate the database and serve the web app."""
+        """Migrate the database and serve the web app (and, on SQLite, run the long jobs' worker)."""
         _django()
         _migrate()
-        _serve(host, port)
+        _serve(host, port, worker)
 
     @app.command()
     def migrate() -> None:

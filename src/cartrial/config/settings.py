@@ -40,11 +40,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "ninja",  # serves the Swagger UI from its own static files (no CDN)
+    "django_tasks",
+    "django_tasks_db",  # the queue of long jobs in the database (ADR 0005)
     "cartrial.apps.audit",
     "cartrial.apps.trial",
     "cartrial.apps.accounts",
     "cartrial.apps.subjects",
     "cartrial.apps.clinical",
+    "cartrial.apps.jobs",
     "cartrial.apps.alerts",
     "cartrial.apps.logistics",
     "cartrial.apps.biology",
@@ -105,6 +108,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["TEST"] = (
     {"NAME": os.environ.get("CARTRIAL_TEST_DB_NAME")} if os.environ.get("CARTRIAL_TEST_DB_NAME") else {}
 )
+
+# Long jobs (ADR 0005, docs/jobs.md): a queue in the database itself, on SQLite and PostgreSQL
+# alike, run by `cartrial jobs worker` (started beside the server by `cartrial serve` on SQLite).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -18,6 +18,7 @@ urlpatterns = [
     path("safety/", include("cartrial.apps.safety.urls")),
     path("toxicity/", include("cartrial.apps.toxicity.urls")),
     path("simulation/", include("cartrial.apps.simulation.urls")),
+    path("jobs/", include("cartrial.apps.jobs.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

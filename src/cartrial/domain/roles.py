@@ -101,6 +101,10 @@ class Action(StrEnum):
     READ_CALENDAR = "read_calendar"
     # The network simulation (issue 11): capacity planning of the trial, no patient data.
     RUN_SIMULATION = "run_simulation"
+    # Long jobs (issue 11): one's own jobs; every job of the study; the audit-chain walk as a job.
+    READ_JOBS = "read_jobs"
+    READ_STUDY_JOBS = "read_study_jobs"
+    VERIFY_AUDIT_TRAIL = "verify_audit_trail"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -226,6 +230,12 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # managers, who report recruitment. Not the monitors (site visits and source verification) nor the
     # centers or the lab, who book real slots. It shows no patient, and it costs CPU: kept narrow.
     Action.RUN_SIMULATION: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
+    # Everyone follows the jobs they asked for; the sponsor's roles follow every job of the study
+    # (their results are plans, simulations and checks: pseudonymous codes at most). The walk of
+    # the whole audit chain is a check of the study's data integrity: the sponsor's roles.
+    Action.READ_JOBS: frozenset(Role),
+    Action.READ_STUDY_JOBS: SPONSOR_ROLES,
+    Action.VERIFY_AUDIT_TRAIL: SPONSOR_ROLES,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -279,6 +289,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
     Action.READ_CALENDAR: N_("Read the calendars"),
     Action.RUN_SIMULATION: N_("Simulate the trial network"),
+    Action.READ_JOBS: N_("Follow one's long jobs"),
+    Action.READ_STUDY_JOBS: N_("Follow every long job of the study"),
+    Action.VERIFY_AUDIT_TRAIL: N_("Verify the audit trail's hash chain"),
 }
 
 

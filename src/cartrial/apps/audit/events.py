@@ -62,3 +62,5 @@ class AuditEvent(StrEnum):
     DLT_DECIDED = "safety.dlt_decided"
     TOXICITY_ASSESSMENT_RECORDED = "toxicity.assessment_recorded"
     TOXICITY_ASSESSMENT_REGRADED = "toxicity.assessment_regraded"
+    JOB_REQUESTED = "job.requested"
+    JOB_FINISHED = "job.finished"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import F, QuerySet, TextField
@@ -99,18 +99,31 @@ def _first_beyond_current_head() -> ChainBreak | None:
     return beyond_head_break(first, count, current_head) if count else None
 
 
-def audit_verify() -> ChainReport:
+_T = TypeVar("_T")
+
+
+def _counted(items: Iterable[_T], total: int, progress: Callable[[int, int], None]) -> Iterator[_T]:
+    """`items` as they are walked, telling `progress(walked, total)` after each one."""
+    for walked, item in enumerate(items, start=1):
+        yield item
+        progress(walked, total)
+
+
+def audit_verify(progress: Callable[[int, int], None] | None = None) -> ChainReport:
     """Walk the chain up to the stored head, compare its end with the head, then look past it.
 
     Names the first broken entry. The walk stops at the head read before it, so entries
     appended meanwhile (with their head) are neither walked nor mistaken for strays; rows past
-    the head as it is now were written without moving it.
+    the head as it is now were written without moving it. `progress(walked, total)` is told of
+    each entry walked (the background job's progress bar), `total` being the head's sequence.
     """
     with _tolerant_text():
         head = _stored_head()
         if isinstance(head, ChainBreak):
             return ChainReport(0, head)
-        report = walk_chain(_contents(up_to=head.last_sequence if head else 0), head)
+        up_to = head.last_sequence if head else 0
+        entries = _contents(up_to=up_to)
+        report = walk_chain(entries if progress is None else _counted(entries, up_to, progress), head)
     if not report.intact:
         return report
     stray = _first_beyond_current_head()

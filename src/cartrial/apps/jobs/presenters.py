@@ -1,0 +1,112 @@
+"""A job as pages and the API show it: texts in the reader's language from stored message data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cartrial.apps import text
+from cartrial.apps.jobs.models import Job
+from cartrial.apps.jobs.registry import job_kind
+from cartrial.domain.errors import DomainError
+from cartrial.domain.text import N_, message_from_data
+
+STATUS_LABELS: dict[str, str] = {
+    Job.Status.QUEUED: N_("Queued"),
+    Job.Status.RUNNING: N_("Running"),
+    Job.Status.DONE: N_("Finished"),
+    Job.Status.FAILED: N_("Failed"),
+}
+
+
+def kind_label(code: str, language: str | None = None) -> str:
+    """The kind's label; the code itself for a kind no longer registered (its app was removed)."""
+    try:
+        return text.tr(job_kind(code).label, language)
+    except DomainError:
+        return code
+
+
+def progress_text(job: Job, language: str | None = None) -> str:
+    return text.render(message_from_data(job.progress_message), language) if job.progress_message else ""
+
+
+def summary_text(job: Job, language: str | None = None) -> str:
+    """The outcome in one sentence: the kind's summary of its result, or the error."""
+    if job.status == Job.Status.FAILED:
+        # A refusal in the reader's language; a bug's exception as it was raised (computer text).
+        return text.render(message_from_data(job.error_message), language) if job.error_message else job.error
+    if job.status != Job.Status.DONE or job.result is None:
+        return ""
+    try:
+        summary = job_kind(job.kind).summary
+    except DomainError:
+        summary = None
+    return text.render(summary(job.result), language) if summary is not None else ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    kind: str
+    status: str
+    progress: str
+    summary: str
+    # The failure was a bug (no refusal message): its text is the exception's, shown as code.
+    failed_by_bug: bool
+    result_json: str = ""
+    parameters_json: str = ""
+
+
+# A planning instance of 2,000 patients is a large parameter: the page shows its beginning.
+SHOWN_JSON_CHARACTERS = 4000
+
+
+def _shown_json(value: object) -> str:
+    if not value:
+        return ""
+    shown = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return shown if len(shown) <= SHOWN_JSON_CHARACTERS else shown[:SHOWN_JSON_CHARACTERS] + "\n…"
+
+
+def job_view(job: Job, *, detail: bool = False) -> JobView:
+    """A job for a page; `detail` adds its parameters and result as JSON (the job's page)."""
+    return JobView(
+        job=job,
+        kind=kind_label(job.kind),
+        status=text.tr(STATUS_LABELS[job.status]),
+        progress=progress_text(job),
+        summary=summary_text(job),
+        failed_by_bug=job.status == Job.Status.FAILED and not job.error_message,
+        result_json=_shown_json(job.result) if detail else "",
+        parameters_json=_shown_json(job.parameters) if detail else "",
+    )
+
+
+def job_document(job: Job, language: str, *, detail: bool = True) -> dict[str, Any]:
+    """The API's job: its record, the progress and outcome texts in `language`. A list leaves out
+    the parameters and the result (a planning instance, a plan: large); the job's own answer has them."""
+    document: dict[str, Any] = {
+        "id": job.pk,
+        "kind": job.kind,
+        "kind_label": kind_label(job.kind, language),
+        "status": job.status,
+        "progress": {"percent": job.progress_percent, "message": progress_text(job, language)},
+        "file": {
+            "name": job.result_file_name,
+            "url": f"/api/v1/jobs/{job.pk}/file",
+            "content_type": job.result_file_type,
+        }
+        if job.result_file_name
+        else None,
+        "summary": summary_text(job, language),
+        "error": job.error or None,
+        "requested_by": job.requested_by.get_username(),
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if detail:
+        document |= {"parameters": job.parameters, "result": job.result}
+    return document

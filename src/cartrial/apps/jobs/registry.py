@@ -1,0 +1,103 @@
+"""The job kinds: what the queue can run, registered by the apps that own the work.
+
+The jobs app never imports those apps (they sit above it): each registers its kinds in its
+`AppConfig.ready()` with `job_kind_register(JobKind(...))`, so every process that sets Django up
+(the web server, the worker, a test) knows the same kinds. docs/jobs.md shows how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cartrial.domain.errors import InvalidInput
+from cartrial.domain.roles import Action
+from cartrial.domain.text import Message
+
+
+class ProgressReport(Protocol):
+    """What a job's work calls to say how far it is; the worker stores it (throttled) for the page."""
+
+    def __call__(self, percent: float, message: Message | None = None) -> None: ...
+
+    def step(self, done: int, total: int, message: Message | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A file a job produces (a plot, a plan as JSON): kept with the job, downloaded from its page."""
+
+    name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What the work returns: a JSON-ready result (shown and served by the API), perhaps a file."""
+
+    result: Mapping[str, Any]
+    file: JobFile | None = None
+
+
+def no_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters check of a kind that takes none: anything given is refused, nothing stored."""
+    if parameters:
+        raise InvalidInput(
+            "This kind of job takes no parameters ({names}).",
+            code="job_parameters_invalid",
+            item="parameters",
+            names=sorted(parameters),
+        )
+    return {}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of long job.
+
+    `action` is who may request it (a role allowing it at one center at least); `check` turns the
+    requested parameters into the stored ones or raises `InvalidInput` (nothing is stored, nothing
+    queued); `run(parameters, progress)` does the work in the worker; `summary(result)` says the
+    outcome in one translatable sentence for the pages. `offered` puts a start button on /jobs/
+    (kinds without parameters); the others are started from their own app's page or the API.
+    """
+
+    code: str
+    label: str
+    action: Action
+    run: Callable[[Mapping[str, Any], ProgressReport], JobOutcome]
+    check: Callable[[Mapping[str, Any]], dict[str, Any]] = no_parameters
+    summary: Callable[[Mapping[str, Any]], Message] | None = None
+    offered: bool = False
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def job_kind_register(kind: JobKind) -> None:
+    """Make `kind` known; registering the same code twice with another definition is a bug."""
+    known = _KINDS.get(kind.code)
+    if known is not None and known != kind:
+        raise ValueError(f"job kind {kind.code!r} is already registered by {known.run.__module__}")
+    _KINDS[kind.code] = kind
+
+
+def job_kind(code: str) -> JobKind:
+    """The registered kind `code`; InvalidInput naming the known ones otherwise."""
+    kind = _KINDS.get(code)
+    if kind is None:
+        raise InvalidInput(
+            "No job kind '{kind}'; known kinds: {known}.",
+            code="job_kind_unknown",
+            item="kind",
+            kind=code,
+            known=sorted(_KINDS),
+        )
+    return kind
+
+
+def job_kinds() -> list[JobKind]:
+    """Every registered kind, by code."""
+    return [_KINDS[code] for code in sorted(_KINDS)]
