@@ -129,6 +129,8 @@ def _register_routers() -> None:
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
+    from cartrial.apps.planning.api import router as planning_router
+    from cartrial.apps.planning.api import subjects_router as planning_subjects_router
     from cartrial.apps.safety.api import router as safety_router
     from cartrial.apps.safety.api import terms_router
     from cartrial.apps.toxicity.api import router as toxicity_router
@@ -147,6 +149,8 @@ def _register_routers() -> None:
     api.add_router("/subjects", safety_router)
     api.add_router("", terms_router)
     api.add_router("/subjects", toxicity_router)
+    api.add_router("/planning", planning_router)
+    api.add_router("/subjects", planning_subjects_router)
 
 
 _register_routers()

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "cartrial.apps.dashboards",
     "cartrial.apps.safety",
     "cartrial.apps.toxicity",
+    "cartrial.apps.planning",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("alerts/", include("cartrial.apps.alerts.urls")),
     path("safety/", include("cartrial.apps.safety.urls")),
     path("toxicity/", include("cartrial.apps.toxicity.urls")),
+    path("planning/", include("cartrial.apps.planning.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

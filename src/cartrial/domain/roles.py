@@ -97,6 +97,10 @@ class Action(StrEnum):
     READ_TOXICITY = "read_toxicity"
     RECORD_TOXICITY_ASSESSMENT = "record_toxicity_assessment"
     CORRECT_TOXICITY_ASSESSMENT = "correct_toxicity_assessment"
+    # Capacities and booking of the vein-to-vein calendar (issue 11).
+    READ_BOOKINGS = "read_bookings"
+    BOOK_SLOTS = "book_slots"
+    MANAGE_CAPACITIES = "manage_capacities"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -213,6 +217,13 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_TOXICITY: _CLINICAL | {Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN},
     Action.RECORD_TOXICITY_ASSESSMENT: _CLINICAL,
     Action.CORRECT_TOXICITY_ASSESSMENT: _CLINICAL,
+    # The center's clinical staff book the chain of their subjects (the authority of scheduling the
+    # apheresis, which needs it); the apheresis unit and the lab read the reservations (the lab its
+    # manufacturing slots, as the manufacturing site of the subject); the sponsor's administrator
+    # sets the capacities up.
+    Action.READ_BOOKINGS: _CLINICAL | {Role.APHERESIS, Role.MANUFACTURING, Role.SPONSOR_ADMIN},
+    Action.BOOK_SLOTS: _CLINICAL,
+    Action.MANAGE_CAPACITIES: frozenset({Role.SPONSOR_ADMIN}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -264,6 +275,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_TOXICITY: N_("Read CRS/ICANS assessments and ICAHT"),
     Action.RECORD_TOXICITY_ASSESSMENT: N_("Record a daily CRS/ICANS assessment"),
     Action.CORRECT_TOXICITY_ASSESSMENT: N_("Correct a daily CRS/ICANS assessment"),
+    Action.READ_BOOKINGS: N_("Read the booked slots"),
+    Action.BOOK_SLOTS: N_("Book apheresis, manufacturing and infusion slots"),
+    Action.MANAGE_CAPACITIES: N_("Set up the network's capacities"),
 }
 
 

@@ -62,3 +62,6 @@ class AuditEvent(StrEnum):
     DLT_DECIDED = "safety.dlt_decided"
     TOXICITY_ASSESSMENT_RECORDED = "toxicity.assessment_recorded"
     TOXICITY_ASSESSMENT_REGRADED = "toxicity.assessment_regraded"
+    CAPACITY_SET = "planning.capacity_set"
+    BOOKING_MADE = "planning.booking_made"
+    BOOKING_CANCELLED = "planning.booking_cancelled"
