@@ -322,3 +322,23 @@ def test_the_api_books_refuses_and_cancels(network) -> None:
         assert cancelled.status_code == 200 and cancelled.json()["active"] is False
     listed = client.get(f"/api/v1/subjects/{subject.code}/bookings").json()
     assert [b["cancel_reason"] for b in listed] == ["date moved"]
+
+
+def test_booked_dates_are_the_visit_targets_until_cancelled(network) -> None:
+    from cartrial.apps.casebook.selectors import subject_visit_rows
+
+    with clock.frozen_at(MONDAY):
+        subject = network.new_subject("BDX", State.INCLUDED)
+        before = {r.code: r for r in subject_visit_rows(subject, network.protocol, MONDAY.date())}
+        assert before["D0"].target is None and before["LD"].target is None
+        booking = _book(network, subject, date(2026, 12, 9), date(2026, 12, 10), date(2026, 12, 30))
+        rows = {r.code: r for r in subject_visit_rows(subject, network.protocol, MONDAY.date())}
+        assert rows["APH"].target == date(2026, 12, 9)
+        assert rows["LD"].target == booking.lymphodepletion_start == date(2026, 12, 27)
+        assert rows["D0"].target == date(2026, 12, 30)
+        assert rows["D7"].target == date(2027, 1, 6)  # every D0-anchored visit follows the booked D0
+        services.booking_cancel(
+            actor=network.actor("bdx.coordinator"), subject=subject, booking_id=booking.pk, reason="x"
+        )
+        after = {r.code: r for r in subject_visit_rows(subject, network.protocol, MONDAY.date())}
+    assert after["D0"].target is None and after["APH"].target == before["APH"].target

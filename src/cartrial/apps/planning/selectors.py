@@ -3,7 +3,7 @@ bookings. Reads of subjects are scoped by the acting user (access module)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from cartrial.domain.booking import Booked, Chain, ManufacturingSlot, lymphodepl
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.pathway import State
 from cartrial.domain.planning.instance import Center, Facility, Instance, Patient
+from cartrial.domain.visits import Anchor, VisitPhase
 from cartrial.protocols import Protocol
 
 CAPACITY_ENTITIES: tuple[str, ...] = ("facility_capacity", "center_capacity", "shipping_time")
@@ -178,3 +179,22 @@ def capacity_history(limit: int = 50) -> list[CapacityChange]:
         CapacityChange(r.occurred_at, r.actor_username, r.role, r.entity, r.entity_id, entry_changes(r), r.reason)
         for r in rows
     ]
+
+
+def booked_visit_dates(
+    subject_ids: Sequence[int], protocol: Protocol
+) -> dict[int, tuple[date | None, dict[str, date]]]:
+    """The booked dates the casebook shows as visit targets (registered in `PlanningConfig.ready`):
+    per subject with an active booking, the booked D0, the apheresis visit's booked day (the
+    protocol's treatment visit anchored on inclusion) and the lymphodepletion visit's (the treatment
+    visit before D0)."""
+    treatment = [v for v in protocol.visits if v.phase is VisitPhase.TREATMENT]
+    apheresis_visits = [v.code for v in treatment if v.anchor is Anchor.INCLUSION]
+    lymphodepletion_visits = [v.code for v in treatment if v.anchor is Anchor.INFUSION and v.day < 0]
+    rows = Booking.objects.filter(active=True, subject_id__in=list(subject_ids)).values_list(
+        "subject_id", "apheresis_date", "lymphodepletion_start", "infusion_date"
+    )
+    return {
+        sid: (d0, {**dict.fromkeys(apheresis_visits, aph), **dict.fromkeys(lymphodepletion_visits, ld)})
+        for sid, aph, ld, d0 in rows
+    }
