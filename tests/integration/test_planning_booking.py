@@ -249,6 +249,8 @@ def test_the_booking_page_proposes_free_chains_and_books_one(network) -> None:
     with clock.frozen_at(MONDAY):
         subject = network.new_subject("BDX", State.INCLUDED)
         client = network.client_for("bdx.coordinator")
+        detail = client.get(f"/subjects/{subject.code}/").content.decode()
+        assert f'href="/planning/subjects/{subject.code}/" data-testid="booking-link"' in detail
         page = client.get(f"/planning/subjects/{subject.code}/")
         assert page.status_code == 200
         assert page.context["proposals"][0].plan.apheresis == date(2026, 12, 7)
@@ -281,6 +283,10 @@ def test_the_capacities_page_changes_a_value_with_a_reason(network) -> None:
     center = CenterCapacity.objects.get(center__code="BDX")
     page = client.get("/planning/capacities/")
     assert page.status_code == 200
+    assert 'data-testid="capacities-nav"' in page.content.decode()
+    assert (
+        'data-testid="capacities-nav"' not in network.client_for("bdx.coordinator").get("/subjects/").content.decode()
+    )
     missing = client.post(
         "/planning/capacities/", {"kind": "center", "id": center.pk, "apheresis_per_day": "2", "reason": ""}
     )
