@@ -1517,9 +1517,10 @@ def _api_slots(case: Case) -> list[HttpResponse]:
 
 def _api_reservations(case: Case) -> list[HttpResponse]:
     _network()
-    response = case.api.get("/api/v1/planning/reservations")
-    assert response.status_code == (200 if case.role in BOOKING_READERS else 403)
-    return [response]
+    responses = [case.api.get("/api/v1/planning/reservations"), case.page.get("/planning/reservations/")]
+    for response in responses:
+        assert response.status_code == (200 if case.role in BOOKING_READERS else 403)
+    return responses
 
 
 def _page_capacities(case: Case) -> list[HttpResponse]:
@@ -1606,7 +1607,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api POST /subjects/{code}/bookings": _api_booking_post,
     "api DELETE /subjects/{code}/bookings/{id}": _api_booking_delete,
     "api GET /planning/slots": _api_slots,
-    "api GET /planning/reservations": _api_reservations,
+    "page GET /planning/reservations/ and api GET /planning/reservations": _api_reservations,
     "page GET /planning/capacities/ and api GET /planning/capacities": _page_capacities,
     "page POST /planning/capacities/": _page_capacities_post,
 }

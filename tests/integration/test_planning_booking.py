@@ -348,3 +348,17 @@ def test_booked_dates_are_the_visit_targets_until_cancelled(network) -> None:
         )
         after = {r.code: r for r in subject_visit_rows(subject, network.protocol, MONDAY.date())}
     assert after["D0"].target is None and after["APH"].target == before["APH"].target
+
+
+def test_the_lab_sees_its_manufacturing_reservations_by_code(network) -> None:
+    with clock.frozen_at(MONDAY):
+        subject = network.new_subject("BDX", State.INCLUDED)
+        _book(network, subject, date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 28))
+    lab = network.client_for("lab.manufacturing")
+    page = lab.get("/planning/reservations/")
+    assert page.status_code == 200
+    assert [(b.subject.code, b.line, b.manufacturing_start) for b in page.context["bookings"]] == [
+        (subject.code, 1, date(2026, 12, 8))
+    ]
+    assert 'data-testid="reservations-nav"' in page.content.decode()
+    assert "Testpatient" not in page.content.decode()  # pseudonymous: codes only

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps.access import Reach, can, reach_network, reach_subject
+from cartrial.apps.access import Reach, can, reach_network, reach_subject, require_somewhere
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import audited_attempt
 from cartrial.apps.planning import selectors, services
@@ -165,3 +165,11 @@ def booking_page(request: HttpRequest, code: str) -> HttpResponse:
         status = 422 if isinstance(refusal, InvalidInput) else 409
         return render(request, "planning/booking.html", _booking_context(reach, error_text(refusal)), status=status)
     return redirect("planning:booking", code=subject.code)
+
+
+@login_required
+@require_http_methods(["GET"])
+def reservations_page(request: HttpRequest) -> HttpResponse:
+    """The lab's manufacturing reservations: which line holds which subject's batch, codes only."""
+    scope = require_somewhere(request.user, Action.READ_BOOKINGS, "planning_reservations")
+    return render(request, "planning/reservations.html", {"bookings": selectors.manufacturing_reservations(scope)})
