@@ -31,6 +31,7 @@ from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.logistics import services as logistics_services
 from cartrial.apps.pathway.steps import step_perform
+from cartrial.apps.planning.services import capacities_load
 from cartrial.apps.safety import services as safety_services
 from cartrial.apps.safety.models import AdverseEvent
 from cartrial.apps.safety.selectors import lab_grade_proposals
@@ -638,6 +639,9 @@ def build_demo(
         seed_casebook_demo(protocol, users, today)
         seed_safety_demo(protocol, users, today)
         seed_deviations_demo(protocol, users, today)
+        # The network's capacities last: the subjects above were scheduled before booking existed;
+        # from now on apheresis at a center is booked against a manufacturing slot (docs/booking.md).
+        capacities_load(actor=Actor.system("demo", now=today), protocol=protocol)
     return DemoWorld(centers=centers, users=users, api_token=token)
 
 

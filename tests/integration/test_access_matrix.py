@@ -1563,6 +1563,199 @@ def _api_job_request(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- capacities and booking (issue 11) ----------------------------------------------------------
+# The center's clinical staff book their subjects' chains; the apheresis unit, the lab (its
+# manufacturing slots) and the sponsor's administrator read them; only the sponsor's administrator
+# sets the capacities up. Monitors and data managers have no use for them.
+BOOKERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
+BOOKING_READERS = frozenset(
+    {Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.MANUFACTURING, Role.SPONSOR_ADMIN}
+)
+CAPACITY_MANAGERS = frozenset({Role.SPONSOR_ADMIN})
+
+
+def _network() -> None:
+    """The protocol's capacities, loaded inside the test's savepoint (rolled back after it)."""
+    from cartrial.apps.planning.services import capacities_load
+
+    with transaction.atomic():
+        capacities_load(actor=Actor.system("test"), protocol=active_protocol())
+
+
+def _booking_subject(case: Case) -> Subject:
+    return case.subject("bdx_included")
+
+
+def _bookings() -> int:
+    from cartrial.apps.planning.models import Booking
+
+    return Booking.objects.filter(active=True).count()
+
+
+def _free_chain() -> dict[str, str]:
+    from cartrial.apps.planning.selectors import slots_free
+    from cartrial.apps.subjects.services import local_today
+
+    chain = slots_free(active_protocol(), "BDX", local_today(Center.objects.get(code="BDX"), clock.now()), 1)[0]
+    return {
+        "apheresis": chain.plan.apheresis.isoformat(),
+        "facility": chain.plan.facility,
+        "manufacturing_start": chain.plan.manufacturing_start.isoformat(),
+        "infusion": chain.plan.infusion.isoformat(),
+    }
+
+
+def _booking_read(case: Case, response: HttpResponse, marker: str) -> list[HttpResponse]:
+    subject = _booking_subject(case)
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.role in BOOKING_READERS:
+        assert response.status_code == 200
+        assert marker in response.content.decode()
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _page_booking(case: Case) -> list[HttpResponse]:
+    _network()
+    subject = _booking_subject(case)
+    response = case.page.get(f"/planning/subjects/{subject.code}/")
+    return _booking_read(case, response, 'data-testid="bookings"')
+
+
+def _api_bookings(case: Case) -> list[HttpResponse]:
+    _network()
+    subject = _booking_subject(case)
+    return _booking_read(case, case.api.get(f"/api/v1/subjects/{subject.code}/bookings"), "[")
+
+
+def _booking_write(case: Case, response: HttpResponse, before: int, since: int, ok: int) -> None:
+    subject = _booking_subject(case)
+    if not case.visible(subject):
+        assert response.status_code == 404
+        assert _bookings() == before and _entries_after(since) == []
+    elif case.role not in BOOKERS:
+        assert response.status_code == 403
+        assert _bookings() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.BOOK_SLOTS.value)
+    elif subject.state in (State.INCLUDED.value, State.APHERESIS_SCHEDULED.value):
+        assert response.status_code == ok
+        assert _bookings() == before + 1
+    else:
+        assert response.status_code == 409  # not waiting for a chain: refused by the rule
+        assert _bookings() == before
+
+
+def _page_booking_post(case: Case) -> list[HttpResponse]:
+    _network()
+    subject, chain = _booking_subject(case), _free_chain()
+    before, since = _bookings(), _last_sequence()
+    response = case.page.post(f"/planning/subjects/{subject.code}/", chain)
+    _booking_write(case, response, before, since, 302)
+    return [response]
+
+
+def _api_booking_post(case: Case) -> list[HttpResponse]:
+    _network()
+    subject, chain = _booking_subject(case), _free_chain()
+    before, since = _bookings(), _last_sequence()
+    response = case.api.post(f"/api/v1/subjects/{subject.code}/bookings", chain, content_type="application/json")
+    _booking_write(case, response, before, since, 201)
+    return [response]
+
+
+def _api_booking_delete(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.planning.services import booking_make
+    from cartrial.apps.subjects.services import local_today
+    from cartrial.domain.booking import BookingRequest
+
+    _network()
+    subject, chain = _booking_subject(case), _free_chain()
+    booking_id = 999999
+    if subject.state == State.INCLUDED.value:
+        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+        reach = reach_subject(coordinator, subject.code, Action.BOOK_SLOTS)
+        request = BookingRequest(
+            "BDX",
+            date.fromisoformat(chain["apheresis"]),
+            chain["facility"],
+            date.fromisoformat(chain["manufacturing_start"]),
+            date.fromisoformat(chain["infusion"]),
+        )
+        booking = reach.run(
+            lambda: booking_make(
+                actor=reach.actor,
+                user_id=coordinator.pk,
+                subject=subject,
+                request=request,
+                protocol=active_protocol(),
+                today=local_today(subject.center, clock.now()),
+            )
+        )
+        booking_id = booking.pk
+    before, since = _bookings(), _last_sequence()
+    response = case.api.delete(
+        f"/api/v1/subjects/{subject.code}/bookings/{booking_id}",
+        {"reason": "date moved"},
+        content_type="application/json",
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and _entries_after(since) == []
+    elif case.role not in BOOKERS:
+        assert response.status_code == 403 and _bookings() == before
+        _assert_refusal_recorded(since, case.username, subject, Action.BOOK_SLOTS.value)
+    elif subject.state == State.INCLUDED.value:
+        assert response.status_code == 200 and _bookings() == before - 1
+    else:
+        assert response.status_code == 422  # no such booking of this subject
+    return [response]
+
+
+def _api_slots(case: Case) -> list[HttpResponse]:
+    _network()
+    response = case.api.get("/api/v1/planning/slots", {"center": case.center})
+    member = case.center in case.built.roles[case.username]
+    if not member:
+        assert response.status_code == 404
+    elif case.role in BOOKERS:
+        assert response.status_code == 200 and response.json()[0]["facility"] == "LAB"
+    else:
+        assert response.status_code == 403
+    return [response]
+
+
+def _api_reservations(case: Case) -> list[HttpResponse]:
+    _network()
+    responses = [case.api.get("/api/v1/planning/reservations"), case.page.get("/planning/reservations/")]
+    for response in responses:
+        assert response.status_code == (200 if case.role in BOOKING_READERS else 403)
+    return responses
+
+
+def _page_capacities(case: Case) -> list[HttpResponse]:
+    _network()
+    responses = [case.page.get("/planning/capacities/"), case.api.get("/api/v1/planning/capacities")]
+    for response in responses:
+        assert response.status_code == (200 if case.role in CAPACITY_MANAGERS else 403)
+    return responses
+
+
+def _page_capacities_post(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.planning.models import FacilityCapacity
+
+    _network()
+    lab = FacilityCapacity.objects.get(center__code="LAB")
+    response = case.page.post("/planning/capacities/", {"kind": "facility", "id": lab.pk, "lines": 3, "reason": "room"})
+    lab.refresh_from_db()
+    if case.role in CAPACITY_MANAGERS:
+        assert response.status_code == 302 and lab.lines == 3
+    else:
+        assert response.status_code == 403 and lab.lines == 2
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1629,6 +1822,15 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page POST /jobs/ (start a job)": _page_job_start,
     "api GET /jobs, /jobs/{id}": _api_jobs,
     "api POST /jobs": _api_job_request,
+    "page GET /planning/subjects/{code}/": _page_booking,
+    "page POST /planning/subjects/{code}/": _page_booking_post,
+    "api GET /subjects/{code}/bookings": _api_bookings,
+    "api POST /subjects/{code}/bookings": _api_booking_post,
+    "api DELETE /subjects/{code}/bookings/{id}": _api_booking_delete,
+    "api GET /planning/slots": _api_slots,
+    "page GET /planning/reservations/ and api GET /planning/reservations": _api_reservations,
+    "page GET /planning/capacities/ and api GET /planning/capacities": _page_capacities,
+    "page POST /planning/capacities/": _page_capacities_post,
 }
 
 

@@ -74,6 +74,7 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "safety.saereport": lambda row: ("sae_report", str(row.pk)),
     "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
     "toxicity.toxicityassessment": lambda row: ("toxicity_assessment", str(row.pk)),
+    "planning.booking": lambda row: ("booking", str(row.pk)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
 # and set-up data no step changes (a step changing one fails below).
@@ -83,7 +84,17 @@ NOT_RECORDS = {
     "subjects.subjectcodecounter",
     "logistics.identifiercounter",
 }
-SET_UP = {"accounts.user", "accounts.membership", "accounts.apitoken", "trial.center", "trial.protocolversion"}
+SET_UP = {
+    "accounts.user",
+    "accounts.membership",
+    "accounts.apitoken",
+    "trial.center",
+    "trial.protocolversion",
+    # The network's capacities (docs/booking.md): set up and corrected by the sponsor's administrator.
+    "planning.facilitycapacity",
+    "planning.centercapacity",
+    "planning.shippingtime",
+}
 
 
 def _tables() -> list[type[models.Model]]:

@@ -247,3 +247,20 @@ def test_the_kinetics_model_preset_is_the_protocols(tmp_path: Path, settings: An
     path = broken_copy(tmp_path, "kinetics_preset: sle-default", "kinetics_preset: stein2019")
     settings.CARTRIAL_PROTOCOL_FILE = str(path)
     assert kinetics_preset().name == "stein2019"
+
+
+def test_capacities_shipping_to_a_lab_not_in_the_section_stop_loading(tmp_path: Path) -> None:
+    path = broken_copy(
+        tmp_path, "infusions_per_week: 1, ship_days: {LAB: 3}}", "infusions_per_week: 1, ship_days: {LYO: 3}}"
+    )
+    with pytest.raises(ProtocolError) as refused:
+        load_protocol(path)
+    assert refused.value.key == "capacities.centers.4.ship_days.LYO"
+    assert "LYO is not a manufacturing facility of this section" in refused.value.problem
+
+
+def test_capacities_out_of_their_range_stop_loading(tmp_path: Path) -> None:
+    path = broken_copy(tmp_path, "- {center: LAB, lines: 2,", "- {center: LAB, lines: 0,")
+    with pytest.raises(ProtocolError) as refused:
+        load_protocol(path)
+    assert refused.value.key.startswith("capacities.facilities.0")

@@ -316,3 +316,12 @@ def actor_somewhere(user: Any, action: Action, page: str) -> Actor:
     scope = require_somewhere(user, action, page)
     center_id = min(centers_for(scope, action), key=lambda cid: scope.center_codes[cid])
     return _actor(scope, user, center_id, scope.role_at(center_id))
+
+
+def reach_network(user: Any, action: Action, page: str) -> tuple[Scope, Actor]:
+    """A set-up page of the whole network (the capacities): like `require_somewhere`, and the actor
+    acts in the role that allows `action`, at no center (the change is the network's)."""
+    scope = require_somewhere(user, action, page)
+    allowed = roles_for(action)
+    role = next(r for _, r in sorted(scope.roles_by_center.items()) if r in allowed)
+    return scope, _actor(scope, user, None, role)

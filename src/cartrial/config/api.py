@@ -132,6 +132,8 @@ def _register_routers() -> None:
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
     from cartrial.apps.pathway.api import router as pathway_router
+    from cartrial.apps.planning.api import router as planning_router
+    from cartrial.apps.planning.api import subjects_router as planning_subjects_router
     from cartrial.apps.safety.api import router as safety_router
     from cartrial.apps.safety.api import terms_router
     from cartrial.apps.toxicity.api import router as toxicity_router
@@ -153,6 +155,8 @@ def _register_routers() -> None:
     api.add_router("/calendars", calendars_router)
     api.add_router("/subjects", calendars_subjects_router)
     api.add_router("/jobs", jobs_router)
+    api.add_router("/planning", planning_router)
+    api.add_router("/subjects", planning_subjects_router)
 
 
 _register_routers()

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "cartrial.apps.toxicity",
     "cartrial.apps.calendars",
     "cartrial.apps.simulation",
+    "cartrial.apps.planning",
 ]
 
 MIDDLEWARE = [

@@ -105,6 +105,10 @@ class Action(StrEnum):
     READ_JOBS = "read_jobs"
     READ_STUDY_JOBS = "read_study_jobs"
     VERIFY_AUDIT_TRAIL = "verify_audit_trail"
+    # Capacities and booking of the vein-to-vein calendar (issue 11).
+    READ_BOOKINGS = "read_bookings"
+    BOOK_SLOTS = "book_slots"
+    MANAGE_CAPACITIES = "manage_capacities"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -236,6 +240,13 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_JOBS: frozenset(Role),
     Action.READ_STUDY_JOBS: SPONSOR_ROLES,
     Action.VERIFY_AUDIT_TRAIL: SPONSOR_ROLES,
+    # The center's clinical staff book the chain of their subjects (the authority of scheduling the
+    # apheresis, which needs it); the apheresis unit and the lab read the reservations (the lab its
+    # manufacturing slots, as the manufacturing site of the subject); the sponsor's administrator
+    # sets the capacities up.
+    Action.READ_BOOKINGS: _CLINICAL | {Role.APHERESIS, Role.MANUFACTURING, Role.SPONSOR_ADMIN},
+    Action.BOOK_SLOTS: _CLINICAL,
+    Action.MANAGE_CAPACITIES: frozenset({Role.SPONSOR_ADMIN}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -292,6 +303,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_JOBS: N_("Follow one's long jobs"),
     Action.READ_STUDY_JOBS: N_("Follow every long job of the study"),
     Action.VERIFY_AUDIT_TRAIL: N_("Verify the audit trail's hash chain"),
+    Action.READ_BOOKINGS: N_("Read the booked slots"),
+    Action.BOOK_SLOTS: N_("Book apheresis, manufacturing and infusion slots"),
+    Action.MANAGE_CAPACITIES: N_("Set up the network's capacities"),
 }
 
 

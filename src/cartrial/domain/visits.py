@@ -104,14 +104,23 @@ class VisitDefinition:
 
 @dataclass(frozen=True)
 class AnchorDates:
-    """A subject's anchor dates; None while not yet known (not included, not infused)."""
+    """A subject's anchor dates; None while not yet known (not included, not infused).
+
+    Booked dates (the planning app's booking, docs/booking.md) are targets too: D0 as booked stands
+    for the infusion date until the infusion date is known, and a visit booked on a day (the
+    apheresis) has that day as its target, the protocol's window around it.
+    """
 
     inclusion: date | None = None
     infusion: date | None = None
+    planned_infusion: date | None = None
+    planned: Mapping[str, date] = field(default_factory=dict)
 
     def of(self, anchor: Anchor) -> date | None:
-        """The date `anchor` stands for."""
-        return self.inclusion if anchor is Anchor.INCLUSION else self.infusion
+        """The date `anchor` stands for (the booked D0 while the infusion date is unknown)."""
+        if anchor is Anchor.INCLUSION:
+            return self.inclusion
+        return self.infusion if self.infusion is not None else self.planned_infusion
 
 
 @dataclass(frozen=True)
@@ -139,9 +148,14 @@ class ScheduledVisit:
 def schedule_visit(definition: VisitDefinition, anchors: AnchorDates) -> ScheduledVisit:
     """One visit's target and window from the subject's anchor dates."""
     anchor_date = anchors.of(definition.anchor)
-    if anchor_date is None:
+    booked = anchors.planned.get(definition.code)
+    # A booked day is the target, unless the visit hangs on a D0 that is now known (the infusion).
+    if booked is not None and not (definition.anchor is Anchor.INFUSION and anchors.infusion is not None):
+        target = booked
+    elif anchor_date is None:
         return ScheduledVisit(definition, None, None, None)
-    target = anchor_date + timedelta(days=definition.day)
+    else:
+        target = anchor_date + timedelta(days=definition.day)
     return ScheduledVisit(
         definition,
         target,

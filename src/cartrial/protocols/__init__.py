@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cartrial.domain.booking import NetworkCapacities, capacities_parse
 from cartrial.domain.ecrf import FormDef, FormDefinitionError, parse_forms
 from cartrial.domain.eligibility import Criterion, RuleError, parse_criteria, validate_rules
 from cartrial.domain.errors import InvalidInput
@@ -92,6 +93,8 @@ class Protocol:
     forms: Mapping[str, FormDef] = field(default_factory=dict)
     # Adverse events, SAE clock, DLT rules (`safety:`); None for a protocol without the section.
     safety: SafetyRules | None = None
+    # The network's initial capacities (`capacities:`, docs/booking.md); loaded into the planning app.
+    capacities: NetworkCapacities | None = None
 
     def current_consent_versions(self) -> dict[str, str]:
         """The consent version subjects must have signed, per language."""
@@ -308,6 +311,12 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
                 f"forms.{index}.baseline_visit",
                 f"the baseline visit '{form.baseline_visit}' is not a visit collecting the form '{form.code}'",
             )
+    capacities = None
+    if "capacities" in data:
+        try:
+            capacities = capacities_parse(data["capacities"])
+        except InvalidInput as error:
+            raise ProtocolError(path, error.item or "capacities", str(error)) from None
     study = data["study"]
     return Protocol(
         path=str(path),
@@ -349,6 +358,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         raw=data,
         forms=forms,
         safety=safety,
+        capacities=capacities,
     )
 
 

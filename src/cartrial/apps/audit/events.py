@@ -64,3 +64,6 @@ class AuditEvent(StrEnum):
     TOXICITY_ASSESSMENT_REGRADED = "toxicity.assessment_regraded"
     JOB_REQUESTED = "job.requested"
     JOB_FINISHED = "job.finished"
+    CAPACITY_SET = "planning.capacity_set"
+    BOOKING_MADE = "planning.booking_made"
+    BOOKING_CANCELLED = "planning.booking_cancelled"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -61,9 +61,44 @@ def _inclusion_dates(subject_ids: Iterable[int]) -> dict[int, date]:
     return dates
 
 
+# Booked dates of subjects' visits, from an app above the casebook (the planning app registers its
+# reader at start-up, `planned_dates_register`), so that the casebook shows them as targets without
+# importing it: subject ids → {subject id: (booked D0, {visit code: booked day})}.
+PlannedDates = Callable[[Sequence[int], Protocol], dict[int, tuple[date | None, dict[str, date]]]]
+_PLANNED_DATES: list[PlannedDates] = []
+
+
+def planned_dates_register(reader: PlannedDates) -> None:
+    """Register a reader of booked dates (once per process, from an app's `ready`)."""
+    if reader not in _PLANNED_DATES:
+        _PLANNED_DATES.append(reader)
+
+
+def _anchors(subjects: Sequence[Subject], inclusions: Mapping[int, date], protocol: Protocol) -> dict[int, AnchorDates]:
+    planned: dict[int, tuple[date | None, dict[str, date]]] = {}
+    for reader in _PLANNED_DATES:
+        planned |= reader([s.pk for s in subjects], protocol)
+    anchors = {}
+    for subject in subjects:
+        booked_d0, booked = planned.get(subject.pk, (None, {}))
+        anchors[subject.pk] = AnchorDates(
+            inclusion=inclusions.get(subject.pk),
+            infusion=subject.infusion_date,
+            planned_infusion=booked_d0,
+            planned=booked,
+        )
+    return anchors
+
+
 def subject_anchors(subject: Subject) -> AnchorDates:
-    """The dates the schedule hangs on: inclusion (the investigator's signed step) and D0."""
+    """The dates the schedule hangs on: inclusion (the investigator's signed step) and D0. Recording a
+    visit reads these (a visit is done against known dates, never against a booking)."""
     return AnchorDates(inclusion=_inclusion_dates([subject.pk]).get(subject.pk), infusion=subject.infusion_date)
+
+
+def subject_targets(subject: Subject, protocol: Protocol) -> AnchorDates:
+    """The anchors and the booked dates (apheresis, D0) the casebook shows as targets."""
+    return _anchors([subject], _inclusion_dates([subject.pk]), protocol)[subject.pk]
 
 
 def visit_definition(protocol: Protocol, code: str) -> VisitDefinition | None:
@@ -254,7 +289,7 @@ def subject_visit_rows(subject: Subject, protocol: Protocol, today: date) -> lis
         .values_list("visit_code", flat=True)
     ):
         counts[visit_code] += 1
-    return _rows(protocol, subject_anchors(subject), today, visits, forms, counts)
+    return _rows(protocol, subject_targets(subject, protocol), today, visits, forms, counts)
 
 
 def form_record_get(subject: Subject, visit_code: str, form_code: str) -> FormRecord | None:
@@ -332,8 +367,9 @@ def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[Subject
     ):
         counts[sid][v] += 1
     grid = []
+    all_anchors = _anchors(subjects, inclusions, protocol)
     for subject in subjects:
-        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        anchors = all_anchors[subject.pk]
         today = subject_today(subject, now)
         rows = _rows(protocol, anchors, today, visits[subject.pk], None, counts[subject.pk])
         grid.append(SubjectGridRow(subject, rows))
@@ -398,8 +434,9 @@ def center_worklist(
             done[subject_id][code] = done_on
     labels = {visit.code: visit.label for visit in protocol.visits}
     sections: dict[VisitStatus, list[WorklistRow]] = defaultdict(list)
+    all_anchors = _anchors(subjects, inclusions, protocol)
     for subject in subjects:
-        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        anchors = all_anchors[subject.pk]
         entry = SubjectVisits(subject.code, protocol.visits, anchors, done[subject.pk], missed[subject.pk])
         for row in worklist([entry], subject_today(subject, now), horizon_days):
             sections[row.status].append(WorklistRow(subject, row, labels[row.code]))
@@ -433,8 +470,9 @@ def overdue_visits(protocol: Protocol, now: Any) -> list[WorklistRow]:
             done[subject_id][code] = done_on
     labels = {visit.code: visit.label for visit in protocol.visits}
     rows = []
+    all_anchors = _anchors(subjects, inclusions, protocol)
     for subject in subjects:
-        anchors = AnchorDates(inclusion=inclusions.get(subject.pk), infusion=subject.infusion_date)
+        anchors = all_anchors[subject.pk]
         entry = SubjectVisits(subject.code, protocol.visits, anchors, done[subject.pk], missed[subject.pk])
         rows += [
             WorklistRow(subject, row, labels[row.code])

@@ -40,6 +40,7 @@ from cartrial.apps.logistics import services as logistics
 from cartrial.apps.logistics.selectors import logistics_facts
 from cartrial.apps.pathway import forms as step_forms
 from cartrial.apps.pathway.selectors import latest_assessment, subject_facts
+from cartrial.apps.planning.selectors import apheresis_booking_check
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.domain.bedside import bedside_checkers_check
@@ -180,6 +181,12 @@ def _apheresis_date(call: StepCall) -> Established:
         dates={"apheresis_date": planned},
         milestones={Milestone.APHERESIS_PLANNED: (planned, "apheresis_date")},
     )
+
+
+def _booked_apheresis_date(call: StepCall) -> Established:
+    """Scheduling the apheresis: the planned day must be the booked one where capacities are set."""
+    apheresis_booking_check(call.subject, call.data["apheresis_date"])
+    return _apheresis_date(call)
 
 
 def _allocate_coi(call: StepCall, established: Established) -> None:
@@ -416,7 +423,7 @@ STEPS: dict[Step | Action, StepSpec] = {
     Step.FAIL_SCREENING: StepSpec(Step.FAIL_SCREENING, _f.ReasonForm, _fail_screening),
     Step.INCLUDE: StepSpec(Step.INCLUDE, _f.IncludeForm, _include, _sign_inclusion),
     Step.SCHEDULE_APHERESIS: StepSpec(
-        Step.SCHEDULE_APHERESIS, _f.ScheduleApheresisForm, _apheresis_date, _allocate_coi
+        Step.SCHEDULE_APHERESIS, _f.ScheduleApheresisForm, _booked_apheresis_date, _allocate_coi
     ),
     Step.COLLECT_APHERESIS: StepSpec(Step.COLLECT_APHERESIS, _f.CollectApheresisForm, _collected, _record_collection),
     Step.SHIP_MATERIAL: StepSpec(Step.SHIP_MATERIAL, _f.ShipMaterialForm, _material_shipment, _ship_material),

@@ -201,6 +201,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
         "can_read_audit": can(scope, Action.READ_AUDIT, subject),
         "can_read_casebook": can(scope, Action.READ_CASEBOOK, subject),
         "can_read_safety": can(scope, Action.READ_SAFETY, subject),
+        "can_read_bookings": can(scope, Action.READ_BOOKINGS, subject),
         "can_read_toxicity": subject.infusion_date is not None and can(scope, Action.READ_TOXICITY, subject),
         "time_zone": subject.center.time_zone,
     }

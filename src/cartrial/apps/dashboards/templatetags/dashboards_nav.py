@@ -25,3 +25,16 @@ def reads_safety_dashboard(memberships: Iterable[Any]) -> bool:
     """True when one of the user's roles may read safety data somewhere (the safety dashboard's action)."""
     allowed = roles_for(Action.READ_SAFETY)
     return any(Role(m.role) in allowed for m in memberships)
+
+
+@register.filter
+def manages_capacities(memberships: Iterable[Any]) -> bool:
+    """True when one of the user's roles sets the network's capacities up (the sponsor's administrator)."""
+    allowed = roles_for(Action.MANAGE_CAPACITIES)
+    return any(Role(m.role) in allowed for m in memberships)
+
+
+@register.filter
+def follows_reservations(memberships: Iterable[Any]) -> bool:
+    """True for the lab: its manufacturing reservations have a page of their own."""
+    return any(Role(m.role) is Role.MANUFACTURING for m in memberships)

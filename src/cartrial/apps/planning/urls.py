@@ -1,0 +1,10 @@
+from django.urls import path
+
+from cartrial.apps.planning import views
+
+app_name = "planning"
+urlpatterns = [
+    path("capacities/", views.capacities_page, name="capacities"),
+    path("reservations/", views.reservations_page, name="reservations"),
+    path("subjects/<str:code>/", views.booking_page, name="booking"),
+]

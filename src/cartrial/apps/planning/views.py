@@ -1,0 +1,175 @@
+"""Pages: the network's capacities (set-up by the sponsor's administrator, every change with a
+reason) and a subject's booking page (free chains proposed, book, cancel with a reason).
+
+Adapters only: access through the entry point, writes through the services, refusals shown with
+the rule's words (the API says the same)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods
+
+from cartrial.apps.access import Reach, can, reach_network, reach_subject, require_somewhere
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.services import audited_attempt
+from cartrial.apps.planning import selectors, services
+from cartrial.apps.planning.models import CenterCapacity, FacilityCapacity, ShippingTime
+from cartrial.apps.subjects.services import local_today
+from cartrial.apps.text import error_text
+from cartrial.apps.trial.protocol import protocol_in_force
+from cartrial.domain.booking import WEEKDAY_NAMES, BookingRequest
+from cartrial.domain.errors import DomainError, InvalidInput, NotFound
+from cartrial.domain.roles import Action
+
+RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[ShippingTime], tuple[str, ...]]] = {
+    "facility": (FacilityCapacity, services.FACILITY_FIELDS),
+    "center": (CenterCapacity, services.CENTER_FIELDS),
+    "shipping": (ShippingTime, ("days",)),
+}
+
+
+def _weekdays(days: list[int]) -> str:
+    return ", ".join(gettext(WEEKDAY_NAMES[d]) for d in days) or "—"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def capacities_page(request: HttpRequest) -> HttpResponse:
+    """The capacities of the network; a POST changes one record's values with a reason."""
+    _scope, actor = reach_network(request.user, Action.MANAGE_CAPACITIES, "planning_capacities")
+    error, error_item, status = "", None, 200
+    if request.method == "POST":
+        kind = request.POST.get("kind", "")
+        if kind not in RECORDS:
+            raise NotFound("No capacity record '{record}'.", code="not_found", record=kind)
+        model, fields = RECORDS[kind]
+        record = model.objects.filter(pk=request.POST.get("id") or 0).first()
+        if record is None:
+            raise NotFound("No capacity record '{record}'.", code="not_found", record=request.POST.get("id", ""))
+        reason = request.POST.get("reason", "")
+
+        def work() -> None:
+            for name in fields:
+                if name in request.POST:
+                    services.capacity_correct(
+                        actor=actor, record=record, field=name, raw=request.POST[name], reason=reason
+                    )
+
+        try:
+            audited_attempt(
+                actor=actor,
+                event=AuditEvent.ACTION_REFUSED,
+                entity=kind,
+                entity_id=str(record.pk),
+                what=Action.MANAGE_CAPACITIES.value,
+                subject_code="",
+                work=work,
+            )
+        except DomainError as refusal:
+            error, error_item = error_text(refusal), refusal.item
+            status = 422 if isinstance(refusal, InvalidInput) else 409
+        else:
+            messages.success(request, gettext("Capacities saved."), extra_tags="ok")
+            return redirect("planning:capacities")
+    context = {
+        "facilities": FacilityCapacity.objects.select_related("center"),
+        "centers": [
+            {"row": c, "apheresis": _weekdays(c.apheresis_weekdays), "infusion": _weekdays(c.infusion_weekdays)}
+            for c in CenterCapacity.objects.select_related("center")
+        ],
+        "shipping": ShippingTime.objects.select_related("center__center", "facility__center"),
+        "history": selectors.capacity_history(),
+        "weekday_help": ", ".join(f"{i} = {gettext(n)}" for i, n in enumerate(WEEKDAY_NAMES)),
+        "lymphodepletion_days": selectors.lymphodepletion_days(protocol_in_force()),
+        "error": error,
+        "error_item": error_item,
+    }
+    return render(request, "planning/capacities.html", context, status=status)
+
+
+def _booking_context(reach: Reach, error: str = "") -> dict[str, Any]:
+    subject = reach.subject
+    protocol = protocol_in_force()
+    today = local_today(subject.center, reach.actor.now)
+    active = selectors.active_booking(subject)
+    may_book = can(reach.scope, Action.BOOK_SLOTS, subject)
+    waiting = subject.state in selectors.WAITING_STATES
+    return {
+        "subject": subject,
+        "bookings": selectors.subject_bookings(subject),
+        "active": active,
+        "proposals": selectors.slots_free(protocol, subject.center.code, today)
+        if may_book and waiting and not active
+        else [],
+        "can_book": may_book and waiting,
+        "error": error,
+    }
+
+
+def _date(name: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput("“{raw}” is not a date (YYYY-MM-DD).", code="item_type", item=name, raw=raw) from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_page(request: HttpRequest, code: str) -> HttpResponse:
+    """A subject's bookings and the free chains; a POST books one or cancels the active one."""
+    if request.method == "GET":
+        reach = reach_subject(request.user, code, Action.READ_BOOKINGS, record=False)
+        return render(request, "planning/booking.html", _booking_context(reach))
+    reach = reach_subject(request.user, code, Action.BOOK_SLOTS)
+    subject = reach.subject
+    post = request.POST
+    try:
+        if post.get("cancel"):
+            reach.run(
+                lambda: services.booking_cancel(
+                    actor=reach.actor, subject=subject, booking_id=int(post["cancel"]), reason=post.get("reason", "")
+                ),
+                what=Action.BOOK_SLOTS.value,
+            )
+            messages.success(request, gettext("Booking cancelled: its slots are free again."), extra_tags="ok")
+        else:
+            booking_request = BookingRequest(
+                subject.center.code,
+                _date("apheresis", post.get("apheresis", "")),
+                post.get("facility", "").upper(),
+                _date("manufacturing_start", post.get("manufacturing_start", "")),
+                _date("infusion", post.get("infusion", "")),
+            )
+            reach.run(
+                lambda: services.booking_make(
+                    actor=reach.actor,
+                    user_id=reach.user.pk,
+                    subject=subject,
+                    request=booking_request,
+                    protocol=protocol_in_force(),
+                    today=local_today(subject.center, reach.actor.now),
+                ),
+                what=Action.BOOK_SLOTS.value,
+            )
+            messages.success(
+                request, gettext("Booked: apheresis, manufacturing slot and infusion bed."), extra_tags="ok"
+            )
+    except DomainError as refusal:
+        status = 422 if isinstance(refusal, InvalidInput) else 409
+        return render(request, "planning/booking.html", _booking_context(reach, error_text(refusal)), status=status)
+    return redirect("planning:booking", code=subject.code)
+
+
+@login_required
+@require_http_methods(["GET"])
+def reservations_page(request: HttpRequest) -> HttpResponse:
+    """The lab's manufacturing reservations: which line holds which subject's batch, codes only."""
+    scope = require_somewhere(request.user, Action.READ_BOOKINGS, "planning_reservations")
+    return render(request, "planning/reservations.html", {"bookings": selectors.manufacturing_reservations(scope)})
