@@ -75,6 +75,7 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
     "toxicity.toxicityassessment": lambda row: ("toxicity_assessment", str(row.pk)),
     "planning.booking": lambda row: ("booking", str(row.pk)),
+    "jobs.job": lambda row: ("job", str(row.pk)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
 # and set-up data no step changes (a step changing one fails below).
