@@ -109,6 +109,9 @@ class Action(StrEnum):
     READ_BOOKINGS = "read_bookings"
     BOOK_SLOTS = "book_slots"
     MANAGE_CAPACITIES = "manage_capacities"
+    # Re-planning (issue 11, item 4).
+    DECIDE_REPLAN = "decide_replan"
+    DECIDE_NETWORK_REPLAN = "decide_network_replan"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -247,6 +250,9 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_BOOKINGS: _CLINICAL | {Role.APHERESIS, Role.MANUFACTURING, Role.SPONSOR_ADMIN},
     Action.BOOK_SLOTS: _CLINICAL,
     Action.MANAGE_CAPACITIES: frozenset({Role.SPONSOR_ADMIN}),
+    # Re-planning: one center's proposal is decided by its coordinator; one across centers by the sponsor admin.
+    Action.DECIDE_REPLAN: frozenset({Role.COORDINATOR}),
+    Action.DECIDE_NETWORK_REPLAN: frozenset({Role.SPONSOR_ADMIN}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -306,6 +312,8 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_BOOKINGS: N_("Read the booked slots"),
     Action.BOOK_SLOTS: N_("Book apheresis, manufacturing and infusion slots"),
     Action.MANAGE_CAPACITIES: N_("Set up the network's capacities"),
+    Action.DECIDE_REPLAN: N_("Accept or reject the re-planning of a center's subjects"),
+    Action.DECIDE_NETWORK_REPLAN: N_("Accept or reject a re-planning across centers"),
 }
 
 

@@ -67,3 +67,8 @@ class AuditEvent(StrEnum):
     CAPACITY_SET = "planning.capacity_set"
     BOOKING_MADE = "planning.booking_made"
     BOOKING_CANCELLED = "planning.booking_cancelled"
+    # Re-planning (issue 11, item 4).
+    REPLAN_PROPOSED = "planning.replan_proposed"
+    REPLAN_ACCEPTED = "planning.replan_accepted"
+    REPLAN_REJECTED = "planning.replan_rejected"
+    REPLAN_STALE = "planning.replan_stale"

@@ -40,9 +40,12 @@ from cartrial.apps.logistics import services as logistics
 from cartrial.apps.logistics.selectors import logistics_facts
 from cartrial.apps.pathway import forms as step_forms
 from cartrial.apps.pathway.selectors import latest_assessment, subject_facts
+from cartrial.apps.planning.models import ReplanProposal
+from cartrial.apps.planning.replanning import replan_propose_quietly
 from cartrial.apps.planning.selectors import apheresis_booking_check
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import PathwayEvent, Subject
+from cartrial.apps.subjects.services import local_today
 from cartrial.domain.bedside import bedside_checkers_check
 from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.errors import InvalidInput
@@ -278,6 +281,17 @@ def _release_details(call: StepCall) -> Established:
 
 def _fail_batch(call: StepCall, established: Established) -> None:
     logistics.batch_fail(actor=call.actor, subject=call.subject, reason=call.data["reason"])
+    # Re-planning (issue 11, item 4): the failed batch's chain is proposed again; nothing moves
+    # until a coordinator accepts it.
+    replan_propose_quietly(
+        actor=call.actor,
+        user_id=call.user.pk,
+        affected=[call.subject],
+        trigger=ReplanProposal.Trigger.QC_FAILURE,
+        detail=call.data["reason"],
+        protocol=call.protocol,
+        today=local_today(call.subject.center, call.actor.now),
+    )
 
 
 def _remanufacture(call: StepCall, established: Established) -> None:

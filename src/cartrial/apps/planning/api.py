@@ -11,9 +11,9 @@ from ninja import Router, Schema
 from ninja.responses import Status
 
 from cartrial.apps import clock
-from cartrial.apps.access import reach_center, reach_subject, require_somewhere
-from cartrial.apps.planning import selectors, services
-from cartrial.apps.planning.models import Booking
+from cartrial.apps.access import Scope, reach_center, reach_subject, require_somewhere, scope_for
+from cartrial.apps.planning import replanning, selectors, services
+from cartrial.apps.planning.models import Booking, ReplanProposal
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.booking import BookingRequest, Chain
@@ -149,3 +149,56 @@ def booking_delete(request: HttpRequest, code: str, booking_id: int, payload: Ca
         what=Action.BOOK_SLOTS.value,
     )
     return booking_out(booking)
+
+
+# --- re-planning ------------------------------------------------------------------------------
+
+
+class DecisionIn(Schema):
+    reason: str
+
+
+def proposal_out(scope: Scope, proposal: ReplanProposal) -> dict[str, Any]:
+    """A proposal with its before/after dates per subject of the user's scope (codes only)."""
+    return {
+        "id": proposal.pk,
+        "trigger": proposal.trigger,
+        "detail": proposal.detail,
+        "status": proposal.status,
+        "center": proposal.center.code if proposal.center else None,
+        "solver": proposal.solver,
+        "created_at": proposal.created_at.isoformat(),
+        "decided_at": proposal.decided_at.isoformat() if proposal.decided_at else None,
+        "decision_reason": proposal.decision_reason,
+        "subjects": [
+            {
+                "subject": row["subject"],
+                "facility": row["facility"],
+                "line": row["line"],
+                "before": {d["name"]: d["before"] for d in row["dates"]},
+                "after": {d["name"]: d["after"] for d in row["dates"]},
+            }
+            for row in replanning.proposal_rows(scope, proposal)
+        ],
+    }
+
+
+@router.get("/proposals", summary="Re-planning proposals of my subjects, before/after dates")
+def proposals(request: HttpRequest, status: str | None = None) -> list[dict[str, Any]]:
+    scope = require_somewhere(request.user, Action.READ_BOOKINGS, "planning_replanning")
+    rows = replanning.proposals_visible(scope)
+    if status:
+        rows = rows.filter(status=status)
+    return [proposal_out(scope, p) for p in rows[:100]]
+
+
+@router.post("/proposals/{proposal_id}/accept", summary="Accept a proposal: re-book its subjects, with a reason")
+def proposal_accept(request: HttpRequest, proposal_id: int, payload: DecisionIn) -> dict[str, Any]:
+    proposal = replanning.decide(request.user, proposal_id, "accept", payload.reason, protocol_in_force())
+    return proposal_out(scope_for(request.user), proposal)
+
+
+@router.post("/proposals/{proposal_id}/reject", summary="Reject a proposal with a reason: nothing moves")
+def proposal_reject(request: HttpRequest, proposal_id: int, payload: DecisionIn) -> dict[str, Any]:
+    proposal = replanning.decide(request.user, proposal_id, "reject", payload.reason, protocol_in_force())
+    return proposal_out(scope_for(request.user), proposal)

@@ -88,3 +88,53 @@ class Booking(models.Model):
                 name="booking_line_start_once",
             ),
         ]
+
+
+class ReplanProposal(models.Model):
+    """New dates the planner proposes after an event (a failed batch, a late shipment, a moved
+    visit, a coordinator's request); nothing moves until a coordinator accepts it."""
+
+    class Trigger(models.TextChoices):
+        QC_FAILURE = "qc_failure"
+        SHIPMENT_LATE = "shipment_late"
+        VISIT_MOVED = "visit_moved"
+        MANUAL = "manual"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        STALE = "stale"
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    detail = models.TextField(blank=True, help_text="What happened, as recorded by the event")
+    # The one center of its subjects; null when the proposal spans centers (the sponsor admin decides).
+    center = models.ForeignKey("trial.Center", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    solver = models.CharField(max_length=24)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+
+class ReplanItem(models.Model):
+    """One affected subject of a proposal: the booking it replaces (its dates as they stood) and the
+    new chain."""
+
+    proposal = models.ForeignKey(ReplanProposal, on_delete=models.CASCADE, related_name="items")
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="replan_items")
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # {date name: ISO date} with the keys of `domain.planning.replan.PLAN_DATES`; `before` is empty
+    # for a subject without a booking.
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    facility = models.CharField(max_length=16)
+    line = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["proposal", "subject__code"]

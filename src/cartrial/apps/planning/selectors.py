@@ -93,12 +93,15 @@ def network_instance(scope: Scope, protocol: Protocol, start: date, horizon_days
     return instance_build(protocol, start, horizon_days, waiting_patients(scope, start))
 
 
-def booked_now(*, exclude_subject: Subject | None = None) -> Booked:
-    """What the active bookings hold (a subject's own booking left out when it re-books)."""
+def booked_now(*, exclude_subject: Subject | None = None, exclude_subject_ids: Iterable[int] = ()) -> Booked:
+    """What the active bookings hold (the bookings of the subjects being re-planned left out)."""
     booked = Booked()
     rows = Booking.objects.filter(active=True).select_related("center__center", "facility__center")
     if exclude_subject is not None:
         rows = rows.exclude(subject=exclude_subject)
+    excluded = list(exclude_subject_ids)
+    if excluded:
+        rows = rows.exclude(subject_id__in=excluded)
     for b in rows:
         booked.batches.append(ManufacturingSlot(b.facility.center.code, b.line, b.manufacturing_start))
         booked.apheresis[(b.center.center.code, b.apheresis_date)] += 1

@@ -6,5 +6,6 @@ app_name = "planning"
 urlpatterns = [
     path("capacities/", views.capacities_page, name="capacities"),
     path("reservations/", views.reservations_page, name="reservations"),
+    path("replanning/", views.replanning_page, name="replanning"),
     path("subjects/<str:code>/", views.booking_page, name="booking"),
 ]

@@ -6,6 +6,7 @@ the rule's words (the API says the same)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -16,16 +17,16 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps.access import Reach, can, reach_network, reach_subject, require_somewhere
+from cartrial.apps.access import Reach, Scope, can, reach_network, reach_subject, require_somewhere
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import audited_attempt
-from cartrial.apps.planning import selectors, services
-from cartrial.apps.planning.models import CenterCapacity, FacilityCapacity, ShippingTime
+from cartrial.apps.planning import replanning, selectors, services
+from cartrial.apps.planning.models import CenterCapacity, FacilityCapacity, ReplanProposal, ShippingTime
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.text import error_text
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.booking import WEEKDAY_NAMES, BookingRequest
-from cartrial.domain.errors import DomainError, InvalidInput, NotFound
+from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.roles import Action
 
 RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[ShippingTime], tuple[str, ...]]] = {
@@ -109,6 +110,8 @@ def _booking_context(reach: Reach, error: str = "") -> dict[str, Any]:
         if may_book and waiting and not active
         else [],
         "can_book": may_book and waiting,
+        "can_propose": may_book,
+        "replans": _proposal_cards(reach.scope, replanning.proposals_visible(reach.scope, subject=subject)[:10]),
         "error": error,
     }
 
@@ -131,7 +134,31 @@ def booking_page(request: HttpRequest, code: str) -> HttpResponse:
     subject = reach.subject
     post = request.POST
     try:
-        if post.get("cancel"):
+        if post.get("propose"):
+            proposal = reach.run(
+                lambda: replanning.replan_propose(
+                    actor=reach.actor,
+                    user_id=reach.user.pk,
+                    affected=[subject],
+                    trigger=ReplanProposal.Trigger.MANUAL,
+                    detail=post.get("reason", ""),
+                    protocol=protocol_in_force(),
+                    today=local_today(subject.center, reach.actor.now),
+                ),
+                what=Action.BOOK_SLOTS.value,
+            )
+            if proposal is None:
+                raise InvalidInput(
+                    "No new dates can be proposed for {subject}: no capacities at its center or no free chain "
+                    "within the planning horizon.",
+                    code="no_proposal",
+                    item="propose",
+                    subject=subject.code,
+                )
+            messages.success(
+                request, gettext("New dates proposed: nothing moves until a coordinator accepts them."), extra_tags="ok"
+            )
+        elif post.get("cancel"):
             reach.run(
                 lambda: services.booking_cancel(
                     actor=reach.actor, subject=subject, booking_id=int(post["cancel"]), reason=post.get("reason", "")
@@ -173,3 +200,45 @@ def reservations_page(request: HttpRequest) -> HttpResponse:
     """The lab's manufacturing reservations: which line holds which subject's batch, codes only."""
     scope = require_somewhere(request.user, Action.READ_BOOKINGS, "planning_reservations")
     return render(request, "planning/reservations.html", {"bookings": selectors.manufacturing_reservations(scope)})
+
+
+# --- re-planning ------------------------------------------------------------------------------
+
+
+def _proposal_cards(scope: Scope, proposals: Iterable[ReplanProposal]) -> list[dict[str, Any]]:
+    return [
+        {"proposal": p, "rows": replanning.proposal_rows(scope, p), "can_decide": replanning.can_decide(scope, p)}
+        for p in proposals
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def replanning_page(request: HttpRequest) -> HttpResponse:
+    """The re-planning proposals of the user's subjects, before/after per date; a POST accepts or
+    rejects one with a reason (nothing moves before)."""
+    scope = require_somewhere(request.user, Action.READ_BOOKINGS, "planning_replanning")
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            proposal = replanning.decide(
+                request.user,
+                int(request.POST.get("proposal", "0") or 0),
+                request.POST.get("decision", ""),
+                request.POST.get("reason", ""),
+                protocol_in_force(),
+            )
+        except DomainError as refusal:
+            error, status = error_text(refusal), 422 if isinstance(refusal, InvalidInput) else 409
+            if isinstance(refusal, NotFound | AccessDenied):
+                raise
+        else:
+            done = (
+                gettext("Proposal accepted: the new dates are booked.")
+                if proposal.status == ReplanProposal.Status.ACCEPTED
+                else gettext("Proposal rejected: nothing moved.")
+            )
+            messages.success(request, done, extra_tags="ok")
+            return redirect("planning:replanning")
+    context = {"cards": _proposal_cards(scope, replanning.proposals_visible(scope)[:50]), "error": error}
+    return render(request, "planning/replanning.html", context, status=status)
