@@ -1756,6 +1756,82 @@ def _page_capacities_post(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- re-planning (issue 11, item 4) ----------------------------------------------------------------
+# Whoever reads bookings sees the proposals of the subjects they reach; a one-center proposal is
+# decided by that center's coordinator only (a proposal across centers: the sponsor's administrator).
+REPLAN_DECIDERS = frozenset({Role.COORDINATOR})
+
+
+def _replan_subject(case: Case) -> Subject:
+    """The target: the case's subject (own: BDX included) where its center has capacities, else BDX's."""
+    from cartrial.apps.planning.models import CenterCapacity
+
+    _network()
+    subject = case.subject("bdx_included")
+    if not CenterCapacity.objects.filter(center_id=subject.center_id).exists():
+        subject = Subject.objects.select_related("center").get(pk=case.built.subjects["bdx_included"].pk)
+    return subject
+
+
+def _replan_proposal(subject: Subject) -> int:
+    """A pending proposal for `subject`, inside the test's savepoint."""
+    from cartrial.apps.planning.models import ReplanProposal
+    from cartrial.apps.planning.replanning import replan_propose
+    from cartrial.apps.subjects.services import local_today
+
+    with transaction.atomic():
+        proposal = replan_propose(
+            actor=Actor.system("test"),
+            user_id=None,
+            affected=[subject],
+            trigger=ReplanProposal.Trigger.MANUAL,
+            detail="matrix",
+            protocol=active_protocol(),
+            today=local_today(subject.center, clock.now()),
+        )
+    assert proposal is not None
+    return proposal.pk
+
+
+def _page_replanning(case: Case) -> list[HttpResponse]:
+    subject = _replan_subject(case)
+    proposal_id = _replan_proposal(subject)
+    responses = [case.page.get("/planning/replanning/"), case.api.get("/api/v1/planning/proposals")]
+    for response in responses:
+        if case.role not in BOOKING_READERS:
+            assert response.status_code == 403
+        else:
+            assert response.status_code == 200
+            if response["Content-Type"].startswith("application/json"):
+                shown = any(p["id"] == proposal_id for p in response.json())
+            else:
+                shown = f'data-proposal="{proposal_id}"' in response.content.decode()
+            assert shown == case.visible(subject)
+    return responses
+
+
+def _api_replan_decide(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.planning.models import ReplanProposal
+
+    subject = _replan_subject(case)
+    proposal_id = _replan_proposal(subject)
+    since = _last_sequence()
+    response = case.api.post(
+        f"/api/v1/planning/proposals/{proposal_id}/reject", {"reason": "not now"}, content_type="application/json"
+    )
+    status = ReplanProposal.objects.get(pk=proposal_id).status
+    if case.role not in BOOKING_READERS:
+        assert response.status_code == 403 and status == "pending"
+    elif not case.visible(subject):
+        assert response.status_code == 404 and status == "pending"
+    elif case.role in REPLAN_DECIDERS:
+        assert response.status_code == 200 and status == "rejected"
+    else:
+        assert response.status_code == 403 and status == "pending"
+        assert "access.refused" in {e.event for e in _entries_after(since)}
+    return [response]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1831,6 +1907,9 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /planning/reservations/ and api GET /planning/reservations": _api_reservations,
     "page GET /planning/capacities/ and api GET /planning/capacities": _page_capacities,
     "page POST /planning/capacities/": _page_capacities_post,
+    # Re-planning (issue 11, item 4).
+    "page GET /planning/replanning/ and api GET /planning/proposals": _page_replanning,
+    "api POST /planning/proposals/{id}/accept|reject": _api_replan_decide,
 }
 
 
@@ -1897,6 +1976,7 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.READ_STUDY_JOBS) == STUDY_JOB_READERS
     assert roles_for(Action.VERIFY_AUDIT_TRAIL) == AUDIT_CHAIN_WALKERS
     assert roles_for(Action.READ_JOBS) == frozenset(Role)
+    assert roles_for(Action.DECIDE_REPLAN) == REPLAN_DECIDERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

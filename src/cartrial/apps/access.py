@@ -310,6 +310,28 @@ def require_somewhere(user: Any, action: Action, page: str) -> Scope:
     raise denied
 
 
+def require_at(user: Any, center_id: int, action: Action, page: str) -> Actor:
+    """A record of one center reached through a list across centers (a re-planning proposal): the
+    user's role at that center must allow `action`, wherever the record was seen; otherwise
+    AccessDenied, recorded. The actor acts at that center."""
+    scope = scope_for(user)
+    role = scope.role_at(center_id)
+    if role in roles_for(action):
+        return _actor(scope, user, center_id, role)
+    denied = _denied(action, scope.center_codes.get(center_id) or "—")
+    audit_refusal(
+        actor=_actor(scope, user, None, None),
+        event=AuditEvent.ACCESS_REFUSED,
+        entity="page",
+        entity_id=page,
+        code=denied.code,
+        message=f"{action.value}: {denied}",
+        said=denied.message,
+        what=action.value,
+    )
+    raise denied
+
+
 def actor_somewhere(user: Any, action: Action, page: str) -> Actor:
     """`require_somewhere`, then the actor of this study-wide action (a long job's request): the
     user's role at the first center (by code) where that role allows `action`."""

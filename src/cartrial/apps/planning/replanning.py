@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from cartrial.apps.access import Scope, centers_for, reach_center, reach_network, require_somewhere, subjects_in_scope
+from cartrial.apps.access import Scope, centers_for, reach_network, require_at, require_somewhere, subjects_in_scope
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audited_attempt
 from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ReplanItem, ReplanProposal
@@ -352,7 +352,7 @@ def decision_reach(user: Any, proposal_id: int) -> tuple[ReplanProposal, Actor]:
     if proposal.center is None:
         _scope, actor = reach_network(user, Action.DECIDE_NETWORK_REPLAN, "planning_replanning")
         return proposal, actor
-    return proposal, reach_center(user, proposal.center.code, Action.DECIDE_REPLAN).actor
+    return proposal, require_at(user, proposal.center.pk, Action.DECIDE_REPLAN, "planning_replanning")
 
 
 def decide(user: Any, proposal_id: int, decision: str, reason: str, protocol: Protocol) -> ReplanProposal:
