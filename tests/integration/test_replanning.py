@@ -17,6 +17,7 @@ from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
+from cartrial.apps.logistics.models import Shipment
 from cartrial.apps.planning import selectors, services
 from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ReplanProposal
 from cartrial.apps.planning.replanning import booking_plan_dates
@@ -66,7 +67,7 @@ def _api(world, username: str) -> Client:
 
 
 def test_a_failed_batch_proposes_new_dates_and_nothing_moves(failed) -> None:
-    world, subject, booking = failed
+    _world, subject, booking = failed
     proposal = ReplanProposal.objects.get()
     assert (proposal.trigger, proposal.status, proposal.center.code) == ("qc_failure", "pending", "PAR")
     assert proposal.detail == "Sterility out of specification"
@@ -109,7 +110,7 @@ def test_acceptance_rebooks_and_is_audited(failed) -> None:
 
 
 def test_a_stale_proposal_is_refused_with_a_clear_message_and_marked(failed) -> None:
-    world, subject, booking = failed
+    world, _subject, booking = failed
     proposal = ReplanProposal.objects.get()
     start = date.fromisoformat(proposal.items.get().after["manufacturing_start"])
     # Meanwhile both lines are taken on the proposed batch start.
@@ -170,7 +171,7 @@ def test_rejection_is_audited_and_nothing_moves(failed) -> None:
 
 
 def test_another_center_neither_sees_nor_decides(failed) -> None:
-    world, subject, booking = failed
+    world, subject, _booking = failed
     proposal = ReplanProposal.objects.get()
     with clock.frozen_at(MONDAY):
         assert _api(world, "bdx.coordinator").get("/api/v1/planning/proposals").json() == []
@@ -202,3 +203,30 @@ def test_a_coordinator_asks_for_new_dates_on_the_booking_page(failed) -> None:
     assert manual.detail == "Bed closed" and f'data-proposal="{manual.pk}"' in page
     first.refresh_from_db()
     assert first.status == "stale"  # superseded by the newer proposal
+
+
+def test_a_late_product_shipment_proposes_new_dates(world) -> None:
+    with clock.frozen_at(MONDAY):
+        subject = world.new_subject("PAR", State.PRODUCT_SHIPPED)
+        with transaction.atomic():
+            services.capacities_load(actor=Actor.system("test"), protocol=world.protocol)
+        booking = _booking_row(world, subject)
+        shipment = Shipment.objects.get(subject=subject, direction="to_center")
+        later = shipment.planned_arrival_at + timedelta(days=1)
+        response = _api(world, "lab.manufacturing").post(
+            f"/api/v1/subjects/{subject.code}/corrections",
+            {
+                "record": "product_shipment",
+                "id": str(shipment.pk),
+                "field": "planned_arrival_at",
+                "value": later.isoformat(),
+                "reason": "Courier delayed by snow",
+            },
+            content_type="application/json",
+        )
+    assert response.status_code == 200, response.content
+    proposal = ReplanProposal.objects.get()
+    assert (proposal.trigger, proposal.detail) == ("shipment_late", "Courier delayed by snow")
+    assert proposal.items.get().before == booking_plan_dates(booking)
+    booking.refresh_from_db()
+    assert booking.active  # nothing moves before acceptance

@@ -37,6 +37,9 @@ from cartrial.apps.clinical.selectors import KINETICS_CONTEXT, SCREENING_CONTEXT
 from cartrial.apps.logistics import corrections as logistics
 from cartrial.apps.logistics.models import Collection, Infusion, ProductReceipt, QcResult, Shipment, Thaw
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, lymphodepletion_event
+from cartrial.apps.planning.models import ReplanProposal
+from cartrial.apps.planning.replanning import replan_propose_quietly
+from cartrial.apps.planning.selectors import active_booking
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import Consent, PathwayEvent, Subject
 from cartrial.domain.corrections import (
@@ -301,6 +304,8 @@ def _correct_planned_apheresis(call: _Call) -> None:
     subjects.subject_date_correct(
         actor=call.actor, subject=call.subject, field="apheresis_date", value=call.value, reason=call.reason
     )
+    # The booked apheresis day no longer holds: propose a new chain around the moved visit.
+    _replan_after(call, ReplanProposal.Trigger.VISIT_MOVED)
 
 
 def _correct_infusion(call: _Call) -> None:
@@ -339,13 +344,34 @@ def _correct_collection(call: _Call) -> None:
 
 
 def _correct_shipment(call: _Call) -> None:
+    shipment = call.target.obj
+    before = shipment.planned_arrival_at
     logistics.shipment_correct(
         actor=call.actor,
         subject=call.subject,
-        shipment=call.target.obj,
+        shipment=shipment,
         field=call.field,
         value=call.value,
         reason=call.reason,
+    )
+    if call.field == "planned_arrival_at" and shipment.actual_arrival_at is None and call.value > before:
+        # A shipment expected later than planned: the subject's booked chain is proposed again.
+        _replan_after(call, ReplanProposal.Trigger.SHIPMENT_LATE)
+
+
+def _replan_after(call: _Call, trigger: str) -> None:
+    """Re-planning (issue 11, item 4): propose new dates for a booked subject after the event; nothing
+    moves until a coordinator accepts them."""
+    if active_booking(call.subject) is None:
+        return
+    replan_propose_quietly(
+        actor=call.actor,
+        user_id=call.reach.user.pk,
+        affected=[call.subject],
+        trigger=trigger,
+        detail=call.reason,
+        protocol=call.protocol,
+        today=_today(call),
     )
 
 
