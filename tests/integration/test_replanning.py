@@ -156,6 +156,7 @@ def test_rejection_is_audited_and_nothing_moves(failed) -> None:
         page = client.get("/planning/replanning/")
         assert page.status_code == 200
         html = page.content.decode()
+        assert 'data-testid="replanning-nav"' in html
         assert f'data-proposal="{proposal.pk}"' in html and 'data-date="infusion"' in html
         assert booking.infusion_date.isoformat() in html and proposal.items.get().after["infusion"] in html
         response = client.post(

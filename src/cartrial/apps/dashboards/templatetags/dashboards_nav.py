@@ -38,3 +38,10 @@ def manages_capacities(memberships: Iterable[Any]) -> bool:
 def follows_reservations(memberships: Iterable[Any]) -> bool:
     """True for the lab: its manufacturing reservations have a page of their own."""
     return any(Role(m.role) is Role.MANUFACTURING for m in memberships)
+
+
+@register.filter
+def follows_replanning(memberships: Iterable[Any]) -> bool:
+    """True for who books chains or decides re-planning proposals: the proposals have a page."""
+    allowed = roles_for(Action.BOOK_SLOTS) | roles_for(Action.DECIDE_REPLAN) | roles_for(Action.DECIDE_NETWORK_REPLAN)
+    return any(Role(m.role) in allowed for m in memberships)
