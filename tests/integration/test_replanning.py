@@ -231,3 +231,62 @@ def test_a_late_product_shipment_proposes_new_dates(world) -> None:
     assert proposal.items.get().before == booking_plan_dates(booking)
     booking.refresh_from_db()
     assert booking.active  # nothing moves before acceptance
+
+
+def test_a_moved_apheresis_day_proposes_new_dates(world) -> None:
+    with clock.frozen_at(MONDAY):
+        subject = world.new_subject("PAR", State.APHERESIS_SCHEDULED)
+        with transaction.atomic():
+            services.capacities_load(actor=Actor.system("test"), protocol=world.protocol)
+        booking = _booking_row(world, subject)
+        response = _api(world, "par.apheresis").post(
+            f"/api/v1/subjects/{subject.code}/corrections",
+            {
+                "record": "planned_apheresis",
+                "id": subject.code,
+                "field": "apheresis_date",
+                "value": (subject.apheresis_date + timedelta(days=2)).isoformat(),
+                "reason": "Apheresis unit closed that day",
+            },
+            content_type="application/json",
+        )
+    assert response.status_code == 200, response.content
+    proposal = ReplanProposal.objects.get()
+    assert (proposal.trigger, proposal.detail) == ("visit_moved", "Apheresis unit closed that day")
+    assert proposal.items.get().booking == booking
+    booking.refresh_from_db()
+    assert booking.active
+
+
+def test_a_proposal_across_centers_is_decided_by_the_sponsor_admin(world) -> None:
+    from cartrial.apps.planning.replanning import replan_propose
+
+    with clock.frozen_at(MONDAY):
+        with transaction.atomic():
+            services.capacities_load(actor=Actor.system("test"), protocol=world.protocol)
+        par, bdx = world.new_subject("PAR", State.INCLUDED), world.new_subject("BDX", State.INCLUDED)
+        with transaction.atomic():
+            proposal = replan_propose(
+                actor=Actor.system("test"),
+                user_id=None,
+                affected=[par, bdx],
+                trigger=ReplanProposal.Trigger.MANUAL,
+                detail="network",
+                protocol=world.protocol,
+                today=MONDAY.date(),
+            )
+        assert proposal is not None and proposal.center is None and proposal.items.count() == 2
+        # The PAR coordinator sees only the PAR subject's difference, and may not decide for BDX.
+        listed = _api(world, "par.coordinator").get("/api/v1/planning/proposals").json()
+        assert [s["subject"] for s in listed[0]["subjects"]] == [par.code]
+        denied = _api(world, "par.coordinator").post(
+            f"/api/v1/planning/proposals/{proposal.pk}/accept", {"reason": "x"}, content_type="application/json"
+        )
+        assert denied.status_code == 403
+        accepted = _api(world, "sponsor.admin").post(
+            f"/api/v1/planning/proposals/{proposal.pk}/accept",
+            {"reason": "network plan"},
+            content_type="application/json",
+        )
+    assert accepted.status_code == 200, accepted.content
+    assert Booking.objects.filter(active=True, subject__in=[par, bdx]).count() == 2
