@@ -75,6 +75,9 @@ RECORD_KEYS: dict[str, Callable[[Any], tuple[str, str]]] = {
     "safety.dltassessment": lambda row: ("dlt_assessment", str(row.pk)),
     "toxicity.toxicityassessment": lambda row: ("toxicity_assessment", str(row.pk)),
     "planning.booking": lambda row: ("booking", str(row.pk)),
+    # Re-planning: a proposal and its subjects are audited under the proposal (docs/booking.md).
+    "planning.replanproposal": lambda row: ("replan_proposal", str(row.pk)),
+    "planning.replanitem": lambda row: ("replan_proposal", str(row.proposal_id)),
     "jobs.job": lambda row: ("job", str(row.pk)),
 }
 # Not trial records: the audit itself, number counters (their numbers are in the records they number),
