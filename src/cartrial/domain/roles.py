@@ -109,6 +109,8 @@ class Action(StrEnum):
     READ_BOOKINGS = "read_bookings"
     BOOK_SLOTS = "book_slots"
     MANAGE_CAPACITIES = "manage_capacities"
+    # The planner page (issue 11): plan the network's waiting subjects as a background job.
+    PLAN_NETWORK = "plan_network"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -247,6 +249,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_BOOKINGS: _CLINICAL | {Role.APHERESIS, Role.MANUFACTURING, Role.SPONSOR_ADMIN},
     Action.BOOK_SLOTS: _CLINICAL,
     Action.MANAGE_CAPACITIES: frozenset({Role.SPONSOR_ADMIN}),
+    # The planner page plans every waiting subject of the network against the shared capacities: the
+    # sponsor's administrator, who sets them up, and the data managers. Not the centers'
+    # coordinators: a plan of one center's subjects alone would ignore the others on the same lines
+    # (they book their subjects' chains on the booking page); pseudonymous codes only.
+    Action.PLAN_NETWORK: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -306,6 +313,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.READ_BOOKINGS: N_("Read the booked slots"),
     Action.BOOK_SLOTS: N_("Book apheresis, manufacturing and infusion slots"),
     Action.MANAGE_CAPACITIES: N_("Set up the network's capacities"),
+    Action.PLAN_NETWORK: N_("Plan the network's calendar"),
 }
 
 

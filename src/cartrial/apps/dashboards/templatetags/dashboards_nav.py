@@ -38,3 +38,10 @@ def manages_capacities(memberships: Iterable[Any]) -> bool:
 def follows_reservations(memberships: Iterable[Any]) -> bool:
     """True for the lab: its manufacturing reservations have a page of their own."""
     return any(Role(m.role) is Role.MANUFACTURING for m in memberships)
+
+
+@register.filter
+def plans_network(memberships: Iterable[Any]) -> bool:
+    """True when one of the user's roles plans the network's calendar (the planner page)."""
+    allowed = roles_for(Action.PLAN_NETWORK)
+    return any(Role(m.role) in allowed for m in memberships)
