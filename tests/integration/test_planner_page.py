@@ -26,7 +26,7 @@ from cartrial.apps.audit.services import Actor
 from cartrial.apps.jobs.models import Job
 from cartrial.apps.planning import services
 from cartrial.apps.planning.jobs import PLAN_NETWORK, plan_network_run, plan_parameters
-from cartrial.apps.simulation.jobs import SIMULATE_NETWORK, simulate_parameters
+from cartrial.apps.simulation.jobs import SIMULATE_NETWORK, simulate_network_run, simulate_parameters
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.pathway import State
 from cartrial.domain.planning import instance_from_json, instance_to_json, plan_check, plan_from_json
@@ -39,6 +39,19 @@ SPONSOR = "sponsor.admin"
 MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 CENTERS = ("BDX", "LIL", "PAR", "STR", "MTL")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Recorder:
+    """A job's progress that keeps what it hears (the worker's stores it on the job, throttled)."""
+
+    def __init__(self, heard: list[tuple[float, Message | None]]) -> None:
+        self.heard = heard
+
+    def __call__(self, percent: float, message: Message | None = None) -> None:
+        self.heard.append((percent, message))
+
+    def step(self, done: int, total: int, message: Message | None = None) -> None:
+        self(100.0 * done / total, message)
 
 
 def _work_once() -> None:
@@ -151,16 +164,8 @@ def test_plan_network_reports_the_search_and_checks_the_plan() -> None:
     """The run itself, with a progress that records: greedy's objective, then CP-SAT's best plan and
     bound as the time limit elapses, then the check; percentages never go back."""
     heard: list[tuple[float, Message | None]] = []
-
-    class Recorder:
-        def __call__(self, percent: float, message: Message | None = None) -> None:
-            heard.append((percent, message))
-
-        def step(self, done: int, total: int, message: Message | None = None) -> None:
-            self(100.0 * done / total, message)
-
     instance = instance_to_json(generated_instance(1, 60, 4, 1))
-    outcome = plan_network_run(plan_parameters({"instance": instance, "time_limit_s": 3}), Recorder())
+    outcome = plan_network_run(plan_parameters({"instance": instance, "time_limit_s": 3}), Recorder(heard))
     msgids = [m.msgid for _, m in heard if m is not None]
     assert msgids[0].startswith("Planning {patients} patients") and msgids[-1] == "Checking every rule of the plan"
     searches = [m for _, m in heard if m is not None and m.msgid.startswith("CP-SAT: best plan")]
@@ -224,7 +229,9 @@ def test_a_simulation_beyond_the_page_caps_runs_in_the_background(world: Any) ->
 
     job.refresh_from_db()
     assert job.status == "done", job.error_traceback
-    assert job.progress_message["params"] == {"done": 2, "total": 2} or job.progress_percent == 100
+    # The worker stored the run's progress (throttled to twice a second: the last message it kept).
+    assert job.progress_percent == 100
+    assert job.progress_message["msgid"] in {"{done} of {total} runs simulated", "Drawing the plots"}
     assert (job.result["months"], job.result["replications"]) == (30, 2)
     assert set(job.result["policies"]) == {"greedy"} and job.result["policies"]["greedy"]["arrivals_mean"] > 0
     with zipfile.ZipFile(io.BytesIO(bytes(job.result_file))) as archive:
@@ -238,6 +245,16 @@ def test_a_simulation_beyond_the_page_caps_runs_in_the_background(world: Any) ->
     french = client.get(f"/simulation/jobs/{job.pk}/").content.decode()
     assert EnglishDetector(catalog_msgids()).english_texts(french) == []
     assert "Perfusés par mois" in french
+
+
+def test_simulate_network_reports_each_run() -> None:
+    heard: list[tuple[float, Message | None]] = []
+    parameters = simulate_parameters({"overrides": {"months": 1}, "replications": 2, "policies": ["greedy"]})
+    outcome = simulate_network_run(parameters, Recorder(heard))
+    runs = [m.params for _, m in heard if m is not None and m.msgid == "{done} of {total} runs simulated"]
+    assert runs == [{"done": 0, "total": 2}, {"done": 1, "total": 2}, {"done": 2, "total": 2}]
+    assert [p for p, _ in heard] == sorted(p for p, _ in heard)
+    assert outcome.result["replications"] == 2 and outcome.file is not None
 
 
 def test_simulate_parameters_are_refused_with_their_json_path() -> None:
