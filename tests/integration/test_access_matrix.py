@@ -1832,6 +1832,124 @@ def _api_replan_decide(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- the planner page and the background simulation (issue 11) -----------------------------------
+
+# The planner page plans every waiting subject of the network against the shared capacities: the
+# sponsor's administrator and the data managers, as for the simulation; not the centers' staff (who
+# book their subjects' chains), the lab, the monitors. Network pages: "own" and "other" agree.
+NETWORK_PLANNERS = frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER})
+
+
+def _done_job(case: Case, kind: str) -> int:
+    """A finished job of `kind` asked for by the case's user, its outcome computed by the kind itself
+    once for the module (a plan of a small generated instance; a one-month greedy simulation)."""
+    from cartrial.apps.jobs.models import Job
+    from cartrial.apps.jobs.registry import job_kind
+
+    if kind not in _OUTCOMES:
+        from cartrial.domain.planning import instance_to_json
+        from cartrial.domain.planning.generate import generated_instance
+
+        parameters = {
+            "plan_network": {"instance": instance_to_json(generated_instance(2, 6, 2, 1)), "time_limit_s": 1},
+            "simulate_network": {"overrides": {"months": 1}, "replications": 1, "policies": ["greedy"]},
+        }[kind]
+        checked = job_kind(kind).check(parameters)
+        _OUTCOMES[kind] = (checked, job_kind(kind).run(checked, _silent))
+    checked, outcome = _OUTCOMES[kind]
+    user = case.built.users[case.username]
+    assert outcome.file is not None
+    return Job.objects.create(
+        kind=kind,
+        parameters=checked,
+        status=Job.Status.DONE,
+        progress_percent=100,
+        result=dict(outcome.result),
+        result_file=outcome.file.content,
+        result_file_name=outcome.file.name,
+        result_file_type=outcome.file.content_type,
+        requested_by=user,
+        requester_role=case.role.value,
+        created_at=clock.now(),
+        finished_at=clock.now(),
+    ).pk
+
+
+class _Silent:
+    def __call__(self, percent: float, message: Any = None) -> None:
+        return None
+
+    def step(self, done: int, total: int, message: Any = None) -> None:
+        return None
+
+
+_silent = _Silent()
+_OUTCOMES: dict[str, Any] = {}
+
+
+def _page_plan(case: Case) -> list[HttpResponse]:
+    """The planner page and its request: the planners get the network's waiting subjects and queue
+    `plan_network`; every other role a 403, recorded, nothing queued."""
+    from cartrial.apps.jobs.models import Job
+
+    _network()
+    since, before = _last_sequence(), Job.objects.count()
+    shown = case.page.get("/planning/plan/")
+    asked = case.page.post("/planning/plan/", {"solver": "greedy", "time_limit_s": 1})
+    if case.role in NETWORK_PLANNERS:
+        assert shown.status_code == 200 and 'data-testid="plan-form"' in shown.content.decode()
+        job = Job.objects.get(kind="plan_network", requested_by__username=case.username)
+        assert asked.status_code == 302 and asked["Location"] == f"/jobs/{job.pk}/"
+        assert [e.event for e in _entries_after(since)] == ["job.requested"]
+    else:
+        assert shown.status_code == 403 and asked.status_code == 403 and Job.objects.count() == before
+        refusals = _entries_after(since)
+        assert [e.event for e in refusals] == ["access.refused"] * 2
+        assert all(e.entity_id == "planning_plan" for e in refusals)
+    return [shown, asked]
+
+
+def _page_job_results(case: Case) -> list[HttpResponse]:
+    """A finished plan's page and a finished background simulation's page: the planners (and the
+    simulation's runners) read their own; the others are refused before any job is looked up."""
+    plan, simulation = _done_job(case, "plan_network"), _done_job(case, "simulate_network")
+    plan_page = case.page.get(f"/planning/plan/{plan}/")
+    simulation_page = case.page.get(f"/simulation/jobs/{simulation}/")
+    if case.role in NETWORK_PLANNERS:
+        assert plan_page.status_code == 200 and 'data-testid="plan-patients"' in plan_page.content.decode()
+        # A job of another kind is not a plan: 404, never the simulation shown as a plan.
+        assert case.page.get(f"/planning/plan/{simulation}/").status_code == 404
+    else:
+        assert plan_page.status_code == 403
+    if case.role in SIMULATION_RUNNERS:
+        assert (
+            simulation_page.status_code == 200 and 'data-testid="simulation-plot"' in simulation_page.content.decode()
+        )
+    else:
+        assert simulation_page.status_code == 403
+    return [plan_page, simulation_page]
+
+
+def _api_plan_and_simulate_jobs(case: Case) -> list[HttpResponse]:
+    """The API requests the same kinds, checked against the same actions."""
+    from cartrial.domain.planning import instance_to_json
+    from cartrial.domain.planning.generate import generated_instance
+
+    plan = case.api.post(
+        "/api/v1/jobs",
+        {"kind": "plan_network", "parameters": {"instance": instance_to_json(generated_instance(2, 4, 1, 1))}},
+        content_type="application/json",
+    )
+    simulate = case.api.post(
+        "/api/v1/jobs",
+        {"kind": "simulate_network", "parameters": {"overrides": {"months": 1}, "policies": ["greedy"]}},
+        content_type="application/json",
+    )
+    assert plan.status_code == (202 if case.role in NETWORK_PLANNERS else 403)
+    assert simulate.status_code == (202 if case.role in SIMULATION_RUNNERS else 403)
+    return [plan, simulate]
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -1910,6 +2028,9 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     # Re-planning (issue 11, item 4).
     "page GET /planning/replanning/ and api GET /planning/proposals": _page_replanning,
     "api POST /planning/proposals/{id}/accept|reject": _api_replan_decide,
+    "page GET, POST /planning/plan/": _page_plan,
+    "page GET /planning/plan/{id}/ and /simulation/jobs/{id}/": _page_job_results,
+    "api POST /jobs (plan_network, simulate_network)": _api_plan_and_simulate_jobs,
 }
 
 
@@ -1977,6 +2098,7 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.VERIFY_AUDIT_TRAIL) == AUDIT_CHAIN_WALKERS
     assert roles_for(Action.READ_JOBS) == frozenset(Role)
     assert roles_for(Action.DECIDE_REPLAN) == REPLAN_DECIDERS
+    assert roles_for(Action.PLAN_NETWORK) == NETWORK_PLANNERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.table import Table
 from cartrial.domain.errors import DomainError
 from cartrial.domain.simulation import POLICIES, SimulationResult, parameters_from_json, run_simulation
 from cartrial.domain.simulation.figures import PLOTS
-from cartrial.domain.simulation.model import BRANCHES
+from cartrial.domain.simulation.model import BRANCHES, result_document
 from cartrial.protocols import DEFAULT_PROTOCOL_FILE, ProtocolError, load_protocol
 from cartrial.protocols.simulation import simulation_defaults
 
@@ -40,33 +40,6 @@ def _fail(line: str) -> NoReturn:
 
 def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
-
-
-def result_document(result: SimulationResult) -> dict[str, Any]:
-    """The machine-readable summary (`--json`): per policy, the figures of the table."""
-    return {
-        "seed": result.seed,
-        "replications": result.replications,
-        "months": result.parameters.months,
-        "policies": {
-            s.policy: {
-                "arrivals_mean": s.arrivals_mean,
-                "screen_failures_mean": s.screen_failures_mean,
-                "infused_mean": s.infused_mean,
-                "no_infusion_mean": s.no_infusion_mean,
-                "in_progress_mean": s.in_progress_mean,
-                "infused_per_month_mean": s.infused_per_month_mean,
-                "median_days_inclusion_to_infusion": s.median_days,
-                "p90_days_inclusion_to_infusion": s.p90_days,
-                "urgent_median_days_inclusion_to_infusion": s.urgent_median_days,
-                "failures": s.failures,
-                "line_utilisation": s.line_utilisation,
-                "bed_utilisation": s.bed_utilisation,
-                "queue_mean": s.queue_mean,
-            }
-            for s in result.summaries
-        },
-    }
 
 
 def _figure(value: float | None, digits: int = 1) -> str:

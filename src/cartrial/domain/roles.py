@@ -112,6 +112,8 @@ class Action(StrEnum):
     # Re-planning (issue 11, item 4).
     DECIDE_REPLAN = "decide_replan"
     DECIDE_NETWORK_REPLAN = "decide_network_replan"
+    # The planner page (issue 11): plan the network's waiting subjects as a background job.
+    PLAN_NETWORK = "plan_network"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -253,6 +255,11 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # Re-planning: one center's proposal is decided by its coordinator; one across centers by the sponsor admin.
     Action.DECIDE_REPLAN: frozenset({Role.COORDINATOR}),
     Action.DECIDE_NETWORK_REPLAN: frozenset({Role.SPONSOR_ADMIN}),
+    # The planner page plans every waiting subject of the network against the shared capacities: the
+    # sponsor's administrator, who sets them up, and the data managers. Not the centers'
+    # coordinators: a plan of one center's subjects alone would ignore the others on the same lines
+    # (they book their subjects' chains on the booking page); pseudonymous codes only.
+    Action.PLAN_NETWORK: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -314,6 +321,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.MANAGE_CAPACITIES: N_("Set up the network's capacities"),
     Action.DECIDE_REPLAN: N_("Accept or reject the re-planning of a center's subjects"),
     Action.DECIDE_NETWORK_REPLAN: N_("Accept or reject a re-planning across centers"),
+    Action.PLAN_NETWORK: N_("Plan the network's calendar"),
 }
 
 

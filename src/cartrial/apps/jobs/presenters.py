@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.urls import reverse
+
 from cartrial.apps import text
 from cartrial.apps.jobs.models import Job
 from cartrial.apps.jobs.registry import job_kind
@@ -57,6 +59,8 @@ class JobView:
     failed_by_bug: bool
     result_json: str = ""
     parameters_json: str = ""
+    # The owning app's page of the finished job's result (a plan as a table), if its kind has one.
+    result_url: str = ""
 
 
 # A planning instance of 2,000 patients is a large parameter: the page shows its beginning.
@@ -70,6 +74,17 @@ def _shown_json(value: object) -> str:
     return shown if len(shown) <= SHOWN_JSON_CHARACTERS else shown[:SHOWN_JSON_CHARACTERS] + "\n…"
 
 
+def result_url(job: Job) -> str:
+    """The URL of the page showing the finished job's result, from its kind's `result_view`."""
+    if job.status != Job.Status.DONE:
+        return ""
+    try:
+        view = job_kind(job.kind).result_view
+    except DomainError:
+        return ""
+    return reverse(view, kwargs={"job_id": job.pk}) if view else ""
+
+
 def job_view(job: Job, *, detail: bool = False) -> JobView:
     """A job for a page; `detail` adds its parameters and result as JSON (the job's page)."""
     return JobView(
@@ -81,6 +96,7 @@ def job_view(job: Job, *, detail: bool = False) -> JobView:
         failed_by_bug=job.status == Job.Status.FAILED and not job.error_message,
         result_json=_shown_json(job.result) if detail else "",
         parameters_json=_shown_json(job.parameters) if detail else "",
+        result_url=result_url(job) if detail else "",
     )
 
 

@@ -62,6 +62,8 @@ class JobKind:
     queued); `run(parameters, progress)` does the work in the worker; `summary(result)` says the
     outcome in one translatable sentence for the pages. `offered` puts a start button on /jobs/
     (kinds without parameters); the others are started from their own app's page or the API.
+    `result_view` names the URL (taking `job_id`) of the owning app's page that shows a finished
+    job's result (a plan as a table, a simulation's plots); the job's page links to it.
     """
 
     code: str
@@ -71,6 +73,7 @@ class JobKind:
     check: Callable[[Mapping[str, Any]], dict[str, Any]] = no_parameters
     summary: Callable[[Mapping[str, Any]], Message] | None = None
     offered: bool = False
+    result_view: str | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

@@ -12,3 +12,8 @@ class PlanningConfig(AppConfig):
         from cartrial.apps.planning.selectors import booked_visit_dates
 
         planned_dates_register(booked_visit_dates)
+
+        # The planner as a background job (the jobs app sits below: it never imports this one).
+        from cartrial.apps.planning import jobs
+
+        jobs.register()

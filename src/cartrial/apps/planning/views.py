@@ -6,6 +6,7 @@ the rule's words (the API says the same)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -17,16 +18,23 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from cartrial.apps.access import Reach, Scope, can, reach_network, reach_subject, require_somewhere
+from cartrial.apps import clock
+from cartrial.apps.access import Reach, Scope, can, reach_network, reach_subject, require_somewhere, scope_narrowed
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import audited_attempt
+from cartrial.apps.jobs.selectors import job_get, jobs_for
+from cartrial.apps.jobs.services import job_enqueue
 from cartrial.apps.planning import replanning, selectors, services
+from cartrial.apps.planning.forms import PlanForm
+from cartrial.apps.planning.jobs import PLAN_NETWORK, plan_network_summary
 from cartrial.apps.planning.models import CenterCapacity, FacilityCapacity, ReplanProposal, ShippingTime
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.text import error_text
+from cartrial.apps.text import render as render_message
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.booking import WEEKDAY_NAMES, BookingRequest
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
+from cartrial.domain.planning import Instance, instance_to_json
 from cartrial.domain.roles import Action
 
 RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[ShippingTime], tuple[str, ...]]] = {
@@ -242,3 +250,92 @@ def replanning_page(request: HttpRequest) -> HttpResponse:
             return redirect("planning:replanning")
     context = {"cards": _proposal_cards(scope, replanning.proposals_visible(scope)[:50]), "error": error}
     return render(request, "planning/replanning.html", context, status=status)
+
+
+# --- the planner page: plan the network's waiting subjects as a background job ---------------------
+
+
+def _network_summary(instance: Instance) -> dict[str, Any]:
+    """What the page shows of the instance: waiting patients per center, the capacities."""
+    waiting = Counter(p.center for p in instance.patients)
+    return {
+        "instance": instance,
+        "centers": [
+            {
+                "row": c,
+                "waiting": waiting.get(c.id, 0),
+                "apheresis": _weekdays(sorted(c.apheresis_weekdays)),
+                "infusion": _weekdays(sorted(c.infusion_weekdays)),
+                "shipping": ", ".join(f"{f} {d}" for f, d in sorted(c.ship_days.items())),
+            }
+            for c in instance.centers
+        ],
+        "facilities": [{"row": f, "closed": _weekdays(sorted(f.closed_weekdays))} for f in instance.facilities],
+        "gap": instance.ld_to_infusion_gap_days,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_page(request: HttpRequest) -> HttpResponse:
+    """The network's waiting subjects and capacities; a POST requests `plan_network` on them (or on
+    an uploaded instance) and sends the user to the job's page, which shows the progress."""
+    scope, actor = reach_network(request.user, Action.PLAN_NETWORK, "planning_plan")
+    protocol = protocol_in_force()
+    form = PlanForm(request.POST or None, request.FILES or None)
+    start, horizon = clock.now().date(), protocol.pathway_rules.planning_horizon_days
+    error, status = "", 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        start, horizon = data["start_date"] or start, data["horizon_days"] or horizon
+        if data["instance"] is not None:
+            parameters: dict[str, Any] = {"source": "upload", "instance": data["instance"]}
+        else:
+            built = selectors.network_instance(scope_narrowed(scope, Action.PLAN_NETWORK), protocol, start, horizon)
+            parameters = {"source": "network", "instance": instance_to_json(built)}
+        parameters |= {"solver": data["solver"], "time_limit_s": data["time_limit_s"]}
+        try:
+            job = job_enqueue(actor=actor, kind=PLAN_NETWORK, parameters=parameters)
+        except InvalidInput as refusal:
+            error, status = error_text(refusal), 422
+        else:
+            return redirect("jobs:detail", job_id=job.pk)
+    elif request.method == "POST":
+        status = 422
+    instance = selectors.network_instance(scope_narrowed(scope, Action.PLAN_NETWORK), protocol, start, horizon)
+    context = {
+        "form": form,
+        "error": error,
+        "start": start,
+        "horizon": horizon,
+        "recent": [j for j in jobs_for(scope).filter(kind=PLAN_NETWORK).defer("parameters", "result")[:10]],
+        **_network_summary(instance),
+    }
+    return render(request, "planning/plan.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def plan_result(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A finished `plan_network` job: the plan per patient (codes only), its objective against
+    greedy's, the bound and gap, the checker's verdict; the plan JSON is the job's file."""
+    scope = require_somewhere(request.user, Action.PLAN_NETWORK, "planning_plan")
+    job = job_get(scope, job_id)
+    if job.kind != PLAN_NETWORK:
+        raise NotFound("No plan {job} in your scope.", code="not_found", job=job_id)
+    if job.status != job.Status.DONE:
+        return redirect("jobs:detail", job_id=job.pk)
+    result = job.result or {}
+    plan = result.get("plan") or {}
+    return render(
+        request,
+        "planning/plan_result.html",
+        {
+            "job": job,
+            "result": result,
+            "plan": plan,
+            "greedy": result.get("greedy") or {},
+            "check": result.get("check") or [],
+            "summary": render_message(plan_network_summary(result)),
+        },
+    )

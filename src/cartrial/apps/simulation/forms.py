@@ -8,8 +8,12 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from cartrial.apps.simulation.jobs import JOB_MAXIMUM_REPLICATIONS
 from cartrial.domain.simulation import POLICIES, SimulationParameters
 from cartrial.domain.simulation.parameters import CENTER_RANGES, FACILITY_RANGES, PARAMETER_RANGES
+
+# A background job (`simulate_network`) runs beyond the page's caps, up to the domain's months.
+JOB_MAXIMUM_MONTHS = int(PARAMETER_RANGES["months"][1])
 
 # In-process runs only: what a page answers in seconds. Longer runs go to the task queue.
 PAGE_MAXIMUM_MONTHS = 24
@@ -33,9 +37,9 @@ class SimulationForm(forms.Form):
     """Months, replications, seed, policy; the network's rates, the lab's lines and durations, and
     each center's arrivals per month (the protocol in force gives the other defaults)."""
 
-    months = forms.IntegerField(label=_("Months simulated"), min_value=1, max_value=PAGE_MAXIMUM_MONTHS)
+    months = forms.IntegerField(label=_("Months simulated"), min_value=1, max_value=JOB_MAXIMUM_MONTHS)
     replications = forms.IntegerField(
-        label=_("Replications per policy"), min_value=1, max_value=PAGE_MAXIMUM_REPLICATIONS
+        label=_("Replications per policy"), min_value=1, max_value=JOB_MAXIMUM_REPLICATIONS
     )
     seed = forms.IntegerField(label=_("Random seed"), min_value=0, max_value=2**31 - 1)
     policy = forms.ChoiceField(label=_("Planning policy"), choices=POLICY_CHOICES)
@@ -65,6 +69,10 @@ class SimulationForm(forms.Form):
         max_value=int(FACILITY_RANGES["qc_days"][1]),
     )
 
+    background = forms.BooleanField(
+        label=_("Run in the background (a job: beyond the page's months and replications)"), required=False
+    )
+
     def __init__(self, *args: Any, defaults: SimulationParameters, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.defaults = defaults
@@ -91,6 +99,19 @@ class SimulationForm(forms.Form):
                 max_value=high,
             )
             self.initial[name] = center.arrivals_per_month
+
+    def clean(self) -> dict[str, Any]:
+        """In the request, the page's caps; in the background, the job's."""
+        data = super().clean() or {}
+        if not data.get("background"):
+            for name, maximum in (("months", PAGE_MAXIMUM_MONTHS), ("replications", PAGE_MAXIMUM_REPLICATIONS)):
+                if data.get(name) is not None and data[name] > maximum:
+                    self.add_error(
+                        name,
+                        _("At most %(maximum)s on the page: tick “Run in the background” for more.")
+                        % {"maximum": maximum},
+                    )
+        return data
 
     @staticmethod
     def center_field(center_id: str) -> str:

@@ -5,6 +5,7 @@ Nothing is stored: a simulation reads the protocol in force and no trial data.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +31,17 @@ def simulation_parameters(request: SimulationRequest) -> SimulationParameters:
     return parameters_from_json(request.overrides, simulation_defaults(protocol_in_force()))
 
 
-def run_simulation(request: SimulationRequest) -> SimulationResult:
-    """Run the request: the one entry point of the page and of a background job."""
+def run_simulation(
+    request: SimulationRequest, on_progress: Callable[[int, int], None] | None = None
+) -> SimulationResult:
+    """Run the request: the one entry point of the page and of a background job (which follows
+    `on_progress(replications done, total)`)."""
     return simulate(
         simulation_parameters(request),
         seed=request.seed,
         replications=request.replications,
         policies=request.policies,
+        on_progress=on_progress,
     )
 
 

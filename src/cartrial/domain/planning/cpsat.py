@@ -21,6 +21,8 @@ the objective so that it stops when it reaches it.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 from ortools.sat.python import cp_model
 
@@ -38,9 +40,25 @@ def _values(open_days: list[bool], low: int, high: int) -> list[int]:
     return [t for t in range(max(low, 0), min(high, len(open_days) - 1) + 1) if open_days[t]]
 
 
-def plan_cpsat(instance: Instance, time_limit_s: float = 30.0) -> Plan:
+# What the search reports as it goes: (seconds elapsed, best objective found or None, best bound).
+SearchProgress = Callable[[float, float | None, float], None]
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):
+    """Tells `report` each better plan the search finds, with the bound proven so far."""
+
+    def __init__(self, report: SearchProgress) -> None:
+        super().__init__()
+        self._report = report
+
+    def on_solution_callback(self) -> None:
+        self._report(self.wall_time, self.objective_value, self.best_objective_bound)
+
+
+def plan_cpsat(instance: Instance, time_limit_s: float = 30.0, on_progress: SearchProgress | None = None) -> Plan:
     """The optimal plan (or the best found in the time limit, with its proven bound); infeasible
-    with the unplaced patients when no plan places them all."""
+    with the unplaced patients when no plan places them all. `on_progress`, if given, hears of each
+    better plan and each better bound while the solver searches (a background job's progress)."""
     days = Days(instance)
     greedy, unplaced = greedy_chains(days)
     try:
@@ -58,7 +76,13 @@ def plan_cpsat(instance: Instance, time_limit_s: float = 30.0) -> Plan:
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = NUM_WORKERS
     solver.parameters.max_time_in_seconds = time_limit_s
-    status = solver.solve(model.model)
+    if on_progress is None:
+        status = solver.solve(model.model)
+    else:
+        started = time.monotonic()
+        report = on_progress
+        solver.best_bound_callback = lambda bound: report(time.monotonic() - started, None, bound)
+        status = solver.solve(model.model, _Reporter(report))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         chains = model.chains(solver)
         if start is not None and days.objective(start) < days.objective(chains):

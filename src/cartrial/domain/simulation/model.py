@@ -612,3 +612,31 @@ def run_simulation(
                 on_progress(done, total)
         summaries.append(summarise(parameters, policy, runs))
     return SimulationResult(parameters=parameters, seed=seed, replications=replications, summaries=tuple(summaries))
+
+
+def result_document(result: SimulationResult) -> dict[str, Any]:
+    """The machine-readable summary (`cartrial simulate --json`, a background job's result): per
+    policy, the figures of the summary table."""
+    return {
+        "seed": result.seed,
+        "replications": result.replications,
+        "months": result.parameters.months,
+        "policies": {
+            s.policy: {
+                "arrivals_mean": s.arrivals_mean,
+                "screen_failures_mean": s.screen_failures_mean,
+                "infused_mean": s.infused_mean,
+                "no_infusion_mean": s.no_infusion_mean,
+                "in_progress_mean": s.in_progress_mean,
+                "infused_per_month_mean": s.infused_per_month_mean,
+                "median_days_inclusion_to_infusion": s.median_days,
+                "p90_days_inclusion_to_infusion": s.p90_days,
+                "urgent_median_days_inclusion_to_infusion": s.urgent_median_days,
+                "failures": s.failures,
+                "line_utilisation": s.line_utilisation,
+                "bed_utilisation": s.bed_utilisation,
+                "queue_mean": s.queue_mean,
+            }
+            for s in result.summaries
+        },
+    }

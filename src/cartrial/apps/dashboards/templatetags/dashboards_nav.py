@@ -45,3 +45,10 @@ def follows_replanning(memberships: Iterable[Any]) -> bool:
     """True for who books chains or decides re-planning proposals: the proposals have a page."""
     allowed = roles_for(Action.BOOK_SLOTS) | roles_for(Action.DECIDE_REPLAN) | roles_for(Action.DECIDE_NETWORK_REPLAN)
     return any(Role(m.role) in allowed for m in memberships)
+
+
+@register.filter
+def plans_network(memberships: Iterable[Any]) -> bool:
+    """True when one of the user's roles plans the network's calendar (the planner page)."""
+    allowed = roles_for(Action.PLAN_NETWORK)
+    return any(Role(m.role) in allowed for m in memberships)
