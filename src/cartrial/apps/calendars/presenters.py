@@ -41,11 +41,14 @@ def event_link(event: CalendarEvent) -> str:
 
 
 def event_summary(event: CalendarEvent) -> str:
-    """The one line of an event, in the active language: pseudonymous code, kind, detail, planned."""
+    """The one line of an event, in the active language: pseudonymous code, kind, detail, booked or
+    planned."""
     text = f"{event.subject} · {_(KIND_LABELS[event.kind])}"
     if event.detail:
         text += f" {event.detail}"
-    if event.planned:
+    if event.booked:
+        text += f" ({_('booked')})"
+    elif event.planned:
         text += f" ({_('planned')})"
     return text
 
