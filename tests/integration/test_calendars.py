@@ -349,6 +349,12 @@ def test_booked_chips_on_the_page_and_in_the_feed_with_stable_uids(booked_world:
         body = unescape(page.content.decode())
         assert 'class="chip kind-apheresis booked"' in body
         assert f'data-subject="{subject.code}" data-booked="true">{subject.code} · Apheresis · booked</a>' in body
+        # A reservation links to the booking page (the lab's slot to its reservations); the legend shows
+        # the three styles.
+        assert f'href="/planning/subjects/{subject.code}/" title="{subject.code} · Apheresis (booked)"' in body
+        assert 'href="/planning/reservations/" title="' in body
+        legend = body[body.index('data-testid="calendar-legend"') :]
+        assert '<span class="chip booked">booked</span>' in legend
         feed = client.get("/calendars/center/BDX.ics", HTTP_ACCEPT_LANGUAGE="en")
         again = client.get("/calendars/center/BDX.ics", HTTP_ACCEPT_LANGUAGE="en")
     mine = [e for e in _parse(feed.content) if "booked" in e["CATEGORIES"].cats]

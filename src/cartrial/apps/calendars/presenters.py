@@ -31,6 +31,11 @@ _LOGISTICS = frozenset(
 
 def event_link(event: CalendarEvent) -> str:
     """The page of the record behind the event (the page itself checks who may open it)."""
+    if event.booked:
+        # A reservation: the lab's reservations for its slot, the subject's booking page otherwise.
+        if event.kind is EventKind.MANUFACTURING_START:
+            return reverse("planning:reservations")
+        return reverse("planning:booking", args=[event.subject])
     if event.kind in _LOGISTICS:
         return reverse("logistics:subject", args=[event.subject])
     if event.kind is EventKind.VISIT:
