@@ -30,8 +30,11 @@ from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
 from cartrial.apps.clinical import services as clinical_services
 from cartrial.apps.clinical.services import LabObservationInput
 from cartrial.apps.logistics import services as logistics_services
+from cartrial.apps.pathway.corrections import correction_apply
 from cartrial.apps.pathway.steps import step_perform
-from cartrial.apps.planning.services import capacities_load
+from cartrial.apps.planning import selectors as planning_selectors
+from cartrial.apps.planning.models import Booking
+from cartrial.apps.planning.services import booking_make, capacities_load
 from cartrial.apps.safety import services as safety_services
 from cartrial.apps.safety.models import AdverseEvent
 from cartrial.apps.safety.selectors import lab_grade_proposals
@@ -41,7 +44,9 @@ from cartrial.apps.subjects.services import IdentityInput
 from cartrial.apps.toxicity import services as toxicity_services
 from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create, protocol_register
+from cartrial.domain.booking import BookingRequest
 from cartrial.domain.casebook import QueryMove
+from cartrial.domain.corrections import RecordKind
 from cartrial.domain.pathway import State, Step
 from cartrial.domain.roles import Action, Role
 from cartrial.domain.safety.adverse_events import ActionTaken, AdverseEventData, Outcome, Relatedness, Seriousness
@@ -642,7 +647,52 @@ def build_demo(
         # The network's capacities last: the subjects above were scheduled before booking existed;
         # from now on apheresis at a center is booked against a manufacturing slot (docs/booking.md).
         capacities_load(actor=Actor.system("demo", now=today), protocol=protocol)
+        seed_bookings_demo(protocol, users, today)
     return DemoWorld(centers=centers, users=users, api_token=token)
+
+
+def seed_bookings_demo(protocol: Protocol, users: dict[str, User], today: datetime) -> list[Booking]:
+    """Book the chains of the subjects waiting for apheresis (included, not yet collected), in the
+    order of their codes, as their center's coordinator through the booking service, so the booking
+    pages, the lab's reservations and the calendars show real reservations. A subject whose apheresis
+    was scheduled before the capacities existed keeps that day when a chain starts on it; otherwise it
+    takes the earliest free chain, and its coordinator corrects the planned apheresis date to the
+    booked day with a reason (as at a center that has just set up its capacities)."""
+    booked: list[Booking] = []
+    waiting = Subject.objects.filter(state__in=planning_selectors.WAITING_STATES).select_related("center")
+    with clock.frozen_at(today):
+        for subject in waiting.order_by("center__code", "number"):
+            day = today.astimezone(ZoneInfo(subject.center.time_zone)).date()
+            scheduled = subject.apheresis_date
+            chains = planning_selectors.slots_free(protocol, subject.center.code, max(scheduled or day, day), 1)
+            if scheduled is not None and not (chains and chains[0].plan.apheresis == scheduled):
+                chains = planning_selectors.slots_free(protocol, subject.center.code, day, 1)
+            if not chains:
+                continue
+            plan = chains[0].plan
+            username = f"{subject.center.code.lower()}.coordinator"
+            user = users[username]
+            actor = Actor(user.pk, username, Role.COORDINATOR.value, subject.center.code, today)
+            request = BookingRequest(
+                subject.center.code, plan.apheresis, plan.facility, plan.manufacturing_start, plan.infusion
+            )
+            booked.append(
+                booking_make(
+                    actor=actor, user_id=user.pk, subject=subject, request=request, protocol=protocol, today=day
+                )
+            )
+            if scheduled is not None and scheduled != plan.apheresis:
+                correction_apply(
+                    user,
+                    subject.code,
+                    kind=RecordKind.PLANNED_APHERESIS.value,
+                    record_id=subject.code,
+                    field="apheresis_date",
+                    value=plan.apheresis.isoformat(),
+                    reason="Moved to the apheresis slot booked against the network's capacities.",
+                    protocol=protocol,
+                )
+    return booked
 
 
 def demo_epoch() -> datetime:

@@ -4,7 +4,7 @@ page's reads in a fixed number of queries whatever the number of subjects."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,9 +42,9 @@ PHARMACY_KINDS = {EventKind.PRODUCT_ARRIVAL, EventKind.THAW, EventKind.INFUSION}
 CLINICAL_ONLY_KINDS = {EventKind.LYMPHODEPLETION, EventKind.VISIT, EventKind.TOXICITY_ASSESSMENTS}
 # Pinned: a change here is a change of the month page's reads, to be explained. Session, user and
 # memberships (the scope); the subjects; one query per source (collections, shipments with their
-# receipts, batches, thaws, lymphodepletions, inclusions, visits); the header's memberships and alert
-# badge; the session's save (three statements).
-MONTH_QUERIES = 16
+# receipts, batches, thaws, lymphodepletions, inclusions, visits, bookings); the header's memberships
+# and alert badge; the session's save (three statements).
+MONTH_QUERIES = 17
 
 
 def _events(world: Any, username: str, **filters: Any) -> list[CalendarEvent]:
@@ -261,4 +261,129 @@ def test_the_month_page_takes_as_many_queries_at_2_and_at_6_subjects(world: Any)
     body = client.get("/calendars/", {"month": month}).content.decode()
     assert all(f'data-subject="{s.code}"' in body for s in subjects)
     counts[6] = _queries(client, month)
+    assert counts[2] == counts[6] == MONTH_QUERIES
+
+
+# A Monday: BDX does apheresis on Mondays and Wednesdays (protocol capacities).
+BOOKING_MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def _booked(world: Any, subject: Subject, who: str = "bdx.coordinator") -> Any:
+    """The subject's earliest free chain, booked through the service as its center's coordinator."""
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.planning import selectors as planning
+    from cartrial.apps.planning import services as booking
+    from cartrial.domain.booking import BookingRequest
+    from cartrial.domain.roles import Action
+
+    plan = planning.slots_free(world.protocol, subject.center.code, clock.now().date(), 1)[0].plan
+    reach = reach_subject(world.users[who], subject.code, Action.BOOK_SLOTS)
+    request = BookingRequest(subject.center.code, plan.apheresis, "LAB", plan.manufacturing_start, plan.infusion)
+    return reach.run(
+        lambda: booking.booking_make(
+            actor=reach.actor,
+            user_id=reach.user.pk,
+            subject=subject,
+            request=request,
+            protocol=world.protocol,
+            today=clock.now().date(),
+        )
+    )
+
+
+@pytest.fixture
+def booked_world(world: Any) -> Any:
+    from django.db import transaction
+
+    from cartrial.apps.planning.services import capacities_load
+
+    with clock.frozen_at(BOOKING_MONDAY):
+        with transaction.atomic():
+            capacities_load(actor=Actor.system("test"), protocol=world.protocol)
+        world.booked = world.new_subject("BDX", State.INCLUDED)
+        world.booking = _booked(world, world.booked)
+        yield world
+
+
+def _reserved(events: list[CalendarEvent], subject: Subject) -> dict[EventKind, CalendarEvent]:
+    return {e.kind: e for e in events if e.subject == subject.code and e.booked}
+
+
+def test_the_reservations_are_booked_events_for_each_service(booked_world: Any) -> None:
+    world, booking, subject = booked_world, booked_world.booking, booked_world.booked
+    coordinator = _reserved(_events(world, "bdx.coordinator"), subject)
+    assert {k: (e.start, e.center) for k, e in coordinator.items()} == {
+        EventKind.APHERESIS: (booking.apheresis_date, "BDX"),
+        EventKind.MANUFACTURING_START: (booking.manufacturing_start, "LAB"),
+        EventKind.LYMPHODEPLETION: (booking.lymphodepletion_start, "BDX"),
+        EventKind.INFUSION: (booking.infusion_date, "BDX"),
+    }
+    assert all(e.planned and not e.late for e in coordinator.values())
+    # Each service its own reservation: the lab before any material reached it.
+    assert set(_reserved(_events(world, "bdx.apheresis"), subject)) == {EventKind.APHERESIS}
+    assert set(_reserved(_events(world, "lab.manufacturing"), subject)) == {EventKind.MANUFACTURING_START}
+    assert set(_reserved(_events(world, "lab.manufacturing", center="LAB"), subject)) == {EventKind.MANUFACTURING_START}
+    assert set(_reserved(_events(world, "bdx.pharmacist"), subject)) == {EventKind.INFUSION}
+    assert _reserved(_events(world, "lil.coordinator"), subject) == {}
+
+
+def test_a_booked_date_leaves_once_its_step_is_done_and_a_cancelled_booking_shows_nothing(booked_world: Any) -> None:
+    from cartrial.apps.planning.models import Booking
+
+    world, subject = booked_world, booked_world.booked
+    Subject.objects.filter(pk=subject.pk).update(state=State.MATERIAL_SHIPPED.value)
+    left = _reserved(_events(world, "bdx.coordinator"), subject)
+    assert set(left) == {EventKind.MANUFACTURING_START, EventKind.LYMPHODEPLETION, EventKind.INFUSION}
+    Subject.objects.filter(pk=subject.pk).update(state=State.LYMPHODEPLETION.value)
+    assert _reserved(_events(world, "bdx.coordinator"), subject) == {}
+    Subject.objects.filter(pk=subject.pk).update(state=State.INCLUDED.value)
+    Booking.objects.filter(pk=booked_world.booking.pk).update(active=False)
+    assert _reserved(_events(world, "bdx.coordinator"), subject) == {}
+
+
+def test_booked_chips_on_the_page_and_in_the_feed_with_stable_uids(booked_world: Any) -> None:
+    world, booking, subject = booked_world, booked_world.booking, booked_world.booked
+    with clock.frozen_at(BOOKING_MONDAY):
+        client = world.client_for("bdx.coordinator")
+        page = client.get("/calendars/", {"month": _month(booking.apheresis_date)}, HTTP_ACCEPT_LANGUAGE="en")
+        body = unescape(page.content.decode())
+        assert 'class="chip kind-apheresis booked"' in body
+        assert f'data-subject="{subject.code}" data-booked="true">{subject.code} · Apheresis · booked</a>' in body
+        # A reservation links to the booking page (the lab's slot to its reservations); the legend shows
+        # the three styles.
+        assert f'href="/planning/subjects/{subject.code}/" title="{subject.code} · Apheresis (booked)"' in body
+        assert 'href="/planning/reservations/" title="' in body
+        legend = body[body.index('data-testid="calendar-legend"') :]
+        assert '<span class="chip booked">booked</span>' in legend
+        feed = client.get("/calendars/center/BDX.ics", HTTP_ACCEPT_LANGUAGE="en")
+        again = client.get("/calendars/center/BDX.ics", HTTP_ACCEPT_LANGUAGE="en")
+    mine = [e for e in _parse(feed.content) if "booked" in e["CATEGORIES"].cats]
+    by_kind = {str(e["CATEGORIES"].cats[0]): e for e in mine}
+    assert set(by_kind) == {"apheresis", "manufacturing_start", "lymphodepletion", "infusion"}
+    infusion = by_kind["infusion"]
+    assert str(infusion["UID"]) == f"infusion-{subject.code}-{booking.infusion_date.isoformat()}@cartrial"
+    assert infusion["DTSTART"].dt == booking.infusion_date
+    assert str(infusion["STATUS"]) == "CONFIRMED"
+    assert str(infusion["SUMMARY"]) == f"{subject.code} · Infusion (D0) (booked)"
+    assert sorted(str(e["UID"]) for e in mine) == sorted(
+        str(e["UID"]) for e in _parse(again.content) if "booked" in e["CATEGORIES"].cats
+    )
+
+
+def test_the_month_page_with_bookings_takes_as_many_queries_at_2_and_at_6_subjects(booked_world: Any) -> None:
+    world = booked_world
+    with clock.frozen_at(BOOKING_MONDAY):
+        month = _month(world.booking.apheresis_date)
+        client = world.client_for("sponsor.admin")
+        client.get("/calendars/")
+        waiting = [world.new_subject("PAR", State.INCLUDED)]
+        for subject in waiting:
+            _booked(world, subject, "par.coordinator")
+        counts = {2: _queries(client, month)}
+        more = [world.new_subject("PAR", State.INCLUDED) for _ in range(4)]
+        for subject in more:
+            _booked(world, subject, "par.coordinator")
+        body = client.get("/calendars/", {"month": month}).content.decode()
+        assert all(f'data-subject="{s.code}" data-booked="true"' in body for s in waiting + more)
+        counts[6] = _queries(client, month)
     assert counts[2] == counts[6] == MONTH_QUERIES

@@ -310,3 +310,52 @@ def test_the_safety_records_were_made_before_today_and_audit_verify_passes() -> 
     _register()
     result = CliRunner().invoke(app, ["audit", "verify"])
     assert result.exit_code == 0 and "intact" in result.output, result.output
+
+
+def test_the_subjects_waiting_for_apheresis_hold_bookings_that_keep_the_networks_rules() -> None:
+    from cartrial.apps.audit.models import AuditEntry
+    from cartrial.apps.planning.models import Booking
+    from cartrial.apps.planning.selectors import WAITING_STATES, instance_build
+    from cartrial.domain.planning import Patient, PatientPlan, Plan, PlanStatus, plan_check
+
+    waiting = list(Subject.objects.filter(state__in=WAITING_STATES).order_by("code"))
+    bookings = {b.subject.code: b for b in Booking.objects.filter(active=True).select_related("subject", "facility")}
+    # Bordeaux's first patient (included) and Lille's (apheresis scheduled) are booked, no one else.
+    assert [s.code for s in waiting] == ["BDX-001", "LIL-001"] == sorted(bookings)
+    today = demo_epoch().date()
+    for subject in waiting:
+        booking = bookings[subject.code]
+        assert booking.booked_by.username == f"{subject.center.code.lower()}.coordinator"
+        assert booking.apheresis_date >= today
+        # The Lille subject's apheresis, scheduled before the capacities on a day Lille does no apheresis,
+        # is moved to the booked day by a correction with its reason.
+        if subject.state == State.APHERESIS_SCHEDULED:
+            assert subject.apheresis_date == booking.apheresis_date
+            moved = AuditEntry.objects.get(event="record.corrected", subject_code=subject.code)
+            assert "booked" in moved.reason
+        made = AuditEntry.objects.get(event="planning.booking_made", subject_code=subject.code)
+        assert made.actor_username == booking.booked_by.username
+    # The domain's checker on the network's capacities and the booked chains: weekdays, holidays,
+    # lines, apheresis slots per day, beds per week, shipping times and the lymphodepletion gap.
+    patients = [Patient(s.code, s.center.code, today) for s in waiting]
+    instance = instance_build(active_protocol(), today, 120, patients)
+    rows = tuple(
+        PatientPlan(
+            code,
+            b.facility.center.code,
+            b.apheresis_date,
+            b.manufacturing_start,
+            b.release_date,
+            b.product_arrival,
+            b.lymphodepletion_start,
+            b.infusion_date,
+        )
+        for code, b in sorted(bookings.items())
+    )
+    objective = sum((row.infusion - today).days for row in rows)
+    assert plan_check(instance, Plan(PlanStatus.FEASIBLE, objective, None, rows)) == []
+    centers = {c.id: c for c in instance.centers}
+    for row in rows:
+        assert row.apheresis.weekday() in centers[row.id[:3]].apheresis_weekdays
+        assert row.infusion.weekday() in centers[row.id[:3]].infusion_weekdays
+    assert audit_verify().intact

@@ -306,6 +306,14 @@ def test_the_capacities_page_changes_a_value_with_a_reason(network) -> None:
     assert saved.status_code == 302
     center.refresh_from_db()
     assert (center.apheresis_per_day, center.apheresis_weekdays) == (2, [0, 2, 4])
+    # The history names the record and the values as the tables do, weekdays by name, in French.
+    client.cookies["django_language"] = "fr"
+    history = client.get("/planning/capacities/").content.decode()
+    history = history[history.index('data-testid="history"') :]
+    assert "Centre BDX · « 2nd unit »" in history
+    assert "<strong>Créneaux d&#x27;aphérèse par jour</strong> 1 → 2" in history
+    assert "<strong>Jours d&#x27;aphérèse</strong> lundi, mercredi → lundi, mercredi, vendredi" in history
+    assert "<strong>Jours par trajet (LAB)</strong> — → 1" in history and "ship_days" not in history
     assert network.client_for("bdx.coordinator").get("/planning/capacities/").status_code == 403
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from cartrial.domain.pathway import State
 from cartrial.domain.roles import SPONSOR_ROLES, Role
 from cartrial.domain.text import N_
 
@@ -97,6 +98,7 @@ class CalendarEvent:
 
     `center` is where it happens (the lab for manufacturing), `subject_center` the subject's center;
     `planned` marks a date not yet done (a planned apheresis, an expected arrival, a visit window);
+    `booked` marks a planned date that holds a reservation (a slot or a bed of the planning app);
     `detail` names what the kind alone does not (the visit code, the batch number); `late` marks a
     planned date already past (an overdue visit, an expected arrival not confirmed)."""
 
@@ -109,6 +111,7 @@ class CalendarEvent:
     planned: bool = False
     detail: str = ""
     late: bool = False
+    booked: bool = False
 
     @property
     def role(self) -> Role:
@@ -125,15 +128,47 @@ class CalendarEvent:
         return self.start <= end and self.end >= start
 
 
+def _certainty(event: CalendarEvent) -> int:
+    """Done (0) before booked (1) before merely planned (2)."""
+    return 2 if event.planned and not event.booked else 1 if event.planned else 0
+
+
 def events_deduplicated(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
-    """One event per UID, the done one winning over a planned one (an apheresis collected on the day it
-    was planned is one event), in calendar order."""
+    """One event per UID, the done one winning over a booked one, a booked one over one merely planned
+    (an apheresis collected on its booked day is one event; a booked apheresis is the scheduled one), in
+    calendar order."""
     kept: dict[str, CalendarEvent] = {}
     for event in events:
         current = kept.get(event.uid)
-        if current is None or (current.planned and not event.planned):
+        if current is None or _certainty(event) < _certainty(current):
             kept[event.uid] = event
     return sorted(kept.values(), key=lambda e: (e.start, e.end, e.subject, e.kind.value, e.detail))
+
+
+_BEFORE_COLLECTION: frozenset[State] = frozenset({State.INCLUDED, State.APHERESIS_SCHEDULED})
+_BEFORE_MANUFACTURING: frozenset[State] = _BEFORE_COLLECTION | {State.APHERESIS_COLLECTED, State.MATERIAL_SHIPPED}
+_BEFORE_LYMPHODEPLETION: frozenset[State] = _BEFORE_MANUFACTURING | {
+    State.MANUFACTURING,
+    State.PRODUCT_RELEASED,
+    State.MANUFACTURING_FAILED,
+    State.PRODUCT_SHIPPED,
+    State.PRODUCT_RECEIVED,
+}
+
+# A booked date stands until the step it reserves is done: the reserved apheresis slot until the
+# collection, the manufacturing slot until a batch starts, the lymphodepletion start and the infusion
+# bed until lymphodepletion starts (its own planned D0 then takes over).
+BOOKED_PENDING: dict[EventKind, frozenset[State]] = {
+    EventKind.APHERESIS: _BEFORE_COLLECTION,
+    EventKind.MANUFACTURING_START: _BEFORE_MANUFACTURING,
+    EventKind.LYMPHODEPLETION: _BEFORE_LYMPHODEPLETION,
+    EventKind.INFUSION: _BEFORE_LYMPHODEPLETION,
+}
+
+
+def booked_pending(kind: EventKind, state: str) -> bool:
+    """Whether a booked date of this kind still stands for a subject in `state` (step not done yet)."""
+    return kind in BOOKED_PENDING and state in {s.value for s in BOOKED_PENDING[kind]}
 
 
 def month_weeks(year: int, month: int) -> list[list[date]]:

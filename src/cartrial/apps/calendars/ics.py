@@ -31,7 +31,10 @@ def ics_calendar(
         vevent.add("dtstart", item.start)
         vevent.add("dtend", item.end + timedelta(days=1))
         vevent.add("summary", event_summary(item))
-        vevent.add("categories", [item.kind.value])
+        vevent.add("categories", [item.kind.value, "booked"] if item.booked else [item.kind.value])
+        if item.planned:
+            # A reservation holds; a date merely planned may still move.
+            vevent.add("status", "CONFIRMED" if item.booked else "TENTATIVE")
         vevent.add("location", item.center)
         vevent.add("transp", "TRANSPARENT")
         vevent.add("url", link(item))

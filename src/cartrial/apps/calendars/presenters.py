@@ -31,6 +31,11 @@ _LOGISTICS = frozenset(
 
 def event_link(event: CalendarEvent) -> str:
     """The page of the record behind the event (the page itself checks who may open it)."""
+    if event.booked:
+        # A reservation: the lab's reservations for its slot, the subject's booking page otherwise.
+        if event.kind is EventKind.MANUFACTURING_START:
+            return reverse("planning:reservations")
+        return reverse("planning:booking", args=[event.subject])
     if event.kind in _LOGISTICS:
         return reverse("logistics:subject", args=[event.subject])
     if event.kind is EventKind.VISIT:
@@ -41,11 +46,14 @@ def event_link(event: CalendarEvent) -> str:
 
 
 def event_summary(event: CalendarEvent) -> str:
-    """The one line of an event, in the active language: pseudonymous code, kind, detail, planned."""
+    """The one line of an event, in the active language: pseudonymous code, kind, detail, booked or
+    planned."""
     text = f"{event.subject} · {_(KIND_LABELS[event.kind])}"
     if event.detail:
         text += f" {event.detail}"
-    if event.planned:
+    if event.booked:
+        text += f" ({_('booked')})"
+    elif event.planned:
         text += f" ({_('planned')})"
     return text
 

@@ -14,17 +14,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from cartrial.apps import clock
 from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.casebook.models import VisitRecord
 from cartrial.apps.casebook.selectors import inclusion_dates
 from cartrial.apps.logistics.models import Collection, ManufacturingBatch, Shipment, Thaw
+from cartrial.apps.planning.models import Booking
 from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.calendars import CalendarEvent, EventKind, events_deduplicated, kinds_for, service_kinds
+from cartrial.domain.calendars import (
+    CalendarEvent,
+    EventKind,
+    booked_pending,
+    events_deduplicated,
+    kinds_for,
+    service_kinds,
+)
 from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.roles import Role
 from cartrial.domain.visits import AnchorDates, VisitStatus, visit_schedule, visit_status
@@ -203,8 +211,54 @@ def visit_events(reading: Reading) -> Iterator[CalendarEvent]:
             )
 
 
-# Every source of calendar dates, each one query over the subjects read (reservations join here).
-SOURCES: list[Source] = [apheresis_events, shipment_events, batch_events, thaw_events, treatment_events, visit_events]
+def booking_events(reading: Reading) -> Iterator[CalendarEvent]:
+    """The reservations of the active bookings (planning app) whose step is not done yet: the apheresis
+    slot, the manufacturing slot at the lab, the lymphodepletion start (to the protocol's last
+    lymphodepletion day before the booked D0, as once started) and the infusion bed; planned and
+    booked, late once past."""
+    last_ld_day = reading.protocol.pathway_rules.lymphodepletion_window_days[1]
+    rows = Booking.objects.filter(active=True, subject_id__in=reading.subjects).values_list(
+        "subject_id",
+        "facility__center__code",
+        "apheresis_date",
+        "manufacturing_start",
+        "lymphodepletion_start",
+        "infusion_date",
+    )
+    for subject_id, lab, apheresis, start, ld_start, d0 in rows:
+        subject = reading.subjects[subject_id]
+        today = _today(subject, reading)
+        ld_end = max(ld_start, d0 + timedelta(days=last_ld_day))
+        for kind, first, last, where in (
+            (EventKind.APHERESIS, apheresis, apheresis, subject.center.code),
+            (EventKind.MANUFACTURING_START, start, start, lab),
+            (EventKind.LYMPHODEPLETION, ld_start, ld_end, subject.center.code),
+            (EventKind.INFUSION, d0, d0, subject.center.code),
+        ):
+            if booked_pending(kind, subject.state):
+                yield CalendarEvent(
+                    kind=kind,
+                    start=first,
+                    end=last,
+                    subject=subject.code,
+                    center=where,
+                    subject_center=subject.center.code,
+                    planned=True,
+                    booked=True,
+                    late=first < today,
+                )
+
+
+# Every source of calendar dates, each one query over the subjects read.
+SOURCES: list[Source] = [
+    apheresis_events,
+    shipment_events,
+    batch_events,
+    thaw_events,
+    treatment_events,
+    visit_events,
+    booking_events,
+]
 
 
 def _subject_kinds(scope: Scope, subject: Subject) -> frozenset[EventKind]:
@@ -214,9 +268,20 @@ def _subject_kinds(scope: Scope, subject: Subject) -> frozenset[EventKind]:
     role = scope.role_at(subject.center_id)
     if role is not None and role is not Role.MANUFACTURING:
         kinds |= kinds_for(role)
-    if subject.manufacturing_site_id in scope.lab_center_ids:
+    if subject.manufacturing_site_id in scope.lab_center_ids or getattr(subject, "reserved_at_lab", False):
         kinds |= kinds_for(Role.MANUFACTURING)
     return kinds
+
+
+def _reserved_at(lab_ids: set[int] | None = None, lab_code: str | None = None) -> Exists:
+    """The subject holds an active booking of a manufacturing slot at one of these labs (what the lab
+    lists on its reservations page, before any material has reached it)."""
+    bookings = Booking.objects.filter(subject_id=OuterRef("pk"), active=True)
+    if lab_ids is not None:
+        bookings = bookings.filter(facility__center_id__in=lab_ids)
+    if lab_code is not None:
+        bookings = bookings.filter(facility__center__code=lab_code)
+    return Exists(bookings)
 
 
 def calendar_events(
@@ -233,11 +298,19 @@ def calendar_events(
     """The events between `start` and `end` (both included) of the subjects the user may see, each
     kept when the user's role at that subject concerns it; `center` keeps the subjects of a center
     (or manufactured at that lab), `role` one service's events, `subject` one subject's. The protocol
-    in force and the clock's now unless given."""
-    queryset = Subject.objects.filter(subject_filter(scope)).select_related("center", "manufacturing_site")
+    in force and the clock's now unless given. A lab also sees the reserved manufacturing starts of the
+    subjects booked at it, before their material reaches it."""
+    visible = subject_filter(scope)
+    queryset = Subject.objects.select_related("center", "manufacturing_site")
+    if scope.lab_center_ids:
+        queryset = queryset.annotate(reserved_at_lab=_reserved_at(scope.lab_center_ids))
+        visible |= Q(reserved_at_lab=True)
+    queryset = queryset.filter(visible)
     if center:
         code = center.strip().upper()
-        queryset = queryset.filter(Q(center__code=code) | Q(manufacturing_site__code=code))
+        queryset = queryset.filter(
+            Q(center__code=code) | Q(manufacturing_site__code=code) | Q(_reserved_at(lab_code=code))
+        )
     if subject:
         queryset = queryset.filter(code=subject.strip().upper())
     subjects = {s.pk: s for s in queryset}

@@ -36,6 +36,7 @@ from cartrial.domain.booking import WEEKDAY_NAMES, BookingRequest
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.planning import Instance, instance_to_json
 from cartrial.domain.roles import Action
+from cartrial.domain.text import N_
 
 RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[ShippingTime], tuple[str, ...]]] = {
     "facility": (FacilityCapacity, services.FACILITY_FIELDS),
@@ -46,6 +47,52 @@ RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[Sh
 
 def _weekdays(days: list[int]) -> str:
     return ", ".join(gettext(WEEKDAY_NAMES[d]) for d in days) or "—"
+
+
+# The history names each record and value as the tables above do, in the user's language.
+ENTITY_LABELS: dict[str, str] = {
+    "facility_capacity": N_("Facility"),
+    "center_capacity": N_("Center"),
+    "shipping_time": N_("Shipping days"),
+}
+FIELD_LABELS: dict[str, str] = {
+    "lines": N_("Lines"),
+    "manufacturing_days": N_("Manufacturing (days)"),
+    "qc_days": N_("QC (days)"),
+    "closed_weekdays": N_("No batch start on"),
+    "apheresis_weekdays": N_("Apheresis weekdays"),
+    "apheresis_per_day": N_("Apheresis slots per day"),
+    "infusion_weekdays": N_("Infusion weekdays"),
+    "infusions_per_week": N_("Infusion beds per week"),
+    "days": N_("Days each way"),
+}
+
+
+def _history_value(field: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if field.endswith("weekdays") and isinstance(value, list):
+        return _weekdays(value)
+    return str(value)
+
+
+def _history_rows(history: list[selectors.CapacityChange]) -> list[dict[str, Any]]:
+    """Each change with its record and values labelled (weekdays by name, shipping days by lab)."""
+    rows = []
+    for h in history:
+        changes = []
+        for c in h.changes:
+            field = str(c["field"])
+            if field.startswith("ship_days."):
+                label = f"{gettext(FIELD_LABELS['days'])} ({field.partition('.')[2]})"
+            else:
+                label = gettext(FIELD_LABELS[field]) if field in FIELD_LABELS else field
+            changes.append(
+                {"label": label, "old": _history_value(field, c["old"]), "new": _history_value(field, c["new"])}
+            )
+        entity = gettext(ENTITY_LABELS[h.entity]) if h.entity in ENTITY_LABELS else h.entity
+        rows.append({"change": h, "entity": entity, "changes": changes})
+    return rows
 
 
 @login_required
@@ -94,7 +141,7 @@ def capacities_page(request: HttpRequest) -> HttpResponse:
             for c in CenterCapacity.objects.select_related("center")
         ],
         "shipping": ShippingTime.objects.select_related("center__center", "facility__center"),
-        "history": selectors.capacity_history(),
+        "history": _history_rows(selectors.capacity_history()),
         "weekday_help": ", ".join(f"{i} = {gettext(n)}" for i, n in enumerate(WEEKDAY_NAMES)),
         "lymphodepletion_days": selectors.lymphodepletion_days(protocol_in_force()),
         "error": error,
