@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from cartrial.apps.fields import DATE_WIDGET
 from cartrial.apps.planning.jobs import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_RANGE_S
 
 # The contract's horizon (instance.schema.json): 1 to 3,660 days.
@@ -31,7 +32,7 @@ class PlanForm(forms.Form):
         max_value=TIME_LIMIT_RANGE_S[1],
         initial=DEFAULT_TIME_LIMIT_S,
     )
-    start_date = forms.DateField(label=_("First day planned"), required=False)
+    start_date = forms.DateField(label=_("First day planned"), required=False, widget=DATE_WIDGET)
     horizon_days = forms.IntegerField(
         label=_("Horizon (days)"), min_value=HORIZON_RANGE_DAYS[0], max_value=HORIZON_RANGE_DAYS[1], required=False
     )
