@@ -118,6 +118,22 @@ def test_the_instance_built_from_the_database_equals_the_expected_one(network) -
     assert built == expected
 
 
+def test_the_network_instance_closes_what_the_bookings_hold(network) -> None:
+    """A plan of the waiting subjects proposes only free slots: BDX's one apheresis of Monday 7
+    December, once booked, is a closed day of the next subject's instance."""
+    with clock.frozen_at(MONDAY):
+        booked, waiting = network.new_subject("BDX", State.INCLUDED), network.new_subject("BDX", State.INCLUDED)
+        scope = scope_for(network.users["sponsor.admin"])
+        before = selectors.network_instance(scope, network.protocol, MONDAY.date(), 30)
+        first = selectors.slots_free(network.protocol, "BDX", MONDAY.date(), 1)[0].plan
+        _book(network, booked, first.apheresis, first.manufacturing_start, first.infusion)
+        after = selectors.network_instance(scope, network.protocol, MONDAY.date(), 30)
+    assert first.apheresis == date(2026, 12, 7)
+    assert first.apheresis not in before.center("BDX").closed_dates
+    assert first.apheresis in after.center("BDX").closed_dates
+    assert [p.id for p in after.patients] == [waiting.code]
+
+
 def test_a_booking_holds_the_chain_and_the_earliest_proposal_follows_the_rules(network) -> None:
     with clock.frozen_at(MONDAY):
         subject = network.new_subject("BDX", State.INCLUDED)

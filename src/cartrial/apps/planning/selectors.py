@@ -19,6 +19,7 @@ from cartrial.domain.booking import Booked, Chain, ManufacturingSlot, lymphodepl
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.domain.pathway import State
 from cartrial.domain.planning.instance import Center, Facility, Instance, Patient
+from cartrial.domain.planning.replan import instance_with_booked
 from cartrial.domain.visits import Anchor, VisitPhase
 from cartrial.protocols import Protocol
 
@@ -89,8 +90,11 @@ def waiting_patients(scope: Scope, start: date) -> list[Patient]:
 
 
 def network_instance(scope: Scope, protocol: Protocol, start: date, horizon_days: int) -> Instance:
-    """The instance a planner solves for the scope's waiting subjects from `start`."""
-    return instance_build(protocol, start, horizon_days, waiting_patients(scope, start))
+    """The instance a planner solves for the scope's waiting subjects from `start`, with what the
+    active bookings already hold closed (a full apheresis day, an infusion week without a bed, a
+    batch start without a free line), so that the plan proposes only slots still free."""
+    instance = instance_build(protocol, start, horizon_days, waiting_patients(scope, start))
+    return instance_with_booked(instance, booked_now())
 
 
 def booked_now(*, exclude_subject: Subject | None = None, exclude_subject_ids: Iterable[int] = ()) -> Booked:
