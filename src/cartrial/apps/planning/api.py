@@ -17,6 +17,7 @@ from cartrial.apps.planning.models import Booking, ReplanProposal
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.booking import BookingRequest, Chain
+from cartrial.domain.planning import instance_to_json
 from cartrial.domain.roles import Action
 
 router = Router(tags=["planning"])
@@ -78,33 +79,9 @@ def reservations(request: HttpRequest) -> list[dict[str, Any]]:
 def capacities(request: HttpRequest) -> dict[str, Any]:
     require_somewhere(request.user, Action.MANAGE_CAPACITIES, "planning_capacities")
     protocol = protocol_in_force()
-    instance = selectors.instance_build(protocol, clock.now().date(), 0)
-    return {
-        "lymphodepletion_days": instance.lymphodepletion_days,
-        "ld_to_infusion_gap_days": list(instance.ld_to_infusion_gap_days),
-        "facilities": [
-            {
-                "id": f.id,
-                "lines": f.lines,
-                "manufacturing_days": f.manufacturing_days,
-                "qc_days": f.qc_days,
-                "closed_weekdays": sorted(f.closed_weekdays),
-            }
-            for f in instance.facilities
-        ],
-        "centers": [
-            {
-                "id": c.id,
-                "country": c.country,
-                "apheresis_weekdays": sorted(c.apheresis_weekdays),
-                "apheresis_per_day": c.apheresis_per_day,
-                "infusion_weekdays": sorted(c.infusion_weekdays),
-                "infusions_per_week": c.infusions_per_week,
-                "ship_days": c.ship_days,
-            }
-            for c in instance.centers
-        ],
-    }
+    # The contract's JSON of the instance (one writer of it), without dates or patients: the network.
+    network = instance_to_json(selectors.instance_build(protocol, clock.now().date(), 0))
+    return {key: network[key] for key in ("lymphodepletion_days", "ld_to_infusion_gap_days", "facilities", "centers")}
 
 
 @subjects_router.get("/{code}/bookings", summary="A subject's bookings, the active one first")

@@ -19,11 +19,11 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audited_attempt
 from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ReplanItem, ReplanProposal
 from cartrial.apps.planning.selectors import booked_now, instance_build
-from cartrial.apps.planning.services import booking_dates
+from cartrial.apps.planning.services import booking_dates, booking_row_create
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today
-from cartrial.domain.booking import BookingRequest, ManufacturingSlot, booking_check, iso_week
+from cartrial.domain.booking import BookingRequest, ManufacturingSlot, booking_check
 from cartrial.domain.errors import DomainError, InvalidInput, NotFound, Refused
 from cartrial.domain.planning.instance import Patient, PatientPlan
 from cartrial.domain.planning.replan import PLAN_DATE_LABELS, PLAN_DATES, replan
@@ -232,20 +232,8 @@ def replan_accept(
         except DomainError as broken:
             raise _stale(actor, proposal, str(broken), subject.code) from None
         plan = chain.plan
-        booking = Booking.objects.create(
-            subject=subject,
-            center=centers[subject.center_id],
-            facility=facilities[item.facility],
-            line=chain.line,
-            apheresis_date=plan.apheresis,
-            manufacturing_start=plan.manufacturing_start,
-            release_date=plan.release,
-            product_arrival=plan.product_arrival,
-            lymphodepletion_start=plan.lymphodepletion_start,
-            infusion_date=plan.infusion,
-            infusion_week=iso_week(plan.infusion),
-            booked_by_id=user_id,
-            booked_at=actor.now,
+        booking = booking_row_create(
+            subject, centers[subject.center_id], facilities[item.facility], chain, user_id, actor.now
         )
         booked.batches.append(ManufacturingSlot(item.facility, chain.line, plan.manufacturing_start))
         booked.apheresis[(subject.center.code, plan.apheresis)] += 1

@@ -11,7 +11,7 @@ the rule's message. The partial unique constraint on (facility, line, start) is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,7 +23,7 @@ from cartrial.apps.planning.selectors import WAITING_STATES, booked_now, instanc
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
-from cartrial.domain.booking import BookingRequest, booking_check, iso_week
+from cartrial.domain.booking import BookingRequest, Chain, booking_check, iso_week
 from cartrial.domain.errors import InvalidInput, Refused
 from cartrial.protocols import Protocol
 
@@ -176,6 +176,29 @@ def _entity_id(record: FacilityCapacity | CenterCapacity | ShippingTime) -> str:
     return record.center.code
 
 
+def booking_row_create(
+    subject: Subject, center: CenterCapacity, facility: FacilityCapacity, chain: Chain, user_id: int, now: datetime
+) -> Booking:
+    """The booking row of a checked chain (booking and re-planning book alike; the checks and the
+    locks are the caller's)."""
+    plan = chain.plan
+    return Booking.objects.create(
+        subject=subject,
+        center=center,
+        facility=facility,
+        line=chain.line,
+        apheresis_date=plan.apheresis,
+        manufacturing_start=plan.manufacturing_start,
+        release_date=plan.release,
+        product_arrival=plan.product_arrival,
+        lymphodepletion_start=plan.lymphodepletion_start,
+        infusion_date=plan.infusion,
+        infusion_week=iso_week(plan.infusion),
+        booked_by_id=user_id,
+        booked_at=now,
+    )
+
+
 def booking_make(
     *, actor: Actor, user_id: int, subject: Subject, request: BookingRequest, protocol: Protocol, today: date
 ) -> Booking:
@@ -226,24 +249,9 @@ def booking_make(
         )
     instance = instance_build(protocol, today, (request.infusion - today).days + 1)
     chain = booking_check(instance, booked_now(), request)
-    plan = chain.plan
     try:
         with transaction.atomic():
-            booking = Booking.objects.create(
-                subject=locked,
-                center=center,
-                facility=facility,
-                line=chain.line,
-                apheresis_date=plan.apheresis,
-                manufacturing_start=plan.manufacturing_start,
-                release_date=plan.release,
-                product_arrival=plan.product_arrival,
-                lymphodepletion_start=plan.lymphodepletion_start,
-                infusion_date=plan.infusion,
-                infusion_week=iso_week(plan.infusion),
-                booked_by_id=user_id,
-                booked_at=actor.now,
-            )
+            booking = booking_row_create(locked, center, facility, chain, user_id, actor.now)
     except IntegrityError:
         raise Refused(
             "No manufacturing slot is free at {facility} on {start}: apheresis can be booked only against "
