@@ -434,7 +434,11 @@ def test_the_scan_raises_each_overdue_visit_once(world: Any, mailboxes: dict[str
     overdue = set(Alert.objects.filter(subject=subject).values_list("key", flat=True))
     assert {"D1", "D7", "D14", "D28"} <= overdue and "D42" not in overdue and "M3" not in overdue
     assert not Alert.objects.filter(subject=done_elsewhere).exists()
-    assert first.output.splitlines() == [f"{len(overdue)} overdue-visit alert(s) raised", "0 SAE-clock alert(s) raised"]
+    assert first.output.splitlines() == [
+        f"{len(overdue)} overdue-visit alert(s) raised",
+        "0 SAE-clock alert(s) raised",
+        "0 re-planning proposal(s) for late shipments",
+    ]
     second = runner.invoke(app, ["alerts", "scan", "--today", today.isoformat()])
     assert second.output.splitlines()[0] == "0 overdue-visit alert(s) raised"
     assert Alert.objects.filter(subject=subject).count() == len(overdue)

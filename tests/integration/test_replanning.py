@@ -290,3 +290,24 @@ def test_a_proposal_across_centers_is_decided_by_the_sponsor_admin(world) -> Non
         )
     assert accepted.status_code == 200, accepted.content
     assert Booking.objects.filter(active=True, subject__in=[par, bdx]).count() == 2
+
+
+def test_the_daily_scan_proposes_new_dates_once_for_a_shipment_past_its_planned_arrival(world) -> None:
+    from cartrial.apps.planning.replanning import late_shipments_replan
+
+    with clock.frozen_at(MONDAY):
+        subject = world.new_subject("PAR", State.PRODUCT_SHIPPED)
+        with transaction.atomic():
+            services.capacities_load(actor=Actor.system("test"), protocol=world.protocol)
+        booking = _booking_row(world, subject)
+    shipment = Shipment.objects.get(subject=subject, direction="to_center")
+    on_time = Actor.system("alerts-scan", now=shipment.planned_arrival_at - timedelta(hours=1))
+    late = Actor.system("alerts-scan", now=shipment.planned_arrival_at + timedelta(hours=6))
+    with transaction.atomic():
+        assert late_shipments_replan(actor=on_time, protocol=world.protocol) == []
+        first = late_shipments_replan(actor=late, protocol=world.protocol)
+        again = late_shipments_replan(actor=late, protocol=world.protocol)
+    assert [p.trigger for p in first] == ["shipment_late"] and again == []
+    assert first[0].items.get().subject == subject
+    booking.refresh_from_db()
+    assert booking.active  # nothing moves before acceptance

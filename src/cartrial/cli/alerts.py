@@ -34,7 +34,7 @@ def scan_command(
     ] = None,
 ) -> None:
     """Raise an alert for every overdue visit and every SAE report pending or overdue not already
-    alerted; print how many of each were raised."""
+    alerted, and propose new dates for the booked subjects of late shipments; print how many."""
     from cartrial.cli.web import _django, _fail
 
     try:
@@ -47,6 +47,7 @@ def scan_command(
     from cartrial.apps import clock
     from cartrial.apps.audit.services import Actor
     from cartrial.apps.casebook.services import overdue_visit_alerts_raise
+    from cartrial.apps.planning.replanning import late_shipments_replan
     from cartrial.apps.safety.services import sae_clock_alerts_raise
     from cartrial.apps.trial.protocol import protocol_in_force
 
@@ -57,5 +58,7 @@ def scan_command(
     with transaction.atomic():
         visits = overdue_visit_alerts_raise(actor=actor, protocol=protocol)
         reports = sae_clock_alerts_raise(actor=actor, protocol=protocol)
+        proposals = late_shipments_replan(actor=actor, protocol=protocol)
     typer.echo(f"{len(visits)} overdue-visit alert(s) raised")
     typer.echo(f"{len(reports)} SAE-clock alert(s) raised")
+    typer.echo(f"{len(proposals)} re-planning proposal(s) for late shipments")

@@ -8,7 +8,7 @@ re-books atomically under the booking's locks, or rejects it with a reason. Ever
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from cartrial.apps.access import Scope, centers_for, reach_network, require_at, require_somewhere, subjects_in_scope
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audited_attempt
+from cartrial.apps.logistics.models import Shipment
 from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ReplanItem, ReplanProposal
 from cartrial.apps.planning.selectors import booked_now, instance_build
 from cartrial.apps.planning.services import booking_dates, booking_row_create
@@ -120,6 +121,43 @@ def replan_propose_quietly(**kwargs: Any) -> ReplanProposal | None:
             return replan_propose(**kwargs)
     except DomainError:
         return None
+
+
+def late_shipments_replan(*, actor: Actor, protocol: Protocol) -> list[ReplanProposal]:
+    """The daily scan's re-planning: a shipment whose planned arrival has passed without arrival is
+    late, and its booked subject gets new dates proposed, once per shipment (nothing moves before a
+    coordinator accepts them)."""
+    late = (
+        Shipment.objects.filter(
+            actual_arrival_at__isnull=True, planned_arrival_at__lt=actor.now, subject__bookings__active=True
+        )
+        .select_related("subject__center")
+        .distinct()
+        .order_by("planned_arrival_at", "pk")
+    )
+    proposals: list[ReplanProposal] = []
+    for shipment in late:
+        planned = shipment.planned_arrival_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        detail = LATE_SHIPMENT_DETAIL.format(shipment=shipment.pk, at=planned)
+        if ReplanProposal.objects.filter(trigger=ReplanProposal.Trigger.SHIPMENT_LATE, detail=detail).exists():
+            continue
+        subject = shipment.subject
+        proposal = replan_propose_quietly(
+            actor=actor,
+            user_id=None,
+            affected=[subject],
+            trigger=ReplanProposal.Trigger.SHIPMENT_LATE,
+            detail=detail,
+            protocol=protocol,
+            today=local_today(subject.center, actor.now),
+        )
+        if proposal is not None:
+            proposals.append(proposal)
+    return proposals
+
+
+# The detail of a proposal the scan made: it names the shipment, so one late shipment proposes once.
+LATE_SHIPMENT_DETAIL = "Shipment {shipment} not arrived by its planned arrival ({at} UTC)"
 
 
 def _mark_stale(actor: Actor, proposal: ReplanProposal, why: str) -> None:
