@@ -85,4 +85,9 @@ def test_proposals_skip_holidays_full_days_and_busy_lines() -> None:
     first = slots_propose(INSTANCE, booked, "BDX", date(2026, 12, 7), 1)[0].plan
     # Monday the 7th is closed, Wednesday the 9th full: Monday the 14th, its batch once the line is free.
     assert (first.apheresis, first.manufacturing_start) == (date(2026, 12, 14), date(2026, 12, 21))
-    assert slots_propose(INSTANCE, booked, "XXX", date(2026, 12, 7)) == []
+
+
+def test_a_center_without_capacities_gets_no_proposal() -> None:
+    """A center the instance does not hold (no capacities set up) has no slot to propose."""
+    assert "TLS" not in {c.id for c in INSTANCE.centers}
+    assert slots_propose(INSTANCE, Booked(), "TLS", date(2026, 12, 7)) == []
