@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection
 from django.db.models import F, QuerySet, TextField
@@ -99,10 +99,7 @@ def _first_beyond_current_head() -> ChainBreak | None:
     return beyond_head_break(first, count, current_head) if count else None
 
 
-_T = TypeVar("_T")
-
-
-def _counted(items: Iterable[_T], total: int, progress: Callable[[int, int], None]) -> Iterator[_T]:
+def _counted[T](items: Iterable[T], total: int, progress: Callable[[int, int], None]) -> Iterator[T]:
     """`items` as they are walked, telling `progress(walked, total)` after each one."""
     for walked, item in enumerate(items, start=1):
         yield item

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -18,7 +18,6 @@ from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput
 from cartrial.domain.text import Message, message_data
 
 logger = logging.getLogger("cartrial.audit")
-T = TypeVar("T")
 
 
 class ReasonRequired(InvalidInput):
@@ -207,7 +206,7 @@ def audit_refusal(
         )
 
 
-def audited_attempt(
+def audited_attempt[T](
     *, actor: Actor, event: AuditEvent, entity: str, entity_id: str, what: str, subject_code: str, work: Callable[[], T]
 ) -> T:
     """Run `work` in one transaction; if a rule refuses it, record the refusal after the rollback.
