@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "cartrial.apps.calendars",
     "cartrial.apps.simulation",
     "cartrial.apps.planning",
+    "cartrial.apps.exports",
 ]
 
 MIDDLEWARE = [

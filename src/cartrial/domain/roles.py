@@ -114,6 +114,8 @@ class Action(StrEnum):
     DECIDE_NETWORK_REPLAN = "decide_network_replan"
     # The planner page (issue 11): plan the network's waiting subjects as a background job.
     PLAN_NETWORK = "plan_network"
+    # Standards exports (issue 12): a center's staff export their center, the data manager the study.
+    EXPORT_DATA = "export_data"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -260,6 +262,9 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # coordinators: a plan of one center's subjects alone would ignore the others on the same lines
     # (they book their subjects' chains on the booking page); pseudonymous codes only.
     Action.PLAN_NETWORK: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
+    # The investigator answers for the center's data; the data manager delivers the study's to the
+    # statisticians. Identity goes only to the center's own staff (`identity_visible`).
+    Action.EXPORT_DATA: frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -322,6 +327,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.DECIDE_REPLAN: N_("Accept or reject the re-planning of a center's subjects"),
     Action.DECIDE_NETWORK_REPLAN: N_("Accept or reject a re-planning across centers"),
     Action.PLAN_NETWORK: N_("Plan the network's calendar"),
+    Action.EXPORT_DATA: N_("Export the trial's data in the standards of the field"),
 }
 
 

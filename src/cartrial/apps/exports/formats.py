@@ -1,0 +1,7 @@
+"""The writer of each export format (one line per format; each writer lives in its own module)."""
+
+from __future__ import annotations
+
+from cartrial.apps.exports.request import ExportFormat, ExportWriter
+
+WRITERS: dict[ExportFormat, ExportWriter] = {}
