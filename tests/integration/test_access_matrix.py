@@ -1563,6 +1563,66 @@ def _api_job_request(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+# --- exports (issue 12) ---------------------------------------------------------------------------
+# The investigator exports the center's subjects (with their identity: center staff); the data
+# manager the study's, pseudonymously; nobody else exports. An export is its requester's alone.
+EXPORTERS = frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER})
+
+
+def _export_job_check(case: Case, before: int) -> None:
+    """The queued export holds exactly the center's subjects, identity only for the center's staff."""
+    from cartrial.apps.jobs.models import Job
+
+    job = Job.objects.filter(kind="export_data").order_by("-pk").first()
+    assert job is not None and Job.objects.filter(kind="export_data").count() == before + 1
+    expected = set(Subject.objects.filter(center__code=case.center).values_list("pk", flat=True))
+    assert set(job.parameters["subject_ids"]) == expected and expected
+    staff = case.role in {Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST}
+    assert set(job.parameters["identity_subject_ids"]) == (expected if staff else set())
+
+
+def _page_exports(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.jobs.models import Job
+
+    listing = case.page.get("/exports/")
+    others = case.page.get(f"/exports/{_jobs(case)[1]}/file/")
+    assert others.status_code == (404 if case.role in EXPORTERS else 403)
+    before = Job.objects.filter(kind="export_data").count()
+    posted = case.page.post("/exports/", {"format": "odm", "center": case.center})
+    if case.role not in EXPORTERS:
+        assert listing.status_code == 403 and posted.status_code == 403
+    elif case.own:
+        assert listing.status_code == 200 and posted.status_code == 302
+        _export_job_check(case, before)
+    else:
+        assert listing.status_code == 200 and posted.status_code == 403
+        assert Job.objects.filter(kind="export_data").count() == before
+    return [listing, posted, others]
+
+
+def _api_exports(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.jobs.models import Job
+
+    before = Job.objects.filter(kind="export_data").count()
+    posted = case.api.post(
+        "/api/v1/exports", {"format": "fhir", "centers": [case.center]}, content_type="application/json"
+    )
+    listing = case.api.get("/api/v1/exports")
+    if case.role not in EXPORTERS:
+        assert posted.status_code == 403 and listing.status_code == 403
+        return [posted, listing]
+    assert listing.status_code == 200
+    if case.own:
+        assert posted.status_code == 202 and posted.json()["status"] == "queued"
+        _export_job_check(case, before)
+        assert [e["id"] for e in listing.json()["exports"]][:1] == [posted.json()["id"]]
+    else:
+        assert posted.status_code == 403 and posted.json()["item"] == "center"
+    others = case.api.get(f"/api/v1/exports/{_jobs(case)[1]}/file")
+    assert others.status_code == 404
+    return [posted, listing, others]
+
+
 # --- capacities and booking (issue 11) ----------------------------------------------------------
 # The center's clinical staff book their subjects' chains; the apheresis unit, the lab (its
 # manufacturing slots) and the sponsor's administrator read them; only the sponsor's administrator
@@ -2031,6 +2091,8 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET, POST /planning/plan/": _page_plan,
     "page GET /planning/plan/{id}/ and /simulation/jobs/{id}/": _page_job_results,
     "api POST /jobs (plan_network, simulate_network)": _api_plan_and_simulate_jobs,
+    "page GET, POST /exports/ and GET /exports/{id}/file/": _page_exports,
+    "api POST, GET /exports, GET /exports/{id}, /exports/{id}/file": _api_exports,
 }
 
 

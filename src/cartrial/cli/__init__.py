@@ -16,7 +16,7 @@ app = typer.Typer(
     name="cartrial",
     help=(
         "cartrial: run a multi-center CAR-T trial "
-        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs...)."
+        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs, export...)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -35,6 +35,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.plan",
     "cartrial.cli.simulate",
     "cartrial.cli.jobs",
+    "cartrial.cli.export",
 )
 
 

@@ -128,6 +128,7 @@ def _register_routers() -> None:
     from cartrial.apps.clinical.api import router as clinical_router
     from cartrial.apps.dashboards.api import router as dashboards_router
     from cartrial.apps.dashboards.api import subjects_router as dashboards_subjects_router
+    from cartrial.apps.exports.api import router as exports_router
     from cartrial.apps.jobs.api import router as jobs_router
     from cartrial.apps.logistics.api import router as logistics_router
     from cartrial.apps.pathway.api import centers_router
@@ -155,6 +156,7 @@ def _register_routers() -> None:
     api.add_router("/calendars", calendars_router)
     api.add_router("/subjects", calendars_subjects_router)
     api.add_router("/jobs", jobs_router)
+    api.add_router("/exports", exports_router)
     api.add_router("/planning", planning_router)
     api.add_router("/subjects", planning_subjects_router)
 

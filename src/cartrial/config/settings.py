@@ -115,6 +115,10 @@ DATABASES["default"]["TEST"] = (
 # alike, run by `cartrial jobs worker` (started beside the server by `cartrial serve` on SQLite).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# Where the exports requested from the pages and the API are kept for download (docs/exports.md):
+# files hold trial data (identity for a center's own staff), so the folder is the server's alone.
+CARTRIAL_EXPORT_DIR = Path(os.environ.get("CARTRIAL_EXPORT_DIR", str(Path.cwd() / "exports")))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("toxicity/", include("cartrial.apps.toxicity.urls")),
     path("simulation/", include("cartrial.apps.simulation.urls")),
     path("jobs/", include("cartrial.apps.jobs.urls")),
+    path("exports/", include("cartrial.apps.exports.urls")),
     path("planning/", include("cartrial.apps.planning.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),

@@ -64,6 +64,8 @@ class AuditEvent(StrEnum):
     TOXICITY_ASSESSMENT_REGRADED = "toxicity.assessment_regraded"
     JOB_REQUESTED = "job.requested"
     JOB_FINISHED = "job.finished"
+    # Standards exports (issue 12): who exported what, when, and the file's SHA-256.
+    EXPORT_CREATED = "export.created"
     CAPACITY_SET = "planning.capacity_set"
     BOOKING_MADE = "planning.booking_made"
     BOOKING_CANCELLED = "planning.booking_cancelled"

@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time
+from pathlib import Path
 
-from django.db.models import Q
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from cartrial.apps.access import Scope, centers_for, identity_visible, subject_filter
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.exports.request import ExportFormat, ExportRequest
+from cartrial.apps.jobs.models import Job
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.errors import AccessDenied, InvalidInput, NotFound
 from cartrial.domain.roles import Action
+
+# The job kind of an export (registered by `apps/exports/jobs.py`).
+EXPORT_KIND = "export_data"
 
 
 def export_request_resolve(
@@ -85,3 +91,55 @@ def export_request_resolve(
         requested_by=requested_by,
         study_wide=not center_codes and not subject_code,
     )
+
+
+def since_parse(text: str) -> datetime:
+    """`--since` / `since=`: an ISO 8601 time with its offset (`2026-11-01T08:00:00+01:00`, `…Z`),
+    or a date (midnight UTC). A time without an offset is refused: the centers are in several
+    time zones and the audit trail is in UTC, so a bare time would be a guess."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(0, 0), tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            "'{since}' is not an ISO 8601 time (2026-11-01T08:00:00+01:00, or a date 2026-11-01).",
+            code="export_since_invalid",
+            item="since",
+            since=text,
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            "'{since}' has no time zone offset: add one (+01:00, Z).",
+            code="export_since_without_offset",
+            item="since",
+            since=text,
+        )
+    return moment
+
+
+def exports_of(scope: Scope) -> QuerySet[Job]:
+    """The user's own exports, newest first. An export is its requester's alone, even for the
+    sponsor's roles who follow every job: it may hold identity the others may not see."""
+    return Job.objects.filter(kind=EXPORT_KIND, requested_by_id=scope.user_id).order_by("-created_at", "-pk")
+
+
+def export_get(scope: Scope, job_id: int) -> Job:
+    """The user's export `job_id`; NotFound for anyone else's (never saying it exists)."""
+    job = exports_of(scope).filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No export #{job} of yours.", code="export_not_found", job=job_id)
+    return job
+
+
+def export_file(scope: Scope, job_id: int) -> tuple[Path, str, str]:
+    """The kept file of the user's finished export `job_id`: its path, download name and SHA-256;
+    NotFound for anyone else's, an unfinished one, or a file no longer kept."""
+    job = export_get(scope, job_id)
+    result = job.result if job.status == Job.Status.DONE and isinstance(job.result, dict) else {}
+    stored_as = str(result.get("stored_as", ""))
+    path = Path(settings.CARTRIAL_EXPORT_DIR) / stored_as
+    if not stored_as or Path(stored_as).name != stored_as or not path.is_file():
+        raise NotFound("Export #{job} has no file to download.", code="export_file_missing", job=job_id)
+    return path, str(result.get("file", stored_as)), str(result.get("sha256", ""))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cartrial.apps.audit.services import Actor
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
 from cartrial.domain.text import Message
@@ -64,6 +65,9 @@ class JobKind:
     (kinds without parameters); the others are started from their own app's page or the API.
     `result_view` names the URL (taking `job_id`) of the owning app's page that shows a finished
     job's result (a plan as a table, a simulation's plots); the job's page links to it.
+    `resolve(parameters, actor)`, when given, replaces `check` for a kind whose stored parameters
+    depend on who asks (an export: the subjects the requester may export, whose identity): the
+    work then runs on what the requester could reach when asking, whoever calls the queue.
     """
 
     code: str
@@ -74,6 +78,7 @@ class JobKind:
     summary: Callable[[Mapping[str, Any]], Message] | None = None
     offered: bool = False
     result_view: str | None = None
+    resolve: Callable[[Mapping[str, Any], Actor], dict[str, Any]] | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

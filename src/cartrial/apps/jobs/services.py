@@ -39,13 +39,13 @@ WORKER_ACTOR = "jobs-worker"
 def job_enqueue(*, actor: Actor, kind: str, parameters: Mapping[str, Any]) -> Job:
     """Record the request of a job of `kind` by `actor` and queue it, in one transaction.
 
-    The kind checks the parameters first: an invalid one is refused (InvalidInput naming it) and
-    nothing is stored or queued. The caller has authorised `actor` for the kind's action.
+    The kind checks the parameters first (or resolves them for `actor`): an invalid one is refused
+    (InvalidInput naming it) and nothing is stored or queued. The caller has authorised `actor` for the kind's action.
     """
     from cartrial.apps.jobs.tasks import job_run
 
     job_type = job_kind(kind)
-    checked = job_type.check(parameters)
+    checked = job_type.resolve(parameters, actor) if job_type.resolve is not None else job_type.check(parameters)
     with transaction.atomic():
         job = Job.objects.create(
             kind=job_type.code,

@@ -52,3 +52,10 @@ def plans_network(memberships: Iterable[Any]) -> bool:
     """True when one of the user's roles plans the network's calendar (the planner page)."""
     allowed = roles_for(Action.PLAN_NETWORK)
     return any(Role(m.role) in allowed for m in memberships)
+
+
+@register.filter
+def exports_data(memberships: Iterable[Any]) -> bool:
+    """True when one of the user's roles exports the trial's data (the exports page)."""
+    allowed = roles_for(Action.EXPORT_DATA)
+    return any(Role(m.role) in allowed for m in memberships)
