@@ -1,0 +1,228 @@
+"""Exports benchmark: size, time and peak memory of every export format, on the demo and on generated
+studies of N/10 then N subjects (default 1 000), side by side.
+
+Run from the project root:  .venv/bin/python benchmarks/exports.py [--subjects 1000] [--formats odm,fhir]
+(PostgreSQL: DATABASE_URL=postgres://user@host:5432/name; the benchmark creates its own databases,
+named `cartrial_bench_exports_*`, and drops them at the end; on SQLite it uses temporary files.)
+
+Each export runs in a process of its own (`--child`), as `cartrial export` does, against the
+benchmark's database: its wall time, the size of what it wrote, and its peak resident memory, both
+whole and above the same process's peak before the export (Django, the writers' libraries and the
+protocol loaded: the export's own memory). Streaming is proven by the ratio of that own memory at N
+and at N/10 subjects (flat: ≤ 1.5, or within 32 MiB); time grows with the data (a ratio near 10).
+The generated subjects (benchmarks/casebook.py) are included and infused at staggered dates, with
+their visits done and every form saved to M24.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.test_settings")
+
+FORMATS = ("odm", "define", "datasetjson", "fhir", "usdm", "csv")
+FOLDERS = {"datasetjson", "csv"}
+FLAT_RATIO = 1.5
+FLAT_ALLOWANCE_MIB = 32.0
+
+
+def _peak_kib() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def child(export_format: str, out: Path) -> None:
+    """One export in this process: print its figures as one JSON line."""
+    import django
+
+    django.setup()
+    from cartrial.apps import clock
+    from cartrial.apps.exports.jobs import export_format_parse
+    from cartrial.apps.exports.selectors import export_request_resolve
+    from cartrial.apps.exports.services import export_write
+    from cartrial.protocols import active_protocol
+
+    active_protocol()
+    request = export_request_resolve(
+        scope=None, export_format=export_format_parse(export_format), now=clock.now(), requested_by="benchmark"
+    )
+    baseline = _peak_kib()
+    started = time.perf_counter()
+    result = export_write(request, out, lambda done, total: None)
+    seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "format": export_format,
+                "seconds": seconds,
+                "peak_kib": _peak_kib(),
+                "own_kib": max(0, _peak_kib() - baseline),
+                "size": result.size,
+                "subjects": result.counts.subjects,
+                "records": result.counts.records,
+            }
+        )
+    )
+
+
+def _database(label: str) -> tuple[str, str, str]:
+    """Create and migrate a benchmark database; (its name, the configured name, its URL for children)."""
+    from django.db import connection
+
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    if connection.vendor == "sqlite":
+        test_settings["NAME"] = os.path.join(tempfile.mkdtemp(prefix="cartrial-bench-"), f"{label}.sqlite3")
+    else:
+        test_settings["NAME"] = f"cartrial_bench_exports_{label}"
+    old_name = connection.settings_dict["NAME"]
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{name}"
+    else:
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        url = f"{base}/{name}"
+    return name, old_name, url
+
+
+def _close(old_name: str) -> None:
+    from django.db import connection
+
+    connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def _run_children(url: str, formats: list[str], folder: Path) -> dict[str, dict[str, Any]]:
+    """Every format exported by its own process from the database at `url`."""
+    from django.conf import settings
+
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CARTRIAL_IDENTITY_KEY": settings.CARTRIAL_IDENTITY_KEY,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src"),
+    }
+    figures = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for export_format in formats:
+        out = folder / (export_format if export_format in FOLDERS else f"{export_format}.out")
+        completed = subprocess.run(
+            [sys.executable, __file__, "--child", export_format, "--out", str(out)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            figures[export_format] = {"error": (completed.stderr.strip().splitlines() or ["?"])[-1]}
+            continue
+        figures[export_format] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _row(label: str, export_format: str, figures: dict[str, Any]) -> str:
+    if "error" in figures:
+        return f"  {label:<10} {export_format:<12} FAILED: {figures['error']}"
+    return (
+        f"  {label:<10} {export_format:<12} {figures['subjects']:>8,} {figures['records']:>10,} "
+        f"{figures['size'] / 1e6:>9.2f} {figures['seconds']:>8.2f} {figures['peak_kib'] / 1024:>9.0f} "
+        f"{figures['own_kib'] / 1024:>8.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", choices=FORMATS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        child(arguments.child, arguments.out)
+        return
+
+    import django
+
+    django.setup()
+    from cryptography.fernet import Fernet
+    from django.conf import settings
+    from django.db import connection
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from casebook import subjects_add, world_create
+
+    from cartrial.demo import build_demo, demo_epoch
+    from cartrial.protocols import active_protocol
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # set-up only
+    if not settings.CARTRIAL_IDENTITY_KEY:
+        settings.CARTRIAL_IDENTITY_KEY = Fernet.generate_key().decode("ascii")
+    formats = [f for f in arguments.formats.split(",") if f]
+    small_count = arguments.subjects // 10
+    rng = random.Random(arguments.seed)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cartrial-bench-exports-") as scratch:
+        _, old_name, url = _database("demo")
+        try:
+            build_demo(active_protocol(), today=demo_epoch())
+            results["demo"] = _run_children(url, formats, Path(scratch) / "demo")
+        finally:
+            _close(old_name)
+        _, old_name, url = _database("generated")
+        try:
+            world = world_create()
+            subjects_add(world, small_count, rng)
+            results[f"{small_count}"] = _run_children(url, formats, Path(scratch) / "small")
+            subjects_add(world, arguments.subjects - small_count, rng)
+            results[f"{arguments.subjects}"] = _run_children(url, formats, Path(scratch) / "large")
+        finally:
+            _close(old_name)
+
+    print("Exports benchmark (benchmarks/exports.py)")
+    print(
+        f"  machine: {platform.machine()}, {os.cpu_count()} CPUs; Python {platform.python_version()}, "
+        f"Django {django.get_version()}; database {connection.vendor}; run {time.perf_counter() - started:.0f} s"
+    )
+    print()
+    header = ("data", "format", "subjects", "records", "size MB", "time s", "peak MiB", "own MiB")
+    print("  {:<10} {:<12} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}".format(*header))
+    for label, by_format in results.items():
+        for export_format in formats:
+            print(_row(label, export_format, by_format[export_format]))
+    print()
+    small, large = results[f"{small_count}"], results[f"{arguments.subjects}"]
+    passed = True
+    print(
+        f"  {small_count} → {arguments.subjects} subjects, side by side in this run (export's own memory flat: "
+        f"ratio ≤ {FLAT_RATIO} or within {FLAT_ALLOWANCE_MIB:.0f} MiB)"
+    )
+    for export_format in formats:
+        a, b = small[export_format], large[export_format]
+        if "error" in a or "error" in b:
+            passed = False
+            print(f"  {export_format:<12} FAIL (an export failed)")
+            continue
+        own_a, own_b = a["own_kib"] / 1024, b["own_kib"] / 1024
+        ratio = own_b / own_a if own_a > 0 else float("inf") if own_b > 0 else 1.0
+        flat = ratio <= FLAT_RATIO or own_b - own_a <= FLAT_ALLOWANCE_MIB
+        passed &= flat
+        print(
+            f"  {export_format:<12} time ×{b['seconds'] / max(a['seconds'], 1e-9):.1f}  "
+            f"size ×{b['size'] / max(a['size'], 1):.1f}  "
+            f"own memory {own_a:.1f} → {own_b:.1f} MiB (×{ratio:.2f}) {'PASS' if flat else 'FAIL'}"
+        )
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()
