@@ -11,7 +11,8 @@ whole and above the same process's peak before the export (Django, the writers' 
 protocol loaded: the export's own memory). Streaming is proven by the ratio of that own memory at N
 and at N/10 subjects (flat: ≤ 1.5, or within 32 MiB); time grows with the data (a ratio near 10).
 The generated subjects (benchmarks/casebook.py) are included and infused at staggered dates, with
-their visits done and every form saved to M24.
+their visits done and every form saved to M24, two adverse events each and five lab results per
+done visit (bulk-created: no item history in the audit trail, which the demo has).
 """
 
 from __future__ import annotations
@@ -100,6 +101,68 @@ def _close(old_name: str) -> None:
     connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
+# Adverse events of each generated subject (term, grade, days after D0, days it lasted) and the labs
+# of each done visit: the SDTM AE and LB domains, the FHIR AdverseEvent and Observation resources.
+GENERATED_EVENTS = (("cytokine_release_syndrome", 1, 1, 3), ("neutrophil_count_decreased", 3, 5, 14))
+GENERATED_LABS = (
+    ("wbc", 5.2, "10^9/L"),
+    ("neutrophils", 3.1, "10^9/L"),
+    ("b_cells", 120.0, "cells/µL"),
+    ("anti_dsdna", 35.0, "IU/mL"),
+    ("car_t", 4000.0, "copies/µg"),
+)
+
+
+def events_and_labs_add(world: Any, subjects: list[Any]) -> None:
+    """The generated subjects' adverse events and visit labs, bulk-created (set-up, not measured)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cartrial.apps.casebook.models import VisitRecord
+    from cartrial.apps.clinical.models import LabObservation
+    from cartrial.apps.safety.models import AdverseEvent
+
+    investigator = world.users["bdx.investigator"]
+    events, labs = [], []
+    for subject in subjects:
+        d0 = subject.infusion_date
+        recorded = datetime.combine(d0, datetime.min.time(), tzinfo=UTC) + timedelta(days=20)
+        for term, grade, start, days in GENERATED_EVENTS:
+            events.append(
+                AdverseEvent(
+                    subject=subject,
+                    term=term,
+                    ctcae_version="5.0",
+                    grade=grade,
+                    start_date=d0 + timedelta(days=start),
+                    end_date=d0 + timedelta(days=start + days),
+                    relatedness_cart="probable",
+                    action="treatment",
+                    outcome="recovered",
+                    recorded_by=investigator,
+                    recorded_at=recorded,
+                )
+            )
+        done = VisitRecord.objects.filter(subject=subject, outcome="done").values_list("done_on", flat=True)
+        for day in done:
+            sampled = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
+            for analyte, value, unit in GENERATED_LABS:
+                labs.append(
+                    LabObservation(
+                        subject=subject,
+                        analyte=analyte,
+                        value=value,
+                        unit=unit,
+                        sampled_at=sampled,
+                        context="follow_up",
+                        recorded_by=investigator,
+                        recorded_at=sampled + timedelta(hours=6),
+                        protocol_version=world.version,
+                    )
+                )
+    AdverseEvent.objects.bulk_create(events, batch_size=2000)
+    LabObservation.objects.bulk_create(labs, batch_size=2000)
+
+
 def _run_children(url: str, formats: list[str], folder: Path) -> dict[str, dict[str, Any]]:
     """Every format exported by its own process from the database at `url`."""
     from django.conf import settings
@@ -182,8 +245,10 @@ def main() -> None:
         try:
             world = world_create()
             subjects_add(world, small_count, rng)
+            events_and_labs_add(world, world.subjects)
             results[f"{small_count}"] = _run_children(url, formats, Path(scratch) / "small")
             subjects_add(world, arguments.subjects - small_count, rng)
+            events_and_labs_add(world, world.subjects[small_count:])
             results[f"{arguments.subjects}"] = _run_children(url, formats, Path(scratch) / "large")
         finally:
             _close(old_name)
