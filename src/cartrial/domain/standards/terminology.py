@@ -178,3 +178,80 @@ LAB_CODINGS: MappingProxyType[str, LabCoding] = MappingProxyType(
 
 assert set(LAB_CODINGS) == set(ANALYTES), "every analyte of the lab catalogue has its coding"
 assert all(unit in UCUM_BY_UNIT for spec in ANALYTES.values() for unit in spec.units), "every lab unit has UCUM"
+
+
+# --- code systems outside the lab catalogue (FHIR, and any export that codes the same things) -------
+
+# The standard systems by their canonical URIs (HL7 FHIR R4 "namingsystem-terminologies";
+# MedDRA as HL7 Terminology 1.0.0, the R4-era release, names it; ATC as the R4 spec lists it).
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+MEDDRA_SYSTEM = "http://terminology.hl7.org/CodeSystem/mdr"
+ATC_SYSTEM = "http://www.whocc.no/atc"
+
+# The sponsor's own code systems, for what no standard code was confirmed offline: one base URI,
+# one system per kind of code (the codes are the trial's stable codes, documented in docs/exports.md).
+LOCAL_SYSTEM_BASE = "https://cartrial.example/fhir"
+LAB_ANALYTE_SYSTEM = f"{LOCAL_SYSTEM_BASE}/CodeSystem/lab-analyte"
+SCORE_SYSTEM = f"{LOCAL_SYSTEM_BASE}/CodeSystem/score"
+CTCAE_TERM_SYSTEM = f"{LOCAL_SYSTEM_BASE}/CodeSystem/ctcae-term"
+RELATEDNESS_SYSTEM = f"{LOCAL_SYSTEM_BASE}/CodeSystem/relatedness"
+MEDICATION_SYSTEM = f"{LOCAL_SYSTEM_BASE}/CodeSystem/medication"
+
+# The disease studied: SNOMED CT 55464009 |Systemic lupus erythematosus (disorder)|.
+CONDITION_SLE: tuple[str, str] = ("55464009", "Systemic lupus erythematosus")
+
+# SNOMED CT 47625008 |Intravenous route (qualifier value)|: the CAR-T product and the
+# lymphodepleting chemotherapy are given intravenously.
+ROUTE_INTRAVENOUS: tuple[str, str] = ("47625008", "Intravenous route")
+
+
+@dataclass(frozen=True)
+class ScoreCoding:
+    """A clinical score the trial stores: its code in the sponsor's score system (no LOINC term for
+    these was confirmed offline), its display, and whether its value is a whole number."""
+
+    code: str
+    display: str
+    integer: bool
+
+
+# Scores where stored: the lupus activity form's derived totals and the physician global assessment,
+# the daily ASTCT grades of the toxicity assessment. Keys are the stored item or field names.
+SCORE_CODINGS: MappingProxyType[str, ScoreCoding] = MappingProxyType(
+    {
+        "sledai2k_score": ScoreCoding("sledai2k", "SLEDAI-2K total score (points, 0-105)", True),
+        "clinical_sledai_score": ScoreCoding(
+            "clinical-sledai", "Clinical SLEDAI-2K score (without complement and anti-dsDNA)", True
+        ),
+        "physician_global_assessment": ScoreCoding("pga", "Physician global assessment of lupus activity (0-3)", False),
+        "crs_grade": ScoreCoding("astct-crs-grade", "Cytokine release syndrome grade (ASTCT 2019)", True),
+        "icans_grade": ScoreCoding("astct-icans-grade", "ICANS grade (ASTCT 2019)", True),
+        "ice_score": ScoreCoding("ice-score", "Immune effector cell encephalopathy (ICE) score (0-10)", True),
+    }
+)
+# UCUM's unity annotation for a score without a unit ("{score}" is UCUM unity with an annotation).
+SCORE_UCUM = "{score}"
+
+
+@dataclass(frozen=True)
+class MedicationCoding:
+    """What was administered: ATC code where one exists, else the sponsor's medication code."""
+
+    code: str
+    display: str
+    atc: str | None
+
+
+MEDICATION_CODINGS: MappingProxyType[str, MedicationCoding] = MappingProxyType(
+    {
+        # The protocol's drug product (products: CART_CRYO); an autologous product has no ATC code.
+        "car_t": MedicationCoding("CART_CRYO", "Autologous anti-CD19 CAR-T cells (cryopreserved)", None),
+        "fludarabine": MedicationCoding("fludarabine", "Fludarabine", "L01BB05"),
+        "cyclophosphamide": MedicationCoding("cyclophosphamide", "Cyclophosphamide", "L01AA01"),
+    }
+)
+
+# UCUM for the dose units the infusion and lymphodepletion forms carry.
+DOSE_UCUM_BY_UNIT: MappingProxyType[str, str] = MappingProxyType({"cells/kg": "{cells}/kg", "mg/m²/day": "mg/m2/d"})
