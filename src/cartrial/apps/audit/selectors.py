@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -132,6 +133,17 @@ def audit_verify(progress: Callable[[int, int], None] | None = None) -> ChainRep
 def audit_entries_for_subject(subject_code: str) -> QuerySet[AuditEntry]:
     """Every entry about one subject, oldest first (the caller has checked access)."""
     return AuditEntry.objects.filter(subject_code=subject_code).order_by("sequence")
+
+
+def records_changed_since(
+    *, since: datetime, subject_codes: Iterable[str], entities: Iterable[str]
+) -> set[tuple[str, str]]:
+    """The records (entity, entity id) of these subjects that an entry after `since` created or
+    changed: the audit trail is the one record of every change, so an incremental export asks it."""
+    rows = AuditEntry.objects.filter(
+        occurred_at__gt=since, subject_code__in=list(subject_codes), entity__in=list(entities)
+    ).values_list("entity", "entity_id")
+    return set(rows.distinct())
 
 
 def entry_changes(entry: AuditEntry) -> list[dict[str, Any]]:
