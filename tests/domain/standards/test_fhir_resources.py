@@ -39,6 +39,8 @@ from cartrial.domain.standards.fhir import (
 from cartrial.domain.standards.terminology import (
     AE_SEVERITY_BY_GRADE,
     ATC_SYSTEM,
+    CTCAE_TERM_SYSTEM,
+    LAB_ANALYTE_SYSTEM,
     LAB_CODINGS,
     LOINC_SYSTEM,
     MEDDRA_SYSTEM,
@@ -229,7 +231,7 @@ def test_every_lab_of_the_catalogue_is_a_valid_observation_with_its_codes(analyt
     loinc = LAB_CODINGS[analyte].loinc(unit)
     expected_loinc = [loinc[0]] if loinc else []
     assert codes_of(resource["code"], LOINC_SYSTEM) == expected_loinc
-    assert codes_of(resource["code"], fhir.LAB_ANALYTE_SYSTEM) == [analyte]
+    assert codes_of(resource["code"], LAB_ANALYTE_SYSTEM) == [analyte]
     quantity = resource["valueQuantity"]
     assert (quantity["system"], quantity["code"], quantity["unit"]) == (UCUM_SYSTEM, UCUM_BY_UNIT[unit], unit)
     assert resource["referenceRange"][0]["low"]["code"] == UCUM_BY_UNIT[unit]
@@ -288,7 +290,7 @@ def test_adverse_event_codes_term_seriousness_subject_and_suspects() -> None:
     AdverseEvent.model_validate(resource)
     term = term_list().terms["cytokine_release_syndrome"]
     assert codes_of(resource["event"], MEDDRA_SYSTEM) == [str(term.meddra_code)]
-    assert codes_of(resource["event"], fhir.CTCAE_TERM_SYSTEM) == ["cytokine_release_syndrome"]
+    assert codes_of(resource["event"], CTCAE_TERM_SYSTEM) == ["cytokine_release_syndrome"]
     assert codes_of(resource["seriousness"], fhir.AE_SERIOUSNESS_SYSTEM) == ["serious"]
     assert resource["subject"]["reference"] == f"urn:uuid:{IDS.patient('BDX-001')}"
     assert resource["date"] == "2026-05-05"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cartrial.apps.exports.fhir import fhir_write
 from cartrial.apps.exports.request import ExportFormat, ExportWriter
 
 WRITERS: dict[ExportFormat, ExportWriter] = {}
+WRITERS[ExportFormat.FHIR] = fhir_write
