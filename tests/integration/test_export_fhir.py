@@ -4,6 +4,7 @@ only where the request allows it, a center's export holding only its subjects, s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from cartrial.apps.exports.fhir import fhir_write
 from cartrial.apps.exports.formats import WRITERS
 from cartrial.apps.exports.request import ExportFormat, ExportRequest
 from cartrial.apps.exports.selectors import export_request_resolve
+from cartrial.apps.exports.services import export_write
 from cartrial.apps.safety.models import AdverseEvent
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.toxicity.models import ToxicityAssessment
@@ -92,6 +94,15 @@ def coded(concept: dict[str, Any], system: str) -> list[str]:
 
 def test_the_writer_is_registered_for_the_fhir_format() -> None:
     assert WRITERS[ExportFormat.FHIR] is fhir_write
+
+
+def test_the_runner_writes_the_fhir_file_whole_with_its_hash(tmp_path: Path) -> None:
+    target = tmp_path / "study.json"
+    result = export_write(request_for(), target, lambda done, total: None)
+    assert result.path == target and not list(tmp_path.glob(".cartrial-export-*"))
+    assert result.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert Bundle.model_validate_json(target.read_text(encoding="utf-8")).type == "collection"
+    assert result.counts.subjects == Subject.objects.count()
 
 
 def test_the_study_bundle_and_each_resource_validate_as_r4(tmp_path: Path) -> None:
