@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from cartrial.apps.exports.request import ExportFormat, ExportWriter
+from cartrial.apps.exports.usdm import usdm_write
 
 WRITERS: dict[ExportFormat, ExportWriter] = {}
+WRITERS[ExportFormat.USDM] = usdm_write
