@@ -26,7 +26,7 @@ French: USDM has one text per attribute, written in English. The French text of 
 the catalog for the few texts this module writes) travels beside it as an extension attribute whose
 URL names the attribute it translates (`FRENCH_URL` + attribute name).
 
-Building needs the terminology loaded once (`usdm_builder()`, about 2 s); a builder is reused for
+Building needs the terminology loaded once (`usdm_builder()`, about 3 s); a builder is reused for
 several documents (each build starts by clearing its identifiers), never by two threads at once.
 """
 
@@ -184,8 +184,8 @@ class UsdmBuildError(Exception):
 
 class UsdmBuilder(Builder):  # type: ignore[misc]  # usdm4 ships no types
     """usdm4's builder loading only the terminology this export uses: the CDISC code lists and the
-    ISO 639 languages. Its default also loads the CDISC biomedical concepts (16 s and 300 MB more),
-    which the document does not use (its activities refer to surrogates)."""
+    ISO 639 languages (3 s, 30 MB). Its default also loads the CDISC biomedical concepts (ten times
+    the time, 310 MB), which the document does not use (its activities refer to surrogates)."""
 
     _ct_loaded: bool
 
