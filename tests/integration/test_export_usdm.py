@@ -10,6 +10,7 @@ the protocol reuse the builder (a build takes milliseconds).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import importlib.resources
 import itertools
@@ -24,11 +25,13 @@ import jsonschema
 import pytest
 import usdm4
 from simple_error_log.errors import Errors
+from typer.testing import CliRunner
 from usdm4 import USDM4
 from usdm4.api.wrapper import Wrapper
 from usdm4.builder.builder import Builder
 from usdm4.rules.results import RuleStatus
 
+from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.exports.formats import WRITERS
 from cartrial.apps.exports.request import ExportFormat
 from cartrial.apps.exports.selectors import export_request_resolve
@@ -358,3 +361,20 @@ def test_the_writer_writes_the_protocol_and_counts_no_subject(tmp_path: Path, do
     assert counts.subjects == 0
     assert counts.records == len(PROTOCOL.visits) + sum(len(v.forms) for v in PROTOCOL.visits) + len(PROTOCOL.criteria)
     assert steps[0] == (0, 3) and steps[-1] == (3, 3)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("patched_builder")
+def test_cartrial_export_usdm_writes_the_file_hashes_and_audits_it(tmp_path: Path, document: dict[str, Any]) -> None:
+    from cartrial.cli import _register, app
+
+    _register()
+    target = tmp_path / "protocol.json"
+    result = CliRunner().invoke(app, ["export", "usdm", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    assert result.output.startswith("usdm: 0 subjects, ") and digest in result.output
+    assert json.loads(target.read_text(encoding="utf-8"))["study"] == document["study"]
+    entry = AuditEntry.objects.filter(event="export.created").latest("sequence")
+    changes = {c["field"]: c["new"] for c in json.loads(entry.changes_json)}
+    assert changes["format"] == "usdm" and changes["file"]["sha256"] == digest
