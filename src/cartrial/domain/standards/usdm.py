@@ -117,11 +117,15 @@ EPOCH_TYPES: Mapping[VisitPhase, str] = {
     VisitPhase.LONG_TERM_FOLLOW_UP: "C202577",
 }
 
-# The codes every document uses, by class and attribute of the CDISC terminology mapping.
-_TIMING_FIXED, _TIMING_BEFORE, _TIMING_AFTER = "C201358", "C201357", "C201356"
+# The name of the instance of an anchor date that has no visit of its own (ANCHOR_INCLUSION).
+ANCHOR_PREFIX = "ANCHOR_"
+
+# The codes every document uses, by class and attribute of the CDISC terminology mapping (the
+# public ones are read back by `usdm_import`).
+TIMING_FIXED, TIMING_BEFORE, TIMING_AFTER = "C201358", "C201357", "C201356"
 _START_TO_START = "C201355"
 _VISIT, _HOSPITAL, _IN_PERSON = "C25716", "C16696", "C175574"
-_INCLUSION_CRITERIA, _EXCLUSION_CRITERIA = "C25532", "C25370"
+INCLUSION_CRITERIA, EXCLUSION_CRITERIA = "C25532", "C25370"
 _OFFICIAL_TITLE = "C207616"
 _SPONSOR_ORGANISATION = "C54149"  # Pharmaceutical Company: the protocol file does not say the sponsor's kind
 _SPONSOR_ROLE = "C70793"
@@ -536,7 +540,7 @@ def _timeline(
             activity_ids = [activity_of[code].id for code in point.visit.forms]
         else:
             label, label_fr = doc.texts(ANCHOR_LABELS[point.anchor])
-            name, activity_ids = f"ANCHOR_{point.anchor.value.upper()}", []
+            name, activity_ids = f"{ANCHOR_PREFIX}{point.anchor.value.upper()}", []
         point.instance = doc.make(
             ScheduledActivityInstance,
             name=name,
@@ -618,7 +622,7 @@ def _timing(doc: _Document, point: _Point, anchor: Any) -> Any:
         return doc.make(
             Timing,
             name=f"TIMING_{point.instance.name}",
-            type=doc.submission_term("Timing", "type", _TIMING_FIXED),
+            type=doc.submission_term("Timing", "type", TIMING_FIXED),
             value=_days(0),
             valueLabel=value_label[0],
             relativeToFrom=start_to_start,
@@ -647,7 +651,7 @@ def _timing(doc: _Document, point: _Point, anchor: Any) -> Any:
     return doc.make(
         Timing,
         name=f"TIMING_{visit.code}",
-        type=doc.submission_term("Timing", "type", _TIMING_BEFORE if visit.day < 0 else _TIMING_AFTER),
+        type=doc.submission_term("Timing", "type", TIMING_BEFORE if visit.day < 0 else TIMING_AFTER),
         value=_days(visit.day),
         valueLabel=value_label[0],
         relativeToFrom=start_to_start,
@@ -698,7 +702,7 @@ def _criteria(doc: _Document, criteria: Sequence[Criterion]) -> tuple[list[Any],
             text=text["en"],
             extensionAttributes=doc.french_of(text=text["fr"]),
         )
-        category = _INCLUSION_CRITERIA if criterion.kind == "inclusion" else _EXCLUSION_CRITERIA
+        category = INCLUSION_CRITERIA if criterion.kind == "inclusion" else EXCLUSION_CRITERIA
         models.append(
             doc.make(
                 EligibilityCriterion,
