@@ -1,7 +1,7 @@
 """The USDM v4 export of the protocol: valid against the USDM 4.0.0 JSON schema shipped in usdm4, the
 DDF rules of `USDM4().validate` run on it (every rule that fires is listed in docs/exports.md), and
 its content is the protocol's: one encounter per visit with its window, the forms of each visit,
-the criteria.
+the criteria. Then the import: a USDM file starts a new protocol version (`cartrial usdm import`).
 
 The terminology is loaded once for the module (`builder`) and the document built once; variants of
 the protocol reuse the builder (a build takes milliseconds).
@@ -9,6 +9,7 @@ the protocol reuse the builder (a build takes milliseconds).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import html
@@ -16,8 +17,8 @@ import importlib.resources
 import itertools
 import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from cartrial.domain.errors import InvalidInput
 from cartrial.domain.standards import usdm
 from cartrial.domain.visits import Anchor
 from cartrial.locale import translator
-from cartrial.protocols import active_protocol
+from cartrial.protocols import active_protocol, load_protocol
 
 PROTOCOL = active_protocol()
 DESIGN = protocol_design(PROTOCOL)
@@ -378,3 +379,113 @@ def test_cartrial_export_usdm_writes_the_file_hashes_and_audits_it(tmp_path: Pat
     entry = AuditEntry.objects.filter(event="export.created").latest("sequence")
     changes = {c["field"]: c["new"] for c in json.loads(entry.changes_json)}
     assert changes["format"] == "usdm" and changes["file"]["sha256"] == digest
+
+
+# --- import: a new protocol version from a USDM file ------------------------------------------------------
+
+
+def _import(*args: str) -> Any:
+    from cartrial.cli import _register, app
+
+    _register()
+    return CliRunner().invoke(app, ["usdm", "import", *args])
+
+
+def _edited(document: dict[str, Any], tmp_path: Path, edit: Any) -> Path:
+    changed = copy.deepcopy(document)
+    edit(changed)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(changed), encoding="utf-8")
+    return path
+
+
+def _without_study_version(raw: Mapping[str, Any]) -> dict[str, Any]:
+    data = copy.deepcopy(dict(raw))
+    del data["study"]["version"], data["study"]["effective_date"]
+    return data
+
+
+def test_exported_then_imported_the_protocol_is_the_same_in_a_new_version(path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "protocol-1.1.yaml"
+    result = _import(str(path), "--out", str(out), "--effective-date", "2026-09-01")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"protocol {PROTOCOL.code} 1.1: 35 visits, 8 criteria → {out}\n"
+    new = load_protocol(out)
+    assert (new.version, new.effective_date) == ("1.1", date(2026, 9, 1))
+    assert new.visits == PROTOCOL.visits
+    assert new.criteria == PROTOCOL.criteria
+    assert _without_study_version(new.raw) == _without_study_version(PROTOCOL.raw)
+
+
+def test_the_edits_of_the_usdm_file_make_the_new_version(document: dict[str, Any], tmp_path: Path) -> None:
+    def edit(changed: dict[str, Any]) -> None:
+        study_design = _design(changed)
+        timeline = _timeline(changed)
+        m6 = next(t for t in timeline["timings"] if t["name"] == "TIMING_M6")
+        m6["windowLower"], m6["windowUpper"] = "P3W", "P21D"
+        y15 = next(i for i in timeline["instances"] if i["name"] == "Y15")
+        timeline["instances"].remove(y15)
+        study_design["encounters"] = [e for e in study_design["encounters"] if e["name"] != "Y15"]
+        items = changed["study"]["versions"][0]["eligibilityCriterionItems"]
+        cd3 = next(i for i in items if i["name"] == "I06_CD3")
+        cd3["text"] = "<p>CD3+ T cells &#8805; 150/&#181;L</p>"
+        cd3["extensionAttributes"][0]["valueString"] = "<p>Lymphocytes T CD3+ ≥ 150/µL</p>"
+
+    out = tmp_path / "protocol-2.0.yaml"
+    edited = _edited(document, tmp_path, edit)
+    result = _import(str(edited), "--out", str(out), "--effective-date", "2026-10-01", "--version", "2.0")
+    assert result.exit_code == 0, result.output
+    new = load_protocol(out)
+    assert new.version == "2.0"
+    assert [v.code for v in new.visits] == [v.code for v in PROTOCOL.visits if v.code != "Y15"]
+    assert (new.visit("M6").window_before_days, new.visit("M6").window_after_days) == (21, 21)
+    cd3 = next(c for c in new.criteria if c.id == "I06_CD3")
+    assert cd3.text == {"en": "CD3+ T cells ≥ 150/µL", "fr": "Lymphocytes T CD3+ ≥ 150/µL"}
+    assert cd3.rule == next(c for c in PROTOCOL.criteria if c.id == "I06_CD3").rule  # USDM carries no rule
+
+
+def _new_visit_without_french(changed: dict[str, Any]) -> None:
+    encounter = next(e for e in _design(changed)["encounters"] if e["name"] == "M9")
+    encounter["name"], encounter["extensionAttributes"] = "M10", []
+
+
+def _unknown_anchor(changed: dict[str, Any]) -> None:
+    next(i for i in _timeline(changed)["instances"] if i["name"] == "ANCHOR_INCLUSION")["name"] = "ANCHOR_CONSENT"
+
+
+def _hours(changed: dict[str, Any]) -> None:
+    next(t for t in _timeline(changed)["timings"] if t["name"] == "TIMING_D1")["value"] = "PT24H"
+
+
+def _unknown_form(changed: dict[str, Any]) -> None:
+    _design(changed)["activities"][0]["name"] = "vitals"
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (_new_visit_without_french, "Visit M10 has no French label"),
+        (_unknown_anchor, "Anchor ANCHOR_CONSENT is not inclusion or infusion"),
+        (_hours, "Timing TIMING_D1: 'PT24H' is not a duration in days or weeks"),
+        (_unknown_form, "the new protocol would be refused: at key 'visits.0.forms.0': 'vitals' is not one of"),
+        (lambda changed: changed.pop("study"), "is not a USDM v4 document: at study: Field required [usdm_invalid]"),
+    ],
+)
+def test_a_usdm_file_that_cannot_make_a_protocol_is_refused_in_one_line_writing_nothing(
+    document: dict[str, Any], tmp_path: Path, edit: Any, words: str
+) -> None:
+    out = tmp_path / "new.yaml"
+    result = _import(str(_edited(document, tmp_path, edit)), "--out", str(out), "--effective-date", "2026-09-01")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and words in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.json"]
+
+
+def test_the_import_never_overwrites_a_file_nor_keeps_the_base_version(path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "taken.yaml"
+    out.write_text("keep me", encoding="utf-8")
+    result = _import(str(path), "--out", str(out), "--effective-date", "2026-09-01")
+    assert result.exit_code == 2 and "[out_exists]" in result.output
+    assert out.read_text(encoding="utf-8") == "keep me"
+    same = _import(str(path), "--out", str(tmp_path / "v.yaml"), "--effective-date", "2026-09-01", "--version", "1.0")
+    assert same.exit_code == 2 and "[usdm_version_unchanged]" in same.output
