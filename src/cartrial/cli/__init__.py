@@ -36,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.simulate",
     "cartrial.cli.jobs",
     "cartrial.cli.export",
+    "cartrial.cli.usdm",
 )
 
 

@@ -27,6 +27,7 @@ from cartrial.domain.errors import InvalidInput
 from cartrial.domain.manufacturing import QcSpecification, parse_release_specification
 from cartrial.domain.pathway import PathwayRules
 from cartrial.domain.safety.rules import SafetyRules, safety_rules_parse
+from cartrial.domain.standards.indication import Indication, indication_parse
 from cartrial.domain.visits import UNSCHEDULED_PREFIX, Anchor, VisitDefinition, VisitPhase
 
 DEFAULT_PROTOCOL_FILE = Path(__file__).with_name("sle_cart_phase12.yaml")
@@ -95,6 +96,8 @@ class Protocol:
     safety: SafetyRules | None = None
     # The network's initial capacities (`capacities:`, docs/booking.md); loaded into the planning app.
     capacities: NetworkCapacities | None = None
+    # The condition studied, coded (`study.indication`); None for a protocol without it.
+    indication: Indication | None = None
 
     def current_consent_versions(self) -> dict[str, str]:
         """The consent version subjects must have signed, per language."""
@@ -359,6 +362,7 @@ def load_protocol(path: Path | str = DEFAULT_PROTOCOL_FILE) -> Protocol:
         forms=forms,
         safety=safety,
         capacities=capacities,
+        indication=indication_parse(study["indication"]) if "indication" in study else None,
     )
 
 
