@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from cartrial.apps.exports.request import ExportFormat, ExportWriter
+from cartrial.apps.exports.sdtm import datasetjson_write, define_write
 
 WRITERS: dict[ExportFormat, ExportWriter] = {}
+WRITERS[ExportFormat.DATASETJSON] = datasetjson_write
+WRITERS[ExportFormat.DEFINE] = define_write
