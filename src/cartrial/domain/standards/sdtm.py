@@ -302,7 +302,7 @@ class _Subject:
     def visit(self, code: str | None) -> Row:
         """VISITNUM, VISIT and VISITDY of a visit code (empty for no visit)."""
         if code is None:
-            return {}
+            return {"VISITNUM": None, "VISIT": None, "VISITDY": None}
         definition = next((v for v in self.study.visits if v.code == code), None)
         planned_day = None
         if definition is not None and definition.anchor is Anchor.INFUSION:
@@ -618,6 +618,7 @@ def laboratory(subject: _Subject) -> list[Row]:
                 "LBNRIND": indicator,
                 "LBLOINC": loinc[0] if loinc else None,
                 "LBMETHOD": ct.LAB_METHOD_BY_UNIT.get(lab.unit),
+                "LBLOBXFL": None,
                 **subject.visit(visit_code),
                 "EPOCH": subject.epoch(sampled.date()),
                 "LBDTC": sampled.strftime("%Y-%m-%dT%H:%M"),
@@ -667,6 +668,7 @@ def vital_signs(subject: _Subject) -> list[Row]:
                     "VSSTRESC": number_text(number),
                     "VSSTRESN": number,
                     "VSSTRESU": coding.unit,
+                    "VSLOBXFL": None,
                     **subject.visit(visit_code),
                     "EPOCH": subject.epoch(on),
                     "VSDTC": on.isoformat() if on else None,
