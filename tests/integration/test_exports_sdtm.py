@@ -229,3 +229,13 @@ def test_define_describes_the_exported_files(study_export: Export, tmp_path: Pat
         dataset = json.loads((study_export.folder / spec.file_name).read_text(encoding="utf-8"))
         assert dataset["metaDataVersionOID"] == version.get("OID") and dataset["studyOID"] == STUDY
         assert dataset["itemGroupOID"] == DATASETS_BY_NAME[spec.name].oid
+
+
+def test_an_export_without_subjects_has_valid_empty_datasets(demo: None, tmp_path: Path) -> None:
+    # Nothing changed after now: no subject, yet every dataset is written, valid, and the trial design full.
+    empty = export(tmp_path, since=demo_epoch())
+    assert empty.request.subject_ids == frozenset() and empty.counts == ExportCounts(subjects=0, records=0)
+    for spec in DATASETS:
+        report = dsjframe.validate_dataset(empty.folder / spec.file_name)
+        assert report["ok"] is True, (spec.name, report)
+        assert bool(empty.rows(spec.name)) == spec.reference_data, spec.name

@@ -78,9 +78,15 @@ def header(spec: DatasetSpec, context: DatasetContext, records: int) -> str:
 
 def row(spec: DatasetSpec, values: Sequence[object]) -> str:
     """One row as JSON text; a number that is not finite is a derivation bug (JSON has no NaN)."""
-    for variable, value in zip(spec.variables, values, strict=True):
+    if len(values) != len(spec.variables):
+        raise ValueError(f"{spec.name}: {len(values)} values for {len(spec.variables)} variables")
+    for position, variable in spec.number_positions:
+        value = values[position]
+        if value is None:
+            continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{spec.name}.{variable.name}: {value} is not a number JSON can hold")
-        if value is not None and variable.type is SdtmType.INTEGER and not isinstance(value, int):
+        if variable.type is SdtmType.INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{spec.name}.{variable.name}: {value!r} is not an integer")
-    return json.dumps(list(values), ensure_ascii=False, allow_nan=False)
+    return json.dumps(values, ensure_ascii=False, allow_nan=False)
+

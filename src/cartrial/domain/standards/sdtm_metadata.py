@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 
 from cartrial.domain.errors import Refused
@@ -115,9 +116,23 @@ class DatasetSpec:
     def item_oid(self, variable: Variable) -> str:
         return f"IT.{self.name}.{variable.name}"
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.variables)
+
+    @cached_property
+    def name_set(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    @cached_property
+    def text_lengths(self) -> tuple[tuple[int, Variable], ...]:
+        """(position, variable) of the text variables: the ones whose length a value may exceed."""
+        return tuple((i, v) for i, v in enumerate(self.variables) if v.type is SdtmType.TEXT and v.length)
+
+    @cached_property
+    def number_positions(self) -> tuple[tuple[int, Variable], ...]:
+        """(position, variable) of the integer and float variables: the ones JSON must hold as numbers."""
+        return tuple((i, v) for i, v in enumerate(self.variables) if v.type in (SdtmType.INTEGER, SdtmType.FLOAT))
 
 
 @dataclass(frozen=True)
@@ -861,13 +876,12 @@ def row_values(spec: DatasetSpec, row: Mapping[str, object]) -> list[object]:
     than its declared length is refused naming the dataset, the variable and the subject, since
     SDTM keeps character values within 200 characters and cutting a verbatim text would change it.
     """
-    unknown = set(row) - set(spec.names)
-    if unknown:
-        raise ValueError(f"{spec.name}: not variables of the dataset: {sorted(unknown)}")
-    values: list[object] = []
-    for variable in spec.variables:
-        value = row.get(variable.name)
-        if isinstance(value, str) and variable.length is not None and len(value) > variable.length:
+    if not spec.name_set.issuperset(row):
+        raise ValueError(f"{spec.name}: not variables of the dataset: {sorted(set(row) - spec.name_set)}")
+    values = [row.get(name) for name in spec.names]
+    for position, variable in spec.text_lengths:
+        value = values[position]
+        if isinstance(value, str) and len(value) > (variable.length or 0):
             raise Refused(
                 "{item}: the value of subject {subject} has {length} characters; SDTM allows {maximum}. "
                 "Shorten the source text and export again.",
@@ -877,5 +891,4 @@ def row_values(spec: DatasetSpec, row: Mapping[str, object]) -> list[object]:
                 length=len(value),
                 maximum=variable.length,
             )
-        values.append(value)
     return values
