@@ -89,4 +89,3 @@ def row(spec: DatasetSpec, values: Sequence[object]) -> str:
         if variable.type is SdtmType.INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{spec.name}.{variable.name}: {value!r} is not an integer")
     return json.dumps(values, ensure_ascii=False, allow_nan=False)
-
