@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from cartrial.apps.exports.fhir import fhir_write
 from cartrial.apps.exports.request import ExportFormat, ExportWriter
+from cartrial.apps.exports.sdtm import datasetjson_write, define_write
 from cartrial.apps.exports.usdm import usdm_write
 
-WRITERS: dict[ExportFormat, ExportWriter] = {}
-WRITERS[ExportFormat.FHIR] = fhir_write
-WRITERS[ExportFormat.USDM] = usdm_write
+WRITERS: dict[ExportFormat, ExportWriter] = {
+    ExportFormat.DEFINE: define_write,
+    ExportFormat.DATASETJSON: datasetjson_write,
+    ExportFormat.FHIR: fhir_write,
+    ExportFormat.USDM: usdm_write,
+}

@@ -255,3 +255,244 @@ MEDICATION_CODINGS: MappingProxyType[str, MedicationCoding] = MappingProxyType(
 
 # UCUM for the dose units the infusion and lymphodepletion forms carry.
 DOSE_UCUM_BY_UNIT: MappingProxyType[str, str] = MappingProxyType({"cells/kg": "{cells}/kg", "mg/m²/day": "mg/m2/d"})
+# --- SDTM controlled terminology (CDISC CT, NCI Thesaurus codes) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """One value of a code list: what the dataset holds, its decode, its NCI code when we are sure of
+    it, and whether the code list's CDISC terms include it (False: a sponsor's extension)."""
+
+    value: str
+    decode: str = ""
+    nci_code: str | None = None
+    in_ct: bool = True
+
+
+# The NCI codes of the CDISC code lists the SDTM datasets use (the code list, not its terms).
+CODELIST_NCI_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "SEX": "C66731",
+        "AGEU": "C66781",
+        "NY": "C66742",
+        "AESEV": "C66769",
+        "OUT": "C66768",
+        "ACN": "C66767",
+        "ROUTE": "C66729",
+        "FRM": "C66726",
+        "FREQ": "C71113",
+        "LBTESTCD": "C65047",
+        "LBTEST": "C67154",
+        "VSTESTCD": "C66741",
+        "VSTEST": "C67153",
+        "NRIND": "C78736",
+        "EPOCH": "C99079",
+        "DSCAT": "C74558",
+        "NCOMPLT": "C66727",
+        "PROTMLST": "C114118",
+        "ARMNULRS": "C142179",
+        "UNIT": "C71620",
+        "TSPARMCD": "C66738",
+        "TSPARM": "C67152",
+    }
+)
+
+SEX_TERMS: tuple[Term, ...] = (
+    Term("F", "Female", "C16576"),
+    Term("M", "Male", "C20197"),
+    Term(SEX_UNKNOWN, "Unknown", "C17998"),
+)
+AESEV_TERMS: tuple[Term, ...] = (
+    Term("MILD", "Mild", "C41338"),
+    Term("MODERATE", "Moderate", "C41339"),
+    Term("SEVERE", "Severe", "C41340"),
+)
+NY_TERMS: tuple[Term, ...] = (Term("N", "No", "C49487"), Term("Y", "Yes", "C49488"))
+AGE_UNIT_YEARS = "YEARS"
+
+# CDISC OUT from the AE's outcome code (domain/safety/adverse_events.Outcome values).
+AE_OUTCOME_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "recovered": "RECOVERED/RESOLVED",
+        "recovering": "RECOVERING/RESOLVING",
+        "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+        "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+        "fatal": "FATAL",
+        "unknown": "UNKNOWN",
+    }
+)
+
+# CDISC ACN (action taken with the study treatment) from the AE's action code: the CAR-T product is
+# given once, so only an AE during the infusion can interrupt or stop it.
+AE_ACTION_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "none": "DOSE NOT CHANGED",
+        "treatment": "DOSE NOT CHANGED",
+        "hospitalisation": "DOSE NOT CHANGED",
+        "infusion_interrupted": "DRUG INTERRUPTED",
+        "infusion_not_given": "DRUG WITHDRAWN",
+        "not_applicable": "NOT APPLICABLE",
+    }
+)
+AE_ACTION_OTHER: MappingProxyType[str, str] = MappingProxyType(
+    {"treatment": "TREATMENT GIVEN", "hospitalisation": "HOSPITALISATION"}
+)
+
+# AEREL has no CDISC code list: the sponsor's terms, from the causality scale of the AE form.
+AE_RELATEDNESS_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "not_related": "NOT RELATED",
+        "unlikely": "UNLIKELY RELATED",
+        "possible": "POSSIBLY RELATED",
+        "probable": "PROBABLY RELATED",
+        "definite": "RELATED",
+    }
+)
+
+# CDISC ROUTE from the route codes of the concomitant medications form.
+ROUTE_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "oral": "ORAL",
+        "intravenous": "INTRAVENOUS",
+        "subcutaneous": "SUBCUTANEOUS",
+        "intramuscular": "INTRAMUSCULAR",
+        "topical": "TOPICAL",
+        "inhaled": "RESPIRATORY (INHALATION)",
+    }
+)
+# CDISC UNIT from the dose unit codes of the concomitant medications form.
+DOSE_UNIT_CODES: MappingProxyType[str, str] = MappingProxyType(
+    {"mg": "mg", "g": "g", "ug": "ug", "iu": "IU", "ml": "mL"}
+)
+
+
+@dataclass(frozen=True)
+class VitalSignCoding:
+    """How one item of the vital signs form is coded: VSTESTCD, VSTEST, the CDISC unit, the position."""
+
+    item: str
+    vstestcd: str
+    vstest: str
+    unit: str
+    position: str | None = None
+
+
+VITAL_SIGN_CODINGS: MappingProxyType[str, VitalSignCoding] = MappingProxyType(
+    {
+        c.item: c
+        for c in (
+            VitalSignCoding("temperature_c", "TEMP", "Temperature", "C"),
+            VitalSignCoding("heart_rate_bpm", "HR", "Heart Rate", "beats/min"),
+            # The form asks for a seated pressure after 5 minutes of rest.
+            VitalSignCoding("systolic_bp_mmhg", "SYSBP", "Systolic Blood Pressure", "mmHg", "SITTING"),
+            VitalSignCoding("diastolic_bp_mmhg", "DIABP", "Diastolic Blood Pressure", "mmHg", "SITTING"),
+            VitalSignCoding("spo2_pct", "OXYSAT", "Oxygen Saturation", "%"),
+            VitalSignCoding("weight_kg", "WEIGHT", "Weight", "kg"),
+        )
+    }
+)
+
+# SDTM lab category (LBCAT, sponsor-defined) of each analyte of the lab catalogue.
+LAB_CATEGORIES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(("hemoglobin", "wbc", "neutrophils", "lymphocytes", "platelets"), "HEMATOLOGY"),
+        **dict.fromkeys(("creatinine", "alt", "ast", "bilirubin", "crp", "ferritin", "ldh"), "CHEMISTRY"),
+        **dict.fromkeys(("c3", "c4", "igg", "anti_dsdna"), "IMMUNOLOGY"),
+        "upcr": "URINALYSIS",
+        **dict.fromkeys(("cd3", "b_cells", "car_t"), "CELLULAR KINETICS"),
+    }
+)
+assert set(LAB_CATEGORIES) == set(ANALYTES), "every analyte of the lab catalogue has its category"
+
+# LBMETHOD where the unit says how the result was measured: the CAR-T cells are counted by flow
+# cytometry (cells/µL) or their transgene by qPCR (copies/µg of DNA), one test code for both.
+LAB_METHOD_BY_UNIT: MappingProxyType[str, str] = MappingProxyType(
+    {"cells/µL": "FLOW CYTOMETRY", "copies/µg": "QUANTITATIVE POLYMERASE CHAIN REACTION"}
+)
+
+# ISO 3166-1 alpha-3 (SDTM COUNTRY) from the alpha-2 code a center is stored with.
+COUNTRY_ALPHA3: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "AT": "AUT",
+        "BE": "BEL",
+        "CA": "CAN",
+        "CH": "CHE",
+        "DE": "DEU",
+        "DK": "DNK",
+        "ES": "ESP",
+        "FR": "FRA",
+        "GB": "GBR",
+        "IE": "IRL",
+        "IT": "ITA",
+        "LU": "LUX",
+        "NL": "NLD",
+        "PT": "PRT",
+        "SE": "SWE",
+        "US": "USA",
+    }
+)
+
+# CDISC EPOCH from the protocol's visit phases: acute monitoring (D1–D28) follows the single dose.
+EPOCH_BY_PHASE: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "screening": "SCREENING",
+        "treatment": "TREATMENT",
+        "acute_monitoring": "FOLLOW-UP",
+        "follow_up": "FOLLOW-UP",
+        "long_term_follow_up": "LONG-TERM FOLLOW-UP",
+    }
+)
+
+# CDISC NRIND: a result against the lab's reference range.
+NRIND_TERMS: tuple[Term, ...] = (Term("LOW"), Term("NORMAL"), Term("HIGH"))
+
+# Disposition: DSCAT, then DSDECOD from CDISC NCOMPLT (disposition events) and PROTMLST (protocol
+# milestones); enrolment and the infusion are the sponsor's milestones (no CDISC term checked).
+DS_CATEGORY_DISPOSITION = "DISPOSITION EVENT"
+DS_CATEGORY_MILESTONE = "PROTOCOL MILESTONE"
+DS_CONSENT = Term("INFORMED CONSENT OBTAINED")
+DS_ENROLLED = Term("ENROLLED", in_ct=False)
+DS_INFUSED = Term("CAR-T CELLS INFUSED", in_ct=False)
+DS_SCREEN_FAILURE = Term("SCREEN FAILURE")
+DS_COMPLETED = Term("COMPLETED")
+DS_WITHDRAWN_BY_SUBJECT = Term("WITHDRAWAL BY SUBJECT")
+DS_LOST = Term("LOST TO FOLLOW-UP")
+DS_DEATH = Term("DEATH")
+DS_OTHER = Term("OTHER")
+
+# ARMNRS (CDISC ARMNULRS): why ARMCD or ACTARMCD is empty.
+ARM_NULL_SCREEN_FAILURE = "SCREEN FAILURE"
+ARM_NULL_NOT_ASSIGNED = "NOT ASSIGNED"
+ARM_NULL_NOT_TREATED = "ASSIGNED, NOT TREATED"
+
+# CDISC TPHASE from the protocol's phase.
+TRIAL_PHASES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "1": "PHASE I TRIAL",
+        "1/2": "PHASE I/II TRIAL",
+        "2": "PHASE II TRIAL",
+        "2/3": "PHASE II/III TRIAL",
+        "3": "PHASE III TRIAL",
+        "4": "PHASE IV TRIAL",
+    }
+)
+
+# The trial summary parameters written (CDISC TSPARMCD → TSPARM).
+TS_PARAMETERS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "TITLE": "Trial Title",
+        "SPONSOR": "Clinical Study Sponsor",
+        "TPHASE": "Trial Phase Classification",
+        "STYPE": "Study Type",
+        "TBLIND": "Trial Blinding Schema",
+        "TCNTRL": "Control Type",
+        "RANDOM": "Trial is Randomized",
+        "NARMS": "Planned Number of Arms",
+        "INDIC": "Trial Disease/Condition Indication",
+        "TRT": "Investigational Therapy or Treatment",
+        "AGEMIN": "Planned Minimum Age of Subjects",
+        "AGEMAX": "Planned Maximum Age of Subjects",
+        "SDTIGVER": "SDTM IG Version",
+        "DCUTDTC": "Data Cutoff Date",
+    }
+)
