@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from cartrial.apps.exports.request import ExportFormat, ExportWriter
+from cartrial.apps.exports.tables import tables_write
 
 WRITERS: dict[ExportFormat, ExportWriter] = {}
+WRITERS[ExportFormat.CSV] = tables_write
