@@ -19,6 +19,7 @@ from django.db import transaction
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook.models import FormRecord
 from cartrial.apps.casebook.services import form_save
+from cartrial.apps.exports import tables
 from cartrial.apps.exports.formats import WRITERS
 from cartrial.apps.exports.request import ExportCounts, ExportFormat
 from cartrial.apps.exports.selectors import export_request_resolve
@@ -307,3 +308,22 @@ def test_an_export_of_no_subject_writes_every_table_empty(tmp_path: Path) -> Non
     assert counts == ExportCounts(subjects=0, records=0)
     for name in table_names(out):
         assert read_csv(out / f"{name}.csv") == [] and pq.read_table(out / f"{name}.parquet").num_rows == 0
+
+
+def test_small_chunks_batches_and_row_groups_write_the_same_tables(tmp_path: Path, monkeypatch: Any) -> None:
+    """The streaming path (several chunks of subjects, Arrow batches, row groups) on the demo's size:
+    the files hold exactly what one chunk and one row group give."""
+    whole = tmp_path / "whole"
+    export(whole)
+    monkeypatch.setattr(tables, "SUBJECTS_PER_CHUNK", 3)
+    monkeypatch.setattr(tables, "BATCH_ROWS", 7)
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 20)
+    streamed = tmp_path / "streamed"
+    _, calls = export(streamed)
+    assert len(calls) > 3 and [done for done, _ in calls] == sorted(done for done, _ in calls)
+    for name in table_names(whole):
+        assert (streamed / f"{name}.csv").read_bytes() == (whole / f"{name}.csv").read_bytes(), name
+        assert pq.read_table(streamed / f"{name}.parquet").equals(pq.read_table(whole / f"{name}.parquet")), name
+    vitals = pq.ParquetFile(streamed / "vital_signs.parquet").metadata
+    # A row group every three batches of seven rows: 21 rows each, the rest in the last.
+    assert vitals.num_row_groups == -(-vitals.num_rows // 21) > 1

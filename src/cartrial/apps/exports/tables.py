@@ -39,7 +39,9 @@ from cartrial.domain.text import N_, Message, ProtocolText
 from cartrial.protocols import Protocol, active_protocol
 
 SUBJECTS_PER_CHUNK = 200
-ROW_GROUP_ROWS = 5_000
+# Rows held as Python tuples before they become an Arrow batch, and rows per Parquet row group.
+BATCH_ROWS = 1_000
+ROW_GROUP_ROWS = 10_000
 README = "README.txt"
 LANGUAGES = ("en", "fr")
 
@@ -100,14 +102,17 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 
 class TableFiles:
-    """One table's CSV and Parquet files, open while the export runs: the CSV written row by row, the
-    Parquet rows buffered into row groups of `ROW_GROUP_ROWS`."""
+    """One table's CSV and Parquet files, open while the export runs. The CSV is written row by row;
+    the Parquet rows are turned into Arrow batches every `BATCH_ROWS` (compact, typed columns) and
+    written as one row group every `ROW_GROUP_ROWS`, so no more than that is held per table."""
 
     def __init__(self, folder: Path, table: Table, stack: ExitStack) -> None:
         self.table = table
         self.schema = arrow_schema(table)
         self.rows = 0
-        self._buffer: list[tuple[Cell, ...]] = []
+        self._pending: list[tuple[Cell, ...]] = []
+        self._batches: list[pa.RecordBatch] = []
+        self._batched_rows = 0
         csv_file: IO[str] = stack.enter_context((folder / f"{table.name}.csv").open("w", encoding="utf-8", newline=""))
         self._csv = csv.writer(csv_file, lineterminator="\r\n")
         self._csv.writerow(table.column_names)
@@ -115,20 +120,31 @@ class TableFiles:
 
     def add(self, row: tuple[Cell, ...]) -> None:
         self._csv.writerow([csv_cell(value) for value in row])
-        self._buffer.append(row)
+        self._pending.append(row)
         self.rows += 1
-        if len(self._buffer) >= ROW_GROUP_ROWS:
-            self.flush()
+        if len(self._pending) >= BATCH_ROWS:
+            self._batch()
+            if self._batched_rows >= ROW_GROUP_ROWS:
+                self.flush()
 
-    def flush(self) -> None:
-        """Write the buffered rows as one Parquet row group."""
-        if not self._buffer:
+    def _batch(self) -> None:
+        if not self._pending:
             return
         arrays = [
-            pa.array([row[index] for row in self._buffer], type=field.type) for index, field in enumerate(self.schema)
+            pa.array([row[index] for row in self._pending], type=field.type) for index, field in enumerate(self.schema)
         ]
-        self._parquet.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self._buffer.clear()
+        self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self._batched_rows += len(self._pending)
+        self._pending.clear()
+
+    def flush(self) -> None:
+        """Write what is held as one Parquet row group."""
+        self._batch()
+        if not self._batches:
+            return
+        self._parquet.write_table(pa.Table.from_batches(self._batches, schema=self.schema))
+        self._batches.clear()
+        self._batched_rows = 0
 
 
 def _visit_order(protocol: Protocol) -> dict[str, int]:
