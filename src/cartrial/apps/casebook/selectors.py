@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -534,6 +534,50 @@ def form_values(subject_ids: Iterable[int], form_code: str) -> dict[int, dict[st
     for subject_id, code, saved in rows:
         values[subject_id][code] = dict(saved or {})
     return values
+
+
+# --- reads for the exports: many subjects, streamed ------------------------------------------------
+
+
+def subject_ids_in_code_order(subject_ids: Collection[int]) -> list[int]:
+    """The subjects' ids in the order of their codes: an export reads and writes them in that order."""
+    return list(Subject.objects.filter(pk__in=list(subject_ids)).order_by("code").values_list("pk", flat=True))
+
+
+class SavedFormRow(NamedTuple):
+    """One saved form with what an export names it by (subject and center codes, protocol version)."""
+
+    subject_code: str
+    center_code: str
+    visit_code: str
+    form_code: str
+    status: str
+    revision: int
+    updated_at: datetime
+    protocol_version: str
+    values: dict[str, Any]
+
+
+def saved_forms(subject_ids: Collection[int], *, updated_after: datetime | None = None) -> Iterator[SavedFormRow]:
+    """Every form saved (not `not_started`) of these subjects, ordered by subject code, read in one
+    query whose rows are fetched in batches (memory stays flat); `updated_after`: only the forms
+    changed after that time (an incremental export)."""
+    records = FormRecord.objects.filter(subject_id__in=list(subject_ids)).exclude(status=FormStatus.NOT_STARTED.value)
+    if updated_after is not None:
+        records = records.filter(updated_at__gt=updated_after)
+    rows = records.order_by("subject__code", "visit_code", "form_code").values_list(
+        "subject__code",
+        "subject__center__code",
+        "visit_code",
+        "form_code",
+        "status",
+        "revision",
+        "updated_at",
+        "protocol_version__version",
+        "values_json",
+    )
+    for row in rows.iterator(chunk_size=500):
+        yield SavedFormRow(*row[:-1], values=dict(row[-1] or {}))
 
 
 # --- disease activity (issue 10): the scores derived and stored with each lupus activity form -----
