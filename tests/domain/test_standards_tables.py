@@ -21,6 +21,7 @@ from cartrial.domain.standards.tables import (
     Table,
     dictionary_rows,
     form_tables,
+    spreadsheet_safe,
     table_rows,
 )
 from cartrial.domain.text import render_value
@@ -260,3 +261,13 @@ def test_every_table_of_the_trial_protocol_is_built_and_every_item_has_its_colum
 
 
 _KEY_PARTS = {c.part for c in KEY_COLUMNS} | {ColumnPart.ROW_NUMBER}
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_leading_formula_character_is_quoted_for_spreadsheets(start: str) -> None:
+    assert spreadsheet_safe(f"{start}SUM(A1)") == f"'{start}SUM(A1)"
+
+
+@pytest.mark.parametrize("text", ["aspirin", "", "1 = 1", "a-b", "'quoted"])
+def test_text_without_a_leading_formula_character_is_written_as_entered(text: str) -> None:
+    assert spreadsheet_safe(text) == text

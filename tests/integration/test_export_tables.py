@@ -259,6 +259,20 @@ def test_a_text_with_a_comma_quotes_and_a_line_break_is_quoted_as_rfc_4180_says(
     assert raw.count("\r\n") == len(read_csv(out / "concomitant_medications__medications.csv")) + 1
 
 
+def test_a_text_a_spreadsheet_would_run_is_quoted_in_the_csv_and_exact_in_parquet(
+    tmp_path: Path, demo: DemoWorld
+) -> None:
+    formula = '=HYPERLINK("http://example.invalid","aspirin")'
+    record = save_medication(demo, formula)
+    out = tmp_path / "tables"
+    export(out)
+    key = {"subject_code": record.subject.code, "visit_code": record.visit_code}
+    csv_last = [r for r in read_csv(out / "concomitant_medications__medications.csv") if r.items() >= key.items()][-1]
+    parquet = pq.read_table(out / "concomitant_medications__medications.parquet").to_pylist()
+    parquet_last = [r for r in parquet if r.items() >= key.items()][-1]
+    assert csv_last["medication"] == "'" + formula and parquet_last["medication"] == formula
+
+
 def test_a_center_export_holds_only_that_centers_subjects(tmp_path: Path) -> None:
     centers = Counter(saved_records().values_list("subject__center__code", flat=True))
     center, _ = centers.most_common()[-1]

@@ -37,6 +37,7 @@ from cartrial.domain.scores.registry import (
     result_label,
 )
 from cartrial.domain.screening import SCREENING_FIELDS
+from cartrial.domain.standards.tables import spreadsheet_safe
 from cartrial.domain.text import N_, Message, label, protocol_text, render_value
 from cartrial.locale import render as render_message
 from cartrial.locale import translator
@@ -291,9 +292,8 @@ def screening_log_page(request: HttpRequest) -> HttpResponse:
 
 
 def _csv_cell(value: object) -> str:
-    """A cell a spreadsheet will not execute (formula injection): leading = + - @ are quoted."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell a spreadsheet will not execute (formula injection)."""
+    return spreadsheet_safe(str(value))
 
 
 def screening_log_csv(scope: Scope, center: str | None) -> HttpResponse:

@@ -33,6 +33,7 @@ from cartrial.domain.standards.tables import (
     Table,
     dictionary_rows,
     form_tables,
+    spreadsheet_safe,
     table_rows,
 )
 from cartrial.domain.text import N_, Message, ProtocolText
@@ -65,7 +66,8 @@ def label_text(text: Label, language: str) -> str:
 
 def csv_cell(value: Cell) -> str:
     """One cell as the CSV writes it: empty when missing, ISO 8601 dates and UTC times, a decimal dot,
-    true/false; text as it is (the csv module quotes as RFC 4180 says)."""
+    true/false; text as it is (the csv module quotes as RFC 4180 says) but for a leading formula
+    character, quoted with an apostrophe so that a spreadsheet shows it rather than runs it."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -77,7 +79,7 @@ def csv_cell(value: Cell) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return spreadsheet_safe(value) if isinstance(value, str) else str(value)
 
 
 def arrow_schema(table: Table) -> pa.Schema:

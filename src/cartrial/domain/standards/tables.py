@@ -493,3 +493,14 @@ def dictionary_rows(tables: Sequence[Table], render: RenderLabel) -> Iterator[tu
                 render(column.derivation, "en") if column.derivation is not None else None,
                 render(column.derivation, "fr") if column.derivation is not None else None,
             )
+
+
+# A spreadsheet opening a CSV runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet will show, never run: a leading formula character is
+    quoted with an apostrophe (OWASP's advice). Every CSV the trial writes goes through it; the
+    exact value stays in the Parquet file and the API."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
