@@ -24,6 +24,7 @@ from cartrial.apps import clock
 from cartrial.apps.access import scope_for
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
+from cartrial.apps.audit.services import Actor
 from cartrial.apps.exports import formats
 from cartrial.apps.exports.request import ExportCounts, ExportFormat, ExportRequest, Progress
 from cartrial.apps.exports.selectors import export_request_resolve, since_parse
@@ -310,7 +311,6 @@ def _api(world: Any, username: str) -> Any:
     from django.test import Client
 
     from cartrial.apps.accounts.services import api_token_create
-    from cartrial.apps.audit.services import Actor
 
     token = api_token_create(actor=Actor.system("test"), user=world.users[username], label="test")
     return Client(headers={"Authorization": f"Bearer {token}"})
@@ -352,3 +352,36 @@ def test_api_refuses_bad_requests_naming_the_item(
     if item is not None:
         assert response.json()["item"] == item
     assert not Job.objects.filter(kind="export_data").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_any_test_transaction_the_cli_and_the_worker_record_their_exports(
+    world: Any, writers: None, tmp_path: Path
+) -> None:
+    """As in production (no surrounding transaction): each export's audit entry is committed."""
+    world.new_subject("BDX")
+    result = _cli("export", "odm", "--out", str(tmp_path / "study.xml"))
+    assert result.exit_code == 0, result.output
+    page = world.client_for("dm.datamanager")
+    assert page.post("/exports/", {"format": "csv"}).status_code == 302
+    _run_queued()
+    job = Job.objects.get(kind="export_data")
+    assert job.status == Job.Status.DONE, job.error
+    recorded = AuditEntry.objects.filter(event="export.created").order_by("sequence")
+    assert [e.actor_username.split(":")[0] for e in recorded] == ["cli", "dm.datamanager"]
+    assert audit_verify().intact
+
+
+def test_an_export_that_cannot_be_recorded_is_removed(
+    world: Any, writers: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cartrial.apps.exports import services
+
+    def unrecordable(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the audit trail is unavailable")
+
+    monkeypatch.setattr(services, "export_record", unrecordable)
+    target = tmp_path / "study.xml"
+    with pytest.raises(RuntimeError):
+        services.export_run(Actor.system("test"), _request(world), target, lambda d, t: None, centers=[])
+    assert not target.exists() and _leftovers(tmp_path) == []

@@ -58,7 +58,7 @@ def export_command(
     from cartrial.apps.audit.services import Actor
     from cartrial.apps.exports.jobs import export_format_parse
     from cartrial.apps.exports.selectors import export_request_resolve, since_parse
-    from cartrial.apps.exports.services import ExportWriteFailed, export_record, export_write
+    from cartrial.apps.exports.services import ExportWriteFailed, export_run
     from cartrial.domain.errors import DomainError
 
     actor = Actor.system(f"cli:{getpass.getuser()}", now=clock.now())
@@ -73,8 +73,7 @@ def export_command(
             requested_by=actor.username,
         )
         with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
-            result = export_write(request, out, bar)
-        export_record(actor, request, result, centers=sorted(c.upper() for c in center or []))
+            result = export_run(actor, request, out, bar, centers=sorted(c.upper() for c in center or []))
     except ExportWriteFailed as error:
         _fail(f"error: {text.error_text(error, 'en')} [{error.code}]", EXIT_WRITE_FAILED)
     except DomainError as error:

@@ -22,7 +22,7 @@ from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.exports.request import FOLDER_FORMATS, ExportFormat, ExportRequest
 from cartrial.apps.exports.selectors import EXPORT_KIND, export_request_resolve, since_parse
-from cartrial.apps.exports.services import export_record, export_write
+from cartrial.apps.exports.services import export_run
 from cartrial.apps.jobs.registry import JobKind, JobOutcome, ProgressReport, job_kind_register
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
@@ -106,7 +106,7 @@ def export_parameters(parameters: Mapping[str, Any], actor: Actor) -> dict[str, 
     }
 
 
-def export_run(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOutcome:
+def export_job_run(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOutcome:
     """Write the export into the kept folder, record it in the audit trail in the requester's
     name, and return where it is, its SHA-256 and size."""
     now = clock.now()
@@ -128,7 +128,6 @@ def export_run(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOu
     def written(done: int, total: int) -> None:
         progress.step(done, total, Message(N_("{done} of {total} subjects written"), {"done": done, "total": total}))
 
-    result = export_write(request, export_dir() / stored_as, written, zipped=export_format in FOLDER_FORMATS)
     actor = Actor(
         user_id=requester["user_id"],
         username=requester["username"],
@@ -136,7 +135,8 @@ def export_run(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOu
         center_code=requester["center_code"],
         now=now,
     )
-    export_record(actor, request, result, centers=parameters["centers"])
+    folder = export_format in FOLDER_FORMATS
+    result = export_run(actor, request, export_dir() / stored_as, written, centers=parameters["centers"], zipped=folder)
     return JobOutcome(
         {
             "format": export_format.value,
@@ -170,7 +170,7 @@ def register() -> None:
             code=EXPORT_KIND,
             label=N_("Export the trial's data in a standard"),
             action=Action.EXPORT_DATA,
-            run=export_run,
+            run=export_job_run,
             resolve=export_parameters,
             summary=export_summary,
             result_view="exports:export_download",

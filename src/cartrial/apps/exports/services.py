@@ -19,6 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.db import transaction
+
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.exports.formats import WRITERS
@@ -146,9 +148,27 @@ def export_write(request: ExportRequest, target: Path, progress: Progress, *, zi
     return ExportResult(path=target, sha256=sha256, size=size, counts=counts)
 
 
+def export_run(
+    actor: Actor, request: ExportRequest, target: Path, progress: Progress, *, centers: list[str], zipped: bool = False
+) -> ExportResult:
+    """Write the export (`export_write`) and record it in the audit trail; an export that cannot be
+    recorded is removed, so no file leaves without its audit entry."""
+    result = export_write(request, target, progress, zipped=zipped)
+    try:
+        with transaction.atomic():
+            export_record(actor, request, result, centers=centers)
+    except BaseException:
+        if result.path.is_dir():
+            shutil.rmtree(result.path, ignore_errors=True)
+        else:
+            result.path.unlink(missing_ok=True)
+        raise
+    return result
+
+
 def export_record(actor: Actor, request: ExportRequest, result: ExportResult, *, centers: list[str]) -> None:
-    """The export in the audit trail: who exported what (format, filters, how many subjects, with
-    identity or not), when, and the SHA-256 of what left."""
+    """The export in the audit trail (inside the caller's transaction): who exported what (format,
+    filters, how many subjects, with identity or not), when, and the SHA-256 of what left."""
     audit_record(
         actor=actor,
         event=AuditEvent.EXPORT_CREATED,
