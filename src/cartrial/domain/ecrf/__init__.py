@@ -28,6 +28,7 @@ from cartrial.domain.ecrf.values import (
     derived_values,
     form_values_check,
     lab_number,
+    lab_range,
     required_check,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "edit_check_findings",
     "form_values_check",
     "lab_number",
+    "lab_range",
     "parse_forms",
     "required_check",
     "shown",

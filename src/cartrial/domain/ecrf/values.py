@@ -181,7 +181,6 @@ def _code(item: ItemDef, path: str, raw: str) -> str:
 def _lab(item: ItemDef, path: str, raw: object) -> dict[str, object]:
     """A lab result: a number in the item's default unit, or {value, unit, lower_limit, upper_limit}."""
     assert item.analyte is not None
-    spec = lab_catalogue.ANALYTES[item.analyte]
     entry: Mapping[str, object] = raw if isinstance(raw, Mapping) else {"value": raw}
     unknown = sorted(set(map(str, entry)) - {"value", "unit", "lower_limit", "upper_limit"})
     if unknown:
@@ -204,11 +203,7 @@ def _lab(item: ItemDef, path: str, raw: object) -> dict[str, object]:
             unit=str(unit_raw),
             units=list(item.units),
         )
-    minimum, maximum = spec.ranges[unit]
-    if item.minimum is not None or item.maximum is not None:
-        # The protocol narrows the analyte's range, in the item's default unit.
-        minimum = _in_unit(item, item.minimum, unit) if item.minimum is not None else minimum
-        maximum = _in_unit(item, item.maximum, unit) if item.maximum is not None else maximum
+    minimum, maximum = lab_range(item, unit)
     numbers: dict[str, object] = {"unit": unit}
     for key in ("value", "lower_limit", "upper_limit"):
         given = entry.get(key)
@@ -237,6 +232,19 @@ def _lab(item: ItemDef, path: str, raw: object) -> dict[str, object]:
             maximum=_shown_value(high),
         )
     return numbers
+
+
+def lab_range(item: ItemDef, unit: str) -> tuple[float, float]:
+    """The plausible range of a lab item's result entered in `unit` (one of `item.units`): the analyte's
+    in that unit, narrowed by the item's own bounds (declared in its default unit). The engine refuses
+    outside it; the exports declare it (ODM RangeCheck)."""
+    assert item.analyte is not None
+    minimum, maximum = lab_catalogue.ANALYTES[item.analyte].ranges[unit]
+    if item.minimum is not None or item.maximum is not None:
+        # The protocol narrows the analyte's range, in the item's default unit.
+        minimum = _in_unit(item, item.minimum, unit) if item.minimum is not None else minimum
+        maximum = _in_unit(item, item.maximum, unit) if item.maximum is not None else maximum
+    return minimum, maximum
 
 
 def _in_unit(item: ItemDef, number: float, unit: str) -> float:
