@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from cartrial.domain.ecrf.definitions import ITEM_UNITS
 from cartrial.domain.lab_catalogue import ANALYTES
 
 # CDISC SEX (C66731): the screening form's values → the submission values.
@@ -496,3 +497,25 @@ TS_PARAMETERS: MappingProxyType[str, str] = MappingProxyType(
         "DCUTDTC": "Data Cutoff Date",
     }
 )
+
+# UCUM for the display units of the eCRF's other items (`ecrf.ITEM_UNITS`: vital signs, doses, eGFR).
+UCUM_BY_ITEM_UNIT: MappingProxyType[str, str] = MappingProxyType(
+    {
+        **DOSE_UCUM_BY_UNIT,
+        "°C": "Cel",
+        "/min": "/min",
+        "mmHg": "mm[Hg]",
+        "%": "%",
+        "kg": "kg",
+        "mg/day": "mg/d",
+        "days": "d",
+        "mL/min/1.73m2": "mL/min/{1.73_m2}",
+    }
+)
+
+assert set(UCUM_BY_ITEM_UNIT) == set(ITEM_UNITS), "every eCRF item unit has UCUM"
+
+
+def ucum(unit: str) -> str | None:
+    """The UCUM code of a unit of the lab catalogue or of an eCRF item (None for a unit without one)."""
+    return UCUM_BY_UNIT.get(unit) or UCUM_BY_ITEM_UNIT.get(unit)
