@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, QuerySet, TextField
+from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from cartrial.apps.audit.models import AuditChainHead, AuditEntry
@@ -150,3 +150,19 @@ def entry_changes(entry: AuditEntry) -> list[dict[str, Any]]:
     """The decoded field changes of one entry."""
     changes: list[dict[str, Any]] = json.loads(entry.changes_json)
     return changes
+
+
+def first_entries(event: str, subject_codes: Sequence[str]) -> dict[str, AuditEntry]:
+    """The first entry of `event` about each of these subjects (for `subject.created`: its registration:
+    who, where, when), in one query."""
+    found: dict[str, AuditEntry] = {}
+    for entry in AuditEntry.objects.filter(event=event, subject_code__in=list(subject_codes)).order_by("sequence"):
+        found.setdefault(entry.subject_code, entry)
+    return found
+
+
+def actors_about(subject_codes: Sequence[str], *, entities: Sequence[str], events: Sequence[str]) -> set[str]:
+    """The usernames of whoever wrote an entry of these entities or events about these subjects."""
+    about = AuditEntry.objects.filter(subject_code__in=list(subject_codes))
+    written = about.filter(Q(entity__in=list(entities)) | Q(event__in=list(events)))
+    return set(written.values_list("actor_username", flat=True).distinct())

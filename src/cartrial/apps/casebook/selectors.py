@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from cartrial.apps.access import Scope, subject_filter
 from cartrial.apps.audit.models import AuditEntry
-from cartrial.apps.casebook.models import FormRecord, Query, VisitRecord
+from cartrial.apps.casebook.models import CasebookSignature, FormRecord, Query, VisitRecord
 from cartrial.apps.clinical.models import ScreeningRecord
 from cartrial.apps.clinical.selectors import subject_birth_date
 from cartrial.apps.subjects.models import PathwayEvent, Subject
@@ -306,7 +306,8 @@ def visit_record_get(subject: Subject, visit_code: str) -> VisitRecord | None:
 
 @dataclass(frozen=True)
 class ItemChange:
-    """One change of one item: old → new, who, when, why (from the audit trail)."""
+    """One change of one item: old → new, who, when, why (from the audit trail); in which role and at
+    which center, and whether the form had been locked before (a correction after a lock)."""
 
     item: str
     old: Any
@@ -314,22 +315,78 @@ class ItemChange:
     user: str
     at: Any
     reason: str
+    role: str = ""
+    center_code: str = ""
+    after_lock: bool = False
+
+
+# The lines of a record's entries that are not item values: its creation, status and verification.
+_NOT_ITEMS = {"form_record": frozenset({"form", "status", "verified"}), "visit_record": frozenset({"visit"})}
+_LOCKED = frozenset({FormStatus.LOCKED.value, FormStatus.SIGNED.value})
+
+
+def _item_changes(entity: str, entries: Iterable[AuditEntry]) -> list[ItemChange]:
+    changes = []
+    locked = False
+    for entry in entries:
+        lines = json.loads(entry.changes_json)
+        for change in lines:
+            if change["field"] in _NOT_ITEMS[entity]:
+                continue
+            changes.append(
+                ItemChange(
+                    change["field"],
+                    change["old"],
+                    change["new"],
+                    entry.actor_username,
+                    entry.occurred_at,
+                    entry.reason,
+                    entry.role,
+                    entry.center_code,
+                    locked,
+                )
+            )
+        locked = locked or any(c["field"] == "status" and c["new"] in _LOCKED for c in lines)
+    return changes
 
 
 def form_history(record: FormRecord) -> list[ItemChange]:
     """Every change of the form's items, oldest first; status lines are left out."""
     entries = AuditEntry.objects.filter(entity="form_record", entity_id=str(record.pk)).order_by("sequence")
-    changes = []
-    for entry in entries:
-        for change in json.loads(entry.changes_json):
-            if change["field"] in ("form", "status", "verified"):
-                continue
-            changes.append(
-                ItemChange(
-                    change["field"], change["old"], change["new"], entry.actor_username, entry.occurred_at, entry.reason
-                )
-            )
-    return changes
+    return _item_changes("form_record", entries)
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    """A form or visit record's history: its first entry (who created it, when, where) and its changes."""
+
+    created: AuditEntry
+    changes: list[ItemChange]
+
+
+def casebook_histories(subject_codes: Sequence[str]) -> dict[tuple[str, int], RecordHistory]:
+    """The history of every form and visit record of these subjects, by (`form_record` or
+    `visit_record`, record id), in one query (an export reads subjects a chunk at a time)."""
+    grouped: dict[tuple[str, int], list[AuditEntry]] = defaultdict(list)
+    entries = AuditEntry.objects.filter(subject_code__in=list(subject_codes), entity__in=list(_NOT_ITEMS)).order_by(
+        "sequence"
+    )
+    for entry in entries.iterator(chunk_size=2000):
+        grouped[(entry.entity, int(entry.entity_id))].append(entry)
+    return {key: RecordHistory(found[0], _item_changes(key[0], found)) for key, found in grouped.items()}
+
+
+def casebook_signatures_in_force(subject_ids: Iterable[int]) -> dict[int, CasebookSignature]:
+    """Each subject's casebook signature not voided (the latest), with its signature and signer."""
+    found: dict[int, CasebookSignature] = {}
+    rows = (
+        CasebookSignature.objects.filter(subject_id__in=list(subject_ids), signature__voided_at__isnull=True)
+        .select_related("signature", "signature__signer")
+        .order_by("-pk")
+    )
+    for row in rows:
+        found.setdefault(row.subject_id, row)
+    return found
 
 
 def form_queries(subject: Subject, visit_code: str, form_code: str) -> QuerySet[Query]:

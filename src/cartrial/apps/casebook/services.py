@@ -26,6 +26,7 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
 from cartrial.apps.casebook.models import CasebookSignature, FormRecord, Query, QueryMessage, VisitRecord
 from cartrial.apps.casebook.selectors import (
+    casebook_signatures_in_force,
     form_context,
     in_time_order,
     overdue_visits,
@@ -737,12 +738,7 @@ def _audit_status(actor: Actor, record: FormRecord, old: str, event: AuditEvent,
 
 def casebook_signature_in_force(subject: Subject) -> CasebookSignature | None:
     """The casebook signature not voided, if any."""
-    return (
-        CasebookSignature.objects.filter(subject=subject, signature__voided_at__isnull=True)
-        .select_related("signature")
-        .order_by("-pk")
-        .first()
-    )
+    return casebook_signatures_in_force([subject.pk]).get(subject.pk)
 
 
 def _casebook_signature_void(actor: Actor, subject: Subject, reason: str) -> None:
