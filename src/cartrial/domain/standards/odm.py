@@ -175,10 +175,10 @@ def edit_point(role: str, after_lock: bool) -> EditPoint:
     return EditPoint.DATA_MANAGEMENT
 
 
-def action_location(role: str, center_code: str) -> str:
+def action_location(role: str, center_code: str, sponsor_code: str = SPONSOR_LOCATION_CODE) -> str:
     """The location of an action: the sponsor for its roles and the system, else the center recorded."""
     if not center_code or role not in {r.value for r in Role} or Role(role) in SPONSOR_ROLES:
-        return SPONSOR_LOCATION_CODE
+        return sponsor_code
     return center_code
 
 
