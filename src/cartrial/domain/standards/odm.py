@@ -1027,8 +1027,8 @@ def odm_write(
     with etree.xmlfile(target, encoding="utf-8") as document:
         document.write_declaration()
         with document.element(f"{{{ODM_NAMESPACE}}}ODM", odm_root_attributes(header), nsmap={None: ODM_NAMESPACE}):
-            document.write(metadata.element)
-            document.write(admin)
+            document.write(metadata.element, pretty_print=True)
+            document.write(admin, pretty_print=True)
             clinical = {
                 "StudyOID": study_oid(metadata.study),
                 "MetaDataVersionOID": metadata_version_oid(metadata.study),
@@ -1037,7 +1037,7 @@ def odm_write(
                 for subject in subjects:
                     element = subject_element(metadata, subject, since, written)
                     if element is not None:
-                        document.write(element)
+                        document.write(element, pretty_print=True)
                         count += 1
                     if written_one is not None:
                         written_one()
