@@ -37,6 +37,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.jobs",
     "cartrial.cli.export",
     "cartrial.cli.usdm",
+    "cartrial.cli.odm",
 )
 
 
