@@ -50,6 +50,7 @@ from cartrial.domain.standards.odm import (
     RULE_CONTEXT,
     XML_LANG,
 )
+from cartrial.domain.text import N_
 
 _NS = {"odm": ODM_NAMESPACE}
 
@@ -84,6 +85,9 @@ _ITEM_TYPES: Mapping[str, str] = {
     "date": "date",
     "boolean": "boolean",
 }
+
+
+_UNREADABLE = N_("{path}: the expression is written in {context}, which cartrial cannot read (expected {expected}).")
 
 
 @cache
@@ -169,7 +173,7 @@ def references_check(tree: etree._ElementTree) -> None:
             kinds = defined.get(value, set())
             if not kinds or (expected is not None and expected not in kinds):
                 raise _refuse(
-                    "{path}: {attribute} '{oid}' names no {kind} of the file.",
+                    N_("{path}: {attribute} '{oid}' names no {kind} of the file."),
                     "odm_dangling_oid",
                     element,
                     attribute=attribute,
@@ -180,7 +184,7 @@ def references_check(tree: etree._ElementTree) -> None:
             value = str(element.get("Name"))
             if "ConditionDef" not in defined.get(value, set()):
                 raise _refuse(
-                    "{path}: {attribute} '{oid}' names no {kind} of the file.",
+                    N_("{path}: {attribute} '{oid}' names no {kind} of the file."),
                     "odm_dangling_oid",
                     element,
                     attribute=ALIAS_REQUIRED_WHEN,
@@ -221,7 +225,7 @@ def _number(text: str | None, element: etree._Element) -> float:
     try:
         return float(text or "")
     except ValueError:
-        raise _refuse("{path}: '{value}' is not a number.", "odm_unsupported", element, value=text or "") from None
+        raise _refuse(N_("{path}: '{value}' is not a number."), "odm_unsupported", element, value=text or "") from None
 
 
 def _expression(element: etree._Element, context: str) -> str:
@@ -229,7 +233,7 @@ def _expression(element: etree._Element, context: str) -> str:
     if expression is None or expression.get("Context") != context:
         found = expression.get("Context") if expression is not None else "nothing"
         raise _refuse(
-            "{path}: the expression is written in {context}, which cartrial cannot read (expected {expected}).",
+            _UNREADABLE,
             "odm_unsupported",
             element,
             context=found,
@@ -243,7 +247,7 @@ def _json(text: str, element: etree._Element) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise _refuse(
-            "{path}: the rule is not valid JSON ({problem}).", "odm_unsupported", element, problem=error.msg
+            N_("{path}: the rule is not valid JSON ({problem})."), "odm_unsupported", element, problem=error.msg
         ) from None
 
 
@@ -255,7 +259,7 @@ class _Reader:
         version = study.find("odm:MetaDataVersion", _NS) if study is not None else None
         if study is None or version is None:
             raise _refuse(
-                "{path}: the file holds no study metadata (MetaDataVersion).", "odm_no_metadata", tree.getroot()
+                N_("{path}: the file holds no study metadata (MetaDataVersion)."), "odm_no_metadata", tree.getroot()
             )
         self.version = version
         self.definitions: dict[str, etree._Element] = {}
@@ -322,7 +326,7 @@ class _Reader:
         item_type = _ITEM_TYPES.get(data_type)
         if item_type is None:
             raise _refuse(
-                "{path}: the data type {type} has no item type in cartrial (integer, float, text, date, boolean).",
+                N_("{path}: the data type {type} has no item type in cartrial (integer, float, text, date, boolean)."),
                 "odm_unsupported",
                 element,
                 type=data_type,
@@ -385,7 +389,7 @@ class _Reader:
                 continue
             if expression is not None:
                 raise _refuse(
-                    "{path}: the expression is written in {context}, which cartrial cannot read (expected {expected}).",
+                    _UNREADABLE,
                     "odm_unsupported",
                     check,
                     context=expression.get("Context") or "nothing",
@@ -440,7 +444,7 @@ def forms_from_odm(content: bytes) -> list[dict[str, Any]]:
             key = key.rpartition(".")[0]
         element = reader.origins.get(key)
         raise _refuse(
-            "{path}: the eCRF engine refuses this definition ({key}: {problem}).",
+            N_("{path}: the eCRF engine refuses this definition ({key}: {problem})."),
             "form_invalid",
             element,
             key=error.key,
