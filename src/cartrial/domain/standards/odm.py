@@ -574,7 +574,7 @@ def study_metadata(study: StudyDefinition, translations: Translations) -> StudyM
     for order, (oid, scheduled) in enumerate(events, start=1):
         _sub(protocol, "StudyEventRef", {"StudyEventOID": oid, "OrderNumber": str(order), "Mandatory": _yes(scheduled)})
     for visit in study.visits:
-        _study_event(version, visit, translations)
+        _study_event(version, visit, study.forms, translations)
     _unscheduled_event(version, study, translations)
     code_lists = _CodeLists()
     conditions: list[etree._Element] = []
@@ -596,7 +596,9 @@ def study_metadata(study: StudyDefinition, translations: Translations) -> StudyM
     return StudyMetadata(study, forms, units, root)
 
 
-def _study_event(version: etree._Element, visit: VisitDefinition, translations: Translations) -> None:
+def _study_event(
+    version: etree._Element, visit: VisitDefinition, forms: Mapping[str, FormDef], translations: Translations
+) -> None:
     event = _sub(
         version,
         "StudyEventDef",
@@ -609,7 +611,8 @@ def _study_event(version: etree._Element, visit: VisitDefinition, translations: 
         },
     )
     _translated(event, "Description", texts(visit.label, translations))
-    for order, code in enumerate((VISIT_FORM_CODE, *visit.forms), start=1):
+    collected = [code for code in visit.forms if code in forms]
+    for order, code in enumerate((VISIT_FORM_CODE, *collected), start=1):
         _sub(event, "FormRef", {"FormOID": form_oid(code), "OrderNumber": str(order), "Mandatory": "Yes"})
     _alias(event, "cartrial:anchor", visit.anchor.value)
     _alias(event, "cartrial:day", str(visit.day))
