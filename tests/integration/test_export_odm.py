@@ -25,7 +25,7 @@ from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook import services as casebook
-from cartrial.apps.casebook.models import CasebookSignature, FormRecord
+from cartrial.apps.casebook.models import CasebookSignature, FormRecord, VisitRecord
 from cartrial.apps.exports import formats
 from cartrial.apps.exports import odm as odm_export
 from cartrial.apps.exports.request import ExportFormat, ExportRequest
@@ -217,6 +217,45 @@ def test_a_change_after_a_lock_is_a_database_audit(tmp_path: Path) -> None:
     assert audit.findtext("o:ReasonForChange", namespaces=NS) == "Temperature read from the nurse's chart"
     earlier = item_data(root, subject.code, record.visit_code, "vital_signs", "temperature_c")[0]
     assert earlier.find("o:AuditRecord", NS).get("EditPoint") == "DataManagement"
+
+
+def test_a_record_the_trail_does_not_hold_is_written_as_it_stands(tmp_path: Path) -> None:
+    """A visit and form written around the services (a bulk load): their values inserted by their author."""
+    subject = Subject.objects.select_related("center").filter(infusion_date__isnull=False)[0]
+    author = User.objects.get(username=f"{subject.center.code.lower()}.coordinator")
+    at = demo_epoch() - timedelta(days=1)
+    VisitRecord.objects.create(
+        subject=subject, visit_code="U9", outcome="done", done_on=at.date(), recorded_by=author, recorded_at=at
+    )
+    FormRecord.objects.create(
+        subject=subject,
+        visit_code="U9",
+        form_code="vital_signs",
+        status=FormStatus.DRAFT.value,
+        values_json={"temperature_c": 37.2, "heart_rate_bpm": 70},
+        protocol_version=subject.protocol_version,
+        created_by=author,
+        created_at=at,
+        updated_at=at,
+    )
+    root, _ = exported(request_for(subject_code=subject.code), tmp_path)
+    event = root.find(".//o:StudyEventData[@StudyEventRepeatKey='9']", NS)
+    assert event is not None and event.get("StudyEventOID") == "SE.UNSCHEDULED"
+    written = {
+        d.get("ItemOID"): (
+            d.get("TransactionType"),
+            d.get("Value"),
+            d.find("o:AuditRecord/o:UserRef", NS).get("UserOID"),
+        )
+        for d in event.iterfind(".//o:ItemData", NS)
+    }
+    author_oid = f"USR.{author.username}"
+    assert written == {
+        "IT.VISIT.OUTCOME": ("Insert", "done", author_oid),
+        "IT.VISIT.DONE_ON": ("Insert", at.date().isoformat(), author_oid),
+        "IT.vital_signs.temperature_c": ("Insert", "37.2", author_oid),
+        "IT.vital_signs.heart_rate_bpm": ("Insert", "70", author_oid),
+    }
 
 
 def test_the_writer_reads_the_subjects_a_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,8 +18,13 @@ from cartrial.apps.accounts.models import ElectronicSignature, User
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import actors_about, first_entries
-from cartrial.apps.casebook.models import FormRecord, VisitRecord
-from cartrial.apps.casebook.selectors import ItemChange, casebook_histories, casebook_signatures_in_force
+from cartrial.apps.casebook.models import CasebookSignature, FormRecord, VisitRecord
+from cartrial.apps.casebook.selectors import (
+    ItemChange,
+    RecordHistory,
+    casebook_histories,
+    casebook_signatures_in_force,
+)
 from cartrial.apps.exports.request import ExportCounts, ExportRequest, Progress
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
@@ -236,6 +241,50 @@ def _visit_key(order: Mapping[str, int], code: str) -> tuple[int, int, str]:
     return (order.get(code, len(order)), 0, code)
 
 
+def _form_history(
+    form: FormRecord, history: RecordHistory | None, stamps: _Stamps, site: str, signed: odm.Signed | None
+) -> odm.FormHistory:
+    """A form's history from the audit trail; a form whose trail holds no entry (written around the
+    services, e.g. a bulk load) is written as it stands, its values inserted by its creator."""
+    signature = signed if signed is not None and form.status == FormStatus.SIGNED.value else None
+    if history is not None:
+        changes = tuple(stamps.of_change(change) for change in history.changes)
+        return odm.FormHistory(form.form_code, stamps.of_entry(history.created), changes, signature)
+    created = odm.Stamp(form.created_by.username, site, form.created_at)
+    values = form.values_json or {}
+    return odm.FormHistory(
+        form.form_code,
+        created,
+        tuple(odm.ValueChange(name, None, value, created) for name, value in values.items()),
+        signature,
+    )
+
+
+def _visit_history(
+    visit: VisitRecord, history: RecordHistory | None, stamps: _Stamps, site: str, forms: Sequence[odm.FormHistory]
+) -> odm.VisitHistory:
+    """A visit's history from the audit trail, or the visit as it stands (as for a form)."""
+    if history is not None:
+        changes = tuple(stamps.of_change(change) for change in history.changes)
+        return odm.VisitHistory(visit.visit_code, stamps.of_entry(history.created), changes, tuple(forms))
+    created = odm.Stamp(visit.recorded_by.username, site, visit.recorded_at)
+    fields = {
+        "outcome": visit.outcome,
+        "done_on": visit.done_on.isoformat() if visit.done_on is not None else None,
+        "missed_reason": visit.missed_reason or None,
+    }
+    stood = tuple(odm.ValueChange(name, None, value, created) for name, value in fields.items())
+    return odm.VisitHistory(visit.visit_code, created, stood, tuple(forms))
+
+
+def _signed(in_force: CasebookSignature | None, stamps: _Stamps) -> odm.Signed | None:
+    if in_force is None:
+        return None
+    signature = in_force.signature
+    location = stamps.location(signature.role, signature.center_code)
+    return odm.Signed(signature.pk, signature.signer.username, location, signature.meaning, signature.signed_at)
+
+
 def _chunk_histories(
     protocol: Protocol, chunk: Sequence[tuple[int, str]], stamps: _Stamps, order: Mapping[str, int]
 ) -> Iterator[odm.SubjectHistory]:
@@ -249,26 +298,13 @@ def _chunk_histories(
     for visit in VisitRecord.objects.filter(subject_id__in=ids).select_related("recorded_by"):
         visits.setdefault(visit.subject_id, []).append(visit)
     forms: dict[tuple[int, str], list[FormRecord]] = {}
-    records = (
-        FormRecord.objects.filter(subject_id__in=ids)
-        .select_related("created_by")
-        .defer("values_json", "verified_json", "observations_json")
-    )
-    for form in records.order_by("form_code"):
+    records = FormRecord.objects.filter(subject_id__in=ids).select_related("created_by")
+    for form in records.defer("verified_json", "observations_json").order_by("form_code"):
         forms.setdefault((form.subject_id, form.visit_code), []).append(form)
     for pk, code in chunk:
         subject = subjects[pk]
-        in_force = signatures.get(pk)
-        signed = None
-        if in_force is not None:
-            signature = in_force.signature
-            signed = odm.Signed(
-                signature.pk,
-                signature.signer.username,
-                stamps.location(signature.role, signature.center_code),
-                signature.meaning,
-                signature.signed_at,
-            )
+        site = subject.center.code
+        signed = _signed(signatures.get(pk), stamps)
         registration = registrations.get(code)
         created = (
             stamps.of_entry(registration)
@@ -277,32 +313,14 @@ def _chunk_histories(
         )
         visit_histories = []
         for visit in sorted(visits.get(pk, []), key=lambda v: _visit_key(order, v.visit_code)):
-            visit_history = histories.get(("visit_record", visit.pk))
-            form_histories = []
-            visit_forms = protocol.visit(visit.visit_code).forms if visit.visit_code in order else ()
-            for form in sorted(
+            collected = protocol.visit(visit.visit_code).forms if visit.visit_code in order else ()
+            in_order = sorted(
                 forms.get((pk, visit.visit_code), []),
-                key=lambda f: visit_forms.index(f.form_code) if f.form_code in visit_forms else len(visit_forms),
-            ):
-                form_history = histories.get(("form_record", form.pk))
-                form_histories.append(
-                    odm.FormHistory(
-                        form.form_code,
-                        stamps.of_entry(form_history.created)
-                        if form_history is not None
-                        else odm.Stamp(form.created_by.username, subject.center.code, form.created_at),
-                        tuple(stamps.of_change(c) for c in form_history.changes) if form_history is not None else (),
-                        signed if signed is not None and form.status == FormStatus.SIGNED.value else None,
-                    )
-                )
-            visit_histories.append(
-                odm.VisitHistory(
-                    visit.visit_code,
-                    stamps.of_entry(visit_history.created)
-                    if visit_history is not None
-                    else odm.Stamp(visit.recorded_by.username, subject.center.code, visit.recorded_at),
-                    tuple(stamps.of_change(c) for c in visit_history.changes) if visit_history is not None else (),
-                    tuple(form_histories),
-                )
+                key=lambda f: collected.index(f.form_code) if f.form_code in collected else len(collected),
             )
-        yield odm.SubjectHistory(code, subject.center.code, created, tuple(visit_histories), signed)
+            form_histories = [
+                _form_history(form, histories.get(("form_record", form.pk)), stamps, site, signed) for form in in_order
+            ]
+            history = histories.get(("visit_record", visit.pk))
+            visit_histories.append(_visit_history(visit, history, stamps, site, form_histories))
+        yield odm.SubjectHistory(code, site, created, tuple(visit_histories), signed)
