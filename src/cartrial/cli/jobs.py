@@ -12,6 +12,11 @@ from typing import Annotated
 
 import typer
 
+# A worker meeting an unavailable database waits (doubling, up to this) and starts again; `--once`
+# gives up after a few attempts (a script expects an answer).
+WORKER_PAUSE_MAX_S = 30.0
+WORKER_ATTEMPTS_ONCE = 3
+
 
 def register(app: typer.Typer) -> None:
     """Attach the `jobs` group to the `cartrial` application."""
@@ -26,13 +31,32 @@ def worker_command(
     interval: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 1.0,
 ) -> None:
     """Run queued jobs as they come (Ctrl-C: finish the job in hand, then stop; twice: stop now,
-    the job is recorded as failed)."""
+    the job is recorded as failed). A database that is briefly unavailable (SQLite locked by a long
+    writer, PostgreSQL restarting) does not stop the worker: it waits and starts again, so queued
+    jobs are not left waiting for someone to notice."""
     from cartrial.cli.web import _django
 
     _django()
-    from django.core.management import call_command
+    import logging
+    import time
 
-    call_command("db_worker", batch=once, interval=interval, reload=False, startup_delay=False, verbosity=1)
+    from django.core.management import call_command
+    from django.db import OperationalError, connections
+
+    logger = logging.getLogger("cartrial.jobs")
+    failures = 0
+    while True:
+        try:
+            call_command("db_worker", batch=once, interval=interval, reload=False, startup_delay=False, verbosity=1)
+            return
+        except OperationalError as error:
+            failures += 1
+            if once and failures >= WORKER_ATTEMPTS_ONCE:
+                raise
+            pause = min(WORKER_PAUSE_MAX_S, interval * 2**failures)
+            logger.warning("jobs worker: the database is unavailable (%s); trying again in %.0f s", error, pause)
+            connections.close_all()
+            time.sleep(pause)
 
 
 def list_command(
