@@ -152,13 +152,12 @@ def export_job_run(parameters: Mapping[str, Any], progress: ProgressReport) -> J
 
 def export_summary(result: Mapping[str, Any]) -> Message:
     return Message(
-        N_("{format} export: {subjects} subjects, {records} records, {size} bytes; SHA-256 {sha256}."),
+        N_("{format} export: {subjects} subjects, {records} records, {size} bytes."),
         {
             "format": result.get("format", ""),
             "subjects": result.get("subjects", 0),
             "records": result.get("records", 0),
             "size": result.get("size", 0),
-            "sha256": result.get("sha256", ""),
         },
     )
 
