@@ -8,8 +8,9 @@ named `cartrial_bench_exports_*`, and drops them at the end; on SQLite it uses t
 Each export runs in a process of its own (`--child`), as `cartrial export` does, against the
 benchmark's database: its wall time, the size of what it wrote, the process's peak resident memory,
 and the export's own memory: the highest resident memory sampled (every 10 ms) while it runs, above
-the resident memory just before it (Django, the writers' libraries and the protocol loaded). Streaming is proven by the ratio of that own memory at N
-and at N/10 subjects (flat: ≤ 1.5, or within 32 MiB); time grows with the data (a ratio near 10).
+the resident memory just before it (Django, the writers' libraries and the protocol loaded).
+Streaming is proven by the ratio of that own memory at N and at N/10 subjects (flat: ≤ 1.5, or
+within 32 MiB); time grows with the data (a ratio near 10).
 The generated subjects (benchmarks/casebook.py) are included and infused at staggered dates, with
 their visits done and every form saved to M24, two adverse events each and five lab results per
 done visit (bulk-created: no item history in the audit trail, which the demo has).
