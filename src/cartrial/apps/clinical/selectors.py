@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, QuerySet
@@ -350,3 +351,30 @@ def consent_reconsent_list(*, scope: Scope, protocol: Protocol, center_code: str
                 ReconsentRow(subject, latest.document_version, latest.language, current.get(latest.language, "—"))
             )
     return rows
+
+
+class LabRow(NamedTuple):
+    """One stored lab result as the exports read it, subjects by the hundred."""
+
+    pk: int
+    subject_id: int
+    analyte: str
+    value: float | None
+    unit: str
+    lower_limit: float | None
+    upper_limit: float | None
+    limit_of_quantification: float | None
+    sampled_at: datetime
+    recorded_at: datetime
+    context: str
+
+
+def lab_rows_of(subject_ids: Iterable[int]) -> Iterator[LabRow]:
+    """Every lab result of the subjects, by subject then sampling time, read as it streams."""
+    rows = (
+        LabObservation.objects.filter(subject_id__in=list(subject_ids))
+        .order_by("subject_id", "sampled_at", "pk")
+        .values_list(*LabRow._fields)
+    )
+    for row in rows.iterator(chunk_size=2000):
+        yield LabRow(*row)

@@ -26,7 +26,8 @@ from django.db.models import Min, Q
 from cartrial.apps.audit.selectors import records_changed_since
 from cartrial.apps.casebook.models import FormRecord
 from cartrial.apps.casebook.selectors import inclusion_dates, visits_done
-from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
+from cartrial.apps.clinical.models import ScreeningRecord
+from cartrial.apps.clinical.selectors import lab_rows_of
 from cartrial.apps.exports.request import ExportCounts, ExportRequest, Progress
 from cartrial.apps.logistics.models import Infusion
 from cartrial.apps.safety.selectors import adverse_events_in
@@ -196,26 +197,19 @@ def _chunk_resources(
                 ),
                 ids,
             )
-    labs = (
-        LabObservation.objects.filter(subject_id__in=chunk)
-        .order_by("subject_id", "sampled_at", "pk")
-        .values_list(
-            "pk",
-            "subject_id",
-            "analyte",
-            "value",
-            "unit",
-            "lower_limit",
-            "upper_limit",
-            "limit_of_quantification",
-            "sampled_at",
-            "recorded_at",
-        )
-    )
-    for pk, subject_id, analyte, value, unit, low, high, loq, sampled_at, recorded_at in labs.iterator(2000):
-        if changed(LAB_ENTITY, pk):
+    for row in lab_rows_of(chunk):
+        if changed(LAB_ENTITY, row.pk):
             lab = FhirLab(
-                f"{LAB_ENTITY}/{pk}", codes[subject_id], analyte, value, unit, low, high, loq, sampled_at, recorded_at
+                f"{LAB_ENTITY}/{row.pk}",
+                codes[row.subject_id],
+                row.analyte,
+                row.value,
+                row.unit,
+                row.lower_limit,
+                row.upper_limit,
+                row.limit_of_quantification,
+                row.sampled_at,
+                row.recorded_at,
             )
             yield lab_observation(lab, ids)
     for score in _scores(chunk, codes, forms, protocol, changed):

@@ -21,7 +21,8 @@ from typing import IO, Any
 import cartrial
 from cartrial.apps.casebook.models import FormRecord, VisitRecord
 from cartrial.apps.casebook.selectors import form_values
-from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
+from cartrial.apps.clinical.models import ScreeningRecord
+from cartrial.apps.clinical.selectors import lab_rows_of
 from cartrial.apps.exports.request import ExportCounts, ExportRequest, Progress
 from cartrial.apps.logistics.models import Infusion
 from cartrial.apps.safety.selectors import adverse_events_in
@@ -145,24 +146,8 @@ def subject_records(ids: Sequence[int]) -> list[SubjectRecord]:
             )
         )
     labs: dict[int, list[LabResult]] = defaultdict(list)
-    for row in (
-        LabObservation.objects.filter(subject_id__in=ids)
-        .order_by("subject_id", "sampled_at", "pk")
-        .values_list(
-            "pk",
-            "subject_id",
-            "analyte",
-            "value",
-            "unit",
-            "lower_limit",
-            "upper_limit",
-            "limit_of_quantification",
-            "sampled_at",
-            "context",
-        )
-        .iterator(chunk_size=2000)
-    ):
-        pk, subject_id, analyte, value, unit, lower, upper, loq, sampled_at, context = row
+    for row in lab_rows_of(ids):
+        pk, subject_id, analyte, value, unit, lower, upper, loq, sampled_at, _, context = row
         labs[subject_id].append(
             LabResult(analyte, value, unit, lower, upper, loq, sampled_at, context or "", lab_visits.get(pk))
         )
