@@ -331,7 +331,8 @@ def test_api_requests_follows_and_downloads_an_export(world: Any, writers: None)
     assert hashlib.sha256(content).hexdigest() == body["sha256"] == download["X-Content-SHA256"]
     assert content[:2] == b"PK"  # a folder export downloads as one ZIP
     listing = client.get("/api/v1/exports?limit=1").json()
-    assert [e["id"] for e in listing["exports"]] == [job_id] and listing["next_offset"] is None
+    assert [e["id"] for e in listing["items"]] == [job_id] and listing["next_offset"] is None
+    assert listing["total"] == 1
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,11 @@ from django.utils.log import log_response
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
 from cartrial.apps.accounts.services import api_token_authenticate
+from cartrial.apps.api_contract import ERROR_STATUSES, ErrorOut
 from cartrial.apps.text import FormInvalid, api_language, error_text
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
@@ -37,7 +39,28 @@ class TokenAuth(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+class CartrialAPI(NinjaAPI):
+    """The API whose OpenAPI schema declares, on every operation, the error answers the handlers
+    below give (`ErrorOut`): a client learns every response it may get from the schema alone."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPISchema:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error.pop("$defs", {}))
+        components["ErrorOut"] = error
+        reference = {"$ref": "#/components/schemas/ErrorOut"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in ERROR_STATUSES.items():
+                    responses.setdefault(
+                        status, {"description": description, "content": {"application/json": {"schema": reference}}}
+                    )
+        return schema
+
+
+api = CartrialAPI(
     title="cartrial API",
     version="1",
     description="Centers, subjects and pathway transitions of the CAR-T trial. Token authentication.",

@@ -31,6 +31,8 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["sequence"]
         constraints = [models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_sequence_positive")]
+        # Incremental reads (`since`) ask which records of an entity changed after an instant.
+        indexes = [models.Index(fields=["entity", "occurred_at"], name="audit_entity_time")]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.event} {self.entity}:{self.entity_id}"

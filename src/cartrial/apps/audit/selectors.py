@@ -135,6 +135,13 @@ def audit_entries_for_subject(subject_code: str) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(subject_code=subject_code).order_by("sequence")
 
 
+def entity_ids_changed_since(entity: str, since: datetime) -> set[str]:
+    """The ids of the records of `entity` that an entry after `since` created or changed: the API's
+    incremental reads ask the audit trail, the one record of every change."""
+    rows = AuditEntry.objects.filter(occurred_at__gt=since, entity=entity).values_list("entity_id", flat=True)
+    return set(rows.distinct())
+
+
 def records_changed_since(
     *, since: datetime, subject_codes: Iterable[str], entities: Iterable[str]
 ) -> set[tuple[str, str]]:

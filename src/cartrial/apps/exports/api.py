@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Q
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 
 from cartrial.apps import text
 from cartrial.apps.access import actor_somewhere, require_somewhere
+from cartrial.apps.api_contract import Page, PageQuery, paged
 from cartrial.apps.exports.request import ExportFormat
 from cartrial.apps.exports.selectors import EXPORT_KIND, export_file, export_get, exports_of
 from cartrial.apps.jobs import services
@@ -22,8 +24,6 @@ from cartrial.apps.jobs.presenters import progress_text, summary_text
 from cartrial.domain.roles import Action
 
 router = Router(tags=["exports"])
-
-LIST_LIMIT_MAX = 200
 
 
 class ExportIn(Schema):
@@ -52,17 +52,6 @@ class ExportOut(Schema):
     file_url: str | None
 
 
-class ExportListOut(Schema):
-    exports: list[ExportOut]
-    next_offset: int | None
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    item: str | None = None
-
-
 def _export_out(job: Job, language: str) -> ExportOut:
     parameters = job.parameters if isinstance(job.parameters, dict) else {}
     result = job.result if isinstance(job.result, dict) else {}
@@ -87,10 +76,7 @@ def _export_out(job: Job, language: str) -> ExportOut:
     )
 
 
-_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
-@router.post("", response={202: ExportOut, **_ERRORS}, summary="Request an export (a background job)")
+@router.post("", response={202: ExportOut}, summary="Request an export (a background job)")
 def export_request(request: HttpRequest, payload: ExportIn) -> Status[ExportOut]:
     actor = actor_somewhere(request.user, Action.EXPORT_DATA, "exports")
     parameters = {"format": payload.format.value, "centers": payload.centers, "subject": payload.subject}
@@ -99,20 +85,18 @@ def export_request(request: HttpRequest, payload: ExportIn) -> Status[ExportOut]
     return Status(202, _export_out(job, text.api_language(request)))
 
 
-@router.get("", response={200: ExportListOut, **_ERRORS}, summary="Your exports, newest first (paginated)")
-def export_list(request: HttpRequest, limit: int = 50, offset: int = 0) -> ExportListOut:
+@router.get("", response=Page[ExportOut], summary="Your exports, newest first")
+def export_list(request: HttpRequest, page: Query[PageQuery]) -> Page[ExportOut]:
     scope = require_somewhere(request.user, Action.EXPORT_DATA, "exports")
-    limit = max(1, min(limit, LIST_LIMIT_MAX))
-    offset = max(0, offset)
-    jobs = list(exports_of(scope)[offset : offset + limit + 1])
+    jobs = exports_of(scope)
+    if page.since is not None:
+        # A job is not audited as it runs: its own times say when it last changed.
+        jobs = jobs.filter(Q(created_at__gt=page.since) | Q(started_at__gt=page.since) | Q(finished_at__gt=page.since))
     language = text.api_language(request)
-    return ExportListOut(
-        exports=[_export_out(j, language) for j in jobs[:limit]],
-        next_offset=offset + limit if len(jobs) > limit else None,
-    )
+    return paged(jobs, page, lambda job: _export_out(job, language))
 
 
-@router.get("/{job_id}", response={200: ExportOut, **_ERRORS}, summary="One of your exports: progress, SHA-256")
+@router.get("/{job_id}", response=ExportOut, summary="One of your exports: progress, SHA-256")
 def export_read(request: HttpRequest, job_id: int) -> ExportOut:
     scope = require_somewhere(request.user, Action.EXPORT_DATA, "exports")
     return _export_out(export_get(scope, job_id), text.api_language(request))
@@ -120,7 +104,7 @@ def export_read(request: HttpRequest, job_id: int) -> ExportOut:
 
 @router.get(
     "/{job_id}/file",
-    response={200: None, **_ERRORS},
+    response={200: None},
     summary="Download your finished export (SHA-256 in X-Content-SHA256)",
 )
 def export_download(request: HttpRequest, job_id: int) -> FileResponse:
