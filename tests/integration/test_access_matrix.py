@@ -1538,7 +1538,7 @@ def _api_jobs(case: Case) -> list[HttpResponse]:
     mine, other = _jobs(case)
     listing = case.api.get("/api/v1/jobs")
     assert listing.status_code == 200
-    ids = {job["id"] for job in listing.json()["jobs"]}
+    ids = {job["id"] for job in listing.json()["items"]}
     assert mine in ids and (other in ids) is (case.role in STUDY_JOB_READERS)
     own, others = case.api.get(f"/api/v1/jobs/{mine}"), case.api.get(f"/api/v1/jobs/{other}")
     assert own.status_code == 200 and own.json()["requested_by"] == case.username
@@ -1547,6 +1547,20 @@ def _api_jobs(case: Case) -> list[HttpResponse]:
     else:
         assert others.status_code == 404 and others.json()["code"] == "not_found"
     return [listing, own, others]
+
+
+def _api_job_file(case: Case) -> list[HttpResponse]:
+    """A finished job's file and typed result: its requester's; every job's for the sponsor's roles."""
+    mine, other = _done_job(case, "plan_network"), _done_job(case, "plan_network", "tls.coordinator")
+    own, others = case.api.get(f"/api/v1/jobs/{mine}/file"), case.api.get(f"/api/v1/jobs/{other}/file")
+    assert own.status_code == 200 and own["Content-Type"] == "application/json"
+    read = case.api.get(f"/api/v1/jobs/{mine}")
+    assert read.status_code == 200 and read.json()["result"]["plan"]["status"] in {"optimal", "feasible"}
+    if case.role in STUDY_JOB_READERS:
+        assert others.status_code == 200 and others.content == own.content
+    else:
+        assert others.status_code == 404 and others.json()["code"] == "not_found"
+    return [own, others, read]
 
 
 def _api_job_request(case: Case) -> list[HttpResponse]:
@@ -1615,7 +1629,7 @@ def _api_exports(case: Case) -> list[HttpResponse]:
     if case.own:
         assert posted.status_code == 202 and posted.json()["status"] == "queued"
         _export_job_check(case, before)
-        assert [e["id"] for e in listing.json()["exports"]][:1] == [posted.json()["id"]]
+        assert [e["id"] for e in listing.json()["items"]][:1] == [posted.json()["id"]]
     else:
         assert posted.status_code == 403 and posted.json()["item"] == "center"
     others = case.api.get(f"/api/v1/exports/{_jobs(case)[1]}/file")
@@ -1900,9 +1914,10 @@ def _api_replan_decide(case: Case) -> list[HttpResponse]:
 NETWORK_PLANNERS = frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER})
 
 
-def _done_job(case: Case, kind: str) -> int:
-    """A finished job of `kind` asked for by the case's user, its outcome computed by the kind itself
-    once for the module (a plan of a small generated instance; a one-month greedy simulation)."""
+def _done_job(case: Case, kind: str, username: str | None = None) -> int:
+    """A finished job of `kind` asked for by the case's user (or `username`), its outcome computed by
+    the kind itself once for the module (a plan of a small generated instance; a one-month greedy
+    simulation)."""
     from cartrial.apps.jobs.models import Job
     from cartrial.apps.jobs.registry import job_kind
 
@@ -1917,7 +1932,7 @@ def _done_job(case: Case, kind: str) -> int:
         checked = job_kind(kind).check(parameters)
         _OUTCOMES[kind] = (checked, job_kind(kind).run(checked, _silent))
     checked, outcome = _OUTCOMES[kind]
-    user = case.built.users[case.username]
+    user = case.built.users[username or case.username]
     assert outcome.file is not None
     return Job.objects.create(
         kind=kind,
@@ -1929,7 +1944,7 @@ def _done_job(case: Case, kind: str) -> int:
         result_file_name=outcome.file.name,
         result_file_type=outcome.file.content_type,
         requested_by=user,
-        requester_role=case.role.value,
+        requester_role=case.role.value if username is None else "",
         created_at=clock.now(),
         finished_at=clock.now(),
     ).pk
@@ -2075,6 +2090,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /jobs/, /jobs/{id}/, /jobs/{id}/progress/": _page_jobs,
     "page POST /jobs/ (start a job)": _page_job_start,
     "api GET /jobs, /jobs/{id}": _api_jobs,
+    "api GET /jobs/{id}/file": _api_job_file,
     "api POST /jobs": _api_job_request,
     "page GET /planning/subjects/{code}/": _page_booking,
     "page POST /planning/subjects/{code}/": _page_booking_post,

@@ -322,16 +322,18 @@ def test_api_requests_and_reads_a_job(world: Any) -> None:
     assert created.status_code == 202 and created.json()["status"] == "queued"
     job_id = created.json()["id"]
     refused = api.post("/api/v1/jobs", {"kind": AUDIT_VERIFY, "parameters": {"x": 1}}, content_type="application/json")
-    assert refused.status_code == 422 and refused.json()["item"] == "parameters"
+    # The kind's schema (no parameters) refuses it first, naming the parameter as sent.
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_input"
+    assert [f["field"] for f in refused.json()["fields"]] == ["parameters.x"]
     _work_once()
     answer = api.get(f"/api/v1/jobs/{job_id}").json()
     assert answer["status"] == "done" and answer["progress"]["percent"] == 100
     assert answer["result"]["intact"] is True and answer["requested_by"] == SPONSOR
     assert answer["summary"].startswith("Audit trail intact:")
-    listed = api.get("/api/v1/jobs").json()["jobs"]
+    listed = api.get("/api/v1/jobs").json()["items"]
     assert [j["id"] for j in listed] == [job_id]
     # A list stays light: a planning instance and its plan are read from the job itself.
-    assert "parameters" not in listed[0] and "result" not in listed[0] and listed[0]["status"] == "done"
+    assert listed[0]["parameters"] is None and listed[0]["result"] is None and listed[0]["status"] == "done"
     assert json.loads(json.dumps(answer)) == answer
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field
 
 from cartrial.apps import clock
 from cartrial.apps.access import scope_for
@@ -28,7 +29,35 @@ from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
 from cartrial.domain.text import N_, Message
 
-ACCEPTED = frozenset({"format", "centers", "subject", "since"})
+
+class ExportDataParameters(BaseModel):
+    """What a request of `export_data` sends (`export_parameters` checks it and resolves the access)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: ExportFormat = Field(description="The standard written")
+    centers: list[str] = Field([], description="Center codes to export (none: every center you may export)")
+    subject: str | None = Field(None, description="One subject's code")
+    since: str | None = Field(
+        None,
+        description="Only what changed after this time: ISO 8601 with its offset (2026-11-01T08:00:00+01:00) "
+        "or a date (midnight UTC)",
+    )
+
+
+class ExportDataResult(BaseModel):
+    """What `export_job_run` returns."""
+
+    format: ExportFormat
+    file: str = Field(description="The download's file name")
+    stored_as: str = Field(description="The kept file's name under CARTRIAL_EXPORT_DIR")
+    sha256: str
+    size: int = Field(description="Bytes")
+    subjects: int
+    records: int
+
+
+ACCEPTED = frozenset(ExportDataParameters.model_fields)
 
 # The download's name by format (a folder export is downloaded as one ZIP).
 FILE_NAMES: dict[ExportFormat, str] = {
@@ -173,5 +202,7 @@ def register() -> None:
             resolve=export_parameters,
             summary=export_summary,
             result_view="exports:export_download",
+            parameters_schema=ExportDataParameters,
+            result_schema=ExportDataResult,
         )
     )

@@ -6,12 +6,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from cartrial.apps.audit.selectors import audit_verify
-from cartrial.apps.jobs.registry import JobKind, JobOutcome, ProgressReport, job_kind_register
+from cartrial.apps.jobs.registry import JobKind, JobOutcome, NoParameters, ProgressReport, job_kind_register
 from cartrial.domain.roles import Action
 from cartrial.domain.text import N_, Message
 
 AUDIT_VERIFY = "audit_verify"
+
+
+class AuditChainBreak(BaseModel):
+    sequence: int | None = Field(description="The first entry where the chain does not hold (null: the head row)")
+    problem: str = Field(description="What does not hold there (the walk's English text)")
+
+
+class AuditVerifyResult(BaseModel):
+    """What `audit_verify_run` returns."""
+
+    intact: bool
+    checked: int = Field(description="How many entries were verified")
+    head: str | None = Field(description="The SHA-256 of the last entry when the chain is intact")
+    first_break: AuditChainBreak | None
 
 
 def audit_verify_run(parameters: Mapping[str, Any], progress: ProgressReport) -> JobOutcome:
@@ -63,5 +79,7 @@ def register_audit_verify() -> None:
             run=audit_verify_run,
             summary=audit_verify_summary,
             offered=True,
+            parameters_schema=NoParameters,
+            result_schema=AuditVerifyResult,
         )
     )

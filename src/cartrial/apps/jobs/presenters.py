@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from django.urls import reverse
 
@@ -98,31 +97,3 @@ def job_view(job: Job, *, detail: bool = False) -> JobView:
         parameters_json=_shown_json(job.parameters) if detail else "",
         result_url=result_url(job) if detail else "",
     )
-
-
-def job_document(job: Job, language: str, *, detail: bool = True) -> dict[str, Any]:
-    """The API's job: its record, the progress and outcome texts in `language`. A list leaves out
-    the parameters and the result (a planning instance, a plan: large); the job's own answer has them."""
-    document: dict[str, Any] = {
-        "id": job.pk,
-        "kind": job.kind,
-        "kind_label": kind_label(job.kind, language),
-        "status": job.status,
-        "progress": {"percent": job.progress_percent, "message": progress_text(job, language)},
-        "file": {
-            "name": job.result_file_name,
-            "url": f"/api/v1/jobs/{job.pk}/file",
-            "content_type": job.result_file_type,
-        }
-        if job.result_file_name
-        else None,
-        "summary": summary_text(job, language),
-        "error": job.error or None,
-        "requested_by": job.requested_by.get_username(),
-        "created_at": job.created_at.isoformat(),
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-    if detail:
-        document |= {"parameters": job.parameters, "result": job.result}
-    return document

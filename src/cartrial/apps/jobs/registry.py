@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from cartrial.apps.audit.services import Actor
 from cartrial.domain.errors import InvalidInput
 from cartrial.domain.roles import Action
@@ -42,6 +44,12 @@ class JobOutcome:
     file: JobFile | None = None
 
 
+class NoParameters(BaseModel):
+    """The parameters schema of a kind that takes none (its `check` is `no_parameters`)."""
+
+    model_config = ConfigDict(extra="forbid", title="NoParameters")
+
+
 def no_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters check of a kind that takes none: anything given is refused, nothing stored."""
     if parameters:
@@ -68,6 +76,14 @@ class JobKind:
     `resolve(parameters, actor)`, when given, replaces `check` for a kind whose stored parameters
     depend on who asks (an export: the subjects the requester may export, whose identity): the
     work then runs on what the requester could reach when asking, whoever calls the queue.
+
+    `parameters_schema` and `result_schema` are the API's typed description of what a request
+    sends (the `parameters` of `POST /api/v1/jobs`, checked by pydantic first) and of what `run`
+    returns (the `result` of a job read through the API). They describe; `check`/`resolve` stays
+    the one place the rules are applied (a range, a JSON path into an instance, the requester's
+    access), so the pages, the CLI and the API refuse the same things with the same codes. A kind
+    without a `parameters_schema` cannot be requested through the API, and the API shows neither
+    its parameters nor its result.
     """
 
     code: str
@@ -79,6 +95,8 @@ class JobKind:
     offered: bool = False
     result_view: str | None = None
     resolve: Callable[[Mapping[str, Any], Actor], dict[str, Any]] | None = None
+    parameters_schema: type[BaseModel] | None = None
+    result_schema: type[BaseModel] | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

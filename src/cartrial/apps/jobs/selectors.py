@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from cartrial.apps.access import Scope, centers_for
 from cartrial.apps.jobs.models import Job
@@ -17,13 +18,17 @@ def reads_study_jobs(scope: Scope) -> bool:
     return bool(centers_for(scope, Action.READ_STUDY_JOBS))
 
 
-def jobs_for(scope: Scope, *, status: str | None = None) -> QuerySet[Job]:
-    """The jobs the reader may follow, newest first, with their requester."""
+def jobs_for(scope: Scope, *, status: str | None = None, since: datetime | None = None) -> QuerySet[Job]:
+    """The jobs the reader may follow, newest first, with their requester; with `since`, those
+    created, started or finished after it (a job is not audited as it runs: its own times say
+    when it last changed)."""
     jobs = Job.objects.select_related("requested_by").defer("result_file", "error_traceback")
     if not reads_study_jobs(scope):
         jobs = jobs.filter(requested_by_id=scope.user_id)
     if status:
         jobs = jobs.filter(status=status)
+    if since is not None:
+        jobs = jobs.filter(Q(created_at__gt=since) | Q(started_at__gt=since) | Q(finished_at__gt=since))
     return jobs.order_by("-created_at", "-id")
 
 

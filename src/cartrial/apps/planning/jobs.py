@@ -15,7 +15,10 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from datetime import date
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from cartrial.apps.jobs.registry import JobFile, JobKind, JobOutcome, ProgressReport, job_kind_register
 from cartrial.domain.errors import InvalidInput
@@ -28,12 +31,15 @@ from cartrial.domain.planning import (
     plan_greedy,
     plan_to_json,
 )
+from cartrial.domain.planning.contract import instance_schema
 from cartrial.domain.roles import Action
 from cartrial.domain.text import N_, Message
 
 PLAN_NETWORK = "plan_network"
-SOLVERS = ("cpsat", "greedy")
-SOURCES = ("network", "upload")
+Solver = Literal["cpsat", "greedy"]
+Source = Literal["network", "upload"]
+SOLVERS: tuple[str, ...] = get_args(Solver)
+SOURCES: tuple[str, ...] = get_args(Source)
 TIME_LIMIT_RANGE_S = (1.0, 600.0)
 DEFAULT_TIME_LIMIT_S = 30.0
 # How often the worker's thread reports the search while CP-SAT runs (the reporter throttles too).
@@ -42,10 +48,98 @@ REPORT_EVERY_S = 0.5
 SEARCH_FROM, SEARCH_TO = 10.0, 95.0
 
 
+def _inlined(node: Any, definitions: Mapping[str, Any]) -> Any:
+    """`node` with each `{"$ref": "#/$defs/NAME"}` replaced by the definition itself (its other
+    keys kept): in the OpenAPI document a `$defs` reference would point nowhere."""
+    if isinstance(node, list):
+        return [_inlined(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    reference = node.get("$ref", "")
+    if isinstance(reference, str) and reference.startswith("#/$defs/"):
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions) | _inlined(rest, definitions)
+    return {key: _inlined(value, definitions) for key, value in node.items()}
+
+
+def instance_json_schema() -> dict[str, Any]:
+    """The contract's instance schema (`instance.schema.json`) standalone: its definitions inlined,
+    without `$schema`, `$id` and `$defs`, as the OpenAPI document can hold it."""
+    schema = instance_schema()
+    definitions = schema.get("$defs", {})
+    kept = {key: value for key, value in schema.items() if key not in ("$schema", "$id", "$defs")}
+    inlined: dict[str, Any] = _inlined(kept, definitions)
+    return inlined
+
+
+class PlanNetworkParameters(BaseModel):
+    """What a request of `plan_network` sends (`plan_parameters` checks it: the instance against the
+    contract, with the JSON path of its first error)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance: Annotated[dict[str, Any], WithJsonSchema(instance_json_schema())] = Field(
+        description="A planning instance (docs/planning.md): facilities, centers, patients, horizon"
+    )
+    solver: Solver = Field(
+        "cpsat", description="cpsat: optimised within the time limit; greedy: first come first served"
+    )
+    time_limit_s: float = Field(
+        DEFAULT_TIME_LIMIT_S,
+        ge=TIME_LIMIT_RANGE_S[0],
+        le=TIME_LIMIT_RANGE_S[1],
+        strict=True,
+        description="CP-SAT's search time, in seconds",
+    )
+    source: Source = Field("upload", description="Where the instance came from: the network's data or an upload")
+
+
+class PlannedPatient(BaseModel):
+    id: str
+    facility: str
+    apheresis: date
+    manufacturing_start: date
+    release: date
+    product_arrival: date
+    lymphodepletion_start: date
+    infusion: date
+
+
+class PlanDocument(BaseModel):
+    """The contract's plan (`plan_to_json`, the job's file `plan.json`)."""
+
+    status: Literal["optimal", "feasible", "infeasible"]
+    objective_days: int | None
+    lower_bound_days: int | None
+    patients: list[PlannedPatient]
+    unplaced: list[str] | None = Field(None, description="The patients not placed, when the status is infeasible")
+
+
+class GreedyOutcome(BaseModel):
+    status: Literal["optimal", "feasible", "infeasible"]
+    objective_days: int | None
+    unplaced: list[str]
+
+
+class PlanNetworkResult(BaseModel):
+    """What `plan_network_run` returns."""
+
+    source: Source
+    solver: Solver
+    time_limit_s: float
+    start_date: date
+    horizon_days: int
+    patients_count: int
+    plan: PlanDocument
+    greedy: GreedyOutcome = Field(description="First come, first served on the same instance")
+    gap_percent: float | None = Field(description="(objective − bound) / objective; null without both")
+    check: list[str] = Field(description="The rules the plan breaks, by the independent checker (empty: none)")
+
+
 def plan_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The stored parameters: the instance (refused with the JSON path of its first error), the
     solver, the time limit in seconds and where the instance came from."""
-    unknown = sorted(set(parameters) - {"instance", "solver", "time_limit_s", "source"})
+    unknown = sorted(set(parameters) - set(PlanNetworkParameters.model_fields))
     if unknown:
         raise InvalidInput(
             "Unknown parameters: {names}.", code="job_parameters_invalid", item="parameters", names=unknown
@@ -215,5 +309,7 @@ def register() -> None:
             check=plan_parameters,
             summary=plan_network_summary,
             result_view="planning:plan_result",
+            parameters_schema=PlanNetworkParameters,
+            result_schema=PlanNetworkResult,
         )
     )

@@ -137,6 +137,11 @@ FACILITY_RANGES: dict[str, tuple[float, float]] = {
     "manufacturing_days": (1, 60),
     "qc_days": (0, 60),
 }
+# The whole-day lists and maps: each element's (minimum, maximum).
+SCREENING_DAYS_RANGE: tuple[int, int] = (0, 365)
+SPREAD_DAYS_RANGE: tuple[int, int] = (-30, 60)
+GAP_DAYS_RANGE: tuple[int, int] = (0, 30)
+SHIP_DAYS_RANGE: tuple[int, int] = (0, 30)
 
 
 def with_protocol(
@@ -209,7 +214,9 @@ def _center(value: Any, path: str, base: CenterParameters | None) -> CenterParam
         elif key == "ship_days":
             if not isinstance(item, dict) or not item:
                 raise _refuse(where, "must be an object of facility id → days")
-            changes[key] = {str(k): int(_number(v, f"{where}.{k}", (0, 30), whole=True)) for k, v in item.items()}
+            changes[key] = {
+                str(k): int(_number(v, f"{where}.{k}", SHIP_DAYS_RANGE, whole=True)) for k, v in item.items()
+            }
         elif key in ("id", "country"):
             if not isinstance(item, str) or not item.strip():
                 raise _refuse(where, "must be a non-empty text")
@@ -266,12 +273,14 @@ def parameters_from_json(data: Any, base: SimulationParameters | None = None) ->
         elif key == "screening_days":
             if not isinstance(value, list) or len(value) != 3:
                 raise _refuse(key, "must be a list [min, mode, max] of days")
-            triple = tuple(int(_number(v, f"{key}[{i}]", (0, 365), whole=True)) for i, v in enumerate(value))
+            triple = tuple(
+                int(_number(v, f"{key}[{i}]", SCREENING_DAYS_RANGE, whole=True)) for i, v in enumerate(value)
+            )
             if not triple[0] <= triple[1] <= triple[2]:
                 raise _refuse(key, "must be in increasing order (min ≤ mode ≤ max)")
             changes[key] = triple
         elif key in ("manufacturing_spread_days", "qc_spread_days"):
-            pair = _int_pair(value, key, (-30, 60))
+            pair = _int_pair(value, key, SPREAD_DAYS_RANGE)
             if pair[0] > 0 or pair[1] < 0:
                 raise _refuse(key, "must be [low ≤ 0, high ≥ 0]")
             changes[key] = pair
@@ -280,7 +289,7 @@ def parameters_from_json(data: Any, base: SimulationParameters | None = None) ->
                 raise _refuse(key, "must be true or false")
             changes[key] = value
         elif key == "ld_to_infusion_gap_days":
-            changes[key] = _int_pair(value, key, (0, 30))
+            changes[key] = _int_pair(value, key, GAP_DAYS_RANGE)
         elif key == "centers":
             if not isinstance(value, list) or not value:
                 raise _refuse(key, "must be a non-empty list")
