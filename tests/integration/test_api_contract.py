@@ -246,3 +246,18 @@ def test_a_bad_window_is_refused_naming_it(world: Any, query: str, item: str) ->
     body = response.json()
     assert body["code"] == "invalid_input"
     assert [f["field"] for f in body["fields"]] == [item]
+
+
+@pytest.mark.django_db
+def test_a_schema_refusal_is_said_in_the_readers_language(world: Any) -> None:
+    from cartrial.apps.accounts.services import api_token_create
+    from cartrial.apps.audit.services import Actor
+
+    token = api_token_create(actor=Actor.system("test"), user=world.users["dm.datamanager"], label="test")
+    for language, message, field in (
+        ("fr", "La requête n’est pas valide : voir chaque champ.", "Doit être au moins 1."),
+        ("en", "The request is not valid: see each field.", "Must be at least 1."),
+    ):
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE=language)
+        body = client.get("/api/v1/exports?limit=0").json()
+        assert (body["message"], body["fields"]) == (message, [{"field": "limit", "message": field}])

@@ -24,9 +24,10 @@ from ninja.security import HttpBearer
 
 from cartrial.apps.accounts.services import api_token_authenticate
 from cartrial.apps.api_contract import ERROR_STATUSES, ErrorOut
-from cartrial.apps.text import FormInvalid, api_language, error_text
+from cartrial.apps.text import FormInvalid, api_language, error_text, render
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
+from cartrial.domain.text import N_, Message
 
 
 class TokenAuth(HttpBearer):
@@ -115,12 +116,55 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return api.create_response(request, {"code": code, "message": str(exc)}, status=exc.status_code)
 
 
+# The schema's refusals in the reader's language: pydantic says them in English only. Its error
+# types and context (`ge`, `expected`...) are stable; a type not listed keeps pydantic's words.
+_SCHEMA_REFUSALS: dict[str, str] = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not expected here."),
+    "greater_than_equal": N_("Must be at least {ge}."),
+    "less_than_equal": N_("Must be at most {le}."),
+    "greater_than": N_("Must be above {gt}."),
+    "less_than": N_("Must be below {lt}."),
+    "literal_error": N_("Must be one of: {expected}."),
+    "enum": N_("Must be one of: {expected}."),
+    "union_tag_invalid": N_("Must be one of: {expected_tags}."),
+    "timezone_aware": N_("Give the time with its offset (e.g. +01:00 or Z)."),
+    "datetime_parsing": N_("Enter a date and time (ISO 8601, e.g. 2026-12-01T08:30:00+01:00)."),
+    "datetime_from_date_parsing": N_("Enter a date and time (ISO 8601, e.g. 2026-12-01T08:30:00+01:00)."),
+    "date_parsing": N_("Enter a date (YYYY-MM-DD)."),
+    "date_from_datetime_parsing": N_("Enter a date (YYYY-MM-DD)."),
+    "int_type": N_("Enter a whole number."),
+    "int_parsing": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "float_type": N_("Enter a number."),
+    "float_parsing": N_("Enter a number."),
+    "bool_type": N_("Enter true or false."),
+    "bool_parsing": N_("Enter true or false."),
+    "string_type": N_("Enter a text."),
+    "string_too_long": N_("At most {max_length} characters."),
+    "too_short": N_("At least {min_length} items."),
+    "too_long": N_("At most {max_length} items."),
+    "list_type": N_("Enter a list."),
+    "model_type": N_("Enter an object."),
+    "dict_type": N_("Enter an object."),
+}
+
+
+def _schema_refusal(error: dict[str, Any], language: str) -> str:
+    msgid = _SCHEMA_REFUSALS.get(str(error.get("type", "")))
+    if msgid is None:
+        return str(error.get("msg", ""))
+    return render(Message(msgid, dict(error.get("ctx") or {})), language)
+
+
 @api.exception_handler(NinjaValidationError)
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    fields = [{"field": _field_name(err.get("loc", [])), "message": str(err.get("msg", ""))} for err in exc.errors]
-    return api.create_response(
-        request, {"code": "invalid_input", "message": "The request body is not valid.", "fields": fields}, status=422
-    )
+    language = api_language(request)
+    fields = [
+        {"field": _field_name(err.get("loc", [])), "message": _schema_refusal(err, language)} for err in exc.errors
+    ]
+    message = render(Message(N_("The request is not valid: see each field.")), language)
+    return api.create_response(request, {"code": "invalid_input", "message": message, "fields": fields}, status=422)
 
 
 # Django answers these itself with a 4xx (and logs them as it should): not bugs.
