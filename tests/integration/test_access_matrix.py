@@ -1000,7 +1000,7 @@ def _api_lab_proposals(case: Case) -> list[HttpResponse]:
     response = case.api.get(f"/api/v1/subjects/{subject.code}/lab-proposals")
     _expect_read(case, subject, response, api=True)
     if response.status_code == 200:
-        assert [p["term"] for p in response.json()["proposals"]] == ["neutrophil_count_decreased"]
+        assert [p["term"] for p in response.json()["items"]] == ["neutrophil_count_decreased"]
     return [response]
 
 
@@ -1157,7 +1157,7 @@ def _api_dlt_decide(case: Case) -> list[HttpResponse]:
 def _api_ctcae_terms(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/ctcae-terms", {"q": "neutro"})
     if case.role in SAFETY_READERS:
-        assert response.status_code == 200 and "febrile_neutropenia" in {t["code"] for t in response.json()["terms"]}
+        assert response.status_code == 200 and "febrile_neutropenia" in {t["code"] for t in response.json()["items"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
