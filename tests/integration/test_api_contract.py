@@ -78,7 +78,7 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
         "relatedness_create",
     ],
     "toxicity:subject": ["assessments_list", "assessment_record", "episodes"],
-    "toxicity:assessment": ["assessment_correct"],
+    "toxicity:assessment": ["assessment_read", "assessment_correct"],
     # calendars
     "calendars:month": [],
     "calendars:week": [],
