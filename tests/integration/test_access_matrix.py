@@ -1240,7 +1240,7 @@ def _api_alerts(case: Case) -> list[HttpResponse]:
     alert, allowed = _alert(case)
     response = case.api.get("/api/v1/alerts", {"status": "open"})
     assert response.status_code == 200
-    listed = response.json()["alerts"]
+    listed = response.json()["items"]
     assert (alert.pk in {a["id"] for a in listed}) is allowed
     assert {a["subject"] for a in listed} <= case.built.visible_codes(case.username)
     return [response]
