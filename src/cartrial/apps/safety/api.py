@@ -425,8 +425,7 @@ def lab_proposals_list(request: HttpRequest, code: str, page: Query[PageQuery]) 
     )
     language = text.api_language(request)
     window = paged(proposals, page, lambda p: lab_proposal_out(p, language))
-    excluded = selectors.safety_rules(protocol).lab_proposals_exclude_terms
-    return LabProposalPage(**window.dict(), excluded_terms=sorted(excluded))
+    return LabProposalPage(**window.dict(), excluded_terms=sorted(selectors.lab_terms_not_proposed(protocol)))
 
 
 @router.post(

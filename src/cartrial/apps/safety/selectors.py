@@ -211,11 +211,15 @@ def lab_sources_taken(subject: Subject) -> set[tuple[int, str]]:
     return {(int(record_id), item) for record_id, item in rows}
 
 
+def lab_terms_not_proposed(protocol: Protocol) -> frozenset[str]:
+    """The terms the protocol expects of its treatment: never proposed from the labs."""
+    return protocol.safety.lab_proposals_exclude_terms if protocol.safety else frozenset()
+
+
 def lab_grade_proposals(subject: Subject, protocol: Protocol) -> list[LabProposal]:
     """The abnormality episodes of the subject's lab values not yet recorded as an AE, without the
     terms the protocol expects of its treatment."""
-    excluded = protocol.safety.lab_proposals_exclude_terms if protocol.safety else frozenset()
-    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject), excluded)
+    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject), lab_terms_not_proposed(protocol))
 
 
 def lab_proposals_changed_since(
