@@ -1000,7 +1000,7 @@ def _api_lab_proposals(case: Case) -> list[HttpResponse]:
     response = case.api.get(f"/api/v1/subjects/{subject.code}/lab-proposals")
     _expect_read(case, subject, response, api=True)
     if response.status_code == 200:
-        assert [p["term"] for p in response.json()["proposals"]] == ["neutrophil_count_decreased"]
+        assert [p["term"] for p in response.json()["items"]] == ["neutrophil_count_decreased"]
     return [response]
 
 
@@ -1157,7 +1157,7 @@ def _api_dlt_decide(case: Case) -> list[HttpResponse]:
 def _api_ctcae_terms(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/ctcae-terms", {"q": "neutro"})
     if case.role in SAFETY_READERS:
-        assert response.status_code == 200 and "febrile_neutropenia" in {t["code"] for t in response.json()["terms"]}
+        assert response.status_code == 200 and "febrile_neutropenia" in {t["code"] for t in response.json()["items"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
@@ -1240,7 +1240,7 @@ def _api_alerts(case: Case) -> list[HttpResponse]:
     alert, allowed = _alert(case)
     response = case.api.get("/api/v1/alerts", {"status": "open"})
     assert response.status_code == 200
-    listed = response.json()["alerts"]
+    listed = response.json()["items"]
     assert (alert.pk in {a["id"] for a in listed}) is allowed
     assert {a["subject"] for a in listed} <= case.built.visible_codes(case.username)
     return [response]
@@ -1357,24 +1357,30 @@ def _api_toxicity_post(case: Case) -> list[HttpResponse]:
     return [response]
 
 
+def _assessed_day_one(case: Case, subject: Subject) -> None:
+    """D1 assessed by the subject's center's coordinator (nothing for an unreachable subject)."""
+    if not case.visible(subject):
+        return
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.toxicity.services import toxicity_assessment_record
+    from cartrial.domain.toxicity import assessment_inputs_parse
+
+    coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+    reach = reach_subject(coordinator, subject.code, Action.RECORD_TOXICITY_ASSESSMENT)
+    reach.run(
+        lambda: toxicity_assessment_record(
+            actor=reach.actor,
+            subject=subject,
+            protocol=active_protocol(),
+            assessed_on=date.fromisoformat(_day_one(subject)),
+            inputs=assessment_inputs_parse(CALM_DAY),
+        )
+    )
+
+
 def _api_toxicity_put(case: Case) -> list[HttpResponse]:
     subject = _casebook_subject(case)
-    if case.visible(subject):
-        from cartrial.apps.access import reach_subject
-        from cartrial.apps.toxicity.services import toxicity_assessment_record
-        from cartrial.domain.toxicity import assessment_inputs_parse
-
-        coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
-        reach = reach_subject(coordinator, subject.code, Action.RECORD_TOXICITY_ASSESSMENT)
-        reach.run(
-            lambda: toxicity_assessment_record(
-                actor=reach.actor,
-                subject=subject,
-                protocol=active_protocol(),
-                assessed_on=date.fromisoformat(_day_one(subject)),
-                inputs=assessment_inputs_parse(CALM_DAY),
-            )
-        )
+    _assessed_day_one(case, subject)
     before, since = _toxicity_rows(), _last_sequence()
     response = case.api.put(
         f"/api/v1/subjects/{subject.code}/toxicity/assessments/1",
@@ -1384,6 +1390,21 @@ def _api_toxicity_put(case: Case) -> list[HttpResponse]:
     _toxicity_write(case, response, before, since, 200, Action.CORRECT_TOXICITY_ASSESSMENT.value)
     if case.visible(subject) and case.role in TOXICITY_WRITERS:
         assert response.json()["crs_grade"] == 1
+    return [response]
+
+
+def _api_toxicity_day(case: Case) -> list[HttpResponse]:
+    """One day's assessment with its corrections: its readers only, the day asked."""
+    subject = _casebook_subject(case)
+    _assessed_day_one(case, subject)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/toxicity/assessments/1")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    elif case.role in TOXICITY_READERS:
+        assert response.status_code == 200
+        assert (response.json()["day"], response.json()["history"]) == (1, [])
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
 
 
@@ -2082,6 +2103,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api GET /subjects/{code}/toxicity/assessments and /episodes": _api_toxicity_read,
     "api POST /subjects/{code}/toxicity/assessments": _api_toxicity_post,
     "api PUT /subjects/{code}/toxicity/assessments/{day}": _api_toxicity_put,
+    "api GET /subjects/{code}/toxicity/assessments/{day}": _api_toxicity_day,
     "page GET /calendars/ and /calendars/week/": _page_calendar,
     "page GET /calendars/center/{code}.ics": _page_center_ics,
     "api GET /calendars/center/{code}.ics": _api_center_ics,

@@ -476,7 +476,7 @@ def test_the_api_lists_and_acknowledges_and_refuses_a_second_acknowledgement(wor
     _save(world, subject, "haematology", {**NORMAL_BLOOD_COUNT, "platelets": 20})
     alert = Alert.objects.get()
     client = _api(world, "bdx.coordinator")
-    listed = client.get("/api/v1/alerts", {"status": "open"}).json()["alerts"]
+    listed = client.get("/api/v1/alerts", {"status": "open"}).json()["items"]
     assert [a["id"] for a in listed] == [alert.pk]
     assert (
         listed[0]["message"] == f"{subject.code}: Platelet count decreased grade 4 (CTCAE 5.0) at visit D28: 20 10^9/L."
@@ -486,7 +486,7 @@ def test_the_api_lists_and_acknowledges_and_refuses_a_second_acknowledgement(wor
     assert done.status_code == 200 and done.json()["acknowledged_by"] == "bdx.coordinator"
     again = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {}, content_type="application/json")
     assert again.status_code == 409 and again.json()["code"] == "alert_acknowledged"
-    assert client.get("/api/v1/alerts", {"status": "open"}).json()["alerts"] == []
+    assert client.get("/api/v1/alerts", {"status": "open"}).json()["items"] == []
     assert client.get("/api/v1/alerts", {"status": "later"}).status_code == 422
 
 
@@ -495,15 +495,41 @@ def test_another_center_neither_sees_nor_acknowledges(world: Any, subject: Subje
     alert = Alert.objects.get()
     for username in ("lil.investigator", "lil.coordinator"):
         api, page = _api(world, username), world.client_for(username)
-        assert api.get("/api/v1/alerts").json()["alerts"] == []
+        assert api.get("/api/v1/alerts").json()["items"] == []
         assert f'data-alert="{alert.pk}"' not in page.get("/alerts/").content.decode()
         refused = api.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {}, content_type="application/json")
         assert refused.status_code == 404
         assert page.post("/alerts/", {"alert": alert.pk}).status_code == 404
     # Same center, a role the alert does not name: the pharmacist does not see it either.
-    assert _api(world, "bdx.pharmacist").get("/api/v1/alerts").json()["alerts"] == []
+    assert _api(world, "bdx.pharmacist").get("/api/v1/alerts").json()["items"] == []
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
+
+
+def test_the_api_reads_alerts_a_page_at_a_time_and_since_a_time(world: Any, subject: Subject) -> None:
+    """`since` lists the alerts raised or acknowledged after it (the trail's `alert` entries)."""
+    first = _raise(subject, AlertKind.SAE_CLOCK, "sae-1")
+    second = _raise(subject, AlertKind.LAB_GRADE_3, "lab-1")
+    assert first is not None and second is not None
+    cut = clock.now()
+    client = _api(world, "bdx.coordinator")
+    done = client.post(f"/api/v1/alerts/{first.pk}/acknowledge", {"note": "sent"}, content_type="application/json")
+    assert done.status_code == 200, done.content
+    third = _raise(subject, AlertKind.IGG_LOW, "igg-1")
+    assert third is not None
+    everything = client.get("/api/v1/alerts").json()
+    # Open first (newest first), then the acknowledged ones.
+    assert [a["id"] for a in everything["items"]] == [third.pk, second.pk, first.pk]
+    assert (everything["total"], everything["next_offset"]) == (3, None)
+    window = client.get("/api/v1/alerts", {"limit": 2}).json()
+    assert ([a["id"] for a in window["items"]], window["next_offset"]) == ([third.pk, second.pk], 2)
+    changed = client.get("/api/v1/alerts", {"since": cut.isoformat()}).json()
+    assert ([a["id"] for a in changed["items"]], changed["total"]) == ([third.pk, first.pk], 2)
+    open_since = client.get("/api/v1/alerts", {"since": cut.isoformat(), "status": "open"}).json()
+    assert [a["id"] for a in open_since["items"]] == [third.pk]
+    assert [a["id"] for a in client.get("/api/v1/alerts", {"kind": "igg_low"}).json()["items"]] == [third.pk]
+    refused = client.get("/api/v1/alerts", {"kind": "sunburn"}, HTTP_ACCEPT_LANGUAGE="fr")
+    assert refused.status_code == 422 and (refused.json()["code"], refused.json()["item"]) == ("invalid_kind", "kind")
 
 
 # --- triggers: the SAE clock (on record, on correction, by the scan), CRS/ICANS grade ≥ 3 ----------

@@ -70,7 +70,7 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     # safety, toxicity
     "safety:terms": ["ctcae_terms"],
     "safety:subject": ["adverse_events_list", "lab_proposals_list", "lab_proposal_accept", "dlt_read", "dlt_decide"],
-    "safety:new": ["adverse_event_create"],
+    "safety:new": ["adverse_event_create", "ctcae_terms"],
     "safety:adverse_event": [
         "adverse_event_read",
         "adverse_event_update",
@@ -78,7 +78,7 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
         "relatedness_create",
     ],
     "toxicity:subject": ["assessments_list", "assessment_record", "episodes"],
-    "toxicity:assessment": ["assessment_correct"],
+    "toxicity:assessment": ["assessment_read", "assessment_correct"],
     # calendars
     "calendars:month": [],
     "calendars:week": [],

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
+from cartrial.apps import clock
 from cartrial.apps.access import reach_subject, scope_for
 from cartrial.apps.accounts.models import ElectronicSignature
 from cartrial.apps.accounts.services import api_token_create
@@ -129,7 +130,7 @@ def test_other_center_sees_nothing_and_sponsor_reads_pseudonymously(api: Any, su
     assert api("lil.coordinator").get(f"/api/v1/subjects/{subject.code}/adverse-events").status_code == 404
     assert post_ae(api, "lil.investigator", subject, sae_body(subject)).status_code == 404
     monitor = api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/adverse-events")
-    assert monitor.status_code == 200 and len(monitor.json()["adverse_events"]) == 1
+    assert monitor.status_code == 200 and len(monitor.json()["items"]) == 1
     assert "Testpatient" not in monitor.content.decode()
     refused = post_ae(api, "cra.monitor", subject, sae_body(subject))
     assert refused.status_code == 403 and AdverseEvent.objects.count() == 1
@@ -277,7 +278,7 @@ def test_lab_grades_are_proposed_and_recorded_once(world: Any, subject: Subject,
             },
         )
     )
-    proposals = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"]
+    proposals = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["items"]
     assert [(p["item"], p["term"], p["grade"]) for p in proposals] == [("anc", "neutrophil_count_decreased", 4)]
     page = client_for("bdx.coordinator")
     assert 'data-testid="accept-anc"' in page.get(f"/safety/subjects/{subject.code}/").content.decode()
@@ -296,7 +297,7 @@ def test_lab_grades_are_proposed_and_recorded_once(world: Any, subject: Subject,
         "anc",
         "prolonged_cytopenia",
     )
-    assert api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"] == []
+    assert api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["items"] == []
     again = page.post(f"/safety/subjects/{subject.code}/", {"op": "accept_lab", "record": record, "item": "anc"})
     assert again.status_code == 422 and AdverseEvent.objects.count() == 1
 
@@ -339,7 +340,7 @@ def test_an_abnormality_episode_is_one_proposal_and_one_ae_covering_its_values(
         _blood_count(world, subject, visit, days, anc, lymphocytes)
     _blood_count(world, subject, "D14", 14, 2.0, 0.1)
     _blood_count(world, subject, "D21", 21, 0.7, 0.1)
-    proposals = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"]
+    proposals = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["items"]
     assert [(p["term"], p["grade"], p["start_date"], p["end_date"], p["count"]) for p in proposals] == [
         ("neutrophil_count_decreased", 4, day(subject, 3), day(subject, 14), 3),
         ("neutrophil_count_decreased", 3, day(subject, 21), None, 1),
@@ -369,7 +370,7 @@ def test_an_abnormality_episode_is_one_proposal_and_one_ae_covering_its_values(
     )
     assert body["source"] == {"form_record": episode["record"], "item": "anc"}
     assert [s["form_record"] for s in body["lab_sources"]] == [v["record"] for v in episode["sources"]]
-    left = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["proposals"]
+    left = api("bdx.coordinator").get(f"/api/v1/subjects/{subject.code}/lab-proposals").json()["items"]
     assert [(p["start_date"], p["grade"]) for p in left] == [(day(subject, 21), 3)]
     again = page.post(f"/safety/subjects/{subject.code}/", {"op": "accept_lab", "record": d3_record, "item": "anc"})
     assert again.status_code == 422 and AdverseEvent.objects.count() == 1
@@ -436,7 +437,7 @@ def test_new_ae_page_refuses_at_the_item_and_records_a_valid_one(subject: Subjec
 
 def test_term_search_endpoint_and_page_fragment_in_french(api: Any, client_for: Any) -> None:
     found = api("bdx.coordinator").get("/api/v1/ctcae-terms", {"q": "anemie"}).json()
-    assert found["version"] == "5.0" and "anemia" in [t["code"] for t in found["terms"]]
+    assert found["version"] == "5.0" and "anemia" in [t["code"] for t in found["items"]]
     fragment = client_for("bdx.coordinator").get(
         "/safety/terms/", {"term": "neutropénie fébrile"}, HTTP_ACCEPT_LANGUAGE="fr"
     )
@@ -507,3 +508,154 @@ def test_the_subject_page_links_to_the_adverse_events_for_their_readers_only(sub
     assert link in client_for("cra.monitor").get(f"/subjects/{subject.code}/").content.decode()
     pharmacist = client_for("bdx.pharmacist").get(f"/subjects/{subject.code}/")
     assert pharmacist.status_code == 200 and link not in pharmacist.content.decode()
+
+
+# --- the API's pages, incremental reads and typed bodies (issue 12) ------------------------------
+
+
+def test_adverse_events_are_read_a_page_at_a_time_and_since_a_time(api: Any, subject: Subject) -> None:
+    """`since` lists the AEs recorded, corrected, assessed or reported after it, not the others."""
+    url = f"/api/v1/subjects/{subject.code}/adverse-events"
+    sae = post_ae(api, "bdx.coordinator", subject, sae_body(subject)).json()["id"]
+    calm = sae_body(subject, term="nausea", grade=1, serious=False, seriousness_criteria=[], awareness_at=None)
+    untouched = post_ae(api, "bdx.coordinator", subject, {**calm, "action": "none"}).json()["id"]
+    cut = clock.now()
+    sent = api("bdx.coordinator").post(
+        f"{url}/{sae}/sae-reports",
+        {"kind": "initial", "sent_at": f"{day(subject, 6)}T12:00"},
+        content_type="application/json",
+    )
+    assert sent.status_code == 201, sent.content
+    later = post_ae(api, "bdx.coordinator", subject, {**calm, "term": "headache", "action": "none"}).json()["id"]
+    reader = api("cra.monitor")
+    everything = reader.get(url).json()
+    assert [ae["id"] for ae in everything["items"]] == [sae, untouched, later]
+    assert (everything["total"], everything["next_offset"]) == (3, None)
+    first = reader.get(url, {"limit": 2}).json()
+    assert ([ae["id"] for ae in first["items"]], first["total"], first["next_offset"]) == ([sae, untouched], 3, 2)
+    assert [ae["id"] for ae in reader.get(url, {"limit": 2, "offset": 2}).json()["items"]] == [later]
+    changed = reader.get(url, {"since": cut.isoformat()}).json()
+    assert ([ae["id"] for ae in changed["items"]], changed["total"]) == ([sae, later], 2)
+    assert reader.get(url, {"since": clock.now().isoformat()}).json()["items"] == []
+    # Correcting the untouched one brings it in.
+    cut = clock.now()
+    corrected = api("bdx.coordinator").put(
+        f"{url}/{untouched}", {"changes": {"grade": 2}, "reason": "Chart review"}, content_type="application/json"
+    )
+    assert corrected.status_code == 200, corrected.content
+    assert [ae["id"] for ae in reader.get(url, {"since": cut.isoformat()}).json()["items"]] == [untouched]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "field"),
+    [
+        ({"grade": 4, "ferritin": 900}, 422, "changes.ferritin"),
+        ({"grade": "four"}, 422, "changes.grade"),
+        ({"serious": "maybe"}, 422, "changes.serious"),
+    ],
+)
+def test_a_correction_names_only_the_fields_of_an_adverse_event(
+    api: Any, subject: Subject, changes: dict[str, Any], status: int, field: str
+) -> None:
+    ae_id = post_ae(api, "bdx.coordinator", subject, sae_body(subject)).json()["id"]
+    since = last_sequence()
+    response = api("bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}",
+        {"changes": changes, "reason": "Chart review"},
+        content_type="application/json",
+    )
+    assert response.status_code == status
+    assert (response.json()["code"], [f["field"] for f in response.json()["fields"]]) == ("invalid_input", [field])
+    assert AdverseEvent.objects.get(pk=ae_id).grade == 3 and entries_after(since) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "item"),
+    [
+        ({"action": "sometimes"}, "item_choice", "action"),
+        ({"seriousness_criteria": ["boredom"]}, "item_choice", "seriousness_criteria"),
+        ({"term": None}, "term_unknown", "term"),
+        ({"start_date": None}, "item_required", "start_date"),
+        ({"end_date": "yesterday"}, "invalid_date", "end_date"),
+    ],
+)
+def test_a_correction_is_read_as_the_page_reads_it(
+    api: Any, subject: Subject, changes: dict[str, Any], code: str, item: str
+) -> None:
+    """The codes, dates and times the schema declares are read by the page's own readers: the same
+    code and item, in the request's language."""
+    ae_id = post_ae(api, "bdx.coordinator", subject, sae_body(subject)).json()["id"]
+    response = api("bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}",
+        {"changes": changes, "reason": "Chart review"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert response.status_code == 422
+    assert (response.json()["code"], response.json()["item"]) == (code, item)
+    assert AdverseEvent.objects.get(pk=ae_id).grade == 3
+
+
+def test_a_correction_clears_the_end_date_and_keeps_what_it_does_not_name(api: Any, subject: Subject) -> None:
+    body = sae_body(subject, end_date=day(subject, 9), outcome="recovered")
+    ae_id = post_ae(api, "bdx.coordinator", subject, body).json()["id"]
+    response = api("bdx.coordinator").put(
+        f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}",
+        {"changes": {"end_date": None, "outcome": "recovering"}, "reason": "Not over yet"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["end_date"], response.json()["outcome"], response.json()["grade"]) == (
+        None,
+        "recovering",
+        3,
+    )
+    read = api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}").json()
+    assert {(c["field"], c["old"], c["new"]) for c in read["history"] if c["reason"] == "Not over yet"} == {
+        ("end_date", day(subject, 9), None),
+        ("outcome", "recovered", "recovering"),
+    }
+
+
+def test_the_ae_and_the_dlt_window_say_what_the_signatures_mean_in_the_request_language(
+    api: Any, subject: Subject
+) -> None:
+    ae_id = post_ae(api, "bdx.coordinator", subject, sae_body(subject)).json()["id"]
+    read = api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/adverse-events/{ae_id}", HTTP_ACCEPT_LANGUAGE="fr")
+    assert read.json()["relatedness_meaning"] == (
+        "J'évalue l'imputabilité de cet événement indésirable aux CAR-T et à la lymphodéplétion."
+    )
+    dlt = api("cra.monitor").get(f"/api/v1/subjects/{subject.code}/dlt").json()
+    assert dlt["signature_meanings"] == {
+        "confirmed": "I confirm this adverse event as a dose-limiting toxicity.",
+        "ruled_out": "I rule out this adverse event as a dose-limiting toxicity.",
+    }
+
+
+def test_lab_proposals_since_a_time_hold_the_episodes_of_values_saved_after_it(
+    world: Any, subject: Subject, api: Any
+) -> None:
+    url = f"/api/v1/subjects/{subject.code}/lab-proposals"
+    _blood_count(world, subject, "D3", 3, 0.4, 2.0)
+    _blood_count(world, subject, "D7", 7, 2.0, 2.0)
+    cut = clock.now()
+    _blood_count(world, subject, "D14", 14, 0.7, 2.0)
+    reader = api("cra.monitor")
+    everything = reader.get(url, HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert [(p["start_date"], p["grade"]) for p in everything["items"]] == [(day(subject, 3), 4), (day(subject, 14), 3)]
+    assert everything["excluded_terms"] == ["lymphocyte_count_decreased"]
+    assert all(p["band"] for p in everything["items"])
+    changed = reader.get(url, {"since": cut.isoformat()}).json()
+    assert ([(p["start_date"], p["grade"]) for p in changed["items"]], changed["total"]) == ([(day(subject, 14), 3)], 1)
+    assert reader.get(url, {"limit": 1}).json()["next_offset"] == 1
+
+
+def test_the_term_list_is_paged_and_unchanged_since_any_time(api: Any) -> None:
+    client = api("bdx.coordinator")
+    first = client.get("/api/v1/ctcae-terms", {"limit": 2}).json()
+    assert len(first["items"]) == 2 and first["total"] > 2 and first["next_offset"] == 2
+    assert first["version"] == "5.0"
+    found = client.get("/api/v1/ctcae-terms", {"q": "neutropénie fébrile"}).json()
+    assert [t["code"] for t in found["items"]] == ["febrile_neutropenia"]
+    since = client.get("/api/v1/ctcae-terms", {"since": "2020-01-01T00:00:00+00:00"}).json()
+    assert (since["items"], since["total"], since["version"]) == ([], 0, "5.0")

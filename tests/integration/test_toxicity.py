@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from cartrial.apps import clock
 from cartrial.apps.access import reach_subject, scope_for
 from cartrial.apps.accounts.services import api_token_create
 from cartrial.apps.audit.models import AuditEntry
@@ -94,7 +95,7 @@ def test_a_grade_2_crs_on_d2_of_d1_to_d4_is_one_episode(world: Any, subject: Sub
     )
     assert _recorded_entries(subject) == 6
     episodes = api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").json()
-    assert episodes["crs"] == [
+    assert [e for e in episodes["items"] if e["kind"] == "crs"] == [
         {
             "kind": "crs",
             "onset_day": 1,
@@ -106,7 +107,7 @@ def test_a_grade_2_crs_on_d2_of_d1_to_d4_is_one_episode(world: Any, subject: Sub
             "ongoing": False,
         }
     ]
-    assert episodes["icans"] == []
+    assert [e for e in episodes["items"] if e["kind"] == "icans"] == []
     # D6 onwards to D14 (at most today) are still due.
     assert 6 in episodes["days_missing"] and 5 not in episodes["days_missing"]
     # The selector the alerts and dashboards read, and its scoped list.
@@ -134,7 +135,7 @@ def test_no_day_is_due_once_the_subject_left_the_study(world: Any, subject: Subj
     assert api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").json()["days_missing"][:2] == [0, 2]
     Subject.objects.filter(pk=subject.pk).update(state=State.DECEASED.value)
     after = api.get(f"/api/v1/subjects/{subject.code}/toxicity/episodes").json()
-    assert after["days_missing"] == [] and after["crs"][0]["ongoing"] is True
+    assert after["days_missing"] == [] and (after["items"][0]["kind"], after["items"][0]["ongoing"]) == ("crs", True)
 
 
 def test_a_subject_not_infused_is_refused(world: Any) -> None:
@@ -181,7 +182,7 @@ def test_other_centers_and_other_roles(world: Any, subject: Subject) -> None:
     assert not ToxicityAssessment.objects.exists()
     assert _post(_api(world, "bdx.investigator"), subject, 1, FEVER).status_code == 201
     read = _api(world, "cra.monitor").get(f"/api/v1/subjects/{subject.code}/toxicity/assessments")
-    assert read.status_code == 200 and [a["crs_grade"] for a in read.json()["assessments"]] == [1]
+    assert read.status_code == 200 and [a["crs_grade"] for a in read.json()["items"]] == [1]
     assert "Testpatient" not in read.content.decode()
 
 
@@ -306,6 +307,7 @@ def test_correcting_d2_to_no_fever_grades_d3_again_with_an_audit_entry(world: An
         assert _post(api, subject, day, inputs).status_code == 201
     # Tocilizumab on afebrile D3 within the CRS of D1–D2: fever no longer required (ASTCT).
     assert _crs_grades(subject) == {1: 1, 2: 1, 3: 1}
+    cut = clock.now()
     done = api.put(
         f"/api/v1/subjects/{subject.code}/toxicity/assessments/2",
         CALM | {"reason": "Temperature of another patient"},
@@ -313,6 +315,9 @@ def test_correcting_d2_to_no_fever_grades_d3_again_with_an_audit_entry(world: An
     )
     assert done.status_code == 200, done.json()
     assert done.json()["crs_grade"] == 0 and done.json()["regraded_days"] == [3]
+    # D3 graded again is a change too: an incremental read after the cut holds D2 and D3.
+    changed = api.get(f"/api/v1/subjects/{subject.code}/toxicity/assessments", {"since": cut.isoformat()})
+    assert [a["day"] for a in changed.json()["items"]] == [2, 3]
     assert _crs_grades(subject) == {1: 1, 2: 0, 3: 0}
     d3 = ToxicityAssessment.objects.get(subject=subject, day=3)
     entry = AuditEntry.objects.get(subject_code=subject.code, event="toxicity.assessment_regraded")
@@ -363,3 +368,86 @@ def test_a_day_graded_again_to_3_raises_the_crs_alert(world: Any, subject: Subje
     assert _crs_grades(subject) == {1: 1, 2: 1, 3: 3}
     alert = Alert.objects.get(kind="crs_grade_3", subject=subject)
     assert alert.key == "episode/D1"
+
+
+# --- one day's assessment, pages and incremental reads (issue 12) --------------------------------
+
+
+def test_one_days_assessment_is_read_with_its_corrections(world: Any, subject: Subject) -> None:
+    api = _api(world, "bdx.coordinator")
+    assert _post(api, subject, 2, FEVER).status_code == 201
+    url = f"/api/v1/subjects/{subject.code}/toxicity/assessments/2"
+    done = api.put(url, FEVER_AND_OXYGEN | {"reason": "Oxygen started at 14:00"}, content_type="application/json")
+    assert done.status_code == 200, done.content
+    read = _api(world, "cra.monitor").get(url)
+    assert read.status_code == 200, read.content
+    body = read.json()
+    assert (body["day"], body["assessed_on"], body["crs_grade"], body["hypoxia"]) == (2, _on(subject, 2), 2, "low_flow")
+    [correction] = body["history"]
+    assert correction["reason"] == "Oxygen started at 14:00" and correction["role"] == "coordinator"
+    assert {"field": "temperature_c", "old": 38.4, "new": 38.9} in correction["changes"]
+    assert {"field": "crs_grade", "old": 1, "new": 2} in correction["changes"]
+    assert "Testpatient" not in read.content.decode()
+
+
+def test_reading_a_day_is_refused_outside_the_scope_the_role_or_the_days_assessed(world: Any, subject: Subject) -> None:
+    assert _post(_api(world, "bdx.coordinator"), subject, 1, FEVER).status_code == 201
+    base = f"/api/v1/subjects/{subject.code}/toxicity/assessments"
+    missing = _api(world, "bdx.coordinator").get(f"{base}/7")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    not_a_day = _api(world, "bdx.coordinator").get(f"{base}/first")
+    assert not_a_day.status_code == 422 and [f["field"] for f in not_a_day.json()["fields"]] == ["day"]
+    other_center = _api(world, "lil.coordinator").get(f"{base}/1")
+    assert other_center.status_code == 404 and other_center.json()["code"] == "not_found"
+    pharmacist = _api(world, "bdx.pharmacist").get(f"{base}/1")
+    assert pharmacist.status_code == 403 and pharmacist.json()["code"] == "access_denied"
+
+
+def test_assessments_are_read_a_page_at_a_time_and_since_a_time(world: Any, subject: Subject) -> None:
+    api = _api(world, "bdx.coordinator")
+    for day in (0, 1, 2):
+        assert _post(api, subject, day, CALM).status_code == 201
+    cut = clock.now()
+    assert _post(api, subject, 3, CALM).status_code == 201
+    url = f"/api/v1/subjects/{subject.code}/toxicity/assessments"
+    reader = _api(world, "cra.monitor")
+    everything = reader.get(url).json()
+    assert ([a["day"] for a in everything["items"]], everything["total"]) == ([0, 1, 2, 3], 4)
+    assert (everything["subject"], everything["infusion_date"]) == (subject.code, _on(subject, 0))
+    window = reader.get(url, {"limit": 3}).json()
+    assert ([a["day"] for a in window["items"]], window["next_offset"]) == ([0, 1, 2], 3)
+    assert [a["day"] for a in reader.get(url, {"since": cut.isoformat()}).json()["items"]] == [3]
+    cut = clock.now()
+    corrected = api.put(f"{url}/1", FEVER | {"reason": "Fever at 22:00"}, content_type="application/json")
+    assert corrected.status_code == 200, corrected.content
+    assert corrected.json()["regraded_days"] == []  # D2 afebrile: no CRS whatever D1 was
+    changed = reader.get(url, {"since": cut.isoformat()}).json()
+    assert ([(a["day"], a["crs_grade"]) for a in changed["items"]], changed["total"]) == ([(1, 1)], 1)
+
+
+def test_episodes_since_a_time_are_those_holding_a_day_changed_after_it(world: Any, subject: Subject) -> None:
+    api = _api(world, "bdx.coordinator")
+    for day, inputs in {0: CALM, 1: FEVER, 2: CALM}.items():
+        assert _post(api, subject, day, inputs).status_code == 201
+    cut = clock.now()
+    assert _post(api, subject, 5, FEVER).status_code == 201
+    url = f"/api/v1/subjects/{subject.code}/toxicity/episodes"
+    reader = _api(world, "dm.datamanager")
+    everything = reader.get(url).json()
+    assert [(e["kind"], e["onset_day"], e["ongoing"]) for e in everything["items"]] == [
+        ("crs", 1, False),
+        ("crs", 5, True),
+    ]
+    assert everything["total"] == 2 and everything["next_offset"] is None
+    changed = reader.get(url, {"since": cut.isoformat()}).json()
+    assert [(e["onset_day"], e["ongoing"]) for e in changed["items"]] == [(5, True)]
+    # The days due are the whole subject's, whatever `since`.
+    assert changed["days_missing"] == everything["days_missing"] and 3 in changed["days_missing"]
+    cut = clock.now()
+    steroids = api.put(
+        f"/api/v1/subjects/{subject.code}/toxicity/assessments/2",
+        CALM | {"corticosteroids_given": True, "reason": "Dexamethasone not entered"},
+        content_type="application/json",
+    )
+    assert steroids.status_code == 200, steroids.content
+    assert [e["onset_day"] for e in reader.get(url, {"since": cut.isoformat()}).json()["items"]] == [1]

@@ -38,23 +38,3 @@ def alert_view(alert: Alert, now: datetime, language: str | None = None) -> Aler
             age_days=max(0, (now - alert.created_at).days),
             overdue=alert.due_at is not None and alert.acknowledged_at is None and alert.due_at < now,
         )
-
-
-def alert_document(alert: Alert, now: datetime, language: str) -> dict[str, object]:
-    """An alert as the API shows it (the message in the request's language)."""
-    view = alert_view(alert, now, language)
-    return {
-        "id": alert.pk,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "subject": alert.subject.code,
-        "center": alert.center.code,
-        "message": view.what,
-        "roles": alert.acting_roles,
-        "link": alert.link,
-        "due_at": alert.due_at.isoformat() if alert.due_at else None,
-        "created_at": alert.created_at.isoformat(),
-        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-        "acknowledged_by": alert.acknowledged_by.get_username() if alert.acknowledged_by else None,
-        "note": alert.acknowledgement_note,
-    }

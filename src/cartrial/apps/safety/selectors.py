@@ -14,6 +14,7 @@ from django.db.models import Prefetch, QuerySet
 
 from cartrial.apps.access import Scope, centers_for, subject_filter
 from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.selectors import records_changed_since
 from cartrial.apps.casebook.models import FormRecord, VisitRecord
 from cartrial.apps.safety.models import AdverseEvent, AdverseEventLabSource, DltAssessment, SaeReport
 from cartrial.apps.subjects.models import Consent, Subject
@@ -71,6 +72,24 @@ def adverse_events_in(subject_ids: Iterable[int]) -> QuerySet[AdverseEvent]:
         )
         .order_by("subject_id", "start_date", "pk")
     )
+
+
+def _ids(changed: set[tuple[str, str]], entity: str) -> set[int]:
+    return {int(entity_id) for name, entity_id in changed if name == entity and entity_id.isdigit()}
+
+
+def adverse_events_changed_since(
+    subject: Subject, events: QuerySet[AdverseEvent], since: datetime | None
+) -> QuerySet[AdverseEvent]:
+    """`events` (the subject's) narrowed to those the audit trail says were recorded, corrected,
+    assessed for relatedness or reported to the sponsor (an `adverse_event` or `sae_report` entry)
+    after `since`; all of them when `since` is None. A report due turning overdue with time is not a
+    change of the AE: its clock is computed when read."""
+    if since is None:
+        return events
+    changed = records_changed_since(since=since, subject_codes=[subject.code], entities=["adverse_event", "sae_report"])
+    reported = SaeReport.objects.filter(pk__in=_ids(changed, "sae_report")).values_list("adverse_event_id", flat=True)
+    return events.filter(pk__in=_ids(changed, "adverse_event") | set(reported))
 
 
 def adverse_event_get(subject: Subject, ae_id: int | str) -> AdverseEvent:
@@ -192,11 +211,37 @@ def lab_sources_taken(subject: Subject) -> set[tuple[int, str]]:
     return {(int(record_id), item) for record_id, item in rows}
 
 
+def lab_terms_not_proposed(protocol: Protocol) -> frozenset[str]:
+    """The terms the protocol expects of its treatment: never proposed from the labs."""
+    return protocol.safety.lab_proposals_exclude_terms if protocol.safety else frozenset()
+
+
 def lab_grade_proposals(subject: Subject, protocol: Protocol) -> list[LabProposal]:
     """The abnormality episodes of the subject's lab values not yet recorded as an AE, without the
     terms the protocol expects of its treatment."""
-    excluded = protocol.safety.lab_proposals_exclude_terms if protocol.safety else frozenset()
-    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject), excluded)
+    return lab_proposals(lab_values(subject, protocol), lab_sources_taken(subject), lab_terms_not_proposed(protocol))
+
+
+def lab_proposals_changed_since(
+    subject: Subject, proposals: list[LabProposal], since: datetime | None
+) -> list[LabProposal]:
+    """The proposals holding a lab value (its abnormal values and the normal one that ends it) whose
+    form was saved, corrected or verified, or whose visit date was recorded or changed, after `since`
+    (the audit trail's `form_record` and `visit_record` entries); all of them when `since` is None."""
+    if since is None:
+        return proposals
+    changed = records_changed_since(since=since, subject_codes=[subject.code], entities=["form_record", "visit_record"])
+    records = _ids(changed, "form_record")
+    visits = set(
+        VisitRecord.objects.filter(subject=subject, pk__in=_ids(changed, "visit_record")).values_list(
+            "visit_code", flat=True
+        )
+    )
+
+    def touched(value: LabValue | None) -> bool:
+        return value is not None and (value.record_id in records or value.visit_code in visits)
+
+    return [p for p in proposals if touched(p.recovery) or any(touched(g.lab) for g in p.grades)]
 
 
 def ae_for_dlt(ae: AdverseEvent) -> AeForDlt:

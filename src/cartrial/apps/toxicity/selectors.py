@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
+
 from cartrial.apps.access import Scope, centers_for, subject_filter
 from cartrial.apps.accounts.models import User
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
-from cartrial.apps.audit.selectors import entry_changes
+from cartrial.apps.audit.selectors import entry_changes, records_changed_since
 from cartrial.apps.casebook.models import FormRecord, VisitRecord
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.toxicity.models import ToxicityAssessment
 from cartrial.apps.toxicity.services import ENTITY
+from cartrial.domain.errors import NotFound
 from cartrial.domain.pathway import State, is_final
 from cartrial.domain.roles import Action
 from cartrial.domain.toxicity import (
@@ -42,13 +45,26 @@ HAEMATOLOGY_FORM = "haematology"
 ANC_ITEM = "anc"
 
 
-def subject_assessments(subject: Subject) -> list[ToxicityAssessment]:
+def assessments_of(subject: Subject) -> QuerySet[ToxicityAssessment]:
     """The subject's daily assessments from D0, in day order, with who recorded them."""
-    return list(
+    return (
         ToxicityAssessment.objects.filter(subject=subject)
         .select_related("recorded_by", "protocol_version")
         .order_by("day")
     )
+
+
+def subject_assessments(subject: Subject) -> list[ToxicityAssessment]:
+    """The subject's daily assessments from D0, in day order, with who recorded them."""
+    return list(assessments_of(subject))
+
+
+def assessment_get(subject: Subject, day: int) -> ToxicityAssessment:
+    """The subject's assessment of day `day` (from D0); NotFound when that day has none."""
+    assessment = assessments_of(subject).filter(day=day).first()
+    if assessment is None:
+        raise NotFound("D{day} has no assessment.", code="not_found", day=day)
+    return assessment
 
 
 def _daily(assessments: list[ToxicityAssessment], kind: ToxicityKind) -> list[DailyGrade]:
@@ -66,6 +82,23 @@ def _daily(assessments: list[ToxicityAssessment], kind: ToxicityKind) -> list[Da
 def episodes_of(assessments: list[ToxicityAssessment]) -> list[Episode]:
     """CRS then ICANS episodes of one subject's assessments, each in onset order."""
     return [episode for kind in ToxicityKind for episode in episodes_from(kind, _daily(assessments, kind))]
+
+
+def episodes_changed_since(subject: Subject, episodes: list[Episode], since: datetime | None) -> list[Episode]:
+    """The episodes holding a day whose assessment was recorded, corrected or graded again after
+    `since` (the audit trail's `toxicity_assessment` entries): a day from the onset to the day that
+    resolved it, or any later day while it goes on. All of them when `since` is None."""
+    if since is None:
+        return episodes
+    changed = records_changed_since(since=since, subject_codes=[subject.code], entities=[ENTITY])
+    ids = [int(entity_id) for _, entity_id in changed if entity_id.isdigit()]
+    days = set(ToxicityAssessment.objects.filter(subject=subject, pk__in=ids).values_list("day", flat=True))
+
+    def touched(episode: Episode) -> bool:
+        last = episode.resolved_day
+        return any(day >= episode.onset_day and (last is None or day <= last) for day in days)
+
+    return [episode for episode in episodes if touched(episode)]
 
 
 def episodes_for(subject: Subject) -> list[Episode]:

@@ -22,10 +22,10 @@ from django.views.decorators.http import require_http_methods
 from cartrial.apps.access import Reach, can, reach_subject
 from cartrial.apps.text import error_text
 from cartrial.apps.toxicity import plots, selectors, services
-from cartrial.apps.toxicity.api import icaht_document
+from cartrial.apps.toxicity.api import icaht_out
 from cartrial.apps.toxicity.models import ToxicityAssessment
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.errors import DomainError, InvalidInput, NotFound
+from cartrial.domain.errors import DomainError, InvalidInput
 from cartrial.domain.quantities import BODY_TEMPERATURE_C, ICE_SCORE_POINTS
 from cartrial.domain.roles import Action
 from cartrial.domain.text import N_
@@ -112,7 +112,7 @@ def _page_context(reach: Reach, *, values: dict[str, Any], error: str, error_ite
         "toxicity": toxicity,
         "days": days,
         "episodes": [{"episode": e, "label": gettext(KIND_LABELS[e.kind])} for e in toxicity.episodes],
-        "icaht": icaht_document(toxicity.icaht),
+        "icaht": icaht_out(toxicity.icaht),
         "strip": plots.grade_strip(toxicity.assessments, last_day=last_day, missing=toxicity.days_due.missing)
         if subject.infusion_date
         else "",
@@ -174,11 +174,7 @@ def subject_page(request: HttpRequest, code: str) -> HttpResponse:
 def assessment_page(request: HttpRequest, code: str, day: int) -> HttpResponse:
     """One day's assessment: its inputs and grades, its corrections (who, when, why), the correction form."""
     reader = reach_subject(request.user, code, Action.READ_TOXICITY, record=False)
-    assessment = (
-        ToxicityAssessment.objects.filter(subject=reader.subject, day=day).select_related("recorded_by").first()
-    )
-    if assessment is None:
-        raise NotFound("D{day} has no assessment.", code="not_found", day=day)
+    assessment = selectors.assessment_get(reader.subject, day)
     values: dict[str, Any] = assessment.inputs()
     error, error_item, reason = "", None, ""
     if request.method == "POST":
