@@ -692,7 +692,7 @@ def _api_visits(case: Case) -> list[HttpResponse]:
         assert response.status_code == 404 and response.json()["code"] == "not_found"
     elif case.role in CASEBOOK_READERS:
         assert response.status_code == 200
-        assert "D28" in {v["code"] for v in response.json()["visits"]}
+        assert "D28" in {v["code"] for v in response.json()["items"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
@@ -771,7 +771,7 @@ def _api_queries(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/queries", {"status": "open"})
     if case.role in CASEBOOK_READERS:
         assert response.status_code == 200
-        assert {q["subject"] for q in response.json()["queries"]} <= case.built.visible_codes(case.username)
+        assert {q["subject"] for q in response.json()["items"]} <= case.built.visible_codes(case.username)
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
