@@ -48,11 +48,11 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "logistics:labels": ["logistics_labels"],
     "logistics:deviation_move": ["logistics_deviation_move"],
     # biology
-    "biology:cohort": [],
+    "biology:cohort": ["kinetics_cohort"],
     "biology:subject": ["observations_list", "assessment"],
     "biology:panel": ["assessment"],
-    "biology:entry": ["observations_record"],
-    "biology:import": ["observations_import"],
+    "biology:entry": ["observations_record", "kinetic_markers"],
+    "biology:import": ["observations_import", "kinetic_markers"],
     # casebook
     "casebook:grid": ["study_grid"],
     "casebook:worklist": ["worklist"],

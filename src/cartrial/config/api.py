@@ -143,6 +143,7 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register_routers() -> None:
     from cartrial.apps.alerts.api import router as alerts_router
+    from cartrial.apps.biology.api import cohort_router as kinetics_router
     from cartrial.apps.biology.api import router as biology_router
     from cartrial.apps.calendars.api import router as calendars_router
     from cartrial.apps.calendars.api import subjects_router as calendars_subjects_router
@@ -168,6 +169,7 @@ def _register_routers() -> None:
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)
     api.add_router("/subjects", biology_router)
+    api.add_router("/kinetics", kinetics_router)
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
     api.add_router("/forms", forms_router)
