@@ -692,7 +692,7 @@ def _api_visits(case: Case) -> list[HttpResponse]:
         assert response.status_code == 404 and response.json()["code"] == "not_found"
     elif case.role in CASEBOOK_READERS:
         assert response.status_code == 200
-        assert "D28" in {v["code"] for v in response.json()["visits"]}
+        assert "D28" in {v["code"] for v in response.json()["items"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
@@ -771,10 +771,228 @@ def _api_queries(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/queries", {"status": "open"})
     if case.role in CASEBOOK_READERS:
         assert response.status_code == 200
-        assert {q["subject"] for q in response.json()["queries"]} <= case.built.visible_codes(case.username)
+        assert {q["subject"] for q in response.json()["items"]} <= case.built.visible_codes(case.username)
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
     return [response]
+
+
+# --- the casebook's pages through the API (issue 12, item 8) ----------------------------------------
+# Source-data verification is the monitor's, the lock the data manager's, the casebook's signature the
+# investigator's (issue 9); the kinetics' markers and cohort are read by everyone, within their scope.
+SOURCE_VERIFIERS = frozenset({Role.MONITOR})
+DATA_LOCKERS = frozenset({Role.DATA_MANAGER})
+CASEBOOK_SIGNERS = frozenset({Role.INVESTIGATOR})
+FULL_VITALS = {
+    "temperature_c": 37.0,
+    "heart_rate_bpm": 70,
+    "systolic_bp_mmhg": 120,
+    "diastolic_bp_mmhg": 70,
+    "spo2_pct": 98,
+    "weight_kg": 60.0,
+}
+
+
+def _casebook_form(case: Case, subject: Subject, *, locked: bool = False) -> None:
+    """D28 done and its vital signs saved complete by the subject's coordinator (locked by the data
+    manager when asked); nothing for a subject the user cannot see."""
+    if not case.visible(subject):
+        return
+    from cartrial.apps.access import reach_subject
+    from cartrial.apps.casebook.services import form_save, forms_lock, visit_done_record
+
+    protocol = active_protocol()
+    coordinator = case.built.users[f"{subject.center.code.lower()}.coordinator"]
+    reach = reach_subject(coordinator, subject.code, Action.ENTER_FORM_DATA)
+    saved = reach.run(
+        lambda: (
+            visit_done_record(
+                actor=reach.actor,
+                subject=subject,
+                protocol=protocol,
+                visit_code="D28",
+                done_on=date.fromisoformat(_d28(subject)),
+            ),
+            form_save(
+                actor=reach.actor,
+                subject=subject,
+                protocol=protocol,
+                visit_code="D28",
+                form_code="vital_signs",
+                items=FULL_VITALS,
+            ),
+        )[1]
+    )
+    if locked:
+        locker = reach_subject(case.built.users["dm.datamanager"], subject.code, Action.LOCK_DATA)
+        locker.run(lambda: forms_lock(actor=locker.actor, records=[saved.record]))
+
+
+def _form_statuses(subject: Subject) -> list[str]:
+    from cartrial.apps.casebook.models import FormRecord
+
+    return list(FormRecord.objects.filter(subject=subject).order_by("pk").values_list("status", flat=True))
+
+
+def _casebook_write(
+    case: Case, path: str, body: dict[str, Any], allowed: frozenset[Role], ok: int, action: Action, locked: bool = False
+) -> tuple[HttpResponse, Subject]:
+    """A casebook action on the own (or the other center's) subject: 404 out of scope with nothing
+    changed or recorded, `ok` for the roles allowed, 403 recorded for the others, nothing changed."""
+    subject = _casebook_subject(case)
+    _casebook_form(case, subject, locked=locked)
+    before, statuses, since = _casebook_rows(), _form_statuses(subject), _last_sequence()
+    response = case.api.post(f"/api/v1/subjects/{subject.code}{path}", body, content_type="application/json")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _casebook_rows() == before and _entries_after(since) == []
+    elif case.role in allowed:
+        assert response.status_code == ok, response.content
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert _casebook_rows() == before and _form_statuses(subject) == statuses
+        _assert_refusal_recorded(since, case.username, subject, action.value)
+    return response, subject
+
+
+def _api_casebook_lists(case: Case) -> list[HttpResponse]:
+    responses = [
+        case.api.get("/api/v1/casebook/grid"),
+        case.api.get("/api/v1/casebook/worklist"),
+        case.api.get("/api/v1/queries/summary"),
+    ]
+    for response in responses:
+        assert response.status_code == (200 if case.role in CASEBOOK_READERS else 403)
+    if case.role in CASEBOOK_READERS:
+        grid = {row["subject"] for row in responses[0].json()["items"]}
+        assert grid <= case.built.visible_codes(case.username)
+        assert case.built.subjects["bdx_follow_up"].code in grid
+        assert {e["subject"] for e in responses[1].json()["items"]} <= case.built.visible_codes(case.username)
+    return responses
+
+
+def _api_casebook_reads(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    base = f"/api/v1/subjects/{subject.code}"
+    responses = [
+        case.api.get(f"{base}/casebook"),
+        case.api.get(f"{base}/visits/D28"),
+        case.api.get(f"{base}/visits/D28/forms/vital_signs/queries"),
+    ]
+    for response in responses:
+        if not case.visible(subject):
+            assert response.status_code == 404 and response.json()["code"] == "not_found"
+        elif case.role in CASEBOOK_READERS:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return responses
+
+
+def _api_verification_read(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/visits/D28/forms/vital_signs/verification")
+    if not case.visible(subject):
+        assert response.status_code == 404
+    elif case.role in SOURCE_VERIFIERS:
+        assert response.status_code == 200 and len(response.json()["checklist"]) == 4
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
+def _api_form_verify(case: Case) -> list[HttpResponse]:
+    path = "/visits/D28/forms/vital_signs/verification"
+    response, subject = _casebook_write(case, path, {}, SOURCE_VERIFIERS, 200, Action.VERIFY_SOURCE)
+    if response.status_code == 200:
+        assert response.json()["status"] == "verified" and _form_statuses(subject) == ["verified"]
+    return [response]
+
+
+def _api_form_lock(case: Case) -> list[HttpResponse]:
+    path = "/visits/D28/forms/vital_signs/lock"
+    response, subject = _casebook_write(case, path, {}, DATA_LOCKERS, 200, Action.LOCK_DATA)
+    if response.status_code == 200:
+        assert _form_statuses(subject) == ["locked"]
+    return [response]
+
+
+def _api_form_unlock(case: Case) -> list[HttpResponse]:
+    path = "/visits/D28/forms/vital_signs/unlock"
+    body = {"reason": "Late source document"}
+    response, subject = _casebook_write(case, path, body, DATA_LOCKERS, 200, Action.LOCK_DATA, locked=True)
+    if response.status_code == 200:
+        assert _form_statuses(subject) == ["complete"]
+    return [response]
+
+
+def _api_visit_lock_unlock(case: Case) -> list[HttpResponse]:
+    locked, subject = _casebook_write(case, "/visits/D28/lock", {}, DATA_LOCKERS, 200, Action.LOCK_DATA)
+    if locked.status_code == 200:
+        assert _form_statuses(subject) == ["locked"]
+        unlocked = case.api.post(
+            f"/api/v1/subjects/{subject.code}/visits/D28/unlock", {"reason": "x"}, content_type="application/json"
+        )
+        assert unlocked.status_code == 200 and _form_statuses(subject) == ["complete"]
+        return [locked, unlocked]
+    return [locked]
+
+
+def _api_casebook_lock(case: Case) -> list[HttpResponse]:
+    response, subject = _casebook_write(case, "/casebook/lock", {}, DATA_LOCKERS, 200, Action.LOCK_DATA)
+    if response.status_code == 200:
+        assert _form_statuses(subject) == ["locked"]
+    return [response]
+
+
+def _api_casebook_sign(case: Case) -> list[HttpResponse]:
+    body = {"password": DEMO_PASSWORD}
+    path = "/casebook/signature"
+    response, subject = _casebook_write(case, path, body, CASEBOOK_SIGNERS, 201, Action.SIGN_CASEBOOK, locked=True)
+    if response.status_code == 201:
+        assert _form_statuses(subject) == ["signed"] and response.json()["forms_signed"] == 1
+    return [response]
+
+
+def _api_unscheduled_visit(case: Case) -> list[HttpResponse]:
+    subject = _casebook_subject(case)
+    body = {"done_on": _d28(subject)}
+    response, _ = _casebook_write(case, "/visits/unscheduled", body, CASEBOOK_WRITERS, 201, Action.ENTER_FORM_DATA)
+    if response.status_code == 201:
+        assert response.json()["visit"] == "U1"
+    return [response]
+
+
+def _api_protocol_descriptions(case: Case) -> list[HttpResponse]:
+    """A form's definition and the kinetic markers are the protocol's, no patient's: every role reads them."""
+    responses = [case.api.get("/api/v1/forms/vital_signs"), case.api.get("/api/v1/kinetics/markers")]
+    assert [r.status_code for r in responses] == [200, 200]
+    return responses
+
+
+def _api_kinetics_reads(case: Case) -> list[HttpResponse]:
+    """The cohort holds the infused subjects the user may see, for a center of theirs only; a subject's
+    results are read by whoever may see the subject."""
+    cohort = case.api.get("/api/v1/kinetics/cohort")
+    assert cohort.status_code == 200
+    codes = {p["subject"] for p in cohort.json()["items"]}
+    infused = {s.code for s in Subject.objects.filter(infusion_date__isnull=False)}
+    assert codes == case.built.visible_codes(case.username) & infused
+    by_center = case.api.get("/api/v1/kinetics/cohort", {"center": case.center})
+    if case.center in case.built.roles[case.username]:
+        assert by_center.status_code == 200
+    else:
+        assert by_center.status_code == 404 and by_center.json()["code"] == "not_found"
+    subject = _casebook_subject(case)
+    results = case.api.get(f"/api/v1/subjects/{subject.code}/kinetics/observations")
+    assert results.status_code == (200 if case.visible(subject) else 404)
+    return [cohort, by_center, results]
+
+
+def test_the_casebook_oracles_agree_with_the_access_table() -> None:
+    assert roles_for(Action.VERIFY_SOURCE) == SOURCE_VERIFIERS
+    assert roles_for(Action.LOCK_DATA) == DATA_LOCKERS
+    assert roles_for(Action.SIGN_CASEBOOK) == CASEBOOK_SIGNERS
 
 
 def _dashboard_codes(case: Case) -> set[str]:
@@ -2072,6 +2290,19 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api PUT /subjects/{code}/visits/{visit}/forms/{form}": _api_form_put,
     "api POST /subjects/{code}/queries": _api_query_raise,
     "api GET /queries": _api_queries,
+    # The casebook's and the kinetics' pages through the API (issue 12, item 8).
+    "api GET /casebook/grid, /casebook/worklist, /queries/summary": _api_casebook_lists,
+    "api GET /subjects/{code}/casebook, /visits/{visit}, /visits/{visit}/forms/{form}/queries": _api_casebook_reads,
+    "api GET /subjects/{code}/visits/{visit}/forms/{form}/verification": _api_verification_read,
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/verification": _api_form_verify,
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/lock": _api_form_lock,
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/unlock": _api_form_unlock,
+    "api POST /subjects/{code}/visits/{visit}/lock and /unlock": _api_visit_lock_unlock,
+    "api POST /subjects/{code}/casebook/lock": _api_casebook_lock,
+    "api POST /subjects/{code}/casebook/signature": _api_casebook_sign,
+    "api POST /subjects/{code}/visits/unscheduled": _api_unscheduled_visit,
+    "api GET /forms/{form}, /kinetics/markers": _api_protocol_descriptions,
+    "api GET /kinetics/cohort, /subjects/{code}/kinetics/observations": _api_kinetics_reads,
     "page GET /dashboards/study/": _page_study_dashboard,
     "api GET /dashboards/study": _api_study_dashboard,
     "page GET /dashboards/safety/": _page_safety_dashboard,

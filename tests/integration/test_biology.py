@@ -371,7 +371,7 @@ def test_api_records_json_results_and_lists_them_by_day(world: Any) -> None:
     assert created.json()["recorded"] == 2
     listed = client.get(url).json()
     assert listed["infusion_date"] == d.isoformat() and listed["time_zone"] == "Europe/Paris"
-    by_marker = {row["marker"]: row for row in listed["observations"]}
+    by_marker = {row["marker"]: row for row in listed["items"]}
     assert by_marker["car_t"]["day"] == 9 and by_marker["car_t"]["value"] == 21.0
     assert by_marker["b_cells"]["censored"] is True and by_marker["b_cells"]["loq"] == 1.0
     assert by_marker["b_cells"]["unit"] == "cells/µL" and by_marker["b_cells"]["used_by_model"] is True
@@ -612,6 +612,81 @@ def test_cohort_page_queries_are_bounded_and_scoped(world: Any, django_assert_ma
         _record(world, extra, _simulated({}, days=(0, 7, 14, 28)))
     with django_assert_max_num_queries(COHORT_QUERIES):
         assert client.get("/biology/cohort/").status_code == 200
+
+
+# --- API: results read since a time, the markers, the cohort -----------------------------------------
+
+
+def test_api_results_are_a_page_read_since_a_time(world: Any) -> None:
+    subject = _infused(world, days_ago=60)
+    now = clock.now()
+    with clock.frozen_at(now - timedelta(hours=1)):
+        _record(world, subject, {7: {"car_t": 8.0, "b_cells": None}})
+    cut = now - timedelta(minutes=30)
+    _record(world, subject, {14: {"car_t": 12.0}})
+    client = _api(world, "str.coordinator")
+    url = f"/api/v1/subjects/{subject.code}/kinetics/observations"
+    everything = client.get(url).json()
+    assert (everything["total"], everything["next_offset"], everything["subject"]) == (3, None, subject.code)
+    recent = client.get(url, {"since": cut.isoformat()}).json()
+    assert [(row["marker"], row["day"], row["value"]) for row in recent["items"]] == [("car_t", 14, 12.0)]
+    assert recent["total"] == 1 and recent["time_zone"] == "Europe/Paris"
+    window = client.get(url, {"limit": 2}).json()
+    assert [row["day"] for row in window["items"]] == [7, 7] and window["next_offset"] == 2
+    assert client.get(url, {"limit": 2, "offset": 2}).json()["items"][0]["day"] == 14
+    _error(client.get(url, {"since": "2026-01-01T08:00"}), 422, "invalid_input")
+
+
+def test_api_markers_give_each_markers_units_and_plausible_ranges(world: Any) -> None:
+    body = _api(world, "cra.monitor").get("/api/v1/kinetics/markers").json()
+    markers = {marker["marker"]: marker for marker in body["markers"]}
+    assert list(markers) == ["car_t", "b_cells", "anti_dsdna"]
+    assert markers["anti_dsdna"]["preferred_unit"] == "IU/mL"
+    assert markers["b_cells"]["preferred_unit"] in {unit["unit"] for unit in markers["b_cells"]["units"]}
+    assert all(unit["minimum"] < unit["maximum"] for marker in markers.values() for unit in marker["units"])
+    french = _api(world, "cra.monitor", HTTP_ACCEPT_LANGUAGE="fr").get("/api/v1/kinetics/markers").json()
+    assert [marker["title"] for marker in french["markers"]] == [
+        "Cellules CAR-T",
+        "Lymphocytes B CD19+",
+        "Anti-ADN natif",
+    ]
+
+
+def test_api_cohort_gives_each_infused_patient_with_its_flags_within_the_scope(world: Any) -> None:
+    now = clock.now()
+    early = _infused(world, "STR", days_ago=400)
+    typical = _infused(world, "STR", days_ago=400)
+    elsewhere = _infused(world, "BDX", days_ago=400)
+    with clock.frozen_at(now - timedelta(hours=1)):
+        _record(world, early, _simulated(EARLY_RETURN))
+        _record(world, elsewhere, _simulated({}, days=(0, 7, 14)))
+    cut = now - timedelta(minutes=30)
+    _record(world, typical, _simulated({}))
+    client = _api(world, "str.investigator")
+    response = client.get("/api/v1/kinetics/cohort")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    patients = {patient["subject"]: patient for patient in body["items"]}
+    assert set(patients) == {early.code, typical.code}  # another center's patient stays out
+    assert {flag["code"] for flag in patients[early.code]["flags_raised"]} >= {
+        "early_b_cell_return",
+        "anti_dsdna_rise_after_b_cell_return",
+    }
+    assert patients[typical.code]["flags_raised"] == []
+    assert patients[typical.code]["peak_car_t"]["day"] is not None and patients[typical.code]["points"]
+    assert patients[typical.code]["results"] == len(patients[typical.code]["points"])
+    assert body["preset"] == "sle-default" and body["population"]["patients"] > 0
+    assert set(body["band"]["markers"]["b_cells"]) == {"unit", "p05", "p50", "p95"}
+    recent = client.get("/api/v1/kinetics/cohort", {"since": cut.isoformat()}).json()
+    assert [patient["subject"] for patient in recent["items"]] == [typical.code] and recent["total"] == 1
+    window = client.get("/api/v1/kinetics/cohort", {"limit": 1}).json()
+    assert len(window["items"]) == 1 and (window["total"], window["next_offset"]) == (2, 1)
+    french = _api(world, "str.investigator", HTTP_ACCEPT_LANGUAGE="fr").get("/api/v1/kinetics/cohort").json()
+    flags = {flag["code"]: flag for p in french["items"] for flag in p["flags_raised"]}
+    assert flags["early_b_cell_return"]["title"] == "Retour des lymphocytes B bien plus tôt qu'attendu"
+    monitor = {p["subject"] for p in _api(world, "cra.monitor").get("/api/v1/kinetics/cohort").json()["items"]}
+    assert monitor == {elsewhere.code}  # the monitor follows BDX and LIL
+    _error(client.get("/api/v1/kinetics/cohort", {"center": "BDX"}), 404, "not_found")
 
 
 # --- demo ---------------------------------------------------------------------------------------------

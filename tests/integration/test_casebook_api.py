@@ -78,7 +78,7 @@ def _visit_done(api: Api, subject: Subject, visit: str = "D28", done_on: str | N
 def test_the_visits_of_a_subject_follow_the_contract(api: Api, subject: Subject, world: Any) -> None:
     response = api.get("bdx.coordinator", f"/subjects/{subject.code}/visits")
     assert response.status_code == 200
-    visits = response.json()["visits"]
+    visits = response.json()["items"]
     assert [v["code"] for v in visits] == [v.code for v in world.protocol.visits]
     d28 = next(v for v in visits if v["code"] == "D28")
     assert d28["target"] == _d28(subject)
@@ -86,7 +86,7 @@ def test_the_visits_of_a_subject_follow_the_contract(api: Api, subject: Subject,
     assert {"code", "status"} <= set(d28["forms"][0])
     _visit_done(api, subject)
     d28 = next(
-        v for v in api.get("bdx.coordinator", f"/subjects/{subject.code}/visits").json()["visits"] if v["code"] == "D28"
+        v for v in api.get("bdx.coordinator", f"/subjects/{subject.code}/visits").json()["items"] if v["code"] == "D28"
     )
     assert d28["status"] == "done"
 
@@ -132,7 +132,7 @@ def test_a_change_needs_a_reason_and_is_in_the_history(api: Api, subject: Subjec
         "put", "bdx.coordinator", path, {"items": {**VITALS, "weight_kg": 62.0}, "reason": "scale recalibrated"}
     )
     assert changed.status_code == 200
-    history = api.get("bdx.monitor" if False else "cra.monitor", f"{path}/history").json()["changes"]
+    history = api.get("cra.monitor", f"{path}/history").json()["items"]
     weight = [c for c in history if c["item"] == "weight_kg"]
     assert [(c["old"], c["new"], c["reason"]) for c in weight] == [(None, 61.5, ""), (61.5, 62.0, "scale recalibrated")]
     assert weight[-1]["user"] == "bdx.coordinator"
@@ -180,7 +180,7 @@ def test_manual_query_lifecycle_sdv_lock_and_signature(api: Api, subject: Subjec
         api.send("post", "cra.monitor", f"/queries/{query_id}/close", {"reason": "Answer accepted"}).json()["status"]
         == "closed"
     )
-    assert api.get("cra.monitor", "/queries?status=open").json()["queries"] == []
+    assert api.get("cra.monitor", "/queries?status=open").json()["items"] == []
     # SDV of every item, then lock, then signature.
     from cartrial.apps.access import reach_subject
     from cartrial.apps.casebook import services

@@ -494,7 +494,7 @@ def test_biology_page_lists_stored_implausible_results_as_not_used_and_the_model
     implausible = [row for row in listed if row.value == BILLION]
     assert len(implausible) == 32 and {row.not_used_because for row in implausible} == {"implausible"}
     api = _api(world, "str.coordinator").get(f"/api/v1/subjects/{subject.code}/kinetics/observations").json()
-    flagged = [row for row in api["observations"] if row["value"] == BILLION]
+    flagged = [row for row in api["items"] if row["value"] == BILLION]
     assert len(flagged) == 32 and all(row["used_by_model"] is False for row in flagged)
     assert {row["not_used_because"] for row in flagged} == {"implausible"}
     assert json.dumps(seen[0]).count(str(BILLION)) == 0

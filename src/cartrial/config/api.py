@@ -187,11 +187,13 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register_routers() -> None:
     from cartrial.apps.alerts.api import router as alerts_router
+    from cartrial.apps.biology.api import cohort_router as kinetics_router
     from cartrial.apps.biology.api import router as biology_router
     from cartrial.apps.calendars.api import router as calendars_router
     from cartrial.apps.calendars.api import subjects_router as calendars_subjects_router
     from cartrial.apps.casebook.api import forms_router, queries_router
     from cartrial.apps.casebook.api import router as casebook_router
+    from cartrial.apps.casebook.api import study_router as casebook_study_router
     from cartrial.apps.clinical.api import router as clinical_router
     from cartrial.apps.dashboards.api import router as dashboards_router
     from cartrial.apps.dashboards.api import subjects_router as dashboards_subjects_router
@@ -211,9 +213,11 @@ def _register_routers() -> None:
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)
     api.add_router("/subjects", biology_router)
+    api.add_router("/kinetics", kinetics_router)
     api.add_router("/subjects", casebook_router)
     api.add_router("/queries", queries_router)
     api.add_router("/forms", forms_router)
+    api.add_router("/casebook", casebook_study_router)
     api.add_router("/dashboards", dashboards_router)
     api.add_router("/subjects", dashboards_subjects_router)
     api.add_router("/alerts", alerts_router)

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from cartrial.apps import clock
 from cartrial.apps.access import Scope, subjects_in_scope
+from cartrial.apps.audit.selectors import entity_ids_changed_since
 from cartrial.apps.clinical.models import LabObservation
 from cartrial.apps.clinical.selectors import lab_observations
 from cartrial.apps.subjects.models import Subject
@@ -190,9 +191,21 @@ def raised_flags(subject: Subject, observations: Iterable[LabObservation]) -> di
     }
 
 
-def subject_kinetic_rows(*, subject: Subject) -> list[KineticRow]:
-    """The subject's CAR-T, B-cell and anti-dsDNA results, oldest first."""
-    return _rows(subject, lab_observations(subject=subject, analytes=OBSERVED_MARKERS), kinetics_preset())
+# The audit trail's name of a stored result (the clinical app's lab store writes it).
+LAB_OBSERVATION_ENTITY = "lab_observation"
+
+
+def subject_kinetic_rows(*, subject: Subject, since: datetime | None = None) -> list[KineticRow]:
+    """The subject's CAR-T, B-cell and anti-dsDNA results, oldest first; `since`: only those an audit
+    entry after it recorded or corrected."""
+    observations = lab_observations(subject=subject, analytes=OBSERVED_MARKERS)
+    if since is not None:
+        observations = observations.filter(pk__in=_changed_ids(since))
+    return _rows(subject, observations, kinetics_preset())
+
+
+def _changed_ids(since: datetime) -> list[int]:
+    return [int(i) for i in entity_ids_changed_since(LAB_OBSERVATION_ENTITY, since) if i.isdigit()]
 
 
 def _frozen_records(rows: Sequence[KineticRow]) -> tuple[tuple[str, int, float | None, str, float | None], ...]:
@@ -308,13 +321,16 @@ def _patient(subject: Subject, rows: list[KineticRow], preset: Preset, populatio
     )
 
 
-def cohort_kinetics(*, scope: Scope, center_code: str | None = None) -> Cohort:
-    """Every infused subject the user may see, with their kinetic results: three queries in all."""
+def cohort_kinetics(*, scope: Scope, center_code: str | None = None, since: datetime | None = None) -> Cohort:
+    """Every infused subject the user may see, with their kinetic results: three queries in all.
+    `since`: only the subjects with a kinetic result recorded or corrected after it (audit trail)."""
     preset = kinetics_preset()
+    infused = subjects_in_scope(scope, center_code=center_code).filter(infusion_date__isnull=False)
+    if since is not None:
+        changed = LabObservation.objects.filter(pk__in=_changed_ids(since), analyte__in=OBSERVED_MARKERS)
+        infused = infused.filter(pk__in=changed.values("subject_id"))
     subjects = list(
-        subjects_in_scope(scope, center_code=center_code)
-        .filter(infusion_date__isnull=False)
-        .prefetch_related(
+        infused.prefetch_related(
             Prefetch(
                 "lab_observations",
                 queryset=LabObservation.objects.filter(analyte__in=OBSERVED_MARKERS).order_by("sampled_at", "pk"),

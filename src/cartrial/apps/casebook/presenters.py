@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from cartrial.apps.text import current_language, render
 from cartrial.domain.casebook import QUERY_MOVE_LABELS, QUERY_STATUS_LABELS, QueryMove, QueryStatus
@@ -324,3 +324,13 @@ def activity_view(visit: Any, label: str = "") -> dict[str, Any]:
         "prednisone": shown_value(visit.prednisone_mg_per_day),
         "badges": [(key, endpoint_badge(getattr(visit, key))) for key in ("doris", "drug_free_doris", "lldas", "sri4")],
     }
+
+
+# What the monitor checks of each item against the source document (shown beside the values, and
+# given by the API with a form's verification).
+SOURCE_CHECKLIST = (
+    gettext_lazy("The source document is identified (medical record, lab report) and dated on the visit day."),
+    gettext_lazy("The value and its unit match the source."),
+    gettext_lazy("For a lab result, the lab's reference range matches the report."),
+    gettext_lazy("Nothing in the source is missing from the form (an adverse event, a medication)."),
+)

@@ -25,7 +25,7 @@ from cartrial.domain.casebook import QueryStatus
 from cartrial.domain.ecrf import FormContext, FormDef, FormStatus
 from cartrial.domain.ecrf import activity as activity_items
 from cartrial.domain.endpoints import doris_sustained_from
-from cartrial.domain.errors import NotFound
+from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.visits import (
     AnchorDates,
@@ -300,6 +300,14 @@ def form_record_get(subject: Subject, visit_code: str, form_code: str) -> FormRe
     )
 
 
+def form_record_saved(subject: Subject, visit_code: str, form_code: str) -> FormRecord:
+    """The form saved at the visit; refused when it has not been saved yet (nothing to verify or lock)."""
+    record = form_record_get(subject, visit_code, form_code)
+    if record is None:
+        raise InvalidInput("This form has not been saved yet.", code="form_not_started", item="form")
+    return record
+
+
 def visit_record_get(subject: Subject, visit_code: str) -> VisitRecord | None:
     return VisitRecord.objects.filter(subject=subject, visit_code=visit_code).first()
 
@@ -406,9 +414,9 @@ class SubjectGridRow:
     visits: list[VisitRow] = field(default_factory=list)
 
 
-def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[SubjectGridRow]:
-    """Every subject's visit rows (without their forms: a grid cell is a visit) in three queries:
-    inclusions, visits, open queries."""
+def _grid(subjects: list[Subject], protocol: Protocol, now: Any, *, with_forms: bool = False) -> list[SubjectGridRow]:
+    """Every subject's visit rows in three queries: inclusions, visits, open queries; the page's grid
+    leaves the forms out (a cell is a visit), `with_forms` reads their statuses too (one more query)."""
     ids = [s.pk for s in subjects]
     inclusions = _inclusion_dates(ids)
     visits: dict[int, dict[str, VisitOutcome]] = defaultdict(dict)
@@ -423,23 +431,65 @@ def _grid(subjects: list[Subject], protocol: Protocol, now: Any) -> list[Subject
         .values_list("subject_id", "visit_code")
     ):
         counts[sid][v] += 1
+    forms: dict[int, dict[tuple[str, str], str]] | None = None
+    if with_forms:
+        forms = defaultdict(dict)
+        for sid, v, f, status in FormRecord.objects.filter(subject_id__in=ids).values_list(
+            "subject_id", "visit_code", "form_code", "status"
+        ):
+            forms[sid][(v, f)] = status
     grid = []
     all_anchors = _anchors(subjects, inclusions, protocol)
     for subject in subjects:
         anchors = all_anchors[subject.pk]
         today = subject_today(subject, now)
-        rows = _rows(protocol, anchors, today, visits[subject.pk], None, counts[subject.pk])
+        subject_forms = None if forms is None else forms[subject.pk]
+        rows = _rows(protocol, anchors, today, visits[subject.pk], subject_forms, counts[subject.pk])
         grid.append(SubjectGridRow(subject, rows))
     return grid
 
 
-def _included_subjects(scope: Scope, center_code: str | None) -> QuerySet[Subject]:
-    """The included subjects of the user's scope (optionally of one center), by center and number."""
+def _included_subjects(
+    scope: Scope, center_code: str | None, subject_codes: Collection[str] | None = None
+) -> QuerySet[Subject]:
+    """The included subjects of the user's scope (optionally of one center, or only those of
+    `subject_codes`), by center and number."""
     included = PathwayEvent.objects.filter(subject=OuterRef("pk"), step=Step.INCLUDE.value)
     queryset = Subject.objects.filter(subject_filter(scope), Exists(included)).select_related("center")
     if center_code:
         queryset = queryset.filter(center__code=center_code)
+    if subject_codes is not None:
+        queryset = queryset.filter(code__in=list(subject_codes))
     return queryset.order_by("center__code", "number")
+
+
+# The records of a subject's casebook, as the audit trail names them (their services' entities).
+CASEBOOK_ENTITIES = ("visit_record", "form_record", "query")
+
+
+def casebook_changed_since(since: datetime) -> set[str]:
+    """The codes of the subjects whose casebook (a visit, a form, a query) an audit entry after
+    `since` created or changed: the API's incremental reads of the grid and the worklist."""
+    rows = AuditEntry.objects.filter(occurred_at__gt=since, entity__in=CASEBOOK_ENTITIES).values_list(
+        "subject_code", flat=True
+    )
+    return set(rows.distinct())
+
+
+def visits_changed_since(subject: Subject, since: datetime) -> set[str]:
+    """The codes of the subject's visits whose record, forms or queries an audit entry after `since`
+    created or changed (the API's incremental read of a subject's visits)."""
+    changed: dict[str, set[str]] = defaultdict(set)
+    for entity, entity_id in AuditEntry.objects.filter(
+        occurred_at__gt=since, subject_code=subject.code, entity__in=CASEBOOK_ENTITIES
+    ).values_list("entity", "entity_id"):
+        changed[entity].add(entity_id)
+    codes: set[str] = set()
+    for model, entity in ((VisitRecord, "visit_record"), (FormRecord, "form_record"), (Query, "query")):
+        if changed[entity]:
+            ids = [int(i) for i in changed[entity] if i.isdigit()]
+            codes |= set(model.objects.filter(subject=subject, pk__in=ids).values_list("visit_code", flat=True))
+    return codes
 
 
 # Subjects per page of the study grid: a screen's worth (each row holds every protocol visit).
@@ -458,6 +508,25 @@ def study_grid_page(
     return _grid(list(subjects[start : start + GRID_PAGE_SIZE]), protocol, now), page, pages
 
 
+def study_grid_window(
+    scope: Scope,
+    protocol: Protocol,
+    now: Any,
+    *,
+    offset: int,
+    limit: int,
+    center_code: str | None = None,
+    subject_codes: Collection[str] | None = None,
+) -> tuple[list[SubjectGridRow], int]:
+    """A window of the study grid (the API's page: `limit` subjects from `offset`, in the page's
+    order) with every visit's forms and their statuses, and how many subjects the grid holds.
+    `subject_codes`: only these subjects (an incremental read)."""
+    subjects = _included_subjects(scope, center_code, subject_codes)
+    total = subjects.count()
+    window = list(subjects[offset : offset + limit])
+    return _grid(window, protocol, now, with_forms=True), total
+
+
 @dataclass(frozen=True)
 class WorklistRow:
     subject: Subject
@@ -473,11 +542,18 @@ class CenterWorklist:
 
 
 def center_worklist(
-    scope: Scope, protocol: Protocol, now: Any, *, center_code: str | None = None, horizon_days: int = 7
+    scope: Scope,
+    protocol: Protocol,
+    now: Any,
+    *,
+    center_code: str | None = None,
+    horizon_days: int = 7,
+    subject_codes: Collection[str] | None = None,
 ) -> CenterWorklist:
     """Visits overdue, due now (window open) and coming within `horizon_days` (the domain's
-    `worklist`, each subject on its center's today), in three queries: subjects, inclusions, visits."""
-    subjects = list(_included_subjects(scope, center_code))
+    `worklist`, each subject on its center's today), in three queries: subjects, inclusions, visits.
+    `subject_codes`: only these subjects' visits (an incremental read)."""
+    subjects = list(_included_subjects(scope, center_code, subject_codes))
     ids = [s.pk for s in subjects]
     inclusions = _inclusion_dates(ids)
     done: dict[int, dict[str, date]] = defaultdict(dict)
@@ -549,6 +625,29 @@ def queries_in_scope(scope: Scope, *, status: str | None = None, center_code: st
     if center_code:
         queryset = queryset.filter(subject__center__code=center_code)
     return queryset.order_by("raised_at", "pk")
+
+
+@dataclass(frozen=True)
+class CenterQueries:
+    """The queries of one center not closed yet: how many, how many older than 30 days, the oldest's age."""
+
+    center: str
+    count: int
+    over_30_days: int
+    oldest_days: int
+
+
+def queries_by_center(queries: Iterable[Query], now: datetime) -> list[CenterQueries]:
+    """The inbox's summary of `queries` (read with their subject's center): per center, by code, the
+    queries not closed, their number over 30 days old and the oldest's age in days."""
+    ages: dict[str, list[int]] = defaultdict(list)
+    for query in queries:
+        if query.status != QueryStatus.CLOSED.value:
+            ages[query.subject.center.code].append((now - query.raised_at).days)
+    return [
+        CenterQueries(center, len(found), sum(1 for age in found if age > 30), max(found))
+        for center, found in sorted(ages.items())
+    ]
 
 
 def query_get(scope: Scope, query_id: int) -> Query:

@@ -33,6 +33,7 @@ from cartrial.apps.casebook.selectors import (
     scheduled_visit_of,
     subject_anchors,
     subject_today,
+    subject_visit_rows,
     visit_dates,
     visit_definition,
 )
@@ -68,7 +69,7 @@ from cartrial.domain.ecrf import (
 )
 from cartrial.domain.errors import InvalidInput, NotFound, Refused
 from cartrial.domain.text import ProtocolText, message_data
-from cartrial.domain.visits import is_unscheduled, visit_date_check
+from cartrial.domain.visits import is_unscheduled, next_unscheduled_code, visit_date_check
 from cartrial.protocols import Protocol
 
 # Lab items of a form carry no sample time of their own: the sample is dated on the visit day at
@@ -146,6 +147,14 @@ def _visit_order_derive(actor: Actor, subject: Subject, protocol: Protocol, visi
         order = _time_order(protocol, subject, series)
         reason = REORDERED_REASON.format(visit=visit_code)
         _series_derive(actor, subject, form, series, order, order, {}, FormContext(), reason)
+
+
+def unscheduled_visit_record(*, actor: Actor, subject: Subject, protocol: Protocol, done_on: date) -> VisitRecord:
+    """An unscheduled visit done on `done_on`, under the subject's next unscheduled code (U1, U2...)."""
+    existing = [row.code for row in subject_visit_rows(subject, protocol, subject_today(subject, actor.now))]
+    return visit_done_record(
+        actor=actor, subject=subject, protocol=protocol, visit_code=next_unscheduled_code(existing), done_on=done_on
+    )
 
 
 def visit_missed_record(
@@ -652,7 +661,13 @@ def form_verify(
     *, actor: Actor, record: FormRecord, protocol: Protocol, items: Iterable[str] | None = None
 ) -> FormRecord:
     """The monitor verifies items against the source (when `items` is None: every filled item, or
-    every item of a form holding no value)."""
+    every item of a form holding no value); an empty choice of items is refused."""
+    if items is not None:
+        items = list(items)
+        if not items:
+            raise InvalidInput(
+                "Tick the items you verified against the source.", code="nothing_verified", item="verify"
+            )
     values = record.values_json
     known = form_definition(protocol, record.visit_code, record.form_code).value_names()
     filled = [n for n, v in values.items() if v not in (None, "", [])]
@@ -696,6 +711,25 @@ def forms_lock(*, actor: Actor, records: Iterable[FormRecord]) -> list[FormRecor
         record.save(update_fields=["status", "updated_at"])
         _audit_status(actor, record, old, AuditEvent.FORM_LOCKED, "")
     return chosen
+
+
+def subject_forms_lock(*, actor: Actor, subject: Subject) -> list[FormRecord]:
+    """The data manager locks the whole casebook: every saved form not locked yet (all or none)."""
+    frozen_codes = [status.value for status in FROZEN_STATUSES]
+    records = FormRecord.objects.filter(subject=subject).exclude(status__in=frozen_codes)
+    return forms_lock(actor=actor, records=records.order_by("visit_code", "form_code"))
+
+
+def visit_forms_lock(*, actor: Actor, subject: Subject, visit_code: str) -> list[FormRecord]:
+    """The data manager locks the forms of one visit not locked yet (all or none)."""
+    records = FormRecord.objects.filter(subject=subject, visit_code=visit_code).order_by("form_code")
+    return forms_lock(actor=actor, records=[r for r in records if not frozen(r)])
+
+
+def visit_forms_unlock(*, actor: Actor, subject: Subject, visit_code: str, reason: str) -> list[FormRecord]:
+    """The data manager unlocks, with a reason, the locked or signed forms of one visit."""
+    records = FormRecord.objects.filter(subject=subject, visit_code=visit_code).order_by("form_code")
+    return forms_unlock(actor=actor, records=[r for r in records if frozen(r)], reason=reason)
 
 
 def forms_unlock(*, actor: Actor, records: Iterable[FormRecord], reason: str) -> list[FormRecord]:

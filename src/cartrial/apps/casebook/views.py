@@ -16,13 +16,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from cartrial.apps import clock
 from cartrial.apps.access import Reach, can, centers_for, reach_subject, require_somewhere
 from cartrial.apps.casebook import entries, presenters, selectors, services
-from cartrial.apps.casebook.models import FormRecord
 from cartrial.apps.text import error_text
 from cartrial.apps.text import render as render_message
 from cartrial.apps.trial.protocol import protocol_in_force
@@ -31,7 +29,6 @@ from cartrial.domain.ecrf import FormStatus
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.roles import Action
 from cartrial.domain.text import message_from_data
-from cartrial.domain.visits import next_unscheduled_code
 
 
 def _center_choice(request: HttpRequest, codes: list[str]) -> str | None:
@@ -102,15 +99,6 @@ def worklist(request: HttpRequest) -> HttpResponse:
     return render(request, "casebook/worklist.html", context)
 
 
-def _lock_or_unlock(request: HttpRequest, acting: Reach, op: str, records: list[FormRecord]) -> None:
-    """The data manager's lock, or unlock with the posted reason, of the forms of a page."""
-    if op == "lock":
-        acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock")
-    else:
-        reason = request.POST.get("reason", "")
-        acting.run(lambda: services.forms_unlock(actor=acting.actor, records=records, reason=reason), what="unlock")
-
-
 def _visit_rows(reach: Reach) -> list[dict[str, Any]]:
     today = selectors.subject_today(reach.subject, reach.actor.now)
     protocol = protocol_in_force()
@@ -143,12 +131,10 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
         try:
             if op == "lock":
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
-                records = list(
-                    FormRecord.objects.filter(subject=acting.subject).exclude(
-                        status__in=[FormStatus.LOCKED.value, FormStatus.SIGNED.value]
-                    )
+                acting.run(
+                    lambda: services.subject_forms_lock(actor=acting.actor, subject=acting.subject),
+                    what="lock subject",
                 )
-                acting.run(lambda: services.forms_lock(actor=acting.actor, records=records), what="lock subject")
                 messages.success(request, _("Every saved form of the casebook is locked."))
             elif op == "sign":
                 acting = reach_subject(request.user, code, Action.SIGN_CASEBOOK)
@@ -164,25 +150,14 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
                 messages.success(request, _("The casebook is signed."))
             elif op == "unscheduled":
                 acting = reach_subject(request.user, code, Action.ENTER_FORM_DATA)
-                existing = [
-                    r.code
-                    for r in selectors.subject_visit_rows(
-                        acting.subject, protocol_in_force(), selectors.subject_today(acting.subject, acting.actor.now)
-                    )
-                ]
-                new_code = next_unscheduled_code(existing)
                 done_on = _posted_date(request.POST.get("done_on", ""), "done_on")
-                acting.run(
-                    lambda: services.visit_done_record(
-                        actor=acting.actor,
-                        subject=acting.subject,
-                        protocol=protocol_in_force(),
-                        visit_code=new_code,
-                        done_on=done_on,
+                added = acting.run(
+                    lambda: services.unscheduled_visit_record(
+                        actor=acting.actor, subject=acting.subject, protocol=protocol_in_force(), done_on=done_on
                     ),
                     what="unscheduled visit",
                 )
-                return redirect("casebook:visit", code=code, visit=new_code)
+                return redirect("casebook:visit", code=code, visit=added.visit_code)
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
         except (AccessDenied, NotFound):
@@ -258,10 +233,23 @@ def visit_page(request: HttpRequest, code: str, visit: str) -> HttpResponse:
                     ),
                     what="visit missed",
                 )
-            elif op in ("lock", "unlock"):
+            elif op == "lock":
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
-                records = list(FormRecord.objects.filter(subject=acting.subject, visit_code=visit))
-                _lock_or_unlock(request, acting, op, [r for r in records if services.frozen(r) == (op == "unlock")])
+                acting.run(
+                    lambda: services.visit_forms_lock(actor=acting.actor, subject=acting.subject, visit_code=visit),
+                    what="lock",
+                )
+            elif op == "unlock":
+                acting = reach_subject(request.user, code, Action.LOCK_DATA)
+                acting.run(
+                    lambda: services.visit_forms_unlock(
+                        actor=acting.actor,
+                        subject=acting.subject,
+                        visit_code=visit,
+                        reason=request.POST.get("reason", ""),
+                    ),
+                    what="unlock",
+                )
             else:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
         except (AccessDenied, NotFound):
@@ -389,15 +377,23 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
                 )
             elif op == "verify":
                 acting = reach_subject(request.user, code, Action.VERIFY_SOURCE)
-                record = _record_or_refuse(acting, visit, form)
+                record = selectors.form_record_saved(acting.subject, visit, form)
                 chosen = request.POST.getlist("verify") or None
                 acting.run(
                     lambda: services.form_verify(actor=acting.actor, record=record, protocol=protocol, items=chosen),
                     what="verify",
                 )
-            elif op in ("lock", "unlock"):
+            elif op == "lock":
                 acting = reach_subject(request.user, code, Action.LOCK_DATA)
-                _lock_or_unlock(request, acting, op, [_record_or_refuse(acting, visit, form)])
+                record = selectors.form_record_saved(acting.subject, visit, form)
+                acting.run(lambda: services.forms_lock(actor=acting.actor, records=[record]), what="lock")
+            elif op == "unlock":
+                acting = reach_subject(request.user, code, Action.LOCK_DATA)
+                record = selectors.form_record_saved(acting.subject, visit, form)
+                reason = request.POST.get("reason", "")
+                acting.run(
+                    lambda: services.forms_unlock(actor=acting.actor, records=[record], reason=reason), what="unlock"
+                )
             elif op in ("answer", "close", "reopen"):
                 _query_move_from_post(request, reach, op)
             else:
@@ -442,13 +438,6 @@ def form_page(request: HttpRequest, code: str, visit: str, form: str) -> HttpRes
         "reason": request.POST.get("reason", "") if error else "",
     }
     return render(request, "casebook/form.html", context, status=422 if error else 200)
-
-
-def _record_or_refuse(reach: Reach, visit: str, form: str) -> FormRecord:
-    record = selectors.form_record_get(reach.subject, visit, form)
-    if record is None:
-        raise InvalidInput("This form has not been saved yet.", code="form_not_started", item="form")
-    return record
 
 
 _MOVES = {
@@ -541,14 +530,7 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
         view["can_answer"] = can(scope, Action.ANSWER_QUERY, query.subject)
         view["can_close"] = can(scope, Action.CLOSE_QUERY, query.subject)
         rows.append(view)
-    open_by_center: dict[str, list[int]] = {}
-    for view in rows:
-        if view["query"].status != QueryStatus.CLOSED.value:
-            open_by_center.setdefault(view["query"].subject.center.code, []).append(view["age_days"])
-    summary = [
-        {"center": c, "count": len(ages), "over_30": sum(1 for a in ages if a > 30), "oldest": max(ages)}
-        for c, ages in sorted(open_by_center.items())
-    ]
+    summary = selectors.queries_by_center((view["query"] for view in rows), now)
     context = {
         "rows": rows,
         "summary": summary,
@@ -559,15 +541,6 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
         "error": error,
     }
     return render(request, "casebook/queries.html", context, status=422 if error else 200)
-
-
-# What the monitor checks of each item against the source document (shown beside the values).
-SOURCE_CHECKLIST = (
-    gettext_lazy("The source document is identified (medical record, lab report) and dated on the visit day."),
-    gettext_lazy("The value and its unit match the source."),
-    gettext_lazy("For a lab result, the lab's reference range matches the report."),
-    gettext_lazy("Nothing in the source is missing from the form (an adverse event, a medication)."),
-)
 
 
 @login_required
@@ -581,12 +554,8 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
     record = selectors.form_record_get(reach.subject, visit, form)
     if request.method == "POST":
         try:
-            found = _record_or_refuse(reach, visit, form)
+            found = selectors.form_record_saved(reach.subject, visit, form)
             chosen = request.POST.getlist("verify")
-            if not chosen:
-                raise InvalidInput(
-                    "Tick the items you verified against the source.", code="nothing_verified", item="verify"
-                )
             reach.run(
                 lambda: services.form_verify(actor=reach.actor, record=found, protocol=protocol, items=chosen),
                 what="verify",
@@ -609,7 +578,7 @@ def form_verify_page(request: HttpRequest, code: str, visit: str, form: str) -> 
         "groups": groups,
         "record": record,
         "status": presenters.form_status_view(FormStatus(record.status) if record else FormStatus.NOT_STARTED),
-        "checklist": SOURCE_CHECKLIST,
+        "checklist": presenters.SOURCE_CHECKLIST,
         "error": error,
     }
     return render(request, "casebook/verify.html", context, status=422 if error else 200)

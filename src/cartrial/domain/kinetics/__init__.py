@@ -9,6 +9,9 @@ from cartrial.domain.kinetics.assessment import (
     SubjectAssessment,
     assess_subject,
     assessment_document,
+    band_document,
+    flag_document,
+    population_document,
     population_for,
 )
 from cartrial.domain.kinetics.cohort import Band, CohortResult, ReappearanceSummary, output_day_grid, simulate_cohort
@@ -49,10 +52,13 @@ __all__ = [
     "assess_flags",
     "assess_subject",
     "assessment_document",
+    "band_document",
     "fit_subject",
+    "flag_document",
     "marker_units",
     "output_day_grid",
     "parse_observations",
+    "population_document",
     "population_for",
     "preset_named",
     "simulate_cohort",

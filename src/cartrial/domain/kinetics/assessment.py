@@ -62,7 +62,8 @@ def assess_subject(
     return SubjectAssessment(preset.name, observations, fit, flags, reference)
 
 
-def _band_document(band: Band) -> dict[str, object]:
+def band_document(band: Band) -> dict[str, object]:
+    """A band as JSON: its days, quantiles and, per marker, its unit and one list per quantile (`p05`...)."""
     return {
         "days": band.days.tolist(),
         "quantiles": list(band.quantiles),
@@ -80,10 +81,34 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def flag_document(flag: Flag) -> dict[str, object]:
+    """A flag as JSON: its code, whether raised (None: cannot tell), its message and evidence."""
+    return {
+        "code": flag.code,
+        "raised": flag.raised,
+        "message": str(flag.message),
+        "evidence": {key: _finite_or_none(value) for key, value in flag.evidence.items()},
+    }
+
+
+def population_document(population: CohortResult) -> dict[str, object]:
+    """A reference cohort's summary as JSON: its size, seed and B-cell reappearance days."""
+    reappearance = population.reappearance
+    return {
+        "patients": population.patients,
+        "seed": population.seed,
+        "b_cell_reappearance_days": {
+            "threshold_cells_per_ul": reappearance.threshold_cells_per_ul,
+            "mean": _finite_or_none(reappearance.mean_days),
+            "sd": _finite_or_none(reappearance.sd_days),
+            **{f"p{round(q * 100):02d}": _finite_or_none(v) for q, v in reappearance.quantile_days.items()},
+        },
+    }
+
+
 def assessment_document(assessment: SubjectAssessment) -> dict[str, object]:
     """A JSON-ready view (plain dicts, lists, floats, None for non-finite numbers)."""
     fit = assessment.fit
-    reappearance = assessment.population.reappearance
     return {
         "preset": assessment.preset,
         "observations": len(assessment.observations),
@@ -98,25 +123,8 @@ def assessment_document(assessment: SubjectAssessment) -> dict[str, object]:
             "expected": None
             if fit.expected is None
             else {marker: np.asarray(values).tolist() for marker, values in fit.expected.items()},
-            "band": None if fit.band is None else _band_document(fit.band),
+            "band": None if fit.band is None else band_document(fit.band),
         },
-        "flags": [
-            {
-                "code": flag.code,
-                "raised": flag.raised,
-                "message": str(flag.message),
-                "evidence": {key: _finite_or_none(value) for key, value in flag.evidence.items()},
-            }
-            for flag in assessment.flags
-        ],
-        "population": {
-            "patients": assessment.population.patients,
-            "seed": assessment.population.seed,
-            "b_cell_reappearance_days": {
-                "threshold_cells_per_ul": reappearance.threshold_cells_per_ul,
-                "mean": _finite_or_none(reappearance.mean_days),
-                "sd": _finite_or_none(reappearance.sd_days),
-                **{f"p{round(q * 100):02d}": _finite_or_none(v) for q, v in reappearance.quantile_days.items()},
-            },
-        },
+        "flags": [flag_document(flag) for flag in assessment.flags],
+        "population": population_document(assessment.population),
     }
