@@ -109,7 +109,10 @@ def calculator_list(request: HttpRequest, page: Query[PageQuery]) -> Page[Calcul
     """In the contract's order. `since`: the calculators come with a release of cartrial, never from
     a change at run time, so none is listed as changed after any instant."""
     names = [] if page.since is not None else list(CALCULATOR_NAMES)
-    return paged(names, page, _described)
+    window = paged(names, page, _described)
+    # The descriptions are validated already: the page holds them as they are, so that each one is
+    # written with exactly its own keys (`exclude_unset`), as `describe` gives them.
+    return Page[CalculatorOut].model_construct(items=window.items, total=window.total, next_offset=window.next_offset)
 
 
 @router.get(

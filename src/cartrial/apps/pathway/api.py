@@ -302,10 +302,11 @@ def _field_type(field: forms.Field) -> StepFieldType:
         return "boolean"
     if isinstance(field, forms.ChoiceField):
         return "choice"
-    if isinstance(field, forms.IntegerField):
-        return "integer"
+    # A FloatField is an IntegerField in Django: the number first.
     if isinstance(field, forms.FloatField | forms.DecimalField):
         return "number"
+    if isinstance(field, forms.IntegerField):
+        return "integer"
     if isinstance(field.widget, forms.PasswordInput):
         return "password"
     if isinstance(field.widget, forms.Textarea):
