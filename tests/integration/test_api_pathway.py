@@ -5,6 +5,9 @@ changes of the audit trail (scoped to the subjects whose trail the caller may re
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +15,9 @@ from urllib.parse import urlencode
 import pytest
 from django.db import transaction
 from django.test import Client
+from ninja import Schema
 
+import cartrial.apps
 from cartrial.apps import clock
 from cartrial.apps.accounts.services import api_token_create, membership_grant
 from cartrial.apps.audit.models import AuditEntry
@@ -281,3 +286,18 @@ def test_the_feed_never_shows_a_value(world: Any) -> None:
     body = _api(world, "bdx.investigator").get("/api/v1/changes").content.decode()
     assert "Testpatient" not in body and "IPP" not in body and "recorded (encrypted)" not in body
     assert '"changes"' not in body and '"old"' not in body and '"new"' not in body
+
+
+def test_no_two_api_schemas_share_a_name() -> None:
+    """The OpenAPI schema names a body by its class: two classes of one name would share one
+    description (the first one's), so a client would read the wrong fields."""
+    modules: dict[str, list[str]] = {}
+    for info in pkgutil.iter_modules(cartrial.apps.__path__):
+        try:
+            module = importlib.import_module(f"cartrial.apps.{info.name}.api")
+        except ModuleNotFoundError:
+            continue
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, Schema) and value.__module__ == module.__name__:
+                modules.setdefault(value.__name__, []).append(module.__name__)
+    assert {name: where for name, where in modules.items() if len(where) > 1} == {}
