@@ -502,7 +502,7 @@ def _page_audit(case: Case) -> list[HttpResponse]:
 def _api_centers(case: Case) -> list[HttpResponse]:
     response = case.api.get("/api/v1/centers")
     assert response.status_code == 200
-    codes = {row["code"] for row in response.json()}
+    codes = {row["code"] for row in response.json()["items"]}
     assert codes == set(case.built.roles[case.username])
     assert (case.center in codes) is case.own
     return [response]
@@ -511,10 +511,10 @@ def _api_centers(case: Case) -> list[HttpResponse]:
 def _api_list(case: Case) -> list[HttpResponse]:
     everything = case.api.get("/api/v1/subjects")
     assert everything.status_code == 200
-    assert {row["code"] for row in everything.json()} == case.built.visible_codes(case.username)
+    assert {row["code"] for row in everything.json()["items"]} == case.built.visible_codes(case.username)
     filtered = case.api.get("/api/v1/subjects", {"center": case.center})
     assert filtered.status_code == 200
-    assert {row["code"] for row in filtered.json()} == case.built.visible_codes(case.username, case.center)
+    assert {row["code"] for row in filtered.json()["items"]} == case.built.visible_codes(case.username, case.center)
     return [everything, filtered]
 
 
@@ -564,7 +564,7 @@ def _api_steps(case: Case) -> list[HttpResponse]:
         return [response]
     assert response.status_code == 200
     expected = [s.value for s in steps_from(State(subject.state)) if case.may(s)]
-    assert [row["step"] for row in response.json()] == expected
+    assert [row["step"] for row in response.json()["items"]] == expected
     return [response]
 
 
@@ -614,9 +614,161 @@ def _api_audit(case: Case) -> list[HttpResponse]:
         assert response.status_code == 404 and response.json()["code"] == "not_found"
     elif case.reads_audit():
         assert response.status_code == 200
-        assert "subject.created" in {row["event"] for row in response.json()}
+        assert "subject.created" in {row["event"] for row in response.json()["items"]}
     else:
         assert response.status_code == 403 and response.json()["code"] == "access_denied"
+    return [response]
+
+
+# Issue 12 (the API complete): the pathway's and the screening pages' reads and actions, and the
+# feed of changes of the audit trail.
+
+
+def _api_timeline(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/timeline", {"limit": 1000})
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        return [response]
+    assert response.status_code == 200
+    steps = list(
+        PathwayEvent.objects.filter(subject=subject).order_by("occurred_at", "pk").values_list("step", flat=True)
+    )
+    assert [row["step"] for row in response.json()["items"]] == steps
+    return [response]
+
+
+def _api_step_form(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/steps/{Step.WITHDRAW.value}")
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        return [response]
+    assert response.status_code == 200
+    assert [f["name"] for f in response.json()["fields"]] == ["reason"]
+    offered = case.may(Step.WITHDRAW) and Step.WITHDRAW in steps_from(State(subject.state))
+    assert response.json()["offered"] is offered
+    return [response]
+
+
+def _screening_read(case: Case, response: HttpResponse, subject: Subject, since: int) -> None:
+    if not case.visible(subject):
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert _entries_after(since) == []
+    elif case.reads_screening():
+        assert response.status_code == 200, response.content
+    else:
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        _assert_refusal_recorded(since, case.username, subject, Action.READ_SCREENING.value)
+
+
+def _api_consent_read(case: Case) -> list[HttpResponse]:
+    subject = case.subject()
+    since = _last_sequence()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/consent")
+    _screening_read(case, response, subject, since)
+    if response.status_code == 200:
+        assert [c["document_version"] for c in response.json()["consents"]] == ["1.0"]
+    return [response]
+
+
+def _api_eligibility_read(case: Case) -> list[HttpResponse]:
+    subject = case.subject("bdx_screening")
+    since = _last_sequence()
+    response = case.api.get(f"/api/v1/subjects/{subject.code}/eligibility")
+    _screening_read(case, response, subject, since)
+    if response.status_code == 200:
+        assert response.json()["editable"] is True
+    return [response]
+
+
+def _api_eligibility_preview(case: Case) -> list[HttpResponse]:
+    subject = case.subject("bdx_screening")
+    before, since = _snapshot(subject), _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/eligibility/preview", api_payload(), content_type="application/json"
+    )
+    _screening_read(case, response, subject, since)
+    assert _snapshot(subject) == before
+    if response.status_code == 200:
+        assert response.json()["verdict"] == "eligible" and _entries_after(since) == []
+    return [response]
+
+
+def _screened_codes(case: Case, readers: frozenset[Role]) -> set[str]:
+    """The screened subjects of the centers where the user's role is one of `readers`."""
+    roles = case.built.roles[case.username]
+    screened = Subject.objects.filter(pathway_events__step=Step.START_SCREENING.value).select_related("center")
+    return {s.code for s in screened.distinct() if roles.get(s.center.code) in readers}
+
+
+def _api_screening_log(case: Case) -> list[HttpResponse]:
+    everything = case.api.get("/api/v1/screening-log", {"limit": 1000})
+    filtered = case.api.get("/api/v1/screening-log", {"center": case.center})
+    if not case.reads_screening():
+        assert everything.status_code == filtered.status_code == 403
+        return [everything, filtered]
+    assert everything.status_code == 200
+    assert {row["subject"] for row in everything.json()["items"]} == _screened_codes(case, SCREENING_READERS)
+    if case.own:
+        assert filtered.status_code == 200
+        assert {row["center"] for row in filtered.json()["items"]} == {case.center}
+    else:
+        assert filtered.status_code == 404 and filtered.json()["code"] == "not_found"
+    return [everything, filtered]
+
+
+def _api_consort(case: Case) -> list[HttpResponse]:
+    everything = case.api.get("/api/v1/consort")
+    filtered = case.api.get("/api/v1/consort", {"center": case.center})
+    if not case.reads_screening():
+        assert everything.status_code == filtered.status_code == 403
+        return [everything, filtered]
+    assert everything.status_code == 200
+    assert everything.json()["screened"] == len(_screened_codes(case, SCREENING_READERS))
+    if case.own:
+        screened = {code for code in _screened_codes(case, SCREENING_READERS) if code.startswith(f"{case.center}-")}
+        assert filtered.status_code == 200 and filtered.json()["screened"] == len(screened)
+    else:
+        assert filtered.status_code == 404
+    return [everything, filtered]
+
+
+def _api_reconsent_list(case: Case) -> list[HttpResponse]:
+    everything = case.api.get("/api/v1/reconsent")
+    filtered = case.api.get("/api/v1/reconsent", {"center": case.center})
+    if not case.reads_screening():
+        assert everything.status_code == filtered.status_code == 403
+        return [everything, filtered]
+    # Every consent of the world is the current version: nobody to re-consent.
+    assert everything.status_code == 200 and everything.json()["items"] == []
+    assert filtered.status_code == (200 if case.own else 404)
+    return [everything, filtered]
+
+
+def _api_changes(case: Case) -> list[HttpResponse]:
+    since = _last_sequence()
+    response = case.api.get("/api/v1/changes", {"limit": 1000})
+    if not case.reads_audit():
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert [(e.event, e.entity_id) for e in _entries_after(since)] == [("access.refused", "changes")]
+        return [response]
+    assert response.status_code == 200
+    roles = case.built.roles[case.username]
+    readable = {s.code for s in Subject.objects.select_related("center") if roles.get(s.center.code) in AUDIT_READERS}
+    body = response.json()
+    assert body["total"] == AuditEntry.objects.filter(subject_code__in=readable).count() > 0
+    assert {row["subject"] for row in body["items"]} <= readable
+    if not case.own:
+        assert case.subject().code not in {row["subject"] for row in body["items"]}
+    later = case.api.get("/api/v1/changes", {"after": body["items"][-1]["sequence"], "limit": 1000})
+    assert {row["subject"] for row in later.json()["items"]} <= readable
+    return [response, later]
+
+
+def _api_screening_fields(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/screening-fields")
+    assert response.status_code == 200 and response.json()["fields"]
     return [response]
 
 
@@ -2282,6 +2434,16 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api POST /subjects/{code}/transitions": _api_transition,
     "api POST /subjects/{code}/eligibility": _api_eligibility,
     "api GET /subjects/{code}/audit": _api_audit,
+    "api GET /subjects/{code}/timeline": _api_timeline,
+    "api GET /subjects/{code}/steps/{step}": _api_step_form,
+    "api GET /subjects/{code}/consent": _api_consent_read,
+    "api GET /subjects/{code}/eligibility": _api_eligibility_read,
+    "api POST /subjects/{code}/eligibility/preview": _api_eligibility_preview,
+    "api GET /screening-log": _api_screening_log,
+    "api GET /consort": _api_consort,
+    "api GET /reconsent": _api_reconsent_list,
+    "api GET /changes": _api_changes,
+    "api GET /screening-fields": _api_screening_fields,
     "page GET /casebook/subjects/{code}/": _page_casebook,
     "page POST /casebook/subjects/{code}/visits/{visit}/": _page_visit_post,
     "page GET /casebook/ (grid, worklist, queries)": _page_study_grid,
@@ -2443,7 +2605,7 @@ def test_lab_sees_subjects_only_from_material_shipped_and_pseudonymously(built: 
     lab = "lab.manufacturing"
     page = built.clients[lab].get(f"/subjects/{subject.code}/")
     api = built.api[lab].get(f"/api/v1/subjects/{subject.code}")
-    listed = subject.code in {row["code"] for row in built.api[lab].get("/api/v1/subjects").json()}
+    listed = subject.code in {row["code"] for row in built.api[lab].get("/api/v1/subjects").json()["items"]}
     if state in LAB_SEES:
         assert page.status_code == 200 and api.status_code == 200 and listed
         assert api.json()["identity"] is None

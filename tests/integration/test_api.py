@@ -96,7 +96,7 @@ def test_valid_token_authenticates_and_records_its_use(world: Any) -> None:
     assert token not in {row.token_sha256, row.prefix}  # the clear token is never stored
     response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/centers")
     assert response.status_code == 200
-    assert [(c["code"], c["my_role"]) for c in response.json()] == [("BDX", "coordinator")]
+    assert [(c["code"], c["my_role"]) for c in response.json()["items"]] == [("BDX", "coordinator")]
     row.refresh_from_db()
     assert row.last_used_at is not None
 
@@ -133,7 +133,7 @@ def test_create_subject_gives_the_next_code_of_the_center(world: Any) -> None:
     assert AuditEntry.objects.filter(subject_code="BDX-002", event="subject.created").count() == 1
     again = _post(client, "/api/v1/subjects", {**NEW_SUBJECT, "hospital_number": "IPP-API-2"})
     assert again.status_code == 201 and again.json()["code"] == "BDX-003"
-    listed = client.get("/api/v1/subjects").json()
+    listed = client.get("/api/v1/subjects").json()["items"]
     assert [s["code"] for s in listed] == ["BDX-001", "BDX-002", "BDX-003"]
 
 
@@ -164,7 +164,7 @@ def test_unknown_state_filter_is_a_422(world: Any) -> None:
     _assert_error(client.get("/api/v1/subjects", {"state": "nowhere"}), 422, "unknown_state")
     world.new_subject("BDX", State.SCREENING)
     world.new_subject("BDX")
-    screening = client.get("/api/v1/subjects", {"state": "screening"}).json()
+    screening = client.get("/api/v1/subjects", {"state": "screening"}).json()["items"]
     assert [s["state"] for s in screening] == ["screening"]
 
 
@@ -258,7 +258,7 @@ def test_screening_to_inclusion_through_the_api(world: Any) -> None:
         coordinator, subject.code, "start_screening", {"document_version": "1.0", "language": "fr", "signed_on": today}
     )
     assert screened.status_code == 200 and screened.json()["state"] == State.SCREENING.value
-    steps = [s["step"] for s in investigator.get(f"/api/v1/subjects/{subject.code}/steps").json()]
+    steps = [s["step"] for s in investigator.get(f"/api/v1/subjects/{subject.code}/steps").json()["items"]]
     assert steps[0] == Step.CONFIRM_ELIGIBILITY.value
     criteria = world.protocol.criteria
     verdict = _post(investigator, f"/api/v1/subjects/{subject.code}/eligibility", api_payload())
@@ -269,7 +269,7 @@ def test_screening_to_inclusion_through_the_api(world: Any) -> None:
     assert included.status_code == 200 and included.json()["state"] == State.INCLUDED.value
     event = PathwayEvent.objects.get(subject=subject, step="include")
     assert event.signature is not None and event.signature.signer == world.users["bdx.investigator"]
-    audit = investigator.get(f"/api/v1/subjects/{subject.code}/audit").json()
+    audit = investigator.get(f"/api/v1/subjects/{subject.code}/audit").json()["items"]
     assert [e["sequence"] for e in audit] == sorted(e["sequence"] for e in audit)
     assert {"subject.created", "consent.recorded", "eligibility.assessed", "pathway.step", "signature.applied"} <= {
         e["event"] for e in audit

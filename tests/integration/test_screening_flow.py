@@ -269,7 +269,7 @@ def test_calculator_api_contract_422_and_404(world: Any) -> None:
     not_json = client.post("/api/v1/calculators/ice", "{orientation", content_type="application/json")
     assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_json"
     assert client.get("/api/v1/calculators/icans").json()["input_schema"]["properties"]["ice_score"]
-    listed = [c["name"] for c in client.get("/api/v1/calculators").json()]
+    listed = [c["name"] for c in client.get("/api/v1/calculators").json()["items"]]
     assert listed == list(CALCULATOR_NAMES) and "eular-acr-2019" in listed
 
 

@@ -200,7 +200,7 @@ def _register_routers() -> None:
     from cartrial.apps.exports.api import router as exports_router
     from cartrial.apps.jobs.api import router as jobs_router
     from cartrial.apps.logistics.api import router as logistics_router
-    from cartrial.apps.pathway.api import centers_router
+    from cartrial.apps.pathway.api import centers_router, changes_router
     from cartrial.apps.pathway.api import router as pathway_router
     from cartrial.apps.planning.api import router as planning_router
     from cartrial.apps.planning.api import subjects_router as planning_subjects_router
@@ -210,6 +210,7 @@ def _register_routers() -> None:
 
     api.add_router("/centers", centers_router)
     api.add_router("/subjects", pathway_router)
+    api.add_router("/changes", changes_router)
     api.add_router("", clinical_router)
     api.add_router("/logistics", logistics_router)
     api.add_router("/subjects", biology_router)

@@ -173,3 +173,11 @@ def actors_about(subject_codes: Sequence[str], *, entities: Sequence[str], event
     about = AuditEntry.objects.filter(subject_code__in=list(subject_codes))
     written = about.filter(Q(entity__in=list(entities)) | Q(event__in=list(events)))
     return set(written.values_list("actor_username", flat=True).distinct())
+
+
+def subject_codes_changed_since(since: datetime) -> QuerySet[AuditEntry, str]:
+    """The codes of the subjects about which an entry after `since` was written (any record of the
+    subject created or changed, or a refused attempt on it), as a subquery: a subject's incremental
+    read asks the audit trail, the one record of every change."""
+    rows = AuditEntry.objects.filter(occurred_at__gt=since).exclude(subject_code="")
+    return rows.values_list("subject_code", flat=True).distinct()

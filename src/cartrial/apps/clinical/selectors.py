@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, QuerySet
 
 from cartrial.apps.access import Scope, centers_for, subject_filter
+from cartrial.apps.audit.selectors import subject_codes_changed_since
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
 from cartrial.apps.subjects.identity_crypto import identity_decrypt
 from cartrial.apps.subjects.models import (
@@ -216,8 +217,11 @@ def _outcome(steps: set[str], state: State) -> str:
     return "in_screening"
 
 
-def screening_log(*, scope: Scope, center_code: str | None = None) -> list[ScreeningLogRow]:
-    """Every screened subject of the user's centers, oldest screening first: 3 queries whatever the size."""
+def screening_log(
+    *, scope: Scope, center_code: str | None = None, since: datetime | None = None
+) -> list[ScreeningLogRow]:
+    """Every screened subject of the user's centers, oldest screening first: 3 queries whatever the size.
+    With `since`, only the subjects about which the audit trail holds an entry after it."""
     subjects = (
         # The manufacturing lab has no business with screening outcomes: clinical and sponsor roles only.
         Subject.objects.filter(
@@ -244,6 +248,8 @@ def screening_log(*, scope: Scope, center_code: str | None = None) -> list[Scree
     )
     if center_code:
         subjects = subjects.filter(center__code=center_code)
+    if since is not None:
+        subjects = subjects.filter(code__in=subject_codes_changed_since(since))
     rows = []
     for subject in subjects:
         events = list(subject.pathway_events.all())
@@ -327,8 +333,11 @@ class ReconsentRow:
     current_version: str
 
 
-def consent_reconsent_list(*, scope: Scope, protocol: Protocol, center_code: str | None = None) -> list[ReconsentRow]:
-    """Active subjects whose latest consent is not the protocol's current version in its language."""
+def consent_reconsent_list(
+    *, scope: Scope, protocol: Protocol, center_code: str | None = None, since: datetime | None = None
+) -> list[ReconsentRow]:
+    """Active subjects whose latest consent is not the protocol's current version in its language.
+    With `since`, only the subjects about which the audit trail holds an entry after it."""
     current = protocol.current_consent_versions()
     final = [state.value for state in State if is_final(state)]
     subjects = (
@@ -340,6 +349,8 @@ def consent_reconsent_list(*, scope: Scope, protocol: Protocol, center_code: str
     )
     if center_code:
         subjects = subjects.filter(center__code=center_code)
+    if since is not None:
+        subjects = subjects.filter(code__in=subject_codes_changed_since(since))
     rows = []
     for subject in subjects:
         consents = list(subject.consents.all())

@@ -1,4 +1,5 @@
-"""Clinical writes: lab observations (the one store), screening data with its computed verdict, re-consent.
+"""Clinical writes: lab observations (the one store), screening data with its computed verdict (and its
+preview, which writes nothing), re-consent.
 
 Lab values are validated against the catalogue (analyte, unit, plausible range) before anything is
 stored; a batch (a CSV import, the screening form's labs) is all or nothing.
@@ -23,6 +24,7 @@ from cartrial.apps.clinical.selectors import (
     SCREENING_CONTEXT,
     clinical_milestones,
     consent_facts,
+    lab_fact,
     screening_evaluation,
     screening_labs,
     subject_birth_date,
@@ -36,7 +38,7 @@ from cartrial.domain.corrections import correction_check
 from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.lab_catalogue import LabValue, normalise_unit, validate_lab_value
 from cartrial.domain.pathway import State, is_final
-from cartrial.domain.screening import screening_data_parse
+from cartrial.domain.screening import LabFact, ScreeningEvaluation, screening_data_parse
 from cartrial.protocols import Protocol
 
 
@@ -281,17 +283,7 @@ def screening_record(
         raise InvalidInput("Screening data is entered while the subject is in screening.", code="not_in_screening")
     parsed = screening_data_parse(data)
     attested = dict(attestations or {})
-    checked_labs = [replace(item, context=SCREENING_CONTEXT) for item in labs]
-    for index, item in enumerate(checked_labs, start=1):
-        if item.analyte not in SCREENING_ANALYTES:
-            raise InvalidInput(
-                "Result {index}: '{analyte}' is not a screening lab (expected: {expected}).",
-                code="unknown_analyte",
-                item="analyte",
-                index=index,
-                analyte=item.analyte,
-                expected=list(SCREENING_ANALYTES),
-            )
+    checked_labs = _screening_labs_checked(labs)
     now = actor.now
     with transaction.atomic():
         locked = Subject.objects.select_for_update().select_related("center", "protocol_version").get(pk=subject.pk)
@@ -338,6 +330,48 @@ def screening_record(
         assessment = eligibility_assess(actor=actor, subject=locked, protocol=protocol)
     subject.refresh_from_db()
     return ScreeningSaved(record, stored, assessment)
+
+
+def _screening_labs_checked(labs: Sequence[LabObservationInput]) -> list[LabObservationInput]:
+    """The labs of a screening save or preview, each a screening analyte (refused otherwise)."""
+    checked = [replace(item, context=SCREENING_CONTEXT) for item in labs]
+    for index, item in enumerate(checked, start=1):
+        if item.analyte not in SCREENING_ANALYTES:
+            raise InvalidInput(
+                "Result {index}: '{analyte}' is not a screening lab (expected: {expected}).",
+                code="unknown_analyte",
+                item="analyte",
+                index=index,
+                analyte=item.analyte,
+                expected=list(SCREENING_ANALYTES),
+            )
+    return checked
+
+
+def screening_preview(
+    *,
+    subject: Subject,
+    protocol: Protocol,
+    now: datetime,
+    data: Mapping[str, object],
+    labs: Sequence[LabObservationInput] = (),
+    attestations: Mapping[str, str] | None = None,
+) -> ScreeningEvaluation:
+    """The verdict the screening data and labs would give, stored nothing: the screening page's live
+    preview. The input is checked as a save checks it (the data contract, screening analytes, each
+    result's unit, range and time); a lab not given is the one stored."""
+    parsed = screening_data_parse(data)
+    facts = {analyte: lab_fact(row) for analyte, row in screening_labs(subject=subject).items()}
+    birth = subject_birth_date(subject)
+    for index, item in enumerate(_screening_labs_checked(labs), start=1):
+        value = lab_observation_check(item, now, index, subject=subject, birth=birth)
+        sampled_on = item.sampled_at.astimezone(subject_zone(subject)).date()
+        facts[value.analyte] = LabFact(
+            value.analyte, value.value, value.unit, value.lower_limit, value.upper_limit, sampled_on
+        )
+    return screening_evaluation(
+        subject=subject, protocol=protocol, data=parsed, labs=facts, attestations=dict(attestations or {})
+    )
 
 
 def eligibility_assess(

@@ -37,7 +37,7 @@ from cartrial.apps.clinical import services as clinical
 from cartrial.apps.pathway import corrections, steps
 from cartrial.apps.pathway.audit_trail import audit_rows
 from cartrial.apps.pathway.forms import CorrectionForm, SubjectCreateForm, correction_initial
-from cartrial.apps.pathway.selectors import latest_assessment, local_date, subject_facts
+from cartrial.apps.pathway.selectors import latest_assessment, local_date, step_choices, subject_facts
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import ConsentWithdrawal, Subject
 from cartrial.apps.text import current_language, error_text, value_text
@@ -53,11 +53,9 @@ from cartrial.domain.corrections import (
 )
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.lab_catalogue import unit_label
-from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, is_final, next_step, steps_from
+from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, is_final, next_step
 from cartrial.domain.roles import ACTION_LABELS, ROLE_LABELS, Action, Role
 from cartrial.domain.text import protocol_text
-
-EXIT_STEPS = (Step.WITHDRAW, Step.MARK_LOST_TO_FOLLOW_UP, Step.RECORD_DEATH)
 
 
 def _state_label(state: str) -> str:
@@ -142,27 +140,10 @@ def subject_create(request: HttpRequest) -> HttpResponse:
 
 def _step_buttons(scope: Scope, subject: Subject) -> list[dict[str, Any]]:
     """The steps the pathway allows now and this user's role may perform."""
-    state = State(subject.state)
-    buttons = [
-        {
-            "step": step.value,
-            "label": gettext(STEP_LABELS[step]),
-            "main": step is next_step(state),
-            "exit": step in EXIT_STEPS,
-        }
-        for step in steps_from(state)
-        if can(scope, step, subject)
+    return [
+        {"step": choice.action.value, "label": _action_label(choice.action), "main": choice.main, "exit": choice.exit}
+        for choice in step_choices(scope, subject)
     ]
-    if state is State.MANUFACTURING_FAILED and can(scope, Action.DECIDE_NO_INFUSION, subject):
-        buttons.append(
-            {
-                "step": Action.DECIDE_NO_INFUSION.value,
-                "label": gettext(ACTION_LABELS[Action.DECIDE_NO_INFUSION]),
-                "main": False,
-                "exit": True,
-            }
-        )
-    return buttons
 
 
 @login_required
