@@ -42,9 +42,14 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "clinical:consort": [],
     "clinical:reconsent": [],
     # logistics
-    "logistics:dashboard": ["logistics_deviations", "logistics_vein_to_vein"],
-    "logistics:subject": ["logistics_detail"],
-    "logistics:action": ["logistics_action", "logistics_temperature_log"],
+    "logistics:dashboard": [
+        "logistics_dashboard",
+        "logistics_deviations",
+        "logistics_deviation_counts",
+        "logistics_vein_to_vein",
+    ],
+    "logistics:subject": ["logistics_detail", "logistics_action_fields"],
+    "logistics:action": ["logistics_action", "logistics_action_fields", "logistics_temperature_log"],
     "logistics:labels": ["logistics_labels"],
     "logistics:deviation_move": ["logistics_deviation_move"],
     # biology
