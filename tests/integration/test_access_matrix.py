@@ -1780,7 +1780,7 @@ def _api_slots(case: Case) -> list[HttpResponse]:
     if not member:
         assert response.status_code == 404
     elif case.role in BOOKERS:
-        assert response.status_code == 200 and response.json()[0]["facility"] == "LAB"
+        assert response.status_code == 200 and response.json()["items"][0]["facility"] == "LAB"
     else:
         assert response.status_code == 403
     return [response]
@@ -1863,7 +1863,7 @@ def _page_replanning(case: Case) -> list[HttpResponse]:
         else:
             assert response.status_code == 200
             if response["Content-Type"].startswith("application/json"):
-                shown = any(p["id"] == proposal_id for p in response.json())
+                shown = any(p["id"] == proposal_id for p in response.json()["items"])
             else:
                 shown = f'data-proposal="{proposal_id}"' in response.content.decode()
             assert shown == case.visible(subject)

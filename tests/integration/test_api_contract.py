@@ -99,12 +99,19 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "exports:export_list": ["export_request", "export_list", "export_read"],
     "exports:export_download": ["export_download"],
     # planning
-    "planning:capacities": ["capacities"],
+    "planning:capacities": ["capacities", "capacities_change", "capacity_history"],
     "planning:plan": ["job_request"],
     "planning:plan_result": ["job_get"],
     "planning:reservations": ["reservations"],
     "planning:replanning": ["proposals", "proposal_accept", "proposal_reject"],
-    "planning:booking": ["subject_bookings", "booking_create", "booking_delete", "slots"],
+    "planning:booking": [
+        "subject_bookings",
+        "booking_create",
+        "booking_delete",
+        "slots",
+        "proposals",
+        "proposal_request",
+    ],
 }
 
 # Pages of the browser session itself: the API authenticates by token and takes its language
