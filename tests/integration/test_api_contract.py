@@ -85,8 +85,8 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "toxicity:subject": ["assessments_list", "assessment_record", "episodes"],
     "toxicity:assessment": ["assessment_correct"],
     # calendars
-    "calendars:month": [],
-    "calendars:week": [],
+    "calendars:month": ["calendar_month"],
+    "calendars:week": ["calendar_week"],
     "calendars:center_ics": ["center_calendar"],
     "calendars:subject_ics": ["subject_calendar"],
     # jobs, simulation, exports
