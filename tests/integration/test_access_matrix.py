@@ -2185,7 +2185,7 @@ def _api_slots(case: Case) -> list[HttpResponse]:
     if not member:
         assert response.status_code == 404
     elif case.role in BOOKERS:
-        assert response.status_code == 200 and response.json()[0]["facility"] == "LAB"
+        assert response.status_code == 200 and response.json()["items"][0]["facility"] == "LAB"
     else:
         assert response.status_code == 403
     return [response]
@@ -2268,7 +2268,7 @@ def _page_replanning(case: Case) -> list[HttpResponse]:
         else:
             assert response.status_code == 200
             if response["Content-Type"].startswith("application/json"):
-                shown = any(p["id"] == proposal_id for p in response.json())
+                shown = any(p["id"] == proposal_id for p in response.json()["items"])
             else:
                 shown = f'data-proposal="{proposal_id}"' in response.content.decode()
             assert shown == case.visible(subject)
@@ -2295,6 +2295,129 @@ def _api_replan_decide(case: Case) -> list[HttpResponse]:
         assert response.status_code == 403 and status == "pending"
         assert "access.refused" in {e.event for e in _entries_after(since)}
     return [response]
+
+
+# --- the API of the logistics, planning and calendar pages (issue 12, item 8) ---------------------
+# Every read is scoped as the page's; every action needs the page's role. The logistics dashboard,
+# the actions' fields, the deviations and the calendars are read by every role over its scope.
+LOGISTICS_STAGES = frozenset(
+    {
+        State.APHERESIS_SCHEDULED,
+        State.APHERESIS_COLLECTED,
+        State.MATERIAL_SHIPPED,
+        State.MANUFACTURING,
+        State.MANUFACTURING_FAILED,
+        State.PRODUCT_RELEASED,
+        State.PRODUCT_SHIPPED,
+        State.PRODUCT_RECEIVED,
+        State.LYMPHODEPLETION,
+    }
+)
+DEVIATION_SUBJECTS = ("bdx_shipped", "bdx_lyo", "lil_shipped", "par_shipped")
+
+
+def _api_logistics_dashboard(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/logistics/dashboard", {"limit": 1000})
+    assert response.status_code == 200
+    shown = {row["subject"] for row in response.json()["items"]}
+    expected = {
+        s.code
+        for s in Subject.objects.select_related("center", "manufacturing_site")
+        if State(s.state) in LOGISTICS_STAGES and case.visible(s)
+    }
+    assert shown == expected
+    return [response]
+
+
+def _api_logistics_action_fields(case: Case) -> list[HttpResponse]:
+    response = case.api.get("/api/v1/logistics/actions")
+    assert response.status_code == 200 and response.json()["actions"]
+    return [response]
+
+
+def _api_logistics_deviations(case: Case) -> list[HttpResponse]:
+    """A deviation on a subject of each center (and of the other lab), opened inside the test's
+    savepoint: the list and the counts hold those of the subjects the user reaches."""
+    from cartrial.apps.logistics.services import deviation_open
+    from cartrial.domain.deviations import DeviationKind
+
+    subjects = [
+        Subject.objects.select_related("center", "manufacturing_site").get(pk=case.built.subjects[label].pk)
+        for label in DEVIATION_SUBJECTS
+    ]
+    with transaction.atomic():
+        for subject in subjects:
+            deviation_open(
+                actor=Actor.system("test"), subject=subject, kind=DeviationKind.SCAN_MISMATCH, code="matrix", params={}
+            )
+    reached = [s for s in subjects if case.visible(s)]
+    listed = case.api.get("/api/v1/logistics/deviations", {"limit": 1000})
+    counts = case.api.get("/api/v1/logistics/deviations/counts")
+    assert listed.status_code == 200 and counts.status_code == 200
+    assert sorted(d["subject"] for d in listed.json()["items"]) == sorted(s.code for s in reached)
+    assert {row["center"] for row in counts.json()["centers"]} == {s.center.code for s in reached}
+    assert counts.json()["total"] == len(reached)
+    return [listed, counts]
+
+
+def _api_capacities_change(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.planning.models import FacilityCapacity
+
+    _network()
+    since = _last_sequence()
+    body = {"kind": "facility", "record": "LAB", "values": {"lines": 3}, "reason": "room"}
+    response = case.api.post("/api/v1/planning/capacities", body, content_type="application/json")
+    lab = FacilityCapacity.objects.get(center__code="LAB")
+    if case.role in CAPACITY_MANAGERS:
+        assert response.status_code == 200 and lab.lines == 3
+    else:
+        assert response.status_code == 403 and lab.lines == 2
+        assert [e.event for e in _entries_after(since)] == ["access.refused"]
+    history = case.api.get("/api/v1/planning/capacities/history")
+    assert history.status_code == (200 if case.role in CAPACITY_MANAGERS else 403)
+    return [response, history]
+
+
+def _api_proposal_request(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.planning.models import ReplanProposal
+
+    _network()
+    subject = _booking_subject(case)
+    since = _last_sequence()
+    response = case.api.post(
+        f"/api/v1/subjects/{subject.code}/proposals", {"reason": "matrix"}, content_type="application/json"
+    )
+    if not case.visible(subject):
+        assert response.status_code == 404 and _entries_after(since) == []
+    elif case.role not in BOOKERS:
+        assert response.status_code == 403 and not ReplanProposal.objects.exists()
+        _assert_refusal_recorded(since, case.username, subject, Action.BOOK_SLOTS.value)
+    else:
+        assert response.status_code == 201 and response.json()["subjects"][0]["subject"] == subject.code
+    return [response]
+
+
+def _api_subject_proposals(case: Case) -> list[HttpResponse]:
+    subject = _replan_subject(case)
+    proposal_id = _replan_proposal(subject)
+    response = case.api.get("/api/v1/planning/proposals", {"subject": subject.code})
+    if case.role not in BOOKING_READERS:
+        assert response.status_code == 403
+    elif not case.visible(subject):
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 200 and [p["id"] for p in response.json()["items"]] == [proposal_id]
+    return [response]
+
+
+def _api_calendar(case: Case) -> list[HttpResponse]:
+    month, week = case.api.get("/api/v1/calendars/month"), case.api.get("/api/v1/calendars/week")
+    for response in (month, week):
+        assert response.status_code == 200
+        assert _codes(response) <= case.built.visible_codes(case.username)
+    filtered = case.api.get("/api/v1/calendars/month", {"center": case.center})
+    assert filtered.status_code == (200 if case.own else 404)
+    return [month, week, filtered]
 
 
 # --- the planner page and the background simulation (issue 11) -----------------------------------
@@ -2519,6 +2642,14 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     # Re-planning (issue 11, item 4).
     "page GET /planning/replanning/ and api GET /planning/proposals": _page_replanning,
     "api POST /planning/proposals/{id}/accept|reject": _api_replan_decide,
+    # The API of the logistics, planning and calendar pages (issue 12, item 8).
+    "api GET /logistics/dashboard": _api_logistics_dashboard,
+    "api GET /logistics/actions": _api_logistics_action_fields,
+    "api GET /logistics/deviations and /logistics/deviations/counts": _api_logistics_deviations,
+    "api POST /planning/capacities and GET /planning/capacities/history": _api_capacities_change,
+    "api POST /subjects/{code}/proposals": _api_proposal_request,
+    "api GET /planning/proposals?subject={code}": _api_subject_proposals,
+    "api GET /calendars/month and /calendars/week": _api_calendar,
     "page GET, POST /planning/plan/": _page_plan,
     "page GET /planning/plan/{id}/ and /simulation/jobs/{id}/": _page_job_results,
     "api POST /jobs (plan_network, simulate_network)": _api_plan_and_simulate_jobs,

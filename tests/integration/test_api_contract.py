@@ -42,9 +42,14 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "clinical:consort": ["consort_flow_read"],
     "clinical:reconsent": ["reconsent_list"],
     # logistics
-    "logistics:dashboard": ["logistics_deviations", "logistics_vein_to_vein"],
-    "logistics:subject": ["logistics_detail"],
-    "logistics:action": ["logistics_action", "logistics_temperature_log"],
+    "logistics:dashboard": [
+        "logistics_dashboard",
+        "logistics_deviations",
+        "logistics_deviation_counts",
+        "logistics_vein_to_vein",
+    ],
+    "logistics:subject": ["logistics_detail", "logistics_action_fields"],
+    "logistics:action": ["logistics_action", "logistics_action_fields", "logistics_temperature_log"],
     "logistics:labels": ["logistics_labels"],
     "logistics:deviation_move": ["logistics_deviation_move"],
     # biology
@@ -99,8 +104,8 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "toxicity:subject": ["assessments_list", "assessment_record", "episodes"],
     "toxicity:assessment": ["assessment_read", "assessment_correct"],
     # calendars
-    "calendars:month": [],
-    "calendars:week": [],
+    "calendars:month": ["calendar_month"],
+    "calendars:week": ["calendar_week"],
     "calendars:center_ics": ["center_calendar"],
     "calendars:subject_ics": ["subject_calendar"],
     # jobs, simulation, exports
@@ -113,12 +118,19 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
     "exports:export_list": ["export_request", "export_list", "export_read"],
     "exports:export_download": ["export_download"],
     # planning
-    "planning:capacities": ["capacities"],
+    "planning:capacities": ["capacities", "capacities_change", "capacity_history"],
     "planning:plan": ["job_request"],
     "planning:plan_result": ["job_get"],
     "planning:reservations": ["reservations"],
     "planning:replanning": ["proposals", "proposal_accept", "proposal_reject"],
-    "planning:booking": ["subject_bookings", "booking_create", "booking_delete", "slots"],
+    "planning:booking": [
+        "subject_bookings",
+        "booking_create",
+        "booking_delete",
+        "slots",
+        "proposals",
+        "proposal_request",
+    ],
 }
 
 # Pages of the browser session itself: the API authenticates by token and takes its language

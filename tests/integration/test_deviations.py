@@ -441,8 +441,8 @@ def test_the_api_lists_deviations_in_scope_and_makes_the_moves_with_the_same_rul
     _scan_mismatch(world, "BDX")
     monitor = _api(world, "cra.monitor", HTTP_ACCEPT_LANGUAGE="fr")
     listed = monitor.get("/api/v1/logistics/deviations?status=open&center=LIL").json()
-    assert listed["total"] == 1
-    (row,) = listed["deviations"]
+    assert listed["total"] == 1 and listed["next_offset"] is None
+    (row,) = listed["items"]
     assert (row["id"], row["subject"], row["center"], row["kind"], row["code"], row["status"]) == (
         deviation.pk,
         subject.code,
@@ -453,10 +453,11 @@ def test_the_api_lists_deviations_in_scope_and_makes_the_moves_with_the_same_rul
     )
     assert "illisible" in row["message"] and row["opened_by"] == "lil.apheresis" and row["comments"] == 0
     assert row["age_hours"] >= 0 and row["opened_at"]
+    assert row["moves"] == ["comment"]  # a monitor comments; the owners acknowledge and close
     assert _api(world, "lil.coordinator").get("/api/v1/logistics/deviations").json()["total"] == 1  # LIL only
     assert monitor.get("/api/v1/logistics/deviations").json()["total"] == 2  # BDX and LIL
     bad = monitor.get("/api/v1/logistics/deviations?status=forgotten")
-    assert bad.status_code == 422 and bad.json()["code"] == "unknown_status"
+    assert bad.status_code == 422 and [f["field"] for f in bad.json()["fields"]] == ["status"]
 
     url = f"/api/v1/logistics/subjects/{subject.code}/deviations/{deviation.pk}"
     investigator = _api(world, "lil.investigator")
@@ -488,7 +489,7 @@ def test_the_api_lists_deviations_in_scope_and_makes_the_moves_with_the_same_rul
     assert again.status_code == 409 and again.json()["code"] == "deviation_wrong_status"
     unknown = investigator.post(f"{url}/delete", {"text": ""}, content_type="application/json")
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_move"
-    assert monitor.get("/api/v1/logistics/deviations?status=closed").json()["deviations"][0]["comments"] == 1
+    assert monitor.get("/api/v1/logistics/deviations?status=closed").json()["items"][0]["comments"] == 1
     paths = Client().get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/logistics/deviations" in paths
     assert "/api/v1/logistics/subjects/{code}/deviations/{deviation_id}/{move}" in paths

@@ -338,7 +338,7 @@ def test_the_api_books_refuses_and_cancels(network) -> None:
         subject = network.new_subject("BDX", State.INCLUDED)
         token = api_token_create(actor=Actor.system("test"), user=network.users["bdx.coordinator"], label="booking")
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-        slots = client.get("/api/v1/planning/slots?center=BDX&count=1").json()
+        slots = client.get("/api/v1/planning/slots?center=BDX&count=1").json()["items"]
         assert slots[0]["apheresis"] == "2026-12-07" and slots[0]["infusion"] == "2026-12-28"
         body = {k: slots[0][k] for k in ("apheresis", "facility", "manufacturing_start", "infusion")}
         created = client.post(f"/api/v1/subjects/{subject.code}/bookings", body, content_type="application/json")
@@ -350,7 +350,7 @@ def test_the_api_books_refuses_and_cancels(network) -> None:
         assert no_reason.status_code == 422 and no_reason.json()["item"] == "reason"
         cancelled = client.delete(url, {"reason": "date moved"}, content_type="application/json")
         assert cancelled.status_code == 200 and cancelled.json()["active"] is False
-    listed = client.get(f"/api/v1/subjects/{subject.code}/bookings").json()
+    listed = client.get(f"/api/v1/subjects/{subject.code}/bookings").json()["items"]
     assert [b["cancel_reason"] for b in listed] == ["date moved"]
 
 

@@ -175,15 +175,15 @@ def test_another_center_neither_sees_nor_decides(failed) -> None:
     world, subject, _booking = failed
     proposal = ReplanProposal.objects.get()
     with clock.frozen_at(MONDAY):
-        assert _api(world, "bdx.coordinator").get("/api/v1/planning/proposals").json() == []
+        assert _api(world, "bdx.coordinator").get("/api/v1/planning/proposals").json()["items"] == []
         refused = _api(world, "bdx.coordinator").post(
             f"/api/v1/planning/proposals/{proposal.pk}/accept", {"reason": "x"}, content_type="application/json"
         )
         assert refused.status_code == 404
         assert subject.code not in world.client_for("bdx.coordinator").get("/planning/replanning/").content.decode()
         # The center's investigator sees it but only the coordinator decides a one-center proposal.
-        listed = _api(world, "par.investigator").get("/api/v1/planning/proposals").json()
-        assert [p["id"] for p in listed] == [proposal.pk]
+        listed = _api(world, "par.investigator").get("/api/v1/planning/proposals").json()["items"]
+        assert [(p["id"], p["can_decide"]) for p in listed] == [(proposal.pk, False)]
         denied = _api(world, "par.investigator").post(
             f"/api/v1/planning/proposals/{proposal.pk}/reject", {"reason": "x"}, content_type="application/json"
         )
@@ -277,8 +277,8 @@ def test_a_proposal_across_centers_is_decided_by_the_sponsor_admin(world) -> Non
             )
         assert proposal is not None and proposal.center is None and proposal.items.count() == 2
         # The PAR coordinator sees only the PAR subject's difference, and may not decide for BDX.
-        listed = _api(world, "par.coordinator").get("/api/v1/planning/proposals").json()
-        assert [s["subject"] for s in listed[0]["subjects"]] == [par.code]
+        listed = _api(world, "par.coordinator").get("/api/v1/planning/proposals").json()["items"]
+        assert [s["subject"] for s in listed[0]["subjects"]] == [par.code] and listed[0]["can_decide"] is False
         denied = _api(world, "par.coordinator").post(
             f"/api/v1/planning/proposals/{proposal.pk}/accept", {"reason": "x"}, content_type="application/json"
         )

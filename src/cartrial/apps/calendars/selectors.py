@@ -18,6 +18,8 @@ from django.db.models import Exists, OuterRef, Q
 
 from cartrial.apps import clock
 from cartrial.apps.access import Scope, subject_filter
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.casebook.models import VisitRecord
 from cartrial.apps.casebook.selectors import inclusion_dates
 from cartrial.apps.logistics.models import Collection, ManufacturingBatch, Shipment, Thaw
@@ -26,6 +28,7 @@ from cartrial.apps.subjects.models import PathwayEvent, Subject
 from cartrial.apps.subjects.services import local_today
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.calendars import (
+    SERVICE_ROLES,
     CalendarEvent,
     EventKind,
     booked_pending,
@@ -33,6 +36,7 @@ from cartrial.domain.calendars import (
     kinds_for,
     service_kinds,
 )
+from cartrial.domain.errors import InvalidInput, NotFound
 from cartrial.domain.pathway import FINAL_STATES, Step
 from cartrial.domain.roles import Role
 from cartrial.domain.visits import AnchorDates, VisitStatus, visit_schedule, visit_status
@@ -324,3 +328,91 @@ def calendar_events(
     return events_deduplicated(
         e for e in events if e.kind in by_code[e.subject] and e.kind in wanted and e.overlaps(start, end)
     )
+
+
+# --- what the calendar pages and the API read: the period, the center and the service chosen -----------
+
+
+def month_chosen(raw: str, today: date) -> tuple[int, int]:
+    """The month asked for (YYYY-MM), this month when none."""
+    if not raw:
+        return today.year, today.month
+    try:
+        first = date.fromisoformat(f"{raw}-01")
+    except ValueError:
+        raise InvalidInput(
+            "'{value}' is not a month (YYYY-MM).", code="invalid_month", item="month", value=raw
+        ) from None
+    return first.year, first.month
+
+
+def week_chosen(raw: str, today: date) -> date:
+    """A day of the week asked for (YYYY-MM-DD), today when none."""
+    if not raw:
+        return today
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            "'{value}' is not a date (YYYY-MM-DD).", code="invalid_date", item="week", value=raw
+        ) from None
+
+
+def calendar_center(scope: Scope, raw: str) -> str | None:
+    """The center chosen among the user's centers (None: all of them); another is not found."""
+    code = raw.strip().upper()
+    if not code:
+        return None
+    if code not in scope.center_codes.values():
+        raise NotFound("No center '{center}' in your scope.", code="not_found", item="center", center=raw)
+    return code
+
+
+def calendar_roles(scope: Scope) -> list[Role]:
+    """The services whose events the user sees somewhere (the role filter's choices)."""
+    seen = set().union(*(kinds_for(role) for role in scope.roles_by_center.values()))
+    return [role for role in SERVICE_ROLES if service_kinds(role) & seen]
+
+
+def calendar_role(scope: Scope, raw: str) -> Role | None:
+    """The service chosen among `calendar_roles` (None: all of them)."""
+    if not raw:
+        return None
+    choices = calendar_roles(scope)
+    for role in choices:
+        if role.value == raw:
+            return role
+    raise InvalidInput(
+        "'{value}' is not a service of your calendar; expected: {expected}.",
+        code="invalid_role",
+        item="role",
+        value=raw,
+        expected=[role.value for role in choices],
+    )
+
+
+# Entries that record an attempt refused, not a change of what a calendar shows.
+_REFUSALS = frozenset(
+    {
+        AuditEvent.ACCESS_REFUSED.value,
+        AuditEvent.STEP_REFUSED.value,
+        AuditEvent.ACTION_REFUSED.value,
+        AuditEvent.LOGISTICS_REFUSED.value,
+        AuditEvent.SIGNATURE_FAILED.value,
+    }
+)
+
+
+def events_changed_since(events: list[CalendarEvent], since: datetime | None) -> list[CalendarEvent]:
+    """The events whose subject's records an audit entry after `since` created or changed (a
+    collection, a shipment, a booking, a visit...): every event is derived from those records, so
+    the events of a subject untouched since then are as they were."""
+    if since is None:
+        return events
+    changed = set(
+        AuditEntry.objects.filter(occurred_at__gt=since, subject_code__in={e.subject for e in events})
+        .exclude(event__in=_REFUSALS)
+        .values_list("subject_code", flat=True)
+        .distinct()
+    )
+    return [e for e in events if e.subject in changed]

@@ -14,76 +14,27 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from cartrial.apps import clock
-from cartrial.apps.access import Scope, require_somewhere
+from cartrial.apps.access import require_somewhere
 from cartrial.apps.calendars import presenters
 from cartrial.apps.calendars.feeds import center_feed, subject_feed
 from cartrial.apps.calendars.ics import ics_response
-from cartrial.apps.calendars.selectors import calendar_events
+from cartrial.apps.calendars.selectors import (
+    calendar_center,
+    calendar_events,
+    calendar_role,
+    calendar_roles,
+    month_chosen,
+    week_chosen,
+)
 from cartrial.apps.trial.protocol import protocol_in_force
-from cartrial.domain.calendars import SERVICE_ROLES, kinds_for, month_shift, month_weeks, service_kinds, week_days
-from cartrial.domain.errors import InvalidInput, NotFound
-from cartrial.domain.roles import ROLE_LABELS, Action, Role
-
-
-def _month(raw: str, today: date) -> tuple[int, int]:
-    if not raw:
-        return today.year, today.month
-    try:
-        first = date.fromisoformat(f"{raw}-01")
-    except ValueError:
-        raise InvalidInput(
-            "'{value}' is not a month (YYYY-MM).", code="invalid_month", item="month", value=raw
-        ) from None
-    return first.year, first.month
-
-
-def _day(raw: str, today: date) -> date:
-    if not raw:
-        return today
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(
-            "'{value}' is not a date (YYYY-MM-DD).", code="invalid_date", item="week", value=raw
-        ) from None
-
-
-def _center(scope: Scope, raw: str) -> str | None:
-    """The center chosen among the user's centers (None: all of them)."""
-    code = raw.strip().upper()
-    if not code:
-        return None
-    if code not in scope.center_codes.values():
-        raise NotFound("No center '{center}' in your scope.", code="not_found", center=raw)
-    return code
-
-
-def _role_choices(scope: Scope) -> list[Role]:
-    """The services whose events the user sees somewhere (the role filter's choices)."""
-    seen = set().union(*(kinds_for(role) for role in scope.roles_by_center.values()))
-    return [role for role in SERVICE_ROLES if service_kinds(role) & seen]
-
-
-def _role(scope: Scope, raw: str) -> Role | None:
-    if not raw:
-        return None
-    choices = _role_choices(scope)
-    for role in choices:
-        if role.value == raw:
-            return role
-    raise InvalidInput(
-        "'{value}' is not a service of your calendar; expected: {expected}.",
-        code="invalid_role",
-        item="role",
-        value=raw,
-        expected=[role.value for role in choices],
-    )
+from cartrial.domain.calendars import month_shift, month_weeks, week_days
+from cartrial.domain.roles import ROLE_LABELS, Action
 
 
 def _page(request: HttpRequest, days: list[date], *, month: int | None, context: dict[str, object]) -> HttpResponse:
     scope = require_somewhere(request.user, Action.READ_CALENDAR, "calendars")
-    center = _center(scope, request.GET.get("center", ""))
-    role = _role(scope, request.GET.get("role", ""))
+    center = calendar_center(scope, request.GET.get("center", ""))
+    role = calendar_role(scope, request.GET.get("role", ""))
     now = clock.now()
     events = calendar_events(scope, days[0], days[-1], center, role, protocol=protocol_in_force(), now=now)
     grid = presenters.calendar_days(events, days, today=timezone.localdate(now), month=month)
@@ -94,7 +45,7 @@ def _page(request: HttpRequest, days: list[date], *, month: int | None, context:
             "legend": presenters.kind_legend(),
             "centers": sorted(scope.center_codes.values()),
             "center": center or "",
-            "roles": [(r.value, _(ROLE_LABELS[r])) for r in _role_choices(scope)],
+            "roles": [(r.value, _(ROLE_LABELS[r])) for r in calendar_roles(scope)],
             "role": role.value if role else "",
             "event_count": len(events),
         }
@@ -107,7 +58,7 @@ def _page(request: HttpRequest, days: list[date], *, month: int | None, context:
 def month_view(request: HttpRequest) -> HttpResponse:
     """A month of the user's calendar (`?month=YYYY-MM`, this month by default)."""
     today = timezone.localdate(clock.now())
-    year, month = _month(request.GET.get("month", ""), today)
+    year, month = month_chosen(request.GET.get("month", ""), today)
     weeks = month_weeks(year, month)
     previous, following = month_shift(year, month, -1), month_shift(year, month, 1)
     return _page(
@@ -128,7 +79,7 @@ def month_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def week_view(request: HttpRequest) -> HttpResponse:
     """The ISO week holding `?week=YYYY-MM-DD` (this week by default)."""
-    day = _day(request.GET.get("week", ""), timezone.localdate(clock.now()))
+    day = week_chosen(request.GET.get("week", ""), timezone.localdate(clock.now()))
     days = week_days(day)
     return _page(
         request,

@@ -14,14 +14,16 @@ from typing import Any, cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cartrial.apps.access import Reach
+from cartrial.apps.access import Reach, Scope, can
 from cartrial.apps.fields import SCAN_HELP, CenterDateTimeField, at_center
 from cartrial.apps.logistics import services
 from cartrial.apps.logistics.models import Deviation, Shipment, TemperatureLog
-from cartrial.apps.logistics.selectors import release_specification
+from cartrial.apps.logistics.selectors import SubjectLogistics, release_specification
+from cartrial.apps.subjects.models import Subject
 from cartrial.apps.subjects.services import subject_lock
 from cartrial.apps.text import render
 from cartrial.domain.errors import NotFound
+from cartrial.domain.manufacturing import BatchStatus
 from cartrial.domain.pathway import State
 from cartrial.domain.roles import Action, action_state_check
 from cartrial.domain.text import protocol_text
@@ -164,6 +166,23 @@ ACTIONS: dict[Action, LogisticsAction] = {
     Action.DOCUMENT_OOS_EXCEPTION: LogisticsAction(OosExceptionForm, _oos),
     Action.THAW: LogisticsAction(ThawForm, _thaw),
 }
+
+
+def actions_available(scope: Scope, subject: Subject, data: SubjectLogistics) -> list[Action]:
+    """The logistics actions the user may take on the subject now (the page's forms, the API's
+    `actions`): by the subject's stage and its current batch, and the user's role."""
+    state = State(subject.state)
+    batch = data.batches[-1].batch if data.batches else None
+    wanted: list[Action] = []
+    if state is State.MATERIAL_SHIPPED:
+        wanted.append(Action.RECEIVE_MATERIAL)
+    if state is State.MANUFACTURING and batch is not None:
+        wanted.append(Action.RECORD_QC)
+        if batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is None:
+            wanted.append(Action.DOCUMENT_OOS_EXCEPTION)
+    if state is State.LYMPHODEPLETION and batch is not None and not data.batches[-1].thaw:
+        wanted.append(Action.THAW)
+    return [action for action in wanted if can(scope, action, subject)]
 
 
 def action_form(

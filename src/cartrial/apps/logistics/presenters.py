@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cartrial.apps.form_description import FormFieldOut, form_fields
+from cartrial.apps.logistics.forms import ACTIONS, action_form
 from cartrial.apps.logistics.labels import LabelSpec
 from cartrial.apps.logistics.models import Deviation, Shipment
-from cartrial.apps.logistics.selectors import SubjectLogistics
+from cartrial.apps.logistics.selectors import SubjectLogistics, release_specification
 from cartrial.apps.logistics.services import coi_of, deviation_owners_of, deviation_text, din_of, place_label
 from cartrial.apps.text import render, tr
 from cartrial.domain.deviations import (
@@ -21,7 +23,8 @@ from cartrial.domain.deviations import (
     DeviationStatus,
     deviation_moves_open_to,
 )
-from cartrial.domain.roles import ROLE_LABELS, Role
+from cartrial.domain.manufacturing import QcKind
+from cartrial.domain.roles import ACTION_LABELS, ROLE_LABELS, Action, Role
 from cartrial.domain.text import N_, Message, protocol_text
 from cartrial.protocols import Protocol
 
@@ -172,3 +175,32 @@ def deviation_age(opened_at: datetime, now: datetime) -> Message:
     if hours < 24:
         return Message(N_("{hours} h"), {"hours": int(hours)})
     return Message(N_("{days} d"), {"days": int(hours // 24)})
+
+
+# --- the actions' fields, for the API's clients -------------------------------------------------------
+
+
+def action_fields(action: Action, protocol: Protocol, language: str) -> list[FormFieldOut]:
+    """The fields of a logistics action's form (the page's), in `language`; a release test's choice
+    says the unit of its result, the range a result can be at all and what the specification accepts."""
+    fields = form_fields(action_form(action, protocol, language), language)
+    specification = release_specification(protocol)
+    for field in fields:
+        for choice in field.choices or []:
+            spec = specification.get(choice.value) if field.name == "test_code" else None
+            if spec is None:
+                continue
+            choice.specification = render(spec.describe(), language)
+            if spec.kind is QcKind.NUMERIC:
+                choice.unit = spec.unit or None
+                if spec.plausible is not None:
+                    choice.minimum, choice.maximum = spec.plausible.minimum, spec.plausible.maximum
+    return fields
+
+
+def action_label(action: Action, language: str) -> str:
+    return tr(ACTION_LABELS[action], language)
+
+
+# The actions sent as `data` to the actions endpoint (a data-logger file has its own endpoint).
+DATA_ACTIONS: tuple[Action, ...] = tuple(a for a in ACTIONS if a is not Action.IMPORT_TEMPERATURE_LOG)

@@ -12,9 +12,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
-from cartrial.apps.access import Scope, subject_filter
+from cartrial.apps.access import Scope, subject_filter, subjects_in_scope
+from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.audit.models import AuditEntry
+from cartrial.apps.audit.selectors import entity_ids_changed_since, entry_changes
 from cartrial.apps.clinical.selectors import clinical_milestones
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
@@ -35,7 +38,8 @@ from cartrial.domain.chronology import Milestone, Moment
 from cartrial.domain.deviations import DeviationStatus
 from cartrial.domain.identity import ChainOfIdentityIdentifier, DonationIdentificationNumber
 from cartrial.domain.manufacturing import BatchStatus, QcVerdict, ReleaseSpecification, qc_verdict
-from cartrial.domain.pathway import Step
+from cartrial.domain.pathway import State, Step
+from cartrial.domain.roles import Role
 from cartrial.domain.text import N_
 from cartrial.domain.vein_to_vein import Milestones
 
@@ -278,6 +282,18 @@ def deviations_in_scope(
     )
 
 
+def deviations_changed_since[D: Deviation](deviations: QuerySet[D], since: datetime | None) -> QuerySet[D]:
+    """`deviations` narrowed to those an audit entry after `since` opened or moved, or whose thread
+    got a comment (a comment leaves the deviation's status as it was: its entry names the comment)."""
+    if since is None:
+        return deviations
+    changed = {int(pk) for pk in entity_ids_changed_since("deviation", since)}
+    commented = DeviationComment.objects.filter(
+        pk__in=[int(pk) for pk in entity_ids_changed_since("deviation_comment", since)]
+    ).values_list("deviation_id", flat=True)
+    return deviations.filter(Q(pk__in=changed) | Q(pk__in=list(commented)))
+
+
 def deviation_counts(scope: Scope) -> dict[str, dict[str, int]]:
     """Deviations not closed per center of the scope's subjects: by kind and by status, in one query."""
     counts: dict[str, dict[str, int]] = {}
@@ -296,6 +312,52 @@ def deviation_counts(scope: Scope) -> dict[str, dict[str, int]]:
     return counts
 
 
+# The logistics worklists: the subjects at each stage and the roles whose move it is, in the
+# pathway's order.
+WORKLISTS: tuple[tuple[State, frozenset[Role]], ...] = (
+    (State.APHERESIS_SCHEDULED, frozenset({Role.APHERESIS})),
+    (State.APHERESIS_COLLECTED, frozenset({Role.APHERESIS})),
+    (State.MATERIAL_SHIPPED, frozenset({Role.MANUFACTURING})),
+    (State.MANUFACTURING, frozenset({Role.MANUFACTURING})),
+    (State.MANUFACTURING_FAILED, frozenset({Role.MANUFACTURING, Role.INVESTIGATOR, Role.COORDINATOR})),
+    (State.PRODUCT_RELEASED, frozenset({Role.MANUFACTURING})),
+    (State.PRODUCT_SHIPPED, frozenset({Role.PHARMACIST})),
+    (State.PRODUCT_RECEIVED, frozenset({Role.INVESTIGATOR, Role.COORDINATOR})),
+    (State.LYMPHODEPLETION, frozenset({Role.PHARMACIST, Role.INVESTIGATOR})),
+)
+WORKLIST_HINTS: dict[State, str] = {
+    State.APHERESIS_SCHEDULED: N_("Collect (a DIN is given to each collection)"),
+    State.APHERESIS_COLLECTED: N_("Hand over to the courier (scan the DIN)"),
+    State.MATERIAL_SHIPPED: N_("Receive at the lab (scan the DIN)"),
+    State.MANUFACTURING: N_("QC results, then release by the QP"),
+    State.MANUFACTURING_FAILED: N_("Decide: remanufacture, re-apheresis or no infusion"),
+    State.PRODUCT_RELEASED: N_("Ship the product (scan the CoI)"),
+    State.PRODUCT_SHIPPED: N_("Receive at the pharmacy (scan the CoI)"),
+    State.PRODUCT_RECEIVED: N_("In storage: start lymphodepletion"),
+    State.LYMPHODEPLETION: N_("Thaw, two-person bedside check, infuse"),
+}
+
+
+def worklist_subjects(scope: Scope, *, since: datetime | None = None) -> list[Subject]:
+    """The subjects of the scope at a logistics stage (`WORKLISTS`), in the pathway's order then by
+    code; with `since`, those whose stage changed or whose material or product changed hands after it
+    (their own times: the state's change, the custody record's)."""
+    order = {state.value: index for index, (state, _) in enumerate(WORKLISTS)}
+    subjects = subjects_in_scope(scope).filter(state__in=list(order)).select_related("center")
+    if since is not None:
+        handed = CustodyRecord.objects.filter(recorded_at__gt=since).values("subject_id")
+        subjects = subjects.filter(Q(state_changed_at__gt=since) | Q(pk__in=handed))
+    return sorted(subjects, key=lambda s: (order[s.state], s.code))
+
+
+def custody_latest(subject_ids: list[int]) -> dict[int, CustodyRecord]:
+    """Each subject's latest accepted hand-over: who holds its material or product now, and where."""
+    latest: dict[int, CustodyRecord] = {}
+    for record in CustodyRecord.objects.filter(subject_id__in=subject_ids).order_by("at", "pk"):
+        latest[record.subject_id] = record
+    return latest
+
+
 def deviation_thread(deviation: Deviation) -> Deviation:
     """One deviation again with its people, shipment and comments (after a move, to show it)."""
     return (
@@ -311,6 +373,20 @@ def temperature_log_view(log: TemperatureLog) -> dict[str, Any]:
         "readings": [(datetime.fromisoformat(at), c, line) for at, c, line in json.loads(log.readings_json)],
         "excursions": json.loads(log.excursions_json),
     }
+
+
+def temperature_logs_replaced(subject: Subject) -> dict[int, dict[str, Any]]:
+    """The subject's temperature logs replaced by a file imported again (a correction), each with
+    the new log's id (`by`), the reason and when: read from the imports' audit entries."""
+    replaced: dict[int, dict[str, Any]] = {}
+    entries = AuditEntry.objects.filter(
+        subject_code=subject.code, event=AuditEvent.TEMPERATURE_LOG_IMPORTED.value
+    ).exclude(reason="")
+    for entry in entries.order_by("sequence"):
+        for change in entry_changes(entry):
+            if change.get("field") == "replaces" and change.get("new") is not None:
+                replaced[int(change["new"])] = {"by": entry.entity_id, "reason": entry.reason, "at": entry.occurred_at}
+    return replaced
 
 
 def shipment_get(subject: Subject, shipment_id: int) -> Shipment:

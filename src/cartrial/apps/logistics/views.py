@@ -17,18 +17,21 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from cartrial.apps import clock
-from cartrial.apps.access import Reach, Scope, acting_role, can, reach_subject, scope_for, subjects_in_scope
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.models import AuditEntry
-from cartrial.apps.audit.selectors import entry_changes
+from cartrial.apps.access import Reach, Scope, acting_role, can, reach_subject, scope_for
 from cartrial.apps.logistics import selectors
-from cartrial.apps.logistics.forms import ACTIONS, DeviationMoveForm, action_form, action_perform, deviation_perform
+from cartrial.apps.logistics.forms import (
+    ACTIONS,
+    DeviationMoveForm,
+    action_form,
+    action_perform,
+    actions_available,
+    deviation_perform,
+)
 from cartrial.apps.logistics.labels import labels_pdf
 from cartrial.apps.logistics.models import Deviation
 from cartrial.apps.logistics.plots import temperature_plot, timeline_plot, vein_to_vein_plot
 from cartrial.apps.logistics.presenters import DeviationView, deviation_age, deviation_view, label_specs
 from cartrial.apps.logistics.services import deviation_owners_of, deviation_text
-from cartrial.apps.subjects.models import Subject
 from cartrial.apps.text import current_language, error_text
 from cartrial.apps.text import render as render_text
 from cartrial.apps.trial.protocol import protocol_in_force
@@ -44,35 +47,9 @@ from cartrial.domain.deviations import (
 from cartrial.domain.errors import DomainError, NotFound
 from cartrial.domain.manufacturing import BATCH_STATUS_LABELS, BRANCH_LABELS, BatchStatus, FailureBranch
 from cartrial.domain.pathway import STATE_LABELS, STEP_LABELS, State, Step, next_step, steps_from
-from cartrial.domain.roles import ACTION_LABELS, Action, Role
+from cartrial.domain.roles import ACTION_LABELS, Action
 from cartrial.domain.text import N_, protocol_text
 from cartrial.domain.vein_to_vein import INTERVAL_LABELS, INTERVALS, step_durations, summarise
-
-# The logistics worklists: the subjects at each stage and the role whose move it is.
-WORKLISTS: tuple[tuple[State, frozenset[Role]], ...] = (
-    (State.APHERESIS_SCHEDULED, frozenset({Role.APHERESIS})),
-    (State.APHERESIS_COLLECTED, frozenset({Role.APHERESIS})),
-    (State.MATERIAL_SHIPPED, frozenset({Role.MANUFACTURING})),
-    (State.MANUFACTURING, frozenset({Role.MANUFACTURING})),
-    (State.MANUFACTURING_FAILED, frozenset({Role.MANUFACTURING, Role.INVESTIGATOR, Role.COORDINATOR})),
-    (State.PRODUCT_RELEASED, frozenset({Role.MANUFACTURING})),
-    (State.PRODUCT_SHIPPED, frozenset({Role.PHARMACIST})),
-    (State.PRODUCT_RECEIVED, frozenset({Role.INVESTIGATOR, Role.COORDINATOR})),
-    (State.LYMPHODEPLETION, frozenset({Role.PHARMACIST, Role.INVESTIGATOR})),
-)
-
-WORKLIST_HINTS: dict[State, str] = {
-    State.APHERESIS_SCHEDULED: N_("Collect (a DIN is given to each collection)"),
-    State.APHERESIS_COLLECTED: N_("Hand over to the courier (scan the DIN)"),
-    State.MATERIAL_SHIPPED: N_("Receive at the lab (scan the DIN)"),
-    State.MANUFACTURING: N_("QC results, then release by the QP"),
-    State.MANUFACTURING_FAILED: N_("Decide: remanufacture, re-apheresis or no infusion"),
-    State.PRODUCT_RELEASED: N_("Ship the product (scan the CoI)"),
-    State.PRODUCT_SHIPPED: N_("Receive at the pharmacy (scan the CoI)"),
-    State.PRODUCT_RECEIVED: N_("In storage: start lymphodepletion"),
-    State.LYMPHODEPLETION: N_("Thaw, two-person bedside check, infuse"),
-}
-
 
 QC_WORDS = {"negative": N_("negative"), "positive": N_("positive")}
 
@@ -82,15 +59,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     scope = scope_for(request.user)
     language = current_language()
     my_roles = set(scope.roles_by_center.values())
-    subjects = list(subjects_in_scope(scope).filter(state__in=[state.value for state, _ in WORKLISTS]))
+    subjects = selectors.worklist_subjects(scope)
     worklists = []
-    for state, roles in WORKLISTS:
+    for state, roles in selectors.WORKLISTS:
         rows = [s for s in subjects if s.state == state.value]
         worklists.append(
             {
                 "state": state.value,
                 "label": gettext(STATE_LABELS[state]),
-                "hint": gettext(WORKLIST_HINTS[state]),
+                "hint": gettext(selectors.WORKLIST_HINTS[state]),
                 "mine": bool(my_roles & roles),
                 "rows": rows,
             }
@@ -167,21 +144,6 @@ def _deviations_to_manage(scope: Scope) -> dict[str, Any]:
     }
 
 
-def _available_actions(scope: Scope, subject: Subject, data: selectors.SubjectLogistics) -> list[Action]:
-    state = State(subject.state)
-    batch = data.batches[-1].batch if data.batches else None
-    wanted: list[Action] = []
-    if state is State.MATERIAL_SHIPPED:
-        wanted.append(Action.RECEIVE_MATERIAL)
-    if state is State.MANUFACTURING and batch is not None:
-        wanted.append(Action.RECORD_QC)
-        if batch.status == BatchStatus.OUT_OF_SPECIFICATION and batch.oos_exception_signature_id is None:
-            wanted.append(Action.DOCUMENT_OOS_EXCEPTION)
-    if state is State.LYMPHODEPLETION and batch is not None and not data.batches[-1].thaw:
-        wanted.append(Action.THAW)
-    return [action for action in wanted if can(scope, action, subject)]
-
-
 def _page_context(
     reach: Reach, *, forms: dict[str, Any] | None = None, deviation_refusal: tuple[int, str, str] | None = None
 ) -> dict[str, Any]:
@@ -197,10 +159,10 @@ def _page_context(
             "label": gettext(ACTION_LABELS[action]),
             "form": bound.get(action.value) or action_form(action, protocol, language),
         }
-        for action in _available_actions(scope, subject, data)
+        for action in actions_available(scope, subject, data)
     ]
     can_import = can(scope, Action.IMPORT_TEMPERATURE_LOG, subject)
-    replaced = _replaced_logs(subject)
+    replaced = selectors.temperature_logs_replaced(subject)
     shipments = []
     for view in data.shipments:
         plots = [
@@ -305,19 +267,6 @@ def _deviation_views(
         deviation_view(d, role, error=error, text=text) if d.pk == refused_id else deviation_view(d, role)
         for d in ordered
     ]
-
-
-def _replaced_logs(subject: Subject) -> dict[int, dict[str, Any]]:
-    """Temperature logs replaced by a file imported again, with the new file's id and the reason."""
-    replaced: dict[int, dict[str, Any]] = {}
-    entries = AuditEntry.objects.filter(
-        subject_code=subject.code, event=AuditEvent.TEMPERATURE_LOG_IMPORTED.value
-    ).exclude(reason="")
-    for entry in entries.order_by("sequence"):
-        for change in entry_changes(entry):
-            if change.get("field") == "replaces" and change.get("new") is not None:
-                replaced[int(change["new"])] = {"by": entry.entity_id, "reason": entry.reason, "at": entry.occurred_at}
-    return replaced
 
 
 def _limits(product_code: str) -> str:

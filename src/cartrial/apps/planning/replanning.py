@@ -14,7 +14,15 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from cartrial.apps.access import Scope, centers_for, reach_network, require_at, require_somewhere, subjects_in_scope
+from cartrial.apps.access import (
+    Reach,
+    Scope,
+    centers_for,
+    reach_network,
+    require_at,
+    require_somewhere,
+    subjects_in_scope,
+)
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, audited_attempt
 from cartrial.apps.logistics.models import Shipment
@@ -109,6 +117,34 @@ def replan_propose(
                 for name, value in plan_dates(plan).items()
             ],
             reason=detail,
+        )
+    return proposal
+
+
+def replan_request(reach: Reach, reason: str, protocol: Protocol) -> ReplanProposal:
+    """A coordinator asks new dates for a subject reached for `BOOK_SLOTS` (the booking page's
+    "Propose new dates", the API): in one transaction, a refusal recorded after the rollback; refused
+    when no chain can be proposed (no capacities at its center, none free within the horizon)."""
+    subject = reach.subject
+    proposal = reach.run(
+        lambda: replan_propose(
+            actor=reach.actor,
+            user_id=reach.user.pk,
+            affected=[subject],
+            trigger=ReplanProposal.Trigger.MANUAL,
+            detail=reason,
+            protocol=protocol,
+            today=local_today(subject.center, reach.actor.now),
+        ),
+        what=Action.BOOK_SLOTS.value,
+    )
+    if proposal is None:
+        raise InvalidInput(
+            "No new dates can be proposed for {subject}: no capacities at its center or no free chain "
+            "within the planning horizon.",
+            code="no_proposal",
+            item="propose",
+            subject=subject.code,
         )
     return proposal
 

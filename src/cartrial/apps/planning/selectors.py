@@ -9,11 +9,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import holidays
+from django.db.models import QuerySet
 
 from cartrial.apps.access import Scope, subjects_in_scope
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import entry_changes
-from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity
+from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ShippingTime
 from cartrial.apps.subjects.models import Subject
 from cartrial.domain.booking import Booked, Chain, ManufacturingSlot, lymphodepletion_from_window, slots_propose
 from cartrial.domain.errors import InvalidInput, Refused
@@ -24,6 +25,7 @@ from cartrial.domain.visits import Anchor, VisitPhase
 from cartrial.protocols import Protocol
 
 CAPACITY_ENTITIES: tuple[str, ...] = ("facility_capacity", "center_capacity", "shipping_time")
+CapacityRecord = FacilityCapacity | CenterCapacity | ShippingTime
 
 # Subjects waiting for a chain: included, apheresis not yet collected.
 WAITING_STATES: frozenset[str] = frozenset({State.INCLUDED.value, State.APHERESIS_SCHEDULED.value})
@@ -119,10 +121,12 @@ def slots_free(protocol: Protocol, center_code: str, ready: date, count: int = 5
     return slots_propose(instance, booked_now(), center_code, ready, count)
 
 
-def subject_bookings(subject: Subject) -> list[Booking]:
-    """A reached subject's bookings, the active one first, then the cancelled ones."""
-    return list(
-        Booking.objects.filter(subject=subject).select_related("facility__center").order_by("-active", "-booked_at")
+def subject_bookings(subject: Subject) -> QuerySet[Booking]:
+    """A reached subject's bookings, the active one first, then the cancelled ones (newest first)."""
+    return (
+        Booking.objects.filter(subject=subject)
+        .select_related("subject", "facility__center")
+        .order_by("-active", "-booked_at", "-pk")
     )
 
 
@@ -131,12 +135,12 @@ def active_booking(subject: Subject) -> Booking | None:
     return Booking.objects.filter(subject=subject, active=True).select_related("facility__center").first()
 
 
-def manufacturing_reservations(scope: Scope) -> list[Booking]:
+def manufacturing_reservations(scope: Scope) -> QuerySet[Booking]:
     """Active bookings of the labs in the scope (what the lab sees: slots, codes only)."""
-    return list(
+    return (
         Booking.objects.filter(active=True, facility__center_id__in=scope.lab_center_ids)
         .select_related("subject", "facility__center")
-        .order_by("manufacturing_start", "line")
+        .order_by("manufacturing_start", "line", "pk")
     )
 
 
@@ -179,13 +183,50 @@ class CapacityChange:
     reason: str
 
 
+def capacity_entries(since: datetime | None = None) -> QuerySet[AuditEntry]:
+    """The audit entries of the capacities, newest first (after `since` when given)."""
+    rows = AuditEntry.objects.filter(entity__in=CAPACITY_ENTITIES)
+    if since is not None:
+        rows = rows.filter(occurred_at__gt=since)
+    return rows.order_by("-sequence")
+
+
+def capacity_change(entry: AuditEntry) -> CapacityChange:
+    return CapacityChange(
+        entry.occurred_at,
+        entry.actor_username,
+        entry.role,
+        entry.entity,
+        entry.entity_id,
+        entry_changes(entry),
+        entry.reason,
+    )
+
+
 def capacity_history(limit: int = 50) -> list[CapacityChange]:
     """The latest changes of the capacities from the audit trail (the one store of old values)."""
-    rows = AuditEntry.objects.filter(entity__in=CAPACITY_ENTITIES).order_by("-sequence")[:limit]
-    return [
-        CapacityChange(r.occurred_at, r.actor_username, r.role, r.entity, r.entity_id, entry_changes(r), r.reason)
-        for r in rows
-    ]
+    return [capacity_change(r) for r in capacity_entries()[:limit]]
+
+
+def capacity_record_of(kind: str, key: str) -> CapacityRecord | None:
+    """A capacity record of `kind` (facility, center, shipping) by the code the API and the history
+    name it with: the lab's or the center's code, or CENTER-LAB for a shipping time."""
+    code = key.strip().upper()
+    if kind == "facility":
+        return FacilityCapacity.objects.select_related("center").filter(center__code=code).first()
+    if kind == "center":
+        return CenterCapacity.objects.select_related("center").filter(center__code=code).first()
+    center, _, lab = code.partition("-")
+    return (
+        ShippingTime.objects.select_related("center__center", "facility__center")
+        .filter(center__center__code=center, facility__center__code=lab)
+        .first()
+    )
+
+
+def bookings_or_capacities_changed_since(since: datetime) -> bool:
+    """Whether a booking or a capacity changed after `since` (what the free chains are computed from)."""
+    return AuditEntry.objects.filter(occurred_at__gt=since, entity__in=(*CAPACITY_ENTITIES, "booking")).exists()
 
 
 def booked_visit_dates(

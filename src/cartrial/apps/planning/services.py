@@ -10,21 +10,22 @@ the rule's message. The partial unique constraint on (facility, line, start) is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record
+from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record, audited_attempt
 from cartrial.apps.planning.models import Booking, CenterCapacity, FacilityCapacity, ShippingTime
-from cartrial.apps.planning.selectors import WAITING_STATES, booked_now, instance_build
+from cartrial.apps.planning.selectors import WAITING_STATES, CapacityRecord, booked_now, instance_build
 from cartrial.apps.subjects import services as subjects
 from cartrial.apps.subjects.models import Subject
 from cartrial.apps.trial.models import Center
 from cartrial.domain.booking import BookingRequest, Chain, booking_check, iso_week
 from cartrial.domain.errors import InvalidInput, Refused
+from cartrial.domain.roles import Action
 from cartrial.protocols import Protocol
 
 # Each capacity field with its plausibility range (unit: days, lines, slots): one declaration,
@@ -40,6 +41,12 @@ CAPACITY_RANGES: dict[str, tuple[int, int, str]] = {
 WEEKDAY_FIELDS: frozenset[str] = frozenset({"closed_weekdays", "apheresis_weekdays", "infusion_weekdays"})
 FACILITY_FIELDS = ("lines", "manufacturing_days", "qc_days", "closed_weekdays")
 CENTER_FIELDS = ("apheresis_weekdays", "apheresis_per_day", "infusion_weekdays", "infusions_per_week")
+# The capacity records a person changes (the page's `kind`), each with its fields.
+CAPACITY_RECORDS: dict[str, tuple[type[CapacityRecord], tuple[str, ...]]] = {
+    "facility": (FacilityCapacity, FACILITY_FIELDS),
+    "center": (CenterCapacity, CENTER_FIELDS),
+    "shipping": (ShippingTime, ("days",)),
+}
 
 
 def capacities_load(*, actor: Actor, protocol: Protocol) -> int:
@@ -161,6 +168,28 @@ def capacity_correct(
         new=value,
         reason=reason,
         subject_code="",
+    )
+
+
+def capacities_change(
+    *, actor: Actor, kind: str, record: CapacityRecord, values: Mapping[str, object], reason: str
+) -> None:
+    """Change some values of one capacity record with one reason (the page's form, the API's body):
+    all of them or none; a refusal (a value out of its range, a field the record has not, no reason)
+    is recorded after the rollback, naming the record."""
+
+    def work() -> None:
+        for name, raw in values.items():
+            capacity_correct(actor=actor, record=record, field=name, raw=raw, reason=reason)
+
+    audited_attempt(
+        actor=actor,
+        event=AuditEvent.ACTION_REFUSED,
+        entity=kind,
+        entity_id=str(record.pk),
+        what=Action.MANAGE_CAPACITIES.value,
+        subject_code="",
+        work=work,
     )
 
 

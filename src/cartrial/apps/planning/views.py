@@ -20,8 +20,6 @@ from django.views.decorators.http import require_http_methods
 
 from cartrial.apps import clock
 from cartrial.apps.access import Reach, Scope, can, reach_network, reach_subject, require_somewhere, scope_narrowed
-from cartrial.apps.audit.events import AuditEvent
-from cartrial.apps.audit.services import audited_attempt
 from cartrial.apps.jobs.selectors import job_get, jobs_for
 from cartrial.apps.jobs.services import job_enqueue
 from cartrial.apps.planning import replanning, selectors, services
@@ -37,12 +35,6 @@ from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotF
 from cartrial.domain.planning import Instance, instance_to_json
 from cartrial.domain.roles import Action
 from cartrial.domain.text import N_
-
-RECORDS: dict[str, tuple[type[FacilityCapacity] | type[CenterCapacity] | type[ShippingTime], tuple[str, ...]]] = {
-    "facility": (FacilityCapacity, services.FACILITY_FIELDS),
-    "center": (CenterCapacity, services.CENTER_FIELDS),
-    "shipping": (ShippingTime, ("days",)),
-}
 
 
 def _weekdays(days: list[int]) -> str:
@@ -103,30 +95,16 @@ def capacities_page(request: HttpRequest) -> HttpResponse:
     error, error_item, status = "", None, 200
     if request.method == "POST":
         kind = request.POST.get("kind", "")
-        if kind not in RECORDS:
+        if kind not in services.CAPACITY_RECORDS:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=kind)
-        model, fields = RECORDS[kind]
+        model, fields = services.CAPACITY_RECORDS[kind]
         record = model.objects.filter(pk=request.POST.get("id") or 0).first()
         if record is None:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=request.POST.get("id", ""))
-        reason = request.POST.get("reason", "")
-
-        def work() -> None:
-            for name in fields:
-                if name in request.POST:
-                    services.capacity_correct(
-                        actor=actor, record=record, field=name, raw=request.POST[name], reason=reason
-                    )
-
+        values = {name: request.POST[name] for name in fields if name in request.POST}
         try:
-            audited_attempt(
-                actor=actor,
-                event=AuditEvent.ACTION_REFUSED,
-                entity=kind,
-                entity_id=str(record.pk),
-                what=Action.MANAGE_CAPACITIES.value,
-                subject_code="",
-                work=work,
+            services.capacities_change(
+                actor=actor, kind=kind, record=record, values=values, reason=request.POST.get("reason", "")
             )
         except DomainError as refusal:
             error, error_item = error_text(refusal), refusal.item
@@ -190,26 +168,7 @@ def booking_page(request: HttpRequest, code: str) -> HttpResponse:
     post = request.POST
     try:
         if post.get("propose"):
-            proposal = reach.run(
-                lambda: replanning.replan_propose(
-                    actor=reach.actor,
-                    user_id=reach.user.pk,
-                    affected=[subject],
-                    trigger=ReplanProposal.Trigger.MANUAL,
-                    detail=post.get("reason", ""),
-                    protocol=protocol_in_force(),
-                    today=local_today(subject.center, reach.actor.now),
-                ),
-                what=Action.BOOK_SLOTS.value,
-            )
-            if proposal is None:
-                raise InvalidInput(
-                    "No new dates can be proposed for {subject}: no capacities at its center or no free chain "
-                    "within the planning horizon.",
-                    code="no_proposal",
-                    item="propose",
-                    subject=subject.code,
-                )
+            replanning.replan_request(reach, post.get("reason", ""), protocol_in_force())
             messages.success(
                 request, gettext("New dates proposed: nothing moves until a coordinator accepts them."), extra_tags="ok"
             )
