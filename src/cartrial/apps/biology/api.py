@@ -88,7 +88,7 @@ class ObservationsRecordedOut(Schema):
     observations: list[ObservationOut] = Field(description="The results recorded by this request")
 
 
-class UnitRangeOut(Schema):
+class MarkerUnitRangeOut(Schema):
     unit: str
     label: str
     minimum: float
@@ -99,7 +99,7 @@ class MarkerOut(Schema):
     marker: Marker
     title: str
     preferred_unit: str = Field(description="The unit the model reads (others are stored, not fitted)")
-    units: list[UnitRangeOut] = Field(description="The units accepted, each with its plausible range")
+    units: list[MarkerUnitRangeOut] = Field(description="The units accepted, each with its plausible range")
 
 
 class MarkersOut(Schema):
@@ -155,7 +155,7 @@ class PopulationOut(Schema):
     b_cell_reappearance_days: ReappearanceOut
 
 
-class AssessmentOut(Schema):
+class KineticsAssessmentOut(Schema):
     subject: str
     infusion_date: date | None
     preset: str
@@ -240,9 +240,9 @@ def _flag_out(flag: Flag, language: str) -> FlagOut:
         return FlagOut.model_validate(document)
 
 
-def _assessment_out(subject: Subject, assessment: SubjectAssessment, language: str) -> AssessmentOut:
+def _assessment_out(subject: Subject, assessment: SubjectAssessment, language: str) -> KineticsAssessmentOut:
     document = assessment_document(assessment)
-    return AssessmentOut(
+    return KineticsAssessmentOut(
         subject=subject.code,
         infusion_date=subject.infusion_date,
         preset=assessment.preset,
@@ -317,8 +317,10 @@ def observations_import(request: HttpRequest, code: str) -> Status[ObservationsR
     return Status(201, _recorded(subject, result))
 
 
-@router.get("/{code}/kinetics/assessment", response=AssessmentOut, summary="Individual fit, predictive band, flags")
-def assessment(request: HttpRequest, code: str) -> AssessmentOut:
+@router.get(
+    "/{code}/kinetics/assessment", response=KineticsAssessmentOut, summary="Individual fit, predictive band, flags"
+)
+def assessment(request: HttpRequest, code: str) -> KineticsAssessmentOut:
     subject = reach_subject(request.user, code).subject
     kinetics = selectors.subject_kinetics(subject=subject)
     if kinetics.error:
@@ -346,7 +348,9 @@ def kinetic_markers(request: HttpRequest) -> MarkersOut:
                     title=translation.gettext(MARKER_TITLES[marker]),
                     preferred_unit=preferred,
                     units=[
-                        UnitRangeOut(unit=unit, label=translation.gettext(unit_label(unit)), minimum=low, maximum=high)
+                        MarkerUnitRangeOut(
+                            unit=unit, label=translation.gettext(unit_label(unit)), minimum=low, maximum=high
+                        )
                         for unit, (low, high) in spec.ranges.items()
                     ],
                 )

@@ -340,7 +340,7 @@ class CodeOut(Schema):
     help: str | None
 
 
-class UnitRangeOut(Schema):
+class LabUnitRangeOut(Schema):
     unit: str
     minimum: float | None
     maximum: float | None
@@ -358,7 +358,7 @@ class ItemDefOut(Schema):
     units: list[str] = Field(description="The units a lab result may be entered in")
     minimum: float | None = Field(description="The plausible range's lower bound, in `unit` (bounds included)")
     maximum: float | None
-    ranges: list[UnitRangeOut] = Field(description="A lab result's plausible range in each accepted unit")
+    ranges: list[LabUnitRangeOut] = Field(description="A lab result's plausible range in each accepted unit")
     required: bool
     conditional: bool = Field(description="Shown or required only when a rule of the protocol holds")
     codelist: list[CodeOut]
@@ -1006,7 +1006,7 @@ def _item_out(item: ItemDef) -> ItemDefOut:
     ranges = []
     if item.is_lab:
         ranges = [
-            UnitRangeOut(unit=unit, minimum=low, maximum=high)
+            LabUnitRangeOut(unit=unit, minimum=low, maximum=high)
             for unit in item.units
             for low, high in [lab_range(item, unit)]
         ]

@@ -77,7 +77,7 @@ def _inputs(payload: AssessmentIn) -> dict[str, Any]:
     return payload.dict(exclude={"assessed_on", "reason"})
 
 
-class AssessmentOut(Schema):
+class ToxicityAssessmentOut(Schema):
     """One assessment: date, day, inputs, grades, protocol version, who and when."""
 
     assessed_on: date
@@ -99,7 +99,7 @@ class AssessmentOut(Schema):
     recorded_at: datetime
 
 
-class AssessmentPage(Page[AssessmentOut]):
+class AssessmentPage(Page[ToxicityAssessmentOut]):
     subject: str
     infusion_date: date | None
 
@@ -120,18 +120,18 @@ class CorrectionOut(Schema):
     reason: str
 
 
-class AssessmentDetailOut(AssessmentOut):
+class AssessmentDetailOut(ToxicityAssessmentOut):
     history: list[CorrectionOut] = Field(description="Its corrections, oldest first")
 
 
-class AssessmentCorrectedOut(AssessmentOut):
+class AssessmentCorrectedOut(ToxicityAssessmentOut):
     corrected: list[str] = Field(description="The inputs the correction changed")
     reason: str
     regraded_days: list[int] = Field(description="Later days whose grades changed with it")
 
 
-def assessment_out(assessment: ToxicityAssessment) -> AssessmentOut:
-    return AssessmentOut(
+def assessment_out(assessment: ToxicityAssessment) -> ToxicityAssessmentOut:
+    return ToxicityAssessmentOut(
         assessed_on=assessment.assessed_on,
         day=assessment.day,
         **assessment.inputs(),
@@ -251,10 +251,10 @@ def assessment_read(request: HttpRequest, code: str, day: int) -> AssessmentDeta
 
 @router.post(
     "/{code}/toxicity/assessments",
-    response={201: AssessmentOut},
+    response={201: ToxicityAssessmentOut},
     summary="Record one day's assessment; the CRS and ICANS grades are computed (ASTCT 2019)",
 )
-def assessment_record(request: HttpRequest, code: str, payload: AssessmentRecordIn) -> Status[AssessmentOut]:
+def assessment_record(request: HttpRequest, code: str, payload: AssessmentRecordIn) -> Status[ToxicityAssessmentOut]:
     reach = reach_subject(request.user, code, Action.RECORD_TOXICITY_ASSESSMENT)
     protocol = protocol_in_force()
 
