@@ -135,7 +135,7 @@ def test_a_steps_form_lists_the_fields_its_data_takes(world: Any) -> None:
     volume = next(f for f in collect["fields"] if f["name"] == "volume_ml")
     assert volume["type"] == "number" and volume["minimum"] is not None and volume["maximum"] > volume["minimum"]
     started = next(f for f in collect["fields"] if f["name"] == "started_at")
-    assert started["type"] == "date_time"
+    assert started["type"] == "datetime"
     include = _get(client, f"/api/v1/subjects/{subject.code}/steps/include")
     assert include["fields"][0]["type"] == "password"
 

@@ -56,10 +56,11 @@ def _field_type(field: forms.Field) -> FieldType:
         return "date"
     if isinstance(field, forms.BooleanField):
         return "boolean"
-    if isinstance(field, forms.IntegerField):
-        return "integer"
+    # Django's FloatField is a kind of IntegerField: the decimal number first.
     if isinstance(field, forms.FloatField | forms.DecimalField):
         return "number"
+    if isinstance(field, forms.IntegerField):
+        return "integer"
     if isinstance(field, forms.ChoiceField):
         return "choice"
     if isinstance(field.widget, forms.PasswordInput):

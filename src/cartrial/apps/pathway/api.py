@@ -9,13 +9,10 @@ the JSON values it recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import Any
 
-from django import forms
 from django.http import HttpRequest
-from django.utils import translation
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
@@ -33,7 +30,7 @@ from cartrial.apps.api_contract import FieldValues, Page, PageQuery, described_b
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
 from cartrial.apps.clinical import services as clinical
-from cartrial.apps.fields import CenterDateTimeField
+from cartrial.apps.form_description import FormFieldOut, form_fields
 from cartrial.apps.pathway import corrections, steps
 from cartrial.apps.pathway.selectors import (
     audit_changes,
@@ -263,84 +260,11 @@ def subject_steps(request: HttpRequest, code: str, page: Query[PageQuery]) -> Pa
     )
 
 
-class StepFieldChoiceOut(Schema):
-    value: str
-    label: str
-
-
-StepFieldType = Literal["text", "long_text", "password", "date", "date_time", "number", "integer", "boolean", "choice"]
-
-
-class StepFieldOut(Schema):
-    name: str
-    label: str
-    type: StepFieldType = Field(
-        description="`date`: YYYY-MM-DD; `date_time`: ISO 8601, without an offset the center's wall-clock "
-        "time; `boolean`: true or false; `choice`: one of `choices`"
-    )
-    required: bool
-    help: str
-    choices: list[StepFieldChoiceOut] | None
-    minimum: float | None = Field(description="The plausible minimum of a number (a value outside is refused)")
-    maximum: float | None = Field(description="The plausible maximum of a number (a value outside is refused)")
-    max_length: int | None
-
-
 class PathwayStepFormOut(Schema):
     step: str
     label: str
     offered: bool = Field(description="Whether the subject's page offers the step to me now")
-    fields: list[StepFieldOut]
-
-
-def _field_type(field: forms.Field) -> StepFieldType:
-    if isinstance(field, CenterDateTimeField | forms.DateTimeField):
-        return "date_time"
-    if isinstance(field, forms.DateField):
-        return "date"
-    if isinstance(field, forms.BooleanField):
-        return "boolean"
-    if isinstance(field, forms.ChoiceField):
-        return "choice"
-    # A FloatField is an IntegerField in Django: the number first.
-    if isinstance(field, forms.FloatField | forms.DecimalField):
-        return "number"
-    if isinstance(field, forms.IntegerField):
-        return "integer"
-    if isinstance(field.widget, forms.PasswordInput):
-        return "password"
-    if isinstance(field.widget, forms.Textarea):
-        return "long_text"
-    return "text"
-
-
-def _bound(field: forms.Field, name: str) -> float | None:
-    value = field.widget.attrs.get(name)
-    return float(value) if value not in (None, "") else None
-
-
-def _choices(field: forms.ChoiceField) -> list[tuple[object, object]]:
-    return list(cast(Iterable[tuple[object, object]], field.choices))
-
-
-def _form_fields(form: forms.Form) -> list[StepFieldOut]:
-    """A step's form as its fields (in the language active while called)."""
-    return [
-        StepFieldOut(
-            name=name,
-            label=str(field.label or name),
-            type=_field_type(field),
-            required=field.required,
-            help=str(field.help_text or ""),
-            choices=[StepFieldChoiceOut(value=str(value), label=str(text)) for value, text in _choices(field)]
-            if isinstance(field, forms.ChoiceField)
-            else None,
-            minimum=_bound(field, "min"),
-            maximum=_bound(field, "max"),
-            max_length=getattr(field, "max_length", None),
-        )
-        for name, field in form.fields.items()
-    ]
+    fields: list[FormFieldOut]
 
 
 def _chosen(step: str) -> Step | Action:
@@ -364,8 +288,7 @@ def subject_step_form(request: HttpRequest, code: str, step: str) -> PathwayStep
     except InvalidInput:
         raise NotFound("'{step}' is not a step of the pathway.", code="unknown_step", item="step", step=step) from None
     language = api_language(request)
-    with translation.override(language):
-        fields = _form_fields(steps.step_form(chosen, protocol_in_force()))
+    fields = form_fields(steps.step_form(chosen, protocol_in_force()), language)
     return PathwayStepFormOut(
         step=chosen.value,
         label=_step_label(chosen.value, language),
