@@ -120,10 +120,12 @@ def test_an_unknown_or_forbidden_center_or_subject_is_refused_by_name(world: Any
 
 
 def test_since_keeps_only_the_subjects_changed_after_it(world: Any) -> None:
-    before = world.new_subject("BDX")
     cut = clock.now()
-    AuditEntry.objects.filter(subject_code=before.code).update(occurred_at=cut - timedelta(hours=1))
+    # Written an hour before the cut (the audit trail is append-only: its times are never moved).
+    with clock.frozen_at(cut - timedelta(hours=1)):
+        before = world.new_subject("BDX")
     after = world.new_subject("BDX")
+    assert AuditEntry.objects.filter(subject_code=before.code, occurred_at__gt=cut - timedelta(seconds=1)).count() == 0
     request = _request(world, since=cut - timedelta(seconds=1))
     assert after.pk in request.subject_ids and before.pk not in request.subject_ids
 
