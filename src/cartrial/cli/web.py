@@ -13,9 +13,8 @@ from typing import NoReturn
 
 import typer
 
-DEMO_KEY_FILE = "cartrial-demo.key"
-# The demo's Django secret key, made on this machine (production sets CARTRIAL_SECRET_KEY).
-DEMO_SECRET_FILE = "cartrial-demo.secret"
+from cartrial.config.known_secrets import DEMO_IDENTITY_KEY_FILE as DEMO_KEY_FILE
+from cartrial.config.known_secrets import DEMO_SECRET_KEY_FILE as DEMO_SECRET_FILE
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -152,6 +151,11 @@ def register(app: typer.Typer) -> None:
         worker: bool | None = typer.Option(None, "--worker/--no-worker", help=_WORKER_HELP),
     ) -> None:
         """Build the demo trial (centers, users, patients at every stage) and serve it."""
+        if os.environ.get("CARTRIAL_HTTPS", "0") == "1" and os.environ.get("CARTRIAL_DEBUG", "0") != "1":
+            _fail(
+                "cartrial demo refuses production settings (CARTRIAL_HTTPS=1): its users share a published "
+                "password. Build the demo on a machine of its own, without CARTRIAL_HTTPS."
+            )
         url = os.environ.get("DATABASE_URL", "")
         sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
         if reset and sqlite_file is not None and sqlite_file.exists():
@@ -161,7 +165,8 @@ def register(app: typer.Typer) -> None:
         _django(generate_key=True)
         _migrate()
         from cartrial.apps.trial.models import Center
-        from cartrial.demo import DEMO_PASSWORD, USERS, build_demo
+        from cartrial.config.known_secrets import DEMO_PASSWORD
+        from cartrial.demo import USERS, build_demo
         from cartrial.protocols import active_protocol
 
         if Center.objects.exists():
