@@ -104,26 +104,26 @@ def _start_jobs_worker(wanted: bool | None) -> None:
     typer.echo("A worker for long jobs runs beside the server (cartrial jobs worker).")
 
 
+def gunicorn_argv(host: str, port: int) -> list[str]:
+    """gunicorn's command line: the settings of `cartrial.config.gunicorn`, the address given here."""
+    return [
+        "gunicorn",
+        "cartrial.config.wsgi",
+        "--config",
+        "python:cartrial.config.gunicorn",
+        "--bind",
+        f"{host}:{port}",
+    ]
+
+
 def _serve(host: str, port: int, jobs_worker: bool | None = None) -> None:
-    """Run gunicorn (2 workers, threads) serving the app and its static files, and the jobs' worker."""
+    """Run gunicorn (`cartrial.config.gunicorn`) serving the app and its static files, and the jobs' worker."""
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
     _start_jobs_worker(jobs_worker)
     typer.echo(f"cartrial is serving on http://{host}:{port}/  (Ctrl-C to stop)")
-    args = [
-        "gunicorn",
-        "cartrial.config.wsgi",
-        "--bind",
-        f"{host}:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--preload",
-        "--access-logfile",
-        "-",
-    ]
+    args = gunicorn_argv(host, port)
     # Simulated once in the master before the workers fork (the reference cohorts of the model).
     os.environ["CARTRIAL_WARM_CACHES"] = "1"
     gunicorn = Path(sys.executable).with_name("gunicorn")
