@@ -13,6 +13,7 @@ class AuditEvent(StrEnum):
     PROTOCOL_REGISTERED = "protocol.registered"
     SUBJECT_CREATED = "subject.created"
     SUBJECT_IDENTITY_CHANGED = "subject.identity_changed"
+    SUBJECT_IDENTITY_REKEYED = "subject.identity_rekeyed"
     CONSENT_RECORDED = "consent.recorded"
     ELIGIBILITY_ASSESSED = "eligibility.assessed"
     PATHWAY_STEP = "pathway.step"
