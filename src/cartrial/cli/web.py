@@ -268,6 +268,40 @@ def register(app: typer.Typer) -> None:
             _fail(f"No active user '{username}'.")
         typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))
 
+    @token_app.command("list")
+    def token_list(username: str = typer.Argument(None, help="Only this user's tokens.")) -> None:
+        """List API tokens (id, prefix, user, label, created, last used, revoked); the tokens themselves are
+        never stored."""
+        _django()
+        from cartrial.apps.accounts.models import ApiToken
+
+        rows = ApiToken.objects.select_related("user").order_by("pk")
+        if username:
+            rows = rows.filter(user__username__iexact=username)
+        for row in rows:
+            used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never"
+            state = "revoked" if row.revoked else "active"
+            typer.echo(
+                f"{row.pk:>5}  {row.prefix}…  {row.user.username:<20} {row.label:<20} "
+                f"created {row.created_at.isoformat(timespec='minutes')}  used {used}  {state}"
+            )
+
+    @token_app.command("revoke")
+    def token_revoke(
+        token: str = typer.Argument(..., help="The token's id (`cartrial token list`) or the whole token."),
+    ) -> None:
+        """Revoke an API token: the next request presenting it is refused (audited)."""
+        _django()
+        from cartrial.apps.accounts.services import api_token_revoke
+        from cartrial.apps.audit.services import Actor
+        from cartrial.domain.errors import DomainError
+
+        try:
+            row = api_token_revoke(actor=Actor.system("cli"), token=token)
+        except DomainError as error:
+            _fail(f"error: {error} [{error.code}]")
+        typer.echo(f"API token {row.pk} ({row.prefix}…) of {row.user.username} revoked.")
+
     @protocol_app.command("check")
     def protocol_check(path: Path = typer.Argument(None, help="Protocol YAML (default: the one in force).")) -> None:
         """Validate a protocol file; exit 2 naming the key and the problem."""

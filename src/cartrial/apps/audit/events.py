@@ -10,6 +10,7 @@ class AuditEvent(StrEnum):
     USER_CREATED = "user.created"
     MEMBERSHIP_GRANTED = "membership.granted"
     API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"
     PROTOCOL_REGISTERED = "protocol.registered"
     SUBJECT_CREATED = "subject.created"
     SUBJECT_IDENTITY_CHANGED = "subject.identity_changed"
