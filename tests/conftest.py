@@ -16,14 +16,13 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from cartrial.config.known_secrets import TEST_IDENTITY_KEY
 from cartrial.domain.pathway import State
 
 # Examples are judged by what they show, never by how fast a loaded 2-core machine runs them: no
 # deadline and no "too slow" health check (speed is measured by the benchmarks, not by the tests).
 hypothesis_settings.register_profile("cartrial", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("cartrial")
-
-TEST_IDENTITY_KEY = "3q2sXo0n5JvC2xZb6c1Xr0m3b8t7pQv9wYzA1B2C3D4="
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -44,6 +44,7 @@ from cartrial.apps.subjects.services import IdentityInput
 from cartrial.apps.toxicity import services as toxicity_services
 from cartrial.apps.trial.models import Center
 from cartrial.apps.trial.services import center_create, protocol_register
+from cartrial.config.known_secrets import DEMO_PASSWORD
 from cartrial.domain.booking import BookingRequest
 from cartrial.domain.casebook import QueryMove
 from cartrial.domain.corrections import RecordKind
@@ -56,8 +57,6 @@ from cartrial.domain.scores.icans import CerebralEdema, Consciousness, MotorWeak
 from cartrial.domain.toxicity import AssessmentInputs
 from cartrial.domain.visits import Anchor
 from cartrial.protocols import Protocol
-
-DEMO_PASSWORD = "cartrial-demo-2026"
 
 CENTERS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     ("BDX", "CHU de Bordeaux – RESO", "Bordeaux", "FR", "Europe/Paris", "fr", Center.Kind.CLINICAL),

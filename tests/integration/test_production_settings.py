@@ -131,3 +131,167 @@ def test_hsts_header_on_secure_responses(client: object) -> None:
     with override_settings(SECURE_HSTS_SECONDS=31536000, SECURE_HSTS_INCLUDE_SUBDOMAINS=True):
         response = Client().get("/accounts/login/", secure=True)
     assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+# --- production refuses the secrets that ship with the code or that the demo made ---------------
+
+PRODUCTION = {"CARTRIAL_HTTPS": "1", "CARTRIAL_ALLOWED_HOSTS": "trial.example.org"}
+
+
+def _refusal(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0 and "started" not in result.stdout, result.stdout
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("cartrial-test-suite-only-7c1e9d2b4a6f8e0d3c5b7a9f1e3d5c7b9a1f3e5d7c9b", "is the test suite's key"),
+        ("short-key", "is too weak"),
+        ("a" * 60, "is too weak"),
+        ("django-insecure-" + "x1y2z3" * 10, "is too weak"),
+    ],
+)
+def test_production_refuses_known_or_weak_secret_keys(tmp_path: Path, key: str, reason: str) -> None:
+    last = _refusal(_run([sys.executable, "-c", SETUP], tmp_path, CARTRIAL_SECRET_KEY=key, **PRODUCTION))
+    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: CARTRIAL_SECRET_KEY {reason}"), last
+    assert "cartrial keygen --secret" in last
+    # The same key on a laptop demo (plain HTTP) is not production's business.
+    assert _run([sys.executable, "-c", SETUP], tmp_path, CARTRIAL_SECRET_KEY=key).returncode == 0
+
+
+def test_production_refuses_the_key_the_demo_made_here(tmp_path: Path) -> None:
+    from cartrial.cli.web import DEMO_SECRET_FILE
+
+    key = secrets.token_urlsafe(50)
+    (tmp_path / DEMO_SECRET_FILE).write_text(key + "\n")
+    last = _refusal(_run([sys.executable, "-c", SETUP], tmp_path, CARTRIAL_SECRET_KEY=key, **PRODUCTION))
+    assert f"CARTRIAL_SECRET_KEY is the demo's key ({DEMO_SECRET_FILE} in this directory)" in last
+    # `cartrial serve` in the demo's folder picks the file up when the environment has no key: refused too,
+    # in one line, before anything is written.
+    served = _run([str(CARTRIAL_BIN), "migrate"], tmp_path, **PRODUCTION)
+    assert served.returncode == 2 and served.stderr.strip().count("\n") == 0, served.stderr
+    assert served.stderr.startswith("cartrial cannot start: CARTRIAL_SECRET_KEY is the demo's key")
+    assert not (tmp_path / "cartrial.sqlite3").exists()
+
+
+def test_production_refuses_the_demo_and_test_identity_keys(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from cartrial.cli.web import DEMO_KEY_FILE
+    from cartrial.config.known_secrets import TEST_IDENTITY_KEY
+
+    demo_key = Fernet.generate_key().decode()
+    (tmp_path / DEMO_KEY_FILE).write_text(demo_key + "\n")
+    key = secrets.token_urlsafe(50)
+    own = Fernet.generate_key().decode()
+    for identity, whose in ((f"{own},{demo_key}", "the demo's key"), (TEST_IDENTITY_KEY, "the test suite's key")):
+        result = _run(
+            [sys.executable, "-c", SETUP],
+            tmp_path,
+            CARTRIAL_SECRET_KEY=key,
+            CARTRIAL_IDENTITY_KEY=identity,
+            **PRODUCTION,
+        )
+        assert f"CARTRIAL_IDENTITY_KEY holds {whose}" in _refusal(result)
+    accepted = _run(
+        [sys.executable, "-c", SETUP], tmp_path, CARTRIAL_SECRET_KEY=key, CARTRIAL_IDENTITY_KEY=own, **PRODUCTION
+    )
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_the_demo_refuses_production_settings_and_writes_nothing(tmp_path: Path) -> None:
+    result = _run([str(CARTRIAL_BIN), "demo", "--no-serve"], tmp_path, **PRODUCTION)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stdout + result.stderr
+    assert result.stderr.startswith("cartrial demo refuses production settings (CARTRIAL_HTTPS=1)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_production_refuses_the_demo_password_and_the_demo_does_not(tmp_path: Path) -> None:
+    probe = SETUP + "; print(settings.CARTRIAL_REFUSED_PASSWORDS)"
+    key = secrets.token_urlsafe(50)
+    production = _run([sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key, **PRODUCTION)
+    demo = _run([sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key)
+    assert production.stdout.splitlines()[-1] == "['cartrial-demo-2026']", production.stderr
+    assert demo.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.django_db
+def test_a_refused_password_signs_no_one_in_and_cannot_be_chosen(world: object) -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.test import Client, override_settings
+
+    from cartrial.config.known_secrets import DEMO_PASSWORD
+
+    with override_settings(CARTRIAL_REFUSED_PASSWORDS=[DEMO_PASSWORD]):
+        refused = Client().post("/accounts/login/", {"username": "bdx.coordinator", "password": DEMO_PASSWORD})
+        assert refused.status_code == 200 and "_auth_user_id" not in Client().session
+        assert not refused.wsgi_request.user.is_authenticated
+        with pytest.raises(ValidationError) as chosen:
+            validate_password(DEMO_PASSWORD)
+        assert chosen.value.error_list[0].code == "password_refused"
+    signed_in = Client().post("/accounts/login/", {"username": "bdx.coordinator", "password": DEMO_PASSWORD})
+    assert signed_in.status_code == 302  # outside production, the demo's logins work
+    validate_password(DEMO_PASSWORD)
+
+
+def test_check_deploy_is_clean_with_every_documented_production_variable(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    result = _run(
+        [sys.executable, "-m", "django", "check", "--deploy", "--fail-level", "WARNING"],
+        tmp_path,
+        CARTRIAL_SECRET_KEY=secrets.token_urlsafe(50),
+        CARTRIAL_IDENTITY_KEY=Fernet.generate_key().decode(),
+        CARTRIAL_PROXY_SSL_HEADER="1",
+        CARTRIAL_CSRF_TRUSTED_ORIGINS="https://trial.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'trial.sqlite3'}",
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_behind_a_proxy_the_forwarded_scheme_is_trusted_only_when_asked(tmp_path: Path) -> None:
+    probe = SETUP + "; print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    key = secrets.token_urlsafe(50)
+    trusted = _run([sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key, CARTRIAL_PROXY_SSL_HEADER="1")
+    untrusted = _run([sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key)
+    assert trusted.stdout.splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https')", trusted.stderr
+    assert untrusted.stdout.splitlines()[-1] == "None"
+
+
+# --- static files served by the app, collected and compressed ---------------------------------
+
+STATIC_PROBE = """
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+call_command("collectstatic", interactive=False, verbosity=0)
+client = Client()
+for path in ("/static/cartrial/cartrial.css", "/static/cartrial/vendor/plotly.min.js"):
+    response = client.get(path, HTTP_ACCEPT_ENCODING="gzip", secure=True)
+    print(path, response.status_code, response.get("Content-Encoding"), response.get("Content-Security-Policy"))
+print("finders", settings.WHITENOISE_USE_FINDERS, settings.WHITENOISE_AUTOREFRESH)
+"""
+
+
+def test_production_serves_collected_static_files_compressed(tmp_path: Path) -> None:
+    result = _run(
+        [sys.executable, "-c", STATIC_PROBE],
+        tmp_path,
+        CARTRIAL_SECRET_KEY=secrets.token_urlsafe(50),
+        CARTRIAL_STATIC_ROOT=str(tmp_path / "static"),
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "finders False False"  # an index of the collected files, made once
+    for line in lines[:-1]:
+        _path, status, encoding, policy = line.split(" ", 3)
+        assert (status, encoding) == ("200", "gzip"), line
+        assert policy.startswith("default-src 'none'"), line
+    assert (tmp_path / "static" / "cartrial" / "vendor" / "plotly.min.js.gz").is_file()

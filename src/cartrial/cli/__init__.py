@@ -16,7 +16,7 @@ app = typer.Typer(
     name="cartrial",
     help=(
         "cartrial: run a multi-center CAR-T trial "
-        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs, export...)."
+        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs, export, backup, restore...)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.export",
     "cartrial.cli.usdm",
     "cartrial.cli.odm",
+    "cartrial.cli.backup",
 )
 
 

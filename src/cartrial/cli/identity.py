@@ -1,8 +1,10 @@
-"""`cartrial identity`: generate and check ISBT 128 chain-of-identity identifiers (CoI) and DINs.
+"""`cartrial identity`: generate and check ISBT 128 chain-of-identity identifiers (CoI) and DINs, and
+rotate the key that encrypts patients' identities.
 
-Pure adapter over `cartrial.domain.identity`; it never imports Django, so it works on a bench
-laptop with no database. `check` answers valid (exit 0) or invalid (exit 1) on stdout; a refused
-generation or unusable input is a domain error: one line on stderr, exit 2.
+The identifier commands are a pure adapter over `cartrial.domain.identity`; they never import
+Django, so they work on a bench laptop with no database. `check` answers valid (exit 0) or invalid
+(exit 1) on stdout; a refused generation or unusable input is a domain error: one line on stderr,
+exit 2. `rotate-key` works on the database (Django is imported inside it): docs/operations.md.
 """
 
 from datetime import UTC, datetime
@@ -62,6 +64,7 @@ def register(app: typer.Typer) -> None:
     identity_app.command("new-din")(new_din_command)
     identity_app.command("check")(check_command)
     identity_app.command("check-char")(check_char_command)
+    identity_app.command("rotate-key")(rotate_key_command)
     app.add_typer(identity_app, name="identity")
 
 
@@ -122,6 +125,37 @@ def check_char_command(
         typer.echo(mod37_2_check_character("".join(data).replace(" ", "")))
     except DomainError as error:
         _fail(error)
+
+
+def rotate_key_command() -> None:
+    """Re-encrypt every patient's identity with the newest key, the first of CARTRIAL_IDENTITY_KEY.
+
+    Put a new key (`cartrial keygen`) in front of the old one(s), restart the server and the worker
+    with it, run this, then remove the old key(s). Running it again only finishes what is left.
+    """
+    from cartrial.cli.web import _django
+
+    _django()
+    from cartrial.apps.audit.services import Actor
+    from cartrial.apps.subjects.identity_crypto import identity_key_count
+    from cartrial.apps.subjects.services import identity_key_rotate
+
+    keys = identity_key_count()
+    if keys == 0:
+        typer.echo("error: CARTRIAL_IDENTITY_KEY is not set: there is no key to rotate to.", err=True)
+        raise typer.Exit(2)
+    try:
+        rotation = identity_key_rotate(actor=Actor.system("cli"))
+    except DomainError as error:
+        _fail(error)
+    typer.echo(
+        f"{rotation.rekeyed} identities re-encrypted with the newest key; "
+        f"{rotation.already_current} were already encrypted with it."
+    )
+    if keys > 1:
+        typer.echo(
+            f"The other {keys - 1} key(s) of CARTRIAL_IDENTITY_KEY can now be removed (keep them with older backups)."
+        )
 
 
 def _render(identifier: Identifier, form: OutputForm) -> str:

@@ -13,9 +13,8 @@ from typing import NoReturn
 
 import typer
 
-DEMO_KEY_FILE = "cartrial-demo.key"
-# The demo's Django secret key, made on this machine (production sets CARTRIAL_SECRET_KEY).
-DEMO_SECRET_FILE = "cartrial-demo.secret"
+from cartrial.config.known_secrets import DEMO_IDENTITY_KEY_FILE as DEMO_KEY_FILE
+from cartrial.config.known_secrets import DEMO_SECRET_KEY_FILE as DEMO_SECRET_FILE
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -105,26 +104,26 @@ def _start_jobs_worker(wanted: bool | None) -> None:
     typer.echo("A worker for long jobs runs beside the server (cartrial jobs worker).")
 
 
+def gunicorn_argv(host: str, port: int) -> list[str]:
+    """gunicorn's command line: the settings of `cartrial.config.gunicorn`, the address given here."""
+    return [
+        "gunicorn",
+        "cartrial.config.wsgi",
+        "--config",
+        "python:cartrial.config.gunicorn",
+        "--bind",
+        f"{host}:{port}",
+    ]
+
+
 def _serve(host: str, port: int, jobs_worker: bool | None = None) -> None:
-    """Run gunicorn (2 workers, threads) serving the app and its static files, and the jobs' worker."""
+    """Run gunicorn (`cartrial.config.gunicorn`) serving the app and its static files, and the jobs' worker."""
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
     _start_jobs_worker(jobs_worker)
     typer.echo(f"cartrial is serving on http://{host}:{port}/  (Ctrl-C to stop)")
-    args = [
-        "gunicorn",
-        "cartrial.config.wsgi",
-        "--bind",
-        f"{host}:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--preload",
-        "--access-logfile",
-        "-",
-    ]
+    args = gunicorn_argv(host, port)
     # Simulated once in the master before the workers fork (the reference cohorts of the model).
     os.environ["CARTRIAL_WARM_CACHES"] = "1"
     gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -152,6 +151,11 @@ def register(app: typer.Typer) -> None:
         worker: bool | None = typer.Option(None, "--worker/--no-worker", help=_WORKER_HELP),
     ) -> None:
         """Build the demo trial (centers, users, patients at every stage) and serve it."""
+        if os.environ.get("CARTRIAL_HTTPS", "0") == "1" and os.environ.get("CARTRIAL_DEBUG", "0") != "1":
+            _fail(
+                "cartrial demo refuses production settings (CARTRIAL_HTTPS=1): its users share a published "
+                "password. Build the demo on a machine of its own, without CARTRIAL_HTTPS."
+            )
         url = os.environ.get("DATABASE_URL", "")
         sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
         if reset and sqlite_file is not None and sqlite_file.exists():
@@ -161,7 +165,8 @@ def register(app: typer.Typer) -> None:
         _django(generate_key=True)
         _migrate()
         from cartrial.apps.trial.models import Center
-        from cartrial.demo import DEMO_PASSWORD, USERS, build_demo
+        from cartrial.config.known_secrets import DEMO_PASSWORD
+        from cartrial.demo import USERS, build_demo
         from cartrial.protocols import active_protocol
 
         if Center.objects.exists():
@@ -262,6 +267,40 @@ def register(app: typer.Typer) -> None:
         if user is None:
             _fail(f"No active user '{username}'.")
         typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))
+
+    @token_app.command("list")
+    def token_list(username: str = typer.Argument(None, help="Only this user's tokens.")) -> None:
+        """List API tokens (id, prefix, user, label, created, last used, revoked); the tokens themselves are
+        never stored."""
+        _django()
+        from cartrial.apps.accounts.models import ApiToken
+
+        rows = ApiToken.objects.select_related("user").order_by("pk")
+        if username:
+            rows = rows.filter(user__username__iexact=username)
+        for row in rows:
+            used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never"
+            state = "revoked" if row.revoked else "active"
+            typer.echo(
+                f"{row.pk:>5}  {row.prefix}…  {row.user.username:<20} {row.label:<20} "
+                f"created {row.created_at.isoformat(timespec='minutes')}  used {used}  {state}"
+            )
+
+    @token_app.command("revoke")
+    def token_revoke(
+        token: str = typer.Argument(..., help="The token's id (`cartrial token list`) or the whole token."),
+    ) -> None:
+        """Revoke an API token: the next request presenting it is refused (audited)."""
+        _django()
+        from cartrial.apps.accounts.services import api_token_revoke
+        from cartrial.apps.audit.services import Actor
+        from cartrial.domain.errors import DomainError
+
+        try:
+            row = api_token_revoke(actor=Actor.system("cli"), token=token)
+        except DomainError as error:
+            _fail(f"error: {error} [{error.code}]")
+        typer.echo(f"API token {row.pk} ({row.prefix}…) of {row.user.username} revoked.")
 
     @protocol_app.command("check")
     def protocol_check(path: Path = typer.Argument(None, help="Protocol YAML (default: the one in force).")) -> None:

@@ -1,9 +1,12 @@
 """Django settings: one file, driven by the environment (DATABASE_URL, CARTRIAL_* variables).
 
 Production sets DATABASE_URL to PostgreSQL, CARTRIAL_SECRET_KEY, CARTRIAL_IDENTITY_KEY,
-CARTRIAL_ALLOWED_HOSTS and CARTRIAL_HTTPS=1, and refuses to start without a secret key. The
-demo (`cartrial demo`) makes its own keys in files of the working directory and sets them in
-the environment; the test suite uses `cartrial.config.test_settings`.
+CARTRIAL_ALLOWED_HOSTS and CARTRIAL_HTTPS=1, and refuses to start without a secret key. With
+CARTRIAL_HTTPS=1 (and CARTRIAL_DEBUG unset) the settings are production's: they also refuse the
+secrets that ship with the code or that the demo made (`known_secrets`), and the demo's password
+cannot sign in. The demo (`cartrial demo`) makes its own keys in files of the working directory
+and sets them in the environment; the test suite uses `cartrial.config.test_settings`. Every
+variable is described in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from cartrial.config.known_secrets import (
+    DEMO_IDENTITY_KEY_FILE,
+    DEMO_PASSWORD,
+    DEMO_SECRET_KEY_FILE,
+    TEST_IDENTITY_KEY,
+    TEST_SECRET_KEY,
+)
 from cartrial.config.security_headers import static_file_headers
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +41,42 @@ if not SECRET_KEY:
     # Development only: a key for this process (sessions end when it restarts).
     SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = os.environ.get("CARTRIAL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+# Production: served over HTTPS, not in debug mode. The laptop demo (plain HTTP on 127.0.0.1) is not.
+CARTRIAL_PRODUCTION = not DEBUG and os.environ.get("CARTRIAL_HTTPS", "0") == "1"
+
+
+def _demo_file(name: str) -> str:
+    """The content of a key file `cartrial demo` made in the working directory, or ""."""
+    path = Path.cwd() / name
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def _refuse_known_secrets() -> None:
+    """Production refuses keys anyone could know: shipped with the code, made by the demo, or weak."""
+    refusals = {
+        TEST_SECRET_KEY: "is the test suite's key, published with the code",
+        _demo_file(DEMO_SECRET_KEY_FILE): f"is the demo's key ({DEMO_SECRET_KEY_FILE} in this directory)",
+    }
+    reason = refusals.get(SECRET_KEY, "")
+    if not reason and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")):
+        reason = "is too weak (at least 50 characters of 5 or more different ones)"
+    if reason:
+        raise ImproperlyConfigured(
+            f"CARTRIAL_SECRET_KEY {reason}: production needs a key of its own "
+            "(`cartrial keygen --secret`, kept in the server's environment)."
+        )
+    identity_keys = {key.strip() for key in os.environ.get("CARTRIAL_IDENTITY_KEY", "").split(",")}
+    known = {TEST_IDENTITY_KEY: "the test suite's key", _demo_file(DEMO_IDENTITY_KEY_FILE): "the demo's key"}
+    for key, whose in known.items():
+        if key and key in identity_keys:
+            raise ImproperlyConfigured(
+                f"CARTRIAL_IDENTITY_KEY holds {whose}: production encrypts identities with a key of its own "
+                "(`cartrial keygen`)."
+            )
+
+
+if CARTRIAL_PRODUCTION:
+    _refuse_known_secrets()
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -124,8 +170,10 @@ AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "cartrial.apps.accounts.backends.PasswordBackend",
 ]
+# Passwords that sign no one in and that no one may choose: in production, the demo's.
+CARTRIAL_REFUSED_PASSWORDS = [DEMO_PASSWORD] if CARTRIAL_PRODUCTION else []
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -133,6 +181,7 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "cartrial.apps.accounts.backends.RefusedPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "subjects:list"
@@ -154,6 +203,12 @@ if not DEBUG and os.environ.get("CARTRIAL_HTTPS", "0") == "1":
     # Browsers refuse plain HTTP to this host (and its subdomains) for a year once seen over HTTPS.
     SECURE_HSTS_SECONDS = 365 * 24 * 3600
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Behind a reverse proxy that ends TLS (docs/operations.md), requests reach gunicorn over plain
+# HTTP: the proxy says the original scheme in X-Forwarded-Proto, trusted only when this is set
+# (the proxy must overwrite the header that clients send).
+if os.environ.get("CARTRIAL_PROXY_SSL_HEADER", "0") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CARTRIAL_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 # Joining the browsers' HSTS preload list commits a whole registered domain (the hospital's):
 # its owner decides that (hstspreload.org), not this application, so `check --deploy` does not ask.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
@@ -178,8 +233,16 @@ TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("CARTRIAL_STATIC_ROOT", Path.cwd() / "staticfiles"))
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = True
+# `cartrial serve` collects the static files into STATIC_ROOT at start (the Dockerfile, at build),
+# compressed (gzip) beside the originals; whitenoise indexes them once at start and serves them
+# from the app itself, no other web server needed. Serving from the source folders (the finders)
+# and re-reading the disk on every request are for development (CARTRIAL_DEBUG=1) and the tests.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_ADD_HEADERS_FUNCTION = static_file_headers
 
 # The protocol in force; validated at start-up (cartrial.apps.trial.apps.TrialConfig.ready).

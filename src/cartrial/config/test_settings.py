@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 
-TEST_SECRET_KEY = "cartrial-test-suite-only-7c1e9d2b4a6f8e0d3c5b7a9f1e3d5c7b9a1f3e5d7c9b"
+from cartrial.config.known_secrets import TEST_SECRET_KEY
 
 os.environ.setdefault("CARTRIAL_SECRET_KEY", TEST_SECRET_KEY)
 
-from cartrial.config.settings import *  # noqa: E402, F403
+from cartrial.config.settings import *  # noqa: F403
+
+# Static files from their source folders, looked up per request: the tests do not run `collectstatic`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 
 # Alert e-mails stay in memory (`django.core.mail.outbox`).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

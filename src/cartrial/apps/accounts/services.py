@@ -17,7 +17,7 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
 from cartrial.apps.trial.models import Center
 from cartrial.domain.audit_chain import canonical_json
-from cartrial.domain.errors import InvalidInput, Refused
+from cartrial.domain.errors import InvalidInput, NotFound, Refused
 from cartrial.domain.roles import Role
 
 logger = logging.getLogger("cartrial.accounts")
@@ -122,6 +122,43 @@ def api_token_create(*, actor: Actor, user: User, label: str) -> str:
             changes=[Change("user", None, user.username), Change("label", None, label)],
         )
     return token
+
+
+def api_token_revoke(*, actor: Actor, token: str) -> ApiToken:
+    """Revoke a token, named by its id (`cartrial token list`) or given whole (a token that leaked):
+    the next request that presents it is refused."""
+    chosen = ApiToken.objects.select_related("user")
+    if token.isdigit():
+        chosen = chosen.filter(pk=int(token))
+    else:
+        chosen = chosen.filter(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+    with transaction.atomic():
+        row = chosen.select_for_update(of=("self",)).first()
+        if row is None:
+            raise NotFound("No API token {token}.", code="api_token_not_found", token=_shown_token(token))
+        if row.revoked:
+            raise Refused(
+                "API token {token} ({prefix}…) of {username} is already revoked.",
+                code="api_token_already_revoked",
+                token=row.pk,
+                prefix=row.prefix,
+                username=row.user.username,
+            )
+        row.revoked = True
+        row.save(update_fields=["revoked"])
+        audit_record(
+            actor=actor,
+            event=AuditEvent.API_TOKEN_REVOKED,
+            entity="api_token",
+            entity_id=row.prefix,
+            changes=[Change("revoked", False, True)],
+        )
+    return row
+
+
+def _shown_token(token: str) -> str:
+    """A token as an error may show it: its id, or the first characters of a whole token."""
+    return token if token.isdigit() else token[:8] + "…"
 
 
 def api_token_authenticate(token: str) -> User | None:

@@ -34,6 +34,21 @@ def _cipher() -> MultiFernet:
         raise ImproperlyConfigured(f"CARTRIAL_IDENTITY_KEY is not a valid Fernet key: {error}") from None
 
 
+def identity_key_count() -> int:
+    """How many keys CARTRIAL_IDENTITY_KEY holds (the first encrypts, all decrypt)."""
+    return len(_keys())
+
+
+def identity_under_newest_key(ciphertext: str) -> bool:
+    """True when the newest key alone opens this ciphertext: it needs no re-encryption."""
+    _cipher()
+    try:
+        Fernet(_keys()[0].encode()).decrypt(ciphertext.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
 def new_identity_key() -> str:
     """A fresh key for CARTRIAL_IDENTITY_KEY."""
     return Fernet.generate_key().decode()

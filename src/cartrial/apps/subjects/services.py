@@ -13,11 +13,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_correction, audit_record, changes_between
-from cartrial.apps.subjects.identity_crypto import hospital_number_digests, identity_decrypt, identity_encrypt
+from cartrial.apps.subjects.identity_crypto import (
+    hospital_number_digests,
+    identity_decrypt,
+    identity_encrypt,
+    identity_under_newest_key,
+)
 from cartrial.apps.subjects.models import (
     Consent,
     ConsentWithdrawal,
@@ -204,6 +210,72 @@ def subject_identity_correct(*, actor: Actor, subject: Subject, identity: Identi
         row.ciphertext = identity_encrypt(fields)
         row.hospital_number_digest = digest
         row.save(update_fields=["ciphertext", "hospital_number_digest"])
+
+
+@dataclass(frozen=True)
+class IdentityRotation:
+    """What one rotation did: identities re-encrypted with the newest key, and those already under it."""
+
+    rekeyed: int
+    already_current: int
+
+
+def identity_key_rotate(*, actor: Actor, batch_size: int = 200) -> IdentityRotation:
+    """Re-encrypt every identity with the newest key (the first of CARTRIAL_IDENTITY_KEY) and re-key its
+    hospital-number digest, so that the older keys can then be removed from the environment.
+
+    Batches of rows are locked, rewritten and audited one transaction each: an interruption leaves
+    every row readable (old rows under a key still configured) and running it again finishes the
+    rest, since a row the newest key already opens is left alone. A row no configured key opens
+    stops the rotation, naming its subject; the rows before it stay done.
+    """
+    done = current = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                SubjectIdentity.objects.select_for_update(of=("self",))
+                .select_related("subject__center")
+                .filter(pk__gt=last_id)
+                .order_by("pk")[:batch_size]
+            )
+            if not rows:
+                return IdentityRotation(done, current)
+            for row in rows:
+                last_id = row.pk
+                if identity_under_newest_key(row.ciphertext):
+                    current += 1
+                    continue
+                _identity_rekey(actor, row)
+                done += 1
+
+
+def _identity_rekey(actor: Actor, row: SubjectIdentity) -> None:
+    subject = row.subject
+    try:
+        fields = identity_decrypt(row.ciphertext)
+    except ImproperlyConfigured:
+        raise InvalidInput(
+            "The identity of subject {subject} opens with none of the keys in CARTRIAL_IDENTITY_KEY: add the key it "
+            "was encrypted with (after the newest) and run the rotation again.",
+            code="identity_key_unknown",
+            subject=subject.code,
+        ) from None
+    row.ciphertext = identity_encrypt(fields)
+    if row.hospital_number_digest is not None:
+        # A duplicate registered before the digest existed keeps none (migration 0004).
+        key = hospital_number_key(str(fields.get("hospital_number", "")))
+        row.hospital_number_digest = hospital_number_digests(subject.center.code, key)[0]
+    row.save(update_fields=["ciphertext", "hospital_number_digest"])
+    audit_record(
+        actor=actor,
+        event=AuditEvent.SUBJECT_IDENTITY_REKEYED,
+        entity="subject_identity",
+        entity_id=subject.code,
+        subject_code=subject.code,
+        center_code=subject.center.code,
+        changes=[Change("identity", "(encrypted)", "(encrypted with the newest key)")],
+    )
 
 
 # --- consent -------------------------------------------------------------------------------------
