@@ -173,8 +173,10 @@ def test_infusion_dated_years_before_inclusion_is_refused_and_follow_up_stays_cl
         with pytest.raises(InvalidInput) as future:
             _infuse(world, subject, _today(subject) + timedelta(days=1))
         assert future.value.code == "date_in_future"
-        _infuse(world, subject, _today(subject))
-    assert subject.state == State.INFUSED.value and subject.infusion_date == _today(subject)
+        today = _today(subject)
+        _infuse(world, subject, today)
+    # `today` is the frozen clock's date (ten minutes on): past midnight it is not the wall clock's.
+    assert subject.state == State.INFUSED.value and subject.infusion_date == today
 
 
 def test_thaw_before_lymphodepletion_started_is_refused(world: Any) -> None:
