@@ -67,8 +67,16 @@ def _local(moment: Any, zone: str) -> date:
     return moment.astimezone(ZoneInfo(zone)).date()
 
 
-def test_each_role_sees_its_services_events_on_the_dates_recorded(world: Any) -> None:
-    subject = world.new_subject("BDX", State.FOLLOW_UP)
+# The pathway is driven at the clock's time of day; at night its apheresis starts the evening before
+# the day it was planned for (in Paris), which must not show the plan as missed.
+@pytest.mark.parametrize("hour_utc", [22, 10], ids=["night", "day"])
+def test_each_role_sees_its_services_events_on_the_dates_recorded(world: Any, hour_utc: int) -> None:
+    with clock.frozen_at(datetime(2026, 6, 10, hour_utc, 30, tzinfo=UTC)):
+        subject = world.new_subject("BDX", State.FOLLOW_UP)
+    apheresis = [
+        e for e in _events(world, "bdx.coordinator") if e.kind is EventKind.APHERESIS and e.subject == subject.code
+    ]
+    assert [e.planned for e in apheresis] == [False]
     everything = _kinds(_events(world, "bdx.coordinator"), subject)
     assert everything == APHERESIS_KINDS | LAB_KINDS | PHARMACY_KINDS | CLINICAL_ONLY_KINDS
     assert _kinds(_events(world, "bdx.investigator"), subject) == everything

@@ -37,7 +37,7 @@ from cartrial.domain.calendars import (
     service_kinds,
 )
 from cartrial.domain.errors import InvalidInput, NotFound
-from cartrial.domain.pathway import FINAL_STATES, Step
+from cartrial.domain.pathway import FINAL_STATES, State, Step
 from cartrial.domain.roles import Role
 from cartrial.domain.visits import AnchorDates, VisitStatus, visit_schedule, visit_status
 from cartrial.protocols import Protocol
@@ -87,18 +87,18 @@ def _today(subject: Subject, reading: Reading) -> date:
 
 
 def apheresis_events(reading: Reading) -> Iterator[CalendarEvent]:
-    """Collections done, and the apheresis date planned when no collection has taken place since."""
-    collected: dict[int, list[date]] = defaultdict(list)
+    """Collections done, and the apheresis date planned while the subject awaits its collection (the
+    first, or another after a failed batch). Once collected, the collection is the event, even when
+    it started the evening before the planned day: the plan is not then shown as missed."""
     for subject_id, started_at in Collection.objects.filter(subject_id__in=reading.subjects).values_list(
         "subject_id", "started_at"
     ):
         subject = reading.subjects[subject_id]
         day = _local(started_at, subject.center.time_zone)
-        collected[subject_id].append(day)
         yield _event(subject, EventKind.APHERESIS, day)
     for subject in reading.subjects.values():
         planned = subject.apheresis_date
-        if planned is not None and all(day < planned for day in collected[subject.pk]):
+        if planned is not None and subject.state == State.APHERESIS_SCHEDULED.value:
             yield _event(subject, EventKind.APHERESIS, planned, planned=True, late=planned < _today(subject, reading))
 
 
