@@ -51,7 +51,7 @@ def _database_payload(content: ChainedContent) -> bytes:
     """The payload PostgreSQL builds from one row holding `content` (a VALUES row, nothing stored)."""
     placeholders = ", ".join(f"%s::{kind}" for kind in TYPES)
     sql = (
-        f"SELECT convert_to({selectors._PAYLOAD_SQL}, 'UTF8') "  # noqa: S608
+        f"SELECT convert_to({selectors._PAYLOAD_SQL}, 'UTF8') "
         f"FROM (VALUES ({placeholders})) AS row_ ({', '.join(COLUMNS)})"
     )
     values = [getattr(content, name) for name in COLUMNS]
