@@ -45,9 +45,9 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def entry_hash(content: ChainedContent) -> str:
-    """SHA-256 of the entry's canonical content, which includes the previous entry's hash."""
-    payload = canonical_json(
+def entry_payload(content: ChainedContent) -> bytes:
+    """The bytes an entry's hash covers: its canonical content as UTF-8 JSON."""
+    return canonical_json(
         {
             "sequence": content.sequence,
             "occurred_at": _utc_iso(content.occurred_at),
@@ -63,8 +63,12 @@ def entry_hash(content: ChainedContent) -> str:
             "reason": content.reason,
             "previous_hash": content.previous_hash,
         }
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+
+
+def entry_hash(content: ChainedContent) -> str:
+    """SHA-256 of the entry's canonical content, which includes the previous entry's hash."""
+    return hashlib.sha256(entry_payload(content)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -233,17 +237,27 @@ class ChainReport:
         return self.first_break is None
 
 
-def walk_chain(entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], head: ChainHead | None) -> ChainReport:
-    """Check entries in sequence order: numbering without gap, links, each stored hash, then the head.
+@dataclass(frozen=True)
+class ChainPosition:
+    """How far an intact walk has come: entries checked (the last sequence, numbering has no gap)
+    and the last entry's hash, to which the next entry must link."""
 
-    `entries` yields (content, stored hash) up to the head's sequence; `head` is the stored chain
-    head, None when no entry was ever written. A deleted row shows as a gap, an edited row as a
-    hash mismatch, a re-ordered or forged row as a broken link, deleted last rows (or all of
-    them) as a trail shorter than the head, a corrupted row (`UnreadableEntry`) by its field.
+    checked: int = 0
+    last_hash: str = GENESIS_HASH
+
+
+def walk_entries(
+    entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], start: ChainPosition | None = None
+) -> ChainPosition | ChainReport:
+    """Check entries in sequence order from `start`: numbering without gap, links, each stored hash.
+
+    Returns where the walk ended when every entry holds, or the report naming the first break. A
+    walk can go over the trail in parts (the database checks most of it; see the selector).
     """
-    expected_previous = GENESIS_HASH
-    expected_sequence = 1
-    checked = 0
+    position = start or ChainPosition()
+    expected_previous = position.last_hash
+    expected_sequence = position.checked + 1
+    checked = position.checked
     for item in entries:
         if isinstance(item, UnreadableEntry):
             if item.sequence is not None and item.sequence != expected_sequence:
@@ -263,11 +277,28 @@ def walk_chain(entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], 
         checked += 1
         expected_previous = stored_hash
         expected_sequence += 1
-    head_break = _compare_head(checked, expected_previous, head)
+    return ChainPosition(checked, expected_previous)
+
+
+def chain_end(position: ChainPosition, head: ChainHead | None) -> ChainReport:
+    """The report of an intact walk that ended at `position`, once its end is compared with the head."""
+    head_break = _compare_head(position.checked, position.last_hash, head)
     if head_break is not None:
         sequence, problem = head_break
-        return ChainReport(min(checked, sequence - 1), ChainBreak(sequence, problem))
-    return ChainReport(checked, None, expected_previous)
+        return ChainReport(min(position.checked, sequence - 1), ChainBreak(sequence, problem))
+    return ChainReport(position.checked, None, position.last_hash)
+
+
+def walk_chain(entries: Iterable[tuple[ChainedContent, str] | UnreadableEntry], head: ChainHead | None) -> ChainReport:
+    """Check entries in sequence order: numbering without gap, links, each stored hash, then the head.
+
+    `entries` yields (content, stored hash) up to the head's sequence; `head` is the stored chain
+    head, None when no entry was ever written. A deleted row shows as a gap, an edited row as a
+    hash mismatch, a re-ordered or forged row as a broken link, deleted last rows (or all of
+    them) as a trail shorter than the head, a corrupted row (`UnreadableEntry`) by its field.
+    """
+    walked = walk_entries(entries)
+    return walked if isinstance(walked, ChainReport) else chain_end(walked, head)
 
 
 def _compare_head(last_sequence: int, last_hash: str, head: ChainHead | None) -> tuple[int, str] | None:
