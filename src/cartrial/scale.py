@@ -169,7 +169,7 @@ class _Ids:
 
     def take(self, model: type[models.Model]) -> int:
         if model not in self._next:
-            top = model.objects.aggregate(top=models.Max("pk"))["top"] or 0
+            top = model._default_manager.aggregate(top=models.Max("pk"))["top"] or 0
             self._next[model] = top + 1
         value = self._next[model]
         self._next[model] = value + 1
@@ -313,8 +313,10 @@ class _SubjectBuilder:
         center = kw.pop("center_code", self.center.code)
         self.trail.add(who, at, event, entity, entity_id, self.code, center, changes, **kw)
 
-    def new(self, model: type[models.Model], **values: Any) -> Any:
-        return self.chunk.add(model(pk=self.w.ids.take(model), **values))
+    def new[M: models.Model](self, model: type[M], **values: Any) -> M:
+        row = model(pk=self.w.ids.take(model), **values)
+        self.chunk.add(row)
+        return row
 
     def step(
         self,
@@ -1194,7 +1196,7 @@ class _SubjectBuilder:
         """The visits done up to `until` (screening, apheresis, then every infusion-anchored visit),
         their forms as the coordinator saves them, the monitor's verification and the data
         manager's lock of the older ones."""
-        course = CasebookCourse(self.subject)  # type: ignore[arg-type]
+        course = CasebookCourse(self.subject)
         last_day = self.local(min(until, self.w.today))
         plan: list[tuple[str, date]] = [("SCR", self.screened_on), ("APH", self.collected_on)]
         for visit in self.w.protocol.visits:
@@ -1368,7 +1370,7 @@ def lab_form_values(form: FormDef, raw: Mapping[str, object]) -> CleanedValues |
 
 def _state_for(rng: random.Random) -> State:
     states, weights = zip(*STATE_MIX, strict=True)
-    return rng.choices(states, weights=weights)[0]
+    return State(rng.choices(states, weights=weights)[0])
 
 
 # Days from the start of screening to reaching each state along the main path built above.
@@ -1423,7 +1425,7 @@ def _write(chunk: _Chunk, trail: _Trail, ids: _Ids, batch_size: int) -> dict[str
         if connection.vendor == "postgresql":
             _copy(model, rows)
         else:
-            model.objects.bulk_create(rows, batch_size=batch_size)
+            model._default_manager.bulk_create(rows, batch_size=batch_size)
         written[model._meta.label] = len(rows)
     AuditChainHead.objects.filter(pk=1).update(last_sequence=trail.sequence, last_hash=trail.last_hash)
     return written
@@ -1432,7 +1434,7 @@ def _write(chunk: _Chunk, trail: _Trail, ids: _Ids, batch_size: int) -> dict[str
 def _copy(model: type[models.Model], rows: list[models.Model]) -> None:
     """PostgreSQL's COPY of rows whose every column is set here (ids included): the bulk path."""
     fields = model._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     as_json = [isinstance(f, models.JSONField) for f in fields]
     names = [f.attname for f in fields]
     table = connection.ops.quote_name(model._meta.db_table)

@@ -4,6 +4,7 @@ subjects' pages render for their center's investigator."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -83,7 +84,7 @@ def test_pathway_events_are_in_pathway_order_and_dates_follow() -> None:
     for subject in Subject.objects.all():
         events = list(PathwayEvent.objects.filter(subject=subject).order_by("occurred_at", "pk"))
         assert events[0].from_state == State.PRE_SCREENING
-        for before, after in zip(events, events[1:], strict=False):
+        for before, after in itertools.pairwise(events):
             assert before.to_state == after.from_state, subject.code
             assert before.occurred_at <= after.occurred_at
         assert events[-1].to_state == subject.state
