@@ -154,10 +154,18 @@ def _demo_scale(subjects: int, *, reset: bool) -> None:
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as progress:
         task = progress.add_task("Building the synthetic study", total=subjects)
+        step = max(subjects // 20, 1)
+        told = [0]
+
+        def tell(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+            # Without a terminal (a log, a CI job) the bar is not drawn: a line every 5 %.
+            if not progress.console.is_terminal and (done - told[0] >= step or done == total):
+                told[0] = done
+                typer.echo(f"  {done}/{total} subjects ({time.perf_counter() - started:.0f} s)")
+
         try:
-            report = build_scale(
-                active_protocol(), subjects, progress=lambda done, total: progress.update(task, completed=done)
-            )
+            report = build_scale(active_protocol(), subjects, progress=tell)
         except DomainError as error:
             _fail(f"error: {error} [{error.code}]")
     elapsed = time.perf_counter() - started
