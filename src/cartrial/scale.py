@@ -37,7 +37,6 @@ from cartrial.apps.audit.services import Actor
 from cartrial.apps.casebook.models import FormRecord, VisitRecord
 from cartrial.apps.casebook.services import FORM_LAB_CONTEXT, LAB_SAMPLE_LOCAL_TIME, form_definition
 from cartrial.apps.clinical.models import LabObservation, ScreeningRecord
-from cartrial.apps.clinical.selectors import lab_fact
 from cartrial.apps.logistics.models import (
     ChainOfIdentity,
     Collection,
@@ -88,7 +87,7 @@ from cartrial.domain.identity import new_coi, new_din
 from cartrial.domain.lab_catalogue import normalise_unit
 from cartrial.domain.pathway import State, Step
 from cartrial.domain.patient_identity import hospital_number_key, patient_identity_check
-from cartrial.domain.screening import evaluate_screening
+from cartrial.domain.screening import LabFact, evaluate_screening
 from cartrial.domain.visits import Anchor
 from cartrial.protocols import Protocol
 
@@ -182,7 +181,7 @@ class _Trail:
     def __init__(self, last_sequence: int, last_hash: str) -> None:
         self.sequence = last_sequence
         self.last_hash = last_hash
-        self.entries: list[AuditEntry] = []
+        self.entries: list[tuple[Any, ...]] = []
 
     def add(
         self,
@@ -214,21 +213,21 @@ class _Trail:
         )
         digest = entry_hash(content)
         self.entries.append(
-            AuditEntry(
-                sequence=content.sequence,
-                occurred_at=content.occurred_at,
-                actor_id=content.actor_id,
-                actor_username=content.actor_username,
-                role=content.role,
-                center_code=content.center_code,
-                event=content.event,
-                entity=content.entity,
-                entity_id=content.entity_id,
-                subject_code=content.subject_code,
-                changes_json=content.changes_json,
-                reason=content.reason,
-                previous_hash=content.previous_hash,
-                entry_hash=digest,
+            (
+                content.sequence,
+                content.occurred_at,
+                content.actor_id,
+                content.actor_username,
+                content.role,
+                content.center_code,
+                content.event,
+                content.entity,
+                content.entity_id,
+                content.subject_code,
+                content.changes_json,
+                content.reason,
+                content.previous_hash,
+                digest,
             )
         )
         self.last_hash = digest
@@ -269,6 +268,9 @@ WRITE_ORDER: tuple[type[models.Model], ...] = (
 @dataclass
 class _Chunk:
     rows: dict[type[models.Model], list[models.Model]] = field(default_factory=dict)
+    # The two tables of millions of rows, kept as plain rows (columns of `PLAIN_COLUMNS`): a model
+    # instance per row would cost more than everything else.
+    plain: dict[type[models.Model], list[tuple[Any, ...]]] = field(default_factory=dict)
 
     def add(self, row: models.Model) -> models.Model:
         self.rows.setdefault(type(row), []).append(row)
@@ -395,28 +397,31 @@ class _SubjectBuilder:
         high: float | None,
         sampled_at: datetime,
         context: str,
-    ) -> LabObservation:
-        row = self.new(
-            LabObservation,
-            subject=self.subject,
-            analyte=analyte,
-            value=value,
-            unit=unit,
-            lower_limit=low,
-            upper_limit=high,
-            limit_of_quantification=None,
-            sampled_at=sampled_at,
-            context=context,
-            recorded_by_id=who.user_id,
-            recorded_at=at,
-            protocol_version=self.w.version,
+    ) -> int:
+        pk = self.w.ids.take(LabObservation)
+        self.chunk.plain.setdefault(LabObservation, []).append(
+            (
+                pk,
+                self.subject.pk,
+                analyte,
+                value,
+                unit,
+                low,
+                high,
+                None,
+                sampled_at,
+                context,
+                who.user_id,
+                at,
+                self.w.version.pk,
+            )
         )
         self.audit(
             who,
             at,
             "lab_observation.recorded",
             "lab_observation",
-            row.pk,
+            pk,
             [
                 ("analyte", None, analyte),
                 ("value", None, value),
@@ -427,7 +432,7 @@ class _SubjectBuilder:
                 ("sampled_at", None, sampled_at.isoformat()),
             ],
         )
-        return row
+        return pk
 
     # -- the path ------------------------------------------------------------------------------
 
@@ -592,14 +597,14 @@ class _SubjectBuilder:
             [*((k, None, v) for k, v in data.items()), ("attestations", None, {})],
         )
         sampled = moment - timedelta(hours=2)
+        self.lab_row(who, moment, "creatinine", 71.0, "umol/L", 45.0, 90.0, sampled, "screening")
+        self.lab_row(who, moment, "cd3", cd3, "cells/µL", 700.0, 2100.0, sampled, "screening")
         labs = {
-            "creatinine": self.lab_row(who, moment, "creatinine", 71.0, "umol/L", 45.0, 90.0, sampled, "screening"),
-            "cd3": self.lab_row(who, moment, "cd3", cd3, "cells/µL", 700.0, 2100.0, sampled, "screening"),
+            "creatinine": LabFact("creatinine", 71.0, "umol/L", 45.0, 90.0, sampled.date()),
+            "cd3": LabFact("cd3", cd3, "cells/µL", 700.0, 2100.0, sampled.date()),
         }
         age = signed_on.year - birth.year - ((signed_on.month, signed_on.day) < (birth.month, birth.day))
-        evaluation = evaluate_screening(
-            self.w.protocol.criteria, data, {k: lab_fact(v) for k, v in labs.items()}, age_years=age, attestations={}
-        )
+        evaluation = evaluate_screening(self.w.protocol.criteria, data, labs, age_years=age, attestations={})
         verdict = evaluation.verdict
         assessment = self.new(
             EligibilityAssessment,
@@ -1282,7 +1287,7 @@ class _SubjectBuilder:
                     lab.get("upper_limit"),
                     datetime.combine(done_on, LAB_SAMPLE_LOCAL_TIME, tzinfo=self.zone),
                     FORM_LAB_CONTEXT,
-                ).pk
+                )
             status = saved_status(cleaned.missing, {}, values).value
             record = self.new(
                 FormRecord,
@@ -1411,42 +1416,84 @@ def _refuse_non_empty() -> None:
         )
 
 
+# The columns of the plain rows (in the order the builder fills them).
+PLAIN_COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
+    LabObservation: (
+        "id",
+        "subject_id",
+        "analyte",
+        "value",
+        "unit",
+        "lower_limit",
+        "upper_limit",
+        "limit_of_quantification",
+        "sampled_at",
+        "context",
+        "recorded_by_id",
+        "recorded_at",
+        "protocol_version_id",
+    ),
+    AuditEntry: (
+        "id",
+        "sequence",
+        "occurred_at",
+        "actor_id",
+        "actor_username",
+        "role",
+        "center_code",
+        "event",
+        "entity",
+        "entity_id",
+        "subject_code",
+        "changes_json",
+        "reason",
+        "previous_hash",
+        "entry_hash",
+    ),
+}
+
+
 def _write(chunk: _Chunk, trail: _Trail, ids: _Ids, batch_size: int) -> dict[str, int]:
     """Write the chunk's rows in dependency order (COPY on PostgreSQL, bulk inserts elsewhere) and
     move the chain head to the chunk's last entry, in the caller's transaction."""
     written: dict[str, int] = {}
-    for entry in trail.entries:
-        entry.pk = ids.take(AuditEntry)
-    chunk.rows[AuditEntry] = list(trail.entries)
+    chunk.plain[AuditEntry] = [(ids.take(AuditEntry), *entry) for entry in trail.entries]
+    postgresql = connection.vendor == "postgresql"
     for model in WRITE_ORDER:
         rows = chunk.rows.get(model, [])
-        if not rows:
-            continue
-        if connection.vendor == "postgresql":
-            _copy(model, rows)
-        else:
+        plain = chunk.plain.get(model, [])
+        if postgresql and rows:
+            fields = model._meta.concrete_fields
+            as_json = [isinstance(f, models.JSONField) for f in fields]
+            names = [f.attname for f in fields]
+            plain = [
+                tuple(
+                    json.dumps(getattr(row, name)) if is_json else getattr(row, name)
+                    for name, is_json in zip(names, as_json, strict=True)
+                )
+                for row in rows
+            ]
+            _copy(model, [str(f.column) for f in fields], plain)
+        elif postgresql and plain:
+            _copy(model, list(PLAIN_COLUMNS[model]), plain)
+        elif plain:
+            rows = [model(**dict(zip(PLAIN_COLUMNS[model], row, strict=True))) for row in plain]
+        if rows and not postgresql:
             model._default_manager.bulk_create(rows, batch_size=batch_size)
-        written[model._meta.label] = len(rows)
+        if rows or plain:
+            written[model._meta.label] = len(rows or plain)
     AuditChainHead.objects.filter(pk=1).update(last_sequence=trail.sequence, last_hash=trail.last_hash)
     return written
 
 
-def _copy(model: type[models.Model], rows: list[models.Model]) -> None:
+def _copy(model: type[models.Model], columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """PostgreSQL's COPY of rows whose every column is set here (ids included): the bulk path."""
-    fields = model._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    as_json = [isinstance(f, models.JSONField) for f in fields]
-    names = [f.attname for f in fields]
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     # Table and column names come from the models, nothing from input.
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(getattr(row, name)) if is_json else getattr(row, name)
-                    for name, is_json in zip(names, as_json, strict=True)
-                ]
-            )
+            copy.write_row(row)
 
 
 def _chunks(count: int, size: int) -> Iterator[range]:
