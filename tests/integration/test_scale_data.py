@@ -139,3 +139,25 @@ def client_for_scale() -> Any:
         return client
 
     return make
+
+
+def test_production_settings_are_refused_before_anything_is_built() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cartrial.cli.web import register
+
+    application = typer.Typer()
+
+    @application.callback()
+    def _group() -> None:
+        """The database commands only."""
+
+    register(application)
+    before = Subject.objects.count()
+    result = CliRunner().invoke(
+        application, ["demo", "--scale", "5", "--no-serve"], env={"CARTRIAL_HTTPS": "1", "CARTRIAL_DEBUG": "0"}
+    )
+    assert result.exit_code == 2
+    assert "refuses production settings" in result.output
+    assert Subject.objects.count() == before
