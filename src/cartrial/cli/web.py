@@ -133,6 +133,50 @@ def _serve(host: str, port: int, jobs_worker: bool | None = None) -> None:
 _WORKER_HELP = "Run the long jobs' worker beside the server (default: on SQLite only)."
 
 
+def _demo_scale(subjects: int, *, reset: bool) -> None:
+    """`cartrial demo --scale N`: the synthetic study of N subjects, built in bulk with a progress bar."""
+    import time
+
+    url = os.environ.get("DATABASE_URL", "")
+    sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
+    if reset and sqlite_file is not None and sqlite_file.exists():
+        sqlite_file.unlink()
+    os.environ.setdefault("CARTRIAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    _django(generate_key=True)
+    _migrate()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cartrial.config.known_secrets import DEMO_PASSWORD
+    from cartrial.domain.errors import DomainError
+    from cartrial.protocols import active_protocol
+    from cartrial.scale import build_scale
+
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+        task = progress.add_task("Building the synthetic study", total=subjects)
+        step = max(subjects // 20, 1)
+        told = [0]
+
+        def tell(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+            # Without a terminal (a log, a CI job) the bar is not drawn: a line every 5 %.
+            if not progress.console.is_terminal and (done - told[0] >= step or done == total):
+                told[0] = done
+                typer.echo(f"  {done}/{total} subjects ({time.perf_counter() - started:.0f} s)")
+
+        try:
+            report = build_scale(active_protocol(), subjects, progress=tell)
+        except DomainError as error:
+            _fail(f"error: {error} [{error.code}]")
+    elapsed = time.perf_counter() - started
+    typer.echo(f"Synthetic study of {report.subjects} subjects built in {elapsed:.1f} s.")
+    for label, count in sorted(report.rows.items()):
+        typer.echo(f"  {label:<36} {count:>10}")
+    typer.echo(f"API token for bdx.coordinator: {report.api_token}")
+    typer.echo(f"Demo logins: the users of `cartrial demo` (password for all: {DEMO_PASSWORD}).")
+    typer.echo(f"head {report.head_hash}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach the database-backed commands."""
     audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -149,6 +193,12 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="Port to serve on."),
         reset: bool = typer.Option(False, help="Delete and rebuild the demo data (SQLite file only)."),
         worker: bool | None = typer.Option(None, "--worker/--no-worker", help=_WORKER_HELP),
+        scale: int = typer.Option(
+            0,
+            "--scale",
+            min=0,
+            help="Build a synthetic study of N subjects in bulk (benchmarks, load tests) into an empty database.",
+        ),
     ) -> None:
         """Build the demo trial (centers, users, patients at every stage) and serve it."""
         if os.environ.get("CARTRIAL_HTTPS", "0") == "1" and os.environ.get("CARTRIAL_DEBUG", "0") != "1":
@@ -156,6 +206,11 @@ def register(app: typer.Typer) -> None:
                 "cartrial demo refuses production settings (CARTRIAL_HTTPS=1): its users share a published "
                 "password. Build the demo on a machine of its own, without CARTRIAL_HTTPS."
             )
+        if scale:
+            _demo_scale(scale, reset=reset)
+            if serve:
+                _serve(host, port, worker)
+            return
         url = os.environ.get("DATABASE_URL", "")
         sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
         if reset and sqlite_file is not None and sqlite_file.exists():
