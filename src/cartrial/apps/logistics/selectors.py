@@ -246,9 +246,9 @@ def subject_logistics(subject: Subject, protocol: Protocol) -> SubjectLogistics:
         .prefetch_related(_BATCH_QC, _BATCH_RECEIPTS, _BATCH_THAWS)
         .order_by("number")
     ):
-        qc: list[QcResult] = batch.qc_in_order  # type: ignore[attr-defined]
-        receipts: list[ProductReceipt] = batch.receipts_in_order  # type: ignore[attr-defined]
-        thaws: list[Thaw] = batch.thaws_latest_first  # type: ignore[attr-defined]
+        qc: list[QcResult] = batch.qc_in_order
+        receipts: list[ProductReceipt] = batch.receipts_in_order
+        thaws: list[Thaw] = batch.thaws_latest_first
         batches.append(
             BatchView(
                 batch=batch,
