@@ -7,6 +7,7 @@ Scoping: callers pass a subject already obtained through the scoped subject sele
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -102,8 +103,13 @@ def subject_milestones(subject: Subject) -> dict[Milestone, Moment]:
 
 def latest_qc_conformity(batch: ManufacturingBatch) -> dict[str, bool]:
     """The latest result of each release test: conforming or not."""
+    return _latest_conformity(QcResult.objects.filter(batch=batch).order_by("recorded_at", "pk"))
+
+
+def _latest_conformity(results: Iterable[QcResult]) -> dict[str, bool]:
+    """Of results oldest first, the latest of each release test: conforming or not."""
     latest: dict[str, bool] = {}
-    for result in QcResult.objects.filter(batch=batch).order_by("recorded_at", "pk"):
+    for result in results:
         latest[result.test_code] = result.conforms
     return latest
 
@@ -223,20 +229,34 @@ def subject_logistics(subject: Subject, protocol: Protocol) -> SubjectLogistics:
         .prefetch_related("temperature_logs")
         .order_by("actual_departure_at", "pk")
     ]
+    # Each batch's QC results, receipt, thaw and infusion are read for all batches at once (a fixed
+    # number of queries, however many times the product was manufactured).
     batches = []
     for batch in (
         ManufacturingBatch.objects.filter(subject=subject)
-        .select_related("collection", "coi", "release_signature", "oos_exception_signature", "branch_decided_by")
+        .select_related(
+            "collection",
+            "coi",
+            "release_signature",
+            "oos_exception_signature",
+            "branch_decided_by",
+            "infusion__first_checker",
+            "infusion__second_checker",
+        )
+        .prefetch_related(_BATCH_QC, _BATCH_RECEIPTS, _BATCH_THAWS)
         .order_by("number")
     ):
+        qc: list[QcResult] = batch.qc_in_order
+        receipts: list[ProductReceipt] = batch.receipts_in_order
+        thaws: list[Thaw] = batch.thaws_latest_first
         batches.append(
             BatchView(
                 batch=batch,
-                qc=list(batch.qc_results.select_related("recorded_by").order_by("recorded_at", "pk")),
-                verdict=qc_verdict(latest_qc_conformity(batch), release_specification(protocol)).value,
-                receipt=ProductReceipt.objects.filter(batch=batch).first(),
-                thaw=Thaw.objects.filter(batch=batch).order_by("-thawed_at").first(),
-                infusion=Infusion.objects.filter(batch=batch).select_related("first_checker", "second_checker").first(),
+                qc=qc,
+                verdict=qc_verdict(_latest_conformity(qc), release_specification(protocol)).value,
+                receipt=receipts[0] if receipts else None,
+                thaw=thaws[0] if thaws else None,
+                infusion=_infusion_of(batch),
             )
         )
     return SubjectLogistics(
@@ -256,6 +276,22 @@ def subject_logistics(subject: Subject, protocol: Protocol) -> SubjectLogistics:
     )
 
 
+def _infusion_of(batch: ManufacturingBatch) -> Infusion | None:
+    """The batch's infusion, read with the batch (select_related), or None."""
+    try:
+        return batch.infusion
+    except Infusion.DoesNotExist:
+        return None
+
+
+# A batch's records as the subject's logistics shows them (read for every batch in one query each).
+_BATCH_QC = Prefetch(
+    "qc_results",
+    queryset=QcResult.objects.select_related("recorded_by").order_by("recorded_at", "pk"),
+    to_attr="qc_in_order",
+)
+_BATCH_RECEIPTS = Prefetch("receipts", queryset=ProductReceipt.objects.order_by("pk"), to_attr="receipts_in_order")
+_BATCH_THAWS = Prefetch("thaws", queryset=Thaw.objects.order_by("-thawed_at", "-pk"), to_attr="thaws_latest_first")
 # A deviation's comments in the order they were written, with their authors.
 _THREAD = Prefetch("comments", queryset=DeviationComment.objects.select_related("author").order_by("at", "pk"))
 NOT_CLOSED = (DeviationStatus.OPEN.value, DeviationStatus.ACKNOWLEDGED.value)

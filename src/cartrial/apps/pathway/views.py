@@ -39,7 +39,7 @@ from cartrial.apps.pathway.audit_trail import audit_rows
 from cartrial.apps.pathway.forms import CorrectionForm, SubjectCreateForm, correction_initial
 from cartrial.apps.pathway.selectors import latest_assessment, local_date, step_choices, subject_facts
 from cartrial.apps.subjects import services as subjects
-from cartrial.apps.subjects.models import ConsentWithdrawal, Subject
+from cartrial.apps.subjects.models import Consent, ConsentWithdrawal, PathwayEvent, Subject
 from cartrial.apps.text import current_language, error_text, value_text
 from cartrial.apps.trial.protocol import protocol_in_force
 from cartrial.domain.clinical_labels import clinical_label
@@ -153,7 +153,11 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
     language = current_language()
     protocol = protocol_in_force()
     facts = subject_facts(subject, protocol, now=reach.actor.now)
-    dates = _timeline_dates(subject)
+    # The events and consents are read once each, with who recorded them: the page's queries do not
+    # grow with the subject's history (tests/integration/test_subject_page_queries.py).
+    events = list(subject.pathway_events.select_related("actor", "signature").order_by("occurred_at", "pk"))
+    consents = list(subject.consents.select_related("obtained_by").order_by("recorded_at", "pk"))
+    dates = _timeline_dates(subject, events, consents)
     timeline = [
         {
             "event": event,
@@ -163,15 +167,17 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
             "date": dates.get(event.pk),
             "meaning": gettext(event.signature.meaning) if event.signature else "",
         }
-        for event in subject.pathway_events.select_related("actor", "signature").order_by("occurred_at", "pk")
+        for event in events
     ]
     context = {
         "subject": subject,
         "identity": reach.identity,
+        # The scope read to reach the subject, reused by the page's correction links (not read again).
+        "scope": scope,
         "state_label": _state_label(subject.state),
         "final": is_final(State(subject.state)),
         "timeline": timeline,
-        "consents": list(subject.consents.all()),
+        "consents": consents,
         "consent_current": facts.consent_current,
         "assessment": latest_assessment(subject),
         "criteria_text": {c.id: protocol_text(c.text, language) for c in protocol.criteria},
@@ -189,18 +195,18 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "subjects/detail.html", context)
 
 
-def _timeline_dates(subject: Subject) -> dict[int, dict[str, Any]]:
+def _timeline_dates(subject: Subject, events: list[PathwayEvent], consents: list[Consent]) -> dict[int, dict[str, Any]]:
     """The correctable date each step set, by timeline event: consent, planned apheresis, D0, death.
 
     Only the step that set the date in force carries it (the latest of its kind); the planned
-    apheresis date is the collection's once collected, corrected on the logistics page.
+    apheresis date is the collection's once collected, corrected on the logistics page. `events`
+    are the subject's, oldest first, and `consents` all of its consents (the page read them).
     """
-    events = list(subject.pathway_events.order_by("occurred_at", "pk").values_list("pk", "step", "details"))
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
-    for pk, step, details in events:
-        latest[step] = (pk, details)
+    for event in events:
+        latest[event.step] = (event.pk, event.details)
     dates: dict[int, dict[str, Any]] = {}
-    first_consent = subject.consents.order_by("signed_on", "pk").first()
+    first_consent = min(consents, key=lambda c: (c.signed_on, c.pk), default=None)
     if Step.START_SCREENING.value in latest and first_consent is not None:
         dates[latest[Step.START_SCREENING.value][0]] = {
             "label": gettext("consent signed on"),
