@@ -12,6 +12,7 @@ Run as root, the cluster's commands run as the `postgres` user (PostgreSQL refus
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -178,6 +179,28 @@ class App:
         if result.returncode != 0:
             raise SystemExit(f"no token for {username}: {result.stderr}")
         return result.stdout.strip().splitlines()[-1]
+
+    def session_cookie(self, username: str) -> str:
+        """A signed-in web session for `username` (the production settings refuse the demo's
+        password, so the session is made as Django's login makes it): the `Cookie` header."""
+        code = (
+            "import django; django.setup()\n"
+            "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model\n"
+            "from django.contrib.sessions.backends.db import SessionStore\n"
+            f"user = get_user_model().objects.get(username={username!r})\n"
+            "session = SessionStore()\n"
+            "session[SESSION_KEY] = str(user.pk)\n"
+            "session[BACKEND_SESSION_KEY] = 'cartrial.apps.accounts.backends.PasswordBackend'\n"
+            "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+            "session.create()\n"
+            "print(session.session_key)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"no session for {username}: {result.stderr[-2000:]}")
+        return f"sessionid={result.stdout.strip().splitlines()[-1]}"
 
     def audit_verify(self) -> tuple[bool, str]:
         """`cartrial audit verify`: intact or not, and its last line (`head <hex>` when intact)."""
@@ -359,3 +382,112 @@ def stack(budget_s: float, *, demo: bool = True) -> Iterator[tuple[Cluster, App]
     except BaseException:
         _cleanup()
         raise
+
+
+@dataclass
+class Registrations:
+    """Clients registering subjects through the API, and what they know: acknowledged codes
+    (201), writes in doubt (the answer lost or a 5xx: stored or not, the client cannot tell),
+    answers that were not a clear error."""
+
+    app: App
+    token: str
+    acknowledged: list[str] = field(default_factory=list)
+    in_doubt: list[dict[str, str]] = field(default_factory=list)
+    unclear: list[Answer] = field(default_factory=list)
+    phase: str = "before"
+    by_phase: Counter[str] = field(default_factory=Counter)
+    tally: Tally = field(default_factory=Tally)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    before: int = 0
+
+    def __post_init__(self) -> None:
+        self.before = self.app.cluster.query("SELECT count(*) FROM subjects_subject")[0][0]
+
+    @staticmethod
+    def payload(client: int, number: int) -> dict[str, str]:
+        return {
+            "center": "BDX",
+            "family_name": f"Drill{client}",
+            "given_names": f"Fault {number}",
+            "birth_date": "1985-04-12",
+            "hospital_number": f"FD-{client}-{number:06d}",
+        }
+
+    def register(self, payload: dict[str, str]) -> Answer:
+        """One registration; its outcome kept in the ledger."""
+        answer = request("POST", self.app.base + "/api/v1/subjects", token=self.token, payload=payload)
+        self.tally.add(answer)
+        with self.lock:
+            if answer.kind == "ok" and answer.status == 201:
+                self.acknowledged.append(answer.json()["code"])
+                self.by_phase[self.phase] += 1
+            elif answer.kind in ("reset", "timeout") or answer.status >= 500:
+                self.in_doubt.append(payload)
+            if not (answer.kind == "ok" or clear_error(answer)):
+                self.unclear.append(answer)
+        return answer
+
+    def client(self, number: int, stop: threading.Event) -> None:
+        """A client thread: register until `stop`, backing off while the server is down."""
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            answer = self.register(self.payload(number, n))
+            if answer.kind in ("refused", "reset") or answer.status == 503:
+                time.sleep(0.2)
+
+    def resolve_in_doubt(self) -> tuple[int, int, int]:
+        """Send each write in doubt again: 201, it had not been stored (it is now); 422
+        `duplicate_hospital_number`, it had been. Returns (had been stored, stored now, failed)."""
+        stored, new, failed = 0, 0, 0
+        for payload in self.in_doubt:
+            answer = request("POST", self.app.base + "/api/v1/subjects", token=self.token, payload=payload)
+            if answer.status == 201:
+                new += 1
+            elif answer.status == 422 and (answer.json() or {}).get("code") == "duplicate_hospital_number":
+                stored += 1
+            else:
+                failed += 1
+        say(
+            f"{len(self.in_doubt)} writes in doubt sent again: {stored} had been stored, {new} had not, {failed} failed"
+        )
+        return stored, new, failed
+
+    def check(self, verdict: Verdict) -> None:
+        """Every acknowledged write stored, nothing else but resolved doubts, every record whole,
+        the audit chain intact, every failure a clear error."""
+        had_been, new, failed = self.resolve_in_doubt()
+        query = self.app.cluster.query
+        stored = query("SELECT count(*) FROM subjects_subject")[0][0] - self.before
+        say(f"acknowledged {len(self.acknowledged)}; new subjects stored {stored}")
+        missing = query(
+            "SELECT count(*) FROM unnest(%s::text[]) AS a(code) "
+            "LEFT JOIN subjects_subject s ON s.code = a.code WHERE s.id IS NULL",
+            self.acknowledged,
+        )[0][0]
+        without_identity = query(
+            "SELECT count(*) FROM subjects_subject s "
+            "LEFT JOIN subjects_subjectidentity i ON i.subject_id = s.id WHERE i.id IS NULL"
+        )[0][0]
+        without_audit = query(
+            "SELECT count(*) FROM subjects_subject s LEFT JOIN audit_auditentry a "
+            "ON a.entity = 'subject' AND a.entity_id = s.code AND a.event = 'subject.created' WHERE a.id IS NULL"
+        )[0][0]
+        audit_without_subject = query(
+            "SELECT count(*) FROM audit_auditentry a LEFT JOIN subjects_subject s ON s.code = a.entity_id "
+            "WHERE a.entity = 'subject' AND a.event = 'subject.created' AND s.id IS NULL"
+        )[0][0]
+        intact, head = self.app.audit_verify()
+        verdict.check(missing == 0, f"every acknowledged write is stored ({missing} missing)")
+        verdict.check(
+            stored == len(self.acknowledged) + had_been + new,
+            f"stored = acknowledged + writes in doubt resolved ({stored} = {len(self.acknowledged)} + "
+            f"{had_been} + {new})",
+        )
+        verdict.check(failed == 0, "every write in doubt was resolved by sending it again")
+        verdict.check(without_identity == 0, f"no subject without its identity ({without_identity})")
+        verdict.check(without_audit == 0, f"no subject without its audit entry ({without_audit})")
+        verdict.check(audit_without_subject == 0, f"no audit entry of a subject not stored ({audit_without_subject})")
+        verdict.check(intact, f"cartrial audit verify: {head}")
+        verdict.check(not self.unclear, f"every failure was a clear error ({len(self.unclear)} unclear)")

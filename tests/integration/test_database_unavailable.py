@@ -47,6 +47,18 @@ def test_a_page_says_the_database_is_unavailable_without_asking_it(world: Any) -
     assert CUT not in page and "Traceback" not in page
 
 
+def test_a_database_lost_while_saving_the_session_is_503_not_400(world: Any) -> None:
+    from django.contrib.sessions.models import Session
+
+    client = Client(raise_request_exception=False)
+    client.force_login(world.users["bdx.coordinator"])
+    # The page is computed, then the database goes as the session is saved (on every request).
+    with mock.patch.object(Session, "save", side_effect=OperationalError(CUT)):
+        response = client.get("/subjects/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 503
+    assert "The database cannot be reached just now." in response.content.decode()
+
+
 def test_the_page_is_in_french_for_a_french_reader(world: Any) -> None:
     client = Client(raise_request_exception=False)
     client.force_login(world.users["bdx.coordinator"])
