@@ -8,10 +8,9 @@ list page of a signed-in user. The cluster is stopped with `pg_ctl -m fast` (ses
 open transactions rolled back), left down 3 s and started again; then stopped with
 `-m immediate` (aborted at once: crash recovery at the next start) and started again. gunicorn
 is never restarted. Passes when every failure was a clear error (503 JSON
-`database_unavailable` or the 503 page, or a 500 neither traceback nor gunicorn's bare page),
-no answer hung, no 500 at all, writes and reads succeed again after each restart by
-themselves, every acknowledged write is stored and whole, writes in doubt resolve by sending
-them again, and `cartrial audit verify` is intact.
+`database_unavailable` or the 503 page), no answer hung, no 500 at all, writes and reads
+succeed again after each restart by themselves, every acknowledged write is stored and whole,
+writes in doubt resolve by sending them again, and `cartrial audit verify` is intact.
 """
 
 from __future__ import annotations
