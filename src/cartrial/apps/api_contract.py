@@ -33,6 +33,7 @@ ERROR_STATUSES: dict[int, str] = {
     409: "A rule of the trial refuses it now (a pathway guard, a wrong stage, a conflict)",
     422: "Invalid input: `item` or `fields` name what is refused, and why",
     500: "A bug: logged with its traceback; the body says nothing more",
+    503: "The database cannot be reached for a moment: try again after `Retry-After` seconds",
 }
 
 # A value a client may send for a field the protocol declares (a form item, a step's field):

@@ -4,8 +4,9 @@ Errors are JSON `{"code": <stable machine code>, "message": <in the request's la
 `item` when one input item is refused, `fields` for field-by-field validation) with a status
 chosen by the error's class: 401 without a valid token, 403 for a role that may not act, 404 for
 anything outside the user's scope, 409 for a rule that refuses (a pathway guard, a wrong stage),
-422 for invalid input. Any other exception is a bug: answered 500 `server_error` in the same
-format and logged with its traceback.
+422 for invalid input, 503 `database_unavailable` (with `Retry-After`) when the database cannot
+be reached. Any other exception is a bug: answered 500 `server_error` in the same format and
+logged with its traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ninja.security import HttpBearer
 from cartrial.apps.accounts.services import api_token_authenticate
 from cartrial.apps.api_contract import ERROR_STATUSES, ErrorOut
 from cartrial.apps.text import FormInvalid, api_language, error_text, render
+from cartrial.config.errors import database_unavailable, unavailable_response
 from cartrial.domain.errors import AccessDenied, DomainError, InvalidInput, NotFound
 from cartrial.domain.scores.errors import CalculatorInputError, UnknownCalculatorError
 from cartrial.domain.text import N_, Message
@@ -178,6 +180,12 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     # without the details.
     if isinstance(exc, _DJANGO_REQUEST_ERRORS):
         raise exc
+    if database_unavailable(exc):
+        # Not a bug: the database restarted or the connection was cut; logged, and the client
+        # is told to try again (the transaction was rolled back, or its commit is unknown).
+        unavailable = unavailable_response(request)
+        log_response("Database unavailable: %s", request.path, response=unavailable, request=request, exception=exc)
+        return unavailable
     response = api.create_response(
         request, {"code": "server_error", "message": "Internal server error; it has been logged."}, status=500
     )

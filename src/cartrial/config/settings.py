@@ -187,7 +187,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "subjects:list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sessions end after 30 minutes without activity and when the browser closes.
+# Sessions end after 30 minutes without activity and when the browser closes. Django's database
+# store, except that a database out of reach while saving one answers 503, not 400.
+SESSION_ENGINE = "cartrial.config.sessions"
 SESSION_COOKIE_AGE = int(os.environ.get("CARTRIAL_SESSION_SECONDS", "1800"))
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
