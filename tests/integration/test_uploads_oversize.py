@@ -294,3 +294,16 @@ def test_the_planner_refuses_a_malformed_instance_file(world: Any, content: byte
     assert response.status_code in (200, 422)
     assert message in response.content.decode()
     assert not Job.objects.exists()
+
+
+def test_a_logger_file_posted_without_its_shipment_says_why(world: Any) -> None:
+    """Found by the form fuzzing: with no shipment chosen no import form could mark the field, and
+    the page answered 422 without a word of why."""
+    subject = world.new_subject("LIL", State.MATERIAL_SHIPPED)
+    response = _page(world, "lil.apheresis", "en").post(
+        f"/logistics/subjects/{subject.code}/actions/import_temperature_log/",
+        {"logger_time_zone": "UTC", "file": SimpleUploadedFile("logger.csv", b"time;temperature\n")},
+    )
+    assert response.status_code == 422
+    assert 'data-testid="refusal"' in response.content.decode()
+    assert not TemperatureLog.objects.filter(shipment__subject=subject).exists()
