@@ -288,7 +288,8 @@ def plan_page(request: HttpRequest) -> HttpResponse:
     an uploaded instance) and sends the user to the job's page, which shows the progress."""
     scope, actor = reach_network(request.user, Action.PLAN_NETWORK, "planning_plan")
     protocol = protocol_in_force()
-    form = PlanForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, even an empty one: it answers 422 and must mark what is missing.
+    form = PlanForm(request.POST if request.method == "POST" else None, request.FILES or None)
     start, horizon = clock.now().date(), protocol.pathway_rules.planning_horizon_days
     error, status = "", 200
     if request.method == "POST" and form.is_valid():
