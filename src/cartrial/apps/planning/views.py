@@ -98,7 +98,9 @@ def capacities_page(request: HttpRequest) -> HttpResponse:
         if kind not in services.CAPACITY_RECORDS:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=kind)
         model, fields = services.CAPACITY_RECORDS[kind]
-        record = model.objects.filter(pk=request.POST.get("id") or 0).first()
+        # Not a record's number (text, thousands of digits): no such record, as for an unknown number.
+        raw = request.POST.get("id", "").strip()
+        record = model.objects.filter(pk=int(raw) if raw.isdecimal() and len(raw) <= 18 else 0).first()
         if record is None:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=request.POST.get("id", ""))
         values = {name: request.POST[name] for name in fields if name in request.POST}
