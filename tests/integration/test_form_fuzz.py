@@ -9,8 +9,8 @@ then posts values to each: plausible ones (an option, a number in range, a date)
 posted: never a 5xx; an accepted post redirects; any other answer adds nothing to the audit
 trail but the refusal itself (no record written), and a refusal with a 4xx status shows why (a
 field marked, or the refusal said). A 200 is the form shown again with its errors, or what a page
-computes without storing (a calculator, a preview). The statistics
-(`--hypothesis-show-statistics`) show both outcomes reached.
+computes without storing (a calculator, a preview). The test fails unless both outcomes (accepted,
+refused) are reached across the forms.
 
 Slow (a few minutes): `-m "not slow"` skips it; `./run test` runs it.
 """
