@@ -193,3 +193,11 @@ def test_a_grid_cell_escapes_what_it_shows() -> None:
     assert 'title="&lt;b&gt;&quot;x&quot; : ' in html and "(2026-01-02) · 2 " in html
     assert 'href="/casebook/subjects/A%26B/visits/%3Cb%3E%22x%22/"' in html
     assert html.count("<td>") == 1 and '<sup class="q">?</sup>' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", ["<script>alert(1)</script>", "x" * 5000, "9" * 5000, "-1"])
+def test_the_inbox_answers_a_query_number_that_is_not_one_with_404(world: Any, raw: str) -> None:
+    """Found by the form fuzzing: a query "number" that is not a number answered 500."""
+    response = world.client_for("bdx.coordinator").post("/casebook/queries/", {"op": "close", "query": raw})
+    assert response.status_code == 404

@@ -22,6 +22,9 @@ from cartrial.apps.audit.selectors import entity_ids_changed_since
 
 LIMIT_DEFAULT = 100
 LIMIT_MAX = 1000
+# No list holds a billion items; a larger offset would overflow the database's integer (a 500
+# found by the schema fuzzing: `offset=3086586986713942327296`).
+OFFSET_MAX = 1_000_000_000
 
 # The statuses every operation may answer with an `ErrorOut`, and when (config/api.py maps the
 # error classes onto them; the OpenAPI schema declares them all on every operation).
@@ -31,6 +34,7 @@ ERROR_STATUSES: dict[int, str] = {
     403: "Your role may not do this at this center",
     404: "Not found, or outside your centers",
     409: "A rule of the trial refuses it now (a pathway guard, a wrong stage, a conflict)",
+    413: "The request is larger than this operation accepts (refused before it is read; `item` names the file)",
     422: "Invalid input: `item` or `fields` name what is refused, and why",
     500: "A bug: logged with its traceback; the body says nothing more",
     503: "The database cannot be reached for a moment: try again after `Retry-After` seconds",
@@ -65,7 +69,12 @@ class PageQuery(Schema):
     """How much of a list to read: a window (`limit`, `offset`) and, for incremental reads, `since`."""
 
     limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description=f"At most this many items (1 to {LIMIT_MAX})")
-    offset: int = Field(0, ge=0, description="Skip this many items (the previous page's `next_offset`)")
+    offset: int = Field(
+        0,
+        ge=0,
+        le=OFFSET_MAX,
+        description=f"Skip this many items (the previous page's `next_offset`; at most {OFFSET_MAX})",
+    )
     since: AwareDatetime | None = Field(
         None,
         description="Only what was created or changed after this instant (ISO 8601 with its offset, "

@@ -113,6 +113,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After whitenoise (static files keep their caching), before everything that renders.
     "cartrial.config.security_headers.SecurityHeadersMiddleware",
+    # Before anything reads a body (the CSRF check reads a form): a body too large for its
+    # endpoint is refused from its declared length (config/uploads.py).
+    "cartrial.config.uploads.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,6 +128,13 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "cartrial.config.urls"
+
+# Uploads: each endpoint's maximum is declared once in config/uploads.py and checked from the
+# declared length before the body is read. Django's own limit on a body read whole is the
+# backstop at the largest of them (10 MB: a 5 MB logger file sent as JSON text); files above
+# 2.5 MB stream to a temporary file instead of memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000_000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 WSGI_APPLICATION = "cartrial.config.wsgi.application"
 
 TEMPLATES = [

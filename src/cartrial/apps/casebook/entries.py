@@ -86,10 +86,17 @@ class ImportRow:
 
 
 IMPORT_KEY_COLUMNS = ("subject", "visit", "done_on")
+# A form's rows for the whole trial fit in far less; a larger body is refused before it is read
+# (config/uploads.py) and here again on the bytes.
+MAX_IMPORT_BYTES = 2_000_000
 
 
 def import_rows(content: bytes, form: FormDef) -> list[ImportRow]:
     """The rows of a CSV file for one form: `subject,visit,done_on` then the item columns."""
+    if len(content) > MAX_IMPORT_BYTES:
+        raise InvalidInput(
+            "The file is larger than {size} bytes.", code="import_too_large", item="file", size=MAX_IMPORT_BYTES
+        )
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -500,7 +500,9 @@ def query_inbox(request: HttpRequest) -> HttpResponse:
             if op not in _MOVES:
                 raise InvalidInput("Unknown operation.", code="unknown_operation", item="op")
             move, action = _MOVES[op]
-            query = selectors.query_get(scope, int(request.POST.get("query", "0") or 0))
+            # Not a query's number (text, 100 000 digits): no such query, as for an unknown number.
+            raw = request.POST.get("query", "").strip()
+            query = selectors.query_get(scope, int(raw) if raw.isdecimal() and len(raw) <= 18 else 0)
             acting = reach_subject(request.user, query.subject.code, action)
             acting.run(
                 lambda: services.query_move(

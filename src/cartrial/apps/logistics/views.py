@@ -309,6 +309,10 @@ def subject_action(request: HttpRequest, code: str, action: str) -> HttpResponse
         else:
             messages.success(request, gettext(ACTION_LABELS[chosen]) + " ✓")
             return redirect("logistics:subject", code=reach.subject.code)
+    if error is None and chosen is Action.IMPORT_TEMPERATURE_LOG and "shipment" in form.errors:
+        # No (valid) shipment chosen: no shipment's import form is there to mark the field, so the
+        # page says it (a post without a shipment answered 422 showing no reason at all).
+        error = f"{form.fields['shipment'].label}: {' '.join(str(e) for e in form.errors['shipment'])}"
     reach.subject.refresh_from_db()
     context = _page_context(reach, forms={key: form})
     context["error"] = error

@@ -98,7 +98,9 @@ def capacities_page(request: HttpRequest) -> HttpResponse:
         if kind not in services.CAPACITY_RECORDS:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=kind)
         model, fields = services.CAPACITY_RECORDS[kind]
-        record = model.objects.filter(pk=request.POST.get("id") or 0).first()
+        # Not a record's number (text, thousands of digits): no such record, as for an unknown number.
+        raw = request.POST.get("id", "").strip()
+        record = model.objects.filter(pk=int(raw) if raw.isdecimal() and len(raw) <= 18 else 0).first()
         if record is None:
             raise NotFound("No capacity record '{record}'.", code="not_found", record=request.POST.get("id", ""))
         values = {name: request.POST[name] for name in fields if name in request.POST}
@@ -288,7 +290,8 @@ def plan_page(request: HttpRequest) -> HttpResponse:
     an uploaded instance) and sends the user to the job's page, which shows the progress."""
     scope, actor = reach_network(request.user, Action.PLAN_NETWORK, "planning_plan")
     protocol = protocol_in_force()
-    form = PlanForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, even an empty one: it answers 422 and must mark what is missing.
+    form = PlanForm(request.POST if request.method == "POST" else None, request.FILES or None)
     start, horizon = clock.now().date(), protocol.pathway_rules.planning_horizon_days
     error, status = "", 200
     if request.method == "POST" and form.is_valid():
