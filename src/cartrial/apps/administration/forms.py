@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.audit.events import AuditEvent
+from cartrial.apps.fields import DATE_WIDGET
 from cartrial.apps.trial.models import Center
 from cartrial.domain.access_terms import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
 from cartrial.domain.roles import ROLE_LABELS, Role
@@ -61,7 +62,10 @@ class MembershipChangeForm(forms.Form):
     center = forms.CharField(label=_("Center"), max_length=8)
     role = forms.ChoiceField(label=_("Role"), choices=role_choices)
     last_day = forms.DateField(
-        label=_("Last day of access"), required=False, help_text=_("Empty: no end. Ends at midnight at the center.")
+        label=_("Last day of access"),
+        required=False,
+        widget=DATE_WIDGET,
+        help_text=_("Empty: no end. Ends at midnight at the center."),
     )
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
 
@@ -78,8 +82,8 @@ class TokenCreateForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    date_from = forms.DateField(label=_("From (UTC day)"), required=False)
-    date_to = forms.DateField(label=_("To (UTC day)"), required=False)
+    date_from = forms.DateField(label=_("From (UTC day)"), required=False, widget=DATE_WIDGET)
+    date_to = forms.DateField(label=_("To (UTC day)"), required=False, widget=DATE_WIDGET)
     center = forms.CharField(label=_("Center"), max_length=8, required=False)
     actor = forms.CharField(label=_("Who (username)"), max_length=150, required=False)
     event = forms.ChoiceField(
