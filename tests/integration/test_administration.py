@@ -489,3 +489,23 @@ def test_every_administration_write_keeps_the_chain_intact(world: Any) -> None:
         content_type="application/json",
     )
     assert audit_verify().intact
+
+
+def test_edge_values_are_refused_or_answered_never_a_server_error(world: Any) -> None:
+    """Values at the calendar's edges and a label with spaces: a named refusal or an answer, no 500."""
+    admin, _ = _api(world, ADMIN)
+    far = admin.put(
+        "/api/v1/administration/users/bdx.coordinator/memberships/BDX",
+        {"role": "coordinator", "last_day": "9999-12-31"},
+        content_type="application/json",
+    )
+    assert far.status_code == 422 and far.json()["item"] == "last_day"
+    assert Membership.objects.get(user__username="bdx.coordinator", center__code="BDX").ends_at is None
+    padded = admin.post(
+        "/api/v1/administration/tokens",
+        {"owner": "bdx.coordinator", "label": "  nightly  ", "days": 3},
+        content_type="application/json",
+    )
+    assert padded.status_code == 201 and padded.json()["label"] == "nightly"
+    last = admin.get("/api/v1/administration/audit", {"date_from": "0001-01-01", "date_to": "9999-12-31"})
+    assert last.status_code == 200 and last.json()["total"] > 0

@@ -32,8 +32,20 @@ def token_expiry(created_at: datetime, days: int | None) -> datetime:
     return created_at + timedelta(days=lifetime)
 
 
+# A last day of access beyond this is a typing error (and past the calendar's end once in UTC).
+LAST_DAY_MAX = date(2999, 12, 31)
+
+
 def access_end(last_day: date, time_zone: str) -> datetime:
     """The instant access given until `last_day` (included) ends: the next midnight at the center."""
+    if last_day > LAST_DAY_MAX:
+        raise InvalidInput(
+            "A last day of access is at the latest {latest}, not {day}.",
+            code="last_day_out_of_range",
+            item="last_day",
+            latest=LAST_DAY_MAX.isoformat(),
+            day=last_day.isoformat(),
+        )
     return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo(time_zone))
 
 

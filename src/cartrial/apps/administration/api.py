@@ -4,6 +4,7 @@ with its CSV download (its own permission, `read_study_audit`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime
 from typing import Literal
@@ -352,7 +353,7 @@ class TokenCreatedOut(TokenOut):
 def admin_token_create(request: HttpRequest, payload: TokenCreateIn) -> Status[TokenCreatedOut]:
     actor = _administrator(request)
     token = accounts.api_token_create(actor=actor, user=_user(payload.owner), label=payload.label, days=payload.days)
-    row = ApiToken.objects.select_related("user").get(prefix=token[:8], created_at=actor.now, label=payload.label)
+    row = ApiToken.objects.select_related("user").get(token_sha256=hashlib.sha256(token.encode()).hexdigest())
     return Status(201, TokenCreatedOut(token=token, **_token_out(row, actor.now).model_dump()))
 
 

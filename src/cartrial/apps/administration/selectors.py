@@ -52,7 +52,7 @@ def study_audit_entries(center_codes: Iterable[str], chosen: AuditFilter) -> Que
         rows = rows.exclude(Q(subject_code="") & Q(center_code=""))
     if chosen.date_from is not None:
         rows = rows.filter(occurred_at__gte=datetime.combine(chosen.date_from, time(0), tzinfo=UTC))
-    if chosen.date_to is not None:
+    if chosen.date_to is not None and chosen.date_to < date.max:
         end = datetime.combine(chosen.date_to + timedelta(days=1), time(0), tzinfo=UTC)
         rows = rows.filter(occurred_at__lt=end)
     if chosen.actor:
