@@ -2539,6 +2539,108 @@ def _api_plan_and_simulate_jobs(case: Case) -> list[HttpResponse]:
     return [plan, simulate]
 
 
+# --- administration in the app (issue 13, item 2) ------------------------------------------------
+# Centers, users, roles, suspensions and API tokens: the sponsor's administrator alone, across the
+# network. The study's audit trail is its own permission: the sponsor's administrator and the data
+# managers, over the centers they are members of (never TLS's subjects, where neither has a role).
+ADMINISTRATORS = frozenset({Role.SPONSOR_ADMIN})
+STUDY_AUDIT_READERS = frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER})
+
+
+def _page_administration(case: Case) -> list[HttpResponse]:
+    responses = [
+        case.page.get(path)
+        for path in (
+            "/administration/users/",
+            "/administration/users/bdx.investigator/",
+            "/administration/centers/",
+            f"/administration/centers/{case.center}/",
+            "/administration/tokens/",
+        )
+    ]
+    responses += [
+        case.api.get(f"/api/v1/administration/{what}") for what in ("users", "centers", "tokens?owner=bdx.investigator")
+    ]
+    for response in responses:
+        assert response.status_code == (200 if case.role in ADMINISTRATORS else 403), response.request["PATH_INFO"]
+    return responses
+
+
+def _page_administration_post(case: Case) -> list[HttpResponse]:
+    from cartrial.apps.accounts.models import User
+
+    since = _last_sequence()
+    response = case.page.post("/administration/users/bdx.investigator2/", {"action": "suspend", "reason": "matrix"})
+    suspended = not User.objects.get(username="bdx.investigator2").is_active
+    if case.role in ADMINISTRATORS:
+        assert response.status_code == 302 and suspended
+        assert [e.event for e in _entries_after(since)] == ["user.suspended"]
+    else:
+        assert response.status_code == 403 and not suspended
+        assert [e.event for e in _entries_after(since)] == ["access.refused"]
+    return [response]
+
+
+def _api_administration_writes(case: Case) -> list[HttpResponse]:
+    since = _last_sequence()
+    center = case.center
+    before = Center.objects.get(code=center)
+    body = {
+        "name": "Renamed",
+        "city": before.city,
+        "country": before.country,
+        "time_zone": before.time_zone,
+        "language": before.language,
+        "kind": before.kind,
+        "active": True,
+    }
+    changed = case.api.put(f"/api/v1/administration/centers/{center}", body, content_type="application/json")
+    grant = case.api.post(
+        "/api/v1/administration/users/tls.coordinator/memberships",
+        {"center": "LIL", "role": "coordinator"},
+        content_type="application/json",
+    )
+    name = Center.objects.get(code=center).name
+    granted = Membership.objects.filter(user__username="tls.coordinator", center__code="LIL").exists()
+    if case.role in ADMINISTRATORS:
+        assert changed.status_code == 200 and name == "Renamed"
+        assert grant.status_code == 201 and granted
+    else:
+        assert changed.status_code == 403 and grant.status_code == 403
+        assert name == before.name and not granted
+        assert [e.event for e in _entries_after(since)] == ["access.refused", "access.refused"]
+    return [changed, grant]
+
+
+def _page_study_audit(case: Case) -> list[HttpResponse]:
+    own = case.built.subjects["bdx_shipped"].code
+    tls = case.built.subjects["tls_pre"].code
+    responses = [
+        case.page.get("/administration/audit/", {"subject": own}),
+        case.page.get("/administration/audit.csv", {"subject": own}),
+        case.api.get("/api/v1/administration/audit", {"subject": own}),
+        case.api.get("/api/v1/administration/audit.csv", {"subject": own}),
+    ]
+    outside = case.api.get("/api/v1/administration/audit", {"subject": tls})
+    if case.role in STUDY_AUDIT_READERS:
+        assert [r.status_code for r in responses] == [200, 200, 200, 200]
+        assert responses[2].json()["total"] > 0
+        assert outside.status_code == 200 and outside.json()["total"] == 0
+        foreign = case.api.get("/api/v1/administration/audit", {"center": "TLS"})
+        assert foreign.status_code == 404
+        responses[1] = _streamed(responses[1])
+        responses[3] = _streamed(responses[3])
+    else:
+        assert [r.status_code for r in responses] == [403, 403, 403, 403]
+        assert outside.status_code == 403
+    return [*responses, outside]
+
+
+def _streamed(response: Any) -> HttpResponse:
+    """A streamed download read whole, so that the leak check reads its content."""
+    return HttpResponse(b"".join(response.streaming_content), status=response.status_code)
+
+
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page GET /subjects/": _page_list,
     "page GET /subjects/new/": _page_create_get,
@@ -2655,6 +2757,13 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "api POST /jobs (plan_network, simulate_network)": _api_plan_and_simulate_jobs,
     "page GET, POST /exports/ and GET /exports/{id}/file/": _page_exports,
     "api POST, GET /exports, GET /exports/{id}, /exports/{id}/file": _api_exports,
+    # Administration in the app (issue 13, item 2).
+    "page GET /administration/ (users, centers, tokens) and api GET /administration/*": _page_administration,
+    "page POST /administration/users/{username}/ (suspend)": _page_administration_post,
+    "api PUT /administration/centers/{code}, POST /administration/users/{username}/memberships": (
+        _api_administration_writes
+    ),
+    "page GET /administration/audit/, audit.csv and api GET /administration/audit, audit.csv": _page_study_audit,
 }
 
 
@@ -2723,6 +2832,8 @@ def test_every_role_is_in_the_matrix() -> None:
     assert roles_for(Action.READ_JOBS) == frozenset(Role)
     assert roles_for(Action.DECIDE_REPLAN) == REPLAN_DECIDERS
     assert roles_for(Action.PLAN_NETWORK) == NETWORK_PLANNERS
+    assert roles_for(Action.ADMINISTER) == ADMINISTRATORS
+    assert roles_for(Action.READ_STUDY_AUDIT) == STUDY_AUDIT_READERS
 
 
 # --- the manufacturing lab ----------------------------------------------------------------------

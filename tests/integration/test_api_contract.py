@@ -24,6 +24,21 @@ from cartrial.config.api import api
 # Each page (its URL name) and the operations (their function names in the apps' api.py) that
 # offer the same reads and actions through the API.
 PAGE_OPERATIONS: dict[str, list[str]] = {
+    # administration (issue 13)
+    "administration:centers": ["admin_centers", "admin_center_create"],
+    "administration:center": ["admin_center_update"],
+    "administration:users": ["admin_users", "admin_user_create"],
+    "administration:user": [
+        "admin_user_update",
+        "admin_membership_grant",
+        "admin_membership_change",
+        "admin_user_suspend",
+        "admin_user_reinstate",
+        "admin_token_create",
+    ],
+    "administration:tokens": ["admin_tokens", "admin_token_revoke"],
+    "administration:audit": ["study_audit"],
+    "administration:audit_csv": ["study_audit_export"],
     # pathway
     "subjects:home": ["subject_list"],
     "subjects:list": ["subject_list"],

@@ -73,3 +73,22 @@ def test_an_unknown_or_repeated_revocation_is_one_line_exit_2(world: Any, which:
     again = _cli("token", "revoke", token)
     assert again.exit_code == 2 and "is already revoked. [api_token_already_revoked]" in again.output
     assert AuditEntry.objects.filter(event="api_token.revoked").count() == 1
+
+
+def test_the_list_shows_each_tokens_expiry_and_create_takes_a_lifetime(world: Any) -> None:
+    from datetime import timedelta
+
+    from cartrial.apps import clock
+
+    created = _cli("token", "create", "bdx.coordinator", "--label", "weekly", "--days", "7")
+    assert created.exit_code == 0, created.output
+    token = created.output.strip()
+    row = ApiToken.objects.get(prefix=token[:8])
+    assert row.expires_at == row.created_at + timedelta(days=7)
+    listed = _cli("token", "list", "bdx.coordinator")
+    assert f"expires {row.expires_at.isoformat(timespec='minutes')}  active" in listed.output
+    with clock.frozen_at(row.expires_at):
+        assert f"expires {row.expires_at.isoformat(timespec='minutes')}  expired" in _cli("token", "list").output
+    too_long = _cli("token", "create", "bdx.coordinator", "--days", "366")
+    assert too_long.exit_code != 0 and "token_lifetime_out_of_range" in too_long.output
+    assert ApiToken.objects.count() == 1

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cartrial.apps import clock
-from cartrial.apps.accounts.models import Membership, User
+from cartrial.apps.accounts.models import Membership, User, membership_current
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, audit_refusal, audited_attempt
 from cartrial.apps.subjects.identity_crypto import identity_decrypt
@@ -76,10 +76,12 @@ class Scope:
 
 
 def scope_for(user: Any) -> Scope:
-    """The user's memberships as a scope; an inactive or anonymous user has none."""
+    """The user's memberships in force as a scope; an inactive (suspended) or anonymous user has
+    none, nor has a membership whose end has passed (as if it did not exist: 404 on its subjects)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Scope(user_id=0, roles_by_center={}, center_codes={})
-    rows = Membership.objects.filter(user=user, center__active=True).values_list("center_id", "role", "center__code")
+    current = Membership.objects.filter(membership_current(clock.now()), user=user, center__active=True)
+    rows = current.values_list("center_id", "role", "center__code")
     return Scope(
         user_id=user.pk,
         roles_by_center={cid: Role(role) for cid, role, _ in rows},

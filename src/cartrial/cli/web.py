@@ -311,34 +311,53 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(1)
 
     @token_app.command("create")
-    def token_create(username: str, label: str = typer.Option("cli", help="What the token is for.")) -> None:
-        """Create an API token for USERNAME and print it once."""
+    def token_create(
+        username: str,
+        label: str = typer.Option("cli", help="What the token is for."),
+        days: int = typer.Option(None, help="How many days it is valid (default 90, at most 365)."),
+    ) -> None:
+        """Create an API token for USERNAME and print it once; it expires after `--days` days."""
         _django()
         from cartrial.apps.accounts.models import User
         from cartrial.apps.accounts.services import api_token_create
         from cartrial.apps.audit.services import Actor
+        from cartrial.domain.errors import DomainError
 
         user = User.objects.filter(username__iexact=username, is_active=True).first()
         if user is None:
             _fail(f"No active user '{username}'.")
-        typer.echo(api_token_create(actor=Actor.system("cli"), user=user, label=label))
+        try:
+            token = api_token_create(actor=Actor.system("cli"), user=user, label=label, days=days)
+        except DomainError as error:
+            _fail(f"error: {error} [{error.code}]")
+        typer.echo(token)
 
     @token_app.command("list")
     def token_list(username: str = typer.Argument(None, help="Only this user's tokens.")) -> None:
-        """List API tokens (id, prefix, user, label, created, last used, revoked); the tokens themselves are
-        never stored."""
+        """List API tokens (id, prefix, user, label, created, last used, expiry, state); the tokens
+        themselves are never stored."""
         _django()
+        from cartrial.apps import clock
         from cartrial.apps.accounts.models import ApiToken
 
+        now = clock.now()
         rows = ApiToken.objects.select_related("user").order_by("pk")
         if username:
             rows = rows.filter(user__username__iexact=username)
         for row in rows:
             used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never"
-            state = "revoked" if row.revoked else "active"
+            if row.revoked:
+                state = "revoked"
+            elif row.expires_at <= now:
+                state = "expired"
+            elif not row.user.is_active:
+                state = "owner suspended"
+            else:
+                state = "active"
             typer.echo(
                 f"{row.pk:>5}  {row.prefix}…  {row.user.username:<20} {row.label:<20} "
-                f"created {row.created_at.isoformat(timespec='minutes')}  used {used}  {state}"
+                f"created {row.created_at.isoformat(timespec='minutes')}  used {used}  "
+                f"expires {row.expires_at.isoformat(timespec='minutes')}  {state}"
             )
 
     @token_app.command("revoke")

@@ -194,6 +194,7 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from cartrial.apps.administration.api import router as administration_router
     from cartrial.apps.alerts.api import router as alerts_router
     from cartrial.apps.biology.api import cohort_router as kinetics_router
     from cartrial.apps.biology.api import router as biology_router
@@ -239,6 +240,7 @@ def _register_routers() -> None:
     api.add_router("/exports", exports_router)
     api.add_router("/planning", planning_router)
     api.add_router("/subjects", planning_subjects_router)
+    api.add_router("/administration", administration_router)
 
 
 _register_routers()

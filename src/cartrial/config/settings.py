@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "cartrial.apps.simulation",
     "cartrial.apps.planning",
     "cartrial.apps.exports",
+    "cartrial.apps.administration",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ urlpatterns = [
     path("jobs/", include("cartrial.apps.jobs.urls")),
     path("exports/", include("cartrial.apps.exports.urls")),
     path("planning/", include("cartrial.apps.planning.urls")),
+    path("administration/", include("cartrial.apps.administration.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

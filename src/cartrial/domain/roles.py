@@ -116,6 +116,10 @@ class Action(StrEnum):
     PLAN_NETWORK = "plan_network"
     # Standards exports (issue 12): a center's staff export their center, the data manager the study.
     EXPORT_DATA = "export_data"
+    # Administration in the app (issue 13): centers, users and their roles, suspension, API tokens;
+    # and the study-wide audit trail, a permission of its own (not a subject's trail).
+    ADMINISTER = "administer"
+    READ_STUDY_AUDIT = "read_study_audit"
 
 
 # Staff of a hospital center: they care for the patient and may see who the patient is.
@@ -265,6 +269,14 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     # The investigator answers for the center's data; the data manager delivers the study's to the
     # statisticians. Identity goes only to the center's own staff (`identity_visible`).
     Action.EXPORT_DATA: frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER}),
+    # Centers, users, roles, suspensions and API tokens are the sponsor's administrator's alone: the
+    # one role that answers for who may reach the trial, and none of whose work is a patient's data.
+    Action.ADMINISTER: frozenset({Role.SPONSOR_ADMIN}),
+    # The study-wide audit trail (every entry of the centers one is a member of, and the study's own
+    # entries: accounts, tokens, centers): the sponsor's administrator, who answers for access, and
+    # the data managers, who answer for the data's integrity. Not the monitors (they read a
+    # subject's trail at their assigned centers) nor the centers' staff or the lab.
+    Action.READ_STUDY_AUDIT: frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER}),
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -328,6 +340,8 @@ ACTION_LABELS: dict[Action, str] = {
     Action.DECIDE_NETWORK_REPLAN: N_("Accept or reject a re-planning across centers"),
     Action.PLAN_NETWORK: N_("Plan the network's calendar"),
     Action.EXPORT_DATA: N_("Export the trial's data in the standards of the field"),
+    Action.ADMINISTER: N_("Administer centers, users and API tokens"),
+    Action.READ_STUDY_AUDIT: N_("Read the study's audit trail"),
 }
 
 

@@ -7,12 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from cartrial.apps.accounts.services import memberships_in_force
+
 
 def memberships(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"my_memberships": []}
-    return {"my_memberships": list(user.memberships.select_related("center").order_by("center__code"))}
+    return {"my_memberships": memberships_in_force(user)}
 
 
 def language_for(user: object) -> str:

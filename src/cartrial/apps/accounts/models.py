@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -26,11 +27,21 @@ class User(AbstractUser):
     """
 
     language = models.CharField(max_length=8, blank=True, help_text="Preferred UI language; empty = center's")
+    # A suspended person is inactive (no sign-in, no session, no token) until reinstated; who and
+    # why are in the audit trail, the instant and reason here for the administration page.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.TextField(blank=True)
 
     objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 
     class Meta(AbstractUser.Meta):
         constraints = [models.UniqueConstraint(Lower("username"), name="user_username_unique_any_case")]
+
+
+def membership_current(now: datetime, prefix: str = "") -> models.Q:
+    """The filter of the memberships in force at `now`: no end, or an end still to come. The access
+    entry point, the alerts' recipients and the header read memberships through it."""
+    return models.Q(**{f"{prefix}ends_at__isnull": True}) | models.Q(**{f"{prefix}ends_at__gt": now})
 
 
 class Membership(models.Model):
@@ -39,6 +50,9 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
     center = models.ForeignKey("trial.Center", on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=32, choices=[(r.value, r.value) for r in Role])
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Access ends at this instant (the midnight after its last day at the center)"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "center"], name="membership_one_role_per_center")]
@@ -56,6 +70,7 @@ class ApiToken(models.Model):
     token_sha256 = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(help_text="Refused from this instant on, like a revoked token")
     revoked = models.BooleanField(default=False)
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from django.contrib.sessions.models import Session
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from cartrial.apps import clock
-from cartrial.apps.accounts.models import ApiToken, ElectronicSignature, Membership, User
+from cartrial.apps.accounts.models import ApiToken, ElectronicSignature, Membership, User, membership_current
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
 from cartrial.apps.trial.models import Center
+from cartrial.domain.access_terms import access_end, access_last_day, token_expiry
 from cartrial.domain.audit_chain import canonical_json
 from cartrial.domain.errors import InvalidInput, NotFound, Refused
 from cartrial.domain.roles import Role
@@ -77,16 +79,26 @@ def _username_taken(username: str, existing: str) -> InvalidInput:
     )
 
 
+def _role_fits_center(role: Role, center: Center) -> None:
+    """The manufacturing role belongs to a manufacturing lab, and only it does."""
+    if role is Role.MANUFACTURING and center.kind != Center.Kind.MANUFACTURING:
+        raise InvalidInput(
+            "The manufacturing role belongs to the manufacturing lab.", code="role_center_mismatch", item="role"
+        )
+    if role is not Role.MANUFACTURING and center.kind == Center.Kind.MANUFACTURING:
+        raise InvalidInput(
+            "At the manufacturing lab the role is 'manufacturing'.", code="role_center_mismatch", item="role"
+        )
+
+
 def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) -> Membership:
     """Give `user` one role at `center` (one role per center)."""
-    if role is Role.MANUFACTURING and center.kind != Center.Kind.MANUFACTURING:
-        raise InvalidInput("The manufacturing role belongs to the manufacturing lab.", code="role_center_mismatch")
-    if role is not Role.MANUFACTURING and center.kind == Center.Kind.MANUFACTURING:
-        raise InvalidInput("At the manufacturing lab the role is 'manufacturing'.", code="role_center_mismatch")
+    _role_fits_center(role, center)
     if Membership.objects.filter(user=user, center=center).exists():
         raise InvalidInput(
             "{username} already has a role at {center}.",
             code="duplicate_membership",
+            item="center",
             username=user.username,
             center=center.code,
         )
@@ -103,23 +115,39 @@ def membership_grant(*, actor: Actor, user: User, center: Center, role: Role) ->
     return membership
 
 
-def api_token_create(*, actor: Actor, user: User, label: str) -> str:
-    """Create a bearer token for `user`; the clear token is returned once and never stored."""
+def api_token_create(*, actor: Actor, user: User, label: str, days: int | None = None) -> str:
+    """Create a bearer token for `user`, valid `days` days (None: the default lifetime,
+    `domain.access_terms`); the clear token is returned once and never stored."""
+    expires_at = token_expiry(actor.now, days)
+    if not label.strip():
+        raise InvalidInput("Say what the token is for (a label).", code="label_required", item="label")
+    if not user.is_active:
+        raise Refused(
+            "{username} is suspended: no API token may be created for them.",
+            code="user_suspended",
+            item="user",
+            username=user.username,
+        )
     token = "ct_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         ApiToken.objects.create(
             user=user,
-            label=label,
+            label=label.strip(),
             prefix=token[:8],
             token_sha256=hashlib.sha256(token.encode()).hexdigest(),
             created_at=actor.now,
+            expires_at=expires_at,
         )
         audit_record(
             actor=actor,
             event=AuditEvent.API_TOKEN_CREATED,
             entity="api_token",
             entity_id=token[:8],
-            changes=[Change("user", None, user.username), Change("label", None, label)],
+            changes=[
+                Change("user", None, user.username),
+                Change("label", None, label.strip()),
+                Change("expires_at", None, expires_at.isoformat()),
+            ],
         )
     return token
 
@@ -162,10 +190,16 @@ def _shown_token(token: str) -> str:
 
 
 def api_token_authenticate(token: str) -> User | None:
-    """The active user owning `token`, or None; records the use at most once per interval."""
+    """The active user owning `token`, or None (unknown, revoked, expired, or its owner suspended);
+    records the use at most once per interval."""
     digest = hashlib.sha256(token.encode()).hexdigest()
-    row = ApiToken.objects.select_related("user").filter(token_sha256=digest, revoked=False).first()
-    if row is None or not row.user.is_active:
+    now = clock.now()
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(token_sha256=digest, revoked=False, expires_at__gt=now, user__is_active=True)
+        .first()
+    )
+    if row is None:
         return None
     _token_use_record(row)
     return row.user
@@ -282,3 +316,158 @@ def signature_void(
         is_correction=True,
     )
     return signature
+
+
+# --- administration (issue 13): a person's account, roles, access end, suspension ------------------
+
+
+def user_update(
+    *, actor: Actor, user: User, username: str, first_name: str, last_name: str, email: str, language: str
+) -> User:
+    """Change a person's username, names, e-mail or language. A new username taken by another
+    account in any case is refused, as at creation (one person, one account)."""
+    username = username.strip()
+    if not username:
+        raise InvalidInput("A username is required.", code="username_required", item="username")
+    existing = (
+        User.objects.filter(username__iexact=username).exclude(pk=user.pk).values_list("username", flat=True).first()
+    )
+    if existing is not None:
+        raise _username_taken(username, existing)
+    before = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "language": user.language,
+    }
+    after = {
+        "username": username,
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "language": language,
+    }
+    changes = [c for c in changes_between(before, after) if c.old != c.new]
+    if not changes:
+        return user
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        for field, value in after.items():
+            setattr(locked, field, value)
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=list(after))
+        except IntegrityError:
+            taken = User.objects.filter(username__iexact=username).exclude(pk=user.pk)
+            raise _username_taken(username, taken.values_list("username", flat=True).first() or username) from None
+        audit_record(
+            actor=actor, event=AuditEvent.USER_CHANGED, entity="user", entity_id=before["username"], changes=changes
+        )
+    return locked
+
+
+def _sessions_end(user: User) -> int:
+    """Delete the user's web sessions (the next request is anonymous): the sessions table holds no
+    user column, so each live session is decoded. How many were ended."""
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=clock.now()).iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
+def user_suspend(*, actor: Actor, user: User, reason: str) -> User:
+    """Suspend a person at once: inactive (sign-in refused), their web sessions deleted, their API
+    tokens refused (authentication asks for an active owner). Reinstating restores the tokens not
+    revoked nor expired meanwhile; revoke them as well if they may have leaked."""
+    if not reason.strip():
+        raise InvalidInput("Say why the account is suspended.", code="reason_required", item="reason")
+    if actor.user_id == user.pk:
+        raise Refused("You cannot suspend your own account.", code="suspend_self", item="user")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.suspended_at is not None or not locked.is_active:
+            raise Refused(
+                "{username} is already suspended.", code="already_suspended", item="user", username=locked.username
+            )
+        locked.is_active = False
+        locked.suspended_at = actor.now
+        locked.suspension_reason = reason.strip()
+        locked.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+        sessions = _sessions_end(locked)
+        audit_record(
+            actor=actor,
+            event=AuditEvent.USER_SUSPENDED,
+            entity="user",
+            entity_id=locked.username,
+            changes=[Change("is_active", True, False), Change("sessions_ended", None, sessions)],
+            reason=reason.strip(),
+        )
+    return locked
+
+
+def user_reinstate(*, actor: Actor, user: User, reason: str) -> User:
+    """Lift a suspension: the person signs in again and their tokens not revoked nor expired work again."""
+    if not reason.strip():
+        raise InvalidInput("Say why the account is reinstated.", code="reason_required", item="reason")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active:
+            raise Refused("{username} is not suspended.", code="not_suspended", item="user", username=locked.username)
+        locked.is_active = True
+        locked.suspended_at = None
+        locked.suspension_reason = ""
+        locked.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+        audit_record(
+            actor=actor,
+            event=AuditEvent.USER_REINSTATED,
+            entity="user",
+            entity_id=locked.username,
+            changes=[Change("is_active", False, True)],
+            reason=reason.strip(),
+        )
+    return locked
+
+
+def membership_change(
+    *, actor: Actor, membership: Membership, role: Role, last_day: date | None, reason: str = ""
+) -> Membership:
+    """Change a person's role at a center, or the last day of their access there (None: no end).
+
+    The end is stored as the instant the center's next day begins (its time zone): from then on
+    the access entry point treats the membership as absent (no page, no API, no subject)."""
+    center = membership.center
+    _role_fits_center(role, center)
+    ends_at = access_end(last_day, center.time_zone) if last_day is not None else None
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user", "center").get(pk=membership.pk)
+        changes = []
+        if locked.role != role.value:
+            changes.append(Change("role", locked.role, role.value))
+        if locked.ends_at != ends_at:
+            old = access_last_day(locked.ends_at, center.time_zone).isoformat() if locked.ends_at else None
+            changes.append(Change("last_day", old, last_day.isoformat() if last_day else None))
+        if not changes:
+            return locked
+        locked.role = role.value
+        locked.ends_at = ends_at
+        locked.save(update_fields=["role", "ends_at"])
+        audit_record(
+            actor=actor,
+            event=AuditEvent.MEMBERSHIP_CHANGED,
+            entity="membership",
+            entity_id=f"{locked.user.username}@{center.code}",
+            center_code=center.code,
+            changes=changes,
+            reason=reason.strip(),
+        )
+    return locked
+
+
+def memberships_in_force(user: User) -> list[Membership]:
+    """The user's memberships not ended at the one clock's now, by center code (the header's)."""
+    rows = Membership.objects.filter(membership_current(clock.now()), user=user, center__active=True)
+    return list(rows.select_related("center").order_by("center__code"))

@@ -13,7 +13,8 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Concat, StrIndex
 
-from cartrial.apps.accounts.models import Membership
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import Membership, membership_current
 from cartrial.apps.alerts.models import Alert
 from cartrial.domain.alerts import AlertKind
 from cartrial.domain.errors import InvalidInput, NotFound
@@ -24,7 +25,9 @@ STATUSES = ("open", "acknowledged")
 
 def _reader_membership(user: Any) -> QuerySet[Membership]:
     return (
-        Membership.objects.filter(user_id=user.pk, center_id=OuterRef("center_id"), center__active=True)
+        Membership.objects.filter(
+            membership_current(clock.now()), user_id=user.pk, center_id=OuterRef("center_id"), center__active=True
+        )
         .annotate(named=StrIndex(OuterRef("roles"), Concat(Value(","), F("role"), Value(","))))
         .filter(Q(role=Role.INVESTIGATOR.value) | Q(named__gt=0))
     )

@@ -18,7 +18,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import translation
 
-from cartrial.apps.accounts.models import Membership
+from cartrial.apps import clock
+from cartrial.apps.accounts.models import Membership, membership_current
 from cartrial.apps.alerts.models import Alert
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record
@@ -135,7 +136,11 @@ def alert_recipients(alert: Alert) -> list[tuple[str, str]]:
     (a monitor's membership at the center is how the sponsor follows it); no e-mail, no mail."""
     rows = (
         Membership.objects.filter(
-            center_id=alert.center_id, role__in=alert.acting_roles, user__is_active=True, center__active=True
+            membership_current(clock.now()),
+            center_id=alert.center_id,
+            role__in=alert.acting_roles,
+            user__is_active=True,
+            center__active=True,
         )
         .exclude(user__email="")
         .values_list("user__email", "user__language", "center__language")

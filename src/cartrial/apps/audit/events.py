@@ -76,3 +76,9 @@ class AuditEvent(StrEnum):
     REPLAN_ACCEPTED = "planning.replan_accepted"
     REPLAN_REJECTED = "planning.replan_rejected"
     REPLAN_STALE = "planning.replan_stale"
+    # Administration in the app (issue 13): centers, users, roles, access ends, suspensions.
+    CENTER_CHANGED = "center.changed"
+    USER_CHANGED = "user.changed"
+    USER_SUSPENDED = "user.suspended"
+    USER_REINSTATED = "user.reinstated"
+    MEMBERSHIP_CHANGED = "membership.changed"

@@ -72,15 +72,20 @@ def refusal_text(refusal: Mapping[str, Any]) -> Shown:
 
 
 class _Deviations:
-    """The deviations of one subject, read once, for the messages of their opening entries."""
+    """The deviations opened by a set of entries (one subject's trail, or a page of the study's),
+    read once, for the messages of their opening entries."""
 
-    def __init__(self, subject_code: str) -> None:
-        self._subject_code = subject_code
+    def __init__(self, entries: list[AuditEntry]) -> None:
+        self._ids = {
+            int(e.entity_id)
+            for e in entries
+            if e.entity == "deviation" and e.event == AuditEvent.DEVIATION_OPENED and e.entity_id.isdigit()
+        }
         self._by_id: dict[str, Deviation] | None = None
 
     def message(self, entry: AuditEntry, stored: str) -> Shown:
         if self._by_id is None:
-            rows = Deviation.objects.filter(subject__code=self._subject_code)
+            rows = Deviation.objects.filter(pk__in=self._ids) if self._ids else Deviation.objects.none()
             self._by_id = {str(d.pk): d for d in rows}
         deviation = self._by_id.get(entry.entity_id) if entry.entity == "deviation" else None
         if deviation is not None and deviation.message == stored and deviation.params:
@@ -113,11 +118,13 @@ def shown_value(entry: AuditEntry, field: str, value: Any, deviations: _Deviatio
     return rule(value) if rule is not None else [Part(str(value))]
 
 
-def audit_rows(subject_code: str, entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
-    """The entries of a subject's trail with their changes and the actor's role in the reader's language."""
-    deviations = _Deviations(subject_code)
+def audit_rows(entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
+    """Audit entries (a subject's trail, a page of the study's) with their changes and the actor's
+    role in the reader's language: the one rendering of the subject and study audit pages."""
+    listed = list(entries)
+    deviations = _Deviations(listed)
     rows = []
-    for entry in entries:
+    for entry in listed:
         changes = entry_changes(entry)
         rows.append(
             {

@@ -347,7 +347,7 @@ def _posted_date(text: str) -> date:
 @login_required
 def subject_audit(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.READ_AUDIT)
-    entries = audit_rows(reach.subject.code, audit_entries_for_subject(reach.subject.code))
+    entries = audit_rows(audit_entries_for_subject(reach.subject.code))
     return render(request, "subjects/audit.html", {"subject": reach.subject, "entries": entries})
 
 
