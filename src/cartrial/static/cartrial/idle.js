@@ -10,7 +10,8 @@
     return;
   }
   var seconds = parseInt(dialog.getAttribute("data-session-seconds"), 10);
-  var warnBefore = Math.min(60, Math.floor(seconds / 2));
+  // A minute before the end; a session shorter than 70 seconds is warned 10 seconds after activity.
+  var warnBefore = Math.max(1, Math.min(60, seconds - 10));
   var key = "cartrial.lastActivity";
   var timer = null;
 
