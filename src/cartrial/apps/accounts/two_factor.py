@@ -164,10 +164,12 @@ def sign_in_verify(*, user: User, code: str) -> Any:
         _refusal(user, "sign-in", "code refused while throttled after wrong codes")
         raise
     typed = _normalised(code)
-    if typed.isdigit() and device.verify_token(typed):
+    # An app's code is 6 digits; a recovery code is 8 letters and digits (never 6 digits).
+    app_code = len(typed) == 6 and typed.isdigit()
+    if app_code and device.verify_token(typed):
         return device
     recovery = StaticDevice.objects.filter(user=user, confirmed=True).first()
-    if recovery is not None and not typed.isdigit():
+    if recovery is not None and not app_code:
         _check_allowed(recovery)
         if recovery.verify_token(typed):
             left = recovery.token_set.count()
