@@ -149,8 +149,17 @@ PAGE_OPERATIONS: dict[str, list[str]] = {
 }
 
 # Pages of the browser session itself: the API authenticates by token and takes its language
-# from Accept-Language.
-SESSION_PAGES = {"login", "logout", "set_language"}
+# from Accept-Language. The second factor completes the session's sign-in (a token is itself the
+# product of a sign-in), and the idle warning's refresh renews the session.
+SESSION_PAGES = {
+    "login",
+    "logout",
+    "set_language",
+    "otp_verify",
+    "otp_enrol",
+    "otp_security",
+    "session_refresh",
+}
 
 
 def _page_names(patterns: list[Any], namespace: str | None = None) -> Iterator[str]:

@@ -295,3 +295,25 @@ def test_production_serves_collected_static_files_compressed(tmp_path: Path) -> 
         assert (status, encoding) == ("200", "gzip"), line
         assert policy.startswith("default-src 'none'"), line
     assert (tmp_path / "static" / "cartrial" / "vendor" / "plotly.min.js.gz").is_file()
+
+
+def test_production_forces_two_factor_and_refuses_the_demo_authenticator_key(tmp_path: Path) -> None:
+    """CARTRIAL_TWO_FACTOR_REQUIRED=0 is a demo's or a developer's choice: production ignores it."""
+    from cartrial.config.known_secrets import DEMO_TOTP_KEY
+
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CARTRIAL_TWO_FACTOR_REQUIRED, settings.CARTRIAL_REFUSED_TOTP_KEYS)"
+    )
+    key = secrets.token_urlsafe(50)
+    production = _run(
+        [sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key, CARTRIAL_TWO_FACTOR_REQUIRED="0", **PRODUCTION
+    )
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.split() == ["True", f"['{DEMO_TOTP_KEY}']"]
+    demo = _run([sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key)
+    assert demo.stdout.split() == ["True", "[]"]  # on by default on a demo too, with its key accepted
+    switched_off = _run(
+        [sys.executable, "-c", probe], tmp_path, CARTRIAL_SECRET_KEY=key, CARTRIAL_TWO_FACTOR_REQUIRED="0"
+    )
+    assert switched_off.stdout.split() == ["False", "[]"]

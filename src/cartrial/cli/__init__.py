@@ -16,7 +16,8 @@ app = typer.Typer(
     name="cartrial",
     help=(
         "cartrial: run a multi-center CAR-T trial "
-        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs, export, backup, restore...)."
+        "(demo, serve, audit, calc, identity, model, visits, alerts, plan, simulate, jobs, export, backup, restore, "
+        "otp...)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -39,6 +40,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cartrial.cli.usdm",
     "cartrial.cli.odm",
     "cartrial.cli.backup",
+    "cartrial.cli.otp",
 )
 
 

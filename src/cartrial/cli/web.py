@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -130,6 +130,36 @@ def _serve(host: str, port: int, jobs_worker: bool | None = None) -> None:
     os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell: the server replaces this process)
 
 
+def _demo_two_factor(users: dict[str, Any]) -> None:
+    """Enrol the demo's logins whose role requires two-factor sign-in with the demo's published key."""
+    from cartrial.apps.accounts import two_factor
+    from cartrial.config.known_secrets import DEMO_TOTP_KEY
+
+    if not two_factor.enforced():
+        return
+    for user in users.values():
+        if two_factor.required_for(user):
+            two_factor.demo_enrol(user, DEMO_TOTP_KEY)
+
+
+def _demo_two_factor_note() -> None:
+    """How a demo user gets the codes of the second factor."""
+    from cartrial.apps.accounts import two_factor
+
+    if not two_factor.enforced():
+        typer.echo("Two-factor sign-in is off (CARTRIAL_TWO_FACTOR_REQUIRED=0).")
+        return
+    from cartrial.config.known_secrets import DEMO_TOTP_KEY
+
+    key = two_factor.secret_for_typing_key(DEMO_TOTP_KEY)
+    typer.echo(
+        "Two-factor sign-in: the investigators, pharmacists, the lab and the sponsor's logins give a code after "
+        f"the password. Add the demo's key to an authenticator app ({key}) or print the current code with "
+        "`cartrial otp demo-code`. The coordinators and the apheresis unit may enrol from their 'Second factor' "
+        "page."
+    )
+
+
 _WORKER_HELP = "Run the long jobs' worker beside the server (default: on SQLite only)."
 
 
@@ -242,6 +272,7 @@ def register(app: typer.Typer) -> None:
                 world = build_demo(active_protocol())
                 built_mails = len(mail.outbox)
             typer.echo(f"Demo built. API token for bdx.coordinator: {world.api_token}")
+            _demo_two_factor(world.users)
             typer.echo(
                 f"{built_mails} alert e-mails were sent while building it (not shown); those of alerts raised "
                 "from now on are printed here."
@@ -251,6 +282,7 @@ def register(app: typer.Typer) -> None:
         for username, first, last, roles in USERS:
             where = ", ".join(f"{center} {role.value}" for center, role in roles)
             typer.echo(f"  {username:<20} {first} {last:<12} {where}")
+        _demo_two_factor_note()
         if serve:
             _serve(host, port, worker)
 

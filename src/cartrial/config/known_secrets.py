@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # Every demo login's password (`cartrial demo` prints it).
 DEMO_PASSWORD = "cartrial-demo-2026"
+# The authenticator key (hex, TOTP) every demo login is enrolled with (`cartrial demo` prints it in
+# base32 for an authenticator app; `cartrial otp demo-code` prints its current code).
+DEMO_TOTP_KEY = "636172747269616c2d64656d6f2d746f74702d6b6579"
 # The test suite's Django secret key (cartrial.config.test_settings).
 TEST_SECRET_KEY = "cartrial-test-suite-only-7c1e9d2b4a6f8e0d3c5b7a9f1e3d5c7b9a1f3e5d7c9b"
 # The test suite's identity encryption key (tests/conftest.py).

@@ -22,6 +22,7 @@ from cartrial.config.known_secrets import (
     DEMO_IDENTITY_KEY_FILE,
     DEMO_PASSWORD,
     DEMO_SECRET_KEY_FILE,
+    DEMO_TOTP_KEY,
     TEST_IDENTITY_KEY,
     TEST_SECRET_KEY,
 )
@@ -85,6 +86,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
     "ninja",  # serves the Swagger UI from its own static files (no CDN)
     "django_tasks",
     "django_tasks_db",  # the queue of long jobs in the database (ADR 0005)
@@ -122,6 +126,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Before any page: a person signed in with the password alone gives a code (or enrols) first.
+    "cartrial.apps.accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -150,6 +157,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cartrial.apps.accounts.context.memberships",
+                "cartrial.apps.accounts.context.session_expiry",
                 "cartrial.apps.alerts.context.open_alerts",
                 "cartrial.config.security_headers.csp_nonce",
             ],
@@ -198,6 +206,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "subjects:list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Two-factor sign-in (docs/adr/0007-two-factor-sign-in.md): the roles of `domain.roles.TWO_FACTOR_ROLES`
+# enrol an authenticator app and give a code at each sign-in and electronic signature. On unless
+# CARTRIAL_TWO_FACTOR_REQUIRED=0, which only a demo or development server may set: production
+# forces it on. The test suite turns it off (test_settings) except in the tests of two-factor.
+CARTRIAL_TWO_FACTOR_REQUIRED = CARTRIAL_PRODUCTION or os.environ.get("CARTRIAL_TWO_FACTOR_REQUIRED", "1") != "0"
+# The demo enrols its logins with a key published with the code: production refuses it.
+CARTRIAL_REFUSED_TOTP_KEYS = [DEMO_TOTP_KEY] if CARTRIAL_PRODUCTION else []
+OTP_TOTP_ISSUER = "cartrial"
+# Wrong codes: django-otp waits 1, 2, 4, 8 ... seconds (times this factor) after each failure in a row.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
+# Sessions end after 30 minutes without activity and when the browser closes; the pages warn a
+# minute before (static/cartrial/idle.js) and offer to stay signed in.
 # Sessions end after 30 minutes without activity and when the browser closes. Django's database
 # store, except that a database out of reach while saving one answers 503, not 400.
 SESSION_ENGINE = "cartrial.config.sessions"

@@ -22,3 +22,7 @@ WHITENOISE_AUTOREFRESH = True
 
 # Alert e-mails stay in memory (`django.core.mail.outbox`).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Two-factor sign-in is off for the suite's clients (`force_login`); the tests of two-factor turn it
+# on with `settings.CARTRIAL_TWO_FACTOR_REQUIRED = True`. Production never reads this module.
+CARTRIAL_TWO_FACTOR_REQUIRED = False

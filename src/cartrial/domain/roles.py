@@ -7,6 +7,7 @@ is the only place that reads it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from cartrial.domain.errors import Refused
@@ -126,6 +127,20 @@ class Action(StrEnum):
 CENTER_STAFF: frozenset[Role] = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
 # Sponsor-side roles: pseudonymous data only, read-only on the pathway.
 SPONSOR_ROLES: frozenset[Role] = frozenset({Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+
+# Roles whose holders sign in with a second factor (TOTP, docs/adr/0006): those who sign inclusions,
+# releases and infusions, dispense the product, or read and lock every center's data. A person
+# holding one of them at any center enrols before anything else; the coordinators and the
+# apheresis unit may enrol of their own accord (then they give a code too).
+TWO_FACTOR_ROLES: frozenset[Role] = frozenset(
+    {Role.INVESTIGATOR, Role.PHARMACIST, Role.MANUFACTURING, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN}
+)
+
+
+def two_factor_required(roles: Iterable[Role | str]) -> bool:
+    """True when one of a person's roles (at any center) requires the second factor at sign-in."""
+    return any(Role(role) in TWO_FACTOR_ROLES for role in roles)
+
 
 _CLINICAL = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 _LAB = frozenset({Role.MANUFACTURING})

@@ -28,3 +28,12 @@ def language_for(user: object) -> str:
         if first is not None:
             return str(first.center.language)
     return str(settings.LANGUAGE_CODE)
+
+
+def session_expiry(request: HttpRequest) -> dict[str, Any]:
+    """Seconds a signed-in page's session lasts without activity: static/cartrial/idle.js warns a
+    minute before and signs out at the end."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"session_seconds": int(settings.SESSION_COOKIE_AGE)}

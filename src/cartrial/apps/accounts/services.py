@@ -13,6 +13,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from cartrial.apps import clock
+from cartrial.apps.accounts import two_factor
 from cartrial.apps.accounts.models import ApiToken, ElectronicSignature, Membership, User, membership_current
 from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.services import Actor, Change, audit_record, changes_between
@@ -30,7 +31,7 @@ TOKEN_USE_RECORD_INTERVAL = timedelta(minutes=15)
 
 
 class SignatureRefused(Refused):
-    """A signature attempt failed (wrong password): recorded as `signature.failed`."""
+    """A signature attempt failed (wrong password or code): recorded as `signature.failed`."""
 
     code = "signature_refused"
 
@@ -234,11 +235,14 @@ def signature_apply(
     entity_id: str,
     content: Any,
     subject_code: str = "",
+    otp_code: str = "",
 ) -> ElectronicSignature:
-    """Sign `content` after re-entry of the password; must run inside the caller's transaction.
+    """Sign `content` after re-entry of the password, and of the current code from the signer's
+    authenticator app when they are enrolled (two-factor, `two_factor.signature_code_check`);
+    must run inside the caller's transaction.
 
-    A wrong password raises SignatureRefused; the caller records the refused attempt once its
-    transaction has rolled back (a record written inside it would be rolled back too).
+    A wrong password or code raises SignatureRefused; the caller records the refused attempt once
+    its transaction has rolled back (a record written inside it would be rolled back too).
     """
     if not user.is_active or not user.check_password(password or ""):
         raise SignatureRefused(
@@ -247,6 +251,7 @@ def signature_apply(
             item="password",
             username=user.get_username(),
         )
+    two_factor.signature_code_check(user, otp_code)
     digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
     signature = ElectronicSignature.objects.create(
         signer=user,

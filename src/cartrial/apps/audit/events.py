@@ -82,3 +82,9 @@ class AuditEvent(StrEnum):
     USER_SUSPENDED = "user.suspended"
     USER_REINSTATED = "user.reinstated"
     MEMBERSHIP_CHANGED = "membership.changed"
+    # Two-factor sign-in (issue 13, item 3): enrolment, refused codes, recovery codes, resets.
+    OTP_ENROLLED = "otp.enrolled"
+    OTP_FAILED = "otp.failed"
+    OTP_RECOVERY_CODE_USED = "otp.recovery_code_used"
+    OTP_RECOVERY_CODES_RENEWED = "otp.recovery_codes_renewed"
+    OTP_RESET = "otp.reset"

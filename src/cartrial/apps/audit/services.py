@@ -243,5 +243,5 @@ def audited_attempt[T](
         raise
 
 
-# Refusal codes of an electronic signature (wrong password...): recorded as `signature.failed`.
-SIGNATURE_REFUSAL_CODES = frozenset({"wrong_password"})
+# Refusal codes of an electronic signature (wrong password, missing or wrong code): recorded as `signature.failed`.
+SIGNATURE_REFUSAL_CODES = frozenset({"wrong_password", "wrong_otp_code"})

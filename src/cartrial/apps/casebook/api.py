@@ -22,6 +22,7 @@ from pydantic import ConfigDict
 
 from cartrial.apps import clock, text
 from cartrial.apps.access import Scope, centers_for, reach_subject, require_somewhere
+from cartrial.apps.accounts.signing import SignatureCodeIn
 from cartrial.apps.api_contract import FieldValue, Page, PageQuery, changed_since, described_by, paged
 from cartrial.apps.casebook import entries, presenters, selectors, services
 from cartrial.apps.casebook.models import CasebookSignature, FormRecord, VisitRecord
@@ -183,7 +184,7 @@ class CasebookOut(Schema):
     meaning: str = Field(description="What signing the casebook attests, in the request's language")
 
 
-class SignIn(Schema):
+class SignIn(SignatureCodeIn):
     password: str = Field(description="The signer's password, entered again (21 CFR Part 11)")
 
 
@@ -653,7 +654,11 @@ def casebook_sign(request: HttpRequest, code: str, payload: SignIn) -> Status[Si
     reach = reach_subject(request.user, code, Action.SIGN_CASEBOOK)
     reach.run(
         lambda: services.casebook_sign(
-            actor=reach.actor, user=reach.user, subject=reach.subject, password=payload.password
+            actor=reach.actor,
+            user=reach.user,
+            subject=reach.subject,
+            password=payload.password,
+            otp_code=payload.otp_code,
         ),
         what="sign casebook",
     )

@@ -787,7 +787,9 @@ def _casebook_signature_void(actor: Actor, subject: Subject, reason: str) -> Non
 CASEBOOK_SIGNATURE_MEANING = gettext_noop("I attest that the data of this casebook are complete and accurate.")
 
 
-def casebook_sign(*, actor: Actor, user: User, subject: Subject, password: str) -> ElectronicSignature:
+def casebook_sign(
+    *, actor: Actor, user: User, subject: Subject, password: str, otp_code: str = ""
+) -> ElectronicSignature:
     """The investigator signs the subject's casebook: every saved form must be locked (Part 11:
     password re-entry, meaning, hash of the values signed)."""
     records = list(FormRecord.objects.filter(subject=subject).select_related("protocol_version"))
@@ -799,6 +801,7 @@ def casebook_sign(*, actor: Actor, user: User, subject: Subject, password: str) 
         actor=actor,
         user=user,
         password=password,
+        otp_code=otp_code,
         meaning=CASEBOOK_SIGNATURE_MEANING,
         entity="casebook",
         entity_id=subject.code,

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from cartrial.apps import clock
 from cartrial.apps.access import Reach, can, centers_for, reach_subject, require_somewhere
+from cartrial.apps.accounts.signing import posted_code
 from cartrial.apps.casebook import entries, presenters, selectors, services
 from cartrial.apps.text import error_text
 from cartrial.apps.text import render as render_message
@@ -144,6 +145,7 @@ def subject_casebook(request: HttpRequest, code: str) -> HttpResponse:
                         user=acting.user,
                         subject=acting.subject,
                         password=request.POST.get("password", ""),
+                        otp_code=posted_code(request),
                     ),
                     what="sign casebook",
                 )

@@ -451,6 +451,7 @@ def batch_release_resign(
     password: str,
     reason: str,
     correction: dict[str, Any],
+    otp_code: str = "",
 ) -> tuple[ElectronicSignature, list[ElectronicSignature]]:
     """The QP signs the release of the corrected batch; the old release signature is voided."""
     old = batch.release_signature
@@ -461,6 +462,7 @@ def batch_release_resign(
         actor=actor,
         user=user,
         password=password,
+        otp_code=otp_code,
         meaning=CORRECTION_MEANING,
         entity="batch",
         entity_id=batch_label(batch),

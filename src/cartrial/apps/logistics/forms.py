@@ -15,6 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from cartrial.apps.access import Reach, Scope, can
+from cartrial.apps.accounts.signing import otp_code_field
 from cartrial.apps.fields import SCAN_HELP, CenterDateTimeField, at_center
 from cartrial.apps.logistics import services
 from cartrial.apps.logistics.models import Deviation, Shipment, TemperatureLog
@@ -82,6 +83,7 @@ class OosExceptionForm(forms.Form):
             "By signing: “I request infusion of this out-of-specification product under a documented exception”."
         ),
     )
+    otp_code = otp_code_field()
 
 
 class ThawForm(forms.Form):
@@ -139,6 +141,7 @@ def _oos(data: dict[str, Any], reach: Reach, protocol: Protocol) -> Any:
         user=reach.user,
         subject=reach.subject,
         password=data["password"],
+        otp_code=data.get("otp_code", ""),
         justification=data["justification"],
     )
 

@@ -862,7 +862,14 @@ def qc_result_record(*, actor: Actor, subject: Subject, protocol: Protocol, test
 
 
 def batch_release(
-    *, actor: Actor, user: User, subject: Subject, protocol: Protocol, password: str, scanned_code: str
+    *,
+    actor: Actor,
+    user: User,
+    subject: Subject,
+    protocol: Protocol,
+    password: str,
+    scanned_code: str,
+    otp_code: str = "",
 ) -> ElectronicSignature:
     """The qualified person signs the release; the product's custody starts at the lab (CoI scanned)."""
     batch = _batch_or_refuse(subject)
@@ -873,6 +880,7 @@ def batch_release(
         actor=actor,
         user=user,
         password=password,
+        otp_code=otp_code,
         meaning=RELEASE_MEANING,
         entity="batch",
         entity_id=batch_label(batch),
@@ -962,7 +970,7 @@ def batch_no_infusion(*, actor: Actor, subject: Subject, reason: str) -> None:
 
 
 def batch_document_oos_exception(
-    *, actor: Actor, user: User, subject: Subject, password: str, justification: str
+    *, actor: Actor, user: User, subject: Subject, password: str, justification: str, otp_code: str = ""
 ) -> ManufacturingBatch:
     """The investigator signs the request to infuse an out-of-specification product (documented exception)."""
     batch = _batch_or_refuse(subject)
@@ -976,6 +984,7 @@ def batch_document_oos_exception(
         actor=actor,
         user=user,
         password=password,
+        otp_code=otp_code,
         meaning=OOS_EXCEPTION_MEANING,
         entity="batch",
         entity_id=batch_label(batch),
@@ -1147,6 +1156,7 @@ class BedsideCheck:
     password: str
     bag_code: str
     wristband_code: str
+    otp_code: str = ""
 
     def scan(self) -> BedsideScan:
         role = Role(self.role) if self.role else None
@@ -1191,6 +1201,7 @@ def infusion_record(
             actor=Actor(check.user.pk, check.user.get_username(), check.role, actor.center_code, actor.now),
             user=check.user,
             password=check.password,
+            otp_code=check.otp_code,
             meaning=BEDSIDE_MEANING,
             entity="subject",
             entity_id=subject.code,

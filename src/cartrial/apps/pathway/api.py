@@ -26,6 +26,7 @@ from cartrial.apps.access import (
     subjects_in_scope,
 )
 from cartrial.apps.accounts.models import ElectronicSignature
+from cartrial.apps.accounts.signing import SignatureCodeIn
 from cartrial.apps.api_contract import FieldValues, Page, PageQuery, described_by, paged
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_entries_for_subject, entry_changes
@@ -510,7 +511,7 @@ def subject_audit(request: HttpRequest, code: str, page: Query[PageQuery]) -> Pa
 # --- corrections -----------------------------------------------------------------------------------
 
 
-class RecordCorrectionIn(Schema):
+class RecordCorrectionIn(SignatureCodeIn):
     record: str = Field(description="Kind of record: " + ", ".join(k.value for k in RecordKind))
     id: str = Field(description="The record's id (the subject's code for planned_apheresis and infusion)")
     field: str = Field(description="The field corrected (see docs/corrections.md for each kind's fields)")
@@ -639,6 +640,7 @@ def correction_create(request: HttpRequest, code: str, payload: RecordCorrection
         value=payload.value,
         reason=payload.reason,
         password=payload.password,
+        otp_code=payload.otp_code,
         protocol=protocol_in_force(),
     )
     return RecordCorrectionOut(

@@ -235,6 +235,7 @@ class _Call:
     protocol: Protocol
     # Re-entered to sign the corrected record; never shown, never stored.
     password: str = dataclasses.field(default="", repr=False)
+    otp_code: str = dataclasses.field(default="", repr=False)
 
     @property
     def actor(self) -> Any:
@@ -450,6 +451,7 @@ def _resign(call: _Call, summary: dict[str, Any]) -> tuple[ElectronicSignature, 
             protocol=call.protocol,
             batch=batch,
             password=call.password,
+            otp_code=call.otp_code,
             reason=call.reason,
             correction=summary,
         )
@@ -465,6 +467,7 @@ def _resign(call: _Call, summary: dict[str, Any]) -> tuple[ElectronicSignature, 
         actor=actor,
         user=user,
         password=call.password,
+        otp_code=call.otp_code,
         meaning=CORRECTION_MEANING,
         entity="subject",
         entity_id=call.subject.code,
@@ -493,6 +496,7 @@ def correction_apply(
     reason: str,
     protocol: Protocol,
     password: str = "",
+    otp_code: str = "",
 ) -> CorrectionDone:
     """Correct one field of one stored record of subject `code` (see the module's docstring)."""
     reader = reach_subject(user, code)
@@ -519,7 +523,7 @@ def correction_apply(
             raise Refused("The record changed while you were correcting it: open it again.", code="record_changed")
         previous = current.values[field]
         correction_check(previous, new, reason)
-        call = _Call(reach, locked, current, field, new, reason.strip(), protocol, password)
+        call = _Call(reach, locked, current, field, new, reason.strip(), protocol, password, otp_code)
         APPLY[record.kind](call)
         verdict = None
         if _feeds_verdict(current) and latest_assessment(locked) is not None:

@@ -13,6 +13,7 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from cartrial.apps.accounts.signing import otp_code_field
 from cartrial.apps.fields import DATE_WIDGET, SCAN_HELP, CenterDateTimeField, center_wall_clock, plausible_number_field
 from cartrial.domain.clinical_labels import clinical_label
 from cartrial.domain.corrections import CorrectableField, ValueType
@@ -65,6 +66,7 @@ class IncludeForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text=_("By signing: “I confirm this patient meets all eligibility criteria”."),
     )
+    otp_code = otp_code_field()
 
 
 class ScheduleApheresisForm(forms.Form):
@@ -107,6 +109,7 @@ class ReleaseProductForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text=_("By signing: “I release this batch for infusion (qualified person)”."),
     )
+    otp_code = otp_code_field()
 
 
 class RepeatApheresisForm(forms.Form):
@@ -141,10 +144,12 @@ class InfuseForm(forms.Form):
     bag_code = forms.CharField(label=_("Bag label you scanned (CoI or DIN)"), max_length=64)
     wristband_code = forms.CharField(label=_("Wristband you scanned (subject code or CoI)"), max_length=64)
     password = forms.CharField(label=_("Your password"), widget=forms.PasswordInput)
+    otp_code = otp_code_field()
     second_username = forms.CharField(label=_("Second checker (username)"), max_length=150)
     second_bag_code = forms.CharField(label=_("Bag label scanned by the second checker"), max_length=64)
     second_wristband_code = forms.CharField(label=_("Wristband scanned by the second checker"), max_length=64)
     second_password = forms.CharField(label=_("Second checker's password"), widget=forms.PasswordInput)
+    second_otp_code = otp_code_field(_("Second checker's code from their authenticator app (if enrolled)"))
 
 
 class RecordDeathForm(forms.Form):
@@ -201,6 +206,7 @@ class CorrectionForm(forms.Form):
                 widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
                 help_text=_("By signing: “I confirm the corrected record”. The signature it replaces is voided."),
             )
+            self.fields["otp_code"] = otp_code_field()
 
     def corrected_value(self) -> object:
         """The value as the correction service reads it (a JSON-like value for a screening item)."""

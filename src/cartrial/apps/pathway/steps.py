@@ -166,6 +166,7 @@ def _sign_inclusion(call: StepCall, established: Established) -> ElectronicSigna
         actor=call.actor,
         user=call.user,
         password=call.data["password"],
+        otp_code=call.data.get("otp_code", ""),
         meaning=INCLUSION_MEANING,
         entity="subject",
         entity_id=call.subject.code,
@@ -271,6 +272,7 @@ def _release(call: StepCall, established: Established) -> ElectronicSignature:
         subject=call.subject,
         protocol=call.protocol,
         password=call.data["password"],
+        otp_code=call.data.get("otp_code", ""),
         scanned_code=call.data["bag_code"],
     )
 
@@ -365,7 +367,12 @@ def _bedside_checks(call: StepCall) -> tuple[logistics.BedsideCheck, logistics.B
     second_role = acting_role(scope_for(second), Step.INFUSE, call.subject)
     return (
         logistics.BedsideCheck(
-            call.user, call.actor.role, call.data["password"], call.data["bag_code"], call.data["wristband_code"]
+            call.user,
+            call.actor.role,
+            call.data["password"],
+            call.data["bag_code"],
+            call.data["wristband_code"],
+            otp_code=call.data.get("otp_code", ""),
         ),
         logistics.BedsideCheck(
             second,
@@ -373,6 +380,7 @@ def _bedside_checks(call: StepCall) -> tuple[logistics.BedsideCheck, logistics.B
             call.data["second_password"],
             call.data["second_bag_code"],
             call.data["second_wristband_code"],
+            otp_code=call.data.get("second_otp_code", ""),
         ),
     )
 

@@ -429,12 +429,13 @@ def record_corrections(request: HttpRequest, code: str, record: str, record_id: 
                     value=form.corrected_value(),
                     reason=form.cleaned_data.get("reason") or "",
                     password=form.cleaned_data.get("password") or "",
+                    otp_code=form.cleaned_data.get("otp_code") or "",
                     protocol=protocol_in_force(),
                 )
             except (AccessDenied, NotFound):
                 raise
             except DomainError as refusal:
-                if refusal.item in ("value", "reason", "password") or refusal.item == name:
+                if refusal.item in ("value", "reason", "password", "otp_code") or refusal.item == name:
                     form.add_error("value" if refusal.item == name else refusal.item, error_text(refusal))
                 else:
                     error = error_text(refusal)

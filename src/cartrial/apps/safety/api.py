@@ -19,6 +19,7 @@ from pydantic import ConfigDict, WithJsonSchema
 
 from cartrial.apps import text
 from cartrial.apps.access import Reach, reach_subject, require_somewhere
+from cartrial.apps.accounts.signing import SignatureCodeIn
 from cartrial.apps.api_contract import Page, PageQuery, paged
 from cartrial.apps.safety import entries, selectors, services
 from cartrial.apps.safety.models import AdverseEvent, DltAssessment
@@ -103,13 +104,13 @@ class SaeReportIn(Schema):
     sent_at: InstantText
 
 
-class RelatednessIn(Schema):
+class RelatednessIn(SignatureCodeIn):
     cart: RelatednessCode = Field(description="Causality to the CAR-T product")
     lymphodepletion: RelatednessCode = Field(description="Causality to lymphodepletion")
     password: str = Field("", description="The investigator's password: the assessment is signed")
 
 
-class DltDecisionIn(Schema):
+class DltDecisionIn(SignatureCodeIn):
     adverse_event: int = Field(description="The candidate's adverse event id")
     decision: DecisionCode
     comment: str = Field("", description="Required to rule a candidate out")
@@ -336,6 +337,7 @@ def relatedness_create(request: HttpRequest, code: str, ae_id: str, payload: Rel
             cart=Relatedness(choice(Relatedness, payload.cart, "cart")),
             lymphodepletion=Relatedness(choice(Relatedness, payload.lymphodepletion, "lymphodepletion")),
             password=payload.password,
+            otp_code=payload.otp_code,
         )
 
     return ae_out(reach.run(work), rules, reach.actor.now)
@@ -514,6 +516,7 @@ def dlt_decide(request: HttpRequest, code: str, payload: DltDecisionIn) -> DltOu
             decision=DltAssessment.Decision(choice(DltAssessment.Decision, payload.decision, "decision")),
             comment=payload.comment,
             password=payload.password,
+            otp_code=payload.otp_code,
         )
         return services.dlt_decide(
             actor=reach.actor,

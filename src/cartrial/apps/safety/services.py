@@ -267,6 +267,7 @@ def relatedness_assess(
     cart: Relatedness,
     lymphodepletion: Relatedness,
     password: str,
+    otp_code: str = "",
 ) -> AdverseEvent:
     """The investigator's causality assessment, signed with password re-entry; a new assessment
     replaces the previous one (both in the audit trail)."""
@@ -275,6 +276,7 @@ def relatedness_assess(
         actor=actor,
         user=user,
         password=password,
+        otp_code=otp_code,
         meaning=RELATEDNESS_MEANING,
         entity="adverse_event",
         entity_id=str(ae.pk),
@@ -395,6 +397,7 @@ class DltDecisionInput:
     decision: DltAssessment.Decision
     comment: str
     password: str
+    otp_code: str = ""
 
 
 def dlt_decide(
@@ -415,6 +418,7 @@ def dlt_decide(
         actor=actor,
         user=user,
         password=decision.password,
+        otp_code=decision.otp_code,
         meaning=DLT_MEANINGS[decision.decision],
         entity="dlt_assessment",
         entity_id=str(ae.pk),

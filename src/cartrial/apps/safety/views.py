@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cartrial.apps.access import can, reach_subject, require_somewhere
+from cartrial.apps.accounts.signing import posted_code
 from cartrial.apps.fields import center_wall_clock
 from cartrial.apps.logistics.templatetags.logistics_tags import local_utc
 from cartrial.apps.safety import entries, selectors, services
@@ -135,6 +136,7 @@ def subject_safety(request: HttpRequest, code: str) -> HttpResponse:
                     ),
                     comment=request.POST.get("comment", ""),
                     password=request.POST.get("password", ""),
+                    otp_code=posted_code(request),
                 )
                 ae_id = _int(request.POST.get("adverse_event"), "adverse_event")
                 acting.run(
@@ -287,6 +289,7 @@ def adverse_event_page(request: HttpRequest, code: str, ae_id: int) -> HttpRespo
                         cart=cart,
                         lymphodepletion=ld,
                         password=request.POST.get("password", ""),
+                        otp_code=posted_code(request),
                     ),
                     what="assess relatedness",
                 )
