@@ -20,6 +20,7 @@ step performed in one case is gone in the next.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.test import Client
 from screening_data import api_payload, form_post
+from url_routes import all_routes, key_of
 
 from cartrial.apps import clock
 from cartrial.apps.accounts.models import Membership
@@ -164,7 +166,7 @@ class Built:
 
     def assert_no_identity_leak(self, username: str, response: HttpResponse) -> None:
         """No identity string of a subject this user may not identify appears in the response."""
-        body = response.content.decode("utf-8").lower()
+        body = response.content.decode("utf-8", errors="replace").lower()  # PDFs and files too
         for subject in Subject.objects.select_related("center"):
             if self.identity_allowed(username, subject):
                 continue
@@ -312,7 +314,7 @@ def _assert_refusal_recorded(since: int, username: str, subject: Subject, what: 
 
 
 def _codes(response: HttpResponse) -> set[str]:
-    return set(CODE_RE.findall(response.content.decode("utf-8")))
+    return set(CODE_RE.findall(response.content.decode("utf-8", errors="replace")))
 
 
 def _screening_form() -> dict[str, object]:
@@ -2275,14 +2277,14 @@ def _page_replanning(case: Case) -> list[HttpResponse]:
     return responses
 
 
-def _api_replan_decide(case: Case) -> list[HttpResponse]:
+def _replan_decide(case: Case, move: str, done: str) -> list[HttpResponse]:
     from cartrial.apps.planning.models import ReplanProposal
 
     subject = _replan_subject(case)
     proposal_id = _replan_proposal(subject)
     since = _last_sequence()
     response = case.api.post(
-        f"/api/v1/planning/proposals/{proposal_id}/reject", {"reason": "not now"}, content_type="application/json"
+        f"/api/v1/planning/proposals/{proposal_id}/{move}", {"reason": "not now"}, content_type="application/json"
     )
     status = ReplanProposal.objects.get(pk=proposal_id).status
     if case.role not in BOOKING_READERS:
@@ -2290,11 +2292,19 @@ def _api_replan_decide(case: Case) -> list[HttpResponse]:
     elif not case.visible(subject):
         assert response.status_code == 404 and status == "pending"
     elif case.role in REPLAN_DECIDERS:
-        assert response.status_code == 200 and status == "rejected"
+        assert response.status_code == 200 and status == done, (response.status_code, status, response.content)
     else:
         assert response.status_code == 403 and status == "pending"
         assert "access.refused" in {e.event for e in _entries_after(since)}
     return [response]
+
+
+def _api_replan_decide(case: Case) -> list[HttpResponse]:
+    return _replan_decide(case, "reject", "rejected")
+
+
+def _api_replan_accept(case: Case) -> list[HttpResponse]:
+    return _replan_decide(case, "accept", "accepted")
 
 
 # --- the API of the logistics, planning and calendar pages (issue 12, item 8) ---------------------
@@ -2639,6 +2649,428 @@ def _page_study_audit(case: Case) -> list[HttpResponse]:
 def _streamed(response: Any) -> HttpResponse:
     """A streamed download read whole, so that the leak check reads its content."""
     return HttpResponse(b"".join(response.streaming_content), status=response.status_code)
+# --- generic probes: the pages and operations without a case of their own above (issue 13) ------
+# Each probe states who may use it (the roles of its action in DESIGN §5, or every role that sees the
+# subject); the oracle is the same for all: another center's subject answers 404 and nothing is
+# stored; on the case's own subject a role that may answers `ok`, any other 403 with only the refusal
+# recorded; no response holds the code of a subject the user may not see, nor an identity it may not.
+
+READ = (200,)
+# A write a role may perform reaches its service: done (200, 201, 202 or a redirect after the form),
+# or refused by the rules for this subject or this body (409, 422) - never by access (403, 404).
+WRITE_OK = (200, 201, 202, 302, 409, 422)
+EVERY_ROLE = frozenset(Role)
+CENTER_STAFF = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.APHERESIS, Role.PHARMACIST})
+
+
+@dataclass(frozen=True)
+class Probe:
+    method: str
+    path: str  # {code} the target subject, {query} a query on it, {job} one of the user's finished jobs
+    allowed: frozenset[Role]  # roles that may, on a subject they see (or anywhere for a study page)
+    ok: tuple[int, ...] = READ
+    subject: str | None = "bdx_shipped"  # the own subject's label; None: a page not about one subject
+    data: dict[str, Any] | None = None
+    json: bool = False
+    writes: bool = False
+    # How a role that may not is refused: 403; a few operations check the body first (422, nothing stored).
+    refused: tuple[int, ...] = (403,)
+
+
+def _probe_query(subject: Subject) -> int:
+    from cartrial.apps.casebook.services import query_raise
+
+    query = query_raise(
+        actor=Actor.system("test"),
+        subject=subject,
+        protocol=active_protocol(),
+        visit_code="D28",
+        form_code="vital_signs",
+        item="weight_kg",
+        text="Weight missing?",
+    )
+    return query.pk
+
+
+def _probe(probe: Probe) -> Callable[[Case], list[HttpResponse]]:
+    def run(case: Case) -> list[HttpResponse]:
+        subject = case.subject(probe.subject) if probe.subject else None
+        values: dict[str, Any] = {"center": case.center}
+        if subject is not None:
+            values.update(code=subject.code, d28=_d28(subject), today=clock.now().date().isoformat())
+            if "{query}" in probe.path:
+                values["query"] = _probe_query(subject)
+        if "{job}" in probe.path:
+            values["job"] = _done_job(case, "plan_network")
+        path = probe.path.format(**values)
+        data = {k: v.format(**values) if isinstance(v, str) else v for k, v in (probe.data or {}).items()}
+        client = case.api if path.startswith("/api/") else case.page
+        since = _last_sequence()
+        if probe.json:
+            response = client.generic(probe.method, path, json.dumps(data), content_type="application/json")
+        elif probe.method == "GET":
+            response = client.get(path, data)
+        else:
+            response = client.post(path, data)
+        assert response.status_code < 500, (path, response.status_code)
+        # A code the request itself names may be echoed (the 404 page says what was asked for).
+        codes = _codes(response) - set(CODE_RE.findall(path))
+        assert codes <= case.built.visible_codes(case.username), (path, codes)
+        recorded = {e.event for e in _entries_after(since)}
+        if subject is not None and not case.visible(subject):
+            # Out of scope looks absent; a role that may do this nowhere is refused before the lookup.
+            expected = {404} if case.role in probe.allowed else {404, *probe.refused}
+            assert response.status_code in expected, (path, response.status_code)
+            assert recorded <= {"access.refused"}, (path, recorded)
+            assert "access.refused" not in recorded or response.status_code != 404, (path, recorded)
+        elif case.role in probe.allowed:
+            assert response.status_code in probe.ok, (path, response.status_code, response.content[:300])
+        else:
+            assert response.status_code in probe.refused, (path, response.status_code)
+            assert recorded <= {"access.refused"}, (path, recorded)
+        if not probe.writes or response.status_code not in (200, 201, 202, 302):
+            # Nothing stored: at most the record of a refusal (of access, or of a rule: `logistics.refused`).
+            assert all(event.endswith(".refused") for event in recorded), (path, recorded)
+        return [response]
+
+    return run
+
+
+CASEBOOK_FORM = "/subjects/{code}/visits/D28/forms/vital_signs"
+VITALS = {"temperature_c": 37.0, "heart_rate_bpm": 70, "systolic_bp_mmhg": 120, "diastolic_bp_mmhg": 70}
+PROBES: dict[str, tuple[Probe, tuple[str, ...]]] = {
+    # subject pages
+    "page GET /subjects/{code}/consent/": (
+        Probe("GET", "/subjects/{code}/consent/", SCREENING_READERS),
+        ("page subjects:consent",),
+    ),
+    "page GET /subjects/{code}/corrections/planned_apheresis/{code}/": (
+        Probe("GET", "/subjects/{code}/corrections/planned_apheresis/{code}/", EVERY_ROLE),
+        ("page subjects:correction",),
+    ),
+    "page GET /biology/subjects/{code}/ and /panel/": (
+        Probe("GET", "/biology/subjects/{code}/", EVERY_ROLE),
+        ("page biology:subject",),
+    ),
+    "page GET /biology/subjects/{code}/panel/": (
+        Probe("GET", "/biology/subjects/{code}/panel/", EVERY_ROLE),
+        ("page biology:panel",),
+    ),
+    "page POST /biology/subjects/{code}/observations/new/": (
+        Probe(
+            "POST",
+            "/biology/subjects/{code}/observations/new/",
+            roles_for(Action.ENTER_KINETIC_RESULTS),
+            ok=WRITE_OK,
+            data={"marker": "cart_copies", "value": "1000"},
+            writes=True,
+        ),
+        ("page biology:entry",),
+    ),
+    "page POST /biology/subjects/{code}/observations/import/": (
+        Probe(
+            "POST",
+            "/biology/subjects/{code}/observations/import/",
+            roles_for(Action.ENTER_KINETIC_RESULTS),
+            ok=WRITE_OK,
+            writes=True,
+        ),
+        ("page biology:import",),
+    ),
+    "page GET /casebook/subjects/{code}/visits/D28/forms/vital_signs/ (form, verify, history)": (
+        Probe("GET", "/casebook" + CASEBOOK_FORM + "/", CASEBOOK_READERS, subject="bdx_follow_up"),
+        ("page casebook:form",),
+    ),
+    "page GET /casebook/.../forms/vital_signs/verify/": (
+        Probe("GET", "/casebook" + CASEBOOK_FORM + "/verify/", SOURCE_VERIFIERS, subject="bdx_follow_up"),
+        ("page casebook:verify",),
+    ),
+    "page GET /casebook/.../forms/vital_signs/history/": (
+        Probe("GET", "/casebook" + CASEBOOK_FORM + "/history/", CASEBOOK_READERS, subject="bdx_follow_up"),
+        ("page casebook:history",),
+    ),
+    "page GET /logistics/subjects/{code}/": (
+        Probe("GET", "/logistics/subjects/{code}/", EVERY_ROLE),
+        ("page logistics:subject",),
+    ),
+    "page POST /logistics/subjects/{code}/actions/record_qc/": (
+        Probe(
+            "POST",
+            "/logistics/subjects/{code}/actions/record_qc/",
+            roles_for(Action.RECORD_QC),
+            ok=WRITE_OK,
+            data={"test_code": "viability", "value": "85"},
+            writes=True,
+        ),
+        ("page logistics:action",),
+    ),
+    "page GET /logistics/subjects/{code}/labels.pdf": (
+        Probe("GET", "/logistics/subjects/{code}/labels.pdf", roles_for(Action.PRINT_LABELS), ok=(200, 409)),
+        ("page logistics:labels",),
+    ),
+    "page POST /logistics/subjects/{code}/deviations/{id}/close/": (
+        Probe(
+            "POST",
+            "/logistics/subjects/{code}/deviations/999999/close/",
+            roles_for(Action.MANAGE_DEVIATION),
+            ok=(404,),
+            data={"text": "closed"},
+        ),
+        ("page logistics:deviation_move",),
+    ),
+    "page GET /toxicity/subjects/{code}/assessments/1/": (
+        Probe(
+            "GET", "/toxicity/subjects/{code}/assessments/1/", TOXICITY_READERS, ok=(200, 404), subject="bdx_infused"
+        ),
+        ("page toxicity:assessment",),
+    ),
+    # subject operations
+    "api GET /logistics/subjects/{code}": (
+        Probe("GET", "/api/v1/logistics/subjects/{code}", EVERY_ROLE),
+        ("api GET /logistics/subjects/{code}",),
+    ),
+    "api GET /logistics/subjects/{code}/labels.pdf": (
+        Probe("GET", "/api/v1/logistics/subjects/{code}/labels.pdf", roles_for(Action.PRINT_LABELS), ok=(200, 409)),
+        ("api GET /logistics/subjects/{code}/labels.pdf",),
+    ),
+    "api POST /logistics/subjects/{code}/actions/record_qc": (
+        Probe(
+            "POST",
+            "/api/v1/logistics/subjects/{code}/actions/record_qc",
+            roles_for(Action.RECORD_QC),
+            ok=WRITE_OK,
+            data={"data": {"test_code": "viability", "value": "85"}},
+            json=True,
+            writes=True,
+        ),
+        ("api POST /logistics/subjects/{code}/actions/{action}",),
+    ),
+    "api POST /logistics/subjects/{code}/deviations/{id}/close": (
+        Probe(
+            "POST",
+            "/api/v1/logistics/subjects/{code}/deviations/999999/close",
+            roles_for(Action.MANAGE_DEVIATION),
+            ok=(404,),
+            data={"text": "closed"},
+            json=True,
+        ),
+        ("api POST /logistics/subjects/{code}/deviations/{deviation_id}/{move}",),
+    ),
+    "api POST /logistics/subjects/{code}/temperature-logs": (
+        Probe(
+            "POST",
+            "/api/v1/logistics/subjects/{code}/temperature-logs",
+            roles_for(Action.IMPORT_TEMPERATURE_LOG),
+            ok=WRITE_OK,
+            data={"shipment": 1, "csv": "time,temperature\n", "logger_time_zone": "Europe/Paris"},
+            json=True,
+        ),
+        ("api POST /logistics/subjects/{code}/temperature-logs",),
+    ),
+    "api GET, POST /subjects/{code}/corrections": (
+        Probe("GET", "/api/v1/subjects/{code}/corrections?record=planned_apheresis&id={code}", EVERY_ROLE),
+        ("api GET /subjects/{code}/corrections",),
+    ),
+    "api POST /subjects/{code}/corrections": (
+        Probe(
+            "POST",
+            "/api/v1/subjects/{code}/corrections",
+            roles_for(Action.CORRECT_APHERESIS_DATE),
+            ok=WRITE_OK,
+            refused=(403, 422),
+            data={"record": "planned_apheresis", "id": "{code}", "field": "planned_date", "value": "x", "reason": "r"},
+            json=True,
+        ),
+        ("api POST /subjects/{code}/corrections",),
+    ),
+    "api POST /subjects/{code}/consent/reconsent": (
+        Probe(
+            "POST",
+            "/api/v1/subjects/{code}/consent/reconsent",
+            roles_for(Action.RECORD_RECONSENT),
+            ok=WRITE_OK,
+            data={"language": "fr", "signed_on": "{today}"},
+            writes=True,
+            json=True,
+        ),
+        ("api POST /subjects/{code}/consent/reconsent",),
+    ),
+    "api POST /subjects/{code}/consent/withdrawal": (
+        Probe(
+            "POST",
+            "/api/v1/subjects/{code}/consent/withdrawal",
+            roles_for(Action.WITHDRAW_CONSENT),
+            ok=WRITE_OK,
+            data={"withdrawn_on": "{today}", "reason": "matrix"},
+            writes=True,
+            json=True,
+        ),
+        ("api POST /subjects/{code}/consent/withdrawal",),
+    ),
+    "api GET /subjects/{code}/kinetics/assessment": (
+        # 409 `kinetics_no_observations`: this subject has no result since its infusion (a rule, not access).
+        Probe("GET", "/api/v1/subjects/{code}/kinetics/assessment", EVERY_ROLE, ok=(200, 409)),
+        ("api GET /subjects/{code}/kinetics/assessment",),
+    ),
+    "api POST /subjects/{code}/kinetics/observations": (
+        Probe(
+            "POST",
+            "/api/v1/subjects/{code}/kinetics/observations",
+            roles_for(Action.ENTER_KINETIC_RESULTS),
+            ok=WRITE_OK,
+            data={"observations": []},
+            json=True,
+        ),
+        ("api POST /subjects/{code}/kinetics/observations",),
+    ),
+    "api POST /subjects/{code}/kinetics/observations.csv": (
+        Probe(
+            "POST",
+            "/api/v1/subjects/{code}/kinetics/observations.csv",
+            roles_for(Action.ENTER_KINETIC_RESULTS),
+            ok=WRITE_OK,
+            data={"csv": "marker,value\n"},
+            json=True,
+        ),
+        ("api POST /subjects/{code}/kinetics/observations.csv",),
+    ),
+    "api GET /subjects/{code}/visits/D28/forms/vital_signs and /history": (
+        Probe("GET", "/api/v1" + CASEBOOK_FORM, CASEBOOK_READERS, subject="bdx_follow_up"),
+        ("api GET /subjects/{code}/visits/{visit}/forms/{form}",),
+    ),
+    "api GET /subjects/{code}/visits/D28/forms/vital_signs/history": (
+        # 404 "No saved form vital_signs at D28" for a reader: the form was never saved on this subject.
+        Probe("GET", "/api/v1" + CASEBOOK_FORM + "/history", CASEBOOK_READERS, ok=(200, 404), subject="bdx_follow_up"),
+        ("api GET /subjects/{code}/visits/{visit}/forms/{form}/history",),
+    ),
+    "api PUT /subjects/{code}/visits/D28": (
+        Probe(
+            "PUT",
+            "/api/v1/subjects/{code}/visits/D28",
+            CASEBOOK_WRITERS,
+            ok=WRITE_OK,
+            subject="bdx_follow_up",
+            data={"done_on": "{d28}"},
+            json=True,
+            writes=True,
+        ),
+        ("api PUT /subjects/{code}/visits/{visit}",),
+    ),
+    "api POST /queries/{id}/answer": (
+        Probe(
+            "POST",
+            "/api/v1/queries/{query}/answer",
+            roles_for(Action.ANSWER_QUERY),
+            ok=WRITE_OK,
+            subject="bdx_follow_up",
+            data={"text": "Checked."},
+            json=True,
+            writes=True,
+        ),
+        ("api POST /queries/{query_id}/answer",),
+    ),
+    "api POST /queries/{id}/close": (
+        Probe(
+            "POST",
+            "/api/v1/queries/{query}/close",
+            roles_for(Action.CLOSE_QUERY),
+            ok=WRITE_OK,
+            subject="bdx_follow_up",
+            data={"text": "Fine."},
+            json=True,
+            writes=True,
+        ),
+        ("api POST /queries/{query_id}/close",),
+    ),
+    "api POST /queries/{id}/reopen": (
+        Probe(
+            "POST",
+            "/api/v1/queries/{query}/reopen",
+            roles_for(Action.CLOSE_QUERY),
+            ok=WRITE_OK,
+            subject="bdx_follow_up",
+            data={"text": "Again."},
+            json=True,
+        ),
+        ("api POST /queries/{query_id}/reopen",),
+    ),
+    # study pages and operations (not about one subject): scoped lists, protocol descriptions, tools
+    "page GET /": (Probe("GET", "/", EVERY_ROLE, ok=(200, 302), subject=None), ("page subjects:home",)),
+    "page GET /calculators/ and /calculators/sledai2k/": (
+        Probe("GET", "/calculators/", EVERY_ROLE, subject=None),
+        ("page clinical:calculators",),
+    ),
+    "page GET /calculators/sledai2k/": (
+        Probe("GET", "/calculators/sledai2k/", EVERY_ROLE, subject=None),
+        ("page clinical:calculator",),
+    ),
+    "page GET /screening-log/": (
+        Probe("GET", "/screening-log/", SCREENING_READERS, subject=None),
+        ("page clinical:screening_log",),
+    ),
+    "page GET /screening-log.csv": (
+        Probe("GET", "/screening-log.csv", SCREENING_READERS, subject=None),
+        ("page clinical:screening_log_csv",),
+    ),
+    "page GET /dashboard/consort/": (
+        Probe("GET", "/dashboard/consort/", SCREENING_READERS, subject=None),
+        ("page clinical:consort",),
+    ),
+    "page GET /consent/reconsent/": (
+        Probe("GET", "/consent/reconsent/", SCREENING_READERS, subject=None),
+        ("page clinical:reconsent",),
+    ),
+    "page GET /biology/cohort/": (
+        Probe("GET", "/biology/cohort/", EVERY_ROLE, subject=None),
+        ("page biology:cohort",),
+    ),
+    "page GET /logistics/": (Probe("GET", "/logistics/", EVERY_ROLE, subject=None), ("page logistics:dashboard",)),
+    "page GET /safety/terms/": (
+        Probe("GET", "/safety/terms/", SAFETY_READERS, subject=None, data={"q": "fever"}),
+        ("page safety:terms",),
+    ),
+    "page GET /jobs/{id}/file/": (
+        Probe("GET", "/jobs/{job}/file/", EVERY_ROLE, subject=None),
+        ("page jobs:file",),
+    ),
+    "api GET /calculators, /calculators/{name}": (
+        Probe("GET", "/api/v1/calculators", EVERY_ROLE, subject=None),
+        ("api GET /calculators",),
+    ),
+    "api GET /calculators/sledai2k": (
+        Probe("GET", "/api/v1/calculators/sledai2k", EVERY_ROLE, subject=None),
+        ("api GET /calculators/{name}",),
+    ),
+    "api POST /calculators/sledai2k": (
+        Probe("POST", "/api/v1/calculators/sledai2k", EVERY_ROLE, ok=(200, 422), subject=None, data={}, json=True),
+        ("api POST /calculators/{name}",),
+    ),
+    "api GET /logistics/vein-to-vein": (
+        Probe("GET", "/api/v1/logistics/vein-to-vein", EVERY_ROLE, subject=None),
+        ("api GET /logistics/vein-to-vein",),
+    ),
+    "api GET /screening-log.csv": (
+        Probe("GET", "/api/v1/screening-log.csv", SCREENING_READERS, subject=None),
+        ("api GET /screening-log.csv",),
+    ),
+    "api POST /forms/vital_signs/import.csv": (
+        Probe(
+            "POST",
+            "/api/v1/forms/vital_signs/import.csv",
+            CASEBOOK_WRITERS,
+            ok=WRITE_OK,
+            refused=(403, 422),
+            subject=None,
+            data={"visit": "D28", "csv": "subject\n"},
+            json=True,
+        ),
+        ("api POST /forms/{form}/import.csv",),
+    ),
+    "api GET /exports/{id}": (
+        Probe("GET", "/api/v1/exports/{job}", EXPORTERS, ok=(404,), subject=None),
+        ("api GET /exports/{job_id}",),
+    ),
+}
 
 
 ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
@@ -2743,7 +3175,8 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
     "page POST /planning/capacities/": _page_capacities_post,
     # Re-planning (issue 11, item 4).
     "page GET /planning/replanning/ and api GET /planning/proposals": _page_replanning,
-    "api POST /planning/proposals/{id}/accept|reject": _api_replan_decide,
+    "api POST /planning/proposals/{id}/reject": _api_replan_decide,
+    "api POST /planning/proposals/{id}/accept": _api_replan_accept,
     # The API of the logistics, planning and calendar pages (issue 12, item 8).
     "api GET /logistics/dashboard": _api_logistics_dashboard,
     "api GET /logistics/actions": _api_logistics_action_fields,
@@ -2767,13 +3200,269 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
 }
 
 
+ENDPOINTS.update({label: _probe(probe) for label, (probe, _covers) in PROBES.items()})
+
+# What each entry of ENDPOINTS covers: pages by URL name (`page namespace:name`), API operations by
+# method and path (`api GET /subjects/{code}`), as tests/integration/url_routes.py names them from the
+# URL configuration. test_access_matrix checks that an entry reaches nothing it does not declare;
+# test_every_page_and_operation_is_in_the_matrix that everything the URL configuration serves is
+# declared by an entry or is public below.
+COVERS: dict[str, tuple[str, ...]] = {
+    "page GET /subjects/": ("page subjects:list",),
+    "page GET /subjects/new/": ("page subjects:create",),
+    "page POST /subjects/new/": ("page subjects:create",),
+    "page GET /subjects/{code}/": ("page subjects:detail",),
+    "page GET /subjects/{code}/eligibility/": ("page subjects:eligibility",),
+    "page POST /subjects/{code}/eligibility/": ("page subjects:eligibility",),
+    "page GET /subjects/{code}/steps/{step}/": ("page subjects:step",),
+    "page POST /subjects/{code}/steps/{step}/": ("page subjects:step",),
+    "page GET /subjects/{code}/audit/": ("page subjects:audit",),
+    "api GET /centers": ("api GET /centers",),
+    "api GET /subjects": ("api GET /subjects",),
+    "api POST /subjects": ("api POST /subjects",),
+    "api GET /subjects/{code}": ("api GET /subjects/{code}",),
+    "api GET /subjects/{code}/steps": ("api GET /subjects/{code}/steps",),
+    "api POST /subjects/{code}/transitions": ("api POST /subjects/{code}/transitions",),
+    "api POST /subjects/{code}/eligibility": ("api POST /subjects/{code}/eligibility",),
+    "api GET /subjects/{code}/audit": ("api GET /subjects/{code}/audit",),
+    "api GET /subjects/{code}/timeline": ("api GET /subjects/{code}/timeline",),
+    "api GET /subjects/{code}/steps/{step}": ("api GET /subjects/{code}/steps/{step}",),
+    "api GET /subjects/{code}/consent": ("api GET /subjects/{code}/consent",),
+    "api GET /subjects/{code}/eligibility": ("api GET /subjects/{code}/eligibility",),
+    "api POST /subjects/{code}/eligibility/preview": ("api POST /subjects/{code}/eligibility/preview",),
+    "api GET /screening-log": ("api GET /screening-log",),
+    "api GET /consort": ("api GET /consort",),
+    "api GET /reconsent": ("api GET /reconsent",),
+    "api GET /changes": ("api GET /changes",),
+    "api GET /screening-fields": ("api GET /screening-fields",),
+    "page GET /casebook/subjects/{code}/": ("page casebook:subject",),
+    "page POST /casebook/subjects/{code}/visits/{visit}/": ("page casebook:visit",),
+    "page GET /casebook/ (grid, worklist, queries)": (
+        "page casebook:grid",
+        "page casebook:queries",
+        "page casebook:worklist",
+    ),
+    "api GET /subjects/{code}/visits": ("api GET /subjects/{code}/visits",),
+    "api GET /subjects/{code}/disease-activity": ("api GET /subjects/{code}/disease-activity",),
+    "api PUT /subjects/{code}/visits/{visit}/forms/{form}": ("api PUT /subjects/{code}/visits/{visit}/forms/{form}",),
+    "api POST /subjects/{code}/queries": ("api POST /subjects/{code}/queries",),
+    "api GET /queries": ("api GET /queries",),
+    "api GET /casebook/grid, /casebook/worklist, /queries/summary": (
+        "api GET /casebook/grid",
+        "api GET /casebook/worklist",
+        "api GET /queries/summary",
+    ),
+    "api GET /subjects/{code}/casebook, /visits/{visit}, /visits/{visit}/forms/{form}/queries": (
+        "api GET /subjects/{code}/casebook",
+        "api GET /subjects/{code}/visits/{visit}",
+        "api GET /subjects/{code}/visits/{visit}/forms/{form}/queries",
+    ),
+    "api GET /subjects/{code}/visits/{visit}/forms/{form}/verification": (
+        "api GET /subjects/{code}/visits/{visit}/forms/{form}/verification",
+    ),
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/verification": (
+        "api POST /subjects/{code}/visits/{visit}/forms/{form}/verification",
+    ),
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/lock": (
+        "api POST /subjects/{code}/visits/{visit}/forms/{form}/lock",
+    ),
+    "api POST /subjects/{code}/visits/{visit}/forms/{form}/unlock": (
+        "api POST /subjects/{code}/visits/{visit}/forms/{form}/unlock",
+    ),
+    "api POST /subjects/{code}/visits/{visit}/lock and /unlock": (
+        "api POST /subjects/{code}/visits/{visit}/lock",
+        "api POST /subjects/{code}/visits/{visit}/unlock",
+    ),
+    "api POST /subjects/{code}/casebook/lock": ("api POST /subjects/{code}/casebook/lock",),
+    "api POST /subjects/{code}/casebook/signature": ("api POST /subjects/{code}/casebook/signature",),
+    "api POST /subjects/{code}/visits/unscheduled": ("api POST /subjects/{code}/visits/unscheduled",),
+    "api GET /forms/{form}, /kinetics/markers": (
+        "api GET /forms/{form}",
+        "api GET /kinetics/markers",
+    ),
+    "api GET /kinetics/cohort, /subjects/{code}/kinetics/observations": (
+        "api GET /kinetics/cohort",
+        "api GET /subjects/{code}/kinetics/observations",
+    ),
+    "page GET /dashboards/study/": ("page dashboards:study",),
+    "api GET /dashboards/study": ("api GET /dashboards/study",),
+    "page GET /dashboards/safety/": ("page dashboards:safety",),
+    "api GET /dashboards/safety": ("api GET /dashboards/safety",),
+    "page GET /dashboards/subjects/{code}/time-courses/": ("page dashboards:time_courses",),
+    "api GET /subjects/{code}/time-courses": ("api GET /subjects/{code}/time-courses",),
+    "page GET, POST /simulation/": ("page simulation:page",),
+    "page GET /alerts/": ("page alerts:list",),
+    "page POST /alerts/ (acknowledge)": ("page alerts:list",),
+    "api GET /alerts": ("api GET /alerts",),
+    "api POST /alerts/{id}/acknowledge": ("api POST /alerts/{alert_id}/acknowledge",),
+    "page GET /safety/subjects/{code}/": ("page safety:subject",),
+    "page POST /safety/subjects/{code}/adverse-events/new/": ("page safety:new",),
+    "page GET /safety/subjects/{code}/adverse-events/{id}/": ("page safety:adverse_event",),
+    "api GET /subjects/{code}/adverse-events": ("api GET /subjects/{code}/adverse-events",),
+    "api POST /subjects/{code}/adverse-events": ("api POST /subjects/{code}/adverse-events",),
+    "api GET /subjects/{code}/adverse-events/{id}": ("api GET /subjects/{code}/adverse-events/{ae_id}",),
+    "api PUT /subjects/{code}/adverse-events/{id}": ("api PUT /subjects/{code}/adverse-events/{ae_id}",),
+    "api POST /subjects/{code}/adverse-events/{id}/sae-reports": (
+        "api POST /subjects/{code}/adverse-events/{ae_id}/sae-reports",
+    ),
+    "api POST /subjects/{code}/adverse-events/{id}/relatedness": (
+        "api POST /subjects/{code}/adverse-events/{ae_id}/relatedness",
+    ),
+    "page POST /safety/subjects/{code}/ (record a lab proposal)": ("page safety:subject",),
+    "api GET /subjects/{code}/lab-proposals": ("api GET /subjects/{code}/lab-proposals",),
+    "api POST /subjects/{code}/lab-proposals": ("api POST /subjects/{code}/lab-proposals",),
+    "api GET /subjects/{code}/dlt": ("api GET /subjects/{code}/dlt",),
+    "api POST /subjects/{code}/dlt": ("api POST /subjects/{code}/dlt",),
+    "api GET /ctcae-terms": ("api GET /ctcae-terms",),
+    "page GET /toxicity/subjects/{code}/": ("page toxicity:subject",),
+    "page POST /toxicity/subjects/{code}/": ("page toxicity:subject",),
+    "api GET /subjects/{code}/toxicity/assessments and /episodes": (
+        "api GET /subjects/{code}/toxicity/assessments",
+        "api GET /subjects/{code}/toxicity/episodes",
+    ),
+    "api POST /subjects/{code}/toxicity/assessments": ("api POST /subjects/{code}/toxicity/assessments",),
+    "api PUT /subjects/{code}/toxicity/assessments/{day}": ("api PUT /subjects/{code}/toxicity/assessments/{day}",),
+    "api GET /subjects/{code}/toxicity/assessments/{day}": ("api GET /subjects/{code}/toxicity/assessments/{day}",),
+    "page GET /calendars/ and /calendars/week/": (
+        "page calendars:month",
+        "page calendars:week",
+    ),
+    "page GET /calendars/center/{code}.ics": ("page calendars:center_ics",),
+    "api GET /calendars/center/{code}.ics": ("api GET /calendars/center/{code}.ics",),
+    "page GET /subjects/{code}/calendar.ics": ("page calendars:subject_ics",),
+    "api GET /subjects/{code}/calendar.ics": ("api GET /subjects/{code}/calendar.ics",),
+    "page GET /jobs/, /jobs/{id}/, /jobs/{id}/progress/": (
+        "page jobs:detail",
+        "page jobs:list",
+        "page jobs:progress",
+    ),
+    "page POST /jobs/ (start a job)": ("page jobs:list",),
+    "api GET /jobs, /jobs/{id}": (
+        "api GET /jobs",
+        "api GET /jobs/{job_id}",
+    ),
+    "api GET /jobs/{id}/file": (
+        "api GET /jobs/{job_id}",
+        "api GET /jobs/{job_id}/file",
+    ),
+    "api POST /jobs": ("api POST /jobs",),
+    "page GET /planning/subjects/{code}/": ("page planning:booking",),
+    "page POST /planning/subjects/{code}/": ("page planning:booking",),
+    "api GET /subjects/{code}/bookings": ("api GET /subjects/{code}/bookings",),
+    "api POST /subjects/{code}/bookings": ("api POST /subjects/{code}/bookings",),
+    "api DELETE /subjects/{code}/bookings/{id}": ("api DELETE /subjects/{code}/bookings/{booking_id}",),
+    "api GET /planning/slots": ("api GET /planning/slots",),
+    "page GET /planning/reservations/ and api GET /planning/reservations": (
+        "api GET /planning/reservations",
+        "page planning:reservations",
+    ),
+    "page GET /planning/capacities/ and api GET /planning/capacities": (
+        "api GET /planning/capacities",
+        "page planning:capacities",
+    ),
+    "page POST /planning/capacities/": ("page planning:capacities",),
+    "page GET /planning/replanning/ and api GET /planning/proposals": (
+        "api GET /planning/proposals",
+        "page planning:replanning",
+    ),
+    "api POST /planning/proposals/{id}/reject": ("api POST /planning/proposals/{proposal_id}/reject",),
+    "api POST /planning/proposals/{id}/accept": ("api POST /planning/proposals/{proposal_id}/accept",),
+    "api GET /logistics/dashboard": ("api GET /logistics/dashboard",),
+    "api GET /logistics/actions": ("api GET /logistics/actions",),
+    "api GET /logistics/deviations and /logistics/deviations/counts": (
+        "api GET /logistics/deviations",
+        "api GET /logistics/deviations/counts",
+    ),
+    "api POST /planning/capacities and GET /planning/capacities/history": (
+        "api GET /planning/capacities/history",
+        "api POST /planning/capacities",
+    ),
+    "api POST /subjects/{code}/proposals": ("api POST /subjects/{code}/proposals",),
+    "api GET /planning/proposals?subject={code}": ("api GET /planning/proposals",),
+    "api GET /calendars/month and /calendars/week": (
+        "api GET /calendars/month",
+        "api GET /calendars/week",
+    ),
+    "page GET, POST /planning/plan/": ("page planning:plan",),
+    "page GET /planning/plan/{id}/ and /simulation/jobs/{id}/": (
+        "page planning:plan_result",
+        "page simulation:job_result",
+    ),
+    "api POST /jobs (plan_network, simulate_network)": ("api POST /jobs",),
+    "page GET, POST /exports/ and GET /exports/{id}/file/": (
+        "page exports:export_download",
+        "page exports:export_list",
+    ),
+    "api POST, GET /exports, GET /exports/{id}, /exports/{id}/file": (
+        "api GET /exports",
+        "api GET /exports/{job_id}/file",
+        "api POST /exports",
+    ),
+}
+COVERS.update({label: covers for label, (_probe_, covers) in PROBES.items()})
+# Entries whose requests depend on the role (a later request only when an earlier one succeeded):
+# each case reaches a part of what they declare.
+PARTLY_REACHED = frozenset(
+    {
+        "api POST /subjects/{code}/visits/{visit}/lock and /unlock",
+        "api POST, GET /exports, GET /exports/{id}, /exports/{id}/file",
+    }
+)
+# Served to anyone, signed in or not, and holding no trial data: outside the matrix, with the reason.
+PUBLIC: dict[str, str] = {
+    "page login": "the sign-in form (brute force: tests/integration/test_security.py, test_security_sessions.py)",
+    "page logout": "ends the caller's own session only (tests/integration/test_security_sessions.py)",
+    "page set_language": "sets the caller's language cookie; redirects only to this site (test_security_sessions.py)",
+    "page api:api-root": "the API's root: no data",
+    "page api:openapi-json": "the API's schema: operations and types, no data",
+    "page api:openapi-view": "the API's documentation page (its own static files, no data)",
+}
+
+
 @pytest.mark.parametrize("where", ["own", "other"])
 @pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-def test_access_matrix(built: Built, endpoint: str, role: Role, where: str) -> None:
+def test_access_matrix(built: Built, endpoint: str, role: Role, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     case = Case(built, role, where == "own")
+    reached: set[str] = set()
+    request = Client.request
+
+    def recording(client: Client, **environ: Any) -> Any:
+        reached.add(key_of(environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return request(client, **environ)
+
+    monkeypatch.setattr(Client, "request", recording)
     for response in ENDPOINTS[endpoint](case):
         built.assert_no_identity_leak(case.username, response)
+    declared = set(COVERS[endpoint])
+    assert reached <= declared, (
+        f"{endpoint!r} reaches {sorted(reached - declared)}: add them to its COVERS entry in "
+        "tests/integration/test_access_matrix.py"
+    )
+    assert reached if endpoint in PARTLY_REACHED else reached == declared, (
+        f"{endpoint!r} declares {sorted(declared - reached)} but does not reach them"
+    )
+
+
+def test_every_page_and_operation_is_in_the_matrix() -> None:
+    """Walks the URL configuration: a page or API operation added to any app fails here until an
+    entry of ENDPOINTS covers it (role x center) or PUBLIC names it with a reason."""
+    served = set(all_routes())
+    declared = {key for keys in COVERS.values() for key in keys}
+    missing = sorted(served - declared - set(PUBLIC))
+    assert not missing, (
+        "Not in the access matrix: "
+        + ", ".join(missing)
+        + ". For each, write a case in tests/integration/test_access_matrix.py (a function of Case, or a"
+        " Probe in PROBES stating the roles that may use it), add it to ENDPOINTS and name the key in its"
+        " COVERS entry, e.g. COVERS['page GET /admin/centers/'] = ('page accounts:centers',); or, for a"
+        " page that is public and holds no trial data, add it to PUBLIC with the reason."
+    )
+    assert not (declared | set(PUBLIC)) - served, (
+        f"declared but not served: {sorted((declared | set(PUBLIC)) - served)}"
+    )
+    assert set(COVERS) == set(ENDPOINTS), sorted(set(COVERS) ^ set(ENDPOINTS))
+    assert not declared & set(PUBLIC)
 
 
 # --- role × step: only STEP_ROLES may act, on pages and the API --------------------------------
