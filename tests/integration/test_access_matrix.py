@@ -2649,6 +2649,8 @@ def _page_study_audit(case: Case) -> list[HttpResponse]:
 def _streamed(response: Any) -> HttpResponse:
     """A streamed download read whole, so that the leak check reads its content."""
     return HttpResponse(b"".join(response.streaming_content), status=response.status_code)
+
+
 # --- generic probes: the pages and operations without a case of their own above (issue 13) ------
 # Each probe states who may use it (the roles of its action in DESIGN §5, or every role that sees the
 # subject); the oracle is the same for all: another center's subject answers 404 and nothing is
