@@ -2622,6 +2622,68 @@ def _api_administration_writes(case: Case) -> list[HttpResponse]:
     return [changed, grant]
 
 
+def _api_administration_more_writes(case: Case) -> list[HttpResponse]:
+    """The other administration writes: each succeeds for the sponsor's administrator alone; for
+    any other role it answers 403, records the refusal and changes nothing."""
+    from cartrial.apps.accounts.models import ApiToken, User
+
+    since = _last_sequence()
+    lyon = Center.objects.get(code=case.center)
+    center = {
+        "code": "NEWC",
+        "name": "New center",
+        "city": lyon.city,
+        "country": lyon.country,
+        "time_zone": lyon.time_zone,
+        "language": lyon.language,
+        "kind": lyon.kind,
+    }
+    person = {"username": "new.person", "first_name": "New", "last_name": "Person"}
+    token = ApiToken.objects.filter(user__username="bdx.investigator", revoked=False).first()
+    assert token is not None
+    json = "application/json"
+    responses = [
+        case.api.post("/api/v1/administration/centers", center, content_type=json),
+        case.api.post(
+            "/api/v1/administration/users", {**person, "password": "a long enough pass phrase"}, content_type=json
+        ),
+        case.api.put(
+            "/api/v1/administration/users/tls.coordinator",
+            {"username": "tls.coordinator", "first_name": "Changed", "last_name": "Name"},
+            content_type=json,
+        ),
+        case.api.put(
+            "/api/v1/administration/users/tls.coordinator/memberships/TLS",
+            {"role": "coordinator", "last_day": "2999-12-31", "reason": "matrix"},
+            content_type=json,
+        ),
+        case.api.post(
+            "/api/v1/administration/users/bdx.investigator2/suspension", {"reason": "matrix"}, content_type=json
+        ),
+        case.api.post(
+            "/api/v1/administration/users/bdx.investigator2/reinstatement", {"reason": "matrix"}, content_type=json
+        ),
+        case.api.post(
+            "/api/v1/administration/tokens",
+            {"owner": "bdx.investigator2", "label": "matrix", "days": 30},
+            content_type=json,
+        ),
+        case.api.post(f"/api/v1/administration/tokens/{token.pk}/revocation", {}, content_type=json),
+    ]
+    statuses = [r.status_code for r in responses]
+    if case.role in ADMINISTRATORS:
+        assert statuses == [201, 201, 200, 200, 200, 200, 201, 200], statuses
+    else:
+        assert statuses == [403] * len(responses), statuses
+        assert {e.event for e in _entries_after(since)} == {"access.refused"}
+        assert not Center.objects.filter(code="NEWC").exists()
+        assert not User.objects.filter(username="new.person").exists()
+        assert User.objects.get(username="tls.coordinator").first_name != "Changed"
+        assert User.objects.get(username="bdx.investigator2").is_active
+        assert not ApiToken.objects.get(pk=token.pk).revoked
+    return responses
+
+
 def _page_study_audit(case: Case) -> list[HttpResponse]:
     own = case.built.subjects["bdx_shipped"].code
     tls = case.built.subjects["tls_pre"].code
@@ -3199,6 +3261,9 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
         _api_administration_writes
     ),
     "page GET /administration/audit/, audit.csv and api GET /administration/audit, audit.csv": _page_study_audit,
+    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, tokens": (
+        _api_administration_more_writes
+    ),
 }
 
 
@@ -3210,6 +3275,37 @@ ENDPOINTS.update({label: _probe(probe) for label, (probe, _covers) in PROBES.ite
 # test_every_page_and_operation_is_in_the_matrix that everything the URL configuration serves is
 # declared by an entry or is public below.
 COVERS: dict[str, tuple[str, ...]] = {
+    "page GET /administration/ (users, centers, tokens) and api GET /administration/*": (
+        "page administration:users",
+        "page administration:user",
+        "page administration:centers",
+        "page administration:center",
+        "page administration:tokens",
+        "api GET /administration/users",
+        "api GET /administration/centers",
+        "api GET /administration/tokens",
+    ),
+    "page POST /administration/users/{username}/ (suspend)": ("page administration:user",),
+    "api PUT /administration/centers/{code}, POST /administration/users/{username}/memberships": (
+        "api PUT /administration/centers/{code}",
+        "api POST /administration/users/{username}/memberships",
+    ),
+    "page GET /administration/audit/, audit.csv and api GET /administration/audit, audit.csv": (
+        "page administration:audit",
+        "page administration:audit_csv",
+        "api GET /administration/audit",
+        "api GET /administration/audit.csv",
+    ),
+    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, tokens": (
+        "api POST /administration/centers",
+        "api POST /administration/users",
+        "api PUT /administration/users/{username}",
+        "api PUT /administration/users/{username}/memberships/{center}",
+        "api POST /administration/users/{username}/suspension",
+        "api POST /administration/users/{username}/reinstatement",
+        "api POST /administration/tokens",
+        "api POST /administration/tokens/{token_id}/revocation",
+    ),
     "page GET /subjects/": ("page subjects:list",),
     "page GET /subjects/new/": ("page subjects:create",),
     "page POST /subjects/new/": ("page subjects:create",),
@@ -3418,6 +3514,10 @@ PUBLIC: dict[str, str] = {
     "page api:api-root": "the API's root: no data",
     "page api:openapi-json": "the API's schema: operations and types, no data",
     "page api:openapi-view": "the API's documentation page (its own static files, no data)",
+    "page otp_verify": "the second factor at sign-in: the caller's own code, after the password (test_two_factor.py)",
+    "page otp_enrol": "enrolment of the caller's own authenticator app (test_two_factor.py)",
+    "page otp_security": "the caller's own second factor and recovery codes, nothing of the trial (test_two_factor.py)",
+    "page session_refresh": "renews the caller's own session before the idle sign-out (test_two_factor.py e2e)",
 }
 
 
