@@ -134,6 +134,9 @@ def main() -> int:
         CARTRIAL_STATIC_ROOT=str(workdir / "staticfiles"),
         CARTRIAL_EXPORT_DIR=str(workdir / "exports"),
         CARTRIAL_GUNICORN_LOG_LEVEL="warning",
+        # Sign-in is done before the clock starts and is not what is measured: the load signs its web
+        # users in with the password alone (production forces the second factor; HTTPS is off here).
+        CARTRIAL_TWO_FACTOR_REQUIRED="0",
     )
     env.pop("CARTRIAL_SECRET_KEY", None)
     print(f"load_run: load average before {os.getloadavg()}", flush=True)
