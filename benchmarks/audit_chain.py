@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cartrial.domain.audit_chain import ChainedContent, canonical_json, entry_hash
+from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, entry_hash
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.test_settings")
 # The benchmark databases' own identity key (synthetic subjects only), the same in every process.
@@ -143,22 +143,7 @@ def _synthetic(sequence: int, previous: str, pool: list[str], moment: datetime) 
     return content, entry_hash(content)
 
 
-_COLUMNS = (
-    "sequence",
-    "occurred_at",
-    "actor_id",
-    "actor_username",
-    "role",
-    "center_code",
-    "event",
-    "entity",
-    "entity_id",
-    "subject_code",
-    "changes_json",
-    "reason",
-    "previous_hash",
-    "entry_hash",
-)
+_COLUMNS = (*CHAINED_FIELDS, "entry_hash")
 
 
 def chain_extend(target: int) -> tuple[int, float]:

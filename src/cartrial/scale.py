@@ -78,7 +78,7 @@ from cartrial.demo import (
     CasebookCourse,
     build_centers_and_users,
 )
-from cartrial.domain.audit_chain import ChainedContent, canonical_json, entry_hash
+from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, entry_hash
 from cartrial.domain.casebook import saved_status
 from cartrial.domain.ecrf import CleanedValues, FormContext, FormDef, form_values_check
 from cartrial.domain.ecrf.values import lab_range
@@ -1433,23 +1433,7 @@ PLAIN_COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
         "recorded_at",
         "protocol_version_id",
     ),
-    AuditEntry: (
-        "id",
-        "sequence",
-        "occurred_at",
-        "actor_id",
-        "actor_username",
-        "role",
-        "center_code",
-        "event",
-        "entity",
-        "entity_id",
-        "subject_code",
-        "changes_json",
-        "reason",
-        "previous_hash",
-        "entry_hash",
-    ),
+    AuditEntry: ("id", *CHAINED_FIELDS, "entry_hash"),
 }
 
 

@@ -16,7 +16,7 @@ from cartrial.apps.audit.events import AuditEvent
 from cartrial.apps.audit.models import AuditEntry
 from cartrial.apps.audit.selectors import audit_verify
 from cartrial.apps.audit.services import Actor, Change, audit_record
-from cartrial.domain.audit_chain import ChainedContent, entry_payload, walk_chain
+from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, entry_payload, walk_chain
 
 pytestmark = [
     pytest.mark.django_db,
@@ -24,21 +24,7 @@ pytestmark = [
 ]
 
 TRIGGER = "audit_entry_append_only"
-COLUMNS = (
-    "sequence",
-    "occurred_at",
-    "actor_id",
-    "actor_username",
-    "role",
-    "center_code",
-    "event",
-    "entity",
-    "entity_id",
-    "subject_code",
-    "changes_json",
-    "reason",
-    "previous_hash",
-)
+COLUMNS = CHAINED_FIELDS
 TYPES = ("bigint", "timestamptz", "bigint", *("text",) * 10)
 
 # Any text PostgreSQL can store (no NUL, no lone surrogate), with the characters JSON escapes

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 # The previous hash of the very first entry.
@@ -32,6 +32,11 @@ class ChainedContent:
     changes_json: str
     reason: str
     previous_hash: str
+
+
+# The entry's columns its hash covers, in the hashed order: bulk loaders (the scale data, the
+# benchmark, backups) name them from here rather than listing them again.
+CHAINED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainedContent))
 
 
 def canonical_json(value: object) -> str:
