@@ -56,7 +56,7 @@ def _center(code: str) -> Center:
 def centers_page(request: HttpRequest) -> HttpResponse:
     """Every center and the lab; a POST registers a center."""
     actor = _administrator(request)
-    form = admin_forms.CenterCreateForm(request.POST or None)
+    form = admin_forms.CenterCreateForm(request.POST if request.method == "POST" else None)
     error, status = "", 200
     if request.method == "POST":
         if form.is_valid():
@@ -84,7 +84,7 @@ def center_page(request: HttpRequest, code: str) -> HttpResponse:
     actor = _administrator(request)
     center = _center(code)
     initial = {f: getattr(center, f) for f in ("name", "city", "country", "time_zone", "language", "kind", "active")}
-    form = admin_forms.CenterForm(request.POST or None, initial=initial)
+    form = admin_forms.CenterForm(request.POST if request.method == "POST" else None, initial=initial)
     error, status = "", 200
     if request.method == "POST":
         if form.is_valid():
@@ -115,7 +115,7 @@ def _membership_rows(memberships: Any, now: Any) -> list[dict[str, Any]]:
 def users_page(request: HttpRequest) -> HttpResponse:
     """Every account with its roles per center; a POST creates an account."""
     actor = _administrator(request)
-    form = admin_forms.UserCreateForm(request.POST or None)
+    form = admin_forms.UserCreateForm(request.POST if request.method == "POST" else None)
     error, status = "", 200
     if request.method == "POST":
         if form.is_valid():

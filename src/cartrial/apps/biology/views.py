@@ -113,7 +113,7 @@ def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS, record=request.method == "POST")
     subject = reach.subject
     preset = selectors.kinetics_preset()
-    form = SampleForm(request.POST or None, preset=preset)
+    form = SampleForm(request.POST if request.method == "POST" else None, preset=preset)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
@@ -141,7 +141,8 @@ def observation_entry(request: HttpRequest, code: str) -> HttpResponse:
 def observation_import(request: HttpRequest, code: str) -> HttpResponse:
     reach = reach_subject(request.user, code, Action.ENTER_KINETIC_RESULTS, record=request.method == "POST")
     subject = reach.subject
-    form = ImportForm(request.POST or None, request.FILES or None)
+    posted = request.method == "POST"
+    form = ImportForm(request.POST if posted else None, request.FILES if posted else None)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:

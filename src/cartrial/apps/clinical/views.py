@@ -232,7 +232,7 @@ def calculator_page(request: HttpRequest, name: str) -> HttpResponse:
     if calculator is None:
         raise Http404("No such calculator")
     language = current_language()
-    form = CalculatorForm(request.POST or None, inputs=dict(calculator.inputs))
+    form = CalculatorForm(request.POST if request.method == "POST" else None, inputs=dict(calculator.inputs))
     result = None
     rows: list[dict[str, object]] = []
     payload = None

@@ -113,7 +113,7 @@ def subject_create(request: HttpRequest) -> HttpResponse:
     scope = scope_for(request.user)
     centers = list(creator_centers(scope))
     choices = [(c.code, f"{c.code} – {c.name}") for c in centers]
-    form = SubjectCreateForm(request.POST or None, center_choices=choices)
+    form = SubjectCreateForm(request.POST if request.method == "POST" else None, center_choices=choices)
     if request.method == "POST" and form.is_valid():
         reach = reach_center(request.user, form.cleaned_data["center"], Action.REGISTER_SUBJECT)
         try:

@@ -158,6 +158,12 @@ def _date(name: str, raw: str) -> date:
         raise InvalidInput("“{raw}” is not a date (YYYY-MM-DD).", code="item_type", item=name, raw=raw) from None
 
 
+def _booking_id(raw: str) -> int:
+    if not raw.strip().isdecimal():
+        raise InvalidInput("“{raw}” is not a booking number.", code="item_type", item="cancel", raw=raw)
+    return int(raw)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def booking_page(request: HttpRequest, code: str) -> HttpResponse:
@@ -175,9 +181,10 @@ def booking_page(request: HttpRequest, code: str) -> HttpResponse:
                 request, gettext("New dates proposed: nothing moves until a coordinator accepts them."), extra_tags="ok"
             )
         elif post.get("cancel"):
+            booking_id = _booking_id(post["cancel"])
             reach.run(
                 lambda: services.booking_cancel(
-                    actor=reach.actor, subject=subject, booking_id=int(post["cancel"]), reason=post.get("reason", "")
+                    actor=reach.actor, subject=subject, booking_id=booking_id, reason=post.get("reason", "")
                 ),
                 what=Action.BOOK_SLOTS.value,
             )

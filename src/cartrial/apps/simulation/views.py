@@ -104,7 +104,7 @@ def simulation(request: HttpRequest) -> HttpResponse:
     """GET: the form with the protocol's defaults; POST: run it and show the summary and the plots."""
     require_somewhere(request.user, Action.RUN_SIMULATION, "simulation")
     defaults = simulation_parameters(SimulationRequest())
-    form = SimulationForm(request.POST or None, defaults=defaults)
+    form = SimulationForm(request.POST if request.method == "POST" else None, defaults=defaults)
     context: dict[str, Any] = {
         "form": form,
         "maximum_months": PAGE_MAXIMUM_MONTHS,
