@@ -2664,6 +2664,9 @@ def _api_administration_more_writes(case: Case) -> list[HttpResponse]:
             "/api/v1/administration/users/bdx.investigator2/reinstatement", {"reason": "matrix"}, content_type=json
         ),
         case.api.post(
+            "/api/v1/administration/users/bdx.investigator2/two-factor-reset", {"reason": "matrix"}, content_type=json
+        ),
+        case.api.post(
             "/api/v1/administration/tokens",
             {"owner": "bdx.investigator2", "label": "matrix", "days": 30},
             content_type=json,
@@ -2672,7 +2675,7 @@ def _api_administration_more_writes(case: Case) -> list[HttpResponse]:
     ]
     statuses = [r.status_code for r in responses]
     if case.role in ADMINISTRATORS:
-        assert statuses == [201, 201, 200, 200, 200, 200, 201, 200], statuses
+        assert statuses == [201, 201, 200, 200, 200, 200, 200, 201, 200], statuses
     else:
         assert statuses == [403] * len(responses), statuses
         assert {e.event for e in _entries_after(since)} == {"access.refused"}
@@ -3261,7 +3264,7 @@ ENDPOINTS: dict[str, Callable[[Case], list[HttpResponse]]] = {
         _api_administration_writes
     ),
     "page GET /administration/audit/, audit.csv and api GET /administration/audit, audit.csv": _page_study_audit,
-    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, tokens": (
+    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, two-factor-reset, tokens": (
         _api_administration_more_writes
     ),
 }
@@ -3296,13 +3299,14 @@ COVERS: dict[str, tuple[str, ...]] = {
         "api GET /administration/audit",
         "api GET /administration/audit.csv",
     ),
-    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, tokens": (
+    "api POST, PUT /administration/centers, users, memberships, suspension, reinstatement, two-factor-reset, tokens": (
         "api POST /administration/centers",
         "api POST /administration/users",
         "api PUT /administration/users/{username}",
         "api PUT /administration/users/{username}/memberships/{center}",
         "api POST /administration/users/{username}/suspension",
         "api POST /administration/users/{username}/reinstatement",
+        "api POST /administration/users/{username}/two-factor-reset",
         "api POST /administration/tokens",
         "api POST /administration/tokens/{token_id}/revocation",
     ),

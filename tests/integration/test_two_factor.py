@@ -384,6 +384,48 @@ def test_a_reset_from_the_command_line_makes_the_person_enrol_again(world: Any, 
     assert audit_verify().intact
 
 
+def test_a_reset_by_the_administrator_on_the_page_and_through_the_api(
+    world: Any, otp_clock: FakeClock, settings: Any
+) -> None:
+    """The user page shows the second factor and resets it with a reason; the API does the same.
+    The administrator's own sign-in is not under test here: two-factor is turned off for their
+    client after the two people enrolled (the page and the API are the same either way)."""
+    investigator, pharmacist = world.users["bdx.investigator"], world.users["bdx.pharmacist"]
+    _enrolled(investigator, otp_clock)
+    _enrolled(pharmacist, otp_clock)
+    settings.CARTRIAL_TWO_FACTOR_REQUIRED = False
+    admin = world.client_for("sponsor.admin")
+    page = admin.get("/administration/users/bdx.investigator/").content.decode()
+    assert 'data-testid="otp-reset"' in page and 'data-enrolled="true" data-codes-left="10"' in page
+    no_reason = admin.post("/administration/users/bdx.investigator/", {"action": "otp_reset", "reason": ""})
+    assert no_reason.status_code == 422 and two_factor.authenticator(investigator) is not None
+    done = admin.post("/administration/users/bdx.investigator/", {"action": "otp_reset", "reason": "phone lost"})
+    assert done.status_code == 302 and two_factor.authenticator(investigator) is None
+    assert [e.reason for e in _events("bdx.investigator", "otp.reset")] == ["phone lost"]
+    page = admin.get("/administration/users/bdx.investigator/").content.decode()
+    assert 'data-enrolled="false"' in page and 'data-testid="otp-reset"' not in page
+
+    token = api_token_create(actor=Actor.system("test"), user=world.users["sponsor.admin"], label="test")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    url = "/api/v1/administration/users/bdx.pharmacist/two-factor-reset"
+    listed = api.get("/api/v1/administration/users", {"limit": 500}).json()["items"]
+    assert {u["username"]: u["second_factor_enrolled"] for u in listed}["bdx.pharmacist"] is True
+    assert api.post(url, {"reason": ""}, content_type="application/json").status_code == 422
+    assert (
+        api.post(
+            "/api/v1/administration/users/nobody/two-factor-reset", {"reason": "x"}, content_type="application/json"
+        ).status_code
+        == 404
+    )
+    reset = api.post(url, {"reason": "new phone"}, content_type="application/json")
+    assert reset.status_code == 200 and reset.json()["second_factor_enrolled"] is False
+    assert two_factor.authenticator(pharmacist) is None and two_factor.recovery_codes_left(pharmacist) == 0
+    assert [e.reason for e in _events("bdx.pharmacist", "otp.reset")] == ["new phone"]
+    settings.CARTRIAL_TWO_FACTOR_REQUIRED = True
+    assert _signed_in("bdx.pharmacist").get("/subjects/")["Location"].startswith(ENROL)
+    assert audit_verify().intact
+
+
 def test_the_session_refresh_and_the_idle_warning(world: Any) -> None:
     client = world.client_for("bdx.coordinator")
     page = client.get("/subjects/").content.decode()

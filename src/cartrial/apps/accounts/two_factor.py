@@ -209,7 +209,8 @@ def recovery_codes_left(user: User) -> int:
 
 def device_reset(*, actor: Actor, username: str, reason: str) -> User:
     """Remove a person's authenticator and recovery codes (a lost phone): at the next sign-in they
-    enrol again. Done by a sponsor administrator (the CLI, the API); audited with the reason."""
+    enrol again. Done by a sponsor administrator (the administration page, the API, the CLI); audited
+    with the reason."""
     user = User.objects.filter(username__iexact=username).first()
     if user is None:
         raise NotFound("No user {username}.", code="user_not_found", item="username", username=username)

@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from cartrial.apps.accounts import services as accounts
+from cartrial.apps.accounts import two_factor
 from cartrial.apps.accounts.models import ApiToken, Membership, User
 from cartrial.apps.administration import selectors
 from cartrial.apps.administration.views import (
@@ -142,6 +143,7 @@ class UserAdminOut(Schema):
     active: bool = Field(description="False while suspended")
     suspended_at: datetime | None
     suspension_reason: str
+    second_factor_enrolled: bool = Field(description="An authenticator app is enrolled for two-factor sign-in")
     memberships: list[MembershipOut]
 
 
@@ -155,6 +157,7 @@ def _user_out(user: User, now: datetime) -> UserAdminOut:
         active=user.is_active,
         suspended_at=user.suspended_at,
         suspension_reason=user.suspension_reason,
+        second_factor_enrolled=two_factor.authenticator(user) is not None,
         memberships=[_membership_out(m, now) for m in user.memberships.all()],
     )
 
@@ -295,6 +298,19 @@ def admin_user_suspend(request: HttpRequest, username: str, payload: ReasonIn) -
 def admin_user_reinstate(request: HttpRequest, username: str, payload: ReasonIn) -> UserAdminOut:
     actor = _administrator(request)
     user = accounts.user_reinstate(actor=actor, user=_user(username), reason=payload.reason)
+    return _user_out(_user(user.username), actor.now)
+
+
+@router.post(
+    "/users/{username}/two-factor-reset",
+    response=UserAdminOut,
+    summary="Reset a person's second factor (a lost phone): authenticator and recovery codes removed, "
+    "they enrol again at their next sign-in (audited with the reason)",
+    description="404 `user_not_found`; 422 `reason_required`.",
+)
+def admin_user_two_factor_reset(request: HttpRequest, username: str, payload: ReasonIn) -> UserAdminOut:
+    actor = _administrator(request)
+    user = two_factor.device_reset(actor=actor, username=_user(username).username, reason=payload.reason)
     return _user_out(_user(user.username), actor.now)
 
 

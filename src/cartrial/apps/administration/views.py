@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from cartrial.apps.access import centers_for, reach_network, require_somewhere
 from cartrial.apps.accounts import services as accounts
+from cartrial.apps.accounts import two_factor
 from cartrial.apps.accounts.models import ApiToken, Membership
 from cartrial.apps.administration import forms as admin_forms
 from cartrial.apps.administration import selectors
@@ -149,13 +150,14 @@ def _user_forms(user: Any, data: Any = None, action: str = "") -> dict[str, form
         "grant": admin_forms.MembershipGrantForm(),
         "suspend": admin_forms.ReasonForm(),
         "reinstate": admin_forms.ReasonForm(),
+        "otp_reset": admin_forms.ReasonForm(),
         "token_create": admin_forms.TokenCreateForm(initial={"days": TOKEN_DAYS_DEFAULT}),
     }
     if action == "edit":
         made["edit"] = admin_forms.UserForm(data)
     elif action == "grant":
         made["grant"] = admin_forms.MembershipGrantForm(data)
-    elif action in ("suspend", "reinstate"):
+    elif action in ("suspend", "reinstate", "otp_reset"):
         made[action] = admin_forms.ReasonForm(data)
     elif action == "token_create":
         made["token_create"] = admin_forms.TokenCreateForm(data)
@@ -202,6 +204,11 @@ def _user_action(actor: Actor, user: Any, action: str, form: forms.Form) -> str:
     if action == "reinstate":
         accounts.user_reinstate(actor=actor, user=user, reason=data["reason"])
         return gettext("%(username)s is reinstated.") % {"username": user.username}
+    if action == "otp_reset":
+        two_factor.device_reset(actor=actor, username=user.username, reason=data["reason"])
+        return gettext(
+            "The second factor of %(username)s is reset: they enrol an authenticator app at their next sign-in."
+        ) % {"username": user.username}
     raise NotFound("No action '{action}'.", code="not_found", item="action", action=action)
 
 
@@ -246,6 +253,11 @@ def user_page(request: HttpRequest, username: str) -> HttpResponse:
         "person": user,
         "memberships": _membership_rows(user.memberships.all(), actor.now),
         "tokens": selectors.api_tokens(user.username),
+        "second_factor": {
+            "enrolled": two_factor.authenticator(user) is not None,
+            "codes_left": two_factor.recovery_codes_left(user),
+            "required": two_factor.required_for(user),
+        },
         "forms": made,
         "centers": Center.objects.filter(active=True).order_by("code"),
         "roles": admin_forms.role_choices(),
