@@ -682,6 +682,73 @@ class _SubjectBuilder:
             center_code=who.center_code,
         )
 
+    def dispatch(
+        self,
+        who: Who,
+        at: datetime,
+        *,
+        direction: str,
+        giver: str,
+        item: tuple[str, str, str],
+        product: tuple[str, str],
+        carrier: tuple[str, str, float],
+        **link: Any,
+    ) -> Shipment:
+        """A shipment leaves: its row, its audit entry, and the custody handed from `giver` to the
+        courier, as `logistics.services` writes them. `item` is (custody item, code, scanned code),
+        `product` (product code, condition), `carrier` (courier, shipper id, hours planned)."""
+        item_id, item_code, scanned = item
+        product_code, condition = product
+        courier, shipper, hours = carrier
+        origin, destination = (self.center, self.lab) if direction == "to_lab" else (self.lab, self.center)
+        arrival = at + timedelta(hours=hours)
+        shipment = self.new(
+            Shipment,
+            subject=self.subject,
+            direction=direction,
+            item_code=item_code,
+            product_code=product_code,
+            condition=condition,
+            courier=courier,
+            shipper_id=shipper,
+            origin=origin,
+            destination=destination,
+            planned_departure_at=at,
+            planned_arrival_at=arrival,
+            actual_departure_at=at,
+            created_by_id=who.user_id,
+            created_at=at,
+            **link,
+        )
+        changes = [
+            ("direction", None, direction),
+            ("item", None, item_code),
+            ("courier", None, courier),
+            ("shipper_id", None, shipper),
+            ("condition", None, condition),
+            ("planned_departure_at", None, at.isoformat()),
+            ("planned_arrival_at", None, arrival.isoformat()),
+        ]
+        self.audit(who, at, "logistics.shipment_dispatched", "shipment", shipment.pk, changes, center_code=origin.code)
+        self.custody(
+            who, at, item_id, item_code, giver, holder_courier(courier, shipper), origin.name, scanned, shipment
+        )
+        return shipment
+
+    def arrive(self, who: Who, at: datetime, shipment: Shipment) -> None:
+        """A shipment arrives at its destination (its arrival time and audit entry)."""
+        shipment.actual_arrival_at = at
+        changes = [("actual_arrival_at", None, at.isoformat())]
+        self.audit(
+            who,
+            at,
+            "logistics.shipment_arrived",
+            "shipment",
+            shipment.pk,
+            changes,
+            center_code=shipment.destination.code,
+        )
+
     def logistics_plan(self) -> list[tuple[State, Callable[[datetime], datetime]]]:
         return [
             (State.APHERESIS_COLLECTED, self.collect),
@@ -760,50 +827,15 @@ class _SubjectBuilder:
         who = self.who("apheresis")
         shipper = f"BLX-{self.din.content[-4:]}"
         courier = "BioLogistics Express (synthetic)"
-        self.to_lab = self.new(
-            Shipment,
-            subject=self.subject,
+        self.to_lab = self.dispatch(
+            who,
+            moment,
             direction="to_lab",
+            giver=holder_apheresis(self.center),
+            item=(self.material, self.din.content, self.din.barcode_data()),
+            product=("APHERESIS_FRESH", "fresh"),
+            carrier=(courier, shipper, 20),
             collection=self.collection,
-            item_code=self.din.content,
-            product_code="APHERESIS_FRESH",
-            condition="fresh",
-            courier=courier,
-            shipper_id=shipper,
-            origin=self.center,
-            destination=self.lab,
-            planned_departure_at=moment,
-            planned_arrival_at=moment + timedelta(hours=20),
-            actual_departure_at=moment,
-            created_by_id=who.user_id,
-            created_at=moment,
-        )
-        self.audit(
-            who,
-            moment,
-            "logistics.shipment_dispatched",
-            "shipment",
-            self.to_lab.pk,
-            [
-                ("direction", None, "to_lab"),
-                ("item", None, self.din.content),
-                ("courier", None, courier),
-                ("shipper_id", None, shipper),
-                ("condition", None, "fresh"),
-                ("planned_departure_at", None, moment.isoformat()),
-                ("planned_arrival_at", None, (moment + timedelta(hours=20)).isoformat()),
-            ],
-        )
-        self.custody(
-            who,
-            moment,
-            self.material,
-            self.din.content,
-            holder_apheresis(self.center),
-            holder_courier(courier, shipper),
-            self.center.name,
-            self.din.barcode_data(),
-            self.to_lab,
         )
         self.step(
             who,
@@ -817,16 +849,7 @@ class _SubjectBuilder:
     def manufacture(self, moment: datetime) -> datetime:
         moment += timedelta(days=0.9)
         who = self.w.people["lab.manufacturing"]
-        self.to_lab.actual_arrival_at = moment
-        self.audit(
-            who,
-            moment,
-            "logistics.shipment_arrived",
-            "shipment",
-            self.to_lab.pk,
-            [("actual_arrival_at", None, moment.isoformat())],
-            center_code=LAB_CENTER,
-        )
+        self.arrive(who, moment, self.to_lab)
         self.custody(
             who,
             moment,
@@ -948,52 +971,16 @@ class _SubjectBuilder:
         moment += timedelta(days=2 + (self.number % 4) * 0.3)
         who = self.w.people["lab.manufacturing"]
         courier, shipper = "CryoTrans (synthetic)", f"DS-{self.coi.content[-4:]}"
-        self.to_center = self.new(
-            Shipment,
-            subject=self.subject,
+        self.to_center = self.dispatch(
+            who,
+            moment,
             direction="to_center",
+            giver=holder_lab(self.lab),
+            item=(self.product, self.coi.content, self.coi_identifier.barcode_data()),
+            product=("CART_CRYO", "cryopreserved"),
+            carrier=(courier, shipper, 22),
             batch=self.batch,
-            item_code=self.coi.content,
-            product_code="CART_CRYO",
-            condition="cryopreserved",
-            courier=courier,
-            shipper_id=shipper,
-            origin=self.lab,
-            destination=self.center,
-            planned_departure_at=moment,
-            planned_arrival_at=moment + timedelta(hours=22),
-            actual_departure_at=moment,
             arrival_confirmed=True,
-            created_by_id=who.user_id,
-            created_at=moment,
-        )
-        self.audit(
-            who,
-            moment,
-            "logistics.shipment_dispatched",
-            "shipment",
-            self.to_center.pk,
-            [
-                ("direction", None, "to_center"),
-                ("item", None, self.coi.content),
-                ("courier", None, courier),
-                ("shipper_id", None, shipper),
-                ("condition", None, "cryopreserved"),
-                ("planned_departure_at", None, moment.isoformat()),
-                ("planned_arrival_at", None, (moment + timedelta(hours=22)).isoformat()),
-            ],
-            center_code=LAB_CENTER,
-        )
-        self.custody(
-            who,
-            moment,
-            self.product,
-            self.coi.content,
-            holder_lab(self.lab),
-            holder_courier(courier, shipper),
-            self.lab.name,
-            self.coi_identifier.barcode_data(),
-            self.to_center,
         )
         self.step(
             who,
@@ -1007,15 +994,7 @@ class _SubjectBuilder:
     def receive(self, moment: datetime) -> datetime:
         moment += timedelta(days=1)
         who = self.who("pharmacist")
-        self.to_center.actual_arrival_at = moment
-        self.audit(
-            who,
-            moment,
-            "logistics.shipment_arrived",
-            "shipment",
-            self.to_center.pk,
-            [("actual_arrival_at", None, moment.isoformat())],
-        )
+        self.arrive(who, moment, self.to_center)
         receipt = self.new(
             ProductReceipt,
             shipment=self.to_center,
