@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, entry_hash
+from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, chained_row, entry_hash
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrial.config.test_settings")
 # The benchmark databases' own identity key (synthetic subjects only), the same in every process.
@@ -179,24 +179,7 @@ def chain_extend(target: int) -> tuple[int, float]:
                 sequence += 1
                 moment = start + timedelta(seconds=sequence * 3)
                 content, digest = _synthetic(sequence, previous, pool, moment)
-                copy.write_row(
-                    (
-                        content.sequence,
-                        content.occurred_at,
-                        content.actor_id,
-                        content.actor_username,
-                        content.role,
-                        content.center_code,
-                        content.event,
-                        content.entity,
-                        content.entity_id,
-                        content.subject_code,
-                        content.changes_json,
-                        content.reason,
-                        content.previous_hash,
-                        digest,
-                    )
-                )
+                copy.write_row(chained_row(content, digest))
                 previous = digest
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")

@@ -78,7 +78,7 @@ from cartrial.demo import (
     CasebookCourse,
     build_centers_and_users,
 )
-from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, entry_hash
+from cartrial.domain.audit_chain import CHAINED_FIELDS, ChainedContent, canonical_json, chained_row, entry_hash
 from cartrial.domain.casebook import saved_status
 from cartrial.domain.ecrf import CleanedValues, FormContext, FormDef, form_values_check
 from cartrial.domain.ecrf.values import lab_range
@@ -212,24 +212,7 @@ class _Trail:
             previous_hash=self.last_hash,
         )
         digest = entry_hash(content)
-        self.entries.append(
-            (
-                content.sequence,
-                content.occurred_at,
-                content.actor_id,
-                content.actor_username,
-                content.role,
-                content.center_code,
-                content.event,
-                content.entity,
-                content.entity_id,
-                content.subject_code,
-                content.changes_json,
-                content.reason,
-                content.previous_hash,
-                digest,
-            )
-        )
+        self.entries.append(chained_row(content, digest))
         self.last_hash = digest
 
 

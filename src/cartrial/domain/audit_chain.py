@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 
 # The previous hash of the very first entry.
 GENESIS_HASH = "0" * 64
@@ -37,6 +38,12 @@ class ChainedContent:
 # The entry's columns its hash covers, in the hashed order: bulk loaders (the scale data, the
 # benchmark, backups) name them from here rather than listing them again.
 CHAINED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainedContent))
+_chained_values = attrgetter(*CHAINED_FIELDS)
+
+
+def chained_row(content: ChainedContent, digest: str) -> tuple[object, ...]:
+    """The entry as a row of CHAINED_FIELDS then its hash: what a bulk loader writes."""
+    return (*_chained_values(content), digest)
 
 
 def canonical_json(value: object) -> str:
