@@ -163,17 +163,24 @@ def _demo_two_factor_note() -> None:
 _WORKER_HELP = "Run the long jobs' worker beside the server (default: on SQLite only)."
 
 
-def _demo_scale(subjects: int, *, reset: bool) -> None:
-    """`cartrial demo --scale N`: the synthetic study of N subjects, built in bulk with a progress bar."""
-    import time
-
+def _demo_database(*, reset: bool) -> None:
+    """The demo's database, migrated (with --reset, the SQLite file is deleted first); Django set up
+    with a generated key and alert e-mails printed on the console."""
     url = os.environ.get("DATABASE_URL", "")
     sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
     if reset and sqlite_file is not None and sqlite_file.exists():
         sqlite_file.unlink()
+    # Settings read this before Django starts.
     os.environ.setdefault("CARTRIAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     _django(generate_key=True)
     _migrate()
+
+
+def _demo_scale(subjects: int, *, reset: bool) -> None:
+    """`cartrial demo --scale N`: the synthetic study of N subjects, built in bulk with a progress bar."""
+    import time
+
+    _demo_database(reset=reset)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cartrial.config.known_secrets import DEMO_PASSWORD
@@ -241,14 +248,7 @@ def register(app: typer.Typer) -> None:
             if serve:
                 _serve(host, port, worker)
             return
-        url = os.environ.get("DATABASE_URL", "")
-        sqlite_file = Path.cwd() / "cartrial.sqlite3" if not url else None
-        if reset and sqlite_file is not None and sqlite_file.exists():
-            sqlite_file.unlink()
-        # The demo prints alert e-mails on the console (settings read this before Django starts).
-        os.environ.setdefault("CARTRIAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-        _django(generate_key=True)
-        _migrate()
+        _demo_database(reset=reset)
         from cartrial.apps.trial.models import Center
         from cartrial.config.known_secrets import DEMO_PASSWORD
         from cartrial.demo import USERS, build_demo
