@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 import pytest
@@ -171,7 +172,9 @@ def _page_names(patterns: list[Any], namespace: str | None = None) -> Iterator[s
             yield f"{namespace}:{pattern.name}" if namespace else pattern.name
 
 
+@cache
 def _schema() -> dict[str, Any]:
+    """The OpenAPI schema, built once for the module (building it takes seconds; tests only read it)."""
     return api.get_openapi_schema()
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from operator import attrgetter
+from typing import Any
 
 # The previous hash of the very first entry.
 GENESIS_HASH = "0" * 64
@@ -41,7 +42,7 @@ CHAINED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainedContent))
 _chained_values = attrgetter(*CHAINED_FIELDS)
 
 
-def chained_row(content: ChainedContent, digest: str) -> tuple[object, ...]:
+def chained_row(content: ChainedContent, digest: str) -> tuple[Any, ...]:
     """The entry as a row of CHAINED_FIELDS then its hash: what a bulk loader writes."""
     return (*_chained_values(content), digest)
 

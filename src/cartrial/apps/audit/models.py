@@ -16,23 +16,32 @@ class AuditEntry(models.Model):
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_username = models.CharField(max_length=150)
     role = models.CharField(max_length=32, blank=True)
-    center_code = models.CharField(max_length=16, blank=True, db_index=True)
-    event = models.CharField(max_length=48, db_index=True)
+    center_code = models.CharField(max_length=16, blank=True)
+    event = models.CharField(max_length=48)
     entity = models.CharField(max_length=48)
-    entity_id = models.CharField(max_length=64, db_index=True)
+    entity_id = models.CharField(max_length=64)
+    # Its index on PostgreSQL has the LIKE variant too: a center's subjects are read by prefix.
     subject_code = models.CharField(max_length=32, blank=True, db_index=True)
     # Canonical JSON text (sorted keys), hashed exactly as stored: a JSON column could
     # reorder keys or renormalise numbers and break the hash on another engine.
     changes_json = models.TextField(default="[]")
     reason = models.TextField(blank=True)
     previous_hash = models.CharField(max_length=64)
-    entry_hash = models.CharField(max_length=64, unique=True)
+    # Not indexed: the chain is walked by sequence, never looked up by hash.
+    entry_hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["sequence"]
         constraints = [models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_sequence_positive")]
-        # Incremental reads (`since`) ask which records of an entity changed after an instant.
-        indexes = [models.Index(fields=["entity", "occurred_at"], name="audit_entity_time")]
+        # Every index is paid by every audited write (ADR 0006): these four serve the readers' filters
+        # (center, event, a record's history) and the incremental reads (`since`: which records of
+        # an entity changed after an instant); plain B-trees, without PostgreSQL's LIKE variant.
+        indexes = [
+            models.Index(fields=["entity", "occurred_at"], name="audit_entity_time"),
+            models.Index(fields=["center_code"], name="audit_center"),
+            models.Index(fields=["event"], name="audit_event"),
+            models.Index(fields=["entity_id"], name="audit_entity_id"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.event} {self.entity}:{self.entity_id}"
