@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import plotly.graph_objects as go
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
 
-from cartrial.apps.figures import figure_html
+from cartrial.apps.figures import PlainFigure, bar, figure_html, scatter
 from cartrial.domain.dashboards import (
     AE_GRADES,
     EPISODE_GRADES,
@@ -50,7 +49,7 @@ def _d() -> str:
     return pgettext("day since infusion", "D")
 
 
-def _wrapped(figure: go.Figure, div_id: str, title: str, series: Sequence[str]) -> str:
+def _wrapped(figure: PlainFigure, div_id: str, title: str, series: Sequence[str]) -> str:
     """The figure in a `<figure>` named by its caption, listing its series."""
     return str(
         format_html(
@@ -86,13 +85,13 @@ class TimeCoursePlot:
         self.bands.append(band)
 
     def html(self) -> str:
-        figure = go.Figure()
+        figure = PlainFigure()
         x_max = max((p.day for s in self.series for p in s.points), default=28)
         for index, series in enumerate(self.series):
             colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
             unit = _(unit_label(series.unit))
             figure.add_trace(
-                go.Scatter(
+                scatter(
                     x=[p.day for p in series.points],
                     y=[p.value for p in series.points],
                     mode="lines+markers",
@@ -135,10 +134,10 @@ class TimeCoursePlot:
 
 def inclusions_plot(rows: Sequence[CenterInclusions]) -> str:
     """Cumulative inclusions per center, month by month (one step line per center)."""
-    figure = go.Figure()
+    figure = PlainFigure()
     for index, row in enumerate(rows):
         figure.add_trace(
-            go.Scatter(
+            scatter(
                 x=list(row.months),
                 y=list(row.cumulative),
                 mode="lines+markers",
@@ -162,11 +161,12 @@ def inclusions_plot(rows: Sequence[CenterInclusions]) -> str:
 def flow_plot(flow: dict[str, int]) -> str:
     """Screened → included → infused → in remission, as bars."""
     labels = [_(FLOW_LABELS[stage]) for stage in FLOW_STAGES]
-    figure = go.Figure(
-        go.Bar(
+    figure = PlainFigure()
+    figure.add_trace(
+        bar(
             x=labels,
             y=[flow[stage] for stage in FLOW_STAGES],
-            text=[flow[stage] for stage in FLOW_STAGES],
+            text=[str(flow[stage]) for stage in FLOW_STAGES],
             meta="flow",
             marker={"color": SERIES_COLOURS[0]},
             hovertemplate="%{x}: %{y}<extra></extra>",
@@ -179,7 +179,7 @@ def flow_plot(flow: dict[str, int]) -> str:
 def rates_plot(rates: Sequence[VisitRate]) -> str:
     """DORIS and LLDAS rates (%) per follow-up visit, among the subjects assessed there."""
     shown = [rate for rate in rates if rate.assessed]
-    figure = go.Figure()
+    figure = PlainFigure()
     for key, name, colour in (
         ("doris", _("DORIS remission"), SERIES_COLOURS[2]),
         ("lldas", "LLDAS", SERIES_COLOURS[0]),
@@ -208,7 +208,7 @@ def swimmer_plot(rows: Sequence[SwimmerRow]) -> str:
     """One bar per subject from inclusion to today (or the end of its course), with apheresis, D0,
     the visits done and the remission marker; pseudonymous codes only."""
     codes = [row.code for row in rows]
-    figure = go.Figure()
+    figure = PlainFigure()
     figure.add_bar(
         y=codes,
         x=[row.end_day for row in rows],
@@ -222,7 +222,7 @@ def swimmer_plot(rows: Sequence[SwimmerRow]) -> str:
 
     def markers(key: str, name: str, symbol: str, colour: str, points: list[tuple[str, int, str]]) -> None:
         figure.add_trace(
-            go.Scatter(
+            scatter(
                 y=[code for code, _day, _text in points],
                 x=[day for _code, day, _text in points],
                 text=[text for _code, _day, text in points],
@@ -289,7 +289,7 @@ def adverse_events_plot(terms: Sequence[TermGrades], labels: Sequence[str]) -> s
     read only when written level. The serious events are counted apart from the grades (the table's
     "Serious" column), not drawn: a marker on the count axis would read as one more grade.
     """
-    figure = go.Figure()
+    figure = PlainFigure()
     most = max((row.total for row in terms), default=1)  # counts are whole: whole ticks, ten at most
     for index, grade in enumerate(AE_GRADES):
         figure.add_bar(
@@ -315,7 +315,7 @@ def adverse_events_plot(terms: Sequence[TermGrades], labels: Sequence[str]) -> s
 
 def episodes_plot(rows: Sequence[EpisodeGrades], labels: Sequence[str]) -> str:
     """Subjects by the maximum grade of their CRS and of their ICANS episodes (one bar group per grade)."""
-    figure = go.Figure()
+    figure = PlainFigure()
     for index, (row, name) in enumerate(zip(rows, labels, strict=True)):
         figure.add_bar(
             x=[str(grade) for grade in EPISODE_GRADES],
