@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -378,3 +379,16 @@ def test_an_unreadable_chain_head_is_named_not_a_crash(world) -> None:
     result = _cli("audit", "verify")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "BROKEN at the chain head" in result.output and "last_sequence" in result.output
+
+
+def test_an_entry_is_stored_as_the_orm_stores_it_and_found_by_its_time(world) -> None:
+    """The append is raw SQL: its values must reach the database as the ORM's would (on SQLite a
+    time is UTC text without offset), or filters by time (`since`, the trail's dates) miss entries."""
+    moment = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    actor = Actor(user_id=None, username="t", role="system", center_code="", now=moment)
+    with transaction.atomic():
+        entry = audit_record(actor=actor, event=AuditEvent.CENTER_CREATED, entity="center", entity_id="T1")
+    assert list(AuditEntry.objects.filter(occurred_at=moment).values_list("pk", flat=True)) == [entry.pk]
+    assert not AuditEntry.objects.filter(pk=entry.pk, occurred_at__gt=moment).exists()
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert (stored.sequence, stored.entry_hash, stored.occurred_at) == (entry.sequence, entry.entry_hash, moment)

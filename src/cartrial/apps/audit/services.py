@@ -165,15 +165,22 @@ def _head_advance() -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
+@cache
+def _entry_fields() -> tuple[Any, ...]:
+    return tuple(AuditEntry._meta.get_field(name) for name in (*CHAINED_FIELDS, "entry_hash"))
+
+
 def _entry_append(row: tuple[Any, ...]) -> int:
-    """Insert the entry (`row`: CHAINED_FIELDS then its hash) and make its hash the head's; its id."""
+    """Insert the entry (`row`: CHAINED_FIELDS then its hash) and make its hash the head's; its id.
+    Each value goes to the database as the ORM sends it (a time, on SQLite: UTC text without offset)."""
     sql = _append_sql(connection.vendor)
+    values = [f.get_db_prep_save(value, connection) for f, value in zip(_entry_fields(), row, strict=True)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(sql.together, [*row, row[-1]])
+            cursor.execute(sql.together, [*values, row[-1]])
             (entry_id,) = cursor.fetchone()
         else:
-            cursor.execute(sql.insert, list(row))
+            cursor.execute(sql.insert, values)
             (entry_id,) = cursor.fetchone()
             cursor.execute(sql.head_update, [row[-1]])
     return int(entry_id)
