@@ -352,7 +352,8 @@ def _writer_process(url: str, seconds: float, audited: bool, results: Any, ready
     waits: list[float] = []
 
     def lock_timer(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if "FOR UPDATE" in sql and "auditchainhead" in sql:
+        # The statement that takes the head row's lock: the append's first (`UPDATE ... last_sequence + 1`).
+        if "auditchainhead" in sql and ("last_sequence + 1" in sql or "FOR UPDATE" in sql):
             began = time.perf_counter()
             try:
                 return execute(sql, params, many, context)
